@@ -1,0 +1,128 @@
+// diffTrees: compares two views path by path (what the log says vs what the disk holds) and
+// names every difference. Optionally checks every chunk the actual tree references.
+import type { Crypto } from '../crypto.ts'
+import { bytesEqual, toHex } from '../bytes.ts'
+import type { ChunkHash } from '../types.ts'
+import { compareNames, joinPath } from './paths.ts'
+import type { FsState } from './state.ts'
+import type { ChunkReader, FsTime, InodeVersion } from './types.ts'
+import { BLOCK_SIZE, ROOT_INO } from './types.ts'
+import { FsView, asView, sortedBlocks } from './view.ts'
+
+export interface Finding {
+  readonly path: string
+  /** What differs, e.g. "mode", "content block 3", "entry", "xattr user.x". */
+  readonly what: string
+  /** What the expected side (the log) says. */
+  readonly expected: string
+  /** What the actual side (the disk) holds. */
+  readonly found: string
+}
+
+const fmtTime = (t: FsTime): string => `${t.sec}.${String(t.nsec).padStart(9, '0')}`
+const fmtMode = (m: number): string => `0o${m.toString(8).padStart(6, '0')}`
+function fmtBytes(b: Uint8Array): string {
+  return b.length <= 32 ? `0x${toHex(b)} (${b.length} bytes)` : `0x${toHex(b.subarray(0, 32))}… (${b.length} bytes)`
+}
+
+class Differ {
+  readonly out: Finding[] = []
+  private readonly chunkVerdict = new Map<ChunkHash, string | null>()
+  constructor(readonly e: FsView, readonly a: FsView, readonly chunks: ChunkReader | undefined, readonly crypto: Crypto) {}
+
+  add(path: string, what: string, expected: string, found: string): void {
+    this.out.push({ path, what, expected, found })
+  }
+
+  node(path: string, ei: number, ai: number): void {
+    const ev = this.e.version(ei)!
+    const av = this.a.version(ai)!
+    if (ev.kind !== av.kind) {
+      this.add(path, 'kind', ev.kind, av.kind)
+      if (av.kind === 'file') this.checkChunks(path, av)
+      return
+    }
+    if (ei !== ai) this.add(path, 'ino', String(ei), String(ai))
+    this.attrs(path, ev, av)
+    if (ev.kind === 'file') {
+      this.blocks(path, ev, av)
+      this.checkChunks(path, av)
+    } else if (ev.kind === 'symlink') {
+      if (ev.target !== av.target) this.add(path, 'symlink target', JSON.stringify(ev.target), JSON.stringify(av.target))
+    } else if (ev.kind === 'dir') {
+      this.dir(path, ei, ai)
+    }
+  }
+
+  attrs(path: string, ev: InodeVersion, av: InodeVersion): void {
+    if (ev.mode !== av.mode) this.add(path, 'mode', fmtMode(ev.mode), fmtMode(av.mode))
+    if (ev.uid !== av.uid) this.add(path, 'uid', String(ev.uid), String(av.uid))
+    if (ev.gid !== av.gid) this.add(path, 'gid', String(ev.gid), String(av.gid))
+    if (ev.size !== av.size) this.add(path, 'size', String(ev.size), String(av.size))
+    if (ev.nlink !== av.nlink) this.add(path, 'nlink', String(ev.nlink), String(av.nlink))
+    for (const t of ['atime', 'mtime', 'ctime'] as const) {
+      if (ev[t].sec !== av[t].sec || ev[t].nsec !== av[t].nsec) this.add(path, t, fmtTime(ev[t]), fmtTime(av[t]))
+    }
+    if (ev.rdev !== av.rdev) this.add(path, 'rdev', String(ev.rdev), String(av.rdev))
+    const names = [...new Set([...ev.xattrs.keys(), ...av.xattrs.keys()])].sort(compareNames)
+    for (const name of names) {
+      const x = ev.xattrs.get(name)
+      const y = av.xattrs.get(name)
+      if (x !== undefined && y !== undefined && bytesEqual(x, y)) continue
+      this.add(path, `xattr ${JSON.stringify(name)}`, x === undefined ? 'absent' : fmtBytes(x), y === undefined ? 'absent' : fmtBytes(y))
+    }
+  }
+
+  blocks(path: string, ev: InodeVersion, av: InodeVersion): void {
+    const indices = [...new Set([...ev.blocks.keys(), ...av.blocks.keys()])].sort((x, y) => x - y)
+    const show = (r: { hash: string; len: number } | undefined): string => (r === undefined ? 'hole' : `chunk ${r.hash} (${r.len} valid bytes)`)
+    for (const k of indices) {
+      const x = ev.blocks.get(k)
+      const y = av.blocks.get(k)
+      if (x !== undefined && y !== undefined && x.hash === y.hash && x.len === y.len) continue
+      this.add(path, `content block ${k} (bytes ${k * BLOCK_SIZE}..${(k + 1) * BLOCK_SIZE - 1})`, show(x), show(y))
+    }
+  }
+
+  checkChunks(path: string, av: InodeVersion): void {
+    if (this.chunks === undefined) return
+    for (const [k, ref] of sortedBlocks(av)) {
+      let verdict = this.chunkVerdict.get(ref.hash)
+      if (verdict === undefined) {
+        const data = this.chunks(ref.hash)
+        if (data === undefined) verdict = 'missing from the chunk store'
+        else if (data.length > BLOCK_SIZE) verdict = `${data.length} bytes, more than a block (${BLOCK_SIZE})`
+        else {
+          const h = toHex(this.crypto.sha256(data))
+          verdict = h === ref.hash ? null : `bytes hashing to ${h}`
+        }
+        this.chunkVerdict.set(ref.hash, verdict)
+      }
+      if (verdict !== null) this.add(path, `chunk of content block ${k}`, `chunk ${ref.hash}`, verdict)
+    }
+  }
+
+  dir(path: string, ei: number, ai: number): void {
+    const ec = new Map(this.e.children(ei))
+    const ac = new Map(this.a.children(ai))
+    const names = [...new Set([...ec.keys(), ...ac.keys()])].sort(compareNames)
+    for (const name of names) {
+      const x = ec.get(name)
+      const y = ac.get(name)
+      const child = joinPath(path, name)
+      if (x === undefined) this.add(child, 'entry', 'absent', `${this.a.version(y!)!.kind} (ino ${y})`)
+      else if (y === undefined) this.add(child, 'entry', `${this.e.version(x)!.kind} (ino ${x})`, 'absent')
+      else this.node(child, x, y)
+    }
+  }
+}
+
+/** Every difference between two trees, in path order; empty when they are equal. With a chunk
+ *  reader, each chunk the actual tree references must exist, fit a block and hash to its name. */
+export function diffTrees(expected: FsView | FsState, actual: FsView | FsState, chunks?: ChunkReader, crypto?: Crypto): Finding[] {
+  const e = asView(expected)
+  const a = asView(actual)
+  const d = new Differ(e, a, chunks, crypto ?? a.fs.crypto)
+  d.node('/', ROOT_INO, ROOT_INO)
+  return d.out
+}

@@ -1,0 +1,28 @@
+// The deterministic file system state machine of one volume. See spec/fs.md and README.md.
+export * from './types.ts'
+export type {
+  FsOp, OpKind, CreateOp, MkdirOp, MknodOp, SymlinkOp, LinkOp, WriteOp, TruncateOp, UnlinkOp, RmdirOp,
+  RenameOp, ChmodOp, ChownOp, UtimensOp, SetxattrOp, RemovexattrOp,
+} from './ops.ts'
+export { validateOp, opKind, opPaths, opToValue, OP_KINDS, ID_MAX } from './ops.ts'
+export { compareNames, parsePath, checkName, utf8Length, joinPath } from './paths.ts'
+export type { FsState, RootOptions } from './state.ts'
+export { createFs, applyOp } from './state.ts'
+export type { DirEntry } from './view.ts'
+export {
+  FsView, currentView, snapshotAt, lookup, getattr, readdir, readlink, listxattr, getxattr, readFile, readInode,
+} from './view.ts'
+export type { ProofStep, PathProof } from './merkle.ts'
+export {
+  stateRoot, stateRootAt, stateRootUncached, inodeHash, viewInodeHash, hashInodeVersion, nodeHead, provePath,
+  verifyPathProof, TAG_FILE, TAG_DIR, TAG_SYMLINK, TAG_SPECIAL,
+} from './merkle.ts'
+export type { WriteStep, WritePlan } from './content.ts'
+export { planWrite, chunkHash } from './content.ts'
+export type { HistoryEntry } from './history.ts'
+export { history, TAG_CONTENT } from './history.ts'
+export type { Finding } from './diff.ts'
+export { diffTrees } from './diff.ts'
+export { exportTree, importTree, TREE_FORMAT } from './tree.ts'
+export type { CheckOptions } from './check.ts'
+export { checkFsInvariants } from './check.ts'

@@ -1,0 +1,234 @@
+// File system operations: their types, and strict validation of decoded (untrusted) values.
+// Ops are plain Values so core/codec.ts encodes them canonically. See spec/fs.md "Operations".
+import type { Value } from '../codec.ts'
+import type { ChunkHash } from '../types.ts'
+import { isHash32 } from '../types.ts'
+import type { Cred, FsTime } from './types.ts'
+import { MAX_WRITE_BLOCKS } from './types.ts'
+
+interface Base {
+  readonly cred: Cred
+  readonly time: FsTime
+}
+export interface CreateOp extends Base { readonly type: 'create'; readonly path: string; readonly mode: number; readonly ino: number }
+export interface MkdirOp extends Base { readonly type: 'mkdir'; readonly path: string; readonly mode: number; readonly ino: number }
+export interface MknodOp extends Base { readonly type: 'mknod'; readonly path: string; readonly mode: number; readonly rdev: number; readonly ino: number }
+export interface SymlinkOp extends Base { readonly type: 'symlink'; readonly path: string; readonly target: string; readonly ino: number }
+export interface LinkOp extends Base { readonly type: 'link'; readonly from: string; readonly to: string }
+export interface WriteOp extends Base {
+  readonly type: 'write'
+  readonly path: string
+  readonly size: number
+  /** [block index, chunk hash | null (hole)], indices strictly ascending and < ceil(size / BLOCK_SIZE). */
+  readonly blocks: readonly (readonly [number, ChunkHash | null])[]
+}
+export interface TruncateOp extends Base { readonly type: 'truncate'; readonly path: string; readonly size: number }
+export interface UnlinkOp extends Base { readonly type: 'unlink'; readonly path: string }
+export interface RmdirOp extends Base { readonly type: 'rmdir'; readonly path: string }
+export interface RenameOp extends Base { readonly type: 'rename'; readonly from: string; readonly to: string }
+export interface ChmodOp extends Base { readonly type: 'chmod'; readonly path: string; readonly mode: number }
+/** uid/gid -1 leave the value unchanged. */
+export interface ChownOp extends Base { readonly type: 'chown'; readonly path: string; readonly uid: number; readonly gid: number }
+export interface UtimensOp extends Base {
+  readonly type: 'utimens'
+  readonly path: string
+  readonly atime: FsTime | 'omit'
+  readonly mtime: FsTime | 'omit'
+}
+export interface SetxattrOp extends Base {
+  readonly type: 'setxattr'
+  readonly path: string
+  readonly name: string
+  readonly value: Uint8Array
+  /** 0, XATTR_CREATE (1) or XATTR_REPLACE (2). */
+  readonly flags: number
+}
+export interface RemovexattrOp extends Base { readonly type: 'removexattr'; readonly path: string; readonly name: string }
+
+export type FsOp =
+  | CreateOp | MkdirOp | MknodOp | SymlinkOp | LinkOp | WriteOp | TruncateOp | UnlinkOp | RmdirOp
+  | RenameOp | ChmodOp | ChownOp | UtimensOp | SetxattrOp | RemovexattrOp
+
+export type OpKind = FsOp['type']
+
+export const OP_KINDS: readonly OpKind[] = [
+  'create', 'mkdir', 'mknod', 'symlink', 'link', 'write', 'truncate', 'unlink', 'rmdir', 'rename',
+  'chmod', 'chown', 'utimens', 'setxattr', 'removexattr',
+]
+
+export function opKind(op: FsOp): OpKind {
+  return op.type
+}
+
+/** The paths an op names, in op order (for traces, history and conflict detection). */
+export function opPaths(op: FsOp): string[] {
+  return op.type === 'link' || op.type === 'rename' ? [op.from, op.to] : [op.path]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation of untrusted values. Never throws: every failure is a reason string.
+
+/** Largest uid/gid; 0xffffffff is (uid_t)-1, which means "unchanged" in chown. */
+export const ID_MAX = 0xfffffffe
+const MODE_MAX = 0o177777
+const RDEV_MAX = 0xffffffff
+const NSEC_MAX = 999_999_999
+
+type V = { ok: true; op: FsOp } | { ok: false; reason: string }
+
+class Reject {
+  constructor(readonly reason: string) {}
+}
+
+function fail(reason: string): never {
+  throw new Reject(reason)
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+function own(rec: Record<string, unknown>, key: string): unknown {
+  if (!Object.prototype.hasOwnProperty.call(rec, key)) fail(`missing field "${key}"`)
+  return rec[key]
+}
+
+function exactKeys(rec: Record<string, unknown>, keys: readonly string[], what: string): void {
+  const actual = Object.keys(rec)
+  for (const k of actual) if (!keys.includes(k)) fail(`${what}: unknown field "${k}"`)
+  for (const k of keys) if (!Object.prototype.hasOwnProperty.call(rec, k)) fail(`${what}: missing field "${k}"`)
+}
+
+function int(value: unknown, min: number, max: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`${what} must be an integer`)
+  if (value < min || value > max) fail(`${what} out of range [${min}, ${max}]`)
+  return value
+}
+
+function str(value: unknown, what: string): string {
+  if (typeof value !== 'string') fail(`${what} must be a string`)
+  return value
+}
+
+function time(value: unknown, what: string): FsTime {
+  if (!isRecord(value)) fail(`${what} must be a {sec, nsec} map`)
+  exactKeys(value, ['sec', 'nsec'], what)
+  return {
+    sec: int(value.sec, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, `${what}.sec`),
+    nsec: int(value.nsec, 0, NSEC_MAX, `${what}.nsec`),
+  }
+}
+
+function cred(value: unknown): Cred {
+  if (!isRecord(value)) fail('cred must be a {uid, gid} map')
+  exactKeys(value, ['uid', 'gid'], 'cred')
+  return { uid: int(value.uid, 0, ID_MAX, 'cred.uid'), gid: int(value.gid, 0, ID_MAX, 'cred.gid') }
+}
+
+const FIELDS: Record<OpKind, readonly string[]> = {
+  create: ['path', 'mode', 'ino'],
+  mkdir: ['path', 'mode', 'ino'],
+  mknod: ['path', 'mode', 'rdev', 'ino'],
+  symlink: ['path', 'target', 'ino'],
+  link: ['from', 'to'],
+  write: ['path', 'size', 'blocks'],
+  truncate: ['path', 'size'],
+  unlink: ['path'],
+  rmdir: ['path'],
+  rename: ['from', 'to'],
+  chmod: ['path', 'mode'],
+  chown: ['path', 'uid', 'gid'],
+  utimens: ['path', 'atime', 'mtime'],
+  setxattr: ['path', 'name', 'value', 'flags'],
+  removexattr: ['path', 'name'],
+}
+
+function blocks(value: unknown): [number, ChunkHash | null][] {
+  if (!Array.isArray(value)) fail('blocks must be an array')
+  if (value.length > MAX_WRITE_BLOCKS) fail(`blocks: more than ${MAX_WRITE_BLOCKS} entries`)
+  const out: [number, ChunkHash | null][] = []
+  let last = -1
+  for (const item of value as unknown[]) {
+    if (!Array.isArray(item) || item.length !== 2) fail('blocks: each entry must be [index, hash|null]')
+    const index = int(item[0], 0, Number.MAX_SAFE_INTEGER, 'block index')
+    if (index <= last) fail('blocks: indices must be strictly ascending')
+    last = index
+    const h = item[1]
+    if (h !== null && (typeof h !== 'string' || !isHash32(h))) fail('blocks: hash must be 64 lowercase hex or null')
+    out.push([index, h as ChunkHash | null])
+  }
+  return out
+}
+
+function parse(value: unknown): FsOp {
+  if (!isRecord(value)) fail('op must be a map')
+  const type = own(value, 'type')
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) fail('unknown op type')
+  const kind = type as OpKind
+  exactKeys(value, ['type', 'cred', 'time', ...FIELDS[kind]], kind)
+  const base = { cred: cred(value.cred), time: time(value.time, 'time') }
+  const v = value
+  switch (kind) {
+    case 'create':
+    case 'mkdir':
+      return { type: kind, path: str(v.path, 'path'), mode: int(v.mode, 0, MODE_MAX, 'mode'), ino: int(v.ino, 2, Number.MAX_SAFE_INTEGER, 'ino'), ...base }
+    case 'mknod':
+      return {
+        type: kind, path: str(v.path, 'path'), mode: int(v.mode, 0, MODE_MAX, 'mode'),
+        rdev: int(v.rdev, 0, RDEV_MAX, 'rdev'), ino: int(v.ino, 2, Number.MAX_SAFE_INTEGER, 'ino'), ...base,
+      }
+    case 'symlink':
+      return { type: kind, path: str(v.path, 'path'), target: str(v.target, 'target'), ino: int(v.ino, 2, Number.MAX_SAFE_INTEGER, 'ino'), ...base }
+    case 'link':
+    case 'rename':
+      return { type: kind, from: str(v.from, 'from'), to: str(v.to, 'to'), ...base }
+    case 'write': {
+      const size = int(v.size, 0, Number.MAX_SAFE_INTEGER, 'size')
+      const list = blocks(v.blocks)
+      const count = Math.ceil(size / 65536)
+      const lastEntry = list[list.length - 1]
+      if (lastEntry !== undefined && lastEntry[0] >= count) fail('blocks: index beyond the file size')
+      return { type: kind, path: str(v.path, 'path'), size, blocks: list, ...base }
+    }
+    case 'truncate':
+      return { type: kind, path: str(v.path, 'path'), size: int(v.size, 0, Number.MAX_SAFE_INTEGER, 'size'), ...base }
+    case 'unlink':
+    case 'rmdir':
+      return { type: kind, path: str(v.path, 'path'), ...base }
+    case 'chmod':
+      return { type: kind, path: str(v.path, 'path'), mode: int(v.mode, 0, MODE_MAX, 'mode'), ...base }
+    case 'chown':
+      return { type: kind, path: str(v.path, 'path'), uid: int(v.uid, -1, ID_MAX, 'uid'), gid: int(v.gid, -1, ID_MAX, 'gid'), ...base }
+    case 'utimens': {
+      const t = (x: unknown, what: string): FsTime | 'omit' => (x === 'omit' ? 'omit' : time(x, what))
+      return { type: kind, path: str(v.path, 'path'), atime: t(v.atime, 'atime'), mtime: t(v.mtime, 'mtime'), ...base }
+    }
+    case 'setxattr': {
+      if (!(v.value instanceof Uint8Array)) fail('value must be a byte string')
+      return {
+        type: kind, path: str(v.path, 'path'), name: str(v.name, 'name'), value: v.value,
+        flags: int(v.flags, 0, 0xffffffff, 'flags'), ...base,
+      }
+    }
+    case 'removexattr':
+      return { type: kind, path: str(v.path, 'path'), name: str(v.name, 'name'), ...base }
+  }
+}
+
+/** Turns a decoded, untrusted value into a typed op, or says why not. Never throws on input. */
+export function validateOp(value: Value | unknown): V {
+  try {
+    return { ok: true, op: parse(value) }
+  } catch (err) {
+    if (err instanceof Reject) return { ok: false, reason: err.reason }
+    // Exotic inputs (getters, proxies) may throw anything; they are still only bad input.
+    return { ok: false, reason: `malformed op: ${String((err as Error)?.message ?? err)}` }
+  }
+}
+
+/** An op as a codec Value (ops already are plain Values; this only fixes the static type). */
+export function opToValue(op: FsOp): Value {
+  return op as unknown as Value
+}

@@ -1,0 +1,500 @@
+// The file system state and its reducer: applyOp(fs, op, ctx) mutates fs in place.
+// Every change makes a new immutable inode version stamped with the op's epoch (history), and
+// invalidates the cached Merkle hashes of the changed inodes and their ancestors.
+// Rule for every op: all checks first, then the mutation; a failed op changes nothing but the
+// epoch counter and the log. See spec/fs.md for the errno order of each op.
+import type { Crypto } from '../crypto.ts'
+import type { ChunkHash, Epoch } from '../types.ts'
+import { assert } from '../types.ts'
+import type { FsOp } from './ops.ts'
+import { checkName, isWellFormed, parsePath, utf8Length } from './paths.ts'
+import type {
+  ApplyCtx, BlockRef, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
+} from './types.ts'
+import {
+  BLOCK_SIZE, LINK_MAX, MAX_FILE_SIZE, PATH_MAX_BYTES, PERM_MASK, ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR,
+  S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, S_ISGID, XATTR_CREATE, XATTR_NAME_MAX_BYTES, XATTR_REPLACE,
+  XATTR_VALUE_MAX_BYTES,
+} from './types.ts'
+
+export interface FsState {
+  readonly crypto: Crypto
+  /** Epoch of the last applied op (baseEpoch when none). */
+  epoch: Epoch
+  /** Epoch of the initial tree (0 for createFs, the image's epoch for importTree). */
+  readonly baseEpoch: Epoch
+  /** Every inode that ever existed, deleted ones included (their versions are history). */
+  readonly inodes: Map<number, InodeRec>
+  /** log[e - baseEpoch - 1] describes the op applied at epoch e. */
+  readonly log: LogLine[]
+  /** Cached Merkle hashes of current inodes. Invariant: a cached dir has all its children cached. */
+  readonly hashCache: Map<number, Uint8Array>
+}
+
+const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
+const EMPTY_BLOCKS: ReadonlyMap<number, BlockRef> = new Map()
+const ZERO_TIME: FsTime = { sec: 0, nsec: 0 }
+
+export interface RootOptions {
+  readonly mode?: number
+  readonly uid?: number
+  readonly gid?: number
+  readonly time?: FsTime
+}
+
+export function newVersion(epoch: Epoch, kind: NodeKind, fields: Partial<InodeVersion>): InodeVersion {
+  return {
+    epoch, kind, mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, atime: ZERO_TIME, mtime: ZERO_TIME, ctime: ZERO_TIME,
+    rdev: 0, xattrs: EMPTY_XATTRS, blocks: EMPTY_BLOCKS, target: '', deleted: false, ...fields,
+  }
+}
+
+export function newInodeRec(ino: number, first: InodeVersion): InodeRec {
+  const dir = first.kind === 'dir'
+  return { ino, versions: [first], parents: new Map(), entries: dir ? new Map() : null, entryHist: dir ? new Map() : null }
+}
+
+/** A fresh volume: only the root directory (ino 1) at epoch 0. */
+export function createFs(crypto: Crypto, root: RootOptions = {}): FsState {
+  const t = root.time ?? ZERO_TIME
+  const v = newVersion(0, 'dir', {
+    mode: S_IFDIR | ((root.mode ?? 0o755) & PERM_MASK), uid: root.uid ?? 0, gid: root.gid ?? 0, nlink: 2,
+    atime: t, mtime: t, ctime: t,
+  })
+  const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
+  return { crypto, epoch: 0, baseEpoch: 0, inodes, log: [], hashCache: new Map() }
+}
+
+export function currentVersion(fs: FsState, ino: number): InodeVersion | undefined {
+  const rec = fs.inodes.get(ino)
+  if (rec === undefined) return undefined
+  const v = rec.versions[rec.versions.length - 1]
+  return v === undefined || v.deleted ? undefined : v
+}
+
+/** The parent of a live directory (the root is its own parent). */
+export function dirParent(fs: FsState, ino: number): number {
+  if (ino === ROOT_INO) return ROOT_INO
+  const rec = fs.inodes.get(ino)
+  assert(rec !== undefined, `dirParent: no inode ${ino}`)
+  for (const p of rec.parents.keys()) return p
+  assert(false, `dirParent: directory ${ino} has no parent`)
+}
+
+/** Invalidates the cached hash of ino and of every ancestor (stops where nothing is cached,
+ *  because an uncached node never has a cached ancestor). */
+export function invalidate(fs: FsState, ino: number): void {
+  const stack = [ino]
+  while (stack.length > 0) {
+    const i = stack.pop()!
+    if (!fs.hashCache.delete(i)) continue
+    const rec = fs.inodes.get(i)
+    if (rec !== undefined) for (const p of rec.parents.keys()) stack.push(p)
+  }
+}
+
+type Res<T> = { ok: true; value: T } | { ok: false; errno: Errno }
+const err = (errno: Errno): { ok: false; errno: Errno } => ({ ok: false, errno })
+
+/** One op's mutation context: copy-on-write of inode versions, once per epoch. */
+class Tx {
+  readonly touched = new Set<number>()
+  constructor(readonly fs: FsState, readonly epoch: Epoch) {}
+
+  cur(ino: number): InodeVersion {
+    const v = currentVersion(this.fs, ino)
+    assert(v !== undefined, `Tx.cur: inode ${ino} is not live`)
+    return v
+  }
+
+  rec(ino: number): InodeRec {
+    const rec = this.fs.inodes.get(ino)
+    assert(rec !== undefined, `Tx.rec: no inode ${ino}`)
+    return rec
+  }
+
+  mut(ino: number, patch: Partial<InodeVersion>): void {
+    const rec = this.rec(ino)
+    const last = rec.versions[rec.versions.length - 1]
+    assert(last !== undefined && !last.deleted, `Tx.mut: inode ${ino} is not live`)
+    const next: InodeVersion = { ...last, ...patch, epoch: this.epoch }
+    if (last.epoch === this.epoch) rec.versions[rec.versions.length - 1] = next
+    else rec.versions.push(next)
+    this.touched.add(ino)
+  }
+
+  touchDir(ino: number, time: FsTime): void {
+    this.mut(ino, { mtime: time, ctime: time })
+  }
+
+  create(ino: number, v: InodeVersion): void {
+    assert(!this.fs.inodes.has(ino), `Tx.create: inode ${ino} exists`)
+    this.fs.inodes.set(ino, newInodeRec(ino, v))
+    this.touched.add(ino)
+  }
+
+  bind(dir: number, name: string, ino: number): void {
+    const d = this.rec(dir)
+    assert(d.entries !== null && d.entryHist !== null, 'bind: not a directory')
+    assert(!d.entries.has(name), `bind: ${name} exists`)
+    d.entries.set(name, ino)
+    this.event(d, name, ino)
+    const child = this.rec(ino)
+    child.parents.set(dir, (child.parents.get(dir) ?? 0) + 1)
+    this.touched.add(dir)
+  }
+
+  unbind(dir: number, name: string): number {
+    const d = this.rec(dir)
+    assert(d.entries !== null && d.entryHist !== null, 'unbind: not a directory')
+    const ino = d.entries.get(name)
+    assert(ino !== undefined, `unbind: ${name} absent`)
+    // Invalidate before the parent link goes away, so the old ancestors are reached.
+    invalidate(this.fs, ino)
+    d.entries.delete(name)
+    this.event(d, name, 0)
+    const child = this.rec(ino)
+    const n = child.parents.get(dir)
+    assert(n !== undefined, 'unbind: parent link missing')
+    if (n === 1) child.parents.delete(dir)
+    else child.parents.set(dir, n - 1)
+    this.touched.add(dir)
+    return ino
+  }
+
+  private event(d: InodeRec, name: string, ino: number): void {
+    let hist = d.entryHist!.get(name)
+    if (hist === undefined) {
+      hist = []
+      d.entryHist!.set(name, hist)
+    }
+    const last = hist[hist.length - 1]
+    if (last !== undefined && last.epoch === this.epoch) hist[hist.length - 1] = { epoch: this.epoch, ino }
+    else hist.push({ epoch: this.epoch, ino })
+  }
+
+  /** Drops one link of a non-directory (or the directory itself); deletes at zero. */
+  dropLink(ino: number, time: FsTime): void {
+    const v = this.cur(ino)
+    if (v.kind === 'dir' || v.nlink <= 1) this.mut(ino, { nlink: 0, ctime: time, deleted: true })
+    else this.mut(ino, { nlink: v.nlink - 1, ctime: time })
+  }
+
+  finish(): void {
+    for (const ino of this.touched) invalidate(this.fs, ino)
+    for (const ino of this.touched) {
+      const v = currentVersion(this.fs, ino)
+      if (v === undefined) this.fs.hashCache.delete(ino)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolution over the current state.
+
+function resolveNames(fs: FsState, names: readonly string[]): Res<number> {
+  let ino = ROOT_INO
+  for (const name of names) {
+    const rec = fs.inodes.get(ino)!
+    if (rec.entries === null) return err('ENOTDIR')
+    const next = rec.entries.get(name)
+    if (next === undefined) return err('ENOENT')
+    ino = next
+  }
+  return { ok: true, value: ino }
+}
+
+interface Slot {
+  readonly parent: number
+  readonly name: string
+  /** The inode at the slot, if any. */
+  readonly ino: number | undefined
+}
+
+/** Resolves the parent of a path and looks up its last name. '/' has no slot. */
+function resolveSlot(fs: FsState, path: string): Res<Slot | null> {
+  const parsed = parsePath(path)
+  if (!parsed.ok) return parsed
+  const names = parsed.names
+  if (names.length === 0) return { ok: true, value: null }
+  const parent = resolveNames(fs, names.slice(0, -1))
+  if (!parent.ok) return parent
+  const rec = fs.inodes.get(parent.value)!
+  if (rec.entries === null) return err('ENOTDIR')
+  const name = names[names.length - 1]!
+  return { ok: true, value: { parent: parent.value, name, ino: rec.entries.get(name) } }
+}
+
+function resolvePath(fs: FsState, path: string): Res<number> {
+  const parsed = parsePath(path)
+  if (!parsed.ok) return parsed
+  return resolveNames(fs, parsed.names)
+}
+
+function isSelfOrAncestor(fs: FsState, ancestor: number, ino: number): boolean {
+  let cur = ino
+  for (let depth = 0; depth <= PATH_MAX_BYTES; depth++) {
+    if (cur === ancestor) return true
+    if (cur === ROOT_INO) return false
+    cur = dirParent(fs, cur)
+  }
+  assert(false, 'isSelfOrAncestor: parent chain longer than any path')
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ops.
+
+type Out = FsResult
+
+function newNode(tx: Tx, op: { cred: { uid: number; gid: number }; time: FsTime; ino: number }, parent: number,
+  name: string, kind: NodeKind, fields: Partial<InodeVersion>): Out {
+  const p = tx.cur(parent)
+  const sgid = (p.mode & S_ISGID) !== 0
+  let mode = fields.mode ?? 0
+  if (kind === 'dir' && sgid) mode |= S_ISGID
+  const t = op.time
+  tx.create(op.ino, newVersion(tx.epoch, kind, {
+    uid: op.cred.uid, gid: sgid ? p.gid : op.cred.gid, atime: t, mtime: t, ctime: t, ...fields, mode,
+  }))
+  tx.bind(parent, name, op.ino)
+  tx.mut(parent, { mtime: t, ctime: t, nlink: kind === 'dir' ? p.nlink + 1 : p.nlink })
+  return { ok: true, ino: op.ino }
+}
+
+/** Shared checks of the creating ops after the op's own argument checks. */
+function creatable(fs: FsState, path: string, ino: number, isDir: boolean): Res<Slot> {
+  const slot = resolveSlot(fs, path)
+  if (!slot.ok) return slot
+  if (slot.value === null) return err('EEXIST')
+  if (slot.value.ino !== undefined) return err('EEXIST')
+  if (fs.inodes.has(ino)) return err('EEXIST')
+  if (isDir && currentVersion(fs, slot.value.parent)!.nlink >= LINK_MAX) return err('EMLINK')
+  return { ok: true, value: slot.value }
+}
+
+function checkXattrName(name: string): Errno | null {
+  const n = utf8Length(name)
+  if (n === 0 || n > XATTR_NAME_MAX_BYTES) return 'ERANGE'
+  if (name.includes('\0') || !isWellFormed(name)) return 'EINVAL'
+  return null
+}
+
+/** New block map after replacing `listed` and setting `size` (spec/fs.md "Content"). */
+export function resizeBlocks(old: ReadonlyMap<number, BlockRef>, listed: readonly (readonly [number, ChunkHash | null])[],
+  size: number): ReadonlyMap<number, BlockRef> {
+  const blocks = new Map(old)
+  for (const [index, hash] of listed) {
+    if (hash === null) blocks.delete(index)
+    else blocks.set(index, { hash, len: BLOCK_SIZE })
+  }
+  const count = Math.ceil(size / BLOCK_SIZE)
+  for (const index of blocks.keys()) if (index >= count) blocks.delete(index)
+  const cut = size % BLOCK_SIZE
+  if (cut !== 0) {
+    const k = count - 1
+    const ref = blocks.get(k)
+    if (ref !== undefined && ref.len > cut) blocks.set(k, { hash: ref.hash, len: cut })
+  }
+  return blocks
+}
+
+function apply(tx: Tx, op: FsOp): Out {
+  const fs = tx.fs
+  const t = op.time
+  switch (op.type) {
+    case 'create': {
+      const type = op.mode & S_IFMT
+      if (type !== 0 && type !== S_IFREG) return err('EINVAL')
+      const slot = creatable(fs, op.path, op.ino, false)
+      if (!slot.ok) return slot
+      return newNode(tx, op, slot.value.parent, slot.value.name, 'file', { mode: S_IFREG | (op.mode & PERM_MASK) })
+    }
+    case 'mkdir': {
+      const type = op.mode & S_IFMT
+      if (type !== 0 && type !== S_IFDIR) return err('EINVAL')
+      const slot = creatable(fs, op.path, op.ino, true)
+      if (!slot.ok) return slot
+      return newNode(tx, op, slot.value.parent, slot.value.name, 'dir', { mode: S_IFDIR | (op.mode & PERM_MASK), nlink: 2 })
+    }
+    case 'mknod': {
+      const type = op.mode & S_IFMT
+      let kind: NodeKind
+      if (type === 0 || type === S_IFREG) kind = 'file'
+      else if (type === S_IFIFO) kind = 'fifo'
+      else if (type === S_IFCHR) kind = 'chr'
+      else if (type === S_IFBLK) kind = 'blk'
+      else if (type === S_IFSOCK) kind = 'sock'
+      else if (type === S_IFDIR) return err('EPERM')
+      else return err('EINVAL')
+      const slot = creatable(fs, op.path, op.ino, false)
+      if (!slot.ok) return slot
+      const typeBits = kind === 'file' ? S_IFREG : type
+      const rdev = kind === 'chr' || kind === 'blk' ? op.rdev : 0
+      return newNode(tx, op, slot.value.parent, slot.value.name, kind, { mode: typeBits | (op.mode & PERM_MASK), rdev })
+    }
+    case 'symlink': {
+      if (op.target === '') return err('ENOENT')
+      if (op.target.includes('\0') || !isWellFormed(op.target)) return err('EINVAL')
+      const size = utf8Length(op.target)
+      if (size > PATH_MAX_BYTES) return err('ENAMETOOLONG')
+      const slot = creatable(fs, op.path, op.ino, false)
+      if (!slot.ok) return slot
+      return newNode(tx, op, slot.value.parent, slot.value.name, 'symlink', { mode: S_IFLNK | 0o777, target: op.target, size })
+    }
+    case 'link': {
+      const src = resolvePath(fs, op.from)
+      if (!src.ok) return src
+      const slot = resolveSlot(fs, op.to)
+      if (!slot.ok) return slot
+      if (slot.value === null || slot.value.ino !== undefined) return err('EEXIST')
+      const v = tx.cur(src.value)
+      if (v.kind === 'dir') return err('EPERM')
+      if (v.nlink >= LINK_MAX) return err('EMLINK')
+      tx.bind(slot.value.parent, slot.value.name, src.value)
+      tx.mut(src.value, { nlink: v.nlink + 1, ctime: t })
+      tx.touchDir(slot.value.parent, t)
+      return { ok: true, ino: src.value }
+    }
+    case 'write':
+    case 'truncate': {
+      if (op.size > MAX_FILE_SIZE) return err('EFBIG')
+      const ino = resolvePath(fs, op.path)
+      if (!ino.ok) return ino
+      const v = tx.cur(ino.value)
+      if (v.kind === 'dir') return err('EISDIR')
+      if (v.kind !== 'file') return err('EINVAL')
+      const blocks = resizeBlocks(v.blocks, op.type === 'write' ? op.blocks : [], op.size)
+      tx.mut(ino.value, { size: op.size, blocks, mtime: t, ctime: t })
+      return { ok: true }
+    }
+    case 'unlink': {
+      const slot = resolveSlot(fs, op.path)
+      if (!slot.ok) return slot
+      if (slot.value === null) return err('EISDIR')
+      const { parent, name, ino } = slot.value
+      if (ino === undefined) return err('ENOENT')
+      if (tx.cur(ino).kind === 'dir') return err('EISDIR')
+      tx.unbind(parent, name)
+      tx.dropLink(ino, t)
+      tx.touchDir(parent, t)
+      return { ok: true }
+    }
+    case 'rmdir': {
+      const slot = resolveSlot(fs, op.path)
+      if (!slot.ok) return slot
+      if (slot.value === null) return err('EBUSY')
+      const { parent, name, ino } = slot.value
+      if (ino === undefined) return err('ENOENT')
+      if (tx.cur(ino).kind !== 'dir') return err('ENOTDIR')
+      if (tx.rec(ino).entries!.size > 0) return err('ENOTEMPTY')
+      tx.unbind(parent, name)
+      tx.dropLink(ino, t)
+      tx.mut(parent, { mtime: t, ctime: t, nlink: tx.cur(parent).nlink - 1 })
+      return { ok: true }
+    }
+    case 'rename': {
+      const from = resolveSlot(fs, op.from)
+      if (!from.ok) return from
+      const to = resolveSlot(fs, op.to)
+      if (!to.ok) return to
+      if (from.value === null || to.value === null) return err('EBUSY')
+      const src = from.value.ino
+      if (src === undefined) return err('ENOENT')
+      const dst = to.value.ino
+      if (dst === src) return { ok: true } // same entry or a hard link of the same inode: POSIX no-op
+      const sv = tx.cur(src)
+      const srcDir = sv.kind === 'dir'
+      if (srcDir && isSelfOrAncestor(fs, src, to.value.parent)) return err('EINVAL')
+      let dstDir = false
+      if (dst !== undefined) {
+        dstDir = tx.cur(dst).kind === 'dir'
+        if (srcDir && !dstDir) return err('ENOTDIR')
+        if (!srcDir && dstDir) return err('EISDIR')
+        if (dstDir && tx.rec(dst).entries!.size > 0) return err('ENOTEMPTY')
+      }
+      const sp = from.value.parent
+      const dp = to.value.parent
+      if (srcDir && sp !== dp && dst === undefined && tx.cur(dp).nlink >= LINK_MAX) return err('EMLINK')
+      tx.unbind(sp, from.value.name)
+      if (dst !== undefined) {
+        tx.unbind(dp, to.value.name)
+        tx.dropLink(dst, t)
+      }
+      tx.bind(dp, to.value.name, src)
+      // nlink of the parents: a moved dir's '..' leaves sp and joins dp; a replaced dir leaves dp.
+      const spDelta = srcDir && sp !== dp ? -1 : 0
+      const dpDelta = (srcDir && sp !== dp ? 1 : 0) - (dstDir ? 1 : 0)
+      tx.mut(sp, { mtime: t, ctime: t, nlink: tx.cur(sp).nlink + spDelta })
+      tx.mut(dp, { mtime: t, ctime: t, nlink: tx.cur(dp).nlink + dpDelta })
+      tx.mut(src, { ctime: t })
+      return { ok: true }
+    }
+    case 'chmod': {
+      const ino = resolvePath(fs, op.path)
+      if (!ino.ok) return ino
+      const v = tx.cur(ino.value)
+      if (v.kind === 'symlink') return err('EOPNOTSUPP')
+      tx.mut(ino.value, { mode: (v.mode & S_IFMT) | (op.mode & PERM_MASK), ctime: t })
+      return { ok: true }
+    }
+    case 'chown': {
+      const ino = resolvePath(fs, op.path)
+      if (!ino.ok) return ino
+      const v = tx.cur(ino.value)
+      tx.mut(ino.value, { uid: op.uid === -1 ? v.uid : op.uid, gid: op.gid === -1 ? v.gid : op.gid, ctime: t })
+      return { ok: true }
+    }
+    case 'utimens': {
+      const ino = resolvePath(fs, op.path)
+      if (!ino.ok) return ino
+      if (op.atime === 'omit' && op.mtime === 'omit') return { ok: true }
+      const patch: { atime?: FsTime; mtime?: FsTime; ctime: FsTime } = { ctime: t }
+      if (op.atime !== 'omit') patch.atime = op.atime
+      if (op.mtime !== 'omit') patch.mtime = op.mtime
+      tx.mut(ino.value, patch)
+      return { ok: true }
+    }
+    case 'setxattr': {
+      if (op.flags !== 0 && op.flags !== XATTR_CREATE && op.flags !== XATTR_REPLACE) return err('EINVAL')
+      const bad = checkXattrName(op.name)
+      if (bad !== null) return err(bad)
+      if (op.value.length > XATTR_VALUE_MAX_BYTES) return err('E2BIG')
+      const ino = resolvePath(fs, op.path)
+      if (!ino.ok) return ino
+      const v = tx.cur(ino.value)
+      const exists = v.xattrs.has(op.name)
+      if (op.flags === XATTR_CREATE && exists) return err('EEXIST')
+      if (op.flags === XATTR_REPLACE && !exists) return err('ENODATA')
+      const xattrs = new Map(v.xattrs)
+      xattrs.set(op.name, op.value.slice()) // own copy: the op's buffer belongs to the caller
+      tx.mut(ino.value, { xattrs, ctime: t })
+      return { ok: true }
+    }
+    case 'removexattr': {
+      const bad = checkXattrName(op.name)
+      if (bad !== null) return err(bad)
+      const ino = resolvePath(fs, op.path)
+      if (!ino.ok) return ino
+      const v = tx.cur(ino.value)
+      if (!v.xattrs.has(op.name)) return err('ENODATA')
+      const xattrs = new Map(v.xattrs)
+      xattrs.delete(op.name)
+      tx.mut(ino.value, { xattrs, ctime: t })
+      return { ok: true }
+    }
+  }
+}
+
+/** Applies one validated op at ctx.epoch (must be fs.epoch + 1). Mutates and returns fs. */
+export function applyOp(fs: FsState, op: FsOp, ctx: ApplyCtx): { fs: FsState; result: FsResult } {
+  assert(ctx.epoch === fs.epoch + 1, `applyOp: epoch ${ctx.epoch} does not follow ${fs.epoch}`)
+  const tx = new Tx(fs, ctx.epoch)
+  const result = apply(tx, op)
+  assert(result.ok || tx.touched.size === 0, `applyOp: failed ${op.type} mutated the state`)
+  tx.finish()
+  fs.epoch = ctx.epoch
+  fs.log.push({ author: ctx.author, kind: op.type, uid: op.cred.uid, gid: op.cred.gid, errno: result.ok ? null : result.errno })
+  return { fs, result }
+}
+
+export { checkName }

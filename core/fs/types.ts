@@ -1,0 +1,151 @@
+// Types of the file system state machine: attributes, inode versions, results. See spec/fs.md.
+import type { ChunkHash, Epoch, Pid } from '../types.ts'
+
+export const BLOCK_SIZE = 65536
+/** Largest file size (1 PiB); larger sizes are EFBIG. Keeps block indices far inside safe integers. */
+export const MAX_FILE_SIZE = 2 ** 50
+export const NAME_MAX_BYTES = 255
+export const PATH_MAX_BYTES = 4096
+/** Largest link count of one inode (ext4's value); more is EMLINK. */
+export const LINK_MAX = 65000
+export const XATTR_NAME_MAX_BYTES = 255
+export const XATTR_VALUE_MAX_BYTES = 65536
+/** Most block references one write op may carry (4 GiB of content per op). */
+export const MAX_WRITE_BLOCKS = 65536
+export const ROOT_INO = 1
+
+export const S_IFMT = 0o170000
+export const S_IFSOCK = 0o140000
+export const S_IFLNK = 0o120000
+export const S_IFREG = 0o100000
+export const S_IFBLK = 0o060000
+export const S_IFDIR = 0o040000
+export const S_IFCHR = 0o020000
+export const S_IFIFO = 0o010000
+export const S_ISGID = 0o2000
+export const PERM_MASK = 0o7777
+
+export const XATTR_CREATE = 1
+export const XATTR_REPLACE = 2
+
+export type NodeKind = 'file' | 'dir' | 'symlink' | 'fifo' | 'chr' | 'blk' | 'sock'
+
+export function kindOfMode(mode: number): NodeKind | undefined {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return 'file'
+    case S_IFDIR: return 'dir'
+    case S_IFLNK: return 'symlink'
+    case S_IFIFO: return 'fifo'
+    case S_IFCHR: return 'chr'
+    case S_IFBLK: return 'blk'
+    case S_IFSOCK: return 'sock'
+    default: return undefined
+  }
+}
+
+/** A point in time as the operation's author saw it: seconds and nanoseconds, both integers. */
+export interface FsTime {
+  readonly sec: number
+  readonly nsec: number
+}
+
+/** The caller's credentials (fuse_get_context()). */
+export interface Cred {
+  readonly uid: number
+  readonly gid: number
+}
+
+/** One block reference in the state: the chunk's hash and how many of its bytes are valid
+ *  (bytes of the block at or beyond `len` read as zeros; see spec/fs.md "Content"). */
+export interface BlockRef {
+  readonly hash: ChunkHash
+  readonly len: number
+}
+
+/** One immutable version of an inode. A new version is made (copy-on-write, once per epoch)
+ *  whenever an op changes the inode; maps are shared between versions until changed. */
+export interface InodeVersion {
+  readonly epoch: Epoch
+  readonly kind: NodeKind
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  /** Files: content length; symlinks: target length in UTF-8 bytes; others: 0. */
+  readonly size: number
+  readonly nlink: number
+  readonly atime: FsTime
+  readonly mtime: FsTime
+  readonly ctime: FsTime
+  readonly rdev: number
+  readonly xattrs: ReadonlyMap<string, Uint8Array>
+  /** Files only (empty otherwise): block index -> reference; absent index = hole. */
+  readonly blocks: ReadonlyMap<number, BlockRef>
+  /** Symlinks only ('' otherwise). */
+  readonly target: string
+  /** True for the tombstone version made when the last name went away (nlink 0). */
+  readonly deleted: boolean
+}
+
+/** An entry of a directory's name history: from `epoch` on, the name refers to `ino` (0 = absent). */
+export interface EntryEvent {
+  readonly epoch: Epoch
+  readonly ino: number
+}
+
+export interface InodeRec {
+  readonly ino: number
+  /** Epoch-ascending, at most one per epoch; the last is the current version. */
+  readonly versions: InodeVersion[]
+  /** Current names of this inode: parent dir ino -> how many names in it (hard links). */
+  readonly parents: Map<number, number>
+  /** Directories only: current entries, name -> ino. */
+  readonly entries: Map<string, number> | null
+  /** Directories only: every name ever bound in this directory, with its epoch-sorted history. */
+  readonly entryHist: Map<string, EntryEvent[]> | null
+}
+
+export type Errno =
+  | 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG'
+  | 'ENODATA' | 'EMLINK' | 'EPERM' | 'EBUSY' | 'EFBIG' | 'ERANGE' | 'E2BIG' | 'EOPNOTSUPP' | 'EIO'
+
+export type FsResult = { readonly ok: true; readonly ino?: number } | { readonly ok: false; readonly errno: Errno }
+
+export interface ApplyCtx {
+  readonly epoch: Epoch
+  readonly author: Pid
+}
+
+/** One line of the op log kept in the state: who did what at each epoch, and how it ended. */
+export interface LogLine {
+  readonly author: Pid
+  readonly kind: string
+  readonly uid: number
+  readonly gid: number
+  readonly errno: Errno | null
+}
+
+/** Reads a chunk's bytes by hash; undefined when the chunk is not available. */
+export type ChunkReader = (hash: ChunkHash) => Uint8Array | undefined
+
+/** Attributes as stat(2) reports them. */
+export interface Attr {
+  readonly ino: number
+  readonly kind: NodeKind
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly size: number
+  readonly nlink: number
+  readonly atime: FsTime
+  readonly mtime: FsTime
+  readonly ctime: FsTime
+  readonly rdev: number
+}
+
+export type Lookup<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errno: Errno }
+
+/** An invariant violation found by a checker: the spec ID and what is wrong. */
+export interface Violation {
+  readonly id: string
+  readonly message: string
+}

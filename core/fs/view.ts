@@ -1,0 +1,220 @@
+// Read-only views: the current state and the snapshot right after any past epoch share one
+// read API (lookup/getattr/readdir/readlink/readFile/listxattr/getxattr).
+import type { Epoch } from '../types.ts'
+import { assert } from '../types.ts'
+import { compareNames, parsePath } from './paths.ts'
+import type { FsState } from './state.ts'
+import type { Attr, BlockRef, ChunkReader, Errno, InodeVersion, Lookup, NodeKind } from './types.ts'
+import { BLOCK_SIZE, ROOT_INO } from './types.ts'
+
+export interface DirEntry {
+  readonly name: string
+  readonly ino: number
+  readonly kind: NodeKind
+}
+
+const fail = <T>(errno: Errno): Lookup<T> => ({ ok: false, errno })
+
+/** Index of the last element with epoch <= at, or -1. */
+export function lastAtOrBefore(list: readonly { readonly epoch: Epoch }[], at: Epoch): number {
+  const n = list.length
+  if (n > 0 && list[n - 1]!.epoch <= at) return n - 1 // the common case: the current version
+  let lo = 0
+  let hi = n - 1
+  let found = -1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    if (list[mid]!.epoch <= at) {
+      found = mid
+      lo = mid + 1
+    } else hi = mid - 1
+  }
+  return found
+}
+
+export class FsView {
+  constructor(readonly fs: FsState, private readonly at: Epoch | null) {
+    if (at !== null) assert(at >= fs.baseEpoch && at <= fs.epoch, `snapshot epoch ${at} outside [${fs.baseEpoch}, ${fs.epoch}]`)
+  }
+
+  /** The epoch this view shows (the state right after the op of that epoch). */
+  get epoch(): Epoch {
+    return this.at ?? this.fs.epoch
+  }
+
+  get isCurrent(): boolean {
+    return this.at === null || this.at === this.fs.epoch
+  }
+
+  /** The version of an inode in this view; undefined if it did not exist (yet) or was deleted. */
+  version(ino: number): InodeVersion | undefined {
+    const rec = this.fs.inodes.get(ino)
+    if (rec === undefined) return undefined
+    const i = lastAtOrBefore(rec.versions, this.epoch)
+    const v = rec.versions[i]
+    return v === undefined || v.deleted ? undefined : v
+  }
+
+  childIno(dir: number, name: string): number | undefined {
+    const rec = this.fs.inodes.get(dir)
+    if (rec === undefined || rec.entries === null) return undefined
+    if (this.isCurrent) return rec.entries.get(name)
+    const hist = rec.entryHist!.get(name)
+    if (hist === undefined) return undefined
+    const e = hist[lastAtOrBefore(hist, this.epoch)]
+    return e === undefined || e.ino === 0 ? undefined : e.ino
+  }
+
+  /** (name, ino) pairs of a directory, sorted by name in UTF-8 byte order. */
+  children(dir: number): [string, number][] {
+    const rec = this.fs.inodes.get(dir)
+    if (rec === undefined || rec.entries === null) return []
+    const out: [string, number][] = []
+    if (this.isCurrent) {
+      for (const [name, ino] of rec.entries) out.push([name, ino])
+    } else {
+      for (const [name, hist] of rec.entryHist!) {
+        const e = hist[lastAtOrBefore(hist, this.epoch)]
+        if (e !== undefined && e.ino !== 0) out.push([name, e.ino])
+      }
+    }
+    out.sort((a, b) => compareNames(a[0], b[0]))
+    return out
+  }
+
+  lookup(path: string): Lookup<number> {
+    const parsed = parsePath(path)
+    if (!parsed.ok) return parsed
+    let ino = ROOT_INO
+    for (const name of parsed.names) {
+      const v = this.version(ino)
+      if (v === undefined || v.kind !== 'dir') return fail('ENOTDIR')
+      const next = this.childIno(ino, name)
+      if (next === undefined) return fail('ENOENT')
+      ino = next
+    }
+    return { ok: true, value: ino }
+  }
+
+  private node(path: string): Lookup<{ ino: number; v: InodeVersion }> {
+    const ino = this.lookup(path)
+    if (!ino.ok) return ino
+    const v = this.version(ino.value)
+    assert(v !== undefined, `view: entry ${path} points to a dead inode ${ino.value}`)
+    return { ok: true, value: { ino: ino.value, v } }
+  }
+
+  getattr(path: string): Lookup<Attr> {
+    const n = this.node(path)
+    if (!n.ok) return n
+    return { ok: true, value: attrOf(n.value.ino, n.value.v) }
+  }
+
+  readdir(path: string): Lookup<DirEntry[]> {
+    const n = this.node(path)
+    if (!n.ok) return n
+    if (n.value.v.kind !== 'dir') return fail('ENOTDIR')
+    return {
+      ok: true,
+      value: this.children(n.value.ino).map(([name, ino]) => ({ name, ino, kind: this.version(ino)!.kind })),
+    }
+  }
+
+  readlink(path: string): Lookup<string> {
+    const n = this.node(path)
+    if (!n.ok) return n
+    if (n.value.v.kind !== 'symlink') return fail('EINVAL')
+    return { ok: true, value: n.value.v.target }
+  }
+
+  listxattr(path: string): Lookup<string[]> {
+    const n = this.node(path)
+    if (!n.ok) return n
+    return { ok: true, value: [...n.value.v.xattrs.keys()].sort(compareNames) }
+  }
+
+  getxattr(path: string, name: string): Lookup<Uint8Array> {
+    const n = this.node(path)
+    if (!n.ok) return n
+    const value = n.value.v.xattrs.get(name)
+    return value === undefined ? fail('ENODATA') : { ok: true, value }
+  }
+
+  /** The block list of a regular file: [index, ref] ascending; holes are absent. */
+  blocks(path: string): Lookup<[number, BlockRef][]> {
+    const n = this.node(path)
+    if (!n.ok) return n
+    if (n.value.v.kind === 'dir') return fail('EISDIR')
+    if (n.value.v.kind !== 'file') return fail('EINVAL')
+    return { ok: true, value: sortedBlocks(n.value.v) }
+  }
+
+  readFile(chunks: ChunkReader, path: string, offset: number, length: number): Lookup<Uint8Array> {
+    const ino = this.lookup(path)
+    if (!ino.ok) return ino
+    return this.readInode(chunks, ino.value, offset, length)
+  }
+
+  /** Reads [offset, offset+length) clipped to the size; EIO when a chunk is missing. */
+  readInode(chunks: ChunkReader, ino: number, offset: number, length: number): Lookup<Uint8Array> {
+    const v = this.version(ino)
+    if (v === undefined) return fail('ENOENT')
+    if (v.kind === 'dir') return fail('EISDIR')
+    if (v.kind !== 'file') return fail('EINVAL')
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) return fail('EINVAL')
+    const end = Math.min(v.size, offset + length)
+    if (end <= offset) return { ok: true, value: new Uint8Array(0) }
+    const out = new Uint8Array(end - offset)
+    for (let k = Math.floor(offset / BLOCK_SIZE); k * BLOCK_SIZE < end; k++) {
+      const ref = v.blocks.get(k)
+      if (ref === undefined) continue // hole: zeros
+      const data = chunks(ref.hash)
+      if (data === undefined) return fail('EIO')
+      const blockStart = k * BLOCK_SIZE
+      const valid = Math.min(ref.len, data.length)
+      const from = Math.max(offset, blockStart)
+      const to = Math.min(end, blockStart + valid)
+      if (to > from) out.set(data.subarray(from - blockStart, to - blockStart), from - offset)
+    }
+    return { ok: true, value: out }
+  }
+}
+
+export function attrOf(ino: number, v: InodeVersion): Attr {
+  return {
+    ino, kind: v.kind, mode: v.mode, uid: v.uid, gid: v.gid, size: v.size, nlink: v.nlink,
+    atime: v.atime, mtime: v.mtime, ctime: v.ctime, rdev: v.rdev,
+  }
+}
+
+export function sortedBlocks(v: InodeVersion): [number, BlockRef][] {
+  return [...v.blocks.entries()].sort((a, b) => a[0] - b[0])
+}
+
+/** The current state as a view. */
+export function currentView(fs: FsState): FsView {
+  return new FsView(fs, null)
+}
+
+/** The volume as it was right after the op at `epoch` (baseEpoch <= epoch <= fs.epoch). */
+export function snapshotAt(fs: FsState, epoch: Epoch): FsView {
+  return new FsView(fs, epoch)
+}
+
+export function asView(src: FsState | FsView): FsView {
+  return src instanceof FsView ? src : currentView(src)
+}
+
+// Free-function read API over a state or a view.
+export const lookup = (src: FsState | FsView, path: string): Lookup<number> => asView(src).lookup(path)
+export const getattr = (src: FsState | FsView, path: string): Lookup<Attr> => asView(src).getattr(path)
+export const readdir = (src: FsState | FsView, path: string): Lookup<DirEntry[]> => asView(src).readdir(path)
+export const readlink = (src: FsState | FsView, path: string): Lookup<string> => asView(src).readlink(path)
+export const listxattr = (src: FsState | FsView, path: string): Lookup<string[]> => asView(src).listxattr(path)
+export const getxattr = (src: FsState | FsView, path: string, name: string): Lookup<Uint8Array> => asView(src).getxattr(path, name)
+export function readFile(src: FsState | FsView, chunks: ChunkReader, path: string, offset: number, length: number): Lookup<Uint8Array> {
+  return asView(src).readFile(chunks, path, offset, length)
+}
+export function readInode(src: FsState | FsView, chunks: ChunkReader, ino: number, offset: number, length: number): Lookup<Uint8Array> {
+  return asView(src).readInode(chunks, ino, offset, length)
+}
