@@ -109,6 +109,28 @@ export function hexInto(hex: string, length: number, out: Uint8Array, offset: nu
   return true
 }
 
+const HEX_DIGITS = '0123456789abcdef'
+const HEX_CODES = new Uint8Array(512)
+for (let i = 0; i < 256; i++) {
+  HEX_CODES[2 * i] = HEX_DIGITS.charCodeAt(i >> 4)
+  HEX_CODES[2 * i + 1] = HEX_DIGITS.charCodeAt(i & 15)
+}
+const HEX_SCRATCH = new Uint8Array(2 * HASH_BYTES)
+// latin1 decoding of ASCII digit codes builds a flat string in one call: ~3x faster than
+// concatenating 32 two-character strings (measured ~120 ns vs ~340 ns per hash).
+const LATIN1 = new TextDecoder('latin1')
+
+/** Lowercase hex of a 32-byte digest (hot path: two per validated entry). */
+export function hashHex(digest: Uint8Array): EntryHash {
+  assert(digest.length === HASH_BYTES, 'hashHex: 32-byte digest')
+  for (let i = 0; i < HASH_BYTES; i++) {
+    const b = digest[i]!
+    HEX_SCRATCH[2 * i] = HEX_CODES[2 * b]!
+    HEX_SCRATCH[2 * i + 1] = HEX_CODES[2 * b + 1]!
+  }
+  return LATIN1.decode(HEX_SCRATCH) as EntryHash
+}
+
 function hexBytes(hex: string, length: number): Uint8Array | undefined {
   const out = new Uint8Array(length)
   return hexInto(hex, length, out, 0) ? out : undefined
@@ -155,8 +177,9 @@ export function headerShapeError(h: unknown): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Entry hash: sha256(encode([ENTRY_TAG, volume, author(33B), seq, prev(32B), payloadHash(32B)]))
 
-/** Largest preimage: 1 (array) + 17 (tag) + 66 (volume) + 35 + 9 + 34 + 34 = 196 bytes. */
-const SCRATCH = new Uint8Array(256)
+/** Largest preimage: 1 (array) + 17 (tag) + 66 (volume) + 35 + 9 + 34 + 34 = 196 bytes. Shared
+ *  by every header hash in the core (single-threaded, nothing retains it across calls). */
+export const SCRATCH = new Uint8Array(256)
 const ENTRY_PREFIX = encode([ENTRY_TAG]) // [0x81, 0x70, ...tag]
 
 /** Writes a CBOR unsigned integer head (major type 0) at `offset`; returns the new offset. */
@@ -201,6 +224,25 @@ function writeUint(out: Uint8Array, offset: number, n: number): number {
 /** Writes the chain-constant part of a header preimage (array head, tag, volume, author) into
  *  `out`; returns the offset after it, or -1 if volume/author are not well-formed. */
 export function writeHeaderPrefix(out: Uint8Array, volume: string, author: string): number {
+  if (out === SCRATCH && volume === cachedVolume && author === cachedAuthor) return cachedPrefixEnd
+  cachedVolume = undefined
+  const end = writePrefix(out, volume, author)
+  if (out === SCRATCH && end > 0) {
+    cachedVolume = volume
+    cachedAuthor = author
+    cachedPrefixEnd = end
+  }
+  return end
+}
+
+// SCRATCH's prefix region is only ever written by writeHeaderPrefix, so consecutive headers of one
+// chain (the common case: a batch, an append run) skip rewriting it. A pure performance cache:
+// the bytes produced are the same with or without it.
+let cachedVolume: string | undefined
+let cachedAuthor: string | undefined
+let cachedPrefixEnd = -1
+
+function writePrefix(out: Uint8Array, volume: string, author: string): number {
   // The array head is 0x86 (6 items); the one-item prefix we precomputed starts with 0x81.
   out.set(ENTRY_PREFIX, 0)
   out[0] = 0x86
@@ -254,14 +296,31 @@ export function entryHash(crypto: Crypto, h: EntryHeader): EntryHash {
   assert(p > 0, 'entryHash: volume/author well-formed')
   const end = writeHeaderTail(SCRATCH, p, h.seq, h.prev, h.payloadHash)
   assert(end > 0, 'entryHash: prev/payloadHash well-formed')
-  return toHex(crypto.sha256(SCRATCH.subarray(0, end))) as EntryHash
+  return hashHex(crypto.sha256(SCRATCH.subarray(0, end)))
+}
+
+/** entryHash for a header whose payload digest is at hand as bytes (append's hot path: no hex
+ *  round trip). Asserts well-formed volume/author/prev. */
+export function entryHashWithDigest(crypto: Crypto, volume: VolumeName, author: Pid, seq: Seq, prev: EntryHash, payloadDigest: Uint8Array): EntryHash {
+  const p = writeHeaderPrefix(SCRATCH, volume, author)
+  assert(p > 0, 'entryHashWithDigest: volume/author well-formed')
+  let o = writeUint(SCRATCH, p, seq)
+  SCRATCH[o++] = 0x58
+  SCRATCH[o++] = HASH_BYTES
+  assert(hexInto(prev, HASH_BYTES, SCRATCH, o), 'entryHashWithDigest: prev well-formed')
+  o += HASH_BYTES
+  SCRATCH[o++] = 0x58
+  SCRATCH[o++] = HASH_BYTES
+  assert(payloadDigest.length === HASH_BYTES, 'entryHashWithDigest: 32-byte digest')
+  SCRATCH.set(payloadDigest, o)
+  return hashHex(crypto.sha256(SCRATCH.subarray(0, o + HASH_BYTES)))
 }
 
 export function headerOf(
   crypto: Crypto,
   e: { volume: VolumeName; author: Pid; seq: Seq; prev: EntryHash; payload: Uint8Array },
 ): EntryHeader {
-  return { volume: e.volume, author: e.author, seq: e.seq, prev: e.prev, payloadHash: toHex(crypto.sha256(e.payload)) }
+  return { volume: e.volume, author: e.author, seq: e.seq, prev: e.prev, payloadHash: hashHex(crypto.sha256(e.payload)) }
 }
 
 /** Strips the payload (a new object). */

@@ -13,11 +13,14 @@
 // the returned one; the old object must not be used after a successful validateBatch (use
 // cloneChainView first to keep it). Rejections never change the input view.
 import type { Crypto } from './crypto.ts'
-import { bytesEqual, toHex } from './bytes.ts'
+import { bytesEqual } from './bytes.ts'
 import { assert, ZERO_HASH } from './types.ts'
 import type { EntryHash, Pid, Seq, VolumeName } from './types.ts'
 import {
   DEFAULT_LEDGER_LIMITS,
+  SCRATCH,
+  entryHashWithDigest,
+  hashHex,
   HASH_BYTES,
   entryHash,
   headerShapeError,
@@ -56,15 +59,9 @@ export function newOwnChain(volume: VolumeName, author: Pid): OwnChain {
 export function append(crypto: Crypto, chain: OwnChain, payload: Uint8Array): { chain: OwnChain; entry: Entry } {
   const seq = chain.seq + 1
   assert(Number.isSafeInteger(seq), 'append: seq stays a safe integer')
-  const entry: Entry = {
-    volume: chain.volume,
-    author: chain.author,
-    seq,
-    prev: chain.head,
-    payloadHash: toHex(crypto.sha256(payload)),
-    payload,
-  }
-  const head = entryHash(crypto, entry)
+  const digest = crypto.sha256(payload)
+  const entry: Entry = { volume: chain.volume, author: chain.author, seq, prev: chain.head, payloadHash: hashHex(digest), payload }
+  const head = entryHashWithDigest(crypto, chain.volume, chain.author, seq, chain.head, digest)
   return { chain: { volume: chain.volume, author: chain.author, seq, head, sealedSeq: chain.sealedSeq }, entry }
 }
 
@@ -138,7 +135,6 @@ function reject(rejection: LedgerRejection): { ok: false; rejection: LedgerRejec
   return { ok: false, rejection }
 }
 
-const SCRATCH = new Uint8Array(256)
 
 export type BatchResult = { ok: true; view: ChainView; accepted: Entry[] } | { ok: false; rejection: LedgerRejection }
 
@@ -212,7 +208,7 @@ export function validateBatch(
     } else if (e.seq === 1 && e.prev !== ZERO_HASH) {
       return reject({ code: 'broken-link', detail: 'entry seq 1: prev is not the zero hash' })
     }
-    hashes[i] = toHex(crypto.sha256(SCRATCH.subarray(0, end))) as EntryHash
+    hashes[i] = hashHex(crypto.sha256(SCRATCH.subarray(0, end)))
   }
   if (hashes[n - 1] !== seal.head) {
     return reject({ code: 'tampered', detail: `the entry at seq ${lastSeq} does not hash to the seal's head` })
