@@ -1,0 +1,675 @@
+// fotb: reliable FIFO-order tamper-proof broadcast for one volume (spec/fotb.md).
+//
+// The ledger (core/ledger.ts) decides what a valid chain is; this module decides who gets what,
+// when an entry may be delivered (echo quorum on heads), and how missing ranges are fetched.
+// All functions are pure apart from mutating the FotbState they are given (the state is owned by
+// the reducer; hosts never keep an old state object) and pushing effects into `out`.
+import type { Crypto } from './crypto.ts'
+import { decode, encode, type Value } from './codec.ts'
+import { fromHex, toHex } from './bytes.ts'
+import type { Out } from './effects.ts'
+import {
+  append,
+  entryHash,
+  headerOf,
+  decodeEntry,
+  decodeProof,
+  decodeSeal,
+  encodeEntry,
+  encodeProof,
+  encodeSeal,
+  newChainView,
+  newOwnChain,
+  seal as sealChain,
+  validateBatch,
+  verifyProof,
+  type ChainView,
+  type Entry,
+  type EquivocationProof,
+  type OwnChain,
+  type Seal,
+} from './ledger.ts'
+import { assert, isPid, type EntryHash, type Pid, type Seq, type TimeMs, type VolumeName } from './types.ts'
+
+export interface FotbParams {
+  /** Most entries in one BATCH and in one FETCH range; also the longest span one seal covers. */
+  readonly maxBatchEntries: number
+  readonly maxPayloadBytes: number
+  /** Most heads in one HEADS message, and most foreign chains a node keeps per volume. */
+  readonly maxAuthors: number
+  /** Period of the anti-entropy HEADS message. */
+  readonly heartbeatMs: number
+  /** A fetch without progress after this long is sent again (to the latest reporter). */
+  readonly fetchRetryMs: number
+}
+
+export const DEFAULT_FOTB_PARAMS: FotbParams = {
+  maxBatchEntries: 1024,
+  maxPayloadBytes: 64 * 1024,
+  maxAuthors: 4096,
+  heartbeatMs: 1000,
+  fetchRetryMs: 2000,
+}
+
+export interface AuthorLog {
+  view: ChainView
+  /** entries[i] is the accepted entry at seq i+1. */
+  entries: Entry[]
+}
+
+export interface Report {
+  readonly seq: Seq
+  readonly head: EntryHash
+}
+
+export interface FotbState {
+  readonly volume: VolumeName
+  readonly me: Pid
+  own: OwnChain
+  /** Own entries appended in the current step; sealed and pushed by `flush`. */
+  unsealed: Entry[]
+  readonly chains: Map<Pid, AuthorLog>
+  readonly delivered: Map<Pid, Seq>
+  readonly proofs: Map<Pid, EquivocationProof>
+  members: Set<Pid>
+  /** Members plus applicants: who gets pushes, echoes and may fetch. */
+  audience: Set<Pid>
+  readonly reports: Map<Pid, Map<Pid, Report>>
+  readonly fetching: Map<Pid, { to: Seq; peer: Pid; at: TimeMs }>
+  lastHeartbeat: TimeMs
+  /** Our accepted heads changed since the last echo. */
+  headsChanged: boolean
+  readonly stats: Map<string, number>
+}
+
+/** What fotb hands up to the volume layer, in order. */
+export type FotbUp =
+  | { readonly type: 'deliver'; readonly author: Pid; readonly seq: Seq; readonly hash: EntryHash; readonly payload: Uint8Array }
+  | { readonly type: 'equivocation'; readonly author: Pid; readonly proof: EquivocationProof }
+
+export function quorum(n: number): number {
+  assert(Number.isSafeInteger(n) && n >= 0, 'member count')
+  if (n === 0) return 1
+  const f = Math.floor((n - 1) / 3)
+  return Math.ceil((n + f + 1) / 2)
+}
+
+export function newFotb(volume: VolumeName, me: Pid): FotbState {
+  return {
+    volume,
+    me,
+    own: newOwnChain(volume, me),
+    unsealed: [],
+    chains: new Map(),
+    delivered: new Map(),
+    proofs: new Map(),
+    members: new Set(),
+    audience: new Set(),
+    reports: new Map(),
+    fetching: new Map(),
+    lastHeartbeat: -Infinity,
+    headsChanged: false,
+    stats: new Map(),
+  }
+}
+
+export function count(state: FotbState, key: string, by = 1): void {
+  state.stats.set(key, (state.stats.get(key) ?? 0) + by)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+export type FotbMessage =
+  | { readonly type: 'batch'; readonly entries: Entry[]; readonly seal: Seal }
+  | { readonly type: 'heads'; readonly heads: { author: Pid; seq: Seq; head: EntryHash }[] }
+  | { readonly type: 'fetch'; readonly author: Pid; readonly from: Seq; readonly to: Seq }
+  | { readonly type: 'proof'; readonly proof: EquivocationProof }
+
+export const FOTB_TAGS = ['fotb/batch', 'fotb/heads', 'fotb/fetch', 'fotb/proof'] as const
+
+function pidBytes(pid: Pid): Uint8Array {
+  return fromHex(pid)!
+}
+
+export function encodeFotbMessage(volume: VolumeName, msg: FotbMessage): Uint8Array {
+  switch (msg.type) {
+    case 'batch':
+      return encode(['fotb/batch', volume, msg.entries.map(encodeEntry), encodeSeal(msg.seal)])
+    case 'heads':
+      return encode([
+        'fotb/heads',
+        volume,
+        msg.heads.map((h) => [pidBytes(h.author), h.seq, fromHex(h.head)!]),
+      ])
+    case 'fetch':
+      return encode(['fotb/fetch', volume, pidBytes(msg.author), msg.from, msg.to])
+    case 'proof':
+      return encode(['fotb/proof', volume, encodeProof(msg.proof)])
+  }
+}
+
+function isSeq(v: Value | undefined): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1
+}
+
+function asPid(v: Value | undefined): Pid | undefined {
+  if (!(v instanceof Uint8Array) || v.length !== 33) return undefined
+  const hex = toHex(v)
+  return isPid(hex) ? hex : undefined
+}
+
+function asHash(v: Value | undefined): EntryHash | undefined {
+  if (!(v instanceof Uint8Array) || v.length !== 32) return undefined
+  return toHex(v) as EntryHash
+}
+
+/** Parses the body of a decoded fotb message (tag and volume already checked by the node). */
+export function parseFotbMessage(
+  parts: readonly Value[],
+  params: FotbParams,
+): { ok: true; msg: FotbMessage } | { ok: false; reason: string } {
+  const tag = parts[0]
+  if (tag === 'fotb/batch') {
+    const list = parts[2]
+    const sealBytes = parts[3]
+    if (parts.length !== 4 || !Array.isArray(list) || !(sealBytes instanceof Uint8Array)) return { ok: false, reason: 'batch shape' }
+    if (list.length === 0 || list.length > params.maxBatchEntries) return { ok: false, reason: 'batch size' }
+    const entries: Entry[] = []
+    for (const item of list as Value[]) {
+      if (!(item instanceof Uint8Array)) return { ok: false, reason: 'entry not bytes' }
+      const r = decodeEntry(item)
+      if (!r.ok) return { ok: false, reason: `entry: ${r.rejection.detail}` }
+      entries.push(r.value)
+    }
+    const s = decodeSeal(sealBytes)
+    if (!s.ok) return { ok: false, reason: `seal: ${s.rejection.detail}` }
+    return { ok: true, msg: { type: 'batch', entries, seal: s.value } }
+  }
+  if (tag === 'fotb/heads') {
+    const list = parts[2]
+    if (parts.length !== 3 || !Array.isArray(list) || list.length > params.maxAuthors) return { ok: false, reason: 'heads shape' }
+    const heads: { author: Pid; seq: Seq; head: EntryHash }[] = []
+    for (const item of list as Value[]) {
+      if (!Array.isArray(item) || item.length !== 3) return { ok: false, reason: 'head shape' }
+      const author = asPid(item[0])
+      const seq = item[1]
+      const head = asHash(item[2])
+      if (!author || !isSeq(seq) || !head) return { ok: false, reason: 'head fields' }
+      heads.push({ author, seq, head })
+    }
+    return { ok: true, msg: { type: 'heads', heads } }
+  }
+  if (tag === 'fotb/fetch') {
+    const author = asPid(parts[2])
+    const from = parts[3]
+    const to = parts[4]
+    if (parts.length !== 5 || !author || !isSeq(from) || !isSeq(to) || to < from) return { ok: false, reason: 'fetch fields' }
+    return { ok: true, msg: { type: 'fetch', author, from, to } }
+  }
+  if (tag === 'fotb/proof') {
+    const bytes = parts[2]
+    if (parts.length !== 3 || !(bytes instanceof Uint8Array)) return { ok: false, reason: 'proof shape' }
+    const r = decodeProof(bytes)
+    if (!r.ok) return { ok: false, reason: `proof: ${r.rejection.detail}` }
+    return { ok: true, msg: { type: 'proof', proof: r.value } }
+  }
+  return { ok: false, reason: 'unknown tag' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persisted records
+
+export function entryRecord(volume: VolumeName, entry: Entry): Value {
+  return ['entry', volume, encodeEntry(entry)]
+}
+export function sealRecord(volume: VolumeName, seal: Seal): Value {
+  return ['seal', volume, encodeSeal(seal)]
+}
+export function deliveredRecord(volume: VolumeName, author: Pid, seq: Seq): Value {
+  return ['delivered', volume, pidBytes(author), seq]
+}
+export function proofRecord(volume: VolumeName, proof: EquivocationProof): Value {
+  return ['proof', volume, encodeProof(proof)]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+function send(state: FotbState, out: Out, to: Pid, msg: FotbMessage): void {
+  if (to === state.me) return
+  count(state, `out:${msg.type}`)
+  out.send(to, encodeFotbMessage(state.volume, msg))
+}
+
+function sendToAudience(state: FotbState, out: Out, msg: FotbMessage): void {
+  const bytes = encodeFotbMessage(state.volume, msg)
+  for (const to of [...state.audience].sort()) {
+    if (to === state.me) continue
+    count(state, `out:${msg.type}`)
+    out.send(to, bytes)
+  }
+}
+
+function authorLog(state: FotbState, author: Pid): AuthorLog {
+  let log = state.chains.get(author)
+  if (!log) {
+    log = { view: newChainView(state.volume, author), entries: [] }
+    state.chains.set(author, log)
+  }
+  return log
+}
+
+/** Whether we keep a chain for this author at all (bounded; members and audience always). */
+function mayTrack(state: FotbState, author: Pid, params: FotbParams): boolean {
+  if (state.chains.has(author) || state.audience.has(author) || state.members.has(author)) return true
+  return state.chains.size < params.maxAuthors
+}
+
+/** Append an own payload; it is sealed and pushed by `flush` at the end of the step. */
+export function broadcast(state: FotbState, crypto: Crypto, payload: Uint8Array): Entry {
+  const { chain, entry } = append(crypto, state.own, payload)
+  state.own = chain
+  state.unsealed.push(entry)
+  return entry
+}
+
+/** Seals what this step appended (one signature per at most maxBatchEntries entries), accepts
+ *  it into our own view, persists, pushes it to the audience and delivers what has a quorum. */
+export function flush(
+  state: FotbState,
+  crypto: Crypto,
+  secretKey: Uint8Array,
+  params: FotbParams,
+  out: Out,
+  ups: FotbUp[],
+): void {
+  while (state.unsealed.length > 0) {
+    const batch = state.unsealed.splice(0, params.maxBatchEntries)
+    const last = batch[batch.length - 1]!
+    // Seal exactly at the batch's last entry: the own chain may be ahead when a step appended
+    // more than one batch worth, so seal a chain positioned at that entry.
+    const sealed = sealChain(crypto, secretKey, { ...state.own, seq: last.seq, head: hashAt(crypto, last) })
+    state.own = { ...state.own, sealedSeq: last.seq }
+    const log = authorLog(state, state.me)
+    const r = validateBatch(crypto, log.view, batch, sealed.seal, params_limits(params))
+    assert(r.ok, `own batch must validate: ${r.ok ? '' : r.rejection.code}`)
+    log.view = r.view
+    for (const e of r.accepted) {
+      log.entries.push(e)
+      out.persist(entryRecord(state.volume, e))
+    }
+    out.persist(sealRecord(state.volume, sealed.seal))
+    sendToAudience(state, out, { type: 'batch', entries: batch, seal: sealed.seal })
+    state.headsChanged = true
+  }
+  // One echo per step at most, and only when our heads moved: echoing on every step would
+  // answer every HEADS with a HEADS, forever.
+  if (state.headsChanged) echo(state, out)
+  tryDeliverAll(state, out, ups)
+}
+
+function hashAt(crypto: Crypto, entry: Entry): EntryHash {
+  return entryHash(crypto, headerOf(crypto, entry))
+}
+
+function params_limits(params: FotbParams): { maxEntries: number; maxPayloadBytes: number } {
+  return { maxEntries: params.maxBatchEntries, maxPayloadBytes: params.maxPayloadBytes }
+}
+
+/** Our echo: the heads of every chain we accepted, to everyone in the audience. */
+function echo(state: FotbState, out: Out): void {
+  state.headsChanged = false
+  const heads = headsOf(state)
+  if (heads.length === 0) return
+  sendToAudience(state, out, { type: 'heads', heads })
+}
+
+function headsOf(state: FotbState): { author: Pid; seq: Seq; head: EntryHash }[] {
+  const heads: { author: Pid; seq: Seq; head: EntryHash }[] = []
+  for (const author of [...state.chains.keys()].sort()) {
+    const v = state.chains.get(author)!.view
+    if (v.seq > 0) heads.push({ author, seq: v.seq, head: v.head })
+  }
+  return heads
+}
+
+export function onMessage(
+  state: FotbState,
+  crypto: Crypto,
+  params: FotbParams,
+  now: TimeMs,
+  from: Pid,
+  msg: FotbMessage,
+  out: Out,
+  ups: FotbUp[],
+): void {
+  count(state, `in:${msg.type}`)
+  switch (msg.type) {
+    case 'batch':
+      return onBatch(state, crypto, params, now, from, msg.entries, msg.seal, out, ups)
+    case 'heads':
+      return onHeads(state, params, now, from, msg.heads, out, ups)
+    case 'fetch':
+      return onFetch(state, params, from, msg.author, msg.from, msg.to, out)
+    case 'proof':
+      return onProof(state, crypto, msg.proof, out, ups)
+  }
+}
+
+function onBatch(
+  state: FotbState,
+  crypto: Crypto,
+  params: FotbParams,
+  now: TimeMs,
+  from: Pid,
+  entries: Entry[],
+  seal: Seal,
+  out: Out,
+  ups: FotbUp[],
+): void {
+  const author = seal.author
+  if (seal.volume !== state.volume) {
+    count(state, 'reject:wrong-chain')
+    return
+  }
+  if (author === state.me) {
+    // Our own entries coming back (relay, replay): never accepted from outside, since our chain
+    // is ours to write; a different entry at one of our seqs would be a twin, and validation
+    // against our own view reveals it.
+    const log = authorLog(state, author)
+    const r = validateBatch(crypto, log.view, entries, seal, params_limits(params))
+    if (!r.ok && r.rejection.code === 'equivocation') return noteEquivocation(state, crypto, r.rejection.proof, out, ups)
+    count(state, r.ok ? 'reject:own-chain' : `reject:${r.rejection.code}`)
+    return
+  }
+  if (!mayTrack(state, author, params)) {
+    count(state, 'reject:too-many-authors')
+    return
+  }
+  const log = authorLog(state, author)
+  const r = validateBatch(crypto, log.view, entries, seal, params_limits(params))
+  if (!r.ok) {
+    const code = r.rejection.code
+    count(state, `reject:${code}`)
+    if (code === 'gap') requestRange(state, params, now, from, author, log.view.seq + 1, seal.seq, out, true)
+    else if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
+    else out.trace({ kind: 'fotb-reject', volume: state.volume, peer: from, detail: `${code}: ${r.rejection.detail}` })
+    return
+  }
+  log.view = r.view
+  for (const e of r.accepted) {
+    log.entries.push(e)
+    out.persist(entryRecord(state.volume, e))
+  }
+  out.persist(sealRecord(state.volume, seal))
+  const pending = state.fetching.get(author)
+  if (pending && log.view.seq >= pending.to) state.fetching.delete(author)
+  state.headsChanged = true
+  tryDeliver(state, author, out, ups)
+}
+
+function onHeads(
+  state: FotbState,
+  params: FotbParams,
+  now: TimeMs,
+  from: Pid,
+  heads: { author: Pid; seq: Seq; head: EntryHash }[],
+  out: Out,
+  ups: FotbUp[],
+): void {
+  if (!state.audience.has(from)) {
+    count(state, 'reject:heads-not-in-audience')
+    return
+  }
+  let reports = state.reports.get(from)
+  if (!reports) {
+    reports = new Map()
+    state.reports.set(from, reports)
+  }
+  for (const h of heads) {
+    const previous = reports.get(h.author)
+    // A correct peer's echo only grows; keep the highest one we heard (messages reorder).
+    if (!previous || h.seq >= previous.seq) reports.set(h.author, { seq: h.seq, head: h.head })
+    if (state.proofs.has(h.author) || !mayTrack(state, h.author, params)) continue
+    const log = state.chains.get(h.author)
+    const mySeq = log?.view.seq ?? 0
+    if (h.seq > mySeq) {
+      requestRange(state, params, now, from, h.author, mySeq + 1, h.seq, out, false)
+    } else if (log && log.view.hashes[h.seq - 1] !== h.head) {
+      // A different head at a seq we accepted: fetch the peer's sealed range so that the
+      // ledger can turn the conflict into a proof.
+      requestRange(state, params, now, from, h.author, h.seq, h.seq, out, false)
+    }
+  }
+  tryDeliverAll(state, out, ups)
+}
+
+function requestRange(
+  state: FotbState,
+  params: FotbParams,
+  now: TimeMs,
+  peer: Pid,
+  author: Pid,
+  from: Seq,
+  to: Seq,
+  out: Out,
+  force: boolean,
+): void {
+  const pending = state.fetching.get(author)
+  if (!force && pending && pending.to >= to && now - pending.at < params.fetchRetryMs) return
+  const clippedTo = Math.min(to, from + params.maxBatchEntries - 1)
+  state.fetching.set(author, { to: clippedTo, peer, at: now })
+  send(state, out, peer, { type: 'fetch', author, from, to: clippedTo })
+}
+
+function onFetch(state: FotbState, params: FotbParams, from: Pid, author: Pid, lo: Seq, hi: Seq, out: Out): void {
+  if (!state.audience.has(from)) {
+    count(state, 'reject:fetch-not-in-audience')
+    return
+  }
+  const log = state.chains.get(author)
+  if (!log || lo > log.view.seq) return
+  const to = Math.min(hi, lo + params.maxBatchEntries - 1)
+  // Answer with batches that each end at a seal we hold: a seal is what makes entries checkable.
+  let start = lo
+  for (const seal of log.view.seals) {
+    if (seal.seq < start) continue
+    const first = Math.max(start, seal.seq - params.maxBatchEntries + 1)
+    send(state, out, from, { type: 'batch', entries: log.entries.slice(first - 1, seal.seq), seal })
+    start = seal.seq + 1
+    if (seal.seq >= to) break
+  }
+}
+
+function onProof(state: FotbState, crypto: Crypto, proof: EquivocationProof, out: Out, ups: FotbUp[]): void {
+  noteEquivocation(state, crypto, proof, out, ups)
+}
+
+function noteEquivocation(state: FotbState, crypto: Crypto, proof: EquivocationProof, out: Out, ups: FotbUp[]): void {
+  const checked = verifyProof(crypto, proof)
+  if (!checked.ok) {
+    count(state, 'reject:bad-proof')
+    return
+  }
+  if (checked.volume !== state.volume || state.proofs.has(checked.author)) return
+  state.proofs.set(checked.author, proof)
+  count(state, 'equivocations')
+  out.persist(proofRecord(state.volume, proof))
+  out.trace({ kind: 'equivocation', volume: state.volume, peer: checked.author, detail: `seq ${checked.seq}` })
+  sendToAudience(state, out, { type: 'proof', proof })
+  ups.push({ type: 'equivocation', author: checked.author, proof })
+}
+
+/** How far `author`'s entries may be delivered: the q-th highest echo that lies on our chain. */
+export function deliverableSeq(state: FotbState, author: Pid): Seq {
+  const log = state.chains.get(author)
+  const done = state.delivered.get(author) ?? 0
+  if (!log) return done
+  const view = log.view
+  const supports: Seq[] = []
+  for (const m of state.members) {
+    const rep = m === state.me ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(author)
+    if (!rep || rep.seq === 0) continue
+    // A report beyond our chain supports only as far as we can check; a correct member's
+    // chain is linear, so its report at rep.seq also vouches for every seq below it.
+    if (rep.seq <= view.seq) {
+      if (view.hashes[rep.seq - 1] === rep.head) supports.push(rep.seq)
+    }
+  }
+  const q = quorum(state.members.size)
+  if (supports.length < q) return done
+  supports.sort((a, b) => b - a)
+  return Math.max(done, supports[q - 1]!)
+}
+
+function tryDeliver(state: FotbState, author: Pid, out: Out, ups: FotbUp[]): void {
+  const target = deliverableSeq(state, author)
+  const done = state.delivered.get(author) ?? 0
+  if (target <= done) return
+  const log = state.chains.get(author)!
+  for (let seq = done + 1; seq <= target; seq++) {
+    const entry = log.entries[seq - 1]!
+    ups.push({ type: 'deliver', author, seq, hash: log.view.hashes[seq - 1]!, payload: entry.payload })
+  }
+  state.delivered.set(author, target)
+  out.persist(deliveredRecord(state.volume, author, target))
+  // Observable by hosts and invariant checkers (FIFO, exactly once, consistency).
+  out.deliver(state.volume, { type: 'entries', author, from: done + 1, hashes: log.view.hashes.slice(done, target) })
+}
+
+export function tryDeliverAll(state: FotbState, out: Out, ups: FotbUp[]): void {
+  for (const author of [...state.chains.keys()].sort()) tryDeliver(state, author, out, ups)
+}
+
+/** Periodic work: anti-entropy heads, re-issue stale fetches. */
+export function onTick(state: FotbState, params: FotbParams, now: TimeMs, out: Out): void {
+  if (now - state.lastHeartbeat >= params.heartbeatMs) {
+    state.lastHeartbeat = now
+    echo(state, out)
+  }
+  for (const [author, f] of [...state.fetching].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (now - f.at < params.fetchRetryMs) continue
+    const log = state.chains.get(author)
+    const mySeq = log?.view.seq ?? 0
+    if (mySeq >= f.to) {
+      state.fetching.delete(author)
+      continue
+    }
+    // Ask the member with the highest report, which is most likely to have the range.
+    let best: Pid | undefined
+    let bestSeq = mySeq
+    for (const [peer, reps] of [...state.reports].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const r = reps.get(author)
+      if (r && r.seq > bestSeq && state.audience.has(peer)) {
+        best = peer
+        bestSeq = r.seq
+      }
+    }
+    state.fetching.delete(author)
+    if (best) requestRange(state, params, now, best, author, mySeq + 1, bestSeq, out, true)
+  }
+}
+
+/** Membership changed in the volume layer: new quorum base, maybe new deliveries. */
+export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pid>, out: Out, ups: FotbUp[]): void {
+  state.members = members
+  state.audience = audience
+  for (const peer of [...state.reports.keys()]) if (!audience.has(peer)) state.reports.delete(peer)
+  tryDeliverAll(state, out, ups)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restart: rebuild from persisted records, validating them exactly like peer input.
+
+export interface RestoreProblem {
+  readonly record: string
+  readonly problem: string
+}
+
+export function restoreFotb(
+  crypto: Crypto,
+  volume: VolumeName,
+  me: Pid,
+  params: FotbParams,
+  records: readonly Value[],
+): { state: FotbState; problems: RestoreProblem[] } {
+  const state = newFotb(volume, me)
+  const problems: RestoreProblem[] = []
+  const entries = new Map<Pid, Map<Seq, Entry>>()
+  const seals = new Map<Pid, Seal[]>()
+  const delivered = new Map<Pid, Seq>()
+  for (const rec of records) {
+    if (!Array.isArray(rec) || rec[1] !== volume) continue
+    const kind = rec[0]
+    const body = rec[2]
+    if (kind === 'entry' && body instanceof Uint8Array) {
+      const r = decodeEntry(body)
+      if (!r.ok) {
+        problems.push({ record: 'entry', problem: r.rejection.detail })
+        continue
+      }
+      let m = entries.get(r.value.author)
+      if (!m) entries.set(r.value.author, (m = new Map()))
+      m.set(r.value.seq, r.value)
+    } else if (kind === 'seal' && body instanceof Uint8Array) {
+      const r = decodeSeal(body)
+      if (!r.ok) {
+        problems.push({ record: 'seal', problem: r.rejection.detail })
+        continue
+      }
+      let list = seals.get(r.value.author)
+      if (!list) seals.set(r.value.author, (list = []))
+      list.push(r.value)
+    } else if (kind === 'delivered') {
+      const author = asPid(body)
+      const seq = rec[3]
+      if (!author || !isSeq(seq)) {
+        problems.push({ record: 'delivered', problem: 'malformed' })
+        continue
+      }
+      delivered.set(author, Math.max(delivered.get(author) ?? 0, seq))
+    } else if (kind === 'proof' && body instanceof Uint8Array) {
+      const r = decodeProof(body)
+      const v = r.ok ? verifyProof(crypto, r.value) : undefined
+      if (!r.ok || !v?.ok) {
+        problems.push({ record: 'proof', problem: 'does not verify' })
+        continue
+      }
+      state.proofs.set(v.author, r.value)
+    }
+  }
+  for (const author of [...seals.keys()].sort()) {
+    const list = seals.get(author)!.sort((a, b) => a.seq - b.seq)
+    const byseq = entries.get(author) ?? new Map<Seq, Entry>()
+    const log = authorLog(state, author)
+    for (const seal of list) {
+      if (seal.seq <= log.view.seq) continue
+      const batch: Entry[] = []
+      for (let s = log.view.seq + 1; s <= seal.seq; s++) {
+        const e = byseq.get(s)
+        if (!e) break
+        batch.push(e)
+      }
+      const r = validateBatch(crypto, log.view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: params.maxPayloadBytes })
+      if (!r.ok) {
+        problems.push({ record: `chain ${author.slice(0, 12)} seq ${log.view.seq + 1}..${seal.seq}`, problem: `${r.rejection.code}: ${r.rejection.detail}` })
+        break
+      }
+      log.view = r.view
+      for (const e of r.accepted) log.entries.push(e)
+    }
+  }
+  for (const [author, seq] of delivered) {
+    const have = state.chains.get(author)?.view.seq ?? 0
+    if (seq > have) problems.push({ record: `delivered ${author.slice(0, 12)}`, problem: `delivered ${seq} beyond restored chain ${have}` })
+    state.delivered.set(author, Math.min(seq, have))
+  }
+  const ownLog = state.chains.get(me)
+  if (ownLog) state.own = { volume, author: me, seq: ownLog.view.seq, head: ownLog.view.head, sealedSeq: ownLog.view.seq }
+  return { state, problems }
+}
+
+export function decodeFotbBody(bytes: Uint8Array): Value {
+  return decode(bytes)
+}

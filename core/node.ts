@@ -1,0 +1,272 @@
+// A node = the ledger + fotb + one PacioFS volume reducer per volume it takes part in, composed
+// as one reducer: `step(config, state, input) -> { state, effects }`.
+//
+// The node routes inputs by volume, and at the end of every step seals what its volumes
+// broadcast (one signature per volume per step: batching) before handing the effects to the
+// host. The host performs the persist effect first, then sends and replies (core/effects.ts).
+import type { Crypto } from './crypto.ts'
+import { encode, tryDecode, type Value } from './codec.ts'
+import { toHex, fromHex } from './bytes.ts'
+import { Out, type Effect, type RequestId } from './effects.ts'
+import * as fotb from './fotb.ts'
+import * as vol from './paciofs.ts'
+import type { CallResult, FsCall, Genesis, Policy, VolumeParams, VolumeState, VolumeUp } from './paciofs.ts'
+import { verifyVolume, type VolumeFinding } from './verify.ts'
+import { assert, isPid, isVolumeName, type Pid, type TimeMs, type VolumeName } from './types.ts'
+
+export interface NodeConfig {
+  readonly crypto: Crypto
+  readonly secretKey: Uint8Array
+  readonly params: VolumeParams
+  /** Period of the node's tick timer (anti-entropy, remote_get deadlines). */
+  readonly tickMs: number
+}
+
+export interface NodeState {
+  readonly me: Pid
+  readonly saltKey: Uint8Array
+  readonly volumes: Map<VolumeName, VolumeState>
+  readonly stats: Map<string, number>
+}
+
+export type NodeRequest =
+  | { readonly type: 'create-volume'; readonly name: VolumeName; readonly policy: Policy }
+  | { readonly type: 'join-volume'; readonly genesis: Genesis; readonly contacts: readonly Pid[] }
+  | { readonly type: 'leave-volume'; readonly volume: VolumeName }
+  | { readonly type: 'kick'; readonly volume: VolumeName; readonly target: Pid }
+  | { readonly type: 'fs'; readonly volume: VolumeName; readonly call: FsCall }
+
+export type NodeReply =
+  | CallResult
+  | { readonly ok: true; readonly genesis: Genesis }
+  | { readonly ok: false; readonly errno: 'EEXIST' | 'ENOENT' | 'EINVAL'; readonly detail: string }
+
+export type NodeInput =
+  | { readonly type: 'tick'; readonly now: TimeMs }
+  | { readonly type: 'receive'; readonly now: TimeMs; readonly from: Pid; readonly bytes: Uint8Array }
+  | { readonly type: 'request'; readonly now: TimeMs; readonly req: RequestId; readonly request: NodeRequest }
+
+export type NodeEffect = Effect<NodeReply, VolumeUp>
+
+export const DEFAULT_TICK_MS = 250
+
+export function nodeConfig(crypto: Crypto, secretKey: Uint8Array, params: VolumeParams = vol.DEFAULT_VOLUME_PARAMS, tickMs = DEFAULT_TICK_MS): NodeConfig {
+  return { crypto, secretKey, params, tickMs }
+}
+
+export function pidOf(crypto: Crypto, secretKey: Uint8Array): Pid {
+  return toHex(crypto.publicKey(secretKey)) as Pid
+}
+
+export function createNode(config: NodeConfig): NodeState {
+  return {
+    me: pidOf(config.crypto, config.secretKey),
+    saltKey: vol.saltKey(config.crypto, config.secretKey),
+    volumes: new Map(),
+    stats: new Map(),
+  }
+}
+
+function bump(state: NodeState, key: string): void {
+  state.stats.set(key, (state.stats.get(key) ?? 0) + 1)
+}
+
+function ctxFor(config: NodeConfig, state: NodeState, now: TimeMs, out: Out): vol.Ctx {
+  return { crypto: config.crypto, secretKey: config.secretKey, saltKey: state.saltKey, params: config.params, now, out }
+}
+
+export function step(config: NodeConfig, state: NodeState, input: NodeInput): { state: NodeState; effects: NodeEffect[] } {
+  const out = new Out<NodeReply, VolumeUp>()
+  const ctx = ctxFor(config, state, input.now, out)
+  switch (input.type) {
+    case 'tick':
+      for (const name of [...state.volumes.keys()].sort()) vol.onTick(state.volumes.get(name)!, ctx)
+      out.setTimer('tick', input.now + config.tickMs)
+      break
+    case 'receive':
+      onReceive(config, state, ctx, input.from, input.bytes)
+      break
+    case 'request':
+      out.reply(input.req, onRequest(config, state, ctx, input.request))
+      break
+  }
+  settle(config, state, ctx)
+  return { state, effects: out.effects() }
+}
+
+/** End of step: seal and push every volume's new entries, hand deliveries up, repeat while the
+ *  volumes react with new entries (votes). Bounded: each round either seals or delivers. */
+function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
+  for (const name of [...state.volumes.keys()].sort()) {
+    const v = state.volumes.get(name)!
+    for (let round = 0; ; round++) {
+      assert(round < 10_000, 'settle terminates')
+      const ups: fotb.FotbUp[] = []
+      fotb.flush(v.fotb, config.crypto, config.secretKey, config.params.fotb, ctx.out, ups)
+      if (ups.length === 0 && v.fotb.unsealed.length === 0) break
+      vol.onUps(v, ctx, ups)
+      vol.membershipSettled(v, ctx)
+      if (v.fotb.unsealed.length === 0) break
+    }
+  }
+}
+
+function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid, bytes: Uint8Array): void {
+  const decoded = tryDecode(bytes)
+  if (!decoded.ok || !Array.isArray(decoded.value) || decoded.value.length < 2) {
+    bump(state, 'reject:malformed')
+    ctx.out.trace({ kind: 'reject', peer: from, detail: decoded.ok ? 'not a message' : decoded.error.message })
+    return
+  }
+  const parts = decoded.value as Value[]
+  const tag = parts[0]
+  const name = parts[1]
+  if (typeof tag !== 'string' || typeof name !== 'string' || !isVolumeName(name)) {
+    bump(state, 'reject:malformed')
+    return
+  }
+  const v = state.volumes.get(name)
+  if (!v) {
+    bump(state, 'reject:unknown-volume')
+    return
+  }
+  if (tag.startsWith('fotb/')) {
+    const parsed = fotb.parseFotbMessage(parts, config.params.fotb)
+    if (!parsed.ok) {
+      fotb.count(v.fotb, 'reject:malformed')
+      ctx.out.trace({ kind: 'reject', volume: name, peer: from, detail: parsed.reason })
+      return
+    }
+    const ups: fotb.FotbUp[] = []
+    fotb.onMessage(v.fotb, config.crypto, config.params.fotb, ctx.now, from, parsed.msg, ctx.out, ups)
+    vol.onUps(v, ctx, ups)
+    vol.membershipSettled(v, ctx)
+  } else if (tag.startsWith('vol/')) {
+    const parsed = vol.parseVolMessage(parts)
+    if (!parsed.ok) {
+      bump(state, 'reject:malformed')
+      ctx.out.trace({ kind: 'reject', volume: name, peer: from, detail: parsed.reason })
+      return
+    }
+    vol.onVolMessage(v, ctx, from, parsed.msg)
+  } else {
+    bump(state, 'reject:unknown-tag')
+  }
+}
+
+function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRequest): NodeReply {
+  switch (r.type) {
+    case 'create-volume': {
+      if (!isVolumeName(r.name)) return { ok: false, errno: 'EINVAL', detail: 'volume names are 1-64 characters of A-Z a-z 0-9 . _ -' }
+      if (state.volumes.has(r.name)) return { ok: false, errno: 'EEXIST', detail: `volume ${r.name} exists on this node` }
+      const genesis: Genesis = { name: r.name, policy: r.policy, founders: [state.me] }
+      addVolume(config, state, ctx, genesis, [])
+      return { ok: true, genesis }
+    }
+    case 'join-volume': {
+      if (state.volumes.has(r.genesis.name)) return { ok: false, errno: 'EEXIST', detail: `volume ${r.genesis.name} exists on this node` }
+      const v = addVolume(config, state, ctx, r.genesis, r.contacts)
+      if (!vol.isMember(v, state.me)) vol.requestJoin(v, ctx)
+      return { ok: true, genesis: r.genesis }
+    }
+    case 'leave-volume': {
+      const v = state.volumes.get(r.volume)
+      if (!v) return { ok: false, errno: 'ENOENT', detail: `no volume ${r.volume} on this node` }
+      vol.requestLeave(v, ctx)
+      return { ok: true }
+    }
+    case 'kick': {
+      const v = state.volumes.get(r.volume)
+      if (!v) return { ok: false, errno: 'ENOENT', detail: `no volume ${r.volume} on this node` }
+      vol.voteKick(v, ctx, r.target, 'operator')
+      return { ok: true }
+    }
+    case 'fs': {
+      const v = state.volumes.get(r.volume)
+      if (!v) return { ok: false, errno: 'ENOENT', detail: `no volume ${r.volume} on this node` }
+      return vol.call(v, ctx, r.call)
+    }
+  }
+}
+
+function addVolume(config: NodeConfig, state: NodeState, ctx: vol.Ctx, genesis: Genesis, contacts: readonly Pid[]): VolumeState {
+  const v = vol.newVolume(config.crypto, genesis, state.me, contacts)
+  state.volumes.set(genesis.name, v)
+  ctx.out.persist(genesisRecord(genesis, contacts))
+  const ups: fotb.FotbUp[] = []
+  const members = new Set(vol.membersOf(v))
+  const audience = new Set([...members, ...v.contacts])
+  fotb.setMembers(v.fotb, members, audience, ctx.out, ups)
+  vol.onUps(v, ctx, ups)
+  return v
+}
+
+export function genesisRecord(genesis: Genesis, contacts: readonly Pid[]): Value {
+  return ['genesis', genesis.name, vol.genesisValue(genesis), contacts.map((c) => fromHex(c)!)]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restart
+
+export interface NodeRestoreProblem {
+  readonly volume: string
+  readonly record: string
+  readonly problem: string
+}
+
+/** Rebuilds a node from what its host persisted (records in any order). Corrupted or torn
+ *  records are reported, never used. */
+export function restoreNode(config: NodeConfig, records: readonly Value[]): { state: NodeState; problems: NodeRestoreProblem[] } {
+  const state = createNode(config)
+  const problems: NodeRestoreProblem[] = []
+  const byVolume = new Map<string, Value[]>()
+  const genesis = new Map<string, { g: Genesis; contacts: Pid[] }>()
+  for (const rec of records) {
+    if (!Array.isArray(rec) || typeof rec[1] !== 'string') {
+      problems.push({ volume: '?', record: 'unknown', problem: 'malformed record' })
+      continue
+    }
+    const name = rec[1] as string
+    if (rec[0] === 'genesis') {
+      const g = vol.parseGenesis(rec[2] as Value)
+      const contacts = Array.isArray(rec[3]) ? (rec[3] as Value[]).map((c) => (c instanceof Uint8Array ? toHex(c) : '')).filter(isPid) : []
+      if (!g || g.name !== name) problems.push({ volume: name, record: 'genesis', problem: 'malformed' })
+      else genesis.set(name, { g, contacts })
+      continue
+    }
+    let list = byVolume.get(name)
+    if (!list) byVolume.set(name, (list = []))
+    list.push(rec)
+  }
+  for (const [name, { g, contacts }] of [...genesis].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const r = vol.restoreVolume(config.crypto, g, state.me, config.params, byVolume.get(name) ?? [], contacts)
+    for (const p of r.problems) problems.push({ volume: name, ...p })
+    state.volumes.set(g.name, r.state)
+  }
+  for (const name of byVolume.keys()) if (!genesis.has(name)) problems.push({ volume: name, record: 'genesis', problem: 'records of a volume without genesis' })
+  return { state, problems }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: VolumeName): VolumeFinding[] {
+  const v = state.volumes.get(volume)
+  if (!v) return [{ where: volume, what: 'volume', expected: 'present', found: 'absent' }]
+  return verifyVolume(config.crypto, {
+    volume,
+    me: state.me,
+    chains: v.fotb.chains,
+    delivered: v.fotb.delivered,
+    log: v.log,
+    skipped: v.skipped,
+    plain: v.plain,
+    chunks: v.chunks,
+    disk: v.fs,
+  })
+}
+
+/** Canonical bytes of a record, for hosts that store or hash records. */
+export function encodeRecord(record: Value): Uint8Array {
+  return encode(record)
+}

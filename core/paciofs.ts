@@ -1,0 +1,905 @@
+// The PacioFS volume reducer (spec/paciofs.md): membership by votes, operations broadcast as
+// salted hashes, remote_get of plain operations, the log, the replica and its history.
+//
+// One VolumeState per volume per node. It owns its fotb instance (core/fotb.ts) and its file
+// system replica (core/fs). Handlers mutate the state they are given and push effects into `out`;
+// core/node.ts routes inputs to them and seals what they broadcast at the end of every step.
+import type { Crypto } from './crypto.ts'
+import { decode, encode, tryDecode, type Value } from './codec.ts'
+import { bytesEqual, fromHex, toHex, utf8 } from './bytes.ts'
+import type { Out } from './effects.ts'
+import * as fotb from './fotb.ts'
+import type { FotbParams, FotbState, FotbUp } from './fotb.ts'
+import { entryHash, headerOf, type Entry, type EquivocationProof } from './ledger.ts'
+import { applyOp, createFs, type FsState } from './fs/state.ts'
+import { validateOp, opToValue, type FsOp, type CreateOp, type MkdirOp, type MknodOp, type SymlinkOp, type OpKind } from './fs/ops.ts'
+import { planWrite, chunkHash, type WriteStep } from './fs/content.ts'
+import type { ChunkReader, Cred, Errno, FsResult, FsTime } from './fs/types.ts'
+import {
+  assert,
+  isPid,
+  isVolumeName,
+  type ChunkHash,
+  type Epoch,
+  type EntryHash,
+  type ObfHash,
+  type Pid,
+  type Seq,
+  type TimeMs,
+  type VolumeName,
+} from './types.ts'
+
+export type Policy = 'majority' | 'any'
+export type Status = 'applicant' | 'member' | 'removed'
+export type KickReason = 'left' | 'equivocated' | 'withheld' | 'lied' | 'operator'
+const KICK_REASONS: readonly KickReason[] = ['left', 'equivocated', 'withheld', 'lied', 'operator']
+
+export interface Genesis {
+  readonly name: VolumeName
+  readonly policy: Policy
+  /** Sorted, no duplicates. */
+  readonly founders: readonly Pid[]
+}
+
+export interface VolumeParams {
+  /** remote_get schedule: attempt k waits getTimeoutsMs[min(k, last)]; after the whole schedule
+   *  without a valid answer the author is voted out as a withholder. */
+  readonly getTimeoutsMs: readonly number[]
+  /** Which applicants this node votes to accept: everyone, or an allow-list. */
+  readonly admission: 'open' | { readonly allow: ReadonlySet<Pid> }
+  readonly fotb: FotbParams
+}
+
+export const DEFAULT_VOLUME_PARAMS: VolumeParams = {
+  getTimeoutsMs: [500, 1000, 2000, 4000, 8000, 16000, 32000],
+  admission: 'open',
+  fotb: fotb.DEFAULT_FOTB_PARAMS,
+}
+
+/** What a volume puts in the ledger (spec/paciofs.md "Ledger payloads"). */
+export type VolumePayload =
+  | { readonly type: 'join' }
+  | { readonly type: 'leave' }
+  | { readonly type: 'vote-accept'; readonly target: Pid }
+  | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason }
+  | { readonly type: 'op'; readonly obf: ObfHash }
+
+export interface PlainOp {
+  readonly salt: Uint8Array
+  /** encode(op): the exact bytes the obfuscated hash covers. */
+  readonly opBytes: Uint8Array
+  readonly op: FsOp
+}
+
+/** One applied operation in the log; epoch = the replica's fs epoch after applying it. */
+export interface LogRecord {
+  readonly epoch: Epoch
+  readonly author: Pid
+  /** Position in the author's chain; null for a local call that failed and was never broadcast. */
+  readonly seq: Seq | null
+  readonly txid: EntryHash | null
+  readonly obf: ObfHash | null
+  readonly kind: OpKind
+  readonly result: 'ok' | Errno
+  /** Only for local failures (no ledger entry): the op itself, so that replay reproduces it. */
+  readonly localOp?: Uint8Array
+}
+
+/** A delivered operation that was not applied, with the reason (visible to audit). */
+export interface SkipRecord {
+  readonly atEpoch: Epoch
+  readonly author: Pid
+  readonly seq: Seq
+  readonly obf: ObfHash
+  readonly why: 'withheld' | 'invalid' | 'not-member'
+}
+
+interface Pending {
+  readonly author: Pid
+  readonly seq: Seq
+  readonly txid: EntryHash
+  readonly obf: ObfHash
+  attempt: number
+  asked: Pid | null
+  deadline: TimeMs
+}
+
+export interface VolumeState {
+  readonly genesis: Genesis
+  readonly me: Pid
+  readonly fotb: FotbState
+  readonly fs: FsState
+  readonly chunks: Map<ChunkHash, Uint8Array>
+  readonly plain: Map<ObfHash, PlainOp>
+  readonly log: LogRecord[]
+  readonly skipped: SkipRecord[]
+  /** Membership inputs (sets, so the outcome does not depend on delivery order). */
+  readonly joins: Set<Pid>
+  readonly leaves: Set<Pid>
+  readonly acceptVotes: Map<Pid, Set<Pid>>
+  readonly kickVotes: Map<Pid, Set<Pid>>
+  status: Map<Pid, Status>
+  /** Peers this node was told to contact while it is not yet a member. */
+  contacts: Set<Pid>
+  /** Votes this node cast, "accept:<pid>" / "kick:<pid>": never twice. */
+  readonly myVotes: Set<string>
+  /** Per author, delivered op entries waiting for their plain operation, in seq order. */
+  readonly queues: Map<Pid, Pending[]>
+  readonly stats: Map<string, number>
+}
+
+export type VolumeUp =
+  | { readonly type: 'logged'; readonly record: LogRecord }
+  | { readonly type: 'skipped'; readonly record: SkipRecord }
+  | { readonly type: 'members'; readonly members: readonly Pid[] }
+  /** fotb delivered these entries of `author`, seqs from, from+1, … (in order). */
+  | { readonly type: 'entries'; readonly author: Pid; readonly from: Seq; readonly hashes: readonly EntryHash[] }
+
+// ---------------------------------------------------------------------------------------------
+// Encodings
+
+export function genesisValue(g: Genesis): Value {
+  return ['paciofs/genesis/v1', g.name, g.policy, g.founders.map((p) => fromHex(p)!)]
+}
+
+export function parseGenesis(v: Value): Genesis | undefined {
+  if (!Array.isArray(v) || v.length !== 4 || v[0] !== 'paciofs/genesis/v1') return undefined
+  const [, name, policy, founders] = v as Value[]
+  if (typeof name !== 'string' || !isVolumeName(name)) return undefined
+  if (policy !== 'majority' && policy !== 'any') return undefined
+  if (!Array.isArray(founders) || founders.length === 0 || founders.length > 256) return undefined
+  const pids: Pid[] = []
+  for (const f of founders as Value[]) {
+    const p = f instanceof Uint8Array ? toHex(f) : ''
+    if (!isPid(p)) return undefined
+    pids.push(p)
+  }
+  const sorted = [...new Set(pids)].sort()
+  if (sorted.length !== pids.length || sorted.some((p, i) => p !== pids[i])) return undefined
+  return { name, policy, founders: sorted }
+}
+
+export function encodePayload(p: VolumePayload): Uint8Array {
+  switch (p.type) {
+    case 'join':
+    case 'leave':
+      return encode([p.type])
+    case 'vote-accept':
+      return encode([p.type, fromHex(p.target)!])
+    case 'vote-kick':
+      return encode([p.type, fromHex(p.target)!, p.reason])
+    case 'op':
+      return encode(['op', fromHex(p.obf)!])
+  }
+}
+
+export function decodePayload(bytes: Uint8Array): VolumePayload | undefined {
+  const r = tryDecode(bytes)
+  if (!r.ok || !Array.isArray(r.value)) return undefined
+  const v = r.value as Value[]
+  const pidAt = (i: number): Pid | undefined => {
+    const b = v[i]
+    const hex = b instanceof Uint8Array && b.length === 33 ? toHex(b) : ''
+    return isPid(hex) ? hex : undefined
+  }
+  switch (v[0]) {
+    case 'join':
+    case 'leave':
+      return v.length === 1 ? { type: v[0] } : undefined
+    case 'vote-accept': {
+      const target = pidAt(1)
+      return v.length === 2 && target ? { type: 'vote-accept', target } : undefined
+    }
+    case 'vote-kick': {
+      const target = pidAt(1)
+      const reason = v[2]
+      return v.length === 3 && target && KICK_REASONS.includes(reason as KickReason)
+        ? { type: 'vote-kick', target, reason: reason as KickReason }
+        : undefined
+    }
+    case 'op': {
+      const obf = v[1]
+      return v.length === 2 && obf instanceof Uint8Array && obf.length === 32 ? { type: 'op', obf: toHex(obf) as ObfHash } : undefined
+    }
+    default:
+      return undefined
+  }
+}
+
+export type VolMessage =
+  | { readonly type: 'get'; readonly obf: ObfHash }
+  | { readonly type: 'put'; readonly obf: ObfHash; readonly salt: Uint8Array; readonly opBytes: Uint8Array; readonly chunks: [ChunkHash, Uint8Array][] }
+  | { readonly type: 'notfound'; readonly obf: ObfHash }
+
+export function encodeVolMessage(volume: VolumeName, m: VolMessage): Uint8Array {
+  switch (m.type) {
+    case 'get':
+      return encode(['vol/get', volume, fromHex(m.obf)!])
+    case 'notfound':
+      return encode(['vol/notfound', volume, fromHex(m.obf)!])
+    case 'put':
+      return encode(['vol/put', volume, fromHex(m.obf)!, m.salt, m.opBytes, m.chunks.map(([h, b]) => [fromHex(h)!, b])])
+  }
+}
+
+const MAX_PUT_CHUNKS = 65536
+
+export function parseVolMessage(parts: readonly Value[]): { ok: true; msg: VolMessage } | { ok: false; reason: string } {
+  const obfBytes = parts[2]
+  if (!(obfBytes instanceof Uint8Array) || obfBytes.length !== 32) return { ok: false, reason: 'obf' }
+  const obf = toHex(obfBytes) as ObfHash
+  if (parts[0] === 'vol/get' && parts.length === 3) return { ok: true, msg: { type: 'get', obf } }
+  if (parts[0] === 'vol/notfound' && parts.length === 3) return { ok: true, msg: { type: 'notfound', obf } }
+  if (parts[0] === 'vol/put' && parts.length === 6) {
+    const [, , , salt, opBytes, list] = parts
+    if (!(salt instanceof Uint8Array) || salt.length !== 32 || !(opBytes instanceof Uint8Array) || !Array.isArray(list) || list.length > MAX_PUT_CHUNKS) {
+      return { ok: false, reason: 'put fields' }
+    }
+    const chunks: [ChunkHash, Uint8Array][] = []
+    for (const item of list as Value[]) {
+      if (!Array.isArray(item) || item.length !== 2 || !(item[0] instanceof Uint8Array) || item[0].length !== 32 || !(item[1] instanceof Uint8Array)) {
+        return { ok: false, reason: 'put chunk' }
+      }
+      chunks.push([toHex(item[0]) as ChunkHash, item[1]])
+    }
+    return { ok: true, msg: { type: 'put', obf, salt, opBytes, chunks } }
+  }
+  return { ok: false, reason: 'unknown vol message' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Obfuscation (salted hash) and deterministic identifiers
+
+export function saltKey(crypto: Crypto, secretKey: Uint8Array): Uint8Array {
+  return crypto.hmacSha256(secretKey, utf8('paciofs/salt-key/v1'))
+}
+
+export function saltFor(crypto: Crypto, key: Uint8Array, volume: VolumeName, seq: Seq): Uint8Array {
+  return crypto.hmacSha256(key, encode(['paciofs/salt/v1', volume, seq]))
+}
+
+export function obfuscate(crypto: Crypto, salt: Uint8Array, opBytes: Uint8Array): ObfHash {
+  return toHex(crypto.sha256(encode(['paciofs/obf/v1', salt, opBytes]))) as ObfHash
+}
+
+export function inoFor(crypto: Crypto, volume: VolumeName, author: Pid, seq: Seq, k: number): number {
+  const h = crypto.sha256(encode(['paciofs/ino/v1', volume, fromHex(author)!, seq, k]))
+  let n = 0
+  for (let i = 0; i < 6; i++) n = n * 256 + h[i]!
+  return n + 2 // 0 is "no inode", 1 is the root
+}
+
+// ---------------------------------------------------------------------------------------------
+// Membership (VOL-1): a function of the set of delivered joins, leaves and votes.
+
+function meets(policy: Policy, votes: number, members: number): boolean {
+  return policy === 'any' ? votes >= 1 : 2 * votes > members
+}
+
+export function computeStatus(
+  genesis: Genesis,
+  joins: ReadonlySet<Pid>,
+  acceptVotes: ReadonlyMap<Pid, ReadonlySet<Pid>>,
+  kickVotes: ReadonlyMap<Pid, ReadonlySet<Pid>>,
+): Map<Pid, Status> {
+  const status = new Map<Pid, Status>()
+  for (const f of genesis.founders) status.set(f, 'member')
+  for (const j of joins) if (!status.has(j)) status.set(j, 'applicant')
+  const pids = [...status.keys()].sort()
+  const countFrom = (voters: ReadonlySet<Pid> | undefined, members: Set<Pid>): number => {
+    let n = 0
+    if (voters) for (const v of voters) if (members.has(v)) n++
+    return n
+  }
+  // Each pass advances at most one pid, so at most 2·|pids| passes: bounded.
+  for (let pass = 0; pass <= 2 * pids.length; pass++) {
+    const members = new Set(pids.filter((p) => status.get(p) === 'member'))
+    let changed = false
+    for (const p of pids) {
+      const s = status.get(p)
+      if (s === 'applicant' && meets(genesis.policy, countFrom(acceptVotes.get(p), members), members.size)) {
+        status.set(p, 'member')
+        changed = true
+        break
+      }
+      if (s === 'member' && meets(genesis.policy, countFrom(kickVotes.get(p), members), members.size)) {
+        status.set(p, 'removed')
+        changed = true
+        break
+      }
+    }
+    if (!changed) break
+  }
+  return status
+}
+
+export function membersOf(state: VolumeState): Pid[] {
+  return [...state.status].filter(([, s]) => s === 'member').map(([p]) => p).sort()
+}
+
+export function isMember(state: VolumeState, pid: Pid): boolean {
+  return state.status.get(pid) === 'member'
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creation and local calls
+
+export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: readonly Pid[] = []): VolumeState {
+  const state: VolumeState = {
+    genesis,
+    me,
+    fotb: fotb.newFotb(genesis.name, me),
+    fs: createFs(crypto),
+    chunks: new Map(),
+    plain: new Map(),
+    log: [],
+    skipped: [],
+    joins: new Set(),
+    leaves: new Set(),
+    acceptVotes: new Map(),
+    kickVotes: new Map(),
+    status: new Map(),
+    contacts: new Set(contacts.filter((c) => c !== me)),
+    myVotes: new Set(),
+    queues: new Map(),
+    stats: new Map(),
+  }
+  state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)
+  return state
+}
+
+function bump(state: VolumeState, key: string): void {
+  state.stats.set(key, (state.stats.get(key) ?? 0) + 1)
+}
+
+/** Fs calls as the host hands them in: like FsOp, but the node picks inode numbers, and a write
+ *  carries the session's writes (grouped between open and close) instead of block references. */
+export type FsCall =
+  | Exclude<FsOp, CreateOp | MkdirOp | MknodOp | SymlinkOp | { type: 'write' }>
+  | Omit<CreateOp, 'ino'>
+  | Omit<MkdirOp, 'ino'>
+  | Omit<MknodOp, 'ino'>
+  | Omit<SymlinkOp, 'ino'>
+  | { readonly type: 'write'; readonly path: string; readonly writes: readonly WriteStep[]; readonly truncateTo?: number; readonly cred: Cred; readonly time: FsTime }
+
+export type CallResult = FsResult | { readonly ok: false; readonly errno: 'EACCES' | 'EROFS'; readonly detail: string }
+
+export interface Ctx {
+  readonly crypto: Crypto
+  readonly secretKey: Uint8Array
+  readonly saltKey: Uint8Array
+  readonly params: VolumeParams
+  readonly now: TimeMs
+  readonly out: Out
+}
+
+export function chunkReader(state: VolumeState): ChunkReader {
+  return (h) => state.chunks.get(h)
+}
+
+/** A local state-changing call: apply once, keep the plain op off-ledger, broadcast its hash. */
+export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
+  if (!isMember(state, state.me)) return { ok: false, errno: 'EROFS', detail: 'this node is not a member of the volume' }
+  const seq = state.fotb.own.seq + 1 // the ledger position this op's entry will take
+  let op: FsOp
+  let newChunks: Map<ChunkHash, Uint8Array> | undefined
+  switch (c.type) {
+    case 'create':
+    case 'mkdir':
+    case 'mknod':
+    case 'symlink':
+      op = { ...c, ino: inoFor(ctx.crypto, state.genesis.name, state.me, seq, 0) } as FsOp
+      break
+    case 'write': {
+      const plan = planWrite(state.fs, chunkReader(state), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time })
+      if (!plan.ok) return { ok: false, errno: plan.errno }
+      op = plan.value.op
+      newChunks = plan.value.chunks
+      break
+    }
+    default:
+      op = c
+  }
+  const opBytes = encode(opToValue(op))
+  const epoch = state.fs.epoch + 1
+  const { result } = applyOp(state.fs, op, { epoch, author: state.me })
+  if (!result.ok) {
+    // Nothing changed, nothing is broadcast; the attempt stays in the local log so that replay
+    // (verify) walks the same epochs.
+    appendLog(state, ctx.out, { epoch, author: state.me, seq: null, txid: null, obf: null, kind: op.type, result: result.errno, localOp: opBytes })
+    return result
+  }
+  if (newChunks) {
+    for (const [h, bytes] of newChunks) {
+      if (!state.chunks.has(h)) ctx.out.persist(['chunk', state.genesis.name, fromHex(h)!, bytes])
+      state.chunks.set(h, bytes)
+    }
+  }
+  const salt = saltFor(ctx.crypto, ctx.saltKey, state.genesis.name, seq)
+  const obf = obfuscate(ctx.crypto, salt, opBytes)
+  state.plain.set(obf, { salt, opBytes, op })
+  ctx.out.persist(['plain', state.genesis.name, fromHex(obf)!, salt, opBytes])
+  const entry = fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'op', obf }))
+  assert(entry.seq === seq, 'op entry takes the predicted seq')
+  const txid = entryHashOf(ctx.crypto, entry)
+  appendLog(state, ctx.out, { epoch, author: state.me, seq, txid, obf, kind: op.type, result: 'ok' })
+  return result
+}
+
+function entryHashOf(crypto: Crypto, entry: Entry): EntryHash {
+  return entryHash(crypto, headerOf(crypto, entry))
+}
+
+function appendLog(state: VolumeState, out: Out, record: LogRecord): void {
+  assert(record.epoch === state.log.length + 1, 'log epochs are contiguous')
+  state.log.push(record)
+  out.persist(logRecordValue(state.genesis.name, record))
+  out.deliver(state.genesis.name, { type: 'logged', record } satisfies VolumeUp)
+}
+
+export function logRecordValue(volume: VolumeName, r: LogRecord): Value {
+  return [
+    'log',
+    volume,
+    r.epoch,
+    fromHex(r.author)!,
+    r.seq,
+    r.txid === null ? null : fromHex(r.txid)!,
+    r.obf === null ? null : fromHex(r.obf)!,
+    r.kind,
+    r.result,
+    r.localOp ?? null,
+  ]
+}
+
+function skip(state: VolumeState, out: Out, record: SkipRecord): void {
+  state.skipped.push(record)
+  out.persist(['skip', state.genesis.name, record.atEpoch, fromHex(record.author)!, record.seq, fromHex(record.obf)!, record.why])
+  out.deliver(state.genesis.name, { type: 'skipped', record } satisfies VolumeUp)
+}
+
+export function requestJoin(state: VolumeState, ctx: Ctx): void {
+  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'join' }))
+  refreshAudience(state, ctx)
+}
+
+export function requestLeave(state: VolumeState, ctx: Ctx): void {
+  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'leave' }))
+}
+
+function vote(state: VolumeState, ctx: Ctx, payload: VolumePayload & { target: Pid }): void {
+  const key = `${payload.type}:${payload.target}`
+  if (state.myVotes.has(key) || !isMember(state, state.me)) return
+  state.myVotes.add(key)
+  bump(state, `vote:${payload.type === 'vote-kick' ? payload.reason : 'accept'}`)
+  ctx.out.trace({ kind: payload.type, volume: state.genesis.name, peer: payload.target, detail: payload.type === 'vote-kick' ? payload.reason : '' })
+  fotb.broadcast(state.fotb, ctx.crypto, encodePayload(payload))
+}
+
+export function voteKick(state: VolumeState, ctx: Ctx, target: Pid, reason: KickReason): void {
+  vote(state, ctx, { type: 'vote-kick', target, reason })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries from fotb
+
+export function onUps(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
+  // Deliveries may change membership, which may make more entries deliverable: loop until
+  // fotb has nothing more to hand up (bounded: every round delivers at least one entry).
+  while (ups.length > 0) {
+    const batch = ups.splice(0, ups.length)
+    let membershipTouched = false
+    for (const up of batch) {
+      if (up.type === 'equivocation') {
+        voteKick(state, ctx, up.author, 'equivocated')
+        continue
+      }
+      membershipTouched = onDeliver(state, ctx, up.author, up.seq, up.hash, up.payload) || membershipTouched
+    }
+    if (membershipTouched) recomputeMembership(state, ctx, ups)
+  }
+}
+
+function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: EntryHash, payload: Uint8Array): boolean {
+  const p = decodePayload(payload)
+  if (!p) {
+    bump(state, 'reject:payload')
+    ctx.out.trace({ kind: 'bad-payload', volume: state.genesis.name, peer: author })
+    return false
+  }
+  switch (p.type) {
+    case 'join':
+      state.joins.add(author)
+      if (admits(ctx.params, author)) vote(state, ctx, { type: 'vote-accept', target: author })
+      return true
+    case 'leave':
+      state.leaves.add(author)
+      vote(state, ctx, { type: 'vote-kick', target: author, reason: 'left' })
+      return true
+    case 'vote-accept':
+      addVote(state.acceptVotes, p.target, author)
+      return true
+    case 'vote-kick':
+      addVote(state.kickVotes, p.target, author)
+      return true
+    case 'op':
+      if (author === state.me) return false // applied once, at the call (VOL-3)
+      if (state.status.get(author) !== 'member' && state.status.get(author) !== 'removed') {
+        skip(state, ctx.out, { atEpoch: state.fs.epoch, author, seq, obf: p.obf, why: 'not-member' })
+        return false
+      }
+      enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity })
+      return false
+  }
+}
+
+function admits(params: VolumeParams, pid: Pid): boolean {
+  return params.admission === 'open' || params.admission.allow.has(pid)
+}
+
+function addVote(map: Map<Pid, Set<Pid>>, target: Pid, voter: Pid): void {
+  let set = map.get(target)
+  if (!set) map.set(target, (set = new Set()))
+  set.add(voter)
+}
+
+function recomputeMembership(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
+  const before = membersOf(state).join()
+  const next = computeStatus(state.genesis, state.joins, state.acceptVotes, state.kickVotes)
+  state.status = next
+  const members = membersOf(state)
+  if (members.join() === before) return
+  ctx.out.deliver(state.genesis.name, { type: 'members', members } satisfies VolumeUp)
+  ctx.out.trace({ kind: 'members', volume: state.genesis.name, detail: members.map((m) => m.slice(0, 8)).join(',') })
+  // A member that joined late votes on joins and leaves it already delivered.
+  if (isMember(state, state.me)) {
+    for (const j of [...state.joins].sort()) if (next.get(j) === 'applicant' && admits(ctx.params, j)) vote(state, ctx, { type: 'vote-accept', target: j })
+    for (const l of [...state.leaves].sort()) if (next.get(l) === 'member') vote(state, ctx, { type: 'vote-kick', target: l, reason: 'left' })
+    for (const a of [...state.fotb.proofs.keys()].sort()) if (next.get(a) === 'member') vote(state, ctx, { type: 'vote-kick', target: a, reason: 'equivocated' })
+  }
+  refreshAudience(state, ctx, ups)
+}
+
+function refreshAudience(state: VolumeState, ctx: Ctx, ups: FotbUp[] = []): void {
+  const members = new Set(membersOf(state))
+  const audience = new Set(members)
+  for (const [p, s] of state.status) if (s === 'applicant') audience.add(p)
+  // Until we are a member, also talk to the contacts we were given (they relay our join).
+  if (!members.has(state.me)) for (const c of state.contacts) audience.add(c)
+  fotb.setMembers(state.fotb, members, audience, ctx.out, ups)
+}
+
+// ---------------------------------------------------------------------------------------------
+// remote_get
+
+function enqueue(state: VolumeState, ctx: Ctx, p: Pending): void {
+  let q = state.queues.get(p.author)
+  if (!q) state.queues.set(p.author, (q = []))
+  q.push(p)
+  if (q.length === 1) advanceQueue(state, ctx, p.author)
+}
+
+/** Applies every queue head whose plain op we hold; asks for the first one we do not. */
+function advanceQueue(state: VolumeState, ctx: Ctx, author: Pid): void {
+  const q = state.queues.get(author)
+  while (q && q.length > 0) {
+    const head = q[0]!
+    const plain = state.plain.get(head.obf)
+    if (plain) {
+      q.shift()
+      applyRemote(state, ctx, head, plain)
+      continue
+    }
+    if (head.deadline === -Infinity) ask(state, ctx, head)
+    return
+  }
+  state.queues.delete(author)
+}
+
+function applyRemote(state: VolumeState, ctx: Ctx, p: Pending, plain: PlainOp): void {
+  const epoch = state.fs.epoch + 1
+  const { result } = applyOp(state.fs, plain.op, { epoch, author: p.author })
+  appendLog(state, ctx.out, {
+    epoch,
+    author: p.author,
+    seq: p.seq,
+    txid: p.txid,
+    obf: p.obf,
+    kind: plain.op.type,
+    result: result.ok ? 'ok' : result.errno,
+  })
+}
+
+/** Who to ask on attempt k: the author on even attempts, the other members in turn on odd ones
+ *  (a removed author is skipped: only members are asked). */
+function target(state: VolumeState, p: Pending): Pid | undefined {
+  const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
+  const authorOk = isMember(state, p.author)
+  if (others.length === 0) return authorOk ? p.author : undefined
+  if (authorOk && p.attempt % 2 === 0) return p.author
+  const rot = parseInt(p.obf.slice(0, 8), 16)
+  return others[(Math.floor(p.attempt / (authorOk ? 2 : 1)) + rot) % others.length]
+}
+
+function ask(state: VolumeState, ctx: Ctx, p: Pending): void {
+  const t = ctx.params.getTimeoutsMs
+  p.deadline = ctx.now + t[Math.min(p.attempt, t.length - 1)]!
+  const to = target(state, p)
+  p.asked = to ?? null
+  if (to === undefined) return
+  bump(state, 'out:get')
+  ctx.out.send(to, encodeVolMessage(state.genesis.name, { type: 'get', obf: p.obf }))
+}
+
+function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
+  p.attempt++
+  const scheduleLength = ctx.params.getTimeoutsMs.length
+  if (p.attempt === scheduleLength) {
+    if (isMember(state, p.author)) {
+      voteKick(state, ctx, p.author, 'withheld')
+    } else {
+      // The author is gone and no remaining member could hand us the op within a whole
+      // schedule: record it as withheld (never silently dropped, VOL-5) and move on.
+      const q = state.queues.get(p.author)!
+      q.shift()
+      skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'withheld' })
+      advanceQueue(state, ctx, p.author)
+      return
+    }
+  }
+  if (p.attempt > scheduleLength && !isMember(state, p.author)) {
+    p.attempt = scheduleLength - 1
+    return nextAttempt(state, ctx, p)
+  }
+  ask(state, ctx, p)
+}
+
+function headFor(state: VolumeState, obf: ObfHash): Pending | undefined {
+  for (const q of state.queues.values()) if (q[0]?.obf === obf) return q[0]
+  return undefined
+}
+
+export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMessage): void {
+  bump(state, `in:${msg.type}`)
+  switch (msg.type) {
+    case 'get': {
+      if (!isMember(state, from)) {
+        bump(state, 'reject:get-not-member') // VOL-7: plain data stays with members
+        return
+      }
+      const plain = state.plain.get(msg.obf)
+      if (!plain) {
+        ctx.out.send(from, encodeVolMessage(state.genesis.name, { type: 'notfound', obf: msg.obf }))
+        return
+      }
+      const chunks: [ChunkHash, Uint8Array][] = []
+      if (plain.op.type === 'write') {
+        for (const [, h] of plain.op.blocks) if (h !== null && state.chunks.has(h)) chunks.push([h, state.chunks.get(h)!])
+      }
+      bump(state, 'out:put')
+      ctx.out.send(from, encodeVolMessage(state.genesis.name, { type: 'put', obf: msg.obf, salt: plain.salt, opBytes: plain.opBytes, chunks }))
+      return
+    }
+    case 'notfound': {
+      const p = headFor(state, msg.obf)
+      if (p && p.asked === from) nextAttempt(state, ctx, p)
+      return
+    }
+    case 'put':
+      return onPut(state, ctx, from, msg)
+  }
+}
+
+function onPut(state: VolumeState, ctx: Ctx, from: Pid, msg: Extract<VolMessage, { type: 'put' }>): void {
+  const p = headFor(state, msg.obf)
+  if (!p) {
+    bump(state, 'put-unexpected') // late duplicate or never asked: harmless
+    return
+  }
+  // VOL-4: only data that hashes to the ledger entry is accepted; anything else is a lie.
+  if (obfuscate(ctx.crypto, msg.salt, msg.opBytes) !== msg.obf) return liar(state, ctx, from, p, 'salted hash does not match the ledger')
+  const decoded = tryDecode(msg.opBytes)
+  const checked = decoded.ok ? validateOp(decoded.value) : undefined
+  if (!checked || !checked.ok) {
+    // The author committed to bytes that are no valid operation: every replica sees the same
+    // bytes (they are hash-bound), so all skip it the same way.
+    const q = state.queues.get(p.author)!
+    q.shift()
+    skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'invalid' })
+    voteKick(state, ctx, p.author, 'lied')
+    advanceQueue(state, ctx, p.author)
+    return
+  }
+  const op = checked.op
+  const fresh: [ChunkHash, Uint8Array][] = []
+  for (const [h, bytes] of msg.chunks) {
+    if (chunkHash(ctx.crypto, bytes) !== h) return liar(state, ctx, from, p, 'a chunk does not hash to its name')
+    if (!state.chunks.has(h)) fresh.push([h, bytes])
+  }
+  const have = new Set([...state.chunks.keys(), ...fresh.map(([h]) => h)])
+  if (op.type === 'write') {
+    for (const [, h] of op.blocks) if (h !== null && !have.has(h)) return liar(state, ctx, from, p, 'a referenced chunk is missing')
+  }
+  for (const [h, bytes] of fresh) {
+    state.chunks.set(h, bytes)
+    ctx.out.persist(['chunk', state.genesis.name, fromHex(h)!, bytes])
+  }
+  state.plain.set(msg.obf, { salt: msg.salt, opBytes: msg.opBytes, op })
+  ctx.out.persist(['plain', state.genesis.name, fromHex(msg.obf)!, msg.salt, msg.opBytes])
+  advanceQueue(state, ctx, p.author)
+}
+
+function liar(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, why: string): void {
+  bump(state, 'reject:lie')
+  ctx.out.trace({ kind: 'liar', volume: state.genesis.name, peer: from, detail: why })
+  if (isMember(state, from)) voteKick(state, ctx, from, 'lied')
+  if (p.asked === from) nextAttempt(state, ctx, p)
+}
+
+export function onTick(state: VolumeState, ctx: Ctx): void {
+  fotb.onTick(state.fotb, ctx.params.fotb, ctx.now, ctx.out)
+  for (const author of [...state.queues.keys()].sort()) {
+    const head = state.queues.get(author)?.[0]
+    if (head && head.deadline <= ctx.now) {
+      if (head.deadline === -Infinity) ask(state, ctx, head)
+      else nextAttempt(state, ctx, head)
+    }
+  }
+}
+
+/** After membership changes (a removed author, a new member), queue heads may need another
+ *  target; a removed author's queue continues with the remaining members (nextAttempt). */
+export function membershipSettled(state: VolumeState, ctx: Ctx): void {
+  for (const author of [...state.queues.keys()].sort()) advanceQueue(state, ctx, author)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restart: rebuild from persisted records (spec/paciofs.md "Records").
+
+export interface VolumeRestoreProblem {
+  readonly record: string
+  readonly problem: string
+}
+
+export function restoreVolume(
+  crypto: Crypto,
+  genesis: Genesis,
+  me: Pid,
+  params: VolumeParams,
+  records: readonly Value[],
+  contacts: readonly Pid[] = [],
+): { state: VolumeState; problems: VolumeRestoreProblem[] } {
+  const volume = genesis.name
+  const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records)
+  const problems: VolumeRestoreProblem[] = [...restored.problems]
+  const base = newVolume(crypto, genesis, me, contacts)
+  const state: VolumeState = { ...base, fotb: restored.state }
+  const logRecs: LogRecord[] = []
+  const skips: SkipRecord[] = []
+  for (const rec of records) {
+    if (!Array.isArray(rec) || rec[1] !== volume) continue
+    const r = rec as Value[]
+    if (r[0] === 'chunk') {
+      const h = r[2]
+      const bytes = r[3]
+      if (!(h instanceof Uint8Array) || !(bytes instanceof Uint8Array) || chunkHash(crypto, bytes) !== toHex(h)) {
+        problems.push({ record: 'chunk', problem: 'does not hash to its name' })
+        continue
+      }
+      state.chunks.set(toHex(h) as ChunkHash, bytes)
+    } else if (r[0] === 'plain') {
+      const [, , obfB, salt, opBytes] = r
+      if (!(obfB instanceof Uint8Array) || !(salt instanceof Uint8Array) || !(opBytes instanceof Uint8Array)) {
+        problems.push({ record: 'plain', problem: 'malformed' })
+        continue
+      }
+      const obf = toHex(obfB) as ObfHash
+      const d = tryDecode(opBytes)
+      const v = d.ok ? validateOp(d.value) : undefined
+      if (obfuscate(crypto, salt, opBytes) !== obf || !v || !v.ok) {
+        problems.push({ record: `plain ${obf.slice(0, 12)}`, problem: 'does not hash to its obf or is no valid op' })
+        continue
+      }
+      state.plain.set(obf, { salt, opBytes, op: v.op })
+    } else if (r[0] === 'log') {
+      const parsed = parseLogRecord(r)
+      if (!parsed) problems.push({ record: 'log', problem: 'malformed' })
+      else logRecs.push(parsed)
+    } else if (r[0] === 'skip') {
+      const author = r[3] instanceof Uint8Array ? toHex(r[3]) : ''
+      const obf = r[5] instanceof Uint8Array ? toHex(r[5]) : ''
+      const why = r[6]
+      if (!isPid(author) || typeof r[2] !== 'number' || typeof r[4] !== 'number' || obf.length !== 64 || (why !== 'withheld' && why !== 'invalid' && why !== 'not-member')) {
+        problems.push({ record: 'skip', problem: 'malformed' })
+      } else skips.push({ atEpoch: r[2], author, seq: r[4], obf: obf as ObfHash, why })
+    }
+  }
+  // Replay the log into the replica, in epoch order; a gap or an unreplayable record is reported
+  // and replay stops there (later records cannot be placed without it).
+  logRecs.sort((a, b) => a.epoch - b.epoch)
+  for (const rec of logRecs) {
+    if (rec.epoch !== state.log.length + 1) {
+      problems.push({ record: `log epoch ${rec.epoch}`, problem: `expected epoch ${state.log.length + 1}` })
+      break
+    }
+    const op = opOfRecord(state, rec)
+    if (!op) {
+      problems.push({ record: `log epoch ${rec.epoch}`, problem: 'its plain operation is missing' })
+      break
+    }
+    applyOp(state.fs, op, { epoch: rec.epoch, author: rec.author })
+    state.log.push(rec)
+  }
+  state.skipped.push(...skips)
+  // Membership and pending queues from what fotb had delivered: membership is a function of the
+  // set of delivered votes, so the order of replay does not matter.
+  const lastDone = new Map<Pid, Seq>()
+  for (const r of state.log) if (r.seq !== null) lastDone.set(r.author, Math.max(lastDone.get(r.author) ?? 0, r.seq))
+  for (const s of state.skipped) lastDone.set(s.author, Math.max(lastDone.get(s.author) ?? 0, s.seq))
+  const pendingOps: Pending[] = []
+  for (const [author, log] of [...state.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const delivered = state.fotb.delivered.get(author) ?? 0
+    for (let seq = 1; seq <= log.entries.length; seq++) {
+      const p = decodePayload(log.entries[seq - 1]!.payload)
+      if (!p) continue
+      if (author === me && p.type !== 'op') state.myVotes.add(`${p.type}:${'target' in p ? p.target : ''}`)
+      if (seq > delivered) continue
+      if (p.type === 'join') state.joins.add(author)
+      else if (p.type === 'leave') state.leaves.add(author)
+      else if (p.type === 'vote-accept') addVote(state.acceptVotes, p.target, author)
+      else if (p.type === 'vote-kick') addVote(state.kickVotes, p.target, author)
+      else if (author !== me && seq > (lastDone.get(author) ?? 0)) {
+        pendingOps.push({ author, seq, txid: log.view.hashes[seq - 1]!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity })
+      }
+    }
+  }
+  state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)
+  const members = new Set(membersOf(state))
+  const audience = new Set(members)
+  for (const [p, s] of state.status) if (s === 'applicant') audience.add(p)
+  if (!members.has(me)) for (const c of state.contacts) audience.add(c)
+  state.fotb.members = members
+  state.fotb.audience = audience
+  for (const p of pendingOps) {
+    let q = state.queues.get(p.author)
+    if (!q) state.queues.set(p.author, (q = []))
+    q.push(p)
+  }
+  return { state, problems }
+}
+
+export function parseLogRecord(r: readonly Value[]): LogRecord | undefined {
+  const [, , epoch, authorB, seq, txidB, obfB, kind, result, localOp] = r
+  const author = authorB instanceof Uint8Array ? toHex(authorB) : ''
+  if (r.length !== 10 || typeof epoch !== 'number' || !isPid(author) || typeof kind !== 'string' || typeof result !== 'string') return undefined
+  if (!(seq === null || typeof seq === 'number')) return undefined
+  const txid = txidB instanceof Uint8Array && txidB.length === 32 ? (toHex(txidB) as EntryHash) : null
+  const obf = obfB instanceof Uint8Array && obfB.length === 32 ? (toHex(obfB) as ObfHash) : null
+  if ((seq === null) !== (txid === null) || (seq === null) !== (obf === null)) return undefined
+  if (seq === null && !(localOp instanceof Uint8Array)) return undefined
+  return {
+    epoch,
+    author,
+    seq,
+    txid,
+    obf,
+    kind: kind as OpKind,
+    result: result as LogRecord['result'],
+    ...(localOp instanceof Uint8Array ? { localOp } : {}),
+  }
+}
+
+/** The operation a log record stands for: the plain op behind its obf, or its local op bytes. */
+export function opOfRecord(state: { readonly plain: ReadonlyMap<ObfHash, PlainOp> }, rec: LogRecord): FsOp | undefined {
+  if (rec.obf !== null) return state.plain.get(rec.obf)?.op
+  if (!rec.localOp) return undefined
+  const d = tryDecode(rec.localOp)
+  const v = d.ok ? validateOp(d.value) : undefined
+  return v && v.ok ? v.op : undefined
+}
+
+export function decodeBody(bytes: Uint8Array): Value {
+  return decode(bytes)
+}
+
+export { bytesEqual, type EquivocationProof }

@@ -1,0 +1,139 @@
+// verify(disk, log): the auditor's check of one volume at one node (spec/paciofs.md "verify").
+// It trusts nothing it is given: the ledger is re-validated from its seals, every plain operation
+// is re-hashed, the log is replayed from an empty file system and the result is compared,
+// recursively and by content hash, with the replica the node serves ("the disk").
+import type { Crypto } from './crypto.ts'
+import { toHex } from './bytes.ts'
+import { createFs, applyOp } from './fs/state.ts'
+import { diffTrees } from './fs/diff.ts'
+import type { FsState } from './fs/state.ts'
+import type { FsView } from './fs/view.ts'
+import { encode, tryDecode } from './codec.ts'
+import { newChainView, validateBatch, entryHash, headerOf, type Entry } from './ledger.ts'
+import type { AuthorLog } from './fotb.ts'
+import {
+  decodePayload,
+  obfuscate,
+  opOfRecord,
+  type LogRecord,
+  type PlainOp,
+  type SkipRecord,
+} from './paciofs.ts'
+import { validateOp, opToValue } from './fs/ops.ts'
+import type { ChunkHash, ObfHash, Pid, Seq, VolumeName } from './types.ts'
+
+export interface VolumeFinding {
+  /** A path in the volume, or a record such as "log epoch 7" or "ledger <author> seq 3". */
+  readonly where: string
+  readonly what: string
+  readonly expected: string
+  readonly found: string
+}
+
+export interface VerifyInput {
+  readonly volume: VolumeName
+  readonly me: Pid
+  readonly chains: ReadonlyMap<Pid, AuthorLog>
+  readonly delivered: ReadonlyMap<Pid, Seq>
+  readonly log: readonly LogRecord[]
+  readonly skipped: readonly SkipRecord[]
+  readonly plain: ReadonlyMap<ObfHash, PlainOp>
+  readonly chunks: ReadonlyMap<ChunkHash, Uint8Array>
+  /** The replica as the node holds it (the disk). */
+  readonly disk: FsState | FsView
+}
+
+const short = (pid: string): string => pid.slice(0, 12)
+
+export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[] {
+  const findings: VolumeFinding[] = []
+  const add = (where: string, what: string, expected: string, found: string): void => {
+    findings.push({ where, what, expected, found })
+  }
+
+  // 1. The ledger: every chain re-validated from nothing, batch by batch along its seals.
+  const entriesOk = new Map<Pid, number>()
+  for (const [author, log] of [...input.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    let view = newChainView(input.volume, author)
+    for (const seal of log.view.seals) {
+      if (seal.seq <= view.seq) continue
+      const batch = log.entries.slice(view.seq, seal.seq)
+      const r = validateBatch(crypto, view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: Number.MAX_SAFE_INTEGER })
+      if (!r.ok) {
+        add(`ledger ${short(author)} seq ${view.seq + 1}..${seal.seq}`, `ledger ${r.rejection.code}`, 'entries sealed by their author and hash-linked', r.rejection.detail)
+        break
+      }
+      view = r.view
+    }
+    if (view.seq < log.entries.length) add(`ledger ${short(author)}`, 'unsealed entries', `${log.entries.length} sealed entries`, `${view.seq} verifiable`)
+    entriesOk.set(author, view.seq)
+  }
+
+  // 2. The log: contiguous epochs; each record matches its ledger entry and its plain operation.
+  const logged = new Map<string, number>()
+  input.log.forEach((rec, i) => {
+    const where = `log epoch ${rec.epoch}`
+    if (rec.epoch !== i + 1) add(where, 'epoch', String(i + 1), String(rec.epoch))
+    if (rec.seq === null || rec.obf === null || rec.txid === null) {
+      if (rec.author !== input.me) add(where, 'local record of another author', short(input.me), short(rec.author))
+      if (rec.result === 'ok') add(where, 'local record result', 'an errno (only failed calls stay local)', 'ok')
+      return
+    }
+    logged.set(`${rec.author}/${rec.seq}`, rec.epoch)
+    const chain = input.chains.get(rec.author)
+    const entry: Entry | undefined = chain?.entries[rec.seq - 1]
+    if (!entry || rec.seq > (entriesOk.get(rec.author) ?? 0)) {
+      add(where, 'ledger entry', `sealed entry ${short(rec.author)} seq ${rec.seq}`, 'missing or not verifiable')
+      return
+    }
+    const txid = entryHash(crypto, headerOf(crypto, entry))
+    if (txid !== rec.txid) add(where, 'txid', txid, rec.txid)
+    const payload = decodePayload(entry.payload)
+    if (!payload || payload.type !== 'op' || payload.obf !== rec.obf) {
+      add(where, 'obf in ledger', rec.obf, payload?.type === 'op' ? payload.obf : `payload ${payload?.type ?? 'undecodable'}`)
+    }
+    const plain = input.plain.get(rec.obf)
+    if (!plain) {
+      add(where, 'plain operation', `plain op for ${rec.obf.slice(0, 16)}`, 'missing')
+      return
+    }
+    const obf = obfuscate(crypto, plain.salt, plain.opBytes)
+    if (obf !== rec.obf) add(where, 'salted hash of plain operation', rec.obf, obf)
+    const reencoded = toHex(encode(opToValue(plain.op)))
+    if (reencoded !== toHex(plain.opBytes)) add(where, 'plain operation', 'the op its bytes encode', 'a different op in memory')
+    if (plain.op.type !== rec.kind) add(where, 'kind', plain.op.type, rec.kind)
+  })
+
+  // 3. Completeness: every own op entry and every delivered op entry is logged, skipped or
+  //    still pending below the delivered mark (pending entries are listed, not faults).
+  const own = input.chains.get(input.me)
+  if (own) {
+    own.entries.forEach((e, i) => {
+      const p = decodePayload(e.payload)
+      if (p?.type === 'op' && !logged.has(`${input.me}/${i + 1}`)) add(`ledger ${short(input.me)} seq ${i + 1}`, 'own operation in log', 'logged', 'absent')
+    })
+  }
+  for (const s of input.skipped) {
+    if (logged.has(`${s.author}/${s.seq}`)) add(`skip ${short(s.author)} seq ${s.seq}`, 'skipped and logged', 'one of them', 'both')
+  }
+
+  // 4. Replay the log from an empty file system and compare with the disk, recursively.
+  const replay = createFs(crypto)
+  for (const rec of input.log) {
+    const op = opOfRecord(input, rec)
+    if (!op) {
+      add(`log epoch ${rec.epoch}`, 'replay', 'a replayable operation', 'none: plain operation missing or invalid')
+      return findings // later epochs cannot be placed without this one
+    }
+    if (rec.localOp) {
+      const d = tryDecode(rec.localOp)
+      if (!d.ok || !validateOp(d.value).ok) add(`log epoch ${rec.epoch}`, 'local op', 'a valid operation', 'invalid bytes')
+    }
+    const { result } = applyOp(replay, op, { epoch: replay.epoch + 1, author: rec.author })
+    const got = result.ok ? 'ok' : result.errno
+    if (got !== rec.result) add(`log epoch ${rec.epoch}`, 'result', got, rec.result)
+  }
+  const chunks = (h: ChunkHash): Uint8Array | undefined => input.chunks.get(h)
+  for (const f of diffTrees(replay, input.disk, chunks, crypto)) add(f.path, f.what, f.expected, f.found)
+  return findings
+}
