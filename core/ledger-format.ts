@@ -286,7 +286,7 @@ export function headerPreimage(h: EntryHeader): Uint8Array {
 
 /** The same bytes through the generic codec (reference for tests; slower). */
 export function headerPreimageViaCodec(h: EntryHeader): Uint8Array {
-  return encode([ENTRY_TAG, h.volume, hexBytes(h.author, PID_BYTES)!, h.seq, hexBytes(h.prev, HASH_BYTES)!, hexBytes(h.payloadHash, HASH_BYTES)!])
+  return owned(encode([ENTRY_TAG, h.volume, hexBytes(h.author, PID_BYTES)!, h.seq, hexBytes(h.prev, HASH_BYTES)!, hexBytes(h.payloadHash, HASH_BYTES)!]))
 }
 
 /** sha256 of the header's canonical encoding. Asserts a well-formed header (our own data);
@@ -360,6 +360,14 @@ export function verifySeal(crypto: Crypto, seal: Seal): boolean {
 //   proof = [PROOF_TAG, side, side]     side = [seal, [[prev(32B), payloadHash(32B)]...]]
 //           In a side, header i has volume/author of the seal and seq = seal.seq - len + 1 + i.
 
+/** codec.encode may hand back a Node Buffer cut from Node's shared 8 KiB pool (cborg concatenates
+ *  chunks with Buffer.concat); Buffer#slice aliases memory instead of copying, so a caller that
+ *  copies with .slice() and edits the copy would silently edit the original. Our encoders return
+ *  plain Uint8Arrays that own their memory. */
+function owned(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
+}
+
 function malformed(detail: string): { ok: false; rejection: LedgerRejection } {
   return { ok: false, rejection: { code: 'malformed', detail } }
 }
@@ -376,12 +384,12 @@ function sealValue(s: Seal): Value {
  *  validated). */
 export function encodeEntry(e: Entry): Uint8Array {
   assert(headerShapeError(e) === undefined && e.payload instanceof Uint8Array, 'encodeEntry: well-formed entry')
-  return encode(entryValue(e))
+  return owned(encode(entryValue(e)))
 }
 
 export function encodeSeal(s: Seal): Uint8Array {
   assert(sealShapeError(s) === undefined, 'encodeSeal: well-formed seal')
-  return encode(sealValue(s))
+  return owned(encode(sealValue(s)))
 }
 
 function isBytes(x: unknown, length: number): x is Uint8Array {
@@ -464,7 +472,7 @@ function sideValue(side: SealedPath): Value {
  *  seal.seq (the compact format implies volume, author and seqs; see spec §Formats). */
 export function encodeProof(p: EquivocationProof): Uint8Array {
   assert(sealShapeError(p.a.seal) === undefined && sealShapeError(p.b.seal) === undefined, 'encodeProof: well-formed seals')
-  return encode([PROOF_TAG, sideValue(p.a), sideValue(p.b)])
+  return owned(encode([PROOF_TAG, sideValue(p.a), sideValue(p.b)]))
 }
 
 function sideFromValue(v: Value, limits: LedgerLimits): Decoded<SealedPath> {
