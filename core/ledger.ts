@@ -22,8 +22,6 @@ import {
   entryHashWithDigest,
   hashHex,
   HASH_BYTES,
-  entryHash,
-  headerShapeError,
   isSeq,
   sealShapeError,
   signSeal,
@@ -33,7 +31,32 @@ import {
 } from './ledger-format.ts'
 import type { Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, Seal, SealedPath } from './ledger-format.ts'
 
-export * from './ledger-format.ts'
+// The public API of the format module (its scratch buffer and byte writers stay internal).
+export {
+  DEFAULT_LEDGER_LIMITS,
+  ENTRY_TAG,
+  SEAL_TAG,
+  PROOF_TAG,
+  decodeEntry,
+  decodeProof,
+  decodeSeal,
+  encodeEntry,
+  encodeProof,
+  encodeSeal,
+  entryHash,
+  hashHex,
+  headerOf,
+  headerOnly,
+  headerPreimage,
+  headerPreimageViaCodec,
+  headerShapeError,
+  isSeq,
+  sealDigest,
+  sealShapeError,
+  signSeal,
+  verifySeal,
+} from './ledger-format.ts'
+export type { Decoded, Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, LedgerRejectionCode, Seal, SealedPath } from './ledger-format.ts'
 export * from './ledger-proof.ts'
 export * from './ledger-check.ts'
 
