@@ -91,7 +91,7 @@ export interface SkipRecord {
   readonly author: Pid
   readonly seq: Seq
   readonly obf: ObfHash
-  readonly why: 'withheld' | 'invalid' | 'not-member'
+  readonly why: 'withheld' | 'invalid'
 }
 
 interface Pending {
@@ -272,18 +272,23 @@ export function inoFor(crypto: Crypto, volume: VolumeName, author: Pid, seq: Seq
 // ---------------------------------------------------------------------------------------------
 // Membership (VOL-1): a function of the set of delivered joins, leaves and votes.
 
+const STATUS_ORDER: Record<Status, number> = { applicant: 1, member: 2, removed: 3 }
+
 function meets(policy: Policy, votes: number, members: number): boolean {
   return policy === 'any' ? votes >= 1 : 2 * votes > members
 }
 
+/** Advances `from` (default: the founders) by the membership rule until nothing changes.
+ *  Statuses only move forward; the result is a fixpoint: advancing it again changes nothing. */
 export function computeStatus(
   genesis: Genesis,
   joins: ReadonlySet<Pid>,
   acceptVotes: ReadonlyMap<Pid, ReadonlySet<Pid>>,
   kickVotes: ReadonlyMap<Pid, ReadonlySet<Pid>>,
+  from?: ReadonlyMap<Pid, Status>,
 ): Map<Pid, Status> {
-  const status = new Map<Pid, Status>()
-  for (const f of genesis.founders) status.set(f, 'member')
+  const status = new Map<Pid, Status>(from ?? [])
+  for (const f of genesis.founders) if (!status.has(f)) status.set(f, 'member')
   for (const j of joins) if (!status.has(j)) status.set(j, 'applicant')
   const pids = [...status.keys()].sort()
   const countFrom = (voters: ReadonlySet<Pid> | undefined, members: Set<Pid>): number => {
@@ -524,10 +529,8 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
       return true
     case 'op':
       if (author === state.me) return false // applied once, at the call (VOL-3)
-      if (state.status.get(author) !== 'member' && state.status.get(author) !== 'removed') {
-        skip(state, ctx.out, { atEpoch: state.fs.epoch, author, seq, obf: p.obf, why: 'not-member' })
-        return false
-      }
+      // Queued even if the author is not (yet) a member here: membership is decided by the set
+      // of votes, which may still be arriving; the queue waits until the author is or was one.
       enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity })
       return false
   }
@@ -545,7 +548,10 @@ function addVote(map: Map<Pid, Set<Pid>>, target: Pid, voter: Pid): void {
 
 function recomputeMembership(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
   const before = membersOf(state).join()
-  const next = computeStatus(state.genesis, state.joins, state.acceptVotes, state.kickVotes)
+  const next = computeStatus(state.genesis, state.joins, state.acceptVotes, state.kickVotes, state.status)
+  for (const [pid, s] of next) {
+    if (state.status.get(pid) !== s) ctx.out.persist(['status', state.genesis.name, fromHex(pid)!, s])
+  }
   state.status = next
   const members = membersOf(state)
   if (members.join() === before) return
@@ -582,6 +588,8 @@ function enqueue(state: VolumeState, ctx: Ctx, p: Pending): void {
 /** Applies every queue head whose plain op we hold; asks for the first one we do not. */
 function advanceQueue(state: VolumeState, ctx: Ctx, author: Pid): void {
   const q = state.queues.get(author)
+  const status = state.status.get(author)
+  if (status !== 'member' && status !== 'removed') return // held until the author is admitted
   while (q && q.length > 0) {
     const head = q[0]!
     const plain = state.plain.get(head.obf)
@@ -612,21 +620,20 @@ function applyRemote(state: VolumeState, ctx: Ctx, p: Pending, plain: PlainOp): 
 
 /** Who to ask on attempt k: the author on even attempts, the other members in turn on odd ones
  *  (a removed author is skipped: only members are asked). */
-function target(state: VolumeState, p: Pending): Pid | undefined {
+function target(state: VolumeState, p: Pending): Pid {
+  // The author is asked even after its removal: a member that left in good order still holds
+  // its plain operations, and every replica must get them to converge.
   const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
-  const authorOk = isMember(state, p.author)
-  if (others.length === 0) return authorOk ? p.author : undefined
-  if (authorOk && p.attempt % 2 === 0) return p.author
+  if (others.length === 0 || p.attempt % 2 === 0) return p.author
   const rot = parseInt(p.obf.slice(0, 8), 16)
-  return others[(Math.floor(p.attempt / (authorOk ? 2 : 1)) + rot) % others.length]
+  return others[(Math.floor(p.attempt / 2) + rot) % others.length]!
 }
 
 function ask(state: VolumeState, ctx: Ctx, p: Pending): void {
   const t = ctx.params.getTimeoutsMs
   p.deadline = ctx.now + t[Math.min(p.attempt, t.length - 1)]!
   const to = target(state, p)
-  p.asked = to ?? null
-  if (to === undefined) return
+  p.asked = to
   bump(state, 'out:get')
   ctx.out.send(to, encodeVolMessage(state.genesis.name, { type: 'get', obf: p.obf }))
 }
@@ -776,6 +783,7 @@ export function restoreVolume(
   const state: VolumeState = { ...base, fotb: restored.state }
   const logRecs: LogRecord[] = []
   const skips: SkipRecord[] = []
+  const persistedStatus = new Map<Pid, Status>()
   for (const rec of records) {
     if (!Array.isArray(rec) || rec[1] !== volume) continue
     const r = rec as Value[]
@@ -805,11 +813,16 @@ export function restoreVolume(
       const parsed = parseLogRecord(r)
       if (!parsed) problems.push({ record: 'log', problem: 'malformed' })
       else logRecs.push(parsed)
+    } else if (r[0] === 'status') {
+      const pid = r[2] instanceof Uint8Array ? toHex(r[2]) : ''
+      const st = r[3]
+      if (!isPid(pid) || (st !== 'applicant' && st !== 'member' && st !== 'removed')) problems.push({ record: 'status', problem: 'malformed' })
+      else if (STATUS_ORDER[st] > STATUS_ORDER[persistedStatus.get(pid) ?? 'applicant'] || !persistedStatus.has(pid)) persistedStatus.set(pid, st)
     } else if (r[0] === 'skip') {
       const author = r[3] instanceof Uint8Array ? toHex(r[3]) : ''
       const obf = r[5] instanceof Uint8Array ? toHex(r[5]) : ''
       const why = r[6]
-      if (!isPid(author) || typeof r[2] !== 'number' || typeof r[4] !== 'number' || obf.length !== 64 || (why !== 'withheld' && why !== 'invalid' && why !== 'not-member')) {
+      if (!isPid(author) || typeof r[2] !== 'number' || typeof r[4] !== 'number' || obf.length !== 64 || (why !== 'withheld' && why !== 'invalid')) {
         problems.push({ record: 'skip', problem: 'malformed' })
       } else skips.push({ atEpoch: r[2], author, seq: r[4], obf: obf as ObfHash, why })
     }
@@ -853,7 +866,9 @@ export function restoreVolume(
       }
     }
   }
-  state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)
+  // Start from the statuses this node had reached (they depend on the order it saw votes in),
+  // then advance by the votes it had delivered.
+  state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes, persistedStatus)
   const members = new Set(membersOf(state))
   const audience = new Set(members)
   for (const [p, s] of state.status) if (s === 'applicant') audience.add(p)

@@ -52,6 +52,8 @@ export interface ClusterOptions {
   readonly tickMs?: number
   /** Called after every step with what it observed (for invariant checkers). */
   readonly observe?: (o: Observation, cluster: Cluster) => void
+  /** A Byzantine hook: rewrite (or drop, with undefined) what a node sends. */
+  readonly tamper?: (from: Pid, to: Pid, bytes: Uint8Array) => Uint8Array | undefined
 }
 
 export class Cluster {
@@ -134,10 +136,12 @@ export class Cluster {
         case 'persist':
           for (const r of e.records) node.disk.push(encode(r))
           break
-        case 'send':
+        case 'send': {
           this.options.observe?.({ at: this.now, type: 'send', from: node.pid, to: e.to, bytes: e.bytes }, this)
-          this.push({ at: this.now + this.latencyMs, order: 0, type: 'message', from: node.pid, to: e.to, bytes: e.bytes })
+          const bytes = this.options.tamper ? this.options.tamper(node.pid, e.to, e.bytes) : e.bytes
+          if (bytes) this.push({ at: this.now + this.latencyMs, order: 0, type: 'message', from: node.pid, to: e.to, bytes })
           break
+        }
         case 'setTimer':
           this.push({ at: e.at, order: 0, type: 'timer', to: node.pid, incarnation: node.incarnation })
           break

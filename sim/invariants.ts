@@ -1,0 +1,154 @@
+// Executable checkers of the spec's invariants over a whole cluster (spec/fotb.md, spec/paciofs.md).
+// Safety checks run on every observation (after every step); liveness checks run once the
+// cluster has quiesced after faults stopped (`checkQuiesced`). Each violation names its spec ID.
+import { decode, type Value } from '../core/codec.ts'
+import { verifyNodeVolume } from '../core/node.ts'
+import { computeStatus, membersOf, obfuscate, type Status } from '../core/paciofs.ts'
+import { stateRoot } from '../core/fs/merkle.ts'
+import { checkFsInvariants } from '../core/fs/check.ts'
+import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../core/types.ts'
+import type { Cluster, Observation } from './cluster.ts'
+
+export interface Violation {
+  readonly id: string
+  readonly message: string
+  readonly at: TimeMs
+}
+
+const STATUS_RANK: Record<Status, number> = { applicant: 1, member: 2, removed: 3 }
+const short = (p: string): string => p.slice(0, 8)
+
+export interface CheckerOptions {
+  /** Nodes that follow the protocol; only their behaviour is held to the invariants. */
+  readonly correct: (pid: Pid) => boolean
+}
+
+export class InvariantChecker {
+  readonly violations: Violation[] = []
+  /** (volume, author, seq) -> the hash some correct node delivered (FOTB-4). */
+  private readonly deliveredHash = new Map<string, EntryHash>()
+  /** (node, volume, author) -> last delivered seq (FOTB-3). */
+  private readonly lastDelivered = new Map<string, Seq>()
+  /** (node, volume, author, seq) of logged own ops (VOL-3). */
+  private readonly loggedOwn = new Set<string>()
+  /** (node, volume, pid) -> highest status rank seen (VOL-1 monotone). */
+  private readonly statusRank = new Map<string, number>()
+
+  constructor(private readonly options: CheckerOptions) {}
+
+  private fail(id: string, message: string, at: TimeMs): void {
+    this.violations.push({ id, message, at })
+  }
+
+  observe(o: Observation, cluster: Cluster): void {
+    if (o.type === 'send') return this.onSend(o, cluster)
+    if (o.type !== 'up' || !this.options.correct(o.node)) return
+    const node = cluster.node(o.node)
+    const v = node.state.volumes.get(o.volume)
+    if (!v) return
+    const up = o.up
+    if (up.type === 'entries') {
+      const key = `${o.node}/${o.volume}/${up.author}`
+      const last = this.lastDelivered.get(key) ?? 0
+      if (up.from !== last + 1) this.fail('FOTB-3', `${short(o.node)} delivered ${short(up.author)} from seq ${up.from} after ${last}`, o.at)
+      const chain = v.fotb.chains.get(up.author)
+      up.hashes.forEach((hash, i) => {
+        const seq = up.from + i
+        if (!chain || seq > chain.view.seq || chain.view.hashes[seq - 1] !== hash) {
+          this.fail('FOTB-1', `${short(o.node)} delivered ${short(up.author)}#${seq} that is not on its sealed chain`, o.at)
+        }
+        const g = `${o.volume}/${up.author}/${seq}`
+        const seen = this.deliveredHash.get(g)
+        if (seen === undefined) this.deliveredHash.set(g, hash)
+        else if (seen !== hash) this.fail('FOTB-4', `${short(o.node)} delivered a different entry at ${short(up.author)}#${seq}`, o.at)
+        if (this.options.correct(up.author)) {
+          const own = cluster.nodes.get(up.author)?.state.volumes.get(o.volume)?.fotb.chains.get(up.author)
+          if (own && seq <= own.view.seq && own.view.hashes[seq - 1] !== hash) {
+            this.fail('FOTB-2', `${short(o.node)} delivered ${short(up.author)}#${seq} which its correct author did not append`, o.at)
+          }
+        }
+      })
+      this.lastDelivered.set(key, up.from + up.hashes.length - 1)
+    } else if (up.type === 'logged') {
+      const r = up.record
+      if (r.author === o.node && r.seq !== null) {
+        const k = `${o.node}/${o.volume}/${r.seq}`
+        if (this.loggedOwn.has(k)) this.fail('VOL-3', `${short(o.node)} logged its own op #${r.seq} twice`, o.at)
+        this.loggedOwn.add(k)
+      }
+      if (v.fs.epoch !== v.log.length) this.fail('VOL-3', `${short(o.node)} replica epoch ${v.fs.epoch} != log length ${v.log.length}`, o.at)
+      if (r.obf !== null) {
+        const plain = v.plain.get(r.obf)
+        if (!plain || obfuscate(node.config.crypto, plain.salt, plain.opBytes) !== r.obf) {
+          this.fail('VOL-4', `${short(o.node)} logged epoch ${r.epoch} without a plain op hashing to its obf`, o.at)
+        }
+      }
+    } else if (up.type === 'members') {
+      const expected = computeStatus(v.genesis, v.joins, v.acceptVotes, v.kickVotes, v.status)
+      for (const [pid, s] of expected) {
+        if (v.status.get(pid) !== s) this.fail('VOL-1', `${short(o.node)} has ${short(pid)} ${v.status.get(pid)}, the rule says ${s}`, o.at)
+      }
+      for (const [pid, s] of v.status) {
+        const k = `${o.node}/${o.volume}/${pid}`
+        const rank = STATUS_RANK[s]
+        if (rank < (this.statusRank.get(k) ?? 0)) this.fail('VOL-1', `${short(o.node)}: status of ${short(pid)} moved back to ${s}`, o.at)
+        this.statusRank.set(k, Math.max(rank, this.statusRank.get(k) ?? 0))
+      }
+    }
+  }
+
+  private onSend(o: Extract<Observation, { type: 'send' }>, cluster: Cluster): void {
+    if (!this.options.correct(o.from)) return
+    let msg: Value
+    try {
+      msg = decode(o.bytes)
+    } catch {
+      return this.fail('FOTB-7', `${short(o.from)} sent bytes that do not decode`, o.at)
+    }
+    if (Array.isArray(msg) && msg[0] === 'vol/put') {
+      const v = cluster.node(o.from).state.volumes.get(msg[1] as VolumeName)
+      if (!v || v.status.get(o.to) !== 'member') this.fail('VOL-7', `${short(o.from)} sent a plain op to non-member ${short(o.to)}`, o.at)
+    }
+  }
+
+  /** Liveness and end-state checks, after faults stopped and the cluster had time to settle. */
+  checkQuiesced(cluster: Cluster, opts: { equalRoots: boolean; expectRemoved?: readonly { volume: VolumeName; pid: Pid }[] }): Violation[] {
+    const at = cluster.now
+    const before = this.violations.length
+    const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up)
+    const volumes = new Set<VolumeName>()
+    for (const n of correct) for (const name of n.state.volumes.keys()) volumes.add(name)
+    for (const name of [...volumes].sort()) {
+      const holders = correct.filter((n) => n.state.volumes.get(name) && membersOf(n.state.volumes.get(name)!).includes(n.pid))
+      if (holders.length === 0) continue
+      const views = holders.map((n) => membersOf(n.state.volumes.get(name)!).join(','))
+      if (new Set(views).size > 1) this.fail('VOL-2', `${name}: member views differ: ${views.map((v) => v.split(',').map(short).join('+')).join(' | ')}`, at)
+      for (const n of holders) {
+        const v = n.state.volumes.get(name)!
+        // FOTB-5: every correct author's whole chain is delivered at every correct member.
+        for (const a of correct) {
+          const own = a.state.volumes.get(name)?.fotb.chains.get(a.pid)
+          if (!own) continue
+          const got = v.fotb.delivered.get(a.pid) ?? 0
+          if (got < own.view.seq) this.fail('FOTB-5', `${name}: ${short(n.pid)} delivered ${got} of ${own.view.seq} entries of correct ${short(a.pid)}`, at)
+        }
+        // FOTB-6: a proof held by one correct member is held by all.
+        for (const m of holders) for (const author of m.state.volumes.get(name)!.fotb.proofs.keys()) {
+          if (!v.fotb.proofs.has(author)) this.fail('FOTB-6', `${name}: ${short(n.pid)} lacks the equivocation proof against ${short(author)}`, at)
+        }
+        const waiting = [...v.queues.values()].reduce((s, q) => s + q.length, 0)
+        if (waiting > 0) this.fail('VOL-5', `${name}: ${short(n.pid)} still waits for ${waiting} plain operations`, at)
+        for (const f of verifyNodeVolume(n.config, n.state, name)) this.fail('VOL-8', `${name}: verify at ${short(n.pid)}: ${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`, at)
+        for (const x of checkFsInvariants(v.fs)) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
+        for (const { volume, pid: bad } of opts.expectRemoved ?? []) {
+          if (volume === name && v.status.get(bad) !== 'removed') this.fail('VOL-10', `${name}: ${short(n.pid)} did not remove ${short(bad)} (${v.status.get(bad) ?? 'unknown'})`, at)
+        }
+      }
+      if (opts.equalRoots) {
+        const roots = holders.map((n) => stateRoot(n.state.volumes.get(name)!.fs))
+        if (new Set(roots).size > 1) this.fail('VOL-6', `${name}: state roots differ: ${holders.map((n, i) => `${short(n.pid)}=${roots[i]!.slice(0, 12)}`).join(' ')}`, at)
+      }
+    }
+    return this.violations.slice(before)
+  }
+}
