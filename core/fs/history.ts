@@ -43,8 +43,7 @@ function bindings(fs: FsState, names: readonly string[]): Span[] {
   for (const name of names) {
     const next: Span[] = []
     for (const s of spans) {
-      const rec = fs.inodes.get(s.ino)
-      const hist = rec?.entryHist?.get(name)
+      const hist = fs.inodes.get(s.ino)?.entryHist?.get(name)
       if (hist === undefined) continue
       for (let i = 0; i < hist.length; i++) {
         const e = hist[i]!
@@ -65,11 +64,11 @@ function bindings(fs: FsState, names: readonly string[]): Span[] {
   return spans
 }
 
-function contentHash(fs: FsState, ino: number, v: InodeVersion): string {
+function contentHash(fs: FsState, ino: number, v: InodeVersion, at: Epoch): string {
   let body: Value
   if (v.kind === 'file') body = [v.size, sortedBlocks(v).map(([i, r]) => [i, r.hash, r.len])]
   else if (v.kind === 'symlink') body = v.target
-  else if (v.kind === 'dir') body = snapshotAt(fs, v.epoch).children(ino).map(([n, i]) => [n, i])
+  else if (v.kind === 'dir') body = snapshotAt(fs, at).children(ino).map(([n, i]) => [n, i])
   else body = null
   return toHex(fs.crypto.sha256(encode([TAG_CONTENT, v.kind, body])))
 }
@@ -81,28 +80,27 @@ function logOf(fs: FsState, epoch: Epoch): { author: Pid | ''; op: string; cred:
     : { author: line.author, op: line.kind, cred: { uid: line.uid, gid: line.gid } }
 }
 
-/** Every version of the object(s) at `path`, epoch order, with a deletion marker wherever the
- *  path stopped resolving. Empty when nothing was ever there. */
+/** Every version of the object(s) at `path` in epoch order: the entry with the largest epoch
+ *  <= e describes what the path held right after epoch e, a 'deleted' marker where the path
+ *  stopped resolving. Empty when nothing was ever there. */
 export function history(fs: FsState, path: string): Lookup<HistoryEntry[]> {
   const parsed = parsePath(path)
   if (!parsed.ok) return parsed as { ok: false; errno: Errno }
   const spans = bindings(fs, parsed.names)
   const out: HistoryEntry[] = []
-  const seen = new Set<string>()
   const starts = new Set(spans.map((s) => s.from))
   for (const s of spans) {
     const rec = fs.inodes.get(s.ino)!
-    let i = Math.max(0, lastAtOrBefore(rec.versions, s.from))
-    for (; i < rec.versions.length; i++) {
+    // The version in effect when the object arrived at the path, reported at the arrival epoch
+    // (a rename of an ancestor moves an object without changing it), then its later versions.
+    for (let i = Math.max(0, lastAtOrBefore(rec.versions, s.from)); i < rec.versions.length; i++) {
       const v = rec.versions[i]!
       if (v.epoch >= s.to) break
       if (v.deleted) continue
-      const key = `${s.ino}@${v.epoch}`
-      if (seen.has(key)) continue
-      seen.add(key)
+      const epoch = Math.max(v.epoch, s.from)
       out.push({
-        epoch: v.epoch, ...logOf(fs, v.epoch), ino: s.ino, kind: v.kind, size: v.size,
-        contentHash: contentHash(fs, s.ino, v), mode: v.mode, uid: v.uid, gid: v.gid, mtime: v.mtime,
+        epoch, ...logOf(fs, epoch), ino: s.ino, kind: v.kind, size: v.size,
+        contentHash: contentHash(fs, s.ino, v, epoch), mode: v.mode, uid: v.uid, gid: v.gid, mtime: v.mtime,
       })
     }
     if (s.to !== Infinity && !starts.has(s.to)) {

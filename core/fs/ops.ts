@@ -173,14 +173,14 @@ function parse(value: unknown): FsOp {
   switch (kind) {
     case 'create':
     case 'mkdir':
-      return { type: kind, path: str(v.path, 'path'), mode: int(v.mode, 0, MODE_MAX, 'mode'), ino: int(v.ino, 2, Number.MAX_SAFE_INTEGER, 'ino'), ...base }
+      return { type: kind, path: str(v.path, 'path'), mode: int(v.mode, 0, MODE_MAX, 'mode'), ino: int(v.ino, 1, Number.MAX_SAFE_INTEGER, 'ino'), ...base }
     case 'mknod':
       return {
         type: kind, path: str(v.path, 'path'), mode: int(v.mode, 0, MODE_MAX, 'mode'),
-        rdev: int(v.rdev, 0, RDEV_MAX, 'rdev'), ino: int(v.ino, 2, Number.MAX_SAFE_INTEGER, 'ino'), ...base,
+        rdev: int(v.rdev, 0, RDEV_MAX, 'rdev'), ino: int(v.ino, 1, Number.MAX_SAFE_INTEGER, 'ino'), ...base,
       }
     case 'symlink':
-      return { type: kind, path: str(v.path, 'path'), target: str(v.target, 'target'), ino: int(v.ino, 2, Number.MAX_SAFE_INTEGER, 'ino'), ...base }
+      return { type: kind, path: str(v.path, 'path'), target: str(v.target, 'target'), ino: int(v.ino, 1, Number.MAX_SAFE_INTEGER, 'ino'), ...base }
     case 'link':
     case 'rename':
       return { type: kind, from: str(v.from, 'from'), to: str(v.to, 'to'), ...base }
