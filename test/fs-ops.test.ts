@@ -1,0 +1,179 @@
+// Op validation (untrusted input), name/path limits and the POSIX corner cases of rename/link.
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { nobleCrypto } from '../core/crypto.ts'
+import { decode, encode } from '../core/codec.ts'
+import type { Value } from '../core/codec.ts'
+import type { Pid } from '../core/types.ts'
+import type { FsOp, FsState, FsResult } from '../core/fs/index.ts'
+import {
+  applyOp, checkFsInvariants, createFs, getattr, opKind, opPaths, opToValue, readdir, stateRoot, validateOp, OP_KINDS,
+} from '../core/fs/index.ts'
+
+const AUTHOR = '03'.padEnd(66, 'b') as Pid
+const cred = { uid: 1000, gid: 1000 }
+
+function fsWith(...ops: ((t: { sec: number; nsec: number }) => FsOp)[]): { fs: FsState; run: (op: FsOp) => FsResult } {
+  const fs = createFs(nobleCrypto)
+  const run = (op: FsOp): FsResult => applyOp(fs, op, { epoch: fs.epoch + 1, author: AUTHOR }).result
+  for (const make of ops) expect(run(make({ sec: fs.epoch + 1, nsec: 0 })).ok).toBe(true)
+  return { fs, run }
+}
+const t = { sec: 99, nsec: 1 }
+const mkdir = (path: string, ino: number) => (time: { sec: number; nsec: number }): FsOp => ({ type: 'mkdir', path, mode: 0o755, ino, cred, time })
+const create = (path: string, ino: number) => (time: { sec: number; nsec: number }): FsOp => ({ type: 'create', path, mode: 0o644, ino, cred, time })
+const link = (from: string, to: string) => (time: { sec: number; nsec: number }): FsOp => ({ type: 'link', from, to, cred, time })
+const rename = (from: string, to: string): FsOp => ({ type: 'rename', from, to, cred, time: t })
+
+// Valid ops of every kind, for round trips.
+const pathArb = fc.stringMatching(/^(\/[a-z]{1,3}){1,3}$/)
+const timeArb = fc.record({ sec: fc.integer({ min: -1e12, max: 1e12 }), nsec: fc.integer({ min: 0, max: 999_999_999 }) })
+const credArb = fc.record({ uid: fc.integer({ min: 0, max: 0xfffffffe }), gid: fc.integer({ min: 0, max: 0xfffffffe }) })
+const inoArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
+const hashArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'))
+const base = { cred: credArb, time: timeArb }
+const validOpArb: fc.Arbitrary<FsOp> = fc.oneof(
+  fc.record({ type: fc.constant('create'), path: pathArb, mode: fc.integer({ min: 0, max: 0o177777 }), ino: inoArb, ...base }),
+  fc.record({ type: fc.constant('mkdir'), path: pathArb, mode: fc.integer({ min: 0, max: 0o177777 }), ino: inoArb, ...base }),
+  fc.record({ type: fc.constant('mknod'), path: pathArb, mode: fc.integer({ min: 0, max: 0o177777 }), rdev: fc.integer({ min: 0, max: 0xffffffff }), ino: inoArb, ...base }),
+  fc.record({ type: fc.constant('symlink'), path: pathArb, target: fc.string(), ino: inoArb, ...base }),
+  fc.record({ type: fc.constant('link'), from: pathArb, to: pathArb, ...base }),
+  fc.record({ type: fc.constant('rename'), from: pathArb, to: pathArb, ...base }),
+  fc.integer({ min: 0, max: 10 * 65536 }).chain((size) =>
+    fc.record({
+      type: fc.constant('write'), path: pathArb, size: fc.constant(size),
+      blocks: fc.uniqueArray(fc.integer({ min: 0, max: Math.max(0, Math.ceil(size / 65536) - 1) }), { maxLength: size === 0 ? 0 : 4 })
+        .chain((idx) => fc.tuple(...idx.sort((a, b) => a - b).map((i) => fc.tuple(fc.constant(i), fc.option(hashArb, { nil: null }))))),
+      ...base,
+    })),
+  fc.record({ type: fc.constant('truncate'), path: pathArb, size: fc.nat(), ...base }),
+  fc.record({ type: fc.constantFrom('unlink', 'rmdir'), path: pathArb, ...base }),
+  fc.record({ type: fc.constant('chmod'), path: pathArb, mode: fc.integer({ min: 0, max: 0o177777 }), ...base }),
+  fc.record({ type: fc.constant('chown'), path: pathArb, uid: fc.integer({ min: -1, max: 5000 }), gid: fc.integer({ min: -1, max: 5000 }), ...base }),
+  fc.record({ type: fc.constant('utimens'), path: pathArb, atime: fc.oneof(fc.constant('omit'), timeArb), mtime: fc.oneof(fc.constant('omit'), timeArb), ...base }),
+  fc.record({ type: fc.constant('setxattr'), path: pathArb, name: fc.string(), value: fc.uint8Array({ maxLength: 16 }), flags: fc.constantFrom(0, 1, 2), ...base }),
+  fc.record({ type: fc.constant('removexattr'), path: pathArb, name: fc.string(), ...base }),
+) as fc.Arbitrary<FsOp>
+
+describe('validateOp', () => {
+  it('[FS-10] round-trips every valid op through encode -> decode -> validateOp unchanged', () => {
+    fc.assert(fc.property(validOpArb, (op) => {
+      const v = validateOp(decode(encode(opToValue(op))))
+      expect(v).toEqual({ ok: true, op })
+      expect(OP_KINDS).toContain(opKind(op))
+      expect(opPaths(op).length).toBeGreaterThan(0)
+    }), { numRuns: 2000 })
+  })
+
+  it('[FS-10] rejects arbitrary values without throwing', () => {
+    fc.assert(fc.property(fc.anything({ withTypedArray: true, withNullPrototype: true, withBigInt: true, withMap: true }), (value) => {
+      const v = validateOp(value as Value)
+      expect(typeof v.ok).toBe('boolean')
+    }), { numRuns: 3000 })
+  })
+
+  it('[FS-10] rejects each single-field corruption of a valid op (wrong type, extra field, missing field, out of range)', () => {
+    const corrupt = fc.constantFrom<(r: Record<string, unknown>) => void>(
+      (r) => { r.extra = 1 },
+      (r) => { delete r.cred },
+      (r) => { r.time = { sec: 1, nsec: 1e9 } },
+      (r) => { r.time = { sec: 1.5, nsec: 0 } },
+      (r) => { r.cred = { uid: -1, gid: 0 } },
+      (r) => { r.cred = { uid: 0, gid: 0, x: 1 } },
+      (r) => { r.type = 'format' },
+      (r) => { r.type = 7 },
+      (r) => { const k = Object.keys(r).find((x) => x !== 'type' && x !== 'cred' && x !== 'time')!; r[k] = { bogus: true } },
+      (r) => { const k = Object.keys(r).find((x) => x !== 'type' && x !== 'cred' && x !== 'time')!; delete r[k] },
+    )
+    fc.assert(fc.property(validOpArb, corrupt, (op, f) => {
+      const r = structuredClone(op) as unknown as Record<string, unknown>
+      f(r)
+      expect(validateOp(r as Value).ok).toBe(false)
+    }), { numRuns: 2000 })
+  })
+
+  it('[FS-10] rejects write ops whose blocks are unsorted, duplicated, beyond the size or badly hashed', () => {
+    const h = 'ab'.repeat(32)
+    const w = (size: number, blocks: unknown): unknown => ({ type: 'write', path: '/f', size, blocks, cred, time: t })
+    expect(validateOp(w(200000, [[0, h], [1, null]])).ok).toBe(true)
+    for (const bad of [w(200000, [[1, h], [0, h]]), w(200000, [[0, h], [0, h]]), w(65536, [[1, h]]), w(0, [[0, h]]),
+      w(10, [[0, 'AB'.repeat(32)]]), w(10, [[0, h.slice(2)]]), w(10, [[0]]), w(10, [[-1, h]]), w(10, 'x')]) {
+      expect(validateOp(bad as Value).ok).toBe(false)
+    }
+  })
+})
+
+describe('names and paths', () => {
+  it('[FS-6] names up to 255 UTF-8 bytes and paths up to 4096 bytes; longer is ENAMETOOLONG; . .. NUL empty are EINVAL', () => {
+    const { run } = fsWith()
+    const c = (path: string, ino: number): FsResult => run({ type: 'create', path, mode: 0o644, ino, cred, time: t })
+    expect(c('/' + 'x'.repeat(255), 2).ok).toBe(true)
+    expect(c('/' + 'x'.repeat(256), 3)).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    expect(c('/' + 'ä'.repeat(127), 4).ok).toBe(true) // 254 bytes
+    expect(c('/' + 'ä'.repeat(128), 5)).toEqual({ ok: false, errno: 'ENAMETOOLONG' }) // 256 bytes
+    expect(c('/' + 'x/'.repeat(2048) + 'y', 6)).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    for (const bad of ['', 'rel', '/a/', '//a', '/.', '/..', '/a\0b', '/\ud800']) expect(c(bad, 7)).toEqual({ ok: false, errno: 'EINVAL' })
+    expect(c('/', 8)).toEqual({ ok: false, errno: 'EEXIST' })
+  })
+
+  it('[FS-6] an ino that exists or ever existed cannot be created again (EEXIST)', () => {
+    const { run } = fsWith(create('/a', 2))
+    expect(run({ type: 'create', path: '/b', mode: 0o644, ino: 2, cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
+    expect(run({ type: 'create', path: '/b', mode: 0o644, ino: 1, cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
+    expect(run({ type: 'unlink', path: '/a', cred, time: t }).ok).toBe(true)
+    expect(run({ type: 'mkdir', path: '/b', mode: 0o755, ino: 2, cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
+  })
+})
+
+describe('rename and link corner cases (POSIX)', () => {
+  const setup = () => fsWith(mkdir('/d', 2), mkdir('/d/sub', 3), create('/d/sub/f', 4), mkdir('/e', 5), create('/g', 6), link('/g', '/d/h'), mkdir('/empty', 7))
+
+  it('[FS-2] rename replaces a file, replaces an empty dir, and refuses the rest with the POSIX errno', () => {
+    let s = setup()
+    expect(s.run(rename('/d/sub/f', '/g'))).toEqual({ ok: true })
+    expect(getattr(s.fs, '/d/h').ok && (getattr(s.fs, '/d/h') as { value: { nlink: number } }).value.nlink).toBe(1)
+    s = setup()
+    expect(s.run(rename('/e', '/empty'))).toEqual({ ok: true })
+    expect(readdir(s.fs, '/').ok && (readdir(s.fs, '/') as { value: { name: string }[] }).value.map((e) => e.name)).toEqual(['d', 'empty', 'g'])
+    expect(s.run(rename('/d', '/d/sub/x'))).toEqual({ ok: false, errno: 'EINVAL' })
+    expect(s.run(rename('/d', '/d/sub'))).toEqual({ ok: false, errno: 'EINVAL' })
+    expect(s.run(rename('/empty', '/d'))).toEqual({ ok: false, errno: 'ENOTEMPTY' })
+    expect(s.run(rename('/g', '/empty'))).toEqual({ ok: false, errno: 'EISDIR' })
+    expect(s.run(rename('/empty', '/g'))).toEqual({ ok: false, errno: 'ENOTDIR' })
+    expect(s.run(rename('/d/sub', '/d'))).toEqual({ ok: false, errno: 'ENOTEMPTY' })
+    expect(s.run(rename('/nope', '/x'))).toEqual({ ok: false, errno: 'ENOENT' })
+    expect(s.run(rename('/g/x', '/x'))).toEqual({ ok: false, errno: 'ENOTDIR' })
+    expect(s.run(rename('/', '/x'))).toEqual({ ok: false, errno: 'EBUSY' })
+    expect(checkFsInvariants(s.fs, { deep: true })).toEqual([])
+  })
+
+  it('[FS-2][FS-3] rename onto itself or onto a hard link of the same inode succeeds and changes nothing', () => {
+    const s = setup()
+    const root = stateRoot(s.fs)
+    expect(s.run(rename('/g', '/g'))).toEqual({ ok: true })
+    expect(s.run(rename('/g', '/d/h'))).toEqual({ ok: true })
+    expect(s.run(rename('/d', '/d'))).toEqual({ ok: true })
+    expect(stateRoot(s.fs)).toBe(root)
+    expect(getattr(s.fs, '/g').ok && getattr(s.fs, '/d/h').ok).toBe(true)
+  })
+
+  it('[FS-4] moving a directory moves one link count from the old parent to the new one', () => {
+    const s = setup()
+    const nl = (p: string): number => (getattr(s.fs, p) as { value: { nlink: number } }).value.nlink
+    expect([nl('/'), nl('/d'), nl('/e')]).toEqual([5, 3, 2])
+    expect(s.run(rename('/d/sub', '/e/sub'))).toEqual({ ok: true })
+    expect([nl('/'), nl('/d'), nl('/e')]).toEqual([5, 2, 3])
+    expect(s.run(rename('/e/sub', '/empty'))).toEqual({ ok: true }) // replaces an empty dir in another parent
+    expect([nl('/'), nl('/e')]).toEqual([5, 2]) // root: +1 for sub, -1 for the replaced /empty
+    expect(checkFsInvariants(s.fs, { deep: true })).toEqual([])
+  })
+
+  it('[FS-2] link: EPERM on directories, EEXIST on an existing name, nlink and ctime updated', () => {
+    const s = setup()
+    expect(s.run({ type: 'link', from: '/d', to: '/x', cred, time: t })).toEqual({ ok: false, errno: 'EPERM' })
+    expect(s.run({ type: 'link', from: '/g', to: '/e', cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
+    expect(s.run({ type: 'link', from: '/g', to: '/e/g2', cred, time: t })).toEqual({ ok: true, ino: 6 })
+    const a = getattr(s.fs, '/e/g2')
+    expect(a.ok && [a.value.nlink, a.value.ctime]).toEqual([3, t])
+  })
+})
