@@ -7,7 +7,7 @@
 // decoding mode. We add the two rules cborg does not enforce on decode (key order, and no
 // floats/undefined/bigints), by re-encoding the decoded value and requiring identical bytes:
 // one value has exactly one byte string, and any other byte string is rejected.
-import { encode as cborEncode, decode as cborDecode, rfc8949EncodeOptions } from 'cborg'
+import { encode as cborEncode, encodeInto as cborEncodeInto, decode as cborDecode, rfc8949EncodeOptions } from 'cborg'
 import type { EncodeOptions, DecodeOptions } from 'cborg'
 import { bytesEqual } from './bytes.ts'
 
@@ -41,6 +41,21 @@ function rejectNonInteger(value: unknown): null {
   return null // null: let cborg encode it the default way
 }
 
+// A lone surrogate: a high surrogate (D800-DBFF) not followed by a low one (DC00-DFFF), or a low
+// one not preceded by a high one. Without the `u` flag the regex works on UTF-16 code units, which
+// is what we need. (String.prototype.isWellFormed is ES2024; our lib is ES2022.)
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** Why: UTF-8 cannot carry a lone surrogate, and cborg would silently write U+FFFD instead, so
+ *  "\uD800" and "\uFFFD" would share one encoding. Map keys pass through here too. */
+function rejectIllFormedString(value: unknown): null {
+  if (LONE_SURROGATE.test(value as string)) {
+    const at = (value as string).search(LONE_SURROGATE)
+    throw new CodecError('unsupported-value', `string is not well-formed UTF-16: lone surrogate at index ${at}`)
+  }
+  return null // well-formed: let cborg encode it the default way
+}
+
 function rejectType(name: string) {
   return (): null => {
     throw new CodecError('unsupported-value', `${name} is not encodable`)
@@ -51,6 +66,7 @@ const encodeOptions: EncodeOptions = {
   ...rfc8949EncodeOptions,
   typeEncoders: {
     number: rejectNonInteger as never,
+    string: rejectIllFormedString as never,
     undefined: rejectType('undefined') as never,
     bigint: rejectType('bigint') as never,
     Map: rejectType('Map') as never,
@@ -68,13 +84,44 @@ const decodeOptions: DecodeOptions = {
   useMaps: false,
 }
 
+// Encoding goes into one reused scratch buffer and the result is sliced out of it: one copy, and
+// the result is by construction a plain Uint8Array that owns exactly its bytes. Why not
+// `cborg.encode`: it may return a Node Buffer that is a view into Node's shared allocation pool
+// (`.buffer` exposes unrelated bytes, `.slice()` is a view, not a copy), and checking ownership
+// via `.buffer` forces V8 to move small on-heap arrays off the heap (~0.7 µs, more than encoding).
+// Only values larger than the scratch buffer take the slow path below. Not reentrant, and need not
+// be: nothing inside encode calls encode.
+const SCRATCH_BYTES = 64 * 1024
+const scratch = new Uint8Array(SCRATCH_BYTES)
+const TOO_SMALL = 'destination buffer is too small' // cborg's message when encodeInto runs out of room
+
+/** Encodes an admitted value. The result is a plain Uint8Array that owns its whole buffer. */
 export function encode(value: Value): Uint8Array {
   try {
-    return cborEncode(value, encodeOptions)
+    const { written } = cborEncodeInto(value, scratch, encodeOptions)
+    return scratch.slice(0, written)
+  } catch (err) {
+    if (err instanceof CodecError) throw err
+    if (!(err instanceof Error && err.message.includes(TOO_SMALL))) {
+      throw new CodecError('unsupported-value', (err as Error).message)
+    }
+  }
+  return encodeLarge(value)
+}
+
+/** Values above SCRATCH_BYTES: cborg allocates, and we copy unless it gave us an owned plain array. */
+function encodeLarge(value: Value): Uint8Array {
+  let out: Uint8Array
+  try {
+    out = cborEncode(value, encodeOptions)
   } catch (err) {
     if (err instanceof CodecError) throw err
     throw new CodecError('unsupported-value', (err as Error).message)
   }
+  if (out.constructor !== Uint8Array || out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) {
+    out = new Uint8Array(out)
+  }
+  return out
 }
 
 /** Decodes canonical bytes. Throws CodecError for malformed or non-canonical input. */
