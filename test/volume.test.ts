@@ -1,0 +1,506 @@
+// The PacioFS volume (spec/paciofs.md): the membership rule as a property of computeStatus,
+// remote_get soundness against lying members, plain data staying with members, own operations
+// applied once, withholders voted out (and slow members not), and the two vote policies.
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { nobleCrypto as crypto } from '../core/crypto.ts'
+import { decode, encode, type Value } from '../core/codec.ts'
+import { createNode, nodeConfig, pidOf, step, type NodeReply } from '../core/node.ts'
+import { computeStatus, encodeVolMessage, membersOf, type FsCall, type Genesis, type Policy, type Status } from '../core/paciofs.ts'
+import { Cluster } from '../sim/cluster.ts'
+import { InvariantChecker } from '../sim/invariants.ts'
+import type { ObfHash, Pid, VolumeName } from '../core/types.ts'
+
+const VOL = 'vol' as VolumeName
+const cred = { uid: 1000, gid: 1000 }
+const t = (sec: number) => ({ sec, nsec: 0 })
+
+function key(i: number): Uint8Array {
+  const k = new Uint8Array(32)
+  k[31] = i
+  return k
+}
+
+function genesisOf(r: NodeReply): Genesis {
+  if (!r.ok || !('genesis' in r)) throw new Error(`expected a genesis, got ${JSON.stringify(r)}`)
+  return r.genesis
+}
+
+// ---------------------------------------------------------------------------------------------
+// VOL-1: computeStatus as a pure function
+
+const RANK: Record<Status, number> = { applicant: 1, member: 2, removed: 3 }
+/** A small universe of syntactically valid pids (computeStatus only compares them). */
+const UNIVERSE: Pid[] = Array.from({ length: 8 }, (_, i) => `02${i.toString(16).padStart(64, '0')}` as Pid)
+
+type Votes = Map<Pid, Set<Pid>>
+
+const arbPid = fc.integer({ min: 0, max: UNIVERSE.length - 1 }).map((i) => UNIVERSE[i]!)
+const arbVotes: fc.Arbitrary<[Pid, Pid][]> = fc.array(fc.tuple(arbPid, arbPid), { maxLength: 30 }) // [target, voter]
+const arbScenario = fc.record({
+  policy: fc.constantFrom<Policy>('majority', 'any'),
+  founders: fc.uniqueArray(arbPid, { minLength: 1, maxLength: 3 }),
+  joins: fc.uniqueArray(arbPid, { maxLength: 8 }),
+  accepts: arbVotes,
+  kicks: arbVotes,
+  // A second round: more joins and votes, delivered later.
+  joins2: fc.uniqueArray(arbPid, { maxLength: 8 }),
+  accepts2: arbVotes,
+  kicks2: arbVotes,
+})
+
+function votesOf(list: [Pid, Pid][], base?: Votes): Votes {
+  const m: Votes = new Map()
+  for (const [k, v] of base ?? []) m.set(k, new Set(v))
+  for (const [target, voter] of list) {
+    let s = m.get(target)
+    if (!s) m.set(target, (s = new Set()))
+    s.add(voter)
+  }
+  return m
+}
+
+function genesis(policy: Policy, founders: Pid[]): Genesis {
+  return { name: VOL, policy, founders: [...founders].sort() }
+}
+
+const countMembers = (voters: Set<Pid> | undefined, status: Map<Pid, Status>): number =>
+  [...(voters ?? [])].filter((v) => status.get(v) === 'member').length
+
+const meets = (policy: Policy, votes: number, members: number): boolean => (policy === 'any' ? votes >= 1 : 2 * votes > members)
+
+describe('[VOL-1] the membership rule (computeStatus)', () => {
+  it('[VOL-1] the result is a fixpoint, and no member/applicant left in it meets its threshold', () => {
+    fc.assert(
+      fc.property(arbScenario, (sc) => {
+        const g = genesis(sc.policy, sc.founders)
+        const joins = new Set(sc.joins)
+        const acc = votesOf(sc.accepts)
+        const kick = votesOf(sc.kicks)
+        const r = computeStatus(g, joins, acc, kick)
+        expect([...computeStatus(g, joins, acc, kick, r)]).toEqual([...r])
+        const members = [...r].filter(([, s]) => s === 'member').length
+        for (const [p, s] of r) {
+          if (s === 'applicant') expect(meets(sc.policy, countMembers(acc.get(p), r), members)).toBe(false)
+          if (s === 'member') expect(meets(sc.policy, countMembers(kick.get(p), r), members)).toBe(false)
+        }
+        for (const f of g.founders) expect(r.has(f)).toBe(true)
+        for (const j of joins) expect(r.has(j)).toBe(true)
+        // Nobody who neither founded nor joined gets a status.
+        for (const p of r.keys()) expect(g.founders.includes(p) || joins.has(p)).toBe(true)
+      }),
+      { numRuns: 400 },
+    )
+  })
+
+  it('[VOL-1] statuses never go backwards when more joins and votes arrive', () => {
+    fc.assert(
+      fc.property(arbScenario, (sc) => {
+        const g = genesis(sc.policy, sc.founders)
+        const joins1 = new Set(sc.joins)
+        const acc1 = votesOf(sc.accepts)
+        const kick1 = votesOf(sc.kicks)
+        const r1 = computeStatus(g, joins1, acc1, kick1)
+        const joins2 = new Set([...sc.joins, ...sc.joins2])
+        const acc2 = votesOf(sc.accepts2, acc1)
+        const kick2 = votesOf(sc.kicks2, kick1)
+        const r2 = computeStatus(g, joins2, acc2, kick2, r1)
+        for (const [p, s] of r1) expect(RANK[r2.get(p)!]).toBeGreaterThanOrEqual(RANK[s])
+        // And the advanced result is itself a fixpoint.
+        expect([...computeStatus(g, joins2, acc2, kick2, r2)]).toEqual([...r2])
+      }),
+      { numRuns: 400 },
+    )
+  })
+
+  it('[VOL-1] a removed pid never becomes a member again, whatever votes follow', () => {
+    const [a, b, c] = UNIVERSE as [Pid, Pid, Pid]
+    const g = genesis('any', [a, b])
+    const r1 = computeStatus(g, new Set(), new Map(), votesOf([[b, a]]))
+    expect(r1.get(b)).toBe('removed')
+    const r2 = computeStatus(g, new Set([b, c]), votesOf([[b, a], [c, a]]), votesOf([[b, a]]), r1)
+    expect(r2.get(b)).toBe('removed')
+    expect(r2.get(c)).toBe('member')
+  })
+
+  it('[VOL-1] policy any admits with one member vote; majority needs 2·votes > members', () => {
+    const [a, b, c, x] = UNIVERSE as [Pid, Pid, Pid, Pid]
+    const founders = [a, b, c]
+    const joins = new Set([x])
+    const one = votesOf([[x, a]])
+    const two = votesOf([[x, a], [x, b]])
+    expect(computeStatus(genesis('any', founders), joins, one, new Map()).get(x)).toBe('member')
+    expect(computeStatus(genesis('majority', founders), joins, one, new Map()).get(x)).toBe('applicant')
+    expect(computeStatus(genesis('majority', founders), joins, two, new Map()).get(x)).toBe('member')
+    // A vote by a non-member counts for nothing under either policy.
+    const byOutsider = votesOf([[x, UNIVERSE[5]!]])
+    expect(computeStatus(genesis('any', founders), joins, byOutsider, new Map()).get(x)).toBe('applicant')
+    // Kicks: 1 of 3 is enough under any, 2 of 3 under majority (2·2 > 3), 1 is not.
+    expect(computeStatus(genesis('any', founders), new Set(), new Map(), votesOf([[c, a]])).get(c)).toBe('removed')
+    expect(computeStatus(genesis('majority', founders), new Set(), new Map(), votesOf([[c, a]])).get(c)).toBe('member')
+    expect(computeStatus(genesis('majority', founders), new Set(), new Map(), votesOf([[c, a], [c, b]])).get(c)).toBe('removed')
+    // Two founders: a single vote is not a majority of 2.
+    expect(computeStatus(genesis('majority', [a, b]), new Set(), new Map(), votesOf([[b, a]])).get(b)).toBe('member')
+  })
+
+  it('[VOL-1] under majority, with f Byzantine members and 2f < n, Byzantine votes alone admit and kick nobody', () => {
+    const big: Pid[] = Array.from({ length: 12 }, (_, i) => `03${i.toString(16).padStart(64, '0')}` as Pid)
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }).chain((n) =>
+          fc.record({
+            n: fc.constant(n),
+            f: fc.integer({ min: 0, max: Math.floor((n - 1) / 2) }),
+            joins: fc.uniqueArray(fc.integer({ min: 7, max: 11 }), { maxLength: 5 }),
+            accepts: fc.array(fc.tuple(fc.integer({ min: 0, max: 11 }), fc.nat()), { maxLength: 40 }),
+            kicks: fc.array(fc.tuple(fc.integer({ min: 0, max: 11 }), fc.nat()), { maxLength: 40 }),
+          }),
+        ),
+        ({ n, f, joins, accepts, kicks }) => {
+          expect(2 * f).toBeLessThan(n)
+          const founders = big.slice(0, n)
+          const byz = founders.slice(0, f)
+          const asVotes = (list: [number, number][]): Votes =>
+            f === 0 ? new Map() : votesOf(list.map(([target, voter]) => [big[target]!, byz[voter % f]!] as [Pid, Pid]))
+          const joinSet = new Set(joins.map((j) => big[j]!))
+          const r = computeStatus(genesis('majority', founders), joinSet, asVotes(accepts), asVotes(kicks))
+          for (const p of founders) expect(r.get(p)).toBe('member')
+          for (const j of joinSet) expect(r.get(j)).toBe('applicant')
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Clusters
+
+interface Three {
+  cluster: Cluster
+  checker: InvariantChecker
+  a: Pid
+  b: Pid
+  c: Pid
+}
+
+/** A, B, C with A the founder; `bad` (if given) is excluded from the checker's correct set. */
+function three(opts: {
+  policy?: Policy
+  bad?: (pids: Pid[]) => Pid
+  tamper?: (bad: Pid) => (from: Pid, to: Pid, bytes: Uint8Array) => Uint8Array | undefined
+  latencyMs?: number
+}): Three {
+  let bad = '' as Pid
+  const checker = new InvariantChecker({ correct: (p) => p !== bad })
+  let tamper: ((from: Pid, to: Pid, bytes: Uint8Array) => Uint8Array | undefined) | undefined
+  const cluster = new Cluster({
+    crypto,
+    latencyMs: opts.latencyMs,
+    observe: (o, c) => checker.observe(o, c),
+    tamper: (from, to, bytes) => (tamper ? tamper(from, to, bytes) : bytes),
+  })
+  const [a, b, c] = [1, 2, 3].map((i) => cluster.addNode(key(i))) as [Pid, Pid, Pid]
+  if (opts.bad) bad = opts.bad([a, b, c])
+  const g = genesisOf(cluster.request(a, { type: 'create-volume', name: VOL, policy: opts.policy ?? 'majority' }))
+  const joinWait = 1000 + 15 * (opts.latencyMs ?? 5)
+  for (const p of [b, c]) {
+    cluster.request(p, { type: 'join-volume', genesis: g, contacts: [a] })
+    cluster.runFor(joinWait)
+  }
+  for (const p of [a, b, c]) expect(membersOf(cluster.node(p).state.volumes.get(VOL)!)).toEqual([a, b, c].sort())
+  if (opts.tamper) tamper = opts.tamper(bad)
+  return { cluster, checker, a, b, c }
+}
+
+const vol = (s: Three, p: Pid) => s.cluster.node(p).state.volumes.get(VOL)!
+
+function fs(s: Three, p: Pid, call: FsCall): NodeReply {
+  return s.cluster.request(p, { type: 'fs', volume: VOL, call })
+}
+
+/** Rewrites every PUT `liar` sends with `rewrite`. */
+function rewritePuts(liar: Pid, rewrite: (msg: Value[]) => Value[]) {
+  return (from: Pid, _to: Pid, bytes: Uint8Array): Uint8Array | undefined => {
+    if (from !== liar) return bytes
+    const msg = decode(bytes) as Value[]
+    if (msg[0] !== 'vol/put') return bytes
+    return encode(rewrite(msg))
+  }
+}
+
+describe('[VOL-4] remote_get soundness against a lying member', () => {
+  const flipSalt = (msg: Value[]): Value[] => {
+    const salt = (msg[3] as Uint8Array).slice()
+    salt[0]! ^= 1
+    return [msg[0]!, msg[1]!, msg[2]!, salt, msg[4]!, msg[5]!]
+  }
+  /** A different, perfectly valid op in place of the real one (same salt). */
+  const otherOp = (msg: Value[]): Value[] => {
+    const op = decode(msg[4] as Uint8Array) as Record<string, Value>
+    const forged = encode({ ...op, path: '/forged-by-liar' })
+    return [msg[0]!, msg[1]!, msg[2]!, msg[3]!, forged, msg[5]!]
+  }
+
+  for (const [name, rewrite] of [
+    ['flips the salt', flipSalt],
+    ['swaps the op for another valid op', otherOp],
+  ] as const) {
+    it(`[VOL-4] [VOL-10] a member that ${name} in its PUTs: nothing non-matching is logged, the liar is voted out as 'lied'`, () => {
+      const s = three({ bad: (p) => p[2]!, tamper: (bad) => rewritePuts(bad, rewrite) })
+      const { a, b, c } = s
+      expect(fs(s, c, { type: 'create', path: '/c-file', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+      expect(fs(s, a, { type: 'create', path: '/a-file', mode: 0o644, cred, time: t(2) }).ok).toBe(true)
+      s.cluster.runFor(120_000)
+      expect(s.checker.violations).toEqual([])
+      for (const p of [a, b]) {
+        const v = vol(s, p)
+        expect(v.stats.get('reject:lie') ?? 0).toBeGreaterThan(0)
+        expect(v.myVotes.has(`vote-kick:${c}`)).toBe(true)
+        expect(v.stats.get('vote:lied') ?? 0).toBe(1)
+        expect(v.status.get(c)).toBe('removed')
+        // The liar's op is not applied anywhere, and the honest one is.
+        expect(v.log.filter((r) => r.author === c)).toEqual([])
+        expect(v.log.filter((r) => r.author === a).length).toBe(1)
+        expect(v.skipped.filter((r) => r.author === c).map((r) => r.why)).toEqual(['withheld'])
+      }
+      const late = s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })
+      expect(late).toEqual([])
+    })
+  }
+
+  it('[VOL-4] a PUT whose op matches the hash but whose chunk bytes do not hash to the chunk\'s name is rejected', () => {
+    const badChunk = (msg: Value[]): Value[] => {
+      const chunks = (msg[5] as [Uint8Array, Uint8Array][]).map(([h, bytes]) => {
+        const b = bytes.slice()
+        b[0]! ^= 0xff
+        return [h, b] as [Uint8Array, Uint8Array]
+      })
+      return [msg[0]!, msg[1]!, msg[2]!, msg[3]!, msg[4]!, chunks]
+    }
+    const s = three({ bad: (p) => p[2]!, tamper: (bad) => rewritePuts(bad, badChunk) })
+    const { a, b, c } = s
+    expect(fs(s, c, { type: 'create', path: '/doc', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+    const data = new TextEncoder().encode('the real content of the document')
+    expect(fs(s, c, { type: 'write', path: '/doc', writes: [{ offset: 0, data }], cred, time: t(2) }).ok).toBe(true)
+    s.cluster.runFor(120_000)
+    expect(s.checker.violations).toEqual([])
+    for (const p of [a, b]) {
+      const v = vol(s, p)
+      expect(v.stats.get('reject:lie') ?? 0).toBeGreaterThan(0)
+      expect(v.myVotes.has(`vote-kick:${c}`)).toBe(true)
+      // The create (no chunks) was applied, the write never was.
+      expect(v.log.filter((r) => r.author === c).map((r) => r.kind)).toEqual(['create'])
+      expect(v.skipped.filter((r) => r.author === c).map((r) => r.why)).toEqual(['withheld'])
+      // No chunk that fails its hash ever entered the store.
+      for (const [h, bytes] of v.chunks) expect(crypto.sha256(bytes)).toEqual(Uint8Array.from(Buffer.from(h, 'hex')))
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('[VOL-7] plain data stays with members', () => {
+  function withOp() {
+    const config = nodeConfig(crypto, key(1))
+    const state = createNode(config)
+    step(config, state, { type: 'request', now: 0, req: 1, request: { type: 'create-volume', name: VOL, policy: 'majority' } })
+    step(config, state, { type: 'request', now: 1, req: 2, request: { type: 'fs', volume: VOL, call: { type: 'create', path: '/secret', mode: 0o600, cred, time: t(1) } } })
+    const v = state.volumes.get(VOL)!
+    const obf = v.log[0]!.obf as ObfHash
+    expect(obf).not.toBeNull()
+    return { config, state, v, obf }
+  }
+  const sentTags = (effects: { type: string }[]) =>
+    effects.filter((e) => e.type === 'send').map((e) => (decode((e as { bytes: Uint8Array }).bytes) as Value[])[0])
+
+  it('[VOL-7] a GET from a pid that is not in the volume gets no PUT (and no other answer)', () => {
+    const { config, state, v, obf } = withOp()
+    const stranger = pidOf(crypto, key(9))
+    const { effects } = step(config, state, { type: 'receive', now: 2, from: stranger, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
+    expect(sentTags(effects)).not.toContain('vol/put')
+    expect(effects.filter((e) => e.type === 'send' && e.to === stranger)).toEqual([])
+    expect(v.stats.get('reject:get-not-member')).toBe(1)
+  })
+
+  it('[VOL-7] an applicant (joined, not yet admitted) and a removed member get no PUT either; a member does', () => {
+    const { config, state, v, obf } = withOp()
+    const applicant = pidOf(crypto, key(8))
+    const gone = pidOf(crypto, key(7))
+    const member = pidOf(crypto, key(6))
+    v.status.set(applicant, 'applicant')
+    v.status.set(gone, 'removed')
+    v.status.set(member, 'member')
+    for (const p of [applicant, gone]) {
+      const { effects } = step(config, state, { type: 'receive', now: 3, from: p, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
+      expect(sentTags(effects)).not.toContain('vol/put')
+    }
+    expect(v.stats.get('reject:get-not-member')).toBe(2)
+    // Control: the same GET from a member is answered with the plain op.
+    const { effects } = step(config, state, { type: 'receive', now: 4, from: member, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
+    expect(sentTags(effects)).toEqual(['vol/put'])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('[VOL-3] own operations are applied once', () => {
+  it('[VOL-3] a create adds exactly one epoch and one log record, and stays one record after the cluster runs', () => {
+    const s = three({})
+    const { a, b, c } = s
+    const before = vol(s, a).fs.epoch
+    const logBefore = vol(s, a).log.length
+    expect(fs(s, a, { type: 'create', path: '/once', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+    expect(vol(s, a).fs.epoch).toBe(before + 1)
+    expect(vol(s, a).log.length).toBe(logBefore + 1)
+    const rec = vol(s, a).log[vol(s, a).log.length - 1]!
+    expect(rec.author).toBe(a)
+    expect(rec.seq).not.toBeNull()
+    // Others also write, so that A delivers (and must not re-apply) its own op among theirs.
+    fs(s, b, { type: 'create', path: '/b', mode: 0o644, cred, time: t(2) })
+    fs(s, c, { type: 'mkdir', path: '/c', mode: 0o755, cred, time: t(3) })
+    s.cluster.runFor(5000)
+    for (const p of [a, b, c]) {
+      const v = vol(s, p)
+      expect(v.log.filter((r) => r.author === a && r.seq === rec.seq).length).toBe(1)
+      expect(v.log.length).toBe(3)
+      expect(v.fs.epoch).toBe(3)
+    }
+    expect(vol(s, a).fotb.delivered.get(a)).toBeGreaterThanOrEqual(rec.seq!)
+    expect(s.checker.violations).toEqual([])
+  })
+
+  it('[VOL-3] a failed call adds one local record and broadcasts nothing', () => {
+    const s = three({})
+    const { a } = s
+    const seq = vol(s, a).fotb.own.seq
+    const r = fs(s, a, { type: 'unlink', path: '/missing', cred, time: t(1) })
+    expect(r.ok).toBe(false)
+    expect(vol(s, a).fotb.own.seq).toBe(seq)
+    const rec = vol(s, a).log[vol(s, a).log.length - 1]!
+    expect([rec.seq, rec.obf, rec.result]).toEqual([null, null, 'ENOENT'])
+    expect(vol(s, a).fs.epoch).toBe(vol(s, a).log.length)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('[VOL-10] withholders are voted out, slow members are not', () => {
+  it('[VOL-10] [VOL-5] a member that drops all its PUTs is removed as withheld, and its op is a withheld skip everywhere', () => {
+    const dropPuts = (bad: Pid) => (from: Pid, _to: Pid, bytes: Uint8Array) => {
+      if (from === bad && (decode(bytes) as Value[])[0] === 'vol/put') return undefined
+      return bytes
+    }
+    const s = three({ bad: (p) => p[2]!, tamper: dropPuts })
+    const { a, b, c } = s
+    expect(fs(s, c, { type: 'create', path: '/kept-back', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+    // Well before the schedule runs out, nobody has voted.
+    s.cluster.runFor(30_000)
+    for (const p of [a, b]) expect(vol(s, p).myVotes.has(`vote-kick:${c}`)).toBe(false)
+    s.cluster.runFor(90_000)
+    expect(s.checker.violations).toEqual([])
+    for (const p of [a, b]) {
+      const v = vol(s, p)
+      expect(v.stats.get('vote:withheld') ?? 0).toBe(1)
+      expect(v.status.get(c)).toBe('removed')
+      expect(v.skipped.filter((r) => r.author === c).map((r) => r.why)).toEqual(['withheld'])
+      expect(v.log.some((r) => r.author === c)).toBe(false)
+    }
+    expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })).toEqual([])
+  })
+
+  // BUG (core/paciofs.ts onVolMessage 'notfound' -> nextAttempt, ~line 660): spec/paciofs.md
+  // promises that the author is voted out as a withholder only "when every attempt of the schedule
+  // timed out (≈ 63.5 s)", and that "a correct member is never voted out unless it failed to
+  // answer GETs for more than 63.5 s". But a NOTFOUND from the member asked on an odd attempt
+  // (which usually does not hold the op either) advances to the next attempt at once, so the
+  // odd attempts' waits (1 + 4 + 16 s) are skipped: in a 3-member volume the withheld vote comes
+  // 42.5 s after the first GET. Fix: on NOTFOUND ask the next member but keep the attempt's
+  // deadline (advance the attempt counter only on time-outs), or vote only once
+  // now - firstAsk >= sum(getTimeoutsMs).
+  it.fails('[VOL-10] the withheld vote comes only after the whole retry schedule (>= 63.5 s after the first GET)', () => {
+    const dropPuts = (bad: Pid) => (from: Pid, _to: Pid, bytes: Uint8Array) => {
+      if (from === bad && (decode(bytes) as Value[])[0] === 'vol/put') return undefined
+      return bytes
+    }
+    const s = three({ bad: (p) => p[2]!, tamper: dropPuts })
+    const { a, c } = s
+    expect(fs(s, c, { type: 'create', path: '/kept-back', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+    // The op reaches A within a few network hops; find when A first asks, then when it votes.
+    let firstGet = -1
+    let vote = -1
+    for (let ms = 0; ms < 100_000 && vote < 0; ms += 100) {
+      s.cluster.runFor(100)
+      const v = vol(s, a)
+      if (firstGet < 0 && (v.stats.get('out:get') ?? 0) > 0) firstGet = s.cluster.now
+      if ((v.stats.get('vote:withheld') ?? 0) > 0) vote = s.cluster.now
+    }
+    expect(firstGet).toBeGreaterThanOrEqual(0)
+    expect(vote).toBeGreaterThan(0)
+    expect(vote - firstGet).toBeGreaterThanOrEqual(63_500 - 100)
+  })
+
+  it('[VOL-10] correct members on a slow network (2 s per message, below the retry bound) are never kicked', () => {
+    const s = three({ latencyMs: 2000 })
+    const { a, b, c } = s
+    // One operation after the other (each has reached everyone before the next starts), so that
+    // the replicas must converge; every one of them is fetched over the slow network.
+    for (const [i, p] of [a, b, c].entries()) {
+      expect(fs(s, p, { type: 'create', path: `/slow${i}`, mode: 0o644, cred, time: t(i) }).ok).toBe(true)
+      s.cluster.runFor(40_000)
+    }
+    s.cluster.runFor(100_000)
+    expect(s.checker.violations).toEqual([])
+    for (const p of [a, b, c]) {
+      const v = vol(s, p)
+      expect(membersOf(v)).toEqual([a, b, c].sort())
+      expect(v.kickVotes.size).toBe(0)
+      expect(v.log.length).toBe(3)
+      expect(v.skipped).toEqual([])
+      // The slowness was real: first attempts timed out and were retried.
+      expect(v.stats.get('out:get') ?? 0).toBeGreaterThan(2)
+    }
+    expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true })).toEqual([])
+  })
+})
+
+// BUG (core/fs/state.ts, the parent updates of create/mkdir/unlink/rename, lines ~127, 260, 392,
+// 427-428): a directory's mtime/ctime are set to the op's time, not advanced to the maximum of
+// their value and the op's time as spec/paciofs.md ("Replica convergence": creates in one
+// directory commute) requires. Three members creating different files in / at once apply the
+// creates in different orders, so / ends with the time of whichever create came last: state
+// roots differ (test/cluster.test.ts's beta volume fails VOL-6 for the same reason). Fix:
+// tx.mut(parent, { mtime: maxTime(p.mtime, t), ctime: maxTime(p.ctime, t) }) everywhere a parent
+// directory's times are touched (and the same for the inode's ctime where ops race).
+describe('[VOL-6] concurrent creates in one directory', () => {
+  it.fails('[VOL-6] members creating different files in / at the same moment converge to equal state roots', () => {
+    const s = three({})
+    const { a, b, c } = s
+    for (const [i, p] of [a, b, c].entries()) {
+      expect(fs(s, p, { type: 'create', path: `/f${i}`, mode: 0o644, cred, time: t(10 + i) }).ok).toBe(true)
+    }
+    s.cluster.runFor(10_000)
+    expect(s.checker.violations).toEqual([])
+    for (const p of [a, b, c]) expect(vol(s, p).log.length).toBe(3)
+    expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true })).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('vote policies in a cluster', () => {
+  for (const policy of ['any', 'majority'] as const) {
+    it(`[VOL-1] policy ${policy}: one member's operator kick ${policy === 'any' ? 'removes' : 'does not remove'} a correct member`, () => {
+      const s = three({ policy })
+      const { a, b, c } = s
+      expect(s.cluster.request(a, { type: 'kick', volume: VOL, target: b }).ok).toBe(true)
+      s.cluster.runFor(5000)
+      for (const p of [a, b, c]) {
+        const v = vol(s, p)
+        expect(v.kickVotes.get(b)).toEqual(new Set([a]))
+        expect(v.status.get(b)).toBe(policy === 'any' ? 'removed' : 'member')
+      }
+      expect(s.checker.violations).toEqual([])
+    })
+  }
+})
