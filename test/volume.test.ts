@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
-import { createNode, nodeConfig, pidOf, step, type NodeReply } from '../core/node.ts'
+import { createNode, nodeConfig, pidOf, step, type NodeEffect, type NodeReply } from '../core/node.ts'
 import { computeStatus, encodeVolMessage, membersOf, type FsCall, type Genesis, type Policy, type Status } from '../core/paciofs.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
@@ -311,8 +311,8 @@ describe('[VOL-7] plain data stays with members', () => {
     expect(obf).not.toBeNull()
     return { config, state, v, obf }
   }
-  const sentTags = (effects: { type: string }[]) =>
-    effects.filter((e) => e.type === 'send').map((e) => (decode((e as { bytes: Uint8Array }).bytes) as Value[])[0])
+  const sentTags = (effects: NodeEffect[]) =>
+    effects.flatMap((e) => (e.type === 'send' ? [(decode(e.bytes) as Value[])[0]] : []))
 
   it('[VOL-7] a GET from a pid that is not in the volume gets no PUT (and no other answer)', () => {
     const { config, state, v, obf } = withOp()
