@@ -123,8 +123,12 @@ class Tx {
     this.touched.add(ino)
   }
 
-  touchDir(ino: number, time: FsTime): void {
-    this.mut(ino, { mtime: time, ctime: time })
+  /** A directory's entries changed at `time`. Its mtime and ctime advance to the later of their
+   *  value and `time`: concurrent creates in one directory by different authors then commute, so
+   *  replicas that apply them in different orders converge (spec/fs.md, "Directory times"). */
+  touchDir(ino: number, time: FsTime, patch: Partial<InodeVersion> = {}): void {
+    const cur = this.cur(ino)
+    this.mut(ino, { mtime: laterOf(cur.mtime, time), ctime: laterOf(cur.ctime, time), ...patch })
   }
 
   create(ino: number, v: InodeVersion): void {
@@ -257,7 +261,7 @@ function newNode(tx: Tx, op: { cred: { uid: number; gid: number }; time: FsTime;
     uid: op.cred.uid, gid: sgid ? p.gid : op.cred.gid, atime: t, mtime: t, ctime: t, ...fields, mode,
   }))
   tx.bind(parent, name, op.ino)
-  tx.mut(parent, { mtime: t, ctime: t, nlink: kind === 'dir' ? p.nlink + 1 : p.nlink })
+  tx.touchDir(parent, t, { nlink: kind === 'dir' ? p.nlink + 1 : p.nlink })
   return { ok: true, ino: op.ino }
 }
 
@@ -389,7 +393,7 @@ function apply(tx: Tx, op: FsOp): Out {
       if (tx.rec(ino).entries!.size > 0) return err('ENOTEMPTY')
       tx.unbind(parent, name)
       tx.dropLink(ino, t)
-      tx.mut(parent, { mtime: t, ctime: t, nlink: tx.cur(parent).nlink - 1 })
+      tx.touchDir(parent, t, { nlink: tx.cur(parent).nlink - 1 })
       return { ok: true }
     }
     case 'rename': {
@@ -424,8 +428,8 @@ function apply(tx: Tx, op: FsOp): Out {
       // nlink of the parents: a moved dir's '..' leaves sp and joins dp; a replaced dir leaves dp.
       const spDelta = srcDir && sp !== dp ? -1 : 0
       const dpDelta = (srcDir && sp !== dp ? 1 : 0) - (dstDir ? 1 : 0)
-      tx.mut(sp, { mtime: t, ctime: t, nlink: tx.cur(sp).nlink + spDelta })
-      tx.mut(dp, { mtime: t, ctime: t, nlink: tx.cur(dp).nlink + dpDelta })
+      tx.touchDir(sp, t, { nlink: tx.cur(sp).nlink + spDelta })
+      tx.touchDir(dp, t, { nlink: tx.cur(dp).nlink + dpDelta })
       tx.mut(src, { ctime: t })
       return { ok: true }
     }
@@ -486,6 +490,10 @@ function apply(tx: Tx, op: FsOp): Out {
 }
 
 /** Applies one validated op at ctx.epoch (must be fs.epoch + 1). Mutates and returns fs. */
+function laterOf(a: FsTime, b: FsTime): FsTime {
+  return a.sec > b.sec || (a.sec === b.sec && a.nsec >= b.nsec) ? a : b
+}
+
 export function applyOp(fs: FsState, op: FsOp, ctx: ApplyCtx): { fs: FsState; result: FsResult } {
   assert(ctx.epoch === fs.epoch + 1, `applyOp: epoch ${ctx.epoch} does not follow ${fs.epoch}`)
   const tx = new Tx(fs, ctx.epoch)
