@@ -292,7 +292,7 @@ export function flush(
     const sealed = sealChain(crypto, secretKey, { ...state.own, seq: last.seq, head: hashAt(crypto, last) })
     state.own = { ...state.own, sealedSeq: last.seq }
     const log = authorLog(state, state.me)
-    const r = validateBatch(crypto, log.view, batch, sealed.seal, params_limits(params))
+    const r = validateBatch(crypto, log.view, batch, sealed.seal, limitsOf(params), { ownSeal: true })
     assert(r.ok, `own batch must validate: ${r.ok ? '' : r.rejection.code}`)
     log.view = r.view
     for (const e of r.accepted) {
@@ -313,7 +313,7 @@ function hashAt(crypto: Crypto, entry: Entry): EntryHash {
   return entryHash(crypto, headerOf(crypto, entry))
 }
 
-function params_limits(params: FotbParams): { maxEntries: number; maxPayloadBytes: number } {
+function limitsOf(params: FotbParams): { maxEntries: number; maxPayloadBytes: number } {
   return { maxEntries: params.maxBatchEntries, maxPayloadBytes: params.maxPayloadBytes }
 }
 
@@ -378,7 +378,7 @@ function onBatch(
     // is ours to write; a different entry at one of our seqs would be a twin, and validation
     // against our own view reveals it.
     const log = authorLog(state, author)
-    const r = validateBatch(crypto, log.view, entries, seal, params_limits(params))
+    const r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
     if (!r.ok && r.rejection.code === 'equivocation') return noteEquivocation(state, crypto, r.rejection.proof, out, ups)
     count(state, r.ok ? 'reject:own-chain' : `reject:${r.rejection.code}`)
     return
@@ -388,7 +388,7 @@ function onBatch(
     return
   }
   const log = authorLog(state, author)
-  const r = validateBatch(crypto, log.view, entries, seal, params_limits(params))
+  const r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
   if (!r.ok) {
     const code = r.rejection.code
     count(state, `reject:${code}`)

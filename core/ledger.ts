@@ -173,6 +173,9 @@ export function validateBatch(
   entries: Entry[],
   seal: Seal,
   limits: LedgerLimits = DEFAULT_LEDGER_LIMITS,
+  /** `ownSeal`: the caller signed this seal itself in this step (fotb's flush), so checking the
+   *  signature again would only cost a verify (~70% of a node step); everything else is checked. */
+  options: { readonly ownSeal?: boolean } = {},
 ): BatchResult {
   // 1. Shapes and sizes (cheap, before any hashing).
   if (!Array.isArray(entries)) return reject({ code: 'malformed', detail: 'entries is not an array' })
@@ -255,7 +258,7 @@ export function validateBatch(
   }
 
   // 5. One signature check per batch, after everything cheap.
-  if (!verifySeal(crypto, seal)) return reject({ code: 'bad-signature', detail: `the seal at seq ${seal.seq} does not verify under its author's key` })
+  if (!options.ownSeal && !verifySeal(crypto, seal)) return reject({ code: 'bad-signature', detail: `the seal at seq ${seal.seq} does not verify under its author's key` })
 
   if (conflict !== 0) {
     const startIdx = Math.max(0, conflict - first.seq) // path from c, or from first.seq when c = first.seq - 1
