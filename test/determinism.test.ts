@@ -1,7 +1,7 @@
 // Determinism of the core (spec/README.md "Model": every reducer is deterministic — the same
-// state and input always give the same result). There is no numbered invariant for it in
-// spec/fotb.md or spec/paciofs.md (and spec/fs.md, where FS-* would live, is not written yet), so
-// these tests cite no ID.
+// state and input always give the same result), cited as FS-1 (spec/fs.md "FS-1 Determinism":
+// replaying the same ops into fresh states gives byte-identical state roots after every op),
+// here extended from the fs state machine to the whole node reducer that applies the ops.
 //
 // Two fresh nodes with the same key get the same random sequence of requests and ticks at the
 // same `now`, stepped alternately, with a third "noise" node doing unrelated work in between (so
@@ -98,7 +98,7 @@ function inputOf(r: Req, i: number, volume: VolumeName): NodeInput {
 
 describe('determinism of the core reducer', () => {
   const okSeqs: number[] = []
-  it('two nodes fed the same requests produce byte-identical effects and equal state roots after every step', () => {
+  it('[FS-1] two nodes fed the same requests produce byte-identical effects and equal state roots after every step', () => {
     fc.assert(
       fc.property(fc.array(arbCall, { minLength: 1, maxLength: 40 }), fc.array(arbCall, { maxLength: 40 }), (reqs, noiseReqs) => {
         const one = new Host(key(5))

@@ -464,16 +464,11 @@ describe('[VOL-10] withholders are voted out, slow members are not', () => {
   })
 })
 
-// BUG (core/fs/state.ts, the parent updates of create/mkdir/unlink/rename, lines ~127, 260, 392,
-// 427-428): a directory's mtime/ctime are set to the op's time, not advanced to the maximum of
-// their value and the op's time as spec/paciofs.md ("Replica convergence": creates in one
-// directory commute) requires. Three members creating different files in / at once apply the
-// creates in different orders, so / ends with the time of whichever create came last: state
-// roots differ (test/cluster.test.ts's beta volume fails VOL-6 for the same reason). Fix:
-// tx.mut(parent, { mtime: maxTime(p.mtime, t), ctime: maxTime(p.ctime, t) }) everywhere a parent
-// directory's times are touched (and the same for the inode's ctime where ops race).
+// Replica convergence for concurrent, non-conflicting creates in one directory: a directory's
+// mtime/ctime advance to the later time (spec/paciofs.md "Replica convergence"), so the creates
+// commute. (This was a bug in core/fs/state.ts until commit 36452f7.)
 describe('[VOL-6] concurrent creates in one directory', () => {
-  it.fails('[VOL-6] members creating different files in / at the same moment converge to equal state roots', () => {
+  it('[VOL-6] members creating different files in / at the same moment converge to equal state roots', () => {
     const s = three({})
     const { a, b, c } = s
     for (const [i, p] of [a, b, c].entries()) {
