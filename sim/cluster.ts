@@ -1,8 +1,9 @@
-// A deterministic in-process cluster: the host of core/node.ts for tests and the simulator.
-// Virtual time, one event queue, a lossless network with fixed latency (faults come with the
-// simulator issue), persisted records kept as canonical bytes per node so that a restart
-// rebuilds from exactly what "disk" holds. Effects are performed as the runtime will: the step's
-// persist first, then sends, timers, replies.
+// The simulator's host of core/node.ts: virtual time, one event queue, a network model that may
+// lose, duplicate, delay and reorder, partitions, crashes (also in the middle of a step, tearing
+// its persist), bit rot on disk, skewed timer clocks, and hooks for Byzantine behaviour.
+// Effects are performed as the runtime performs them: the step's persist first, then sends,
+// timers, replies. Everything random comes from the caller's models, which draw from seeded
+// PRNGs: a run replays bit for bit.
 import type { Crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import type { RequestId } from '../core/effects.ts'
@@ -22,104 +23,206 @@ import {
 import type { VolumeParams, VolumeUp } from '../core/paciofs.ts'
 import { DEFAULT_VOLUME_PARAMS } from '../core/paciofs.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { toHex } from '../core/bytes.ts'
+
+/** A process. Usually one per pid; a Byzantine twin is a second process with the same key. */
+export type NodeId = string
 
 export interface SimNode {
+  readonly id: NodeId
   readonly pid: Pid
   readonly config: NodeConfig
   state: NodeState
   /** The node's disk: canonical bytes of every persisted record, in write order. */
   readonly disk: Uint8Array[]
   up: boolean
-  /** Incremented at each restart; timers of an older incarnation are ignored. */
+  /** Stopped for good because its disk failed a check at restart (fail-stop, never silent). */
+  halted: boolean
+  /** Incremented at each crash and restart; timers of an older incarnation are ignored. */
   incarnation: number
   restoreProblems: NodeRestoreProblem[]
+  /** Multiplies timer delays: a skewed clock (1 = exact). */
+  timerSkew: number
+  /** Set by `crashDuringNextStep`: the next step persists only this share of its records. */
+  tearNextStep: number | null
 }
 
-type Event =
-  | { at: TimeMs; order: number; type: 'message'; from: Pid; to: Pid; bytes: Uint8Array }
-  | { at: TimeMs; order: number; type: 'timer'; to: Pid; incarnation: number }
+/** Where copies of a message go and when; an empty list drops it. */
+export interface NetworkModel {
+  route(from: NodeId, to: NodeId, now: TimeMs): { delays: number[]; drop?: 'loss' | 'partition' }
+}
+
+export function losslessNetwork(latencyMs = 5): NetworkModel {
+  return { route: () => ({ delays: [latencyMs] }) }
+}
+
+/** What a Byzantine process does with a message its core wants to send: rewrite it, drop it,
+ *  add others. Correct processes have no hook. */
+export type SendHook = (node: SimNode, to: Pid, bytes: Uint8Array, cluster: Cluster) => { to: Pid; bytes: Uint8Array }[]
+
+export type TraceEvent =
+  | { at: TimeMs; t: 'send'; id: number; from: NodeId; to: NodeId; kind: string; size: number }
+  | { at: TimeMs; t: 'recv'; id: number; from: NodeId; to: NodeId }
+  | { at: TimeMs; t: 'drop'; id: number; from: NodeId; to: NodeId; why: string }
+  | { at: TimeMs; t: 'fault'; node?: NodeId; what: string }
+  | { at: TimeMs; t: 'byz'; node: NodeId; what: string }
+  | { at: TimeMs; t: 'request'; node: NodeId; what: string; result: string }
+  | { at: TimeMs; t: 'up'; node: NodeId; volume: VolumeName; what: string }
+  | { at: TimeMs; t: 'violation'; id: string; message: string }
 
 /** Everything observable that checkers need, in the order it happened. */
 export type Observation =
-  | { at: TimeMs; type: 'up'; node: Pid; volume: VolumeName; up: VolumeUp }
-  | { at: TimeMs; type: 'send'; from: Pid; to: Pid; bytes: Uint8Array }
-  | { at: TimeMs; type: 'restart'; node: Pid }
+  | { at: TimeMs; type: 'up'; node: Pid; nodeId: NodeId; volume: VolumeName; up: VolumeUp }
+  | { at: TimeMs; type: 'send'; from: Pid; fromId: NodeId; to: Pid; bytes: Uint8Array }
+  | { at: TimeMs; type: 'restart'; node: Pid; nodeId: NodeId }
+
+type Event =
+  | { at: TimeMs; order: number; type: 'message'; id: number; from: NodeId; fromPid: Pid; to: NodeId; bytes: Uint8Array }
+  | { at: TimeMs; order: number; type: 'timer'; to: NodeId; incarnation: number }
 
 export interface ClusterOptions {
   readonly crypto: Crypto
+  readonly network?: NetworkModel
+  /** Fixed latency of the default lossless network. */
   readonly latencyMs?: number
   readonly params?: VolumeParams
   readonly tickMs?: number
-  /** Called after every step with what it observed (for invariant checkers). */
+  /** Called after every effect it observes (for invariant checkers). */
   readonly observe?: (o: Observation, cluster: Cluster) => void
-  /** A Byzantine hook: rewrite (or drop, with undefined) what a node sends. */
+  /** A simple Byzantine hook: rewrite (or drop, with undefined) what a node sends. */
   readonly tamper?: (from: Pid, to: Pid, bytes: Uint8Array) => Uint8Array | undefined
+  /** Keep the full trace in memory (for the HTML diagram); the trace hash is kept always. */
+  readonly keepTrace?: boolean
+  /** Chooses among several processes of one pid (twins); default: the first. */
+  readonly chooseProcess?: (candidates: readonly SimNode[]) => SimNode
 }
 
 export class Cluster {
-  readonly nodes = new Map<Pid, SimNode>()
+  readonly nodes = new Map<NodeId, SimNode>()
   now: TimeMs = 0
   events = 0
+  readonly trace: TraceEvent[] = []
+  private readonly hasher = sha256.create()
   private readonly queue: Event[] = []
   private order = 0
+  private messageId = 0
   private nextReq: RequestId = 1
   private readonly replies = new Map<RequestId, NodeReply>()
-  readonly latencyMs: number
+  private readonly network: NetworkModel
+  readonly sendHooks = new Map<NodeId, SendHook>()
 
   constructor(readonly options: ClusterOptions) {
-    this.latencyMs = options.latencyMs ?? 5
+    this.network = options.network ?? losslessNetwork(options.latencyMs ?? 5)
   }
 
-  addNode(secretKey: Uint8Array): Pid {
+  addNode(secretKey: Uint8Array, opts: { id?: NodeId; timerSkew?: number } = {}): Pid {
     const config = nodeConfig(this.options.crypto, secretKey, this.options.params ?? DEFAULT_VOLUME_PARAMS, this.options.tickMs)
     const state = createNode(config)
-    const node: SimNode = { pid: state.me, config, state, disk: [], up: true, incarnation: 0, restoreProblems: [] }
-    this.nodes.set(node.pid, node)
+    const id = opts.id ?? state.me
+    if (this.nodes.has(id)) throw new Error(`node id ${id} exists`)
+    const node: SimNode = {
+      id,
+      pid: state.me,
+      config,
+      state,
+      disk: [],
+      up: true,
+      halted: false,
+      incarnation: 0,
+      restoreProblems: [],
+      timerSkew: opts.timerSkew ?? 1,
+      tearNextStep: null,
+    }
+    this.nodes.set(id, node)
     this.input(node, { type: 'tick', now: this.now })
     return node.pid
   }
 
-  node(pid: Pid): SimNode {
-    const n = this.nodes.get(pid)
-    if (!n) throw new Error(`no node ${pid}`)
+  /** The process with this id (by default the id is the pid). */
+  node(id: NodeId): SimNode {
+    const n = this.nodes.get(id)
+    if (!n) throw new Error(`no node ${id}`)
     return n
   }
 
+  processesOf(pid: Pid): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.pid === pid)
+  }
+
   /** Hands a request to a node now and returns its reply (the core answers within the step). */
-  request(pid: Pid, request: NodeRequest): NodeReply {
+  request(id: NodeId, request: NodeRequest): NodeReply {
+    const node = this.node(id)
+    if (!node.up) return { ok: false, errno: 'ENOENT', detail: 'node is down' }
     const req = this.nextReq++
-    this.input(this.node(pid), { type: 'request', now: this.now, req, request })
+    this.input(node, { type: 'request', now: this.now, req, request })
     const reply = this.replies.get(req)
     this.replies.delete(req)
-    if (reply === undefined) throw new Error('the core did not reply within the step')
-    return reply
+    const result = reply === undefined ? 'lost (crashed in the step)' : reply.ok ? 'ok' : reply.errno
+    this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result })
+    return reply ?? { ok: false, errno: 'ENOENT', detail: 'node crashed during the request' }
   }
 
   /** Crash: volatile state and in-flight timers are lost; the disk stays. */
-  crash(pid: Pid): void {
-    const n = this.node(pid)
+  crash(id: NodeId): void {
+    const n = this.node(id)
+    if (!n.up) return
     n.up = false
     n.incarnation++
+    this.record({ at: this.now, t: 'fault', node: id, what: 'crash' })
   }
 
-  /** Restart from disk: every record is decoded from its bytes, as the runtime will. */
-  restart(pid: Pid): void {
-    const n = this.node(pid)
+  /** Crash in the middle of the node's next step: only `share` (0..1) of its records reach the
+   *  disk, the last of them possibly cut short; none of its sends or replies leave. */
+  crashDuringNextStep(id: NodeId, share: number): void {
+    this.node(id).tearNextStep = share
+  }
+
+  /** Bit rot: flips one bit of one record on a node's disk. */
+  flipDiskBit(id: NodeId, recordIndex: number, bit: number): void {
+    const n = this.node(id)
+    if (n.disk.length === 0) return
+    const i = recordIndex % n.disk.length
+    const rec = n.disk[i]!.slice()
+    const b = bit % (rec.length * 8)
+    rec[b >> 3]! ^= 1 << (b & 7)
+    n.disk[i] = rec
+    this.record({ at: this.now, t: 'fault', node: id, what: `flip disk record ${i} bit ${b}` })
+  }
+
+  /** Restart from disk: every record is checked and decoded, as the runtime does. A node whose
+   *  disk fails a check stops for good (fail-stop) and says why; it never runs on bad data. */
+  restart(id: NodeId): void {
+    const n = this.node(id)
+    if (n.up || n.halted) return
     const records: Value[] = []
-    for (const bytes of n.disk) {
-      try {
-        records.push(decode(bytes))
-      } catch {
-        n.restoreProblems.push({ volume: '?', record: 'disk', problem: 'undecodable record' })
-      }
+    const problems: NodeRestoreProblem[] = []
+    for (const [i, bytes] of n.disk.entries()) {
+      const r = readRecord(bytes)
+      if (r === undefined) problems.push({ volume: '?', record: `disk record ${i}`, problem: 'checksum or encoding does not match' })
+      else records.push(r)
     }
     const r = restoreNode(n.config, records)
-    n.state = r.state
-    n.restoreProblems.push(...r.problems)
-    n.up = true
+    problems.push(...r.problems)
+    n.restoreProblems = problems
     n.incarnation++
-    this.options.observe?.({ at: this.now, type: 'restart', node: pid }, this)
+    if (problems.length > 0) {
+      n.halted = true
+      this.record({ at: this.now, t: 'fault', node: id, what: `halted at restart: ${problems.length} damaged records detected` })
+      return
+    }
+    n.state = r.state
+    n.up = true
+    this.record({ at: this.now, t: 'fault', node: id, what: 'restart' })
+    this.options.observe?.({ at: this.now, type: 'restart', node: n.pid, nodeId: id }, this)
     this.input(n, { type: 'tick', now: this.now })
+  }
+
+  /** Injects raw bytes as if `fromId` had sent them to `to` (Byzantine replays, forgeries). */
+  inject(fromId: NodeId, to: Pid, bytes: Uint8Array, what: string): void {
+    const from = this.node(fromId)
+    this.record({ at: this.now, t: 'byz', node: fromId, what })
+    this.route(from, to, bytes)
   }
 
   private input(node: SimNode, input: NodeInput): void {
@@ -127,29 +230,59 @@ export class Cluster {
     this.events++
     const { state, effects } = step(node.config, node.state, input)
     node.state = state
+    if (node.tearNextStep !== null) return this.tear(node, effects)
     this.perform(node, effects)
+  }
+
+  private tear(node: SimNode, effects: NodeEffect[]): void {
+    const share = node.tearNextStep!
+    node.tearNextStep = null
+    const persist = effects.find((e) => e.type === 'persist')
+    if (persist && persist.type === 'persist') {
+      const keep = Math.floor(persist.records.length * share)
+      for (const r of persist.records.slice(0, keep)) node.disk.push(writeRecord(r))
+      const torn = persist.records[keep]
+      if (torn !== undefined) {
+        const bytes = writeRecord(torn)
+        node.disk.push(bytes.slice(0, Math.max(1, Math.floor(bytes.length / 2))))
+      }
+    }
+    node.up = false
+    node.incarnation++
+    this.record({ at: this.now, t: 'fault', node: node.id, what: `crash during a step (persist torn at ${Math.round(share * 100)}%)` })
   }
 
   private perform(node: SimNode, effects: NodeEffect[]): void {
     for (const e of effects) {
       switch (e.type) {
         case 'persist':
-          for (const r of e.records) node.disk.push(encode(r))
+          for (const r of e.records) node.disk.push(writeRecord(r))
           break
         case 'send': {
-          this.options.observe?.({ at: this.now, type: 'send', from: node.pid, to: e.to, bytes: e.bytes }, this)
-          const bytes = this.options.tamper ? this.options.tamper(node.pid, e.to, e.bytes) : e.bytes
-          if (bytes) this.push({ at: this.now + this.latencyMs, order: 0, type: 'message', from: node.pid, to: e.to, bytes })
+          this.options.observe?.({ at: this.now, type: 'send', from: node.pid, fromId: node.id, to: e.to, bytes: e.bytes }, this)
+          const hook = this.sendHooks.get(node.id)
+          const outs = hook ? hook(node, e.to, e.bytes, this) : [{ to: e.to, bytes: e.bytes }]
+          for (const o of outs) {
+            const bytes = this.options.tamper ? this.options.tamper(node.pid, o.to, o.bytes) : o.bytes
+            if (bytes) this.route(node, o.to, bytes)
+          }
           break
         }
         case 'setTimer':
-          this.push({ at: e.at, order: 0, type: 'timer', to: node.pid, incarnation: node.incarnation })
+          this.push({
+            at: this.now + Math.max(1, Math.round((e.at - this.now) * node.timerSkew)),
+            order: 0,
+            type: 'timer',
+            to: node.id,
+            incarnation: node.incarnation,
+          })
           break
         case 'reply':
           this.replies.set(e.req, e.result)
           break
         case 'deliver':
-          this.options.observe?.({ at: this.now, type: 'up', node: node.pid, volume: e.volume, up: e.up }, this)
+          this.record({ at: this.now, t: 'up', node: node.id, volume: e.volume, what: describeUp(e.up) })
+          this.options.observe?.({ at: this.now, type: 'up', node: node.pid, nodeId: node.id, volume: e.volume, up: e.up }, this)
           break
         case 'trace':
           break
@@ -157,9 +290,25 @@ export class Cluster {
     }
   }
 
+  private route(from: SimNode, to: Pid, bytes: Uint8Array): void {
+    const targets = this.processesOf(to)
+    if (targets.length === 0) return
+    const target = targets.length === 1 ? targets[0]! : (this.options.chooseProcess ?? ((c) => c[0]!))(targets)
+    const id = ++this.messageId
+    this.record({ at: this.now, t: 'send', id, from: from.id, to: target.id, kind: messageKind(bytes), size: bytes.length })
+    const { delays, drop } = this.network.route(from.id, target.id, this.now)
+    if (delays.length === 0) {
+      this.record({ at: this.now, t: 'drop', id, from: from.id, to: target.id, why: drop ?? 'loss' })
+      return
+    }
+    for (const d of delays) {
+      this.push({ at: this.now + Math.max(0, d), order: 0, type: 'message', id, from: from.id, fromPid: from.pid, to: target.id, bytes })
+    }
+  }
+
   private push(e: Event): void {
     e.order = this.order++
-    // Binary insertion keeps (at, order) ascending: deterministic, FIFO per link at equal latency.
+    // Binary insertion keeps (at, order) ascending: deterministic, FIFO among equal times.
     let lo = 0
     let hi = this.queue.length
     while (lo < hi) {
@@ -171,18 +320,32 @@ export class Cluster {
     this.queue.splice(lo, 0, e)
   }
 
+  record(e: TraceEvent): void {
+    this.hasher.update(new TextEncoder().encode(JSON.stringify(e)))
+    if (this.options.keepTrace) this.trace.push(e)
+  }
+
+  /** Hash of every trace event so far: equal hashes = identical runs. */
+  traceHash(): string {
+    return toHex(this.hasher.clone().digest())
+  }
+
   /** Runs events until virtual time `until` (inclusive). */
   runUntil(until: TimeMs): void {
     while (this.queue.length > 0 && this.queue[0]!.at <= until) {
       const e = this.queue.shift()!
       this.now = e.at
       const n = this.nodes.get(e.to)
-      if (!n || !n.up) continue
+      if (!n || !n.up) {
+        if (e.type === 'message') this.record({ at: this.now, t: 'drop', id: e.id, from: e.from, to: e.to, why: 'down' })
+        continue
+      }
       if (e.type === 'timer') {
         if (e.incarnation !== n.incarnation) continue
         this.input(n, { type: 'tick', now: this.now })
       } else {
-        this.input(n, { type: 'receive', now: this.now, from: e.from, bytes: e.bytes })
+        this.record({ at: this.now, t: 'recv', id: e.id, from: e.from, to: e.to })
+        this.input(n, { type: 'receive', now: this.now, from: e.fromPid, bytes: e.bytes })
       }
     }
     this.now = Math.max(this.now, until)
@@ -190,5 +353,67 @@ export class Cluster {
 
   runFor(ms: TimeMs): void {
     this.runUntil(this.now + ms)
+  }
+
+  pendingEvents(): number {
+    return this.queue.length
+  }
+}
+
+// Records on the simulated disk carry a checksum, as the runtime's store does, so that bit rot
+// and torn writes are detected at restart instead of being used.
+function writeRecord(record: Value): Uint8Array {
+  const body = encode(record)
+  return encode([sha256(body), body])
+}
+
+function readRecord(bytes: Uint8Array): Value | undefined {
+  try {
+    const outer = decode(bytes)
+    if (!Array.isArray(outer) || outer.length !== 2) return undefined
+    const [sum, body] = outer as Value[]
+    if (!(sum instanceof Uint8Array) || !(body instanceof Uint8Array)) return undefined
+    if (toHex(sha256(body)) !== toHex(sum)) return undefined
+    return decode(body)
+  } catch {
+    return undefined
+  }
+}
+
+function messageKind(bytes: Uint8Array): string {
+  // Cheap peek at the tag (a short text right after the array head) without a full decode.
+  const head = bytes[0]
+  const t = bytes[1]
+  if (head === undefined || t === undefined || (head & 0xe0) !== 0x80 || (t & 0xe0) !== 0x60) return 'bytes'
+  const len = t & 0x1f
+  if (len > 23) return 'bytes'
+  return new TextDecoder().decode(bytes.subarray(2, 2 + len))
+}
+
+function describeRequest(r: NodeRequest): string {
+  switch (r.type) {
+    case 'fs':
+      return `${r.volume}: ${r.call.type} ${'path' in r.call ? r.call.path : `${r.call.from} -> ${r.call.to}`}`
+    case 'create-volume':
+      return `create volume ${r.name} (${r.policy})`
+    case 'join-volume':
+      return `join ${r.genesis.name}`
+    case 'leave-volume':
+      return `leave ${r.volume}`
+    case 'kick':
+      return `vote kick ${r.target.slice(0, 8)} in ${r.volume}`
+  }
+}
+
+function describeUp(up: VolumeUp): string {
+  switch (up.type) {
+    case 'entries':
+      return `deliver ${up.author.slice(0, 8)}#${up.from}${up.hashes.length > 1 ? `..${up.from + up.hashes.length - 1}` : ''}`
+    case 'logged':
+      return `log e${up.record.epoch} ${up.record.kind} ${up.record.result}`
+    case 'skipped':
+      return `skip ${up.record.author.slice(0, 8)}#${up.record.seq} ${up.record.why}`
+    case 'members':
+      return `members ${up.members.map((m) => m.slice(0, 8)).join(',')}`
   }
 }

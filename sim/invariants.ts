@@ -43,7 +43,7 @@ export class InvariantChecker {
   observe(o: Observation, cluster: Cluster): void {
     if (o.type === 'send') return this.onSend(o, cluster)
     if (o.type !== 'up' || !this.options.correct(o.node)) return
-    const node = cluster.node(o.node)
+    const node = cluster.node(o.nodeId)
     const v = node.state.volumes.get(o.volume)
     if (!v) return
     const up = o.up
@@ -106,7 +106,7 @@ export class InvariantChecker {
       return this.fail('FOTB-7', `${short(o.from)} sent bytes that do not decode`, o.at)
     }
     if (Array.isArray(msg) && msg[0] === 'vol/put') {
-      const v = cluster.node(o.from).state.volumes.get(msg[1] as VolumeName)
+      const v = cluster.node(o.fromId).state.volumes.get(msg[1] as VolumeName)
       if (!v || v.status.get(o.to) !== 'member') this.fail('VOL-7', `${short(o.from)} sent a plain op to non-member ${short(o.to)}`, o.at)
     }
   }
@@ -115,7 +115,7 @@ export class InvariantChecker {
   checkQuiesced(cluster: Cluster, opts: { equalRoots: boolean; expectRemoved?: readonly { volume: VolumeName; pid: Pid }[] }): Violation[] {
     const at = cluster.now
     const before = this.violations.length
-    const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up)
+    const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up && !n.halted)
     const volumes = new Set<VolumeName>()
     for (const n of correct) for (const name of n.state.volumes.keys()) volumes.add(name)
     for (const name of [...volumes].sort()) {
