@@ -178,7 +178,7 @@ export class Cluster {
     this.node(id).tearNextStep = share
   }
 
-  /** Bit rot: flips one bit of one record on a node's disk. */
+  /** Bit rot: flips one bit of one stored batch on a node's disk. */
   flipDiskBit(id: NodeId, recordIndex: number, bit: number): void {
     const n = this.node(id)
     if (n.disk.length === 0) return
@@ -187,7 +187,7 @@ export class Cluster {
     const b = bit % (rec.length * 8)
     rec[b >> 3]! ^= 1 << (b & 7)
     n.disk[i] = rec
-    this.record({ at: this.now, t: 'fault', node: id, what: `flip disk record ${i} bit ${b}` })
+    this.record({ at: this.now, t: 'fault', node: id, what: `flip disk batch ${i} bit ${b}` })
   }
 
   /** Restart from disk: every record is checked and decoded, as the runtime does. A node whose
@@ -198,9 +198,16 @@ export class Cluster {
     const records: Value[] = []
     const problems: NodeRestoreProblem[] = []
     for (const [i, bytes] of n.disk.entries()) {
-      const r = readRecord(bytes)
-      if (r === undefined) problems.push({ volume: '?', record: `disk record ${i}`, problem: 'checksum or encoding does not match' })
-      else records.push(r)
+      const batch = readBatch(bytes)
+      if (Array.isArray(batch)) {
+        records.push(...batch)
+      } else if (batch === 'torn' && i === n.disk.length - 1) {
+        // A torn last batch: the crash hit its write, so none of its effects left the node.
+        n.disk.pop()
+        this.record({ at: this.now, t: 'fault', node: id, what: 'restart discards a torn last batch' })
+      } else {
+        problems.push({ volume: '?', record: `disk batch ${i}`, problem: batch === 'torn' ? 'a short write that is not the last one' : 'checksum, length or encoding does not match' })
+      }
     }
     const r = restoreNode(n.config, records)
     problems.push(...r.problems)
@@ -234,18 +241,17 @@ export class Cluster {
     this.perform(node, effects)
   }
 
+  /** A crash while the step's records were being written. A step's records are one atomic
+   *  batch (the runtime writes them as one level batch), so none of them counts; what reached
+   *  the disk is a torn tail — `share` of the batch's bytes — that restart must recognise and
+   *  discard. None of the step's sends or replies left (persist before send). */
   private tear(node: SimNode, effects: NodeEffect[]): void {
     const share = node.tearNextStep!
     node.tearNextStep = null
     const persist = effects.find((e) => e.type === 'persist')
-    if (persist && persist.type === 'persist') {
-      const keep = Math.floor(persist.records.length * share)
-      for (const r of persist.records.slice(0, keep)) node.disk.push(writeRecord(r))
-      const torn = persist.records[keep]
-      if (torn !== undefined) {
-        const bytes = writeRecord(torn)
-        node.disk.push(bytes.slice(0, Math.max(1, Math.floor(bytes.length / 2))))
-      }
+    if (persist && persist.type === 'persist' && share > 0) {
+      const batch = writeBatch(persist.records)
+      node.disk.push(batch.slice(0, Math.max(1, Math.floor(batch.length * share))))
     }
     node.up = false
     node.incarnation++
@@ -256,7 +262,7 @@ export class Cluster {
     for (const e of effects) {
       switch (e.type) {
         case 'persist':
-          for (const r of e.records) node.disk.push(writeRecord(r))
+          node.disk.push(writeBatch(e.records))
           break
         case 'send': {
           this.options.observe?.({ at: this.now, type: 'send', from: node.pid, fromId: node.id, to: e.to, bytes: e.bytes }, this)
@@ -360,23 +366,38 @@ export class Cluster {
   }
 }
 
-// Records on the simulated disk carry a checksum, as the runtime's store does, so that bit rot
-// and torn writes are detected at restart instead of being used.
-function writeRecord(record: Value): Uint8Array {
-  const body = encode(record)
-  return encode([sha256(body), body])
+// The simulated disk holds one frame per step: a header with the body length twice (once
+// inverted, so that a flipped header bit is told apart from a short write), then the checksummed
+// batch. A frame shorter than its header says is a torn write; anything else that does not check
+// out is corruption.
+function writeBatch(records: readonly Value[]): Uint8Array {
+  const inner = encode(records as Value[])
+  const body = encode([sha256(inner), inner])
+  const frame = new Uint8Array(8 + body.length)
+  const view = new DataView(frame.buffer)
+  view.setUint32(0, body.length)
+  view.setUint32(4, ~body.length >>> 0)
+  frame.set(body, 8)
+  return frame
 }
 
-function readRecord(bytes: Uint8Array): Value | undefined {
+function readBatch(bytes: Uint8Array): Value[] | 'torn' | 'corrupt' {
+  if (bytes.length < 8) return 'torn'
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const length = view.getUint32(0)
+  if ((~length >>> 0) !== view.getUint32(4)) return 'corrupt'
+  if (bytes.length - 8 < length) return 'torn'
+  if (bytes.length - 8 > length) return 'corrupt'
   try {
-    const outer = decode(bytes)
-    if (!Array.isArray(outer) || outer.length !== 2) return undefined
-    const [sum, body] = outer as Value[]
-    if (!(sum instanceof Uint8Array) || !(body instanceof Uint8Array)) return undefined
-    if (toHex(sha256(body)) !== toHex(sum)) return undefined
-    return decode(body)
+    const outer = decode(bytes.subarray(8))
+    if (!Array.isArray(outer) || outer.length !== 2) return 'corrupt'
+    const [sum, inner] = outer as Value[]
+    if (!(sum instanceof Uint8Array) || !(inner instanceof Uint8Array)) return 'corrupt'
+    if (toHex(sha256(inner)) !== toHex(sum)) return 'corrupt'
+    const records = decode(inner)
+    return Array.isArray(records) ? (records as Value[]) : 'corrupt'
   } catch {
-    return undefined
+    return 'corrupt'
   }
 }
 

@@ -112,7 +112,10 @@ export class InvariantChecker {
   }
 
   /** Liveness and end-state checks, after faults stopped and the cluster had time to settle. */
-  checkQuiesced(cluster: Cluster, opts: { equalRoots: boolean; expectRemoved?: readonly { volume: VolumeName; pid: Pid }[] }): Violation[] {
+  checkQuiesced(
+    cluster: Cluster,
+    opts: { equalRoots: boolean; expectRemoved?: readonly { volume: VolumeName; pid: Pid }[]; mustStay?: readonly { volume: VolumeName; pid: Pid }[] },
+  ): Violation[] {
     const at = cluster.now
     const before = this.violations.length
     const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up && !n.halted)
@@ -140,6 +143,9 @@ export class InvariantChecker {
         if (waiting > 0) this.fail('VOL-5', `${name}: ${short(n.pid)} still waits for ${waiting} plain operations`, at)
         for (const f of verifyNodeVolume(n.config, n.state, name)) this.fail('VOL-8', `${name}: verify at ${short(n.pid)}: ${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`, at)
         for (const x of checkFsInvariants(v.fs)) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
+        for (const { volume, pid: good } of opts.mustStay ?? []) {
+          if (volume === name && v.status.get(good) === 'removed' && !v.leaves.has(good)) this.fail('VOL-11', `${name}: ${short(n.pid)} removed correct member ${short(good)}`, at)
+        }
         for (const { volume, pid: bad } of opts.expectRemoved ?? []) {
           if (volume === name && v.status.get(bad) !== 'removed') this.fail('VOL-10', `${name}: ${short(n.pid)} did not remove ${short(bad)} (${v.status.get(bad) ?? 'unknown'})`, at)
         }

@@ -1,0 +1,324 @@
+// One simulated run: a cluster of the real core under the seed's fault plan and Byzantine
+// strategies, a workload, a heal phase, and every invariant checked (safety after every step,
+// liveness after the heal). `runSim` is a pure function of (config, plan): same inputs, same
+// trace hash.
+import fc from 'fast-check'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { nobleCrypto, type Crypto } from '../core/crypto.ts'
+import { encode } from '../core/codec.ts'
+import type { Genesis, Policy } from '../core/paciofs.ts'
+import { membersOf } from '../core/paciofs.ts'
+import type { NodeReply } from '../core/node.ts'
+import type { Pid, VolumeName } from '../core/types.ts'
+import { Cluster, type TraceEvent } from './cluster.ts'
+import { InvariantChecker } from './invariants.ts'
+import { Prng } from './prng.ts'
+import { insecureTestCrypto } from './test-crypto.ts'
+import { nextCall, newMemberDir, type MemberDir } from './workload.ts'
+import { strategyHook, mustBeRemoved } from './byzantine.ts'
+import {
+  BYZ_STRATEGIES,
+  FAULT_CLASSES,
+  FAULT_PHASE_MS,
+  FaultyNetwork,
+  describePlan,
+  planArbitrary,
+  type ByzStrategy,
+  type FaultClass,
+  type FaultPlan,
+} from './faults.ts'
+
+export { FAULT_CLASSES, BYZ_STRATEGIES, type FaultClass, type ByzStrategy, type FaultPlan }
+
+export interface SimConfig {
+  readonly seed: number
+  readonly nodes: number
+  readonly volumes: number
+  readonly byzantine: number
+  readonly faults: readonly FaultClass[]
+  readonly policy: Policy
+  readonly ops: number
+  readonly crypto: 'test' | 'real'
+  /** Strategies the plan may choose from (default: all). */
+  readonly strategies?: readonly ByzStrategy[]
+}
+
+export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
+  nodes: 5,
+  volumes: 2,
+  byzantine: 1,
+  faults: FAULT_CLASSES,
+  policy: 'majority',
+  ops: 500,
+  crypto: 'test',
+}
+
+/** Virtual time after the fault phase in which the cluster must settle (liveness bound):
+ *  the remote_get schedule (63.5 s) plus a vote and its delivery, with margin. */
+export const HEAL_MS = 150_000
+const SETUP_STEP_MS = 400
+
+export interface SimViolation {
+  readonly id: string
+  readonly message: string
+  readonly at: number
+}
+
+export interface SimResult {
+  readonly seed: number
+  readonly config: SimConfig
+  readonly plan: FaultPlan
+  readonly events: number
+  readonly virtualMs: number
+  readonly violations: SimViolation[]
+  readonly traceHash: string
+  readonly nodes: { id: string; pid: string; byzantine: string | null }[]
+  readonly trace?: TraceEvent[]
+}
+
+export function validateConfig(c: SimConfig): string | undefined {
+  if (!Number.isSafeInteger(c.seed) || c.seed < 0) return 'seed must be a non-negative integer'
+  if (c.nodes < 1 || c.nodes > 16) return 'nodes must be 1..16'
+  if (c.volumes < 1 || c.volumes > 8) return 'volumes must be 1..8'
+  if (c.byzantine < 0 || c.byzantine >= c.nodes) return 'byzantine must be 0..nodes-1'
+  if (c.ops < 0 || c.ops > 100_000) return 'ops must be 0..100000'
+  return undefined
+}
+
+function strategiesOf(config: SimConfig): readonly ByzStrategy[] {
+  return config.strategies ?? BYZ_STRATEGIES
+}
+
+export function planFor(config: SimConfig): FaultPlan {
+  const arb = planArbitrary({ nodes: config.nodes, byzantine: config.byzantine, faults: config.faults, strategies: strategiesOf(config) })
+  return fc.sample(arb, { seed: config.seed, numRuns: 1 })[0]!
+}
+
+export function describeConfig(config: SimConfig, plan: FaultPlan): string {
+  return [
+    `seed ${config.seed}: ${config.nodes} nodes (${config.byzantine} Byzantine), ${config.volumes} volumes, policy ${config.policy}, ${config.ops} ops, ${config.crypto} crypto`,
+    `faults: ${config.faults.length ? config.faults.join(',') : 'none'}`,
+    ...describePlan(plan),
+  ].join('\n')
+}
+
+function secretKeyOf(seed: number, index: number): Uint8Array {
+  // Valid secp256k1 secret keys with overwhelming probability; deterministic per (seed, index).
+  return sha256(encode(['paciofs/sim/key/v1', seed, index]))
+}
+
+function ok(r: NodeReply): boolean {
+  return r.ok
+}
+
+export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?: boolean } = {}): SimResult {
+  const bad = validateConfig(config)
+  if (bad) throw new Error(bad)
+  const plan = planIn ?? planFor(config)
+  const crypto: Crypto = config.crypto === 'real' ? nobleCrypto : insecureTestCrypto
+  const prng = new Prng(config.seed)
+  const workPrng = prng.fork()
+  const byzPrng = prng.fork()
+  const netPrng = prng.fork()
+
+  const n = config.nodes
+  const firstByz = n - config.byzantine
+  const keys = Array.from({ length: n }, (_, i) => secretKeyOf(config.seed, i))
+  const ids: string[] = keys.map((_, i) => `n${i}`)
+  const indexOf = (id: string): number => {
+    const i = ids.indexOf(id.replace(/#twin$/, ''))
+    return i < 0 ? n : i
+  }
+  const network = new FaultyNetwork(plan, indexOf, netPrng.u32())
+  const byzantineOf = new Map<Pid, ByzStrategy>()
+  const checker = new InvariantChecker({ correct: (p) => !byzantineOf.has(p) })
+  const cluster = new Cluster({
+    crypto,
+    network,
+    keepTrace: opts.keepTrace ?? false,
+    observe: (o, c) => checker.observe(o, c),
+    chooseProcess: (candidates) => candidates[byzPrng.int(candidates.length)]!,
+  })
+  const pids: Pid[] = keys.map((k, i) => cluster.addNode(k, { id: ids[i]!, timerSkew: plan.skew[i] ?? 1 }))
+  for (let i = firstByz; i < n; i++) byzantineOf.set(pids[i]!, plan.byzantine[i - firstByz] ?? 'withhold')
+  const correctPids = pids.filter((p) => !byzantineOf.has(p))
+
+  // --- setup: volumes and joins, before any fault -------------------------------------------
+  const correctCount = firstByz
+  const volumes: { name: VolumeName; genesis: Genesis; members: number[] }[] = []
+  for (let k = 0; k < config.volumes; k++) {
+    const name = `vol${k}` as VolumeName
+    const founder = k % Math.max(1, correctCount)
+    const r = cluster.request(ids[founder]!, { type: 'create-volume', name, policy: config.policy })
+    if (!r.ok || !('genesis' in r)) throw new Error(`setup: create ${name} failed`)
+    // vol0 has every node; each further volume leaves one correct node out (isolation), which
+    // joins it during the fault phase.
+    const outsider = k === 0 || correctCount < 3 ? -1 : (founder + 1) % correctCount
+    const members = Array.from({ length: n }, (_, i) => i).filter((i) => i !== outsider)
+    volumes.push({ name, genesis: r.genesis, members })
+    for (const i of members) {
+      if (i === founder) continue
+      cluster.request(ids[i]!, { type: 'join-volume', genesis: r.genesis, contacts: [pids[founder]!] })
+      cluster.runFor(SETUP_STEP_MS)
+    }
+  }
+  cluster.runFor(2000)
+
+  // Byzantine set-up: hooks and twins.
+  for (let i = firstByz; i < n; i++) {
+    const strategy = byzantineOf.get(pids[i]!)!
+    cluster.record({ at: cluster.now, t: 'byz', node: ids[i]!, what: `strategy ${strategy}` })
+    const hook = strategyHook(strategy, crypto, keys[i]!, byzPrng.fork(), () => correctPids)
+    if (hook) cluster.sendHooks.set(ids[i]!, hook)
+    if (strategy === 'twin') {
+      const twinId = `${ids[i]!}#twin`
+      cluster.addNode(keys[i]!, { id: twinId })
+      for (const v of volumes) {
+        if (v.members.includes(i)) cluster.request(twinId, { type: 'join-volume', genesis: v.genesis, contacts: [pids[0]!] })
+      }
+    }
+  }
+
+  // --- fault phase: workload + faults -------------------------------------------------------
+  const t0 = cluster.now
+  network.faultsOn = true
+  network.phaseStart = t0
+  const dirs = new Map<string, MemberDir>()
+  const authored = new Set<Pid>()
+  type Timed = { at: number; run: () => void }
+  const schedule: Timed[] = []
+  for (const c of plan.crashes) {
+    const id = ids[c.node]!
+    schedule.push({
+      at: t0 + c.startMs,
+      run: () => {
+        if (c.torn !== null) cluster.crashDuringNextStep(id, c.torn)
+        else cluster.crash(id)
+      },
+    })
+    schedule.push({
+      at: t0 + c.startMs + c.downMs,
+      run: () => {
+        cluster.crash(id) // a torn crash that found no step to tear crashes here
+        for (const f of c.flips) cluster.flipDiskBit(id, f.record, f.bit)
+        cluster.restart(id)
+      },
+    })
+  }
+  for (const p of plan.partitions) {
+    schedule.push({ at: t0 + p.startMs, run: () => cluster.record({ at: cluster.now, t: 'fault', what: `partition ${p.kind} [${p.side.join(',')}] begins` }) })
+    schedule.push({ at: t0 + p.startMs + p.durationMs, run: () => cluster.record({ at: cluster.now, t: 'fault', what: `partition ${p.kind} [${p.side.join(',')}] ends` }) })
+  }
+  for (let i = firstByz; i < n; i++) {
+    if (byzantineOf.get(pids[i]!) !== 'vote-abuse') continue
+    schedule.push({
+      at: t0 + 1000,
+      run: () => {
+        for (const v of volumes) {
+          for (const target of correctPids) {
+            cluster.record({ at: cluster.now, t: 'byz', node: ids[i]!, what: `vote to kick correct ${target.slice(0, 8)} from ${v.name}` })
+            cluster.request(ids[i]!, { type: 'kick', volume: v.name, target })
+          }
+        }
+      },
+    })
+  }
+  // Outsiders join their volume during the fault phase.
+  volumes.forEach((v, k) => {
+    const outsider = Array.from({ length: n }, (_, i) => i).find((i) => !v.members.includes(i))
+    if (outsider === undefined) return
+    schedule.push({
+      at: t0 + 3000 + k * 2000,
+      run: () => {
+        if (ok(cluster.request(ids[outsider]!, { type: 'join-volume', genesis: v.genesis, contacts: [pids[k % Math.max(1, correctCount)]!] }))) v.members.push(outsider)
+      },
+    })
+  })
+  const opGap = config.ops > 0 ? FAULT_PHASE_MS / config.ops : FAULT_PHASE_MS
+  for (let j = 0; j < config.ops; j++) {
+    schedule.push({
+      at: t0 + Math.floor(j * opGap),
+      run: () => {
+        const v = volumes[workPrng.int(volumes.length)]!
+        const i = workPrng.pick(v.members)
+        const node = cluster.node(ids[i]!)
+        const vs = node.state.volumes.get(v.name)
+        if (!node.up || !vs || !membersOf(vs).includes(node.pid)) return
+        const key = `${v.name}/${i}`
+        let dir = dirs.get(key)
+        if (!dir) {
+          dir = newMemberDir(`/m${i}`)
+          dirs.set(key, dir)
+          cluster.request(ids[i]!, { type: 'fs', volume: v.name, call: { type: 'mkdir', path: `/m${i}`, mode: 0o755, cred: { uid: 1000, gid: 1000 }, time: { sec: 1, nsec: 0 } } })
+        }
+        const t = cluster.now
+        const call = nextCall(workPrng, dir, { sec: 1_700_000_000 + Math.floor(t / 1000), nsec: (t % 1000) * 1_000_000 })
+        if (ok(cluster.request(ids[i]!, { type: 'fs', volume: v.name, call })) && byzantineOf.has(node.pid)) authored.add(node.pid)
+      },
+    })
+  }
+  schedule.sort((a, b) => a.at - b.at)
+  for (const s of schedule) {
+    cluster.runUntil(s.at)
+    s.run()
+  }
+  cluster.runUntil(t0 + FAULT_PHASE_MS)
+
+  // --- heal: faults stop, crashed nodes come back, the cluster settles ----------------------
+  network.faultsOn = false
+  cluster.record({ at: cluster.now, t: 'fault', what: 'heal: faults stop' })
+  for (const node of cluster.nodes.values()) {
+    if (!node.up && !node.halted) cluster.restart(node.id)
+  }
+  cluster.runFor(HEAL_MS)
+
+  // --- liveness checks -----------------------------------------------------------------------
+  const expectRemoved: { volume: VolumeName; pid: Pid }[] = []
+  if (config.policy === 'majority' && 2 * config.byzantine < n) {
+    for (const [pid, strategy] of byzantineOf) {
+      if (!mustBeRemoved(strategy, authored.has(pid))) continue
+      for (const v of volumes) if (v.members.includes(pids.indexOf(pid))) expectRemoved.push({ volume: v.name, pid })
+    }
+  }
+  const mustStay: { volume: VolumeName; pid: Pid }[] = []
+  if (config.policy === 'majority' && 2 * config.byzantine < n) {
+    for (const v of volumes) for (const i of v.members) if (i < firstByz && !cluster.node(ids[i]!).halted) mustStay.push({ volume: v.name, pid: pids[i]! })
+  }
+  checker.checkQuiesced(cluster, { equalRoots: true, expectRemoved, mustStay })
+  for (const node of cluster.nodes.values()) {
+    if (node.halted && node.restoreProblems.length === 0) checker.violations.push({ id: 'VOL-12', message: `${node.id} halted without naming a problem`, at: cluster.now })
+  }
+  for (const v of checker.violations) cluster.record({ at: v.at, t: 'violation', id: v.id, message: v.message })
+
+  return {
+    seed: config.seed,
+    config,
+    plan,
+    events: cluster.events,
+    virtualMs: cluster.now,
+    violations: checker.violations.map((v) => ({ id: v.id, message: v.message, at: v.at })),
+    traceHash: cluster.traceHash(),
+    nodes: [...cluster.nodes.values()].map((nd) => ({ id: nd.id, pid: nd.pid, byzantine: byzantineOf.get(nd.pid) ?? null })),
+    ...(opts.keepTrace ? { trace: cluster.trace } : {}),
+  }
+}
+
+/** Shrinks a failing plan with fast-check: the smallest plan (fewer faults, smaller numbers)
+ *  that still violates an invariant under the same seed and workload. */
+export function shrinkFailure(config: SimConfig, plan: FaultPlan): { plan: FaultPlan; result: SimResult } {
+  const arb = planArbitrary({ nodes: config.nodes, byzantine: config.byzantine, faults: config.faults, strategies: strategiesOf(config) })
+  let last: { plan: FaultPlan; result: SimResult } | undefined
+  const out = fc.check(
+    fc.property(arb, (p) => {
+      const result = runSim(config, p)
+      if (result.violations.length > 0) last = { plan: p, result }
+      return result.violations.length === 0
+    }),
+    { seed: config.seed, numRuns: 1, examples: [[plan]] },
+  )
+  if (out.failed && out.counterexample) {
+    const p = out.counterexample[0]!
+    return { plan: p, result: runSim(config, p) }
+  }
+  return last ?? { plan, result: runSim(config, plan) }
+}

@@ -1,0 +1,70 @@
+// The workload of a simulated run: file system operations from the correct members of every
+// volume, drawn from the run's PRNG. Each member works in its own directory of each volume, so
+// operations of different members never conflict and replicas must converge to equal state roots
+// (spec/paciofs.md VOL-6); inside its directory a member creates, writes (varied sizes), renames,
+// deletes, links, symlinks and changes attributes.
+import type { FsCall } from '../core/paciofs.ts'
+import type { Prng } from './prng.ts'
+
+export interface MemberDir {
+  /** Paths that exist (files) and directories, as this member believes. */
+  readonly files: string[]
+  readonly dirs: string[]
+  counter: number
+}
+
+const SIZES = [0, 1, 100, 4096, 65_535, 65_536, 65_537, 200_000]
+
+export function newMemberDir(root: string): MemberDir {
+  return { files: [], dirs: [root], counter: 0 }
+}
+
+/** The next call of a member in its directory; the directory model is updated optimistically
+ *  (a call that fails on the node leaves the model slightly off, which only makes later calls
+ *  fail with an errno — also worth exercising). */
+export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: number }): FsCall {
+  const cred = { uid: 1000 + prng.int(3), gid: 1000 }
+  const base = { cred, time }
+  const root = dir.dirs[0]!
+  const name = () => `${prng.pick(dir.dirs)}/f${dir.counter++}`
+  const roll = prng.int(100)
+  if (dir.files.length === 0 || roll < 20) {
+    const path = name()
+    dir.files.push(path)
+    return { type: 'create', path, mode: 0o644, ...base }
+  }
+  const file = prng.pick(dir.files)
+  if (roll < 50) {
+    const size = prng.pick(SIZES)
+    const data = prng.bytes(Math.min(size, 4096))
+    const writes = size <= 4096 ? [{ offset: prng.int(3) * 1000, data }] : [{ offset: 0, data }, { offset: size - data.length, data }]
+    return { type: 'write', path: file, writes, ...base }
+  }
+  if (roll < 58 && dir.dirs.length < 4) {
+    const path = `${root}/d${dir.counter++}`
+    dir.dirs.push(path)
+    return { type: 'mkdir', path, mode: 0o755, ...base }
+  }
+  if (roll < 66) {
+    const to = name()
+    dir.files.splice(dir.files.indexOf(file), 1, to)
+    return { type: 'rename', from: file, to, ...base }
+  }
+  if (roll < 72) {
+    dir.files.splice(dir.files.indexOf(file), 1)
+    return { type: 'unlink', path: file, ...base }
+  }
+  if (roll < 77) {
+    const to = name()
+    dir.files.push(to)
+    return { type: 'link', from: file, to, ...base }
+  }
+  if (roll < 81) {
+    const path = name()
+    return { type: 'symlink', path, target: file, ...base }
+  }
+  if (roll < 87) return { type: 'chmod', path: file, mode: prng.pick([0o600, 0o640, 0o644, 0o444]), ...base }
+  if (roll < 91) return { type: 'truncate', path: file, size: prng.int(70_000), ...base }
+  if (roll < 96) return { type: 'setxattr', path: file, name: `user.k${prng.int(3)}`, value: prng.bytes(prng.int(40)), flags: 0, ...base }
+  return { type: 'utimens', path: file, atime: time, mtime: prng.chance(0.5) ? 'omit' : time, ...base }
+}
