@@ -102,6 +102,10 @@ interface Pending {
   attempt: number
   asked: Pid | null
   deadline: TimeMs
+  /** When the first GET for this op went out (null: not asked yet). */
+  firstAskAt: TimeMs | null
+  /** Members that answered NOTFOUND. */
+  readonly notFound: Set<Pid>
 }
 
 export interface VolumeState {
@@ -531,7 +535,7 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
       if (author === state.me) return false // applied once, at the call (VOL-3)
       // Queued even if the author is not (yet) a member here: membership is decided by the set
       // of votes, which may still be arriving; the queue waits until the author is or was one.
-      enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity })
+      enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
       return false
   }
 }
@@ -633,30 +637,36 @@ function ask(state: VolumeState, ctx: Ctx, p: Pending): void {
   const t = ctx.params.getTimeoutsMs
   p.deadline = ctx.now + t[Math.min(p.attempt, t.length - 1)]!
   const to = target(state, p)
+  if (p.firstAskAt === null) p.firstAskAt = ctx.now
   p.asked = to
   bump(state, 'out:get')
   ctx.out.send(to, encodeVolMessage(state.genesis.name, { type: 'get', obf: p.obf }))
 }
 
+function scheduleMs(params: VolumeParams): number {
+  return params.getTimeoutsMs.reduce((sum, t) => sum + t, 0)
+}
+
+/** The next GET for a queue head, after a time-out or an honest NOTFOUND. The author is voted
+ *  out as a withholder only once the whole schedule ran out *and* at least its total time
+ *  passed since the first GET (NOTFOUNDs from other members speed up the attempts, not the
+ *  verdict). A removed author's op is given up — recorded as withheld, never dropped silently
+ *  (VOL-5) — when every other member said NOTFOUND, or after twice the schedule's time. */
 function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
   p.attempt++
-  const scheduleLength = ctx.params.getTimeoutsMs.length
-  if (p.attempt === scheduleLength) {
-    if (isMember(state, p.author)) {
-      voteKick(state, ctx, p.author, 'withheld')
-    } else {
-      // The author is gone and no remaining member could hand us the op within a whole
-      // schedule: record it as withheld (never silently dropped, VOL-5) and move on.
+  const waited = ctx.now - (p.firstAskAt ?? ctx.now)
+  const total = scheduleMs(ctx.params)
+  if (isMember(state, p.author)) {
+    if (p.attempt >= ctx.params.getTimeoutsMs.length && waited >= total) voteKick(state, ctx, p.author, 'withheld')
+  } else {
+    const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
+    if (others.every((m) => p.notFound.has(m)) || waited >= 2 * total) {
       const q = state.queues.get(p.author)!
       q.shift()
       skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'withheld' })
       advanceQueue(state, ctx, p.author)
       return
     }
-  }
-  if (p.attempt > scheduleLength && !isMember(state, p.author)) {
-    p.attempt = scheduleLength - 1
-    return nextAttempt(state, ctx, p)
   }
   ask(state, ctx, p)
 }
@@ -689,7 +699,10 @@ export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMe
     }
     case 'notfound': {
       const p = headFor(state, msg.obf)
-      if (p && p.asked === from) nextAttempt(state, ctx, p)
+      if (p && p.asked === from) {
+        p.notFound.add(from)
+        nextAttempt(state, ctx, p)
+      }
       return
     }
     case 'put':
@@ -862,7 +875,7 @@ export function restoreVolume(
       else if (p.type === 'vote-accept') addVote(state.acceptVotes, p.target, author)
       else if (p.type === 'vote-kick') addVote(state.kickVotes, p.target, author)
       else if (author !== me && seq > (lastDone.get(author) ?? 0)) {
-        pendingOps.push({ author, seq, txid: log.view.hashes[seq - 1]!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity })
+        pendingOps.push({ author, seq, txid: log.view.hashes[seq - 1]!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
       }
     }
   }
