@@ -5,9 +5,9 @@
 import type { Crypto } from './crypto.ts'
 import { toHex } from './bytes.ts'
 import { createFs, applyOp } from './fs/state.ts'
-import { diffTrees } from './fs/diff.ts'
+import { diffHistory, diffTrees } from './fs/diff.ts'
 import type { FsState } from './fs/state.ts'
-import type { FsView } from './fs/view.ts'
+import { FsView } from './fs/view.ts'
 import { encode, tryDecode } from './codec.ts'
 import { newChainView, validateBatch, entryHash, headerOf, type Entry } from './ledger.ts'
 import type { AuthorLog } from './fotb.ts'
@@ -135,5 +135,8 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
   }
   const chunks = (h: ChunkHash): Uint8Array | undefined => input.chunks.get(h)
   for (const f of diffTrees(replay, input.disk, chunks, crypto)) add(f.path, f.what, f.expected, f.found)
+  // The disk's history too (every version of every inode, every epoch): changes that were undone
+  // again leave the current tree equal but not the history.
+  if (!(input.disk instanceof FsView)) for (const f of diffHistory(replay, input.disk)) add(f.path, f.what, f.expected, f.found)
   return findings
 }

@@ -321,17 +321,8 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
 })
 
 describe('[VOL-9] unlogged changes that leave the current tree as it was', () => {
-  // BUG (core/verify.ts, step 4 "Replay the log ... and compare with the disk"): verify compares
-  // only the disk's *current* tree with the replay. An unlogged pair of ops that cancel out in
-  // the current tree (a file planted and removed again, with the directory's times put back)
-  // leaves the replica's epoch two ahead of the log and its history (snapshotAt, history(path),
-  // which auditors read) holding a file the log never had, and verify returns no finding.
-  // spec/paciofs.md: "epoch = position ... equals the replica's fs epoch", and VOL-9: any change of
-  // a directory entry makes verify return a finding. Fix: in verifyVolume add
-  // `if (disk.epoch !== log.length) add('replica', 'epoch', String(log.length), String(disk.epoch))`
-  // and compare history too: e.g. stateRootAt(disk, e) === stateRootAt(replay, e) for every epoch
-  // (or the fs op log lines disk.log[e] against the log records: author, kind, errno).
-  it.fails('[VOL-9] a file planted and removed again behind the log\'s back is found (epoch and history)', () => {
+  // verify compares the disk's history (epoch, op lines, every inode version) with the replay too.
+  it('[VOL-9] a file planted and removed again behind the log\'s back is found (epoch and history)', () => {
     const w = world()
     const v = volAt(w, w.a)
     const dir = getattr(v.fs, '/docs/2024/q1')

@@ -8,6 +8,7 @@ import type { FsState } from './state.ts'
 import type { ChunkReader, FsTime, InodeVersion } from './types.ts'
 import { BLOCK_SIZE, ROOT_INO } from './types.ts'
 import { FsView, asView, sortedBlocks } from './view.ts'
+import { hashInodeVersion } from './merkle.ts'
 
 export interface Finding {
   readonly path: string
@@ -125,4 +126,49 @@ export function diffTrees(expected: FsView | FsState, actual: FsView | FsState, 
   const d = new Differ(e, a, chunks, crypto ?? a.fs.crypto)
   d.node('/', ROOT_INO, ROOT_INO)
   return d.out
+}
+
+/** Differences in *history* between two states that should have been built by the same ops:
+ *  the epoch, the op log lines, and every version of every inode that ever existed (with the
+ *  name history of directories). Catches changes that leave the current tree as it was, e.g. a
+ *  file planted and removed again behind the log's back. Empty when the histories are equal. */
+export function diffHistory(expected: FsState, actual: FsState): Finding[] {
+  const out: Finding[] = []
+  const add = (path: string, what: string, e: string, f: string) => out.push({ path, what, expected: e, found: f })
+  if (expected.epoch !== actual.epoch) add('(volume)', 'epoch', String(expected.epoch), String(actual.epoch))
+  const lines = Math.max(expected.log.length, actual.log.length)
+  for (let i = 0; i < lines; i++) {
+    const e = expected.log[i]
+    const a = actual.log[i]
+    const fmt = (l: typeof e) => (l ? `${l.kind} by ${l.author.slice(0, 12)} uid ${l.uid} gid ${l.gid} ${l.errno ?? 'ok'}` : 'none')
+    if (fmt(e) !== fmt(a)) add(`(epoch ${expected.baseEpoch + i + 1})`, 'history: op', fmt(e), fmt(a))
+  }
+  const inos = [...new Set([...expected.inodes.keys(), ...actual.inodes.keys()])].sort((x, y) => x - y)
+  const crypto = expected.crypto
+  for (const ino of inos) {
+    const er = expected.inodes.get(ino)
+    const ar = actual.inodes.get(ino)
+    const where = `(inode ${ino})`
+    if (!er || !ar) {
+      add(where, 'history: inode', er ? 'present' : 'never existed', ar ? 'present' : 'never existed')
+      continue
+    }
+    const n = Math.max(er.versions.length, ar.versions.length)
+    for (let i = 0; i < n; i++) {
+      const ev = er.versions[i]
+      const av = ar.versions[i]
+      const fmt = (v: InodeVersion | undefined) =>
+        v ? `epoch ${v.epoch}${v.deleted ? ' deleted' : ''} ${toHex(hashInodeVersion(crypto, ino, v)).slice(0, 16)}` : 'none'
+      if (fmt(ev) !== fmt(av)) add(where, `history: version ${i + 1}`, fmt(ev), fmt(av))
+    }
+    const eh = er.entryHist
+    const ah = ar.entryHist
+    if (eh && ah) {
+      for (const name of [...new Set([...eh.keys(), ...ah.keys()])].sort(compareNames)) {
+        const fmt = (h: readonly { epoch: number; ino: number }[] | undefined) => (h ?? []).map((x) => `${x.epoch}:${x.ino}`).join(' ')
+        if (fmt(eh.get(name)) !== fmt(ah.get(name))) add(`${where}/${name}`, 'history: name', fmt(eh.get(name)) || 'never bound', fmt(ah.get(name)) || 'never bound')
+      }
+    }
+  }
+  return out
 }
