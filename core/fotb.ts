@@ -29,7 +29,7 @@ import {
   type OwnChain,
   type Seal,
 } from './ledger.ts'
-import { assert, isPid, type EntryHash, type Pid, type Seq, type TimeMs, type VolumeName } from './types.ts'
+import { assert, isPid, ZERO_HASH, type EntryHash, type Pid, type Seq, type TimeMs, type VolumeName } from './types.ts'
 
 export interface FotbParams {
   /** Most entries in one BATCH and in one FETCH range; also the longest span one seal covers. */
@@ -71,6 +71,9 @@ export interface FotbState {
   readonly chains: Map<Pid, AuthorLog>
   readonly delivered: Map<Pid, Seq>
   readonly proofs: Map<Pid, EquivocationProof>
+  /** For an equivocating author: the other branch being collected, from our delivered prefix on,
+   *  adopted as our chain once a quorum vouches for it beyond what we delivered. */
+  readonly candidates: Map<Pid, AuthorLog>
   members: Set<Pid>
   /** Members plus applicants: who gets pushes, echoes and may fetch. */
   audience: Set<Pid>
@@ -103,6 +106,7 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     chains: new Map(),
     delivered: new Map(),
     proofs: new Map(),
+    candidates: new Map(),
     members: new Set(),
     audience: new Set(),
     reports: new Map(),
@@ -391,10 +395,13 @@ function onBatch(
   const r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
   if (!r.ok) {
     const code = r.rejection.code
+    if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
+    if ((code === 'equivocation' || code === 'broken-link') && state.proofs.has(author)) {
+      if (tryOtherBranch(state, crypto, params, now, from, author, entries, seal, out, ups)) return
+    }
     count(state, `reject:${code}`)
     if (code === 'gap') requestRange(state, params, now, from, author, log.view.seq + 1, seal.seq, out, true)
-    else if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
-    else out.trace({ kind: 'fotb-reject', volume: state.volume, peer: from, detail: `${code}: ${r.rejection.detail}` })
+    else if (code !== 'equivocation') out.trace({ kind: 'fotb-reject', volume: state.volume, peer: from, detail: `${code}: ${r.rejection.detail}` })
     return
   }
   log.view = r.view
@@ -431,9 +438,21 @@ function onHeads(
     const previous = reports.get(h.author)
     // A correct peer's echo only grows; keep the highest one we heard (messages reorder).
     if (!previous || h.seq >= previous.seq) reports.set(h.author, { seq: h.seq, head: h.head })
-    if (state.proofs.has(h.author) || !mayTrack(state, h.author, params)) continue
+    if (!mayTrack(state, h.author, params)) continue
     const log = state.chains.get(h.author)
     const mySeq = log?.view.seq ?? 0
+    if (state.proofs.has(h.author)) {
+      // An equivocator: our branch may be the one no quorum backs. Collect the reporter's
+      // branch from our delivered prefix on when its head is not on our chain.
+      const onOurs = log !== undefined && h.seq <= mySeq && log.view.hashes[h.seq - 1] === h.head
+      const candidate = state.candidates.get(h.author)
+      const onCandidate = candidate !== undefined && h.seq <= candidate.view.seq && candidate.view.hashes[h.seq - 1] === h.head
+      if (!onOurs && !onCandidate && h.seq > (state.delivered.get(h.author) ?? 0)) {
+        const from0 = candidate && candidate.view.seq > 0 && h.seq > candidate.view.seq ? candidate.view.seq + 1 : branchBase(state, h.author) + 1
+        requestRange(state, params, now, from, h.author, from0, h.seq, out, false)
+      }
+      continue
+    }
     if (h.seq > mySeq) {
       requestRange(state, params, now, from, h.author, mySeq + 1, h.seq, out, false)
     } else if (log && log.view.hashes[h.seq - 1] !== h.head) {
@@ -501,26 +520,107 @@ function noteEquivocation(state: FotbState, crypto: Crypto, proof: EquivocationP
   ups.push({ type: 'equivocation', author: checked.author, proof })
 }
 
+/** The seq of our last seal at or below what we delivered: a branch switch starts above it. */
+function branchBase(state: FotbState, author: Pid): Seq {
+  const log = state.chains.get(author)
+  const done = state.delivered.get(author) ?? 0
+  let base = 0
+  for (const s of log?.view.seals ?? []) if (s.seq <= done) base = s.seq
+  return base
+}
+
+function cutAt(log: AuthorLog, seq: Seq): AuthorLog {
+  const v = log.view
+  return {
+    view: {
+      ...v,
+      seq,
+      head: seq === 0 ? ZERO_HASH : v.hashes[seq - 1]!,
+      hashes: v.hashes.slice(0, seq),
+      payloadHashes: v.payloadHashes.slice(0, seq),
+      seals: v.seals.filter((s) => s.seq <= seq),
+    },
+    entries: log.entries.slice(0, seq),
+  }
+}
+
+/** An equivocator's batch that conflicts with our chain: extend the candidate branch with it,
+ *  and adopt the candidate once a quorum vouches for it beyond what we delivered (FOTB-5 for the
+ *  correct members that were handed the losing branch). Delivered entries never change. */
+function tryOtherBranch(
+  state: FotbState,
+  crypto: Crypto,
+  params: FotbParams,
+  now: TimeMs,
+  from: Pid,
+  author: Pid,
+  entries: Entry[],
+  seal: Seal,
+  out: Out,
+  ups: FotbUp[],
+): boolean {
+  const log = state.chains.get(author)!
+  const done = state.delivered.get(author) ?? 0
+  let cand = state.candidates.get(author)
+  if (!cand) cand = cutAt(log, branchBase(state, author))
+  const r = validateBatch(crypto, cand.view, entries, seal, limitsOf(params))
+  if (!r.ok) {
+    if (r.rejection.code === 'gap') {
+      state.candidates.set(author, cand)
+      requestRange(state, params, now, from, author, cand.view.seq + 1, seal.seq, out, true)
+      return true
+    }
+    // Conflicts with the candidate too: start over from the delivered prefix next time.
+    state.candidates.delete(author)
+    return false
+  }
+  cand = { view: r.view, entries: [...cand.entries, ...r.accepted] }
+  for (let s = 1; s <= Math.min(done, cand.view.seq); s++) {
+    if (cand.view.hashes[s - 1] !== log.view.hashes[s - 1]) {
+      count(state, 'reject:branch-rewrites-delivered')
+      state.candidates.delete(author)
+      return true
+    }
+  }
+  state.candidates.set(author, cand)
+  if (supportedSeq(state, cand.view) <= done) return true
+  // Adopt: our chain becomes the branch the quorum backs. Persisted as a cut plus new records,
+  // so that a restart rebuilds the same chain.
+  const base = branchBase(state, author)
+  state.chains.set(author, cand)
+  state.candidates.delete(author)
+  count(state, 'branch-switch')
+  out.trace({ kind: 'branch-switch', volume: state.volume, peer: author, detail: `from seq ${base + 1}` })
+  out.persist(['cut', state.volume, pidBytes(author), base])
+  for (const e of cand.entries.slice(base)) out.persist(entryRecord(state.volume, e))
+  for (const s of cand.view.seals) if (s.seq > base) out.persist(sealRecord(state.volume, s))
+  state.headsChanged = true
+  tryDeliver(state, author, out, ups)
+  return true
+}
+
+/** The q-th highest member echo that lies on `view` (0 when fewer than q do). */
+function supportedSeq(state: FotbState, view: ChainView): Seq {
+  const supports: Seq[] = []
+  for (const m of state.members) {
+    const rep = m === state.me ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(view.author)
+    if (!rep || rep.seq === 0) continue
+    // A report beyond our chain supports only as far as we can check; a correct member's
+    // chain is linear, so its report at rep.seq also vouches for every seq below it.
+    if (rep.seq <= view.seq && view.hashes[rep.seq - 1] === rep.head) supports.push(rep.seq)
+  }
+  const q = quorum(state.members.size)
+  if (supports.length < q) return 0
+  supports.sort((a, b) => b - a)
+  return supports[q - 1]!
+}
+
 /** How far `author`'s entries may be delivered: the q-th highest echo that lies on our chain. */
 export function deliverableSeq(state: FotbState, author: Pid): Seq {
   const log = state.chains.get(author)
   const done = state.delivered.get(author) ?? 0
   if (!log) return done
-  const view = log.view
-  const supports: Seq[] = []
-  for (const m of state.members) {
-    const rep = m === state.me ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(author)
-    if (!rep || rep.seq === 0) continue
-    // A report beyond our chain supports only as far as we can check; a correct member's
-    // chain is linear, so its report at rep.seq also vouches for every seq below it.
-    if (rep.seq <= view.seq) {
-      if (view.hashes[rep.seq - 1] === rep.head) supports.push(rep.seq)
-    }
-  }
-  const q = quorum(state.members.size)
-  if (supports.length < q) return done
-  supports.sort((a, b) => b - a)
-  return Math.max(done, supports[q - 1]!)
+  return Math.max(done, supportedSeq(state, log.view))
 }
 
 function tryDeliver(state: FotbState, author: Pid, out: Out, ups: FotbUp[]): void {
@@ -629,6 +729,18 @@ export function restoreFotb(
         continue
       }
       delivered.set(author, Math.max(delivered.get(author) ?? 0, seq))
+    } else if (kind === 'cut') {
+      // A branch switch: what we held of this author above `base` was the losing branch.
+      const author = asPid(body)
+      const base = rec[3]
+      if (!author || typeof base !== 'number' || !Number.isSafeInteger(base) || base < 0) {
+        problems.push({ record: 'cut', problem: 'malformed' })
+        continue
+      }
+      const m = entries.get(author)
+      if (m) for (const seq of [...m.keys()]) if (seq > base) m.delete(seq)
+      const list = seals.get(author)
+      if (list) seals.set(author, list.filter((x) => x.seq <= base))
     } else if (kind === 'proof' && body instanceof Uint8Array) {
       const r = decodeProof(body)
       const v = r.ok ? verifyProof(crypto, r.value) : undefined

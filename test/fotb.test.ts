@@ -475,16 +475,8 @@ describe('[FOTB-6] equivocation by a member', () => {
     expect(hashes.size).toBeLessThanOrEqual(1)
   })
 
-  // BUG (protocol/spec gap, core/fotb.ts deliverableSeq + onBatch): FOTB-5 says every correct
-  // member eventually delivers every entry another correct member delivered, without excluding
-  // Byzantine authors. The victim B accepted D's twin at seq s and keeps exactly one chain per
-  // author, so it can never accept the genuine entry that A and C delivered (validateBatch calls
-  // it an equivocation) and never delivers D#s; D's genuine op is applied at A and C and never at
-  // B, so replicas diverge (VOL-6). Fix: on a verified proof, let the node adopt the branch that
-  // a quorum reports (replace its chain from the conflicting seq with the quorum-echoed one,
-  // fetched from a reporter) — or restrict FOTB-5 to correct authors in spec/fotb.md and have
-  // paciofs log the equivocator's undelivered ops as skips everywhere.
-  it.fails('[FOTB-5] after the equivocation, the victim delivers the entries the other correct members delivered', () => {
+  // The victim collects and adopts the branch a quorum backs (spec/fotb.md, adopting the branch).
+  it('[FOTB-5] after the equivocation, the victim delivers the entries the other correct members delivered', () => {
     const da = at(s.a).fotb.delivered.get(s.d) ?? 0
     const db = at(s.b).fotb.delivered.get(s.d) ?? 0
     expect(da).toBeGreaterThan(0)
@@ -493,7 +485,7 @@ describe('[FOTB-6] equivocation by a member', () => {
 
   // The same bug seen from the volume: D's genuine operation (/d) is applied at A and C, never at
   // B, and nothing (no skip record, no pending queue) tells B's audit that it is missing.
-  it.fails('[VOL-6] after the equivocation, the correct replicas converge to equal state roots', () => {
+  it('[VOL-6] after the equivocation, the correct replicas converge to equal state roots', () => {
     const roots = [s.a, s.b, s.c].map((p) => stateRoot(at(p).fs))
     expect(new Set(roots).size).toBe(1)
   })
