@@ -16,6 +16,8 @@ export const MESSAGES_DRAWN_MAX = 4000
 export const MARKS_DRAWN_MAX = 4000
 /** Share of the message window placed before the first violation (the run up to it matters most). */
 const WINDOW_SHARE_BEFORE = 0.85
+/** Without a violation the window starts a little before the first fault. */
+const WINDOW_SHARE_BEFORE_FAULTS = 0.05
 
 const LANE_HEIGHT_PX = 64
 const TOP_PX = 34
@@ -30,7 +32,9 @@ const BREAK_PX = 14
 const MARGIN_PX = 20
 const RIGHT_MARGIN_PX = 160
 const AXIS_TICK_PX = 120
-const LABEL_GAP_MIN_PX = 46
+/** Rough width of a 10 px label character, and the gap kept between labels. */
+const LABEL_CHAR_PX = 5.6
+const LABEL_GAP_PX = 6
 
 export interface TraceHtmlOptions {
   /** The command that replays this run; shown in the header. */
@@ -86,11 +90,12 @@ export function renderTraceHtml(result: SimResult, options: TraceHtmlOptions = {
   const openBands = new Map<string, number>()
   const band = (x1: number, x2: number, what: string): string =>
     `<rect class="band" x="${x1}" y="${TOP_PX}" width="${Math.max(2, round1(x2 - x1))}" height="${height - TOP_PX - 20}"><title>${esc(what)}</title></rect>`
-  const lastLabelX = new Map<string, number>()
-  const labelFits = (key: string, px: number): boolean => {
-    const last = lastLabelX.get(key)
-    if (last !== undefined && px - last < LABEL_GAP_MIN_PX) return false
-    lastLabelX.set(key, px)
+  // Per label row, where the last label ends (estimated from its length), so labels never overlap.
+  const labelEndPx = new Map<string, number>()
+  const labelFits = (key: string, px: number, text: string): boolean => {
+    const end = labelEndPx.get(key)
+    if (end !== undefined && px < end) return false
+    labelEndPx.set(key, px + text.length * LABEL_CHAR_PX + LABEL_GAP_PX)
     return true
   }
   const mark = (svg: string): void => {
@@ -161,7 +166,6 @@ export function renderTraceHtml(result: SimResult, options: TraceHtmlOptions = {
       case 'fault': {
         if (e.node === undefined) {
           // A cluster-wide fault (a partition starting or healing): a dashed line across all lanes.
-          counts.marksTotal++
           parts.spans.push(
             `<g class="fault global"><title>${fmtMs(e.at)} ${esc(e.what)}</title><line x1="${x(e.at)}" y1="${TOP_PX}" x2="${x(e.at)}" y2="${height - 20}"/>` +
               `<text x="${x(e.at) + 3}" y="${TOP_PX + 10}">${esc(clip(e.what, 40))}</text></g>`,
@@ -171,14 +175,14 @@ export function renderTraceHtml(result: SimResult, options: TraceHtmlOptions = {
         const cx = x(e.at)
         const cy = y(e.node)
         const glyph = /^crash/.test(e.what) ? cross(cx, cy, 7) : e.what === 'restart' ? `<circle cx="${cx}" cy="${cy}" r="5"/>` : `<rect x="${cx - 5}" y="${cy - 5}" width="10" height="10"/>`
-        const label = labelFits(`${e.node}/fault`, cx) ? `<text x="${cx + 8}" y="${cy - 8}">${esc(clip(e.what, 28))}</text>` : ''
+        const label = labelFits(`${e.node}/fault`, cx, clip(e.what, 28)) ? `<text x="${cx + 8}" y="${cy - 8}">${esc(clip(e.what, 28))}</text>` : ''
         mark(`<g class="fault" data-node="${esc(e.node)}"><title>${fmtMs(e.at)} ${esc(short(e.node))}: ${esc(e.what)}</title>${glyph}${label}</g>`)
         break
       }
       case 'byz': {
         const cx = x(e.at)
         const cy = y(e.node)
-        const label = labelFits(`${e.node}/byz`, cx) ? `<text x="${cx + 7}" y="${cy + 16}">${esc(clip(e.what, 24))}</text>` : ''
+        const label = labelFits(`${e.node}/byz`, cx, clip(e.what, 24)) ? `<text x="${cx + 7}" y="${cy + 16}">${esc(clip(e.what, 24))}</text>` : ''
         mark(
           `<g class="byz" data-node="${esc(e.node)}"><title>${fmtMs(e.at)} Byzantine ${esc(short(e.node))}: ${esc(e.what)}</title>` +
             `<path d="M${cx} ${cy - 7}L${cx + 6} ${cy}L${cx} ${cy + 7}L${cx - 6} ${cy}Z"/>${label}</g>`,
@@ -190,7 +194,7 @@ export function renderTraceHtml(result: SimResult, options: TraceHtmlOptions = {
         const cy = y(e.node) + 10
         const vote = /^vote /.test(e.what)
         const cls = vote ? 'vote' : e.result === 'ok' ? 'request' : 'request failed'
-        const label = vote && labelFits(`${e.node}/req`, cx) ? `<text x="${cx + 3}" y="${cy + 16}">vote</text>` : ''
+        const label = vote && labelFits(`${e.node}/req`, cx, 'vote') ? `<text x="${cx + 3}" y="${cy + 16}">vote</text>` : ''
         mark(
           `<g class="${cls}" data-node="${esc(e.node)}"><title>${fmtMs(e.at)} ${esc(short(e.node))} request: ${esc(e.what)} → ${esc(e.result)}</title>` +
             `<line x1="${cx}" y1="${cy}" x2="${cx}" y2="${cy + 8}"/>${label}</g>`,
@@ -203,7 +207,9 @@ export function renderTraceHtml(result: SimResult, options: TraceHtmlOptions = {
         const kind = e.what.split(' ', 1)[0] ?? ''
         const cls = kind === 'deliver' ? 'deliver' : kind === 'log' ? 'log' : kind === 'members' ? 'members' : 'skip'
         const text = kind === 'deliver' ? e.what.slice(8) : kind === 'log' ? e.what.slice(4) : kind === 'members' ? 'members' : 'skip'
-        const label = labelFits(`${e.node}/up/${cls}`, cx) ? `<text x="${cx + 2}" y="${cy - 11 - (cls === 'log' ? 9 : 0)}">${esc(clip(text, 16))}</text>` : ''
+        // Two label rows above the lane: deliveries, then log records and member changes (rarer).
+        const row = cls === 'deliver' || cls === 'skip' ? 0 : 1
+        const label = labelFits(`${e.node}/up/${row}`, cx, clip(text, 16)) ? `<text x="${cx + 2}" y="${cy - 11 - row * 10}">${esc(clip(text, 16))}</text>` : ''
         mark(
           `<g class="up ${cls}" data-node="${esc(e.node)}"><title>${fmtMs(e.at)} ${esc(short(e.node))} ${esc(e.volume)}: ${esc(e.what)}</title>` +
             `<line x1="${cx}" y1="${cy}" x2="${cx}" y2="${cy - 8}"/>${label}</g>`,
@@ -234,7 +240,7 @@ export function renderTraceHtml(result: SimResult, options: TraceHtmlOptions = {
     if (window.from > 0 || window.to < trace.length) {
       notes.push(
         `Drawn: trace events ${window.from + 1}–${window.to} of ${trace.length} (${fmtMs(window.startMs)} to ${fmtMs(window.endMs)} of ${fmtMs(result.virtualMs)} virtual time)` +
-          (violations.length > 0 ? ', a window around the first violation.' : ', the start of the run.') +
+          (violations.length > 0 ? ', a window around the first violation.' : ', from just before the first fault.') +
           ` Left out: ${trace.length - (window.to - window.from)} events outside the window.`,
       )
     }
@@ -343,7 +349,12 @@ function chooseWindow(trace: readonly TraceEvent[], violations: SimResult['viola
     const i = trace.findIndex((e) => e.t !== 'violation' && e.at > first.at)
     focus = i > 0 ? i - 1 : i === 0 ? 0 : trace.length - 1
   }
-  const before = first === undefined ? 0 : Math.floor(MESSAGES_DRAWN_MAX * WINDOW_SHARE_BEFORE)
+  else {
+    // No violation: start shortly before the first fault or Byzantine action (setup is routine).
+    const i = trace.findIndex((e) => e.t === 'fault' || e.t === 'byz')
+    focus = Math.max(0, i)
+  }
+  const before = Math.floor(MESSAGES_DRAWN_MAX * (first === undefined ? WINDOW_SHARE_BEFORE_FAULTS : WINDOW_SHARE_BEFORE))
   let from = focus
   let sends = 0
   while (from > 0 && sends < before) {
@@ -354,6 +365,11 @@ function chooseWindow(trace: readonly TraceEvent[], violations: SimResult['viola
   while (to < trace.length && sends < MESSAGES_DRAWN_MAX) {
     if (trace[to]!.t === 'send') sends++
     to++
+  }
+  // Near the end of a short trace, use the rest of the budget on what came before.
+  while (from > 0 && sends < MESSAGES_DRAWN_MAX) {
+    from--
+    if (trace[from]!.t === 'send') sends++
   }
   // Include what happens at the same virtual time as the last event, so receives are not cut mid-tick.
   while (to < trace.length && trace[to]!.at === trace[to - 1]?.at) to++
