@@ -10,6 +10,7 @@ import { fromHex, toHex } from './bytes.ts'
 import type { Out } from './effects.ts'
 import {
   append,
+  cloneChainView,
   entryHash,
   headerOf,
   decodeEntry,
@@ -381,8 +382,10 @@ function onBatch(
     // Our own entries coming back (relay, replay): never accepted from outside, since our chain
     // is ours to write; a different entry at one of our seqs would be a twin, and validation
     // against our own view reveals it.
+    // Validated against a copy: a twin's batch can extend our chain validly, and a successful
+    // validation extends the view's arrays in place (core/ledger.ts), which must not happen here.
     const log = authorLog(state, author)
-    const r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
+    const r = validateBatch(crypto, cloneChainView(log.view), entries, seal, limitsOf(params))
     if (!r.ok && r.rejection.code === 'equivocation') return noteEquivocation(state, crypto, r.rejection.proof, out, ups)
     count(state, r.ok ? 'reject:own-chain' : `reject:${r.rejection.code}`)
     return
@@ -426,7 +429,13 @@ function onHeads(
   ups: FotbUp[],
 ): void {
   if (!state.audience.has(from)) {
-    count(state, 'reject:heads-not-in-audience')
+    // A stranger (e.g. a joiner whose first push was lost) may advertise its *own* chain so that
+    // we fetch its join; nothing else it says is used.
+    const own = heads.find((h) => h.author === from)
+    count(state, 'heads-from-stranger')
+    if (own && mayTrack(state, from, params) && own.seq > (state.chains.get(from)?.view.seq ?? 0)) {
+      requestRange(state, params, now, from, from, (state.chains.get(from)?.view.seq ?? 0) + 1, own.seq, out, false)
+    }
     return
   }
   let reports = state.reports.get(from)

@@ -51,13 +51,13 @@ export function strategyHook(strategy: ByzStrategy, crypto: Crypto, secretKey: U
   const note = (cluster: Cluster, node: SimNode, what: string) => cluster.record({ at: cluster.now, t: 'byz', node: node.id, what })
   switch (strategy) {
     case 'equivocate': {
-      // Half of the peers (by pid parity) get a second, validly sealed history of our chain:
+      // Every second correct peer (in pid order) gets a second, validly sealed history of our chain:
       // the same seqs with other payloads, linked among themselves.
       const forkHash = new Map<string, EntryHash>() // `${volume}/${seq}` -> hash on the fork
       return (node, to, bytes, cluster) => {
         const msg = tryDecodeMsg(bytes)
         const batch = msg && parseBatch(msg)
-        if (!batch || batch.entries[0]?.author !== me || parseInt(to.slice(-1), 16) % 2 === 0) return [{ to, bytes }]
+        if (!batch || batch.entries[0]?.author !== me || [...victims()].sort().indexOf(to) % 2 !== 1) return [{ to, bytes }]
         const forked: Entry[] = []
         for (const e of batch.entries) {
           const prev = (forkHash.get(`${batch.volume}/${e.seq - 1}`) ?? e.prev) as EntryHash
@@ -144,9 +144,11 @@ export function strategyHook(strategy: ByzStrategy, crypto: Crypto, secretKey: U
 /** The strategies that must end with the Byzantine member removed under policy majority. */
 export function mustBeRemoved(strategy: ByzStrategy, didWork: boolean): boolean {
   switch (strategy) {
-    case 'equivocate':
     case 'twin':
       return true
+    case 'equivocate':
+      // Equivocation needs something to fork: entries the node authored during the fault phase.
+      return didWork
     case 'withhold':
     case 'lie':
       // Only provable once the node authored an op that others had to fetch from it, or was
