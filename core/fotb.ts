@@ -127,7 +127,7 @@ export function count(state: FotbState, key: string, by = 1): void {
 
 export type FotbMessage =
   | { readonly type: 'batch'; readonly entries: Entry[]; readonly seal: Seal }
-  | { readonly type: 'heads'; readonly heads: { author: Pid; seq: Seq; head: EntryHash }[] }
+  | { readonly type: 'heads'; readonly heads: { author: Pid; seq: Seq; head: EntryHash }[]; readonly proofs: Pid[] }
   | { readonly type: 'fetch'; readonly author: Pid; readonly from: Seq; readonly to: Seq }
   | { readonly type: 'proof'; readonly proof: EquivocationProof }
 
@@ -146,6 +146,7 @@ export function encodeFotbMessage(volume: VolumeName, msg: FotbMessage): Uint8Ar
         'fotb/heads',
         volume,
         msg.heads.map((h) => [pidBytes(h.author), h.seq, fromHex(h.head)!]),
+        msg.proofs.map(pidBytes),
       ])
     case 'fetch':
       return encode(['fotb/fetch', volume, pidBytes(msg.author), msg.from, msg.to])
@@ -193,7 +194,16 @@ export function parseFotbMessage(
   }
   if (tag === 'fotb/heads') {
     const list = parts[2]
-    if (parts.length !== 3 || !Array.isArray(list) || list.length > params.maxAuthors) return { ok: false, reason: 'heads shape' }
+    const proofList = parts[3]
+    if (parts.length !== 4 || !Array.isArray(list) || list.length > params.maxAuthors || !Array.isArray(proofList) || proofList.length > params.maxAuthors) {
+      return { ok: false, reason: 'heads shape' }
+    }
+    const proofs: Pid[] = []
+    for (const item of proofList as Value[]) {
+      const p = asPid(item)
+      if (!p) return { ok: false, reason: 'proof author' }
+      proofs.push(p)
+    }
     const heads: { author: Pid; seq: Seq; head: EntryHash }[] = []
     for (const item of list as Value[]) {
       if (!Array.isArray(item) || item.length !== 3) return { ok: false, reason: 'head shape' }
@@ -203,7 +213,7 @@ export function parseFotbMessage(
       if (!author || !isSeq(seq) || !head) return { ok: false, reason: 'head fields' }
       heads.push({ author, seq, head })
     }
-    return { ok: true, msg: { type: 'heads', heads } }
+    return { ok: true, msg: { type: 'heads', heads, proofs } }
   }
   if (tag === 'fotb/fetch') {
     const author = asPid(parts[2])
@@ -327,7 +337,7 @@ function echo(state: FotbState, out: Out): void {
   state.headsChanged = false
   const heads = headsOf(state)
   if (heads.length === 0) return
-  sendToAudience(state, out, { type: 'heads', heads })
+  sendToAudience(state, out, { type: 'heads', heads, proofs: [...state.proofs.keys()].sort() })
 }
 
 function headsOf(state: FotbState): { author: Pid; seq: Seq; head: EntryHash }[] {
@@ -354,7 +364,8 @@ export function onMessage(
     case 'batch':
       return onBatch(state, crypto, params, now, from, msg.entries, msg.seal, out, ups)
     case 'heads':
-      return onHeads(state, params, now, from, msg.heads, out, ups)
+      onHeads(state, params, now, from, msg.heads, out, ups)
+      return shareProofs(state, from, msg.proofs, out)
     case 'fetch':
       return onFetch(state, params, from, msg.author, msg.from, msg.to, out)
     case 'proof':
@@ -527,6 +538,16 @@ function noteEquivocation(state: FotbState, crypto: Crypto, proof: EquivocationP
   out.trace({ kind: 'equivocation', volume: state.volume, peer: checked.author, detail: `seq ${checked.seq}` })
   sendToAudience(state, out, { type: 'proof', proof })
   ups.push({ type: 'equivocation', author: checked.author, proof })
+}
+
+/** Proof anti-entropy: a peer whose HEADS lists fewer proofs than we hold gets the missing ones,
+ *  so that a proof lost on the way still reaches every correct member (FOTB-6). */
+function shareProofs(state: FotbState, from: Pid, theirs: readonly Pid[], out: Out): void {
+  if (!state.audience.has(from)) return
+  const have = new Set(theirs)
+  for (const [author, proof] of [...state.proofs].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!have.has(author)) send(state, out, from, { type: 'proof', proof })
+  }
 }
 
 /** The seq of our last seal at or below what we delivered: a branch switch starts above it. */

@@ -145,7 +145,6 @@ export function strategyHook(strategy: ByzStrategy, crypto: Crypto, secretKey: U
 export function mustBeRemoved(strategy: ByzStrategy, didWork: boolean): boolean {
   switch (strategy) {
     case 'twin':
-      return true
     case 'equivocate':
       // Equivocation needs something to fork: entries the node authored during the fault phase.
       return didWork

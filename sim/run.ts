@@ -253,7 +253,10 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
         }
         const t = cluster.now
         const call = nextCall(workPrng, dir, { sec: 1_700_000_000 + Math.floor(t / 1000), nsec: (t % 1000) * 1_000_000 })
-        if (ok(cluster.request(ids[i]!, { type: 'fs', volume: v.name, call })) && byzantineOf.has(node.pid)) authored.add(node.pid)
+        // A twin's two processes both work: the same key writes different histories.
+        const twin = byzantineOf.get(node.pid) === 'twin' && workPrng.chance(0.5) ? `${ids[i]!}#twin` : ids[i]!
+        // A twin has equivocated only once its second process got an op through.
+        if (ok(cluster.request(twin, { type: 'fs', volume: v.name, call })) && byzantineOf.has(node.pid) && (byzantineOf.get(node.pid) !== 'twin' || twin !== ids[i])) authored.add(node.pid)
       },
     })
   }
@@ -284,7 +287,11 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   if (config.policy === 'majority' && 2 * config.byzantine < n) {
     for (const v of volumes) for (const i of v.members) if (i < firstByz && !cluster.node(ids[i]!).halted) mustStay.push({ volume: v.name, pid: pids[i]! })
   }
-  checker.checkQuiesced(cluster, { equalRoots: true, expectRemoved, mustStay })
+  // Liveness is promised while Byzantine plus fail-stopped processes stay within f.
+  const halted = [...cluster.nodes.values()].filter((nd) => nd.halted && !byzantineOf.has(nd.pid)).length
+  const liveness = config.byzantine + halted <= Math.floor((n - 1) / 3)
+  if (!liveness) cluster.record({ at: cluster.now, t: 'fault', what: `liveness not checked: ${config.byzantine} Byzantine + ${halted} halted > f = ${Math.floor((n - 1) / 3)}` })
+  checker.checkQuiesced(cluster, { equalRoots: true, expectRemoved, mustStay, liveness })
   for (const node of cluster.nodes.values()) {
     if (node.halted && node.restoreProblems.length === 0) checker.violations.push({ id: 'VOL-12', message: `${node.id} halted without naming a problem`, at: cluster.now })
   }
