@@ -76,6 +76,8 @@ export interface FotbState {
    *  adopted as our chain once a quorum vouches for it beyond what we delivered. */
   readonly candidates: Map<Pid, AuthorLog>
   members: Set<Pid>
+  /** Removed members: their HEADS and FETCHes are ignored and nothing is fetched from them. */
+  removed: ReadonlySet<Pid>
   /** Members plus applicants: who gets pushes, echoes and may fetch. */
   audience: Set<Pid>
   readonly reports: Map<Pid, Map<Pid, Report>>
@@ -90,6 +92,9 @@ export interface FotbState {
 export type FotbUp =
   | { readonly type: 'deliver'; readonly author: Pid; readonly seq: Seq; readonly hash: EntryHash; readonly payload: Uint8Array }
   | { readonly type: 'equivocation'; readonly author: Pid; readonly proof: EquivocationProof }
+
+/** Least time between two fetches for one author, even when forced. */
+const MIN_FETCH_GAP_MS = 100
 
 export function quorum(n: number): number {
   assert(Number.isSafeInteger(n) && n >= 0, 'member count')
@@ -109,6 +114,7 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     proofs: new Map(),
     candidates: new Map(),
     members: new Set(),
+    removed: new Set(),
     audience: new Set(),
     reports: new Map(),
     fetching: new Map(),
@@ -360,6 +366,10 @@ export function onMessage(
   ups: FotbUp[],
 ): void {
   count(state, `in:${msg.type}`)
+  if (state.removed.has(from) && (msg.type === 'heads' || msg.type === 'fetch')) {
+    count(state, 'reject:from-removed')
+    return
+  }
   switch (msg.type) {
     case 'batch':
       return onBatch(state, crypto, params, now, from, msg.entries, msg.seal, out, ups)
@@ -495,7 +505,11 @@ function requestRange(
   out: Out,
   force: boolean,
 ): void {
+  if (state.removed.has(peer)) return // a removed member is never asked for anything
   const pending = state.fetching.get(author)
+  // `force` skips the wait for a range we already asked for, but never the minimum gap: a peer
+  // that keeps answering with batches we cannot use must not drive a fetch loop.
+  if (pending && now - pending.at < MIN_FETCH_GAP_MS) return
   if (!force && pending && pending.to >= to && now - pending.at < params.fetchRetryMs) return
   const clippedTo = Math.min(to, from + params.maxBatchEntries - 1)
   state.fetching.set(author, { to: clippedTo, peer, at: now })
@@ -702,9 +716,10 @@ export function onTick(state: FotbState, params: FotbParams, now: TimeMs, out: O
 }
 
 /** Membership changed in the volume layer: new quorum base, maybe new deliveries. */
-export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pid>, out: Out, ups: FotbUp[]): void {
+export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pid>, out: Out, ups: FotbUp[], removed?: ReadonlySet<Pid>): void {
   state.members = members
   state.audience = audience
+  if (removed) state.removed = removed
   for (const peer of [...state.reports.keys()]) if (!audience.has(peer)) state.reports.delete(peer)
   tryDeliverAll(state, out, ups)
 }

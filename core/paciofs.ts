@@ -576,7 +576,8 @@ function refreshAudience(state: VolumeState, ctx: Ctx, ups: FotbUp[] = []): void
   for (const [p, s] of state.status) if (s === 'applicant') audience.add(p)
   // Until we are a member, also talk to the contacts we were given (they relay our join).
   if (!members.has(state.me)) for (const c of state.contacts) audience.add(c)
-  fotb.setMembers(state.fotb, members, audience, ctx.out, ups)
+  const removed = new Set([...state.status].filter(([, s]) => s === 'removed').map(([p]) => p))
+  fotb.setMembers(state.fotb, members, audience, ctx.out, ups, removed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -635,12 +636,25 @@ function target(state: VolumeState, p: Pending): Pid {
 
 function ask(state: VolumeState, ctx: Ctx, p: Pending): void {
   const t = ctx.params.getTimeoutsMs
+  if (p.firstAskAt === null) p.firstAskAt = ctx.now
+  const get = encodeVolMessage(state.genesis.name, { type: 'get', obf: p.obf })
+  if (!isMember(state, p.author)) {
+    // A removed author owes nobody an answer: ask it and every member at once, one round per
+    // longest time-out, so that ops nobody holds are given up in one round trip (VOL-5).
+    p.deadline = ctx.now + t[t.length - 1]!
+    p.asked = null
+    for (const m of [p.author, ...membersOf(state)]) {
+      if (m === state.me || p.notFound.has(m)) continue
+      bump(state, 'out:get')
+      ctx.out.send(m, get)
+    }
+    return
+  }
   p.deadline = ctx.now + t[Math.min(p.attempt, t.length - 1)]!
   const to = target(state, p)
-  if (p.firstAskAt === null) p.firstAskAt = ctx.now
   p.asked = to
   bump(state, 'out:get')
-  ctx.out.send(to, encodeVolMessage(state.genesis.name, { type: 'get', obf: p.obf }))
+  ctx.out.send(to, get)
 }
 
 function scheduleMs(params: VolumeParams): number {
@@ -699,9 +713,10 @@ export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMe
     }
     case 'notfound': {
       const p = headFor(state, msg.obf)
-      if (p && p.asked === from) {
+      if (p && (p.asked === from || (p.asked === null && p.firstAskAt !== null))) {
         p.notFound.add(from)
-        nextAttempt(state, ctx, p)
+        if (p.asked === from) nextAttempt(state, ctx, p)
+        else if (membersOf(state).every((m) => m === state.me || m === p.author || p.notFound.has(m))) nextAttempt(state, ctx, p)
       }
       return
     }
@@ -888,6 +903,7 @@ export function restoreVolume(
   if (!members.has(me)) for (const c of state.contacts) audience.add(c)
   state.fotb.members = members
   state.fotb.audience = audience
+  state.fotb.removed = new Set([...state.status].filter(([, s]) => s === 'removed').map(([p]) => p))
   for (const p of pendingOps) {
     let q = state.queues.get(p.author)
     if (!q) state.queues.set(p.author, (q = []))
