@@ -9,11 +9,23 @@ export function toHex(bytes: Uint8Array): string {
   return out
 }
 
+// Value of each lowercase hex digit by char code, -1 for anything else.
+const NIBBLE = new Int8Array(128).fill(-1)
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i
+
 /** Decodes lowercase hex; returns undefined for anything else (odd length, upper case, junk). */
 export function fromHex(hex: string): Uint8Array | undefined {
-  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) return undefined
+  if (hex.length % 2 !== 0) return undefined
   const out = new Uint8Array(hex.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16)
+  for (let i = 0; i < out.length; i++) {
+    const a = hex.charCodeAt(2 * i)
+    const b = hex.charCodeAt(2 * i + 1)
+    const hi = a < 128 ? NIBBLE[a]! : -1
+    const lo = b < 128 ? NIBBLE[b]! : -1
+    if (hi < 0 || lo < 0) return undefined
+    out[i] = (hi << 4) | lo
+  }
   return out
 }
 

@@ -327,7 +327,8 @@ export function flush(
   // One echo per step at most, and only when our heads moved: echoing on every step would
   // answer every HEADS with a HEADS, forever.
   if (state.headsChanged) echo(state, out)
-  tryDeliverAll(state, out, ups)
+  // Only our own chain can have changed here; other authors are tried where their input arrives.
+  tryDeliver(state, state.me, out, ups)
 }
 
 function hashAt(crypto: Crypto, entry: Entry): EntryHash {
@@ -465,9 +466,12 @@ function onHeads(
     state.reports.set(from, reports)
   }
   for (const h of heads) {
-    const previous = reports.get(h.author)
-    // A correct peer's echo only grows; keep the highest one we heard (messages reorder).
-    if (!previous || h.seq >= previous.seq) reports.set(h.author, { seq: h.seq, head: h.head })
+    // The latest echo counts, even if it is lower: a peer that adopted an equivocator's quorum
+    // branch reports a shorter chain, and a stale higher report would never vouch for anything.
+    // (A reordered older HEADS may lower support until the next heartbeat; safety does not
+    // depend on it, since every echo a correct node ever sent is one it held.)
+
+    reports.set(h.author, { seq: h.seq, head: h.head })
     if (!mayTrack(state, h.author, params)) continue
     const log = state.chains.get(h.author)
     const mySeq = log?.view.seq ?? 0
@@ -491,7 +495,8 @@ function onHeads(
       requestRange(state, params, now, from, h.author, h.seq, h.seq, out, false)
     }
   }
-  tryDeliverAll(state, out, ups)
+  // Only the reported authors' support can have changed.
+  for (const author of [...new Set(heads.map((h) => h.author))].sort()) tryDeliver(state, author, out, ups)
 }
 
 function requestRange(

@@ -129,6 +129,8 @@ export interface VolumeState {
   readonly myVotes: Set<string>
   /** Per author, delivered op entries waiting for their plain operation, in seq order. */
   readonly queues: Map<Pid, Pending[]>
+  /** Removed authors that let a whole GET round time out (volatile). */
+  readonly silent: Set<Pid>
   readonly stats: Map<string, number>
 }
 
@@ -351,6 +353,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     contacts: new Set(contacts.filter((c) => c !== me)),
     myVotes: new Set(),
     queues: new Map(),
+    silent: new Set(),
     stats: new Map(),
   }
   state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)
@@ -674,7 +677,11 @@ function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
     if (p.attempt >= ctx.params.getTimeoutsMs.length && waited >= total) voteKick(state, ctx, p.author, 'withheld')
   } else {
     const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
-    if (others.every((m) => p.notFound.has(m)) || waited >= 2 * total) {
+    // The removed author gets one full round to answer (it may have left in good order); once
+    // it stayed silent through a round, later ops of it do not wait for it again.
+    if (p.firstAskAt !== null && ctx.now >= p.deadline && !p.notFound.has(p.author)) state.silent.add(p.author)
+    const authorDone = p.notFound.has(p.author) || state.silent.has(p.author)
+    if ((authorDone && others.every((m) => p.notFound.has(m))) || waited >= 2 * total) {
       const q = state.queues.get(p.author)!
       q.shift()
       skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'withheld' })
@@ -716,7 +723,7 @@ export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMe
       if (p && (p.asked === from || (p.asked === null && p.firstAskAt !== null))) {
         p.notFound.add(from)
         if (p.asked === from) nextAttempt(state, ctx, p)
-        else if (membersOf(state).every((m) => m === state.me || m === p.author || p.notFound.has(m))) nextAttempt(state, ctx, p)
+        else if ((p.notFound.has(p.author) || state.silent.has(p.author)) && membersOf(state).every((m) => m === state.me || m === p.author || p.notFound.has(m))) nextAttempt(state, ctx, p)
       }
       return
     }

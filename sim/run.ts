@@ -164,6 +164,16 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   }
   cluster.runFor(2000)
 
+  const equivocators = [...byzantineOf.values()].some((s) => s === 'equivocate' || s === 'twin')
+  if (equivocators) {
+    volumes.forEach((v, k) => {
+      const outsider = Array.from({ length: n }, (_, i) => i).find((i) => !v.members.includes(i))
+      if (outsider === undefined) return
+      if (ok(cluster.request(ids[outsider]!, { type: 'join-volume', genesis: v.genesis, contacts: [pids[k % Math.max(1, correctCount)]!] }))) v.members.push(outsider)
+      cluster.runFor(2000)
+    })
+  }
+
   // Byzantine set-up: hooks and twins.
   for (let i = firstByz; i < n; i++) {
     const strategy = byzantineOf.get(pids[i]!)!
@@ -223,10 +233,14 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
       },
     })
   }
-  // Outsiders join their volume during the fault phase.
+  // Outsiders join their volume during the fault phase — unless a Byzantine member
+  // equivocates: fotb's consistency assumes correct members agree on the member set, and a
+  // joiner trusts its contacts until it has learned it (spec/fotb.md), so with an equivocator
+  // the joins happen before it starts.
   volumes.forEach((v, k) => {
     const outsider = Array.from({ length: n }, (_, i) => i).find((i) => !v.members.includes(i))
     if (outsider === undefined) return
+    if (equivocators) return // joined during set-up, see there
     schedule.push({
       at: t0 + 3000 + k * 2000,
       run: () => {
