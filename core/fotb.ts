@@ -8,6 +8,7 @@ import type { Crypto } from './crypto.ts'
 import { decode, encode, type Value } from './codec.ts'
 import { fromHex, toHex } from './bytes.ts'
 import type { Out } from './effects.ts'
+import type { Mutation } from './mutations.ts'
 import {
   append,
   cloneChainView,
@@ -42,6 +43,8 @@ export interface FotbParams {
   readonly heartbeatMs: number
   /** A fetch without progress after this long is sent again (to the latest reporter). */
   readonly fetchRetryMs: number
+  /** Test only: a deliberately broken variant (core/mutations.ts). */
+  readonly mutation?: Mutation
 }
 
 export const DEFAULT_FOTB_PARAMS: FotbParams = {
@@ -83,6 +86,8 @@ export interface FotbState {
   readonly reports: Map<Pid, Map<Pid, Report>>
   readonly fetching: Map<Pid, { to: Seq; peer: Pid; at: TimeMs }>
   lastHeartbeat: TimeMs
+  /** Test only (core/mutations.ts); copied from the params at creation. */
+  mutation?: Mutation
   /** Our accepted heads changed since the last echo. */
   headsChanged: boolean
   readonly stats: Map<string, number>
@@ -417,7 +422,10 @@ function onBatch(
     return
   }
   const log = authorLog(state, author)
-  const r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
+  let r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
+  if (!r.ok && r.rejection.code === 'bad-signature' && params.mutation === 'accept-unsealed') {
+    r = validateBatch(crypto, log.view, entries, seal, limitsOf(params), { ownSeal: true })
+  }
   if (!r.ok) {
     const code = r.rejection.code
     if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
@@ -658,7 +666,7 @@ function supportedSeq(state: FotbState, view: ChainView): Seq {
     // chain is linear, so its report at rep.seq also vouches for every seq below it.
     if (rep.seq <= view.seq && view.hashes[rep.seq - 1] === rep.head) supports.push(rep.seq)
   }
-  const q = quorum(state.members.size)
+  const q = Math.max(1, quorum(state.members.size) - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
   if (supports.length < q) return 0
   supports.sort((a, b) => b - a)
   return supports[q - 1]!
@@ -677,14 +685,17 @@ function tryDeliver(state: FotbState, author: Pid, out: Out, ups: FotbUp[]): voi
   const done = state.delivered.get(author) ?? 0
   if (target <= done) return
   const log = state.chains.get(author)!
-  for (let seq = done + 1; seq <= target; seq++) {
+  const seqs: Seq[] = []
+  for (let seq = done + 1; seq <= target; seq++) seqs.push(seq)
+  if (state.mutation === 'deliver-out-of-order' && seqs.length >= 2) seqs.reverse()
+  for (const seq of seqs) {
     const entry = log.entries[seq - 1]!
     ups.push({ type: 'deliver', author, seq, hash: log.view.hashes[seq - 1]!, payload: entry.payload })
+    // Observable by hosts and invariant checkers (FIFO, exactly once, consistency).
+    out.deliver(state.volume, { type: 'entries', author, from: seq, hashes: [log.view.hashes[seq - 1]!] })
   }
   state.delivered.set(author, target)
   out.persist(deliveredRecord(state.volume, author, target))
-  // Observable by hosts and invariant checkers (FIFO, exactly once, consistency).
-  out.deliver(state.volume, { type: 'entries', author, from: done + 1, hashes: log.view.hashes.slice(done, target) })
 }
 
 export function tryDeliverAll(state: FotbState, out: Out, ups: FotbUp[]): void {

@@ -191,6 +191,7 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
 
 function addVolume(config: NodeConfig, state: NodeState, ctx: vol.Ctx, genesis: Genesis, contacts: readonly Pid[]): VolumeState {
   const v = vol.newVolume(config.crypto, genesis, state.me, contacts)
+  if (config.params.fotb.mutation) v.fotb.mutation = config.params.fotb.mutation
   state.volumes.set(genesis.name, v)
   ctx.out.persist(genesisRecord(genesis, contacts))
   const ups: fotb.FotbUp[] = []
@@ -263,6 +264,7 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     plain: v.plain,
     chunks: v.chunks,
     disk: v.fs,
+    ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),
   })
 }
 

@@ -8,6 +8,7 @@ import type { Crypto } from './crypto.ts'
 import { decode, encode, tryDecode, type Value } from './codec.ts'
 import { bytesEqual, fromHex, toHex, utf8 } from './bytes.ts'
 import type { Out } from './effects.ts'
+import type { Mutation } from './mutations.ts'
 import * as fotb from './fotb.ts'
 import type { FotbParams, FotbState, FotbUp } from './fotb.ts'
 import { entryHash, headerOf, type Entry, type EquivocationProof } from './ledger.ts'
@@ -48,6 +49,8 @@ export interface VolumeParams {
   /** Which applicants this node votes to accept: everyone, or an allow-list. */
   readonly admission: 'open' | { readonly allow: ReadonlySet<Pid> }
   readonly fotb: FotbParams
+  /** Test only: a deliberately broken variant (core/mutations.ts); fotb's is in `fotb`. */
+  readonly mutation?: Mutation
 }
 
 export const DEFAULT_VOLUME_PARAMS: VolumeParams = {
@@ -58,11 +61,21 @@ export const DEFAULT_VOLUME_PARAMS: VolumeParams = {
 
 /** What a volume puts in the ledger (spec/paciofs.md "Ledger payloads"). */
 export type VolumePayload =
-  | { readonly type: 'join' }
-  | { readonly type: 'leave' }
-  | { readonly type: 'vote-accept'; readonly target: Pid }
-  | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason }
+  | { readonly type: 'join'; readonly round: number }
+  | { readonly type: 'leave'; readonly round: number }
+  | { readonly type: 'vote-accept'; readonly target: Pid; readonly round: number }
+  | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason; readonly round: number }
   | { readonly type: 'op'; readonly obf: ObfHash }
+
+export type MembershipPayload = Exclude<VolumePayload, { type: 'op' }>
+
+/** A delivered membership entry; `round` is its author's Lamport clock over membership entries. */
+export interface MemberEvent {
+  readonly round: number
+  readonly author: Pid
+  readonly seq: Seq
+  readonly payload: MembershipPayload
+}
 
 export interface PlainOp {
   readonly salt: Uint8Array
@@ -123,6 +136,10 @@ export interface VolumeState {
   readonly acceptVotes: Map<Pid, Set<Pid>>
   readonly kickVotes: Map<Pid, Set<Pid>>
   status: Map<Pid, Status>
+  /** Every delivered membership entry (the input of replayMembership). */
+  readonly memberEvents: MemberEvent[]
+  /** Highest round among delivered membership entries: our next entry takes round + 1. */
+  maxRound: number
   /** Peers this node was told to contact while it is not yet a member. */
   contacts: Set<Pid>
   /** Votes this node cast, "accept:<pid>" / "kick:<pid>": never twice. */
@@ -169,11 +186,11 @@ export function encodePayload(p: VolumePayload): Uint8Array {
   switch (p.type) {
     case 'join':
     case 'leave':
-      return encode([p.type])
+      return encode([p.type, p.round])
     case 'vote-accept':
-      return encode([p.type, fromHex(p.target)!])
+      return encode([p.type, fromHex(p.target)!, p.round])
     case 'vote-kick':
-      return encode([p.type, fromHex(p.target)!, p.reason])
+      return encode([p.type, fromHex(p.target)!, p.reason, p.round])
     case 'op':
       return encode(['op', fromHex(p.obf)!])
   }
@@ -188,19 +205,27 @@ export function decodePayload(bytes: Uint8Array): VolumePayload | undefined {
     const hex = b instanceof Uint8Array && b.length === 33 ? toHex(b) : ''
     return isPid(hex) ? hex : undefined
   }
+  const roundAt = (i: number): number | undefined => {
+    const r = v[i]
+    return typeof r === 'number' && Number.isSafeInteger(r) && r >= 1 ? r : undefined
+  }
   switch (v[0]) {
     case 'join':
-    case 'leave':
-      return v.length === 1 ? { type: v[0] } : undefined
+    case 'leave': {
+      const round = roundAt(1)
+      return v.length === 2 && round ? { type: v[0], round } : undefined
+    }
     case 'vote-accept': {
       const target = pidAt(1)
-      return v.length === 2 && target ? { type: 'vote-accept', target } : undefined
+      const round = roundAt(2)
+      return v.length === 3 && target && round ? { type: 'vote-accept', target, round } : undefined
     }
     case 'vote-kick': {
       const target = pidAt(1)
       const reason = v[2]
-      return v.length === 3 && target && KICK_REASONS.includes(reason as KickReason)
-        ? { type: 'vote-kick', target, reason: reason as KickReason }
+      const round = roundAt(3)
+      return v.length === 4 && target && round && KICK_REASONS.includes(reason as KickReason)
+        ? { type: 'vote-kick', target, reason: reason as KickReason, round }
         : undefined
     }
     case 'op': {
@@ -278,8 +303,6 @@ export function inoFor(crypto: Crypto, volume: VolumeName, author: Pid, seq: Seq
 // ---------------------------------------------------------------------------------------------
 // Membership (VOL-1): a function of the set of delivered joins, leaves and votes.
 
-const STATUS_ORDER: Record<Status, number> = { applicant: 1, member: 2, removed: 3 }
-
 function meets(policy: Policy, votes: number, members: number): boolean {
   return policy === 'any' ? votes >= 1 : 2 * votes > members
 }
@@ -324,6 +347,33 @@ export function computeStatus(
   return status
 }
 
+/** The statuses a node reaches by delivering these membership entries one by one in causal
+ *  order — (round, author, seq), rounds being Lamport clocks — applying the rule after each.
+ *  A function of the *set* of delivered entries: nodes that delivered the same entries agree
+ *  (VOL-2), however the entries arrived; a late joiner replays history as it happened. */
+export function replayMembership(genesis: Genesis, events: readonly MemberEvent[]): {
+  status: Map<Pid, Status>
+  joins: Set<Pid>
+  leaves: Set<Pid>
+  acceptVotes: Map<Pid, Set<Pid>>
+  kickVotes: Map<Pid, Set<Pid>>
+} {
+  const ordered = [...events].sort((a, b) => a.round - b.round || (a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq - b.seq))
+  const joins = new Set<Pid>()
+  const leaves = new Set<Pid>()
+  const acceptVotes = new Map<Pid, Set<Pid>>()
+  const kickVotes = new Map<Pid, Set<Pid>>()
+  let status = computeStatus(genesis, joins, acceptVotes, kickVotes)
+  for (const e of ordered) {
+    const p = e.payload
+    if (p.type === 'join') joins.add(e.author)
+    else if (p.type === 'leave') leaves.add(e.author)
+    else addVote(p.type === 'vote-accept' ? acceptVotes : kickVotes, p.target, e.author)
+    status = computeStatus(genesis, joins, acceptVotes, kickVotes, status)
+  }
+  return { status, joins, leaves, acceptVotes, kickVotes }
+}
+
 export function membersOf(state: VolumeState): Pid[] {
   return [...state.status].filter(([, s]) => s === 'member').map(([p]) => p).sort()
 }
@@ -350,6 +400,8 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     acceptVotes: new Map(),
     kickVotes: new Map(),
     status: new Map(),
+    memberEvents: [],
+    maxRound: 0,
     contacts: new Set(contacts.filter((c) => c !== me)),
     myVotes: new Set(),
     queues: new Map(),
@@ -471,15 +523,20 @@ function skip(state: VolumeState, out: Out, record: SkipRecord): void {
 }
 
 export function requestJoin(state: VolumeState, ctx: Ctx): void {
-  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'join' }))
+  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'join', round: state.maxRound + 1 }))
   refreshAudience(state, ctx)
 }
 
 export function requestLeave(state: VolumeState, ctx: Ctx): void {
-  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'leave' }))
+  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'leave', round: state.maxRound + 1 }))
 }
 
-function vote(state: VolumeState, ctx: Ctx, payload: VolumePayload & { target: Pid }): void {
+type VoteIntent =
+  | { readonly type: 'vote-accept'; readonly target: Pid }
+  | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason }
+
+function vote(state: VolumeState, ctx: Ctx, intent: VoteIntent): void {
+  const payload: VolumePayload = { ...intent, round: state.maxRound + 1 }
   const key = `${payload.type}:${payload.target}`
   if (state.myVotes.has(key) || !isMember(state, state.me)) return
   state.myVotes.add(key)
@@ -519,6 +576,10 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
     ctx.out.trace({ kind: 'bad-payload', volume: state.genesis.name, peer: author })
     return false
   }
+  if (p.type !== 'op') {
+    state.memberEvents.push({ round: p.round, author, seq, payload: p })
+    state.maxRound = Math.max(state.maxRound, p.round)
+  }
   switch (p.type) {
     case 'join':
       state.joins.add(author)
@@ -535,7 +596,12 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
       addVote(state.kickVotes, p.target, author)
       return true
     case 'op':
-      if (author === state.me) return false // applied once, at the call (VOL-3)
+      if (author === state.me) {
+        // Applied once, at the call (VOL-3) — unless the test-only mutation re-applies it.
+        const plain = ctx.params.mutation === 'apply-own-twice' ? state.plain.get(p.obf) : undefined
+        if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, notFound: new Set() }, plain)
+        return false
+      }
       // Queued even if the author is not (yet) a member here: membership is decided by the set
       // of votes, which may still be arriving; the queue waits until the author is or was one.
       enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
@@ -555,10 +621,7 @@ function addVote(map: Map<Pid, Set<Pid>>, target: Pid, voter: Pid): void {
 
 function recomputeMembership(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
   const before = membersOf(state).join()
-  const next = computeStatus(state.genesis, state.joins, state.acceptVotes, state.kickVotes, state.status)
-  for (const [pid, s] of next) {
-    if (state.status.get(pid) !== s) ctx.out.persist(['status', state.genesis.name, fromHex(pid)!, s])
-  }
+  const next = replayMembership(state.genesis, state.memberEvents).status
   state.status = next
   const members = membersOf(state)
   if (members.join() === before) return
@@ -739,7 +802,9 @@ function onPut(state: VolumeState, ctx: Ctx, from: Pid, msg: Extract<VolMessage,
     return
   }
   // VOL-4: only data that hashes to the ledger entry is accepted; anything else is a lie.
-  if (obfuscate(ctx.crypto, msg.salt, msg.opBytes) !== msg.obf) return liar(state, ctx, from, p, 'salted hash does not match the ledger')
+  if (obfuscate(ctx.crypto, msg.salt, msg.opBytes) !== msg.obf && ctx.params.mutation !== 'skip-obf-check') {
+    return liar(state, ctx, from, p, 'salted hash does not match the ledger')
+  }
   const decoded = tryDecode(msg.opBytes)
   const checked = decoded.ok ? validateOp(decoded.value) : undefined
   if (!checked || !checked.ok) {
@@ -816,9 +881,9 @@ export function restoreVolume(
   const problems: VolumeRestoreProblem[] = [...restored.problems]
   const base = newVolume(crypto, genesis, me, contacts)
   const state: VolumeState = { ...base, fotb: restored.state }
+  if (params.fotb.mutation) state.fotb.mutation = params.fotb.mutation
   const logRecs: LogRecord[] = []
   const skips: SkipRecord[] = []
-  const persistedStatus = new Map<Pid, Status>()
   for (const rec of records) {
     if (!Array.isArray(rec) || rec[1] !== volume) continue
     const r = rec as Value[]
@@ -848,11 +913,6 @@ export function restoreVolume(
       const parsed = parseLogRecord(r)
       if (!parsed) problems.push({ record: 'log', problem: 'malformed' })
       else logRecs.push(parsed)
-    } else if (r[0] === 'status') {
-      const pid = r[2] instanceof Uint8Array ? toHex(r[2]) : ''
-      const st = r[3]
-      if (!isPid(pid) || (st !== 'applicant' && st !== 'member' && st !== 'removed')) problems.push({ record: 'status', problem: 'malformed' })
-      else if (STATUS_ORDER[st] > STATUS_ORDER[persistedStatus.get(pid) ?? 'applicant'] || !persistedStatus.has(pid)) persistedStatus.set(pid, st)
     } else if (r[0] === 'skip') {
       const author = r[3] instanceof Uint8Array ? toHex(r[3]) : ''
       const obf = r[5] instanceof Uint8Array ? toHex(r[5]) : ''
@@ -891,7 +951,12 @@ export function restoreVolume(
       const p = decodePayload(log.entries[seq - 1]!.payload)
       if (!p) continue
       if (author === me && p.type !== 'op') state.myVotes.add(`${p.type}:${'target' in p ? p.target : ''}`)
+      if (author === me && p.type !== 'op') state.maxRound = Math.max(state.maxRound, p.round)
       if (seq > delivered) continue
+      if (p.type !== 'op') {
+        state.memberEvents.push({ round: p.round, author, seq, payload: p })
+        state.maxRound = Math.max(state.maxRound, p.round)
+      }
       if (p.type === 'join') state.joins.add(author)
       else if (p.type === 'leave') state.leaves.add(author)
       else if (p.type === 'vote-accept') addVote(state.acceptVotes, p.target, author)
@@ -901,9 +966,8 @@ export function restoreVolume(
       }
     }
   }
-  // Start from the statuses this node had reached (they depend on the order it saw votes in),
-  // then advance by the votes it had delivered.
-  state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes, persistedStatus)
+  // Membership is a function of the delivered entries (replayed in causal order).
+  state.status = replayMembership(genesis, state.memberEvents).status
   const members = new Set(membersOf(state))
   const audience = new Set(members)
   for (const [p, s] of state.status) if (s === 'applicant') audience.add(p)

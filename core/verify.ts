@@ -7,7 +7,7 @@ import { toHex } from './bytes.ts'
 import { createFs, applyOp } from './fs/state.ts'
 import { diffHistory, diffTrees } from './fs/diff.ts'
 import type { FsState } from './fs/state.ts'
-import { FsView } from './fs/view.ts'
+import { FsView, readdir } from './fs/view.ts'
 import { encode, tryDecode } from './codec.ts'
 import { newChainView, validateBatch, entryHash, headerOf, type Entry } from './ledger.ts'
 import type { AuthorLog } from './fotb.ts'
@@ -41,6 +41,8 @@ export interface VerifyInput {
   readonly chunks: ReadonlyMap<ChunkHash, Uint8Array>
   /** The replica as the node holds it (the disk). */
   readonly disk: FsState | FsView
+  /** Test only (core/mutations.ts 'verify-top-only'): the prototype's shallow comparison. */
+  readonly topOnly?: boolean
 }
 
 const short = (pid: string): string => pid.slice(0, 12)
@@ -134,6 +136,15 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     if (got !== rec.result) add(`log epoch ${rec.epoch}`, 'result', got, rec.result)
   }
   const chunks = (h: ChunkHash): Uint8Array | undefined => input.chunks.get(h)
+  if (input.topOnly) {
+    // The prototype's verify: only the names in the top directory.
+    const names = (src: FsState | FsView) => {
+      const r = readdir(src, '/')
+      return r.ok ? r.value.map((e) => e.name).sort().join('/') : ''
+    }
+    if (names(replay) !== names(input.disk)) add('/', 'entries', names(replay), names(input.disk))
+    return findings
+  }
   for (const f of diffTrees(replay, input.disk, chunks, crypto)) add(f.path, f.what, f.expected, f.found)
   // The disk's history too (every version of every inode, every epoch): changes that were undone
   // again leave the current tree equal but not the history.

@@ -56,8 +56,17 @@ export function strategyHook(strategy: ByzStrategy, crypto: Crypto, secretKey: U
       const forkHash = new Map<string, EntryHash>() // `${volume}/${seq}` -> hash on the fork
       return (node, to, bytes, cluster) => {
         const msg = tryDecodeMsg(bytes)
-        const batch = msg && parseBatch(msg)
-        if (!batch || batch.entries[0]?.author !== me || [...victims()].sort().indexOf(to) % 2 !== 1) return [{ to, bytes }]
+        if (!msg || [...victims()].sort().indexOf(to) % 2 !== 1) return [{ to, bytes }]
+        if (msg[0] === 'fotb/heads' && Array.isArray(msg[2])) {
+          // Echo the fork to the peers that hold it, so they see support for it.
+          const heads = (msg[2] as Value[][]).map((h) => {
+            const fork = forkHash.get(`${msg[1] as string}/${h[1] as number}`)
+            return h[0] instanceof Uint8Array && toHex(h[0]) === me && fork ? [h[0], h[1]!, fromHex(fork)!] : h
+          })
+          return [{ to, bytes: encode([msg[0], msg[1]!, heads, msg[3]!]) }]
+        }
+        const batch = parseBatch(msg)
+        if (!batch || batch.entries[0]?.author !== me) return [{ to, bytes }]
         const forked: Entry[] = []
         for (const e of batch.entries) {
           const prev = (forkHash.get(`${batch.volume}/${e.seq - 1}`) ?? e.prev) as EntryHash
@@ -81,8 +90,12 @@ export function strategyHook(strategy: ByzStrategy, crypto: Crypto, secretKey: U
         if (!msg || typeof msg[1] !== 'string' || vs.length === 0 || !prng.chance(0.05)) return out
         const victim = prng.pick(vs)
         const volume = msg[1] as VolumeName
-        const payload = encodePayload({ type: 'vote-kick', target: victim, reason: 'operator' })
-        const h = headerOf(crypto, { volume, author: victim, seq: 1 + prng.int(5), prev: toHex(prng.bytes(32)) as EntryHash, payload })
+        const payload = encodePayload({ type: 'vote-kick', target: victim, reason: 'operator', round: 1 })
+        // A well-formed extension of the victim's real chain: only the signature is wrong.
+        const view = node.state.volumes.get(volume)?.fotb.chains.get(victim)?.view
+        const h = view
+          ? headerOf(crypto, { volume, author: victim, seq: view.seq + 1, prev: view.head, payload })
+          : headerOf(crypto, { volume, author: victim, seq: 1 + prng.int(5), prev: toHex(prng.bytes(32)) as EntryHash, payload })
         const seal = { ...signSeal(crypto, secretKey, volume, me, h.seq, entryHash(crypto, h)), author: victim }
         note(cluster, node, `forge a batch of ${victim.slice(0, 8)} to ${to.slice(0, 8)}`)
         out.push({ to, bytes: encode(['fotb/batch', volume, [encodeEntry({ ...h, payload })], encodeSeal(seal)]) })

@@ -9,6 +9,11 @@ import { encode } from '../core/codec.ts'
 import type { Genesis, Policy } from '../core/paciofs.ts'
 import { membersOf } from '../core/paciofs.ts'
 import type { NodeReply } from '../core/node.ts'
+import { DEFAULT_VOLUME_PARAMS, type VolumeParams } from '../core/paciofs.ts'
+import type { Mutation } from '../core/mutations.ts'
+import { applyOp } from '../core/fs/state.ts'
+import { verifyNodeVolume } from '../core/node.ts'
+import { readdir } from '../core/fs/view.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 import { Cluster, type TraceEvent } from './cluster.ts'
 import { InvariantChecker } from './invariants.ts'
@@ -41,6 +46,8 @@ export interface SimConfig {
   readonly crypto: 'test' | 'real'
   /** Strategies the plan may choose from (default: all). */
   readonly strategies?: readonly ByzStrategy[]
+  /** Test only: run a deliberately broken core (core/mutations.ts). */
+  readonly mutation?: Mutation
 }
 
 export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
@@ -132,8 +139,12 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const network = new FaultyNetwork(plan, indexOf, netPrng.u32())
   const byzantineOf = new Map<Pid, ByzStrategy>()
   const checker = new InvariantChecker({ correct: (p) => !byzantineOf.has(p) })
+  const params: VolumeParams = config.mutation
+    ? { ...DEFAULT_VOLUME_PARAMS, mutation: config.mutation, fotb: { ...DEFAULT_VOLUME_PARAMS.fotb, mutation: config.mutation } }
+    : DEFAULT_VOLUME_PARAMS
   const cluster = new Cluster({
     crypto,
+    params,
     network,
     keepTrace: opts.keepTrace ?? false,
     observe: (o, c) => checker.observe(o, c),
@@ -309,6 +320,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   for (const node of cluster.nodes.values()) {
     if (node.halted && node.restoreProblems.length === 0) checker.violations.push({ id: 'VOL-12', message: `${node.id} halted without naming a problem`, at: cluster.now })
   }
+  tamperAndVerify(cluster, checker, correctPids, volumes.map((v) => v.name))
   for (const v of checker.violations) cluster.record({ at: v.at, t: 'violation', id: v.id, message: v.message })
 
   return {
@@ -321,6 +333,43 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     traceHash: cluster.traceHash(),
     nodes: [...cluster.nodes.values()].map((nd) => ({ id: nd.id, pid: nd.pid, byzantine: byzantineOf.get(nd.pid) ?? null })),
     ...(opts.keepTrace ? { trace: cluster.trace } : {}),
+  }
+}
+
+/** VOL-9 on a live replica: after every other check, change one attribute of the deepest file of
+ *  a correct member behind the log's back; verify must name that path. (Done last: the node's
+ *  state is spoiled afterwards.) */
+function tamperAndVerify(cluster: Cluster, checker: InvariantChecker, correct: readonly Pid[], volumes: readonly VolumeName[]): void {
+  for (const pid of correct) {
+    const node = cluster.processesOf(pid)[0]
+    if (!node || !node.up) continue
+    for (const name of volumes) {
+      const v = node.state.volumes.get(name)
+      if (!v || !membersOf(v).includes(pid)) continue
+      // The deepest regular file, found by walking the tree in name order.
+      let deepest: string | undefined
+      let depth = 0
+      const walk = (dir: string, d: number): void => {
+        const r = readdir(v.fs, dir)
+        if (!r.ok) return
+        for (const e of r.value) {
+          const path = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`
+          if (e.kind === 'dir') walk(path, d + 1)
+          else if (e.kind === 'file' && d + 1 > depth) {
+            deepest = path
+            depth = d + 1
+          }
+        }
+      }
+      walk('/', 0)
+      if (!deepest || depth < 2) continue
+      applyOp(v.fs, { type: 'chmod', path: deepest, mode: 0o604, cred: { uid: 0, gid: 0 }, time: { sec: 1, nsec: 0 } }, { epoch: v.fs.epoch + 1, author: pid })
+      const findings = verifyNodeVolume(node.config, node.state, name)
+      if (!findings.some((f) => f.where === deepest)) {
+        checker.violations.push({ id: 'VOL-9', message: `${name}: verify at ${pid.slice(0, 8)} did not name ${deepest}, changed behind the log's back`, at: cluster.now })
+      }
+      return
+    }
   }
 }
 

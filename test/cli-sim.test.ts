@@ -133,7 +133,7 @@ describe('paciofs sim: one seed', () => {
     expect(j.events).toBeGreaterThan(0)
     expect(Array.isArray(j.violations)).toBe(true)
     for (const v of j.violations) expect(v).toEqual({ id: expect.any(String), message: expect.any(String), at: expect.any(Number) })
-    expect(j.traceHash).toMatch(/^[0-9a-f]{64}$/)
+    expect(j.traceHash).toMatch(/^[0-9a-f]{32}$/)
     expect(r.code).toBe(j.violations.length === 0 ? 0 : 1)
   })
 

@@ -1,0 +1,26 @@
+// Deliberately broken variants of the core, each selected by a test-only switch in the params.
+// They exist to prove that the simulator's invariant checks can fail: test/mutations.test.ts
+// runs each one and requires that some check catches it. Never set in the runtime.
+
+export type Mutation =
+  /** fotb accepts a batch whose seal does not verify (forged). */
+  | 'accept-unsealed'
+  /** fotb hands two deliverable entries of an author up in the wrong order. */
+  | 'deliver-out-of-order'
+  /** remote_get accepts a plain op without checking its salted hash against the ledger. */
+  | 'skip-obf-check'
+  /** fotb delivers with one echo fewer than the quorum. */
+  | 'quorum-off-by-one'
+  /** a node applies its own operations again when fotb delivers them (the prototype's bug). */
+  | 'apply-own-twice'
+  /** verify compares only the top directory (the prototype's bug). */
+  | 'verify-top-only'
+
+export const MUTATIONS: readonly Mutation[] = [
+  'accept-unsealed',
+  'deliver-out-of-order',
+  'skip-obf-check',
+  'quorum-off-by-one',
+  'apply-own-twice',
+  'verify-top-only',
+]
