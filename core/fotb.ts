@@ -640,7 +640,7 @@ function tryOtherBranch(
     }
   }
   state.candidates.set(author, cand)
-  if (supportedSeq(state, cand.view) <= done) return true
+  if (supportedSeq(state, cand.view, false) <= done) return true
   // Adopt: our chain becomes the branch the quorum backs. Persisted as a cut plus new records,
   // so that a restart rebuilds the same chain.
   const base = branchBase(state, author)
@@ -656,10 +656,13 @@ function tryOtherBranch(
   return true
 }
 
-/** The q-th highest member echo that lies on `view` (0 when fewer than q do). */
-function supportedSeq(state: FotbState, view: ChainView): Seq {
+/** The q-th highest member echo that lies on `view` (0 when fewer than q do). Our own chain
+ *  counts as our echo only when `view` is our chain: for a candidate branch we have not echoed
+ *  it, and counting ourselves would let one node vouch for two branches (FOTB-4). */
+function supportedSeq(state: FotbState, view: ChainView, selfCounts = true): Seq {
   const supports: Seq[] = []
   for (const m of state.members) {
+    if (m === state.me && !selfCounts) continue
     const rep = m === state.me ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(view.author)
     if (!rep || rep.seq === 0) continue
     // A report beyond our chain supports only as far as we can check; a correct member's
@@ -716,18 +719,17 @@ export function onTick(state: FotbState, params: FotbParams, now: TimeMs, out: O
       state.fetching.delete(author)
       continue
     }
-    // Ask the member with the highest report, which is most likely to have the range.
-    let best: Pid | undefined
-    let bestSeq = mySeq
+    // Ask, in turn, the peers that report more than we have: the one after the peer we asked
+    // last, so that a peer answering with junk (tampered relays) cannot stall us forever.
+    const holders: { peer: Pid; seq: Seq }[] = []
     for (const [peer, reps] of [...state.reports].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const r = reps.get(author)
-      if (r && r.seq > bestSeq && state.audience.has(peer)) {
-        best = peer
-        bestSeq = r.seq
-      }
+      if (r && r.seq > mySeq && state.audience.has(peer) && !state.removed.has(peer)) holders.push({ peer, seq: r.seq })
     }
     state.fetching.delete(author)
-    if (best) requestRange(state, params, now, best, author, mySeq + 1, bestSeq, out, true)
+    if (holders.length === 0) continue
+    const next = holders.find((h) => h.peer > f.peer) ?? holders[0]!
+    requestRange(state, params, now, next.peer, author, mySeq + 1, next.seq, out, true)
   }
 }
 

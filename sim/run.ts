@@ -80,6 +80,8 @@ export interface SimResult {
   readonly violations: SimViolation[]
   readonly traceHash: string
   readonly nodes: { id: string; pid: string; byzantine: string | null }[]
+  /** Each volume's member set as the first correct, running member sees it at the end. */
+  readonly finalMembers: { volume: string; members: string[] }[]
   readonly trace?: TraceEvent[]
 }
 
@@ -332,6 +334,10 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     violations: checker.violations.map((v) => ({ id: v.id, message: v.message, at: v.at })),
     traceHash: cluster.traceHash(),
     nodes: [...cluster.nodes.values()].map((nd) => ({ id: nd.id, pid: nd.pid, byzantine: byzantineOf.get(nd.pid) ?? null })),
+    finalMembers: volumes.map((v) => {
+      const viewer = correctPids.map((p) => cluster.processesOf(p)[0]!).find((nd) => nd.up && nd.state.volumes.has(v.name))
+      return { volume: v.name, members: viewer ? membersOf(viewer.state.volumes.get(v.name)!) : [] }
+    }),
     ...(opts.keepTrace ? { trace: cluster.trace } : {}),
   }
 }
