@@ -429,7 +429,7 @@ function onBatch(
   if (!r.ok) {
     const code = r.rejection.code
     if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
-    if ((code === 'equivocation' || code === 'broken-link') && state.proofs.has(author)) {
+    if ((code === 'equivocation' || code === 'broken-link' || (code === 'gap' && state.candidates.has(author))) && state.proofs.has(author)) {
       if (tryOtherBranch(state, crypto, params, now, from, author, entries, seal, out, ups)) return
     }
     count(state, `reject:${code}`)
@@ -504,7 +504,10 @@ function onHeads(
     }
   }
   // Only the reported authors' support can have changed.
-  for (const author of [...new Set(heads.map((h) => h.author))].sort()) tryDeliver(state, author, out, ups)
+  for (const author of [...new Set(heads.map((h) => h.author))].sort()) {
+    maybeAdopt(state, author, out, ups)
+    tryDeliver(state, author, out, ups)
+  }
 }
 
 function requestRange(
@@ -640,7 +643,15 @@ function tryOtherBranch(
     }
   }
   state.candidates.set(author, cand)
-  if (supportedSeq(state, cand.view, false) <= done) return true
+  maybeAdopt(state, author, out, ups)
+  return true
+}
+
+/** Adopts an author's candidate branch once a quorum (without us) vouches for it beyond what we
+ *  delivered; checked when a candidate grows and when echoes arrive. */
+function maybeAdopt(state: FotbState, author: Pid, out: Out, ups: FotbUp[]): void {
+  const cand = state.candidates.get(author)
+  if (!cand || supportedSeq(state, cand.view, false) <= (state.delivered.get(author) ?? 0)) return
   // Adopt: our chain becomes the branch the quorum backs. Persisted as a cut plus new records,
   // so that a restart rebuilds the same chain.
   const base = branchBase(state, author)
@@ -653,7 +664,6 @@ function tryOtherBranch(
   for (const s of cand.view.seals) if (s.seq > base) out.persist(sealRecord(state.volume, s))
   state.headsChanged = true
   tryDeliver(state, author, out, ups)
-  return true
 }
 
 /** The q-th highest member echo that lies on `view` (0 when fewer than q do). Our own chain

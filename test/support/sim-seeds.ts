@@ -1,0 +1,34 @@
+// Shared by the seed-swarm test files: runs a range of seeds of the default configuration and
+// reports which fault classes and Byzantine strategies the range exercised.
+import { DEFAULT_SIM_CONFIG, runSim, type SimResult } from '../../sim/run.ts'
+import type { FaultClass, ByzStrategy } from '../../sim/faults.ts'
+
+export const SWARM_OPS = 40
+
+export function runSeeds(from: number, to: number): { results: SimResult[]; faults: Set<FaultClass>; strategies: Set<ByzStrategy> } {
+  const results: SimResult[] = []
+  const faults = new Set<FaultClass>()
+  const strategies = new Set<ByzStrategy>()
+  for (let seed = from; seed <= to; seed++) {
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed, ops: SWARM_OPS })
+    results.push(r)
+    const p = r.plan
+    if (p.lossPct > 0) faults.add('loss')
+    if (p.dupPct > 0) faults.add('dup')
+    if (p.delayMaxMs > p.delayMinMs) faults.add('delay')
+    if (p.partitions.length > 0) faults.add('partition')
+    if (p.crashes.length > 0) faults.add('crash')
+    if (p.crashes.some((c) => c.torn !== null)) faults.add('torn')
+    if (p.crashes.some((c) => c.flips.length > 0)) faults.add('corrupt')
+    if (p.skew.some((x) => x !== 1)) faults.add('skew')
+    for (const s of p.byzantine) strategies.add(s)
+  }
+  return { results, faults, strategies }
+}
+
+/** One line per failing seed, with its replay command, for a readable test failure. */
+export function failures(results: readonly SimResult[]): string[] {
+  return results
+    .filter((r) => r.violations.length > 0)
+    .map((r) => `seed ${r.seed} (${r.plan.byzantine.join(',')}): ${r.violations.slice(0, 3).map((v) => `${v.id} ${v.message}`).join(' | ')} — replay: npx paciofs sim --seed ${r.seed} --ops ${SWARM_OPS}`)
+}
