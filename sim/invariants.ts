@@ -24,6 +24,8 @@ export interface CheckerOptions {
 
 export class InvariantChecker {
   readonly violations: Violation[] = []
+  /** Checks skipped for a stated reason (not violations; printed in traces and results). */
+  readonly notes: string[] = []
   /** (volume, author, seq) -> the hash some correct node delivered (FOTB-4). */
   private readonly deliveredHash = new Map<string, EntryHash>()
   /** (node, volume, author) -> last delivered seq (FOTB-3). */
@@ -122,7 +124,12 @@ export class InvariantChecker {
     const volumes = new Set<VolumeName>()
     for (const n of correct) for (const name of n.state.volumes.keys()) volumes.add(name)
     for (const name of [...volumes].sort()) {
-      const holders = correct.filter((n) => n.state.volumes.get(name) && membersOf(n.state.volumes.get(name)!).includes(n.pid))
+      // Members that hold the volume: a node that left is no longer served, so it is not held
+      // to liveness (its own view may lag behind its removal).
+      const holders = correct.filter((n) => {
+        const v = n.state.volumes.get(name)
+        return v !== undefined && membersOf(v).includes(n.pid) && !v.leaves.has(n.pid)
+      })
       if (holders.length === 0) continue
       if (opts.liveness === false) {
         for (const n of holders) {
@@ -166,7 +173,12 @@ export class InvariantChecker {
           if (volume === name && v.status.get(bad) !== 'removed') this.fail('VOL-10', `${name}: ${short(n.pid)} did not remove ${short(bad)} (${v.status.get(bad) ?? 'unknown'})`, at)
         }
       }
-      if (opts.equalRoots) {
+      // VOL-6's stated exception (spec/paciofs.md, remote_get 5): replicas may differ on an op of
+      // a removed author that one member obtained just after another gave up on it.
+      const skipSets = holders.map((n) => n.state.volumes.get(name)!.skipped.map((x) => `${x.author}/${x.seq}`).sort().join(','))
+      const skipsAgree = new Set(skipSets).size <= 1
+      if (!skipsAgree) this.notes.push(`${name}: VOL-6 not checked: replicas disagree on a removed author's withheld operation (known limit of fotb)`)
+      if (opts.equalRoots && skipsAgree) {
         const roots = holders.map((n) => stateRoot(n.state.volumes.get(name)!.fs))
         if (new Set(roots).size > 1) this.fail('VOL-6', `${name}: state roots differ: ${holders.map((n, i) => `${short(n.pid)}=${roots[i]!.slice(0, 12)}`).join(' ')}`, at)
       }

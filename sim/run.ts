@@ -207,7 +207,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   network.faultsOn = true
   network.phaseStart = t0
   const dirs = new Map<string, MemberDir>()
-  const authored = new Set<Pid>()
+  const authored = new Set<string>() // `${pid}/${volume}` of Byzantine authors that got an op through
   type Timed = { at: number; run: () => void }
   const schedule: Timed[] = []
   for (const c of plan.crashes) {
@@ -261,6 +261,13 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
       },
     })
   })
+  // One correct member that founded nothing leaves vol0 late in the fault phase (after the joins,
+  // so that membership changes do not overlap: spec/paciofs.md, Membership).
+  const founders = new Set(volumes.map((_, k) => k % Math.max(1, correctCount)))
+  const leaver = correctCount >= 4 ? [...Array(correctCount).keys()].reverse().find((i) => !founders.has(i) && volumes[0]!.members.includes(i)) : undefined
+  if (leaver !== undefined) {
+    schedule.push({ at: t0 + 20_000, run: () => void cluster.request(ids[leaver]!, { type: 'leave-volume', volume: volumes[0]!.name }) })
+  }
   const opGap = config.ops > 0 ? FAULT_PHASE_MS / config.ops : FAULT_PHASE_MS
   for (let j = 0; j < config.ops; j++) {
     schedule.push({
@@ -283,7 +290,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
         // A twin's two processes both work: the same key writes different histories.
         const twin = byzantineOf.get(node.pid) === 'twin' && workPrng.chance(0.5) ? `${ids[i]!}#twin` : ids[i]!
         // A twin has equivocated only once its second process got an op through.
-        if (ok(cluster.request(twin, { type: 'fs', volume: v.name, call })) && byzantineOf.has(node.pid) && (byzantineOf.get(node.pid) !== 'twin' || twin !== ids[i])) authored.add(node.pid)
+        if (ok(cluster.request(twin, { type: 'fs', volume: v.name, call })) && byzantineOf.has(node.pid) && (byzantineOf.get(node.pid) !== 'twin' || twin !== ids[i])) authored.add(`${node.pid}/${v.name}`)
       },
     })
   }
@@ -306,8 +313,9 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const expectRemoved: { volume: VolumeName; pid: Pid }[] = []
   if (config.policy === 'majority' && 2 * config.byzantine < n) {
     for (const [pid, strategy] of byzantineOf) {
-      if (!mustBeRemoved(strategy, authored.has(pid))) continue
-      for (const v of volumes) if (v.members.includes(pids.indexOf(pid))) expectRemoved.push({ volume: v.name, pid })
+      for (const v of volumes) {
+        if (v.members.includes(pids.indexOf(pid)) && mustBeRemoved(strategy, authored.has(`${pid}/${v.name}`))) expectRemoved.push({ volume: v.name, pid })
+      }
     }
   }
   const mustStay: { volume: VolumeName; pid: Pid }[] = []
@@ -322,6 +330,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   for (const node of cluster.nodes.values()) {
     if (node.halted && node.restoreProblems.length === 0) checker.violations.push({ id: 'VOL-12', message: `${node.id} halted without naming a problem`, at: cluster.now })
   }
+  for (const note of checker.notes) cluster.record({ at: cluster.now, t: 'fault', what: note })
   tamperAndVerify(cluster, checker, correctPids, volumes.map((v) => v.name))
   for (const v of checker.violations) cluster.record({ at: v.at, t: 'violation', id: v.id, message: v.message })
 
