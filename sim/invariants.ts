@@ -151,10 +151,11 @@ export class InvariantChecker {
       if (new Set(views).size > 1) this.fail('VOL-2', `${name}: member views differ: ${views.map((v) => v.split(',').map(short).join('+')).join(' | ')}`, at)
       for (const n of holders) {
         const v = n.state.volumes.get(name)!
-        // FOTB-5: every correct author's whole chain is delivered at every correct member.
+        // FOTB-5: every correct author's whole chain is delivered at every correct member — but
+        // for a member that left: what it appends after its removal goes to nobody.
         for (const a of correct) {
           const own = a.state.volumes.get(name)?.fotb.chains.get(a.pid)
-          if (!own) continue
+          if (!own || v.leaves.has(a.pid)) continue
           const got = v.fotb.delivered.get(a.pid) ?? 0
           if (got < own.view.seq) this.fail('FOTB-5', `${name}: ${short(n.pid)} delivered ${got} of ${own.view.seq} entries of correct ${short(a.pid)}`, at)
         }
