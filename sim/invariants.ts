@@ -3,7 +3,7 @@
 // cluster has quiesced after faults stopped (`checkQuiesced`). Each violation names its spec ID.
 import { decode, type Value } from '../core/codec.ts'
 import { verifyNodeVolume } from '../core/node.ts'
-import { membersOf, obfuscate, replayMembership } from '../core/paciofs.ts'
+import { decodePayload, membersOf, obfuscate, replayMembership, type VolumeState } from '../core/paciofs.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
 import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../core/types.ts'
@@ -20,6 +20,12 @@ const short = (p: string): string => p.slice(0, 8)
 export interface CheckerOptions {
   /** Nodes that follow the protocol; only their behaviour is held to the invariants. */
   readonly correct: (pid: Pid) => boolean
+}
+
+/** Whether `pid` put a `leave` into its own chain of this volume (it may never learn of its
+ *  removal: the others stop talking to it). */
+function askedToLeave(v: VolumeState, pid: Pid): boolean {
+  return (v.fotb.chains.get(pid)?.entries ?? []).some((e) => decodePayload(e.payload)?.type === 'leave')
 }
 
 export class InvariantChecker {
@@ -128,7 +134,7 @@ export class InvariantChecker {
       // to liveness (its own view may lag behind its removal).
       const holders = correct.filter((n) => {
         const v = n.state.volumes.get(name)
-        return v !== undefined && membersOf(v).includes(n.pid) && !v.leaves.has(n.pid)
+        return v !== undefined && membersOf(v).includes(n.pid) && !askedToLeave(v, n.pid)
       })
       if (holders.length === 0) continue
       if (opts.liveness === false) {
@@ -155,7 +161,7 @@ export class InvariantChecker {
         // for a member that left: what it appends after its removal goes to nobody.
         for (const a of correct) {
           const own = a.state.volumes.get(name)?.fotb.chains.get(a.pid)
-          if (!own || v.leaves.has(a.pid)) continue
+          if (!own || v.leaves.has(a.pid) || askedToLeave(a.state.volumes.get(name)!, a.pid)) continue
           const got = v.fotb.delivered.get(a.pid) ?? 0
           if (got < own.view.seq) this.fail('FOTB-5', `${name}: ${short(n.pid)} delivered ${got} of ${own.view.seq} entries of correct ${short(a.pid)}`, at)
         }
