@@ -7,26 +7,16 @@ import { decode, encode, type Value } from '../core/codec.ts'
 import { toHex } from '../core/bytes.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
-import { membersOf, type Genesis } from '../core/paciofs.ts'
+import { membersOf } from '../core/paciofs.ts'
 import { readFile } from '../core/fs/view.ts'
-import type { NodeReply } from '../core/node.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
+import { genesisOf, key } from './support/nodes.ts'
 
 const ALPHA = 'alpha' as VolumeName
 const BETA = 'beta' as VolumeName
 const cred = { uid: 1000, gid: 1000 }
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
 
-function key(i: number): Uint8Array {
-  const k = new Uint8Array(32)
-  k[31] = i
-  return k
-}
-
-function genesisOf(r: NodeReply): Genesis {
-  if (!r.ok || !('genesis' in r)) throw new Error(`expected a genesis, got ${JSON.stringify(r)}`)
-  return r.genesis
-}
 
 /** Lies in every PUT this node sends: the salt is flipped, so the salted hash cannot match. */
 function lyingPuts(liar: Pid) {

@@ -4,8 +4,8 @@
 // changed (VOL-9). Every tampering runs on a fresh cluster, so the cases are independent.
 import { describe, expect, it } from 'vitest'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
-import { verifyNodeVolume, type NodeReply } from '../core/node.ts'
-import { membersOf, type FsCall, type Genesis, type VolumeState } from '../core/paciofs.ts'
+import { verifyNodeVolume } from '../core/node.ts'
+import { membersOf, type FsCall, type VolumeState } from '../core/paciofs.ts'
 import { applyOp, invalidate } from '../core/fs/state.ts'
 import { currentView, getattr, lookup } from '../core/fs/view.ts'
 import type { FsOp } from '../core/fs/ops.ts'
@@ -13,6 +13,7 @@ import type { VolumeFinding } from '../core/verify.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import type { ChunkHash, ObfHash, Pid, VolumeName } from '../core/types.ts'
+import { genesisOf, key } from './support/nodes.ts'
 
 const VOL = 'archive' as VolumeName
 const user = { uid: 1000, gid: 1000 }
@@ -25,16 +26,6 @@ const HARDLINK = '/docs/invoice-hardlink'
 const README = '/docs/README'
 const SYMLINK = '/latest'
 
-function key(i: number): Uint8Array {
-  const k = new Uint8Array(32)
-  k[31] = i
-  return k
-}
-
-function genesisOf(r: NodeReply): Genesis {
-  if (!r.ok || !('genesis' in r)) throw new Error(`expected a genesis, got ${JSON.stringify(r)}`)
-  return r.genesis
-}
 
 interface World {
   cluster: Cluster

@@ -10,21 +10,12 @@ import { computeStatus, encodeVolMessage, membersOf, type FsCall, type Genesis, 
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import type { ObfHash, Pid, VolumeName } from '../core/types.ts'
+import { genesisOf, key } from './support/nodes.ts'
 
 const VOL = 'vol' as VolumeName
 const cred = { uid: 1000, gid: 1000 }
 const t = (sec: number) => ({ sec, nsec: 0 })
 
-function key(i: number): Uint8Array {
-  const k = new Uint8Array(32)
-  k[31] = i
-  return k
-}
-
-function genesisOf(r: NodeReply): Genesis {
-  if (!r.ok || !('genesis' in r)) throw new Error(`expected a genesis, got ${JSON.stringify(r)}`)
-  return r.genesis
-}
 
 // ---------------------------------------------------------------------------------------------
 // VOL-1: computeStatus as a pure function
