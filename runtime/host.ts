@@ -1,0 +1,386 @@
+// The runtime's host of core/node.ts, twin of the simulator's (sim/cluster.ts): the same core,
+// driven by real inputs and performing its effects with real I/O. No protocol decisions here.
+//
+// The loop (as raft's Ready loop): inputs — transport messages, timer ticks, requests — wait in
+// one bounded queue and are processed one at a time:
+//   step() -> await store.append(the step's records)   (durable: fsync'd level batch)
+//          -> sends, timers, replies, deliveries, traces, in the order the core listed them.
+// Nothing of a step leaves the node before its records are durable (core/effects.ts), and step
+// n+1 runs only after step n's effects were performed. The clock enters the core only as the
+// `now` of an input (Date.now(), held non-decreasing).
+//
+// Fail-stop: a store that reports damaged batches or a restore with problems refuses to start
+// (spec VOL-12); a failed write, or a throw from the core (our bug), halts the node: it stops
+// stepping, rejects every pending request and closes its transport. It never runs on.
+import type { Crypto } from '../core/crypto.ts'
+import {
+  createNode,
+  DEFAULT_TICK_MS,
+  nodeConfig,
+  restoreNode,
+  step,
+  type NodeConfig,
+  type NodeEffect,
+  type NodeInput,
+  type NodeReply,
+  type NodeRequest,
+  type NodeState,
+} from '../core/node.ts'
+import { DEFAULT_VOLUME_PARAMS, type VolumeParams, type VolumeUp } from '../core/paciofs.ts'
+import type { RequestId } from '../core/effects.ts'
+import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
+import { nodeCrypto } from './node-crypto.ts'
+import { RecordStore } from './store.ts'
+import { Transport } from './transport.ts'
+
+/** Inputs waiting to be stepped; beyond this, transport messages are dropped (never requests). */
+export const INPUT_QUEUE_MAX_DEFAULT = 10_000
+export const REQUEST_TIMEOUT_MS_DEFAULT = 10_000
+
+export type HostErrorCode = 'HOST_RESTORE_FAILED' | 'HOST_REQUEST_TIMEOUT' | 'HOST_STOPPED' | 'HOST_HALTED'
+
+/** An error a user can meet: a stable code and a sentence that says what to do. */
+export class HostError extends Error {
+  readonly code: HostErrorCode
+  constructor(code: HostErrorCode, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.code = code
+    this.name = 'HostError'
+  }
+}
+
+export interface HostAddress {
+  readonly host: string
+  readonly port: number
+}
+
+export interface NodeHostOptions {
+  readonly dataDir: string
+  /** 32-byte secp256k1 secret key: the node's identity. */
+  readonly secretKey: Uint8Array
+  /** port 0 picks a free port; `NodeHost.port` tells which. */
+  readonly listen: HostAddress
+  /** Nodes to keep a connection to (redialed with backoff until stop). */
+  readonly peers: readonly HostAddress[]
+  /** Default: nodeCrypto (runtime/node-crypto.ts). */
+  readonly crypto?: Crypto
+  readonly params?: VolumeParams
+  readonly tickMs?: number
+  readonly requestTimeoutMs?: number
+  readonly inputQueueMax?: number
+  /** Passed through to the Transport (tests shorten the redial backoff). */
+  readonly reconnectMinMs?: number
+  readonly reconnectMaxMs?: number
+}
+
+/** Host counters (the core keeps its own in `state.stats`, the transport in `transportStats`). */
+export type HostStat =
+  | 'input:dropped-queue-full' // a transport message refused because the input queue was full
+  | 'request:timeout' // a request whose reply did not come within requestTimeoutMs
+  | 'send:refused' // transport.send returned false (no connection, or its queue full)
+  | 'step' // steps performed
+  | 'persist:batches' // store appends
+  | `trace:${string}` // trace effects, by kind
+
+type QueuedInput =
+  | { readonly type: 'tick' }
+  | { readonly type: 'receive'; readonly from: Pid; readonly bytes: Uint8Array }
+  | { readonly type: 'request'; readonly req: RequestId; readonly request: NodeRequest }
+
+interface PendingRequest {
+  resolve(reply: NodeReply): void
+  reject(err: Error): void
+  timer: NodeJS.Timeout
+}
+
+type UpListener = (volume: VolumeName, up: VolumeUp) => void
+type HaltListener = (err: Error) => void
+
+export class NodeHost {
+  readonly config: NodeConfig
+  readonly pid: Pid
+  /** The port the transport listens on (the chosen one when `listen.port` was 0). */
+  readonly port: number
+  readonly stats = new Map<HostStat, number>()
+  private nodeState: NodeState
+  private readonly store: RecordStore
+  private readonly transport: Transport
+  private readonly opts: NodeHostOptions
+  private readonly queue: QueuedInput[] = []
+  private readonly pending = new Map<RequestId, PendingRequest>()
+  private readonly timers = new Map<string, { at: TimeMs; handle: NodeJS.Timeout }>()
+  private readonly upListeners: UpListener[] = []
+  private readonly haltListeners: HaltListener[] = []
+  private nextReq: RequestId = 1
+  private lastNow: TimeMs = 0
+  /** The running drain of the queue, if any. */
+  private pumping: Promise<void> | undefined
+  private stopping: Promise<void> | undefined
+  /** Set first thing in stop(): no more inputs, timers or requests. */
+  private closing = false
+  private transportClosed: Promise<void> | undefined
+  private haltedBy: Error | undefined
+
+  private constructor(opts: NodeHostOptions, config: NodeConfig, state: NodeState, store: RecordStore, transport: Transport, port: number) {
+    this.opts = opts
+    this.config = config
+    this.nodeState = state
+    this.pid = state.me
+    this.store = store
+    this.transport = transport
+    this.port = port
+  }
+
+  /** Opens the store, rebuilds the node from it (refusing damaged data), starts the transport
+   *  and feeds the first tick. Throws HostError HOST_RESTORE_FAILED, or a StoreError. */
+  static async start(opts: NodeHostOptions): Promise<NodeHost> {
+    const crypto = opts.crypto ?? nodeCrypto
+    const config = nodeConfig(crypto, opts.secretKey, opts.params ?? DEFAULT_VOLUME_PARAMS, opts.tickMs ?? DEFAULT_TICK_MS)
+    const store = await RecordStore.open(opts.dataDir)
+    let state: NodeState
+    try {
+      const { records, problems } = await store.loadAll()
+      if (problems.length > 0) {
+        throw new HostError('HOST_RESTORE_FAILED', `The store in ${opts.dataDir} has ${problems.length} damaged batch(es): ${problems.map((p) => `${p.key}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
+      }
+      if (records.length === 0) {
+        state = createNode(config)
+      } else {
+        const restored = restoreNode(config, records)
+        if (restored.problems.length > 0) {
+          throw new HostError('HOST_RESTORE_FAILED', `The records in ${opts.dataDir} do not rebuild a node: ${restored.problems.map((p) => `${p.volume}/${p.record}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
+        }
+        state = restored.state
+      }
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    let host: NodeHost | undefined
+    const transport = new Transport({
+      crypto,
+      secretKey: opts.secretKey,
+      listen: opts.listen,
+      volumes: [...state.volumes.keys()],
+      ...(opts.reconnectMinMs !== undefined ? { reconnectMinMs: opts.reconnectMinMs } : {}),
+      ...(opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: opts.reconnectMaxMs } : {}),
+      // The transport is created before the host exists; messages only arrive after listen().
+      onMessage: (from, bytes) => host?.enqueue({ type: 'receive', from, bytes }),
+    })
+    let port: number
+    try {
+      port = (await transport.listen()).port
+    } catch (err) {
+      await transport.close()
+      await store.close()
+      throw err
+    }
+    host = new NodeHost(opts, config, state, store, transport, port)
+    for (const p of opts.peers) transport.connect(p.host, p.port)
+    host.enqueue({ type: 'tick' })
+    return host
+  }
+
+  /** The node's state as of the last completed step. Read it; never change it. */
+  get state(): NodeState {
+    return this.nodeState
+  }
+
+  /** The error that halted the node, if one did. */
+  get halted(): Error | undefined {
+    return this.haltedBy
+  }
+
+  /** Rejection counters of the transport (runtime/transport.ts TransportStat). */
+  get transportStats(): ReadonlyMap<string, number> {
+    return this.transport.stats
+  }
+
+  connectedPeers(): Pid[] {
+    return this.transport.connectedPeers()
+  }
+
+  /** Keeps a connection to one more node (redialed with backoff until stop). */
+  addPeer(peer: HostAddress): void {
+    this.transport.connect(peer.host, peer.port)
+  }
+
+  /** 'up': what the core delivered (VolumeUp), called within the step, after its persist.
+   *  'halt': the node stopped for good (failed write, or a throw from the core or from an 'up'
+   *  listener: a bug, and the node does not run on after one). */
+  on(event: 'up', listener: UpListener): this
+  on(event: 'halt', listener: HaltListener): this
+  on(event: 'up' | 'halt', listener: UpListener | HaltListener): this {
+    if (event === 'up') this.upListeners.push(listener as UpListener)
+    else this.haltListeners.push(listener as HaltListener)
+    return this
+  }
+
+  /** Hands a request to the node; resolves with its reply once the step's records are durable.
+   *  Rejects with HostError HOST_REQUEST_TIMEOUT, HOST_STOPPED or HOST_HALTED. A timed-out
+   *  request may still take effect later: it stays queued. */
+  request(request: NodeRequest): Promise<NodeReply> {
+    if (this.haltedBy) return Promise.reject(this.haltError())
+    if (this.closing) return Promise.reject(stoppedError())
+    const req = this.nextReq++
+    const timeoutMs = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT
+    return new Promise<NodeReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(req)
+        this.bump('request:timeout')
+        reject(new HostError('HOST_REQUEST_TIMEOUT', `The node did not answer a ${request.type} request within ${timeoutMs} ms; it may be overloaded or its disk slow. The request may still take effect: check before retrying.`))
+      }, timeoutMs)
+      this.pending.set(req, { resolve, reject, timer })
+      this.enqueue({ type: 'request', req, request })
+    })
+  }
+
+  /** Stops taking inputs, finishes the step in progress (its records stay durable), rejects the
+   *  requests still waiting, and closes timers, transport and store. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown()
+    return this.stopping
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true
+    for (const t of this.timers.values()) clearTimeout(t.handle)
+    this.timers.clear()
+    this.queue.length = 0
+    await this.pumping
+    this.failPending(stoppedError())
+    await this.closeTransport()
+    await this.store.close()
+  }
+
+  private enqueue(input: QueuedInput): void {
+    if (this.closing || this.haltedBy) return
+    const max = this.opts.inputQueueMax ?? INPUT_QUEUE_MAX_DEFAULT
+    if (input.type === 'receive' && this.queue.length >= max) {
+      // The core tolerates lost messages (spec/fotb.md) and repeats what matters; requests are
+      // never dropped: their callers wait for a reply.
+      this.bump('input:dropped-queue-full')
+      return
+    }
+    this.queue.push(input)
+    this.pumping ??= this.pump()
+  }
+
+  /** Drains the queue one step at a time; the only place where the core is stepped. */
+  private async pump(): Promise<void> {
+    try {
+      for (let input = this.queue.shift(); input !== undefined; input = this.queue.shift()) {
+        if (this.closing || this.haltedBy) break
+        await this.process(input)
+      }
+    } catch (err) {
+      this.halt(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      this.pumping = undefined
+    }
+  }
+
+  private async process(q: QueuedInput): Promise<void> {
+    // Date.now() may step back (NTP); the core sees a non-decreasing clock.
+    const now = (this.lastNow = Math.max(this.lastNow, Date.now()))
+    let input: NodeInput
+    switch (q.type) {
+      case 'tick':
+        input = { type: 'tick', now }
+        break
+      case 'receive':
+        input = { type: 'receive', now, from: q.from, bytes: q.bytes }
+        break
+      case 'request':
+        if (!this.pending.has(q.req)) return // timed out while queued: its caller has given up
+        input = { type: 'request', now, req: q.req, request: q.request }
+        break
+    }
+    const { state, effects } = step(this.config, this.nodeState, input)
+    this.nodeState = state
+    this.bump('step')
+    await this.perform(effects)
+  }
+
+  private async perform(effects: readonly NodeEffect[]): Promise<void> {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'persist':
+          // Effects list the persist first; everything after this await may leave the node.
+          await this.store.append(e.records)
+          this.bump('persist:batches')
+          break
+        case 'send':
+          if (!this.transport.send(e.to, e.bytes)) this.bump('send:refused')
+          break
+        case 'setTimer':
+          this.setTimer(e.id, e.at)
+          break
+        case 'reply': {
+          const p = this.pending.get(e.req)
+          if (p === undefined) break // timed out: the caller was told so
+          this.pending.delete(e.req)
+          clearTimeout(p.timer)
+          p.resolve(e.result)
+          break
+        }
+        case 'deliver':
+          for (const l of this.upListeners) l(e.volume, e.up)
+          break
+        case 'trace':
+          this.bump(`trace:${e.event.kind}`)
+          break
+      }
+    }
+  }
+
+  /** One timer per id; a later setTimer replaces the earlier one. Every timer of the node is
+   *  a tick (the core's only timed input). */
+  private setTimer(id: string, at: TimeMs): void {
+    if (this.closing || this.haltedBy) return
+    const old = this.timers.get(id)
+    if (old !== undefined) clearTimeout(old.handle)
+    const handle = setTimeout(() => {
+      this.timers.delete(id)
+      this.enqueue({ type: 'tick' })
+    }, Math.max(0, at - Date.now()))
+    this.timers.set(id, { at, handle })
+  }
+
+  private halt(cause: Error): void {
+    if (this.haltedBy) return
+    this.haltedBy = cause
+    for (const t of this.timers.values()) clearTimeout(t.handle)
+    this.timers.clear()
+    this.queue.length = 0
+    this.failPending(this.haltError())
+    // Nothing more may leave the node; stop() still closes the store.
+    void this.closeTransport()
+    for (const l of this.haltListeners) l(cause)
+  }
+
+  private closeTransport(): Promise<void> {
+    this.transportClosed ??= this.transport.close()
+    return this.transportClosed
+  }
+
+  private haltError(): HostError {
+    return new HostError('HOST_HALTED', `The node halted (${this.haltedBy?.message}); it takes no more requests. Fix the cause, then restart it from its data directory.`, this.haltedBy)
+  }
+
+  private failPending(err: Error): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(err)
+    }
+    this.pending.clear()
+  }
+
+  private bump(stat: HostStat): void {
+    this.stats.set(stat, (this.stats.get(stat) ?? 0) + 1)
+  }
+}
+
+function stoppedError(): HostError {
+  return new HostError('HOST_STOPPED', 'The node is stopping or stopped; start it again to send it requests.')
+}
