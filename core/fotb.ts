@@ -90,8 +90,6 @@ export interface FotbState {
   mutation?: Mutation
   /** Our accepted heads changed since the last echo. */
   headsChanged: boolean
-  /** Current heartbeat period in multiples of heartbeatMs (1 .. 8; doubles while in agreement). */
-  beatFactor: number
   readonly stats: Map<string, number>
 }
 
@@ -127,7 +125,6 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     fetching: new Map(),
     lastHeartbeat: -Infinity,
     headsChanged: false,
-    beatFactor: 1,
     stats: new Map(),
   }
 }
@@ -349,7 +346,6 @@ function limitsOf(params: FotbParams): { maxEntries: number; maxPayloadBytes: nu
 
 /** Our echo: the heads of every chain we accepted, to everyone in the audience. */
 function echo(state: FotbState, out: Out): void {
-  if (state.headsChanged) state.beatFactor = 1 // something moved: back to the base heartbeat
   state.headsChanged = false
   const heads = headsOf(state)
   if (heads.length === 0) return
@@ -720,26 +716,9 @@ export function tryDeliverAll(state: FotbState, out: Out, ups: FotbUp[]): void {
 }
 
 /** Periodic work: anti-entropy heads, re-issue stale fetches. */
-/** Longest gap between two heartbeats of an idle, agreeing volume (8 x heartbeatMs). */
-const MAX_BEAT_FACTOR = 8
-
-/** Whether every member reports exactly our heads and nothing is being fetched: then a missed
- *  heartbeat can hide nothing, and heartbeats back off (an idle archive sends little). */
-function inAgreement(state: FotbState): boolean {
-  if (state.fetching.size > 0 || state.candidates.size > 0) return false
-  for (const m of state.members) {
-    if (m === state.me) continue
-    const reps = state.reports.get(m)
-    if (!reps) return false
-    for (const [author, log] of state.chains) if (log.view.seq > 0 && reps.get(author)?.head !== log.view.head) return false
-  }
-  return true
-}
-
 export function onTick(state: FotbState, params: FotbParams, now: TimeMs, out: Out): void {
-  if (now - state.lastHeartbeat >= params.heartbeatMs * state.beatFactor) {
+  if (now - state.lastHeartbeat >= params.heartbeatMs) {
     state.lastHeartbeat = now
-    state.beatFactor = inAgreement(state) ? Math.min(MAX_BEAT_FACTOR, state.beatFactor * 2) : 1
     echo(state, out)
   }
   for (const [author, f] of [...state.fetching].sort(([a], [b]) => (a < b ? -1 : 1))) {
