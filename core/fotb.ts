@@ -5,7 +5,7 @@
 // All functions are pure apart from mutating the FotbState they are given (the state is owned by
 // the reducer; hosts never keep an old state object) and pushing effects into `out`.
 import type { Crypto } from './crypto.ts'
-import { decode, encode, type Value } from './codec.ts'
+import { encode, type Value } from './codec.ts'
 import { fromHex, toHex } from './bytes.ts'
 import type { Out } from './effects.ts'
 import type { Mutation } from './mutations.ts'
@@ -141,8 +141,6 @@ export type FotbMessage =
   | { readonly type: 'heads'; readonly heads: { author: Pid; seq: Seq; head: EntryHash }[]; readonly proofs: Pid[] }
   | { readonly type: 'fetch'; readonly author: Pid; readonly from: Seq; readonly to: Seq }
   | { readonly type: 'proof'; readonly proof: EquivocationProof }
-
-export const FOTB_TAGS = ['fotb/batch', 'fotb/heads', 'fotb/fetch', 'fotb/proof'] as const
 
 function pidBytes(pid: Pid): Uint8Array {
   return fromHex(pid)!
@@ -855,6 +853,3 @@ export function restoreFotb(
   return { state, problems }
 }
 
-export function decodeFotbBody(bytes: Uint8Array): Value {
-  return decode(bytes)
-}

@@ -5,13 +5,13 @@
 // system replica (core/fs). Handlers mutate the state they are given and push effects into `out`;
 // core/node.ts routes inputs to them and seals what they broadcast at the end of every step.
 import type { Crypto } from './crypto.ts'
-import { decode, encode, tryDecode, type Value } from './codec.ts'
-import { bytesEqual, fromHex, toHex, utf8 } from './bytes.ts'
+import { encode, tryDecode, type Value } from './codec.ts'
+import { fromHex, toHex, utf8 } from './bytes.ts'
 import type { Out } from './effects.ts'
 import type { Mutation } from './mutations.ts'
 import * as fotb from './fotb.ts'
 import type { FotbParams, FotbState, FotbUp } from './fotb.ts'
-import { entryHash, headerOf, type Entry, type EquivocationProof } from './ledger.ts'
+import { entryHash, headerOf, type Entry } from './ledger.ts'
 import { applyOp, createFs, type FsState } from './fs/state.ts'
 import { validateOp, opToValue, type FsOp, type CreateOp, type MkdirOp, type MknodOp, type SymlinkOp, type OpKind } from './fs/ops.ts'
 import { planWrite, chunkHash, type WriteStep } from './fs/content.ts'
@@ -1013,8 +1013,3 @@ export function opOfRecord(state: { readonly plain: ReadonlyMap<ObfHash, PlainOp
   return v && v.ok ? v.op : undefined
 }
 
-export function decodeBody(bytes: Uint8Array): Value {
-  return decode(bytes)
-}
-
-export { bytesEqual, type EquivocationProof }
