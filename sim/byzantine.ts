@@ -171,4 +171,3 @@ export function mustBeRemoved(strategy: ByzStrategy, didWork: boolean): boolean 
   }
 }
 
-export { fromHex }
