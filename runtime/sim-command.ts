@@ -353,6 +353,7 @@ function runOne(args: SimArgs, io: CommandIo): number {
         events: result.events,
         virtualMs: result.virtualMs,
         violations: result.violations,
+        notes: result.notes,
         traceHash: result.traceHash,
         nodes: result.nodes,
         wallMs,
@@ -366,6 +367,7 @@ function runOne(args: SimArgs, io: CommandIo): number {
   const stats = `${result.events} events, ${fmtSeconds(result.virtualMs)} virtual in ${fmtSeconds(wallMs)}, trace ${result.traceHash.slice(0, 16)}${traceNote}`
   if (passed) {
     io.stdout(`result: ok — every invariant held (${stats})\n`)
+    for (const note of result.notes) io.stdout(`  note: ${note}\n`)
     return 0
   }
   out.push(`result: FAILED — ${result.violations.length} violation${result.violations.length > 1 ? 's' : ''} of ${countById(result.violations)} (${stats})`)

@@ -82,6 +82,8 @@ export interface SimResult {
   readonly nodes: { id: string; pid: string; byzantine: string | null }[]
   /** Each volume's member set as the first correct, running member sees it at the end. */
   readonly finalMembers: { volume: string; members: string[] }[]
+  /** Checks that were not made, with the reason (e.g. liveness beyond the fault model). */
+  readonly notes: string[]
   readonly trace?: TraceEvent[]
 }
 
@@ -325,7 +327,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   // Liveness is promised while Byzantine plus fail-stopped processes stay within f.
   const halted = [...cluster.nodes.values()].filter((nd) => nd.halted && !byzantineOf.has(nd.pid)).length
   const liveness = config.byzantine + halted <= Math.floor((n - 1) / 3)
-  if (!liveness) cluster.record({ at: cluster.now, t: 'fault', what: `liveness not checked: ${config.byzantine} Byzantine + ${halted} halted > f = ${Math.floor((n - 1) / 3)}` })
+  if (!liveness) checker.notes.push(`liveness not checked: ${config.byzantine} Byzantine + ${halted} fail-stopped > f = ${Math.floor((n - 1) / 3)}`)
   checker.checkQuiesced(cluster, { equalRoots: true, expectRemoved, mustStay, liveness })
   for (const node of cluster.nodes.values()) {
     if (node.halted && node.restoreProblems.length === 0) checker.violations.push({ id: 'VOL-12', message: `${node.id} halted without naming a problem`, at: cluster.now })
@@ -342,6 +344,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     virtualMs: cluster.now,
     violations: checker.violations.map((v) => ({ id: v.id, message: v.message, at: v.at })),
     traceHash: cluster.traceHash(),
+    notes: [...checker.notes],
     nodes: [...cluster.nodes.values()].map((nd) => ({ id: nd.id, pid: nd.pid, byzantine: byzantineOf.get(nd.pid) ?? null })),
     finalMembers: volumes.map((v) => {
       const viewer = correctPids.map((p) => cluster.processesOf(p)[0]!).find((nd) => nd.up && nd.state.volumes.has(v.name))
