@@ -32,6 +32,7 @@ import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { nodeCrypto } from './node-crypto.ts'
 import { RecordStore } from './store.ts'
 import { Transport } from './transport.ts'
+import { CodedError } from './errors.ts'
 
 /** Inputs waiting to be stepped; beyond this, transport messages are dropped (never requests). */
 export const INPUT_QUEUE_MAX_DEFAULT = 10_000
@@ -40,14 +41,7 @@ export const REQUEST_TIMEOUT_MS_DEFAULT = 10_000
 export type HostErrorCode = 'HOST_RESTORE_FAILED' | 'HOST_REQUEST_TIMEOUT' | 'HOST_STOPPED' | 'HOST_HALTED'
 
 /** An error a user can meet: a stable code and a sentence that says what to do. */
-export class HostError extends Error {
-  readonly code: HostErrorCode
-  constructor(code: HostErrorCode, message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause })
-    this.code = code
-    this.name = 'HostError'
-  }
-}
+export class HostError extends CodedError<HostErrorCode> {}
 
 export interface HostAddress {
   readonly host: string

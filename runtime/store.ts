@@ -16,6 +16,7 @@ import { Level } from 'level'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { bytesEqual } from '../core/bytes.ts'
 import { assert } from '../core/types.ts'
+import { CodedError } from './errors.ts'
 
 /** Digits of a key: Number.MAX_SAFE_INTEGER has 16. */
 const KEY_DIGITS = 16
@@ -24,14 +25,7 @@ const KEY_PATTERN = /^[0-9]{16}$/
 export type StoreErrorCode = 'STORE_LOCKED' | 'STORE_OPEN_FAILED' | 'STORE_WRITE_FAILED' | 'STORE_READ_FAILED' | 'STORE_CLOSED'
 
 /** An error a user can meet: a stable code and a sentence that says what to do. */
-export class StoreError extends Error {
-  readonly code: StoreErrorCode
-  constructor(code: StoreErrorCode, message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause })
-    this.code = code
-    this.name = 'StoreError'
-  }
-}
+export class StoreError extends CodedError<StoreErrorCode> {}
 
 export interface StoreProblem {
   readonly key: string
