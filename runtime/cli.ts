@@ -1,14 +1,31 @@
-// The `paciofs` binary: one subcommand per concern. Only `sim` exists yet; the runtime's
-// subcommands (mount, serve, ...) come with their issues. Exit codes: 0 success, 1 the command
-// ran and found a failure, 2 bad usage.
+// The `paciofs` binary: one subcommand per concern. Exit codes: 0 success, 1 the command ran
+// and found a failure (or could not run), 2 bad usage.
 import { pathToFileURL } from 'node:url'
 import { simCommand, SIM_USAGE, type CommandIo } from './sim-command.ts'
+import { runtimeCommand, RUNTIME_USAGE } from './node-commands.ts'
+import { INSPECT_USAGE, type InspectCommand } from './inspect.ts'
 
 export const USAGE = `usage: paciofs <command> [options]
 
 commands:
-  sim     run the deterministic simulator: a whole cluster of the real core under a seeded
-          fault plan, every invariant checked (paciofs sim --help)
+  init      create a data directory with a fresh node key
+  mount     mount a volume (local mode: the node runs in the same process)
+  serve     run a node that replicates its volumes with peers over TCP
+  create    create a volume on the running node
+  join      apply to join a volume through the running node's peers
+  leave     leave a volume
+  status    the node and its volumes (epoch, state root, ledger)
+  members   the processes of a volume and their membership
+  log       the volume's operation log, or the part of it that touched a path
+  history   every version of a path (epoch, author, size, content hash)
+  cat       a file's content, now or at an epoch (--at)
+  verify    audit a volume: ledger, plain operations, replay vs. the replica, chunk hashes
+  sim       run the deterministic simulator: a whole cluster of the real core under a seeded
+            fault plan, every invariant checked
+
+'paciofs <command> --help' describes each. Commands that read a node (status ... verify) ask
+the node running on --data (default $PACIOFS_HOME or ~/.paciofs), or read its store when it
+is stopped.
 
 options:
   -h, --help   show this help
@@ -18,20 +35,26 @@ export const EXIT_OK = 0
 export const EXIT_FAILED = 1
 export const EXIT_USAGE = 2
 
-export function main(argv: readonly string[], io: CommandIo = processIo()): number {
+export function main(argv: readonly string[], io: CommandIo = processIo()): number | Promise<number> {
   const [command, ...rest] = argv
   if (command === undefined) {
     io.stderr(`paciofs: no command given\n\n${USAGE}`)
     return EXIT_USAGE
   }
   if (command === '-h' || command === '--help' || command === 'help') {
-    if (command === 'help' && rest[0] === 'sim') io.stdout(SIM_USAGE)
+    const topic = command === 'help' ? rest[0] : undefined
+    if (topic === 'sim') io.stdout(SIM_USAGE)
+    else if (topic !== undefined && RUNTIME_USAGE[topic]) io.stdout(RUNTIME_USAGE[topic])
+    else if (topic !== undefined && topic in INSPECT_USAGE) io.stdout(INSPECT_USAGE[topic as InspectCommand])
     else io.stdout(USAGE)
     return EXIT_OK
   }
   switch (command) {
     case 'sim':
       return simCommand(rest, io)
+    case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave':
+    case 'status': case 'members': case 'log': case 'history': case 'cat': case 'verify':
+      return runtimeCommand(command, rest, io)
     default:
       io.stderr(`paciofs: unknown command '${command}'\n\n${USAGE}`)
       return EXIT_USAGE
@@ -49,5 +72,5 @@ export function processIo(): CommandIo {
 
 // Run when executed directly (`tsx runtime/cli.ts sim ...`); bin/paciofs.js calls main itself.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = main(process.argv.slice(2))
+  void Promise.resolve(main(process.argv.slice(2))).then((code) => process.exit(code))
 }

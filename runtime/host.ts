@@ -88,6 +88,9 @@ interface PendingRequest {
 }
 
 type UpListener = (volume: VolumeName, up: VolumeUp) => void
+/** Sees every authenticated frame before the core; returns true when it took the frame (runtime
+ *  messages such as client requests, which are not protocol messages of the core). */
+export type FrameFilter = (from: Pid, bytes: Uint8Array) => boolean
 type HaltListener = (err: Error) => void
 
 export class NodeHost {
@@ -105,6 +108,7 @@ export class NodeHost {
   private readonly timers = new Map<string, { at: TimeMs; handle: NodeJS.Timeout }>()
   private readonly upListeners: UpListener[] = []
   private readonly haltListeners: HaltListener[] = []
+  private readonly frameFilters: FrameFilter[] = []
   private nextReq: RequestId = 1
   private lastNow: TimeMs = 0
   /** The running drain of the queue, if any. */
@@ -159,7 +163,11 @@ export class NodeHost {
       ...(opts.reconnectMinMs !== undefined ? { reconnectMinMs: opts.reconnectMinMs } : {}),
       ...(opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: opts.reconnectMaxMs } : {}),
       // The transport is created before the host exists; messages only arrive after listen().
-      onMessage: (from, bytes) => host?.enqueue({ type: 'receive', from, bytes }),
+      onMessage: (from, bytes) => {
+        if (host === undefined) return
+        for (const f of host.frameFilters) if (f(from, bytes)) return
+        host.enqueue({ type: 'receive', from, bytes })
+      },
     })
     let port: number
     try {
@@ -197,6 +205,17 @@ export class NodeHost {
   /** Keeps a connection to one more node (redialed with backoff until stop). */
   addPeer(peer: HostAddress): void {
     this.transport.connect(peer.host, peer.port)
+  }
+
+  /** Runtime frames (not the core's): see FrameFilter. */
+  addFrameFilter(filter: FrameFilter): void {
+    this.frameFilters.push(filter)
+  }
+
+  /** Sends a runtime frame to an authenticated peer; false when not connected or its queue is full. */
+  sendFrame(to: Pid, bytes: Uint8Array): boolean {
+    if (this.closing || this.haltedBy) return false
+    return this.transport.send(to, bytes)
   }
 
   /** 'up': what the core delivered (VolumeUp), called within the step, after its persist.

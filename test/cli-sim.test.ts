@@ -32,6 +32,7 @@ function inProcess(args: readonly string[]): Ran {
   let stdout = ''
   let stderr = ''
   const code = main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), stderrIsTTY: false })
+  if (typeof code !== 'number') throw new Error('sim and usage errors answer synchronously')
   return { code, stdout, stderr }
 }
 

@@ -1,0 +1,122 @@
+// What a mount needs from a volume, whoever serves it: reads answered from a replica's state and
+// state-changing calls handed to a node. Two implementations: LocalBackend (the node runs in this
+// process: reads come straight from its state between steps) and RemoteBackend
+// (runtime/client.ts: a node serves the volume over TCP).
+import type { CallResult, FsCall } from '../core/paciofs.ts'
+import { chunkReader } from '../core/paciofs.ts'
+import type { Attr, DirEntry, Lookup } from '../core/fs/index.ts'
+import { currentView, snapshotAt, type FsView } from '../core/fs/view.ts'
+import type { VolumeName } from '../core/types.ts'
+import type { NodeHost } from './host.ts'
+
+export interface VolumeUsage {
+  /** Inodes that exist now. */
+  readonly files: number
+  /** Bytes of content chunks the replica holds (all versions). */
+  readonly bytes: number
+}
+
+export interface VolumeBackend {
+  /** A mount of a past epoch, or of a volume this node only reads. */
+  readonly readOnly: boolean
+  getattr(path: string): Promise<Lookup<Attr>>
+  readdir(path: string): Promise<Lookup<DirEntry[]>>
+  /** Up to `length` bytes from `offset` (fewer at the end of the file). */
+  read(path: string, offset: number, length: number): Promise<Lookup<Uint8Array>>
+  readlink(path: string): Promise<Lookup<string>>
+  listxattr(path: string): Promise<Lookup<string[]>>
+  getxattr(path: string, name: string): Promise<Lookup<Uint8Array>>
+  usage(): Promise<VolumeUsage>
+  /** A state-changing call; resolves once its records are durable at the serving node. */
+  call(call: FsCall): Promise<CallResult>
+}
+
+/** Read-only answers from one replica's state (shared by LocalBackend and the server side of
+ *  client/server mode). `at` pins the view to the state right after that epoch. */
+export class VolumeReader {
+  constructor(
+    private readonly host: NodeHost,
+    readonly volume: VolumeName,
+    private readonly at?: number,
+  ) {}
+
+  private state() {
+    const v = this.host.state.volumes.get(this.volume)
+    if (v === undefined) throw new Error(`this node does not serve volume '${this.volume}'`)
+    return v
+  }
+
+  view(): FsView {
+    const fs = this.state().fs
+    return this.at === undefined ? currentView(fs) : snapshotAt(fs, this.at)
+  }
+
+  getattr(path: string): Lookup<Attr> {
+    return this.view().getattr(path)
+  }
+  readdir(path: string): Lookup<DirEntry[]> {
+    return this.view().readdir(path)
+  }
+  read(path: string, offset: number, length: number): Lookup<Uint8Array> {
+    return this.view().readFile(chunkReader(this.state()), path, offset, length)
+  }
+  readlink(path: string): Lookup<string> {
+    return this.view().readlink(path)
+  }
+  listxattr(path: string): Lookup<string[]> {
+    return this.view().listxattr(path)
+  }
+  getxattr(path: string, name: string): Lookup<Uint8Array> {
+    return this.view().getxattr(path, name)
+  }
+  usage(): VolumeUsage {
+    const v = this.state()
+    let files = 0
+    for (const rec of v.fs.inodes.values()) if (!rec.versions[rec.versions.length - 1]!.deleted) files++
+    let bytes = 0
+    for (const c of v.chunks.values()) bytes += c.length
+    return { files, bytes }
+  }
+}
+
+export class LocalBackend implements VolumeBackend {
+  readonly readOnly: boolean
+  private readonly reader: VolumeReader
+
+  constructor(
+    private readonly host: NodeHost,
+    readonly volume: VolumeName,
+    at?: number,
+  ) {
+    this.reader = new VolumeReader(host, volume, at)
+    this.readOnly = at !== undefined
+  }
+
+  async getattr(path: string) {
+    return this.reader.getattr(path)
+  }
+  async readdir(path: string) {
+    return this.reader.readdir(path)
+  }
+  async read(path: string, offset: number, length: number) {
+    return this.reader.read(path, offset, length)
+  }
+  async readlink(path: string) {
+    return this.reader.readlink(path)
+  }
+  async listxattr(path: string) {
+    return this.reader.listxattr(path)
+  }
+  async getxattr(path: string, name: string) {
+    return this.reader.getxattr(path, name)
+  }
+  async usage() {
+    return this.reader.usage()
+  }
+  async call(call: FsCall): Promise<CallResult> {
+    if (this.readOnly) return { ok: false, errno: 'EROFS', detail: 'a mount of a past epoch is read-only' }
+    const reply = await this.host.request({ type: 'fs', volume: this.volume, call })
+    if (reply.ok && 'genesis' in reply) throw new Error('an fs request was answered with a genesis (a bug in core/node.ts)')
+    return reply as CallResult
+  }
+}

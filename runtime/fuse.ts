@@ -1,0 +1,568 @@
+// The FUSE binding: kernel file system requests (through fuse-native) turned into backend reads
+// and FsCalls. No protocol decisions here; the volume's rules live in core/fs.
+//
+// Writes are grouped: every write between open and flush/fsync/release of a file is kept in a
+// per-inode session and becomes ONE write operation (one ledger entry) when the file is flushed,
+// fsynced or closed; flush and fsync return only once that operation is durable in the local
+// ledger (LocalBackend: the node's step records are fsync'd). While a session is open, reads and
+// getattr of that file see its pending writes (an overlay), as POSIX requires. Any other
+// state-changing call commits every open session first, so operations enter the ledger in the
+// order the kernel issued them.
+//
+// The serving process must never touch its own mount synchronously (it would deadlock: the
+// kernel waits for this very event loop). Nothing here does; tests drive mounts from other
+// processes.
+import { execFile } from 'node:child_process'
+import { readFile as readFileAsync, writeFile as writeFileAsync } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { resolve } from 'node:path'
+import { promisify } from 'node:util'
+import type { Attr, Cred, Errno, FsTime, WriteStep } from '../core/fs/index.ts'
+import { MAX_WRITE_BLOCKS, BLOCK_SIZE, S_IFMT } from '../core/fs/types.ts'
+import type { CallResult, FsCall } from '../core/paciofs.ts'
+import type { VolumeBackend } from './backend.ts'
+
+const run = promisify(execFile)
+
+// fuse-native ships no types; these are the parts of its API we use (node_modules/fuse-native/index.js).
+type Cb<T = void> = T extends void ? (err: number) => void : (err: number, value?: T) => void
+interface FuseNative {
+  new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>): FuseInstance
+  unmount(mnt: string, cb: (err: Error | null) => void): void
+  readonly [errno: string]: unknown
+}
+interface FuseInstance {
+  mount(cb: (err: Error | null) => void): void
+  unmount(cb: (err: Error | null) => void): void
+}
+
+let fuseNative: FuseNative | undefined
+/** Loads the native addon on first use, with a clear message when libfuse 2 is missing. */
+function loadFuse(): FuseNative {
+  if (fuseNative) return fuseNative
+  try {
+    fuseNative = createRequire(import.meta.url)('fuse-native') as FuseNative
+  } catch (err) {
+    throw new Error(`Cannot load the FUSE addon (fuse-native): ${(err as Error).message}. On Debian install the FUSE 2 library and tools: apt-get install -y fuse libfuse2 (or run \`npm run setup\`).`, { cause: err })
+  }
+  return fuseNative
+}
+
+/** errno numbers as Linux defines them (fuse-native wants them negated). */
+const ERRNO: Record<string, number> = {
+  EPERM: 1, ENOENT: 2, EIO: 5, E2BIG: 7, EBADF: 9, EACCES: 13, EBUSY: 16, EEXIST: 17, EXDEV: 18,
+  ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EFBIG: 27, ENOSPC: 28, EROFS: 30, EMLINK: 31, ERANGE: 34,
+  ENAMETOOLONG: 36, ENOSYS: 38, ENOTEMPTY: 39, ENODATA: 61, EOPNOTSUPP: 95, ETIMEDOUT: 110,
+}
+export function errnoNumber(name: string): number {
+  return ERRNO[name] ?? ERRNO.EIO!
+}
+
+/** Mount options. fuse-native has no option for big writes, but pastes `fsname` unescaped into
+ *  the option string (../shared/DESIGN.md): 128 KiB writes instead of 4 KiB ones. use_ino keeps
+ *  our inode numbers (hard links share one); zero attribute/entry timeouts make changes that
+ *  arrive from other replicas visible at once instead of after libfuse's 1 s cache. */
+export const MOUNT_FSNAME = 'paciofs,big_writes,max_write=131072,use_ino,attr_timeout=0,entry_timeout=0'
+
+/** Pending bytes of one session beyond which it is committed early (memory bound). */
+export const SESSION_BYTES_MAX = 64 * 1024 * 1024
+
+export type FuseStat =
+  | 'op' // requests served
+  | 'error' // requests answered with an errno
+  | 'commit' // write sessions committed as one operation
+  | 'commit:bytes' // bytes in those operations
+  | 'commit:lost-unlinked' // sessions of files unlinked or replaced before their commit
+  | 'backend:failed' // a backend call threw (node halted, request timeout, connection lost)
+
+interface Session {
+  /** The file's path as of the last namespace change we made (renames update it). */
+  path: string
+  steps: WriteStep[]
+  /** File size with the pending steps applied. */
+  size: number
+  bytes: number
+  /** Open handles on this inode. */
+  handles: number
+  /** The running commit, if any: later writes wait for it. */
+  committing?: Promise<number>
+}
+
+interface Handle {
+  readonly ino: number
+  path: string
+}
+
+export interface MountOptions {
+  readonly backend: VolumeBackend
+  readonly mountpoint: string
+  /** The identity recorded in operations (issue 6 brings the caller's own). */
+  readonly cred: Cred
+  /** Per-request timeout in ms; the backend's own timeouts should be shorter. */
+  readonly timeoutMs?: number
+  /** Default: the system clock; tests may pin it. */
+  readonly now?: () => FsTime
+  readonly log?: (line: string) => void
+}
+
+function systemTime(): FsTime {
+  const ms = Date.now()
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 }
+}
+
+/** Our inode numbers are up to 49 bits; fuse-native passes 32. Root stays 1; no one maps to 0. */
+export function kernelIno(ino: number): number {
+  return ino === 1 ? 1 : ((ino - 2) % 0xfffffffe) + 2
+}
+
+function dateOf(t: FsTime): Date {
+  return new Date(t.sec * 1000 + Math.floor(t.nsec / 1e6))
+}
+
+function timeOf(ms: number): FsTime {
+  const sec = Math.floor(ms / 1000)
+  return { sec, nsec: Math.round((ms - sec * 1000) * 1e6) }
+}
+
+function statOf(a: Attr, sizeOverride?: number): Record<string, unknown> {
+  const size = sizeOverride ?? a.size
+  return {
+    mode: a.mode,
+    uid: a.uid,
+    gid: a.gid,
+    size,
+    nlink: a.nlink,
+    ino: kernelIno(a.ino),
+    rdev: a.rdev,
+    blksize: 4096,
+    blocks: Math.ceil(size / 512),
+    atime: dateOf(a.atime),
+    mtime: dateOf(a.mtime),
+    ctime: dateOf(a.ctime),
+  }
+}
+
+/** A mounted volume. `mount()` resolves when the kernel sent INIT; `unmount()` is idempotent. */
+export class PacioMount {
+  readonly stats = new Map<FuseStat, number>()
+  readonly mountpoint: string
+  private readonly backend: VolumeBackend
+  private readonly opts: MountOptions
+  private readonly sessions = new Map<number, Session>()
+  private readonly handles = new Map<number, Handle>()
+  private nextFd = 1
+  private fuse: FuseInstance | undefined
+  private unmounting: Promise<void> | undefined
+
+  constructor(opts: MountOptions) {
+    this.opts = opts
+    this.backend = opts.backend
+    this.mountpoint = resolve(opts.mountpoint)
+  }
+
+  async mount(): Promise<void> {
+    const Fuse = loadFuse()
+    await cleanupStaleMount(this.mountpoint, this.opts.log)
+    const timeout = this.opts.timeoutMs ?? 30_000
+    this.fuse = new Fuse(this.mountpoint, this.ops(), {
+      fsname: MOUNT_FSNAME,
+      timeout,
+      mkdir: true,
+      force: false,
+    })
+    await new Promise<void>((ok, fail) => this.fuse!.mount((err) => (err ? fail(err) : ok())))
+  }
+
+  /** Commits open sessions, then unmounts (lazily: a busy mount goes away when released). */
+  unmount(): Promise<void> {
+    this.unmounting ??= (async () => {
+      await this.commitAll().catch(() => undefined)
+      const f = this.fuse
+      if (f === undefined) return
+      await new Promise<void>((ok) => f.unmount(() => ok()))
+    })()
+    return this.unmounting
+  }
+
+  private bump(stat: FuseStat, by = 1): void {
+    this.stats.set(stat, (this.stats.get(stat) ?? 0) + by)
+  }
+
+  // ---- sessions --------------------------------------------------------------------------------
+
+  private async inoOf(path: string): Promise<{ ok: true; attr: Attr } | { ok: false; errno: Errno }> {
+    const r = await this.backend.getattr(path)
+    return r.ok ? { ok: true, attr: r.value } : r
+  }
+
+  /** Turns a session's pending steps into one write operation, durable when this resolves. */
+  private async commit(ino: number): Promise<number> {
+    const s = this.sessions.get(ino)
+    if (s === undefined) return 0
+    while (s.committing) await s.committing
+    if (s.steps.length === 0) return 0
+    const steps = s.steps
+    const bytes = s.bytes
+    s.steps = []
+    s.bytes = 0
+    const p = (async (): Promise<number> => {
+      // A session whose file was unlinked (or replaced) meanwhile has nowhere to go: its data
+      // vanishes with the last handle, as for an unlinked file on a local file system.
+      const cur = await this.backend.getattr(s.path)
+      if (!cur.ok || cur.value.ino !== ino) {
+        this.bump('commit:lost-unlinked')
+        return 0
+      }
+      // The core limits the blocks one operation lists; a longer session becomes several ops.
+      for (const part of splitSteps(steps)) {
+        const r = await this.backend.call({ type: 'write', path: s.path, writes: part, ...this.base() })
+        if (!r.ok) return -errnoNumber(r.errno)
+      }
+      this.bump('commit')
+      this.bump('commit:bytes', bytes)
+      return 0
+    })()
+    s.committing = p
+    try {
+      return await p
+    } finally {
+      s.committing = undefined
+    }
+  }
+
+  private async commitAll(): Promise<number> {
+    let result = 0
+    for (const ino of [...this.sessions.keys()]) {
+      const r = await this.commit(ino)
+      if (r < 0) result = r
+    }
+    return result
+  }
+
+  private sessionFor(ino: number, path: string, size: number): Session {
+    let s = this.sessions.get(ino)
+    if (s === undefined) {
+      s = { path, steps: [], size, bytes: 0, handles: 0 }
+      this.sessions.set(ino, s)
+    }
+    return s
+  }
+
+  /** After a rename we made, sessions under the old name follow the file. */
+  private renamed(from: string, to: string): void {
+    const move = (p: string): string => (p === from ? to : p.startsWith(from + '/') ? to + p.slice(from.length) : p)
+    for (const s of this.sessions.values()) s.path = move(s.path)
+    for (const h of this.handles.values()) h.path = move(h.path)
+  }
+
+  private base(): { cred: Cred; time: FsTime } {
+    return { cred: this.opts.cred, time: (this.opts.now ?? systemTime)() }
+  }
+
+  /** A state-changing call other than a write: open sessions go first (ledger order = kernel order). */
+  private async mutate(call: FsCall): Promise<number> {
+    const pending = await this.commitAll()
+    if (pending < 0) return pending
+    const r: CallResult = await this.backend.call(call)
+    return r.ok ? 0 : -errnoNumber(r.errno)
+  }
+
+  // ---- the operations ------------------------------------------------------------------------
+
+  private ops(): Record<string, unknown> {
+    // Every handler: count it, run it, map a throw to EIO (never let an exception reach the
+    // native side: the kernel request would hang until its timeout).
+    const wrap = <A extends unknown[]>(name: string, fn: (...args: A) => Promise<[number, ...unknown[]]>) =>
+      (...args: [...A, (...r: unknown[]) => void]) => {
+        const cb = args.pop() as (...r: unknown[]) => void
+        this.bump('op')
+        fn(...(args as unknown as A)).then(
+          (r) => {
+            if (r[0] < 0) this.bump('error')
+            cb(...r)
+          },
+          (err: unknown) => {
+            this.bump('backend:failed')
+            this.bump('error')
+            this.opts.log?.(`paciofs: ${name} failed: ${(err as Error)?.message ?? String(err)}`)
+            const code = (err as { code?: string })?.code
+            cb(-errnoNumber(code === 'HOST_REQUEST_TIMEOUT' ? 'ETIMEDOUT' : 'EIO'))
+          },
+        )
+      }
+    const ro = (): boolean => this.backend.readOnly
+    const EROFS = -errnoNumber('EROFS')
+    const fail = (errno: string): [number] => [-errnoNumber(errno)]
+
+    return {
+      init: (cb: (err: number) => void) => cb(0),
+
+      statfs: wrap('statfs', async () => {
+        const u = await this.backend.usage()
+        const bsize = 4096
+        const total = 2 ** 31
+        const used = Math.ceil(u.bytes / bsize)
+        return [0, { bsize, frsize: bsize, blocks: total, bfree: total - used, bavail: total - used, files: 2 ** 31, ffree: 2 ** 31 - u.files, favail: 2 ** 31 - u.files, fsid: 0, flag: 0, namemax: 255 }]
+      }),
+
+      getattr: wrap('getattr', async (path: string) => {
+        const r = await this.backend.getattr(path)
+        if (!r.ok) return fail(r.errno)
+        const s = this.sessions.get(r.value.ino)
+        return [0, statOf(r.value, s !== undefined && s.steps.length > 0 ? s.size : undefined)]
+      }),
+      fgetattr: wrap('fgetattr', async (path: string, fd: number) => {
+        const h = this.handles.get(fd)
+        const r = await this.backend.getattr(h?.path ?? path)
+        if (!r.ok) return fail(r.errno)
+        const s = this.sessions.get(r.value.ino)
+        return [0, statOf(r.value, s !== undefined && s.steps.length > 0 ? s.size : undefined)]
+      }),
+
+      access: wrap('access', async (path: string, _mode: number) => {
+        const r = await this.backend.getattr(path)
+        return r.ok ? [0] : fail(r.errno)
+      }),
+
+      readdir: wrap('readdir', async (path: string) => {
+        const r = await this.backend.readdir(path)
+        if (!r.ok) return fail(r.errno)
+        return [0, ['.', '..', ...r.value.map((e) => e.name)]]
+      }),
+      opendir: wrap('opendir', async (path: string) => {
+        const r = await this.backend.getattr(path)
+        if (!r.ok) return fail(r.errno)
+        return r.value.kind === 'dir' ? [0, 0] : fail('ENOTDIR')
+      }),
+      releasedir: wrap('releasedir', async () => [0]),
+
+      open: wrap('open', async (path: string, flags: number) => {
+        const r = await this.inoOf(path)
+        if (!r.ok) return fail(r.errno)
+        if ((flags & 3) !== 0 && ro()) return [EROFS]
+        if (r.attr.kind === 'dir' && (flags & 3) !== 0) return fail('EISDIR')
+        return [0, this.openHandle(r.attr.ino, path, r.attr.size)]
+      }),
+      create: wrap('create', async (path: string, mode: number) => {
+        if (ro()) return [EROFS]
+        const res = await this.mutate({ type: 'create', path, mode: mode & 0o7777, ...this.base() })
+        if (res < 0) return [res]
+        const r = await this.inoOf(path)
+        if (!r.ok) return fail(r.errno)
+        return [0, this.openHandle(r.attr.ino, path, r.attr.size)]
+      }),
+
+      read: wrap('read', async (path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+        const h = this.handles.get(fd)
+        const p = h?.path ?? path
+        const s = h ? this.sessions.get(h.ino) : undefined
+        if (s === undefined || s.steps.length === 0) {
+          const r = await this.backend.read(p, pos, len)
+          if (!r.ok) return fail(r.errno)
+          buf.set(r.value)
+          return [r.value.length]
+        }
+        // Pending writes of an open session: committed bytes, then the steps in order.
+        const end = Math.min(pos + len, s.size)
+        if (end <= pos) return [0]
+        const out = Buffer.alloc(end - pos)
+        const r = await this.backend.read(p, pos, end - pos)
+        if (!r.ok) return fail(r.errno)
+        out.set(r.value)
+        overlay(out, pos, s.steps)
+        buf.set(out)
+        return [out.length]
+      }),
+
+      write: wrap('write', async (path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+        if (ro()) return [EROFS]
+        const h = this.handles.get(fd)
+        if (h === undefined) return fail('EBADF')
+        const s = this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
+        while (s.committing) await s.committing
+        // fuse-native reuses `buf` for the next request: keep a copy.
+        s.steps.push({ offset: pos, data: Uint8Array.prototype.slice.call(buf, 0, len) })
+        s.size = Math.max(s.size, pos + len)
+        s.bytes += len
+        if (s.bytes >= SESSION_BYTES_MAX) {
+          const c = await this.commit(h.ino)
+          if (c < 0) return [c]
+        }
+        return [len]
+      }),
+
+      truncate: wrap('truncate', async (path: string, size: number) => {
+        if (ro()) return [EROFS]
+        const r = await this.inoOf(path)
+        if (r.ok && this.sessions.get(r.attr.ino)?.handles) return [this.truncateInSession(r.attr.ino, size)]
+        return [await this.mutate({ type: 'truncate', path, size, ...this.base() })]
+      }),
+      ftruncate: wrap('ftruncate', async (path: string, fd: number, size: number) => {
+        if (ro()) return [EROFS]
+        const h = this.handles.get(fd)
+        if (h === undefined) return [await this.mutate({ type: 'truncate', path, size, ...this.base() })]
+        this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
+        return [this.truncateInSession(h.ino, size)]
+      }),
+
+      flush: wrap('flush', async (_path: string, fd: number) => {
+        const h = this.handles.get(fd)
+        return [h ? await this.commit(h.ino) : 0]
+      }),
+      fsync: wrap('fsync', async (_path: string, _datasync: number, fd: number) => {
+        const h = this.handles.get(fd)
+        return [h ? await this.commit(h.ino) : await this.commitAll()]
+      }),
+      fsyncdir: wrap('fsyncdir', async () => [await this.commitAll()]),
+      release: wrap('release', async (_path: string, fd: number) => {
+        const h = this.handles.get(fd)
+        if (h === undefined) return [0]
+        this.handles.delete(fd)
+        const res = await this.commit(h.ino)
+        const s = this.sessions.get(h.ino)
+        if (s !== undefined && --s.handles <= 0 && s.steps.length === 0 && !s.committing) this.sessions.delete(h.ino)
+        return [res]
+      }),
+
+      unlink: wrap('unlink', async (path: string) => (ro() ? [EROFS] : [await this.mutate({ type: 'unlink', path, ...this.base() })])),
+      rmdir: wrap('rmdir', async (path: string) => (ro() ? [EROFS] : [await this.mutate({ type: 'rmdir', path, ...this.base() })])),
+      mkdir: wrap('mkdir', async (path: string, mode: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'mkdir', path, mode: mode & 0o7777, ...this.base() })]),
+      mknod: wrap('mknod', async (path: string, mode: number, dev: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'mknod', path, mode: mode & (S_IFMT | 0o7777), rdev: dev, ...this.base() })]),
+      symlink: wrap('symlink', async (target: string, path: string) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'symlink', path, target, ...this.base() })]),
+      readlink: wrap('readlink', async (path: string) => {
+        const r = await this.backend.readlink(path)
+        return r.ok ? [0, r.value] : fail(r.errno)
+      }),
+      link: wrap('link', async (from: string, to: string) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'link', from, to, ...this.base() })]),
+      rename: wrap('rename', async (from: string, to: string) => {
+        if (ro()) return [EROFS]
+        const res = await this.mutate({ type: 'rename', from, to, ...this.base() })
+        if (res === 0) this.renamed(from, to)
+        return [res]
+      }),
+      chmod: wrap('chmod', async (path: string, mode: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'chmod', path, mode: mode & 0o7777, ...this.base() })]),
+      chown: wrap('chown', async (path: string, uid: number, gid: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'chown', path, uid: uid === 0xffffffff ? -1 : uid, gid: gid === 0xffffffff ? -1 : gid, ...this.base() })]),
+      utimens: wrap('utimens', async (path: string, atime: number, mtime: number) =>
+        // fuse-native passes milliseconds (and atime for both: a native bug fixed by issue 6).
+        ro() ? [EROFS] : [await this.mutate({ type: 'utimens', path, atime: timeOf(atime), mtime: timeOf(mtime), ...this.base() })]),
+
+      setxattr: wrap('setxattr', async (path: string, name: string, value: Buffer, _position: number, flags: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'setxattr', path, name, value: Uint8Array.prototype.slice.call(value), flags, ...this.base() })]),
+      getxattr: wrap('getxattr', async (path: string, name: string, _position: number) => {
+        const r = await this.backend.getxattr(path, name)
+        return r.ok ? [0, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength)] : fail(r.errno)
+      }),
+      listxattr: wrap('listxattr', async (path: string) => {
+        const r = await this.backend.listxattr(path)
+        return r.ok ? [0, r.value] : fail(r.errno)
+      }),
+      removexattr: wrap('removexattr', async (path: string, name: string) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'removexattr', path, name, ...this.base() })]),
+    }
+  }
+
+  private openHandle(ino: number, path: string, size: number): number {
+    const fd = this.nextFd++
+    this.handles.set(fd, { ino, path })
+    this.sessionFor(ino, path, size).handles++
+    return fd
+  }
+
+  private async sizeOf(path: string): Promise<number | undefined> {
+    const r = await this.backend.getattr(path)
+    return r.ok ? r.value.size : undefined
+  }
+
+  private truncateInSession(ino: number, size: number): number {
+    const s = this.sessions.get(ino)!
+    s.steps.push({ truncate: size })
+    s.size = size
+    return 0
+  }
+}
+
+/** Applies pending write steps to `out`, which holds the committed bytes at file offset `pos`. */
+export function overlay(out: Uint8Array, pos: number, steps: readonly WriteStep[]): void {
+  const end = pos + out.length
+  for (const st of steps) {
+    if ('truncate' in st) {
+      if (st.truncate < end) out.fill(0, Math.max(0, st.truncate - pos))
+      continue
+    }
+    const a = Math.max(pos, st.offset)
+    const b = Math.min(end, st.offset + st.data.length)
+    if (a < b) out.set(st.data.subarray(a - st.offset, b - st.offset), a - pos)
+  }
+}
+
+/** Splits a session into parts that each touch at most MAX_WRITE_BLOCKS blocks. */
+export function splitSteps(steps: readonly WriteStep[]): WriteStep[][] {
+  const parts: WriteStep[][] = []
+  let cur: WriteStep[] = []
+  let blocks = 0
+  for (const st of steps) {
+    const n = 'truncate' in st ? 1 : Math.ceil((st.offset % BLOCK_SIZE + st.data.length) / BLOCK_SIZE) + 1
+    if (blocks + n > MAX_WRITE_BLOCKS / 2 && cur.length > 0) {
+      parts.push(cur)
+      cur = []
+      blocks = 0
+    }
+    cur.push(st)
+    blocks += n
+  }
+  if (cur.length > 0) parts.push(cur)
+  return parts
+}
+
+// ---- stale mounts ------------------------------------------------------------------------------
+
+/** The FUSE mount on `dir`, if any: its connection number under /sys/fs/fuse/connections. */
+export async function findMount(dir: string): Promise<{ conn: number; fstype: string } | undefined> {
+  const target = resolve(dir)
+  let text: string
+  try {
+    text = await readFileAsync('/proc/self/mountinfo', 'utf8')
+  } catch {
+    return undefined
+  }
+  for (const line of text.split('\n')) {
+    // id parent major:minor root mountpoint opts ... - fstype source superopts
+    const f = line.split(' ')
+    if (f.length < 10) continue
+    const mp = f[4]!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+    if (mp !== target) continue
+    const dash = f.indexOf('-')
+    const fstype = f[dash + 1] ?? ''
+    if (!fstype.startsWith('fuse')) continue
+    return { conn: Number(f[2]!.split(':')[1]), fstype }
+  }
+  return undefined
+}
+
+/** A mount left behind by a crashed process: unmount it; if that fails, abort its connection
+ *  (fusectl) and detach it lazily (../shared/DESIGN.md). */
+export async function cleanupStaleMount(dir: string, log?: (line: string) => void): Promise<void> {
+  const m = await findMount(dir)
+  if (m === undefined) return
+  log?.(`paciofs: ${dir} still has a FUSE mount (connection ${m.conn}) from an earlier process; removing it`)
+  try {
+    await run('fusermount', ['-uz', resolve(dir)])
+    if ((await findMount(dir)) === undefined) return
+  } catch {
+    // fall through to abort
+  }
+  try {
+    await run('mount', ['-t', 'fusectl', 'none', '/sys/fs/fuse/connections']).catch(() => undefined)
+    await writeFileAsync(`/sys/fs/fuse/connections/${m.conn}/abort`, '1')
+  } catch {
+    // the connection may be gone already
+  }
+  await run('umount', ['-l', resolve(dir)]).catch(() => undefined)
+  if ((await findMount(dir)) !== undefined) throw new Error(`${dir} is still mounted and could not be unmounted; run: fusermount -uz ${dir}`)
+}

@@ -1,0 +1,268 @@
+// The runtime's subcommands of `paciofs`: init, serve, mount, create, join, leave, and the
+// read-only ones (status, members, log, history, cat, verify), which ask the node running on the
+// data directory through its control socket, or read a stopped node's store directly.
+import { existsSync, readdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
+import { LocalBackend, type VolumeBackend } from './backend.ts'
+import { callControl } from './control.ts'
+import { controlSocketPath, defaultDataDir, hasKey, initDataDir } from './datadir.ts'
+import { CodedError } from './errors.ts'
+import type { HostAddress } from './host.ts'
+import { INSPECT_COMMANDS, INSPECT_USAGE, loadSnapshot, runInspect, type CommandOutput, type InspectCommand } from './inspect.ts'
+import { PacioMount } from './fuse.ts'
+import { PacioNode } from './node-service.ts'
+import type { CommandIo } from './sim-command.ts'
+
+export const DEFAULT_VOLUME = 'default' as VolumeName
+export const DEFAULT_LISTEN = '127.0.0.1:7420'
+
+export const RUNTIME_USAGE: Record<string, string> = {
+  init: `usage: paciofs init [--data <dir>]
+
+Creates a data directory with a fresh node key (secp256k1) and prints the node's id.
+  --data <dir>   default: $PACIOFS_HOME or ~/.paciofs
+`,
+  serve: `usage: paciofs serve [--data <dir>] [--listen host:port] [--peer host:port]... [--volume <name>]... [--join <name>]... [--admit <node-id>]...
+
+Runs a node until SIGINT/SIGTERM: replicates its volumes with its peers over TCP.
+  --listen host:port   where peers connect (default ${DEFAULT_LISTEN})
+  --peer host:port     a node to keep a connection to (repeatable)
+  --volume <name>      create this volume if the node has none of that name (repeatable)
+  --join <name>        apply to join this volume through the peers if the node lacks it (repeatable)
+  --admit <node-id>    vote to accept only these applicants (repeatable; default: everyone)
+  --policy <p>         majority | any: the vote rule of volumes this node creates (default majority)
+`,
+  mount: `usage: paciofs mount <dir> [--data <dir>] [--volume <name>] [--at <epoch>] [--listen host:port] [--peer host:port]...
+
+Mounts a volume on <dir> until SIGINT/SIGTERM, in local mode: the node runs in this process.
+With no options: the data directory $PACIOFS_HOME or ~/.paciofs (created on first use) and
+the volume '${DEFAULT_VOLUME}' (created on first use).
+  --volume <name>   the volume to mount (created if the node has none of that name)
+  --at <epoch>      mount the volume read-only as it was right after that epoch
+  --listen, --peer  as for serve: the node replicates while mounted (default listen: none)
+`,
+  create: `usage: paciofs create <volume> [--data <dir>]      (asks the running node)\n`,
+  join: `usage: paciofs join <volume> [--data <dir>]        (asks the running node; it must be connected to a member)\n`,
+  leave: `usage: paciofs leave <volume> [--data <dir>]       (asks the running node)\n`,
+}
+
+class UsageError extends CodedError<'USAGE'> {}
+
+export function parseAddress(text: string, what = 'address'): HostAddress {
+  const m = /^(.*):(\d{1,5})$/.exec(text)
+  const port = m ? Number(m[2]) : NaN
+  if (!m || !m[1] || port > 65535) throw new UsageError('USAGE', `bad ${what} '${text}': expected host:port`)
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port }
+}
+
+function volumeArg(text: string | undefined): VolumeName {
+  const v = text ?? DEFAULT_VOLUME
+  if (!isVolumeName(v)) throw new UsageError('USAGE', `bad volume name '${v}' (letters, digits, '.', '_', '-')`)
+  return v
+}
+
+function dataArg(text: string | undefined): string {
+  return text === undefined ? defaultDataDir() : resolve(text)
+}
+
+function print(io: CommandIo, out: CommandOutput): number {
+  if (typeof out.stdout === 'string') io.stdout(out.stdout)
+  else process.stdout.write(out.stdout)
+  if (out.stderr) io.stderr(out.stderr)
+  return out.exitCode
+}
+
+/** Runs a runtime subcommand; resolves with its exit code. Long-running ones (serve, mount)
+ *  resolve when stopped by a signal. */
+export async function runtimeCommand(command: string, argv: readonly string[], io: CommandIo): Promise<number> {
+  try {
+    if ((INSPECT_COMMANDS as readonly string[]).includes(command)) return await inspect(command as InspectCommand, argv, io)
+    switch (command) {
+      case 'init':
+        return init(argv, io)
+      case 'serve':
+        return await serve(argv, io)
+      case 'mount':
+        return await mount(argv, io)
+      case 'create':
+      case 'join':
+      case 'leave':
+        return await controlOnly(command, argv, io)
+      default:
+        throw new UsageError('USAGE', `unknown command '${command}'`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      io.stderr(`paciofs ${command}: ${(err as Error).message}\n\n${RUNTIME_USAGE[command] ?? INSPECT_USAGE[command as InspectCommand] ?? ''}`)
+      return 2
+    }
+    io.stderr(`paciofs ${command}: ${(err as Error).message}\n`)
+    return 1
+  }
+}
+
+function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('-h') || argv.includes('--help')
+}
+
+function init(argv: readonly string[], io: CommandIo): number {
+  if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE.init!), 0
+  const { values } = parseArgs({ args: [...argv], options: { data: { type: 'string' } }, strict: true })
+  const dir = dataArg(values.data)
+  const { pid } = initDataDir(dir)
+  io.stdout(`initialised ${dir}\nnode id ${pid}\n`)
+  return 0
+}
+
+async function inspect(command: InspectCommand, argv: readonly string[], io: CommandIo): Promise<number> {
+  // --data is ours; the rest is the command's own (runtime/inspect.ts).
+  const rest: string[] = []
+  let data: string | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--data') data = argv[++i]
+    else if (a.startsWith('--data=')) data = a.slice('--data='.length)
+    else rest.push(a)
+  }
+  if (wantsHelp(rest)) return print(io, runInspect(command, rest, undefined as never))
+  const dir = dataArg(data)
+  const live = await callControl(controlSocketPath(dir), { command, argv: rest })
+  if (live !== undefined) return print(io, live)
+  if (!hasKey(dir)) throw new Error(`${dir} is not a paciofs data directory (no key); give --data`)
+  return print(io, runInspect(command, rest, await loadSnapshot(dir)))
+}
+
+async function controlOnly(command: string, argv: readonly string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE[command]!), 0
+  const { values, positionals } = parseArgs({ args: [...argv], options: { data: { type: 'string' } }, allowPositionals: true, strict: true })
+  const dir = dataArg(values.data)
+  const out = await callControl(controlSocketPath(dir), { command, argv: positionals })
+  if (out === undefined) throw new Error(`no node is running on ${dir}; start it with \`paciofs serve --data ${dir}\``)
+  return print(io, out)
+}
+
+/** Resolves when SIGINT or SIGTERM arrives (once). */
+function untilSignal(): Promise<string> {
+  return new Promise((ok) => {
+    const on = (sig: string): void => {
+      process.off('SIGINT', on)
+      process.off('SIGTERM', on)
+      ok(sig)
+    }
+    process.on('SIGINT', on)
+    process.on('SIGTERM', on)
+  })
+}
+
+interface NodeFlags {
+  data?: string | undefined
+  listen?: string | undefined
+  peer?: string[] | undefined
+  admit?: string[] | undefined
+}
+
+function nodeOptions(values: NodeFlags, io: CommandIo, listenDefault: string) {
+  const admit = (values.admit ?? []).map((a) => {
+    if (!isPid(a)) throw new UsageError('USAGE', `bad node id '${a}' for --admit (66 hex digits)`)
+    return a as Pid
+  })
+  return {
+    dataDir: dataArg(values.data),
+    listen: parseAddress(values.listen ?? listenDefault, '--listen'),
+    peers: (values.peer ?? []).map((p) => parseAddress(p, '--peer')),
+    admit,
+    log: (line: string) => io.stderr(line + '\n'),
+  }
+}
+
+async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE.serve!), 0
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      data: { type: 'string' }, listen: { type: 'string' }, peer: { type: 'string', multiple: true },
+      volume: { type: 'string', multiple: true }, join: { type: 'string', multiple: true },
+      admit: { type: 'string', multiple: true }, policy: { type: 'string' },
+    },
+    strict: true,
+  })
+  const policy = values.policy ?? 'majority'
+  if (policy !== 'majority' && policy !== 'any') throw new UsageError('USAGE', `bad --policy '${policy}': majority or any`)
+  const create = (values.volume ?? []).map(volumeArg)
+  const joins = (values.join ?? []).map(volumeArg)
+  const opts = nodeOptions(values, io, DEFAULT_LISTEN)
+  if (!hasKey(opts.dataDir)) throw new Error(`${opts.dataDir} has no node key; run \`paciofs init --data ${opts.dataDir}\` first`)
+  const node = await PacioNode.start({ ...opts, create, policy })
+  io.stdout(`serving node ${node.pid} on ${opts.listen.host}:${node.host.port} (data ${opts.dataDir}); volumes: ${node.volumes().join(', ') || '(none)'}\n`)
+  const stopped = untilSignal()
+  void joinWhenConnected(node, joins, io)
+  const sig = await stopped
+  io.stderr(`paciofs: ${sig}: stopping\n`)
+  await node.stop()
+  return 0
+}
+
+/** --join: keeps asking until a peer is connected that knows the volume. */
+async function joinWhenConnected(node: PacioNode, joins: readonly VolumeName[], io: CommandIo): Promise<void> {
+  for (const name of joins) {
+    for (let attempt = 0; !node.host.state.volumes.has(name); attempt++) {
+      try {
+        const { contacts } = await node.join(name, 2_000)
+        io.stdout(`applied to join '${name}' through ${contacts.length} member(s)\n`)
+      } catch (err) {
+        if (node.host.halted) return
+        if (attempt % 10 === 0) io.stderr(`paciofs: cannot join '${name}' yet (${(err as Error).message}); retrying\n`)
+        await new Promise((r) => setTimeout(r, 1_000))
+      }
+    }
+  }
+}
+
+async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE.mount!), 0
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: {
+      data: { type: 'string' }, volume: { type: 'string' }, at: { type: 'string' },
+      listen: { type: 'string' }, peer: { type: 'string', multiple: true },
+    },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (positionals.length !== 1) throw new UsageError('USAGE', 'give exactly one mount directory')
+  const dir = resolve(positionals[0]!)
+  const volume = volumeArg(values.volume)
+  let at: number | undefined
+  if (values.at !== undefined) {
+    at = Number(values.at)
+    if (!Number.isSafeInteger(at) || at < 0) throw new UsageError('USAGE', `bad --at '${values.at}': an epoch (integer >= 0)`)
+  }
+  const opts = nodeOptions(values, io, '127.0.0.1:0')
+  if (!hasKey(opts.dataDir)) {
+    // The embedded default: a fresh data directory gets its key on first mount. A directory
+    // that exists with other content is not taken over.
+    if (existsSync(opts.dataDir) && readdirSync(opts.dataDir).length > 0) throw new Error(`${opts.dataDir} exists but is not a paciofs data directory (no key)`)
+    const { pid } = initDataDir(opts.dataDir)
+    io.stderr(`paciofs: initialised ${opts.dataDir} (node id ${pid})\n`)
+  }
+  const node = await PacioNode.start({ ...opts, create: at === undefined ? [volume] : [] })
+  let m: PacioMount | undefined
+  try {
+    const v = node.host.state.volumes.get(volume)
+    if (v === undefined) throw new Error(`this node has no volume '${volume}'`)
+    if (at !== undefined && (at < v.fs.baseEpoch || at > v.fs.epoch)) throw new Error(`--at ${at} is outside the volume's epochs ${v.fs.baseEpoch}..${v.fs.epoch}`)
+    const backend: VolumeBackend = new LocalBackend(node.host, volume, at)
+    m = new PacioMount({ backend, mountpoint: dir, cred: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, log: (l) => io.stderr(l + '\n') })
+    const stopped = untilSignal()
+    await m.mount()
+    io.stdout(`mounted volume '${volume}'${at !== undefined ? ` at epoch ${at} (read-only)` : ''} on ${dir} (local mode; node ${node.pid}; data ${opts.dataDir})\n`)
+    const sig = await stopped
+    io.stderr(`paciofs: ${sig}: unmounting ${dir}\n`)
+  } finally {
+    await m?.unmount()
+    await node.stop()
+  }
+  return 0
+}

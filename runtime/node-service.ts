@@ -1,0 +1,247 @@
+// A running PacioFS node as `paciofs serve` and the local mode of `paciofs mount` run it: the
+// NodeHost (core + store + transport) on a data directory, its control socket, and the runtime
+// messages that are not protocol messages of the core:
+//   ['rt/genesis?', volume]            any authenticated peer may ask which volume a name is
+//   ['rt/genesis', volume, genesis|null]  the answer (a joiner trusts its contacts: spec/fotb.md)
+// Client requests of client/server mode ('cs/' frames) are served by runtime/server.ts.
+import { decode } from '../core/codec.ts'
+import { encode, type Value } from '../core/codec.ts'
+import type { NodeReply } from '../core/node.ts'
+import { genesisValue, parseGenesis, type Genesis, type Policy, type VolumeParams, DEFAULT_VOLUME_PARAMS } from '../core/paciofs.ts'
+import { isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
+import type { Server } from 'node:net'
+import { unlinkSync } from 'node:fs'
+import { controlSocketPath, loadKey, storePath } from './datadir.ts'
+import { NodeHost, type HostAddress } from './host.ts'
+import { runInspect, INSPECT_COMMANDS, type CommandOutput, type InspectCommand } from './inspect.ts'
+import { serveControl, type ControlRequest } from './control.ts'
+
+export interface PacioNodeOptions {
+  readonly dataDir: string
+  readonly listen: HostAddress
+  readonly peers?: readonly HostAddress[]
+  /** Volumes to create when this node has none of that name. */
+  readonly create?: readonly VolumeName[]
+  readonly policy?: Policy
+  /** Applicants this node votes to accept; default: everyone who asks (open admission). */
+  readonly admit?: readonly Pid[]
+  readonly tickMs?: number
+  readonly requestTimeoutMs?: number
+  readonly reconnectMinMs?: number
+  readonly reconnectMaxMs?: number
+  readonly log?: (line: string) => void
+}
+
+/** The tag of a frame (the first element of its top-level CBOR array) without decoding the rest:
+ *  runtime frames are told from the core's by it. */
+export function frameTag(bytes: Uint8Array): string | undefined {
+  const b0 = bytes[0]
+  if (b0 === undefined) return undefined
+  let i: number
+  if (b0 >= 0x80 && b0 <= 0x97) i = 1
+  else if (b0 === 0x98) i = 2
+  else if (b0 === 0x99) i = 3
+  else return undefined
+  const t = bytes[i]
+  if (t === undefined) return undefined
+  let len: number
+  let start: number
+  if (t >= 0x60 && t <= 0x77) {
+    len = t - 0x60
+    start = i + 1
+  } else if (t === 0x78 && bytes[i + 1] !== undefined) {
+    len = bytes[i + 1]!
+    start = i + 2
+  } else return undefined
+  if (start + len > bytes.length || len > 64) return undefined
+  return new TextDecoder().decode(bytes.subarray(start, start + len))
+}
+
+type Waiter = (from: Pid, genesis: Genesis | undefined) => void
+
+export class PacioNode {
+  readonly host: NodeHost
+  readonly dataDir: string
+  private control: Server | undefined
+  private readonly log: (line: string) => void
+  private readonly genesisWaiters = new Map<VolumeName, Set<Waiter>>()
+  private readonly extraHandlers = new Map<string, (req: ControlRequest) => Promise<CommandOutput>>()
+  private stopping: Promise<void> | undefined
+
+  private constructor(host: NodeHost, dataDir: string, log: (line: string) => void) {
+    this.host = host
+    this.dataDir = dataDir
+    this.log = log
+  }
+
+  static async start(opts: PacioNodeOptions): Promise<PacioNode> {
+    const secretKey = loadKey(opts.dataDir)
+    const params: VolumeParams = opts.admit && opts.admit.length > 0
+      ? { ...DEFAULT_VOLUME_PARAMS, admission: { allow: new Set(opts.admit) } }
+      : DEFAULT_VOLUME_PARAMS
+    const host = await NodeHost.start({
+      dataDir: storePath(opts.dataDir),
+      secretKey,
+      listen: opts.listen,
+      peers: opts.peers ?? [],
+      params,
+      ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
+      ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      ...(opts.reconnectMinMs !== undefined ? { reconnectMinMs: opts.reconnectMinMs } : {}),
+      ...(opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: opts.reconnectMaxMs } : {}),
+    })
+    const node = new PacioNode(host, opts.dataDir, opts.log ?? (() => undefined))
+    host.addFrameFilter((from, bytes) => node.onFrame(from, bytes))
+    host.on('halt', (err) => node.log(`paciofs: the node halted: ${err.message}`))
+    try {
+      for (const name of opts.create ?? []) await node.ensureVolume(name, opts.policy ?? 'majority')
+      node.control = await serveControl(controlSocketPath(opts.dataDir), (req) => node.onControl(req))
+    } catch (err) {
+      await host.stop()
+      throw err
+    }
+    return node
+  }
+
+  get pid(): Pid {
+    return this.host.pid
+  }
+
+  volumes(): VolumeName[] {
+    return [...this.host.state.volumes.keys()]
+  }
+
+  /** Creates `name` unless this node already has it. Returns whether it created it. */
+  async ensureVolume(name: VolumeName, policy: Policy = 'majority'): Promise<boolean> {
+    if (this.host.state.volumes.has(name)) return false
+    const r = await this.host.request({ type: 'create-volume', name, policy })
+    if (!r.ok) throw new Error(`cannot create volume '${name}': ${'detail' in r ? r.detail : r.errno}`)
+    this.log(`paciofs: created volume '${name}' (policy ${policy}); this node is its founder`)
+    return true
+  }
+
+  /** Asks every connected peer for the genesis of `name`, then applies to join it with the peers
+   *  that answered alike as contacts. Members vote on the application (spec/paciofs.md). */
+  async join(name: VolumeName, timeoutMs = 5_000): Promise<{ genesis: Genesis; contacts: Pid[] }> {
+    if (this.host.state.volumes.has(name)) throw new Error(`this node already has volume '${name}'`)
+    const peers = this.host.connectedPeers()
+    if (peers.length === 0) throw new Error(`no peer is connected; start the node with --peer host:port of a member of '${name}'`)
+    const answers = new Map<Pid, Genesis>()
+    await new Promise<void>((done) => {
+      let left = peers.length
+      const waiter: Waiter = (from, g) => {
+        if (g !== undefined) answers.set(from, g)
+        if (--left === 0 || answers.size > 0) finish()
+      }
+      const timer = setTimeout(() => finish(), timeoutMs)
+      const finish = (): void => {
+        clearTimeout(timer)
+        this.genesisWaiters.get(name)?.delete(waiter)
+        done()
+      }
+      let set = this.genesisWaiters.get(name)
+      if (!set) this.genesisWaiters.set(name, (set = new Set()))
+      set.add(waiter)
+      for (const p of peers) this.host.sendFrame(p, encode(['rt/genesis?', name]))
+    })
+    // Give the other peers a moment to answer too, so that every one that knows it is a contact.
+    await new Promise((r) => setTimeout(r, 200))
+    const first = [...answers.values()][0]
+    if (first === undefined) throw new Error(`no connected peer knows volume '${name}' (asked ${peers.length})`)
+    const same = (g: Genesis): boolean => encode(genesisValue(g)).join() === encode(genesisValue(first)).join()
+    const contacts = [...answers].filter(([, g]) => same(g)).map(([p]) => p)
+    const r: NodeReply = await this.host.request({ type: 'join-volume', genesis: first, contacts })
+    if (!r.ok) throw new Error(`cannot join '${name}': ${'detail' in r ? r.detail : r.errno}`)
+    return { genesis: first, contacts }
+  }
+
+  async leave(name: VolumeName): Promise<void> {
+    const r = await this.host.request({ type: 'leave-volume', volume: name })
+    if (!r.ok) throw new Error(`cannot leave '${name}': ${'detail' in r ? r.detail : r.errno}`)
+  }
+
+  /** Adds a control command served by this process (e.g. client/server's own). */
+  addControlCommand(name: string, handler: (req: ControlRequest) => Promise<CommandOutput>): void {
+    this.extraHandlers.set(name, handler)
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.control) {
+        await new Promise<void>((ok) => this.control!.close(() => ok()))
+        try {
+          unlinkSync(controlSocketPath(this.dataDir))
+        } catch {
+          // already gone
+        }
+      }
+      await this.host.stop()
+    })()
+    return this.stopping
+  }
+
+  private onFrame(from: Pid, bytes: Uint8Array): boolean {
+    const tag = frameTag(bytes)
+    if (tag === undefined || !tag.startsWith('rt/')) return false
+    let v: Value
+    try {
+      v = decode(bytes)
+    } catch {
+      return true // a malformed runtime frame: dropped (the core never sees 'rt/' frames)
+    }
+    if (!Array.isArray(v) || typeof v[1] !== 'string' || !isVolumeName(v[1])) return true
+    const name = v[1] as VolumeName
+    if (tag === 'rt/genesis?') {
+      const vol = this.host.state.volumes.get(name)
+      this.host.sendFrame(from, encode(['rt/genesis', name, vol ? genesisValue(vol.genesis) : null]))
+    } else if (tag === 'rt/genesis') {
+      const g = v[2] === null ? undefined : parseGenesis(v[2] as Value)
+      for (const w of [...(this.genesisWaiters.get(name) ?? [])]) w(from, g && g.name === name ? g : undefined)
+    }
+    return true
+  }
+
+  private async onControl(req: ControlRequest): Promise<CommandOutput> {
+    if ((INSPECT_COMMANDS as readonly string[]).includes(req.command)) {
+      return runInspect(req.command as InspectCommand, req.argv, {
+        config: this.host.config,
+        state: this.host.state,
+        storeProblems: [],
+        restoreProblems: [],
+        source: 'live',
+      })
+    }
+    const extra = this.extraHandlers.get(req.command)
+    if (extra) return extra(req)
+    const name = req.argv[0]
+    const usage = (msg: string): CommandOutput => ({ exitCode: 2, stdout: '', stderr: `paciofs ${req.command}: ${msg}\n` })
+    switch (req.command) {
+      case 'join':
+        if (name === undefined || !isVolumeName(name)) return usage('give the volume to join: paciofs join <volume>')
+        try {
+          const { contacts } = await this.join(name)
+          return { exitCode: 0, stdout: `applied to join '${name}' through ${contacts.length} member(s); members vote on it (paciofs members --volume ${name})\n`, stderr: '' }
+        } catch (err) {
+          return { exitCode: 1, stdout: '', stderr: `paciofs join: ${(err as Error).message}\n` }
+        }
+      case 'leave':
+        if (name === undefined || !isVolumeName(name)) return usage('give the volume to leave: paciofs leave <volume>')
+        try {
+          await this.leave(name)
+          return { exitCode: 0, stdout: `left '${name}'\n`, stderr: '' }
+        } catch (err) {
+          return { exitCode: 1, stdout: '', stderr: `paciofs leave: ${(err as Error).message}\n` }
+        }
+      case 'create':
+        if (name === undefined || !isVolumeName(name)) return usage('give the volume to create: paciofs create <volume>')
+        try {
+          const made = await this.ensureVolume(name)
+          return made ? { exitCode: 0, stdout: `created '${name}'\n`, stderr: '' } : { exitCode: 1, stdout: '', stderr: `paciofs create: this node already has '${name}'\n` }
+        } catch (err) {
+          return { exitCode: 1, stdout: '', stderr: `paciofs create: ${(err as Error).message}\n` }
+        }
+      default:
+        return usage(`unknown control command '${req.command}'`)
+    }
+  }
+}
