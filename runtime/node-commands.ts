@@ -4,6 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { isMember } from '../core/paciofs.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { LocalBackend, type VolumeBackend } from './backend.ts'
 import { callControl } from './control.ts'
@@ -41,6 +42,8 @@ With no options: the data directory $PACIOFS_HOME or ~/.paciofs (created on firs
 the volume '${DEFAULT_VOLUME}' (created on first use).
   --volume <name>   the volume to mount (created if the node has none of that name)
   --at <epoch>      mount the volume read-only as it was right after that epoch
+  --join            when the node lacks the volume, apply to join it through the peers and mount
+                    once the members accepted this node (instead of creating it)
   --listen, --peer  as for serve: the node replicates while mounted (default listen: none)
 `,
   create: `usage: paciofs create <volume> [--data <dir>]      (asks the running node)\n`,
@@ -220,13 +223,22 @@ async function joinWhenConnected(node: PacioNode, joins: readonly VolumeName[], 
   }
 }
 
+async function untilMember(node: PacioNode, volume: VolumeName): Promise<void> {
+  for (;;) {
+    const v = node.host.state.volumes.get(volume)
+    if (v !== undefined && isMember(v, v.me)) return
+    if (node.host.halted) throw node.host.halted
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
   if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE.mount!), 0
   const { values, positionals } = parseArgs({
     args: [...argv],
     options: {
       data: { type: 'string' }, volume: { type: 'string' }, at: { type: 'string' },
-      listen: { type: 'string' }, peer: { type: 'string', multiple: true },
+      listen: { type: 'string' }, peer: { type: 'string', multiple: true }, join: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: true,
@@ -247,9 +259,21 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
     const { pid } = initDataDir(opts.dataDir)
     io.stderr(`paciofs: initialised ${opts.dataDir} (node id ${pid})\n`)
   }
-  const node = await PacioNode.start({ ...opts, create: at === undefined ? [volume] : [] })
+  let node: PacioNode
+  try {
+    node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [] })
+  } catch (err) {
+    if ((err as { code?: string }).code === 'STORE_LOCKED') throw new Error(`a node is already running on ${opts.dataDir}; mount through it with --server <its --listen address> (client mode), or stop it first`)
+    throw err
+  }
   let m: PacioMount | undefined
   try {
+    if (values.join && !node.host.state.volumes.has(volume)) {
+      if (opts.peers.length === 0) throw new UsageError('USAGE', '--join needs --peer host:port of a member')
+      await joinWhenConnected(node, [volume], io)
+      io.stderr(`paciofs: waiting for the members of '${volume}' to accept this node\n`)
+      await untilMember(node, volume)
+    }
     const v = node.host.state.volumes.get(volume)
     if (v === undefined) throw new Error(`this node has no volume '${volume}'`)
     if (at !== undefined && (at < v.fs.baseEpoch || at > v.fs.epoch)) throw new Error(`--at ${at} is outside the volume's epochs ${v.fs.baseEpoch}..${v.fs.epoch}`)
