@@ -1,0 +1,685 @@
+// The read-only subcommands of `paciofs` (status, members, log, history, cat, verify) as pure
+// functions over a snapshot of a node: its config and state plus what its store and restore
+// reported. The same code answers for a running node (the node process calls runInspect on its
+// live state, through its control socket) and for a stopped one (loadSnapshot reads the data
+// directory), so that both give byte-identical answers for equal states.
+//
+// runInspect only reads the state (the Merkle root cache is the one thing filled in, as the core
+// itself does), and it runs synchronously: on a live node it sees the state between two steps,
+// never half of one.
+import { existsSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
+import { opOfRecord, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/paciofs.ts'
+import { chunkHash } from '../core/fs/content.ts'
+import { history } from '../core/fs/history.ts'
+import { stateRoot } from '../core/fs/merkle.ts'
+import { opPaths, type FsOp } from '../core/fs/ops.ts'
+import { parsePath } from '../core/fs/paths.ts'
+import type { Errno, FsTime } from '../core/fs/types.ts'
+import { currentView, snapshotAt, type FsView } from '../core/fs/view.ts'
+import type { ChunkHash, Pid, VolumeName } from '../core/types.ts'
+import { loadKey, storePath } from './datadir.ts'
+import { nodeCrypto } from './node-crypto.ts'
+import { RecordStore, type StoreProblem } from './store.ts'
+
+export interface NodeSnapshot {
+  readonly config: NodeConfig
+  readonly state: NodeState
+  /** damaged batches the store reported (RecordStore.loadAll problems); [] for a live node */
+  readonly storeProblems: readonly StoreProblem[]
+  /** problems restoreNode reported; [] for a live node */
+  readonly restoreProblems: readonly NodeRestoreProblem[]
+  /** 'live' when answered by the running node, 'offline' when loaded from a stopped node's data dir */
+  readonly source: 'live' | 'offline'
+}
+
+export type InspectCommand = 'status' | 'members' | 'log' | 'history' | 'cat' | 'verify'
+export const INSPECT_COMMANDS: readonly InspectCommand[] = ['status', 'members', 'log', 'history', 'cat', 'verify']
+
+export interface CommandOutput {
+  readonly exitCode: 0 | 1 | 2
+  readonly stdout: Uint8Array | string
+  readonly stderr: string
+}
+
+const NODE_NOTE = `The node is the one of --data <dir> (default: $PACIOFS_HOME, else ~/.paciofs): a running
+node answers itself, a stopped one is read from its data directory.`
+
+const VOLUME_OPTION = `  --volume <name>   the volume (default: the node's only volume)`
+const JSON_OPTION = `  --json            print one JSON object instead of text`
+const HELP_OPTION = `  -h, --help        show this help`
+
+export const INSPECT_USAGE: Record<InspectCommand, string> = {
+  status: `usage: paciofs status [--volume <name>] [--json]
+
+Shows the node and, for each of its volumes (or the one named), this node's status in it, the
+member count, the epoch and state root of its replica, its ledger position, the entries delivered
+per author, the remote_gets still waiting for a plain operation, and the node's counters.
+
+options:
+  --volume <name>   only this volume (default: every volume)
+${JSON_OPTION}
+${HELP_OPTION}
+
+${NODE_NOTE}
+exit status: 0
+`,
+  members: `usage: paciofs members [--volume <name>] [--json]
+
+Lists every process the volume knows: its pid, its status (member, applicant, removed, with the
+reasons of the kick votes against it) and which one is this node.
+
+options:
+${VOLUME_OPTION}
+${JSON_OPTION}
+${HELP_OPTION}
+
+${NODE_NOTE}
+exit status: 0 listed, 1 no such volume, 2 bad usage
+`,
+  log: `usage: paciofs log [<path>] [--volume <name>] [--json]
+
+Lists the volume's log: one line per applied operation (epoch, author, ledger seq, kind, caller
+uid/gid, result: ok or the errno it gave here, the paths it named), then the delivered operations
+that were not applied (skipped: withheld or invalid). With a path: only the operations that named
+that path or something below it, and renames of a directory above it.
+
+options:
+${VOLUME_OPTION}
+${JSON_OPTION}
+${HELP_OPTION}
+
+${NODE_NOTE}
+exit status: 0 listed, 1 no such volume, 2 bad usage
+`,
+  history: `usage: paciofs history <path> [--volume <name>] [--json]
+
+Lists every version the path has had, oldest first: the epoch, the operation and its author that
+made it, kind, size, mode, owner, mtime and the content hash; 'deleted' where the path stopped
+existing.
+
+options:
+${VOLUME_OPTION}
+${JSON_OPTION}
+${HELP_OPTION}
+
+${NODE_NOTE}
+exit status: 0 listed, 1 the path never existed (or no such volume), 2 bad usage
+`,
+  cat: `usage: paciofs cat <path> [--at <epoch>] [--volume <name>]
+
+Writes the content of a regular file to stdout: as it is now, or with --at as it was right after
+the operation of that epoch (see paciofs log). Every chunk read is checked against its hash.
+
+options:
+  --at <epoch>      the epoch to read at (0 .. the volume's current epoch)
+${VOLUME_OPTION}
+${HELP_OPTION}
+
+${NODE_NOTE}
+exit status: 0 written, 1 no such file at that epoch, not a regular file, epoch out of range,
+a chunk missing or damaged (or no such volume), 2 bad usage
+`,
+  verify: `usage: paciofs verify [--volume <name>] [--json]
+
+Audits the node: re-validates every author's ledger from its seals, checks every log record
+against its ledger entry and plain operation, replays the log from an empty file system and
+compares the result with the replica, tree and history; checks that every chunk hashes to its
+name; and reports every damaged store batch and every record the node could not restore from.
+Prints one line per finding, then a summary.
+
+options:
+  --volume <name>   only this volume (default: every volume)
+${JSON_OPTION}
+${HELP_OPTION}
+
+${NODE_NOTE}
+exit status: 0 clean, 1 at least one finding, 2 bad usage
+`,
+}
+
+/** Bad usage: exit 2 with the message and the usage. */
+class UsageError extends Error {}
+/** The command ran but cannot answer (no such volume, path, epoch): exit 1 with the message. */
+class Failure extends Error {}
+
+export function runInspect(command: InspectCommand, argv: readonly string[], snap: NodeSnapshot): CommandOutput {
+  try {
+    switch (command) {
+      case 'status':
+        return status(argv, snap)
+      case 'members':
+        return members(argv, snap)
+      case 'log':
+        return log(argv, snap)
+      case 'history':
+        return historyCommand(argv, snap)
+      case 'cat':
+        return cat(argv, snap)
+      case 'verify':
+        return verify(argv, snap)
+    }
+  } catch (e) {
+    if (e instanceof UsageError || isParseArgsError(e)) {
+      return { exitCode: 2, stdout: '', stderr: `paciofs ${command}: ${(e as Error).message}\n\n${INSPECT_USAGE[command]}` }
+    }
+    if (e instanceof Failure) return { exitCode: 1, stdout: '', stderr: `paciofs ${command}: ${e.message}\n` }
+    throw e
+  }
+}
+
+function isParseArgsError(e: unknown): boolean {
+  return e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+interface Args {
+  readonly help: boolean
+  readonly volume: string | undefined
+  readonly json: boolean
+  readonly at: string | undefined
+  readonly positionals: string[]
+}
+
+function parse(argv: readonly string[], opts: { json: boolean; at: boolean; positionals: readonly [min: number, max: number]; names: string }): Args {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: true,
+    options: {
+      volume: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      ...(opts.json ? { json: { type: 'boolean' as const } } : {}),
+      ...(opts.at ? { at: { type: 'string' as const } } : {}),
+    },
+  })
+  const v = values as { volume?: string; help?: boolean; json?: boolean; at?: string }
+  const args: Args = { help: v.help === true, volume: v.volume, json: v.json === true, at: v.at, positionals }
+  if (args.help) return args
+  const [min, max] = opts.positionals
+  if (positionals.length > max) throw new UsageError(`unexpected argument '${positionals[max]}'`)
+  if (positionals.length < min) throw new UsageError(`missing ${opts.names}`)
+  return args
+}
+
+const help = (command: InspectCommand): CommandOutput => ({ exitCode: 0, stdout: INSPECT_USAGE[command], stderr: '' })
+const ok = (stdout: string): CommandOutput => ({ exitCode: 0, stdout, stderr: '' })
+const json = (value: unknown): string => `${JSON.stringify(value)}\n`
+
+function volumeNames(snap: NodeSnapshot): VolumeName[] {
+  return [...snap.state.volumes.keys()].sort()
+}
+
+function listed(names: readonly string[]): string {
+  return names.length === 0 ? 'none' : names.join(', ')
+}
+
+/** The named volume, or the node's only one. */
+function oneVolume(snap: NodeSnapshot, name: string | undefined): VolumeState {
+  if (name !== undefined) return namedVolume(snap, name)
+  const names = volumeNames(snap)
+  // No --volume could help a node without volumes: that is a state, not a usage mistake.
+  if (names.length === 0) throw new Failure(`node ${snap.state.me} holds no volume yet`)
+  if (names.length > 1) throw new UsageError(`the node holds ${names.length} volumes (${listed(names)}); name one with --volume <name>`)
+  return snap.state.volumes.get(names[0]!)!
+}
+
+function namedVolume(snap: NodeSnapshot, name: string): VolumeState {
+  const v = snap.state.volumes.get(name as VolumeName)
+  if (v === undefined) throw new Failure(`node ${snap.state.me} has no volume '${name}'; its volumes: ${listed(volumeNames(snap))}`)
+  return v
+}
+
+/** The named volume, or all of them (status, verify). */
+function someVolumes(snap: NodeSnapshot, name: string | undefined): VolumeState[] {
+  if (name !== undefined) return [namedVolume(snap, name)]
+  return volumeNames(snap).map((n) => snap.state.volumes.get(n)!)
+}
+
+/** A path as the user typed it, normalized the way the file system names it (no trailing '/'). */
+function userPath(text: string): { path: string; names: string[] } {
+  const path = text.length > 1 ? text.replace(/\/+$/, '') || '/' : text
+  const parsed = parsePath(path)
+  if (!parsed.ok) throw new Failure(`'${text}' is not a valid path in a volume (${pathErrno(parsed.errno)})`)
+  return { path, names: parsed.names }
+}
+
+function pathErrno(errno: Errno): string {
+  switch (errno) {
+    case 'EINVAL':
+      return 'a path starts with / and has no empty, "." or ".." names'
+    case 'ENAMETOOLONG':
+      return 'the path or one of its names is too long'
+    default:
+      return errno
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+/** The pid prefix used in every per-record line (as core/verify.ts names authors). */
+const short = (pid: string): string => (pid === '' ? '(base)' : pid.slice(0, 12))
+
+const mapObject = (m: ReadonlyMap<string, number>): Record<string, number> =>
+  Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+
+const octal = (mode: number): string => mode.toString(8).padStart(6, '0')
+
+/** An FsTime as UTC ISO 8601 with nanoseconds; the raw numbers where Date cannot show it. */
+function formatTime(t: FsTime): string {
+  const frac = String(t.nsec).padStart(9, '0')
+  const ms = t.sec * 1000
+  if (!Number.isSafeInteger(ms) || Math.abs(ms) > 8.64e15) return `${t.sec}.${frac}s`
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, `.${frac}Z`)
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = []
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)))
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n').join('')
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+/** A node that holds a volume without a status in it has asked to join and its join is not yet
+ *  delivered: it is an applicant as far as anyone can tell. */
+function myStatus(v: VolumeState): Status {
+  return v.status.get(v.me) ?? 'applicant'
+}
+
+function countStatus(v: VolumeState, s: Status): number {
+  let n = 0
+  for (const x of v.status.values()) if (x === s) n++
+  return n
+}
+
+function pendingGets(v: VolumeState): { author: Pid; waiting: number; headSeq: number; attempts: number; asked: Pid | null }[] {
+  return [...v.queues]
+    .filter(([, q]) => q.length > 0)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([author, q]) => ({ author, waiting: q.length, headSeq: q[0]!.seq, attempts: q[0]!.attempt, asked: q[0]!.asked }))
+}
+
+function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
+  const a = parse(argv, { json: true, at: false, positionals: [0, 0], names: '' })
+  if (a.help) return help('status')
+  const vols = someVolumes(snap, a.volume).map((v) => {
+    const delivered = [...v.fotb.delivered].sort(([x], [y]) => (x < y ? -1 : 1))
+    return {
+      name: v.genesis.name,
+      policy: v.genesis.policy,
+      myStatus: myStatus(v),
+      members: countStatus(v, 'member'),
+      applicants: countStatus(v, 'applicant'),
+      removed: countStatus(v, 'removed'),
+      epoch: v.fs.epoch,
+      stateRoot: stateRoot(v.fs),
+      ledger: {
+        ownSeq: v.fotb.own.seq,
+        ownSealedSeq: v.fotb.own.sealedSeq,
+        delivered: Object.fromEntries(delivered),
+        equivocators: [...v.fotb.proofs.keys()].sort(),
+      },
+      pendingGets: pendingGets(v),
+      logRecords: v.log.length,
+      skipped: v.skipped.length,
+      plainOps: v.plain.size,
+      chunks: v.chunks.size,
+      stats: { volume: mapObject(v.stats), fotb: mapObject(v.fotb.stats) },
+    }
+  })
+  const body = {
+    node: snap.state.me,
+    source: snap.source,
+    volumes: vols,
+    stats: mapObject(snap.state.stats),
+    storeProblems: snap.storeProblems.length,
+    restoreProblems: snap.restoreProblems.length,
+  }
+  if (a.json) return ok(json(body))
+  const lines: string[] = [`node ${body.node} (${snap.source === 'live' ? 'live: answered by the running node' : 'offline: read from its data directory'})`]
+  if (body.storeProblems + body.restoreProblems > 0) {
+    lines.push(`  damaged: ${plural(body.storeProblems, 'store batch', 'store batches')}, ${plural(body.restoreProblems, 'record')} not restored; run paciofs verify`)
+  }
+  const counters = (m: Record<string, number>): string => Object.entries(m).map(([k, n]) => `${k}=${n}`).join(' ') || 'none'
+  lines.push(`  node counters: ${counters(body.stats)}`)
+  if (vols.length === 0) lines.push('no volumes')
+  for (const v of vols) {
+    lines.push(`volume ${v.name} (policy ${v.policy}): this node is ${v.myStatus === 'member' ? 'a member' : v.myStatus === 'applicant' ? 'an applicant' : 'removed'}; ${plural(v.members, 'member')}, ${plural(v.applicants, 'applicant')}, ${v.removed} removed`)
+    lines.push(`  epoch ${v.epoch}, state root ${v.stateRoot}`)
+    const delivered = Object.entries(v.ledger.delivered).map(([p, s]) => `${short(p)} ${s}`).join(', ') || 'none'
+    lines.push(`  ledger: own seq ${v.ledger.ownSeq} (sealed ${v.ledger.ownSealedSeq}); delivered per author: ${delivered}`)
+    if (v.ledger.equivocators.length > 0) lines.push(`  equivocation proofs against: ${v.ledger.equivocators.map(short).join(', ')}`)
+    const waiting = v.pendingGets.reduce((n, p) => n + p.waiting, 0)
+    lines.push(
+      `  pending remote gets: ${waiting === 0 ? 'none' : `${waiting} (${v.pendingGets.map((p) => `${short(p.author)}: ${p.waiting} from seq ${p.headSeq}, attempt ${p.attempts}${p.asked ? `, asked ${short(p.asked)}` : ''}`).join('; ')})`}`,
+    )
+    lines.push(`  log ${plural(v.logRecords, 'record')}, ${v.skipped} skipped, ${plural(v.plainOps, 'plain op')}, ${plural(v.chunks, 'chunk')}`)
+    lines.push(`  volume counters: ${counters(v.stats.volume)}`)
+    lines.push(`  fotb counters: ${counters(v.stats.fotb)}`)
+  }
+  return ok(lines.join('\n') + '\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// members
+
+function members(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
+  const a = parse(argv, { json: true, at: false, positionals: [0, 0], names: '' })
+  if (a.help) return help('members')
+  const v = oneVolume(snap, a.volume)
+  // Kick reasons are only in the delivered vote entries; the status map does not keep them.
+  const reasons = new Map<Pid, Set<string>>()
+  for (const e of v.memberEvents) {
+    if (e.payload.type !== 'vote-kick') continue
+    let set = reasons.get(e.payload.target)
+    if (!set) reasons.set(e.payload.target, (set = new Set()))
+    set.add(e.payload.reason)
+  }
+  const pids = new Set<Pid>(v.status.keys())
+  pids.add(v.me)
+  const memberSet = new Set([...v.status].filter(([, s]) => s === 'member').map(([p]) => p))
+  const countFrom = (voters: ReadonlySet<Pid> | undefined): number => [...(voters ?? [])].filter((p) => memberSet.has(p)).length
+  const list = [...pids].sort().map((pid) => ({
+    pid,
+    status: pid === v.me ? myStatus(v) : v.status.get(pid)!,
+    me: pid === v.me,
+    founder: v.genesis.founders.includes(pid),
+    kickReasons: [...(reasons.get(pid) ?? [])].sort(),
+    kickVotes: countFrom(v.kickVotes.get(pid)),
+    acceptVotes: countFrom(v.acceptVotes.get(pid)),
+    equivocated: v.fotb.proofs.has(pid),
+  }))
+  if (a.json) return ok(json({ volume: v.genesis.name, members: list }))
+  const rows = list.map((m) => {
+    const notes: string[] = []
+    if (m.status === 'removed') notes.push(m.kickReasons.length > 0 ? `kicked: ${m.kickReasons.join(', ')}` : 'kick reason not known here')
+    else if (m.status === 'member' && m.kickVotes > 0) notes.push(`${plural(m.kickVotes, 'kick vote')} (${m.kickReasons.join(', ')})`)
+    if (m.status === 'applicant') notes.push(`${plural(m.acceptVotes, 'accept vote')}`)
+    if (m.equivocated) notes.push('equivocation proof held')
+    if (m.founder) notes.push('founder')
+    if (m.me) notes.push('this node')
+    return [m.pid, m.status, notes.join('; ')]
+  })
+  return ok(`volume ${v.genesis.name}: ${plural(list.length, 'known process', 'known processes')}\n${table(rows)}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// log
+
+/** Whether an op touched the path `target` (its names): it names the path itself or something
+ *  below it (which changes the directory's entries or what lies under it), or it renames a
+ *  directory above it (which moves it). */
+function touches(op: FsOp, target: readonly string[]): boolean {
+  return opPaths(op).some((p) => {
+    const parsed = parsePath(p)
+    if (!parsed.ok) return false
+    const names = parsed.names
+    const prefix = (a: readonly string[], b: readonly string[]): boolean => a.length <= b.length && a.every((n, i) => n === b[i])
+    return prefix(target, names) || (op.type === 'rename' && prefix(names, target))
+  })
+}
+
+function log(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
+  const a = parse(argv, { json: true, at: false, positionals: [0, 1], names: '' })
+  if (a.help) return help('log')
+  const v = oneVolume(snap, a.volume)
+  const target = a.positionals[0] === undefined ? undefined : userPath(a.positionals[0])
+  let unknown = 0
+  const records: ReturnType<typeof logLine>[] = []
+  for (const rec of v.log) {
+    const op = opOfRecord(v, rec)
+    if (target !== undefined) {
+      if (op === undefined) {
+        unknown++
+        continue
+      }
+      if (!touches(op, target.names)) continue
+    }
+    records.push(logLine(v, rec, op))
+  }
+  // Skipped ops have no plain operation here (withheld, or invalid bytes): no path to filter by.
+  const skipped = target === undefined ? v.skipped.map(skipLine) : []
+  if (a.json) {
+    return ok(json({ volume: v.genesis.name, path: target?.path ?? null, records, skipped, ...(target !== undefined ? { unknownOps: unknown } : {}) }))
+  }
+  const head = `volume ${v.genesis.name}: ${target ? `${plural(records.length, 'log record')} touching ${target.path}` : `${plural(records.length, 'log record')}, ${skipped.length} skipped`}`
+  const rows = records.map((r) => [
+    `epoch ${r.epoch}`,
+    short(r.author),
+    r.seq === null ? 'local' : `seq ${r.seq}`,
+    r.kind,
+    r.uid === null ? 'uid ? gid ?' : `uid ${r.uid} gid ${r.gid}`,
+    r.result,
+    r.paths === null ? '(plain operation missing)' : r.paths.join(' -> '),
+  ])
+  let text = `${head}\n${table(rows)}`
+  if (skipped.length > 0) {
+    text += table(skipped.map((s) => [`skipped after epoch ${s.atEpoch}`, short(s.author), `seq ${s.seq}`, s.why, `obf ${s.obf}`]))
+  }
+  if (unknown > 0) text += `note: ${plural(unknown, 'record')} not shown: the plain operation is missing here, so its paths are unknown (run paciofs verify)\n`
+  return ok(text)
+}
+
+function logLine(v: VolumeState, rec: LogRecord, op: FsOp | undefined) {
+  // The replica's own op line holds the caller's credentials, also for records whose plain
+  // operation went missing.
+  const line = v.fs.log[rec.epoch - v.fs.baseEpoch - 1]
+  const cred = line ? { uid: line.uid, gid: line.gid } : op ? op.cred : null
+  return {
+    epoch: rec.epoch,
+    author: rec.author,
+    seq: rec.seq,
+    txid: rec.txid,
+    obf: rec.obf,
+    kind: rec.kind,
+    uid: cred?.uid ?? null,
+    gid: cred?.gid ?? null,
+    result: rec.result,
+    paths: op ? opPaths(op) : null,
+  }
+}
+
+function skipLine(s: SkipRecord) {
+  return { atEpoch: s.atEpoch, author: s.author, seq: s.seq, obf: s.obf, why: s.why }
+}
+
+// ---------------------------------------------------------------------------------------------
+// history
+
+function historyCommand(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
+  const a = parse(argv, { json: true, at: false, positionals: [1, 1], names: 'the path: paciofs history <path>' })
+  if (a.help) return help('history')
+  const v = oneVolume(snap, a.volume)
+  const { path } = userPath(a.positionals[0]!)
+  const h = history(v.fs, path)
+  if (!h.ok) throw new Failure(`${path}: ${h.errno}`)
+  if (h.value.length === 0) throw new Failure(`${path}: no such file or directory in volume ${v.genesis.name}, at any epoch (ENOENT)`)
+  const versions = h.value.map((e) => ({
+    epoch: e.epoch,
+    author: e.author,
+    op: e.op,
+    cred: e.cred,
+    ino: e.ino,
+    kind: e.kind,
+    size: e.size,
+    contentHash: e.contentHash,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: e.mtime,
+  }))
+  if (a.json) return ok(json({ volume: v.genesis.name, path, versions }))
+  const rows = versions.map((e) =>
+    e.kind === 'deleted'
+      ? [`epoch ${e.epoch}`, short(e.author), e.op, 'deleted', '', '', '', '', '']
+      : [
+          `epoch ${e.epoch}`,
+          short(e.author),
+          e.op,
+          e.kind,
+          `size ${e.size}`,
+          `mode ${octal(e.mode)}`,
+          `owner ${e.uid}:${e.gid}`,
+          `mtime ${e.mtime ? formatTime(e.mtime) : '-'}`,
+          `content ${e.contentHash}`,
+        ],
+  )
+  return ok(`${path} in volume ${v.genesis.name}: ${plural(versions.length, 'version')}\n${table(rows)}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// cat
+
+/** Largest file cat returns in one buffer (stdout is one Uint8Array). */
+const CAT_MAX_BYTES = 2 ** 31 - 1
+
+function cat(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
+  const a = parse(argv, { json: false, at: true, positionals: [1, 1], names: 'the path: paciofs cat <path>' })
+  if (a.help) return help('cat')
+  let at: number | undefined
+  if (a.at !== undefined) {
+    if (!/^\d+$/.test(a.at)) throw new UsageError(`--at wants an epoch, a whole number, not '${a.at}'`)
+    at = Number(a.at)
+  }
+  const v = oneVolume(snap, a.volume)
+  const { path } = userPath(a.positionals[0]!)
+  if (at !== undefined && (at < v.fs.baseEpoch || at > v.fs.epoch)) {
+    throw new Failure(`epoch ${a.at} is out of range: volume ${v.genesis.name} has epochs ${v.fs.baseEpoch}..${v.fs.epoch}`)
+  }
+  const view: FsView = at === undefined ? currentView(v.fs) : snapshotAt(v.fs, at)
+  const when = at === undefined ? '' : ` at epoch ${at}`
+  const attr = view.getattr(path)
+  if (!attr.ok) {
+    const why = attr.errno === 'ENOENT' ? 'no such file' : attr.errno === 'ENOTDIR' ? 'a component of the path is not a directory' : attr.errno
+    throw new Failure(`${path}: ${why}${when} in volume ${v.genesis.name} (${attr.errno})`)
+  }
+  if (attr.value.kind === 'dir') throw new Failure(`${path}: is a directory${when} (EISDIR)`)
+  if (attr.value.kind === 'symlink') {
+    const target = view.readlink(path)
+    throw new Failure(`${path}: is a symbolic link${when}${target.ok ? ` to ${target.value}` : ''}; cat its target`)
+  }
+  if (attr.value.kind !== 'file') throw new Failure(`${path}: is a ${attr.value.kind}${when}; only regular files have content`)
+  if (attr.value.size > CAT_MAX_BYTES) throw new Failure(`${path}: ${attr.value.size} bytes${when}, more than cat returns at once (${CAT_MAX_BYTES})`)
+  // A chunk that does not hash to its name is refused like a missing one: cat never hands out
+  // bytes the log does not vouch for.
+  let bad: { hash: ChunkHash; problem: string } | undefined
+  const reader = (h: ChunkHash): Uint8Array | undefined => {
+    const data = v.chunks.get(h)
+    if (data === undefined) bad ??= { hash: h, problem: 'is missing from the chunk store' }
+    else if (chunkHash(snap.config.crypto, data) !== h) bad ??= { hash: h, problem: 'does not hash to its name (damaged)' }
+    else return data
+    return undefined
+  }
+  const r = view.readInode(reader, attr.value.ino, 0, attr.value.size)
+  if (!r.ok) {
+    if (bad) throw new Failure(`${path}${when}: chunk ${bad.hash} ${bad.problem}; run paciofs verify`)
+    throw new Failure(`${path}${when}: ${r.errno}`)
+  }
+  return { exitCode: 0, stdout: r.value, stderr: '' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify
+
+interface Finding {
+  /** null for a store batch: it is not known which volume its records belonged to */
+  readonly volume: string | null
+  readonly where: string
+  readonly what: string
+  readonly expected: string
+  readonly found: string
+}
+
+function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
+  const a = parse(argv, { json: true, at: false, positionals: [0, 0], names: '' })
+  if (a.help) return help('verify')
+  const vols = someVolumes(snap, a.volume)
+  const findings: Finding[] = []
+  for (const p of snap.storeProblems) {
+    findings.push({ volume: null, where: `store batch ${p.key}`, what: 'damaged batch', expected: 'an intact batch, in sequence, matching its checksum', found: p.problem })
+  }
+  // Restore problems of other volumes belong to those volumes' verify; those of a volume the node
+  // does not hold (no genesis, unreadable records) to every verify, since no --volume names them.
+  const chosen = new Set<string>(vols.map((v) => v.genesis.name))
+  for (const p of snap.restoreProblems) {
+    const known = snap.state.volumes.has(p.volume as VolumeName)
+    if (known && !chosen.has(p.volume)) continue
+    findings.push({ volume: known ? p.volume : null, where: known ? `restore ${p.record}` : `restore ${p.volume}/${p.record}`, what: 'record not restored', expected: 'a record the node can rebuild from', found: p.problem })
+  }
+  const summaries = vols.map((v) => {
+    const name = v.genesis.name
+    let ledgerEntries = 0
+    for (const c of v.fotb.chains.values()) ledgerEntries += c.entries.length
+    try {
+      for (const f of verifyNodeVolume(snap.config, snap.state, name)) findings.push({ volume: name, ...f })
+    } catch (e) {
+      // verify trusts nothing it reads, but tampered state may still trip an assertion deeper in
+      // the core; that is a failed audit, never a clean one.
+      findings.push({ volume: name, where: 'audit', what: 'verify could not complete', expected: 'a completed audit', found: (e as Error).message })
+    }
+    let chunkBytes = 0
+    for (const [h, bytes] of [...v.chunks].sort(([x], [y]) => (x < y ? -1 : 1))) {
+      chunkBytes += bytes.length
+      const actual = chunkHash(snap.config.crypto, bytes)
+      if (actual !== h) findings.push({ volume: name, where: `chunk ${h}`, what: 'chunk does not hash to its name', expected: h, found: actual })
+    }
+    return { name, ledgerEntries, opsReplayed: v.log.length, chunks: v.chunks.size, chunkBytes, findings: 0 }
+  })
+  for (const s of summaries) s.findings = findings.filter((f) => f.volume === s.name).length
+  const counts = {
+    volumes: summaries.length,
+    ledgerEntries: summaries.reduce((n, s) => n + s.ledgerEntries, 0),
+    opsReplayed: summaries.reduce((n, s) => n + s.opsReplayed, 0),
+    chunks: summaries.reduce((n, s) => n + s.chunks, 0),
+    chunkBytes: summaries.reduce((n, s) => n + s.chunkBytes, 0),
+    storeProblems: snap.storeProblems.length,
+    restoreProblems: snap.restoreProblems.length,
+    findings: findings.length,
+  }
+  const clean = findings.length === 0
+  const exitCode = clean ? 0 : 1
+  if (a.json) return { exitCode, stdout: json({ clean, node: snap.state.me, source: snap.source, findings, volumes: summaries, counts }), stderr: '' }
+  const lines = findings.map((f) => `FINDING ${f.volume === null ? '' : `${f.volume}:`}${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`)
+  lines.push(
+    `verify: ${clean ? 'clean' : 'FAILED'}: ${plural(counts.volumes, 'volume')} (${listed(summaries.map((s) => s.name))}), ` +
+      `${plural(counts.ledgerEntries, 'ledger entry', 'ledger entries')} checked, ${plural(counts.opsReplayed, 'op')} replayed, ` +
+      `${plural(counts.chunks, 'chunk')} (${plural(counts.chunkBytes, 'byte')}) hashed, ${plural(counts.findings, 'finding')}`,
+  )
+  return { exitCode, stdout: lines.join('\n') + '\n', stderr: '' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A stopped node
+
+/** Opens a stopped node's data dir (runtime/datadir.ts loadKey + storePath; RecordStore.open,
+ *  loadAll, restoreNode with nodeCrypto and default params), closes the store again, and returns
+ *  the snapshot. Throws the StoreError (e.g. STORE_LOCKED when a node runs on it) / DataDirError
+ *  as they are. */
+export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot> {
+  const secretKey = loadKey(dataDir)
+  const config = nodeConfig(nodeCrypto, secretKey)
+  const dir = storePath(dataDir)
+  // A node that never started has no store yet; opening one would create it, and a read-only
+  // command should leave the directory as it found it.
+  if (!existsSync(dir)) return { config, state: createNode(config), storeProblems: [], restoreProblems: [], source: 'offline' }
+  const store = await RecordStore.open(dir)
+  try {
+    const { records, problems } = await store.loadAll()
+    // Unlike NodeHost.start, restore even when batches are damaged: an audit must show what is
+    // intact next to what is not, and the problems become findings of verify.
+    const restored = restoreNode(config, records)
+    return { config, state: restored.state, storeProblems: problems, restoreProblems: restored.problems, source: 'offline' }
+  } finally {
+    await store.close()
+  }
+}
