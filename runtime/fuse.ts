@@ -64,8 +64,10 @@ export function errnoNumber(name: string): number {
  *  arrive from other replicas visible at once instead of after libfuse's 1 s cache. */
 export const MOUNT_FSNAME = 'paciofs,big_writes,max_write=131072,use_ino,attr_timeout=0,entry_timeout=0'
 
-/** Pending bytes of one session beyond which it is committed early (memory bound). */
-export const SESSION_BYTES_MAX = 64 * 1024 * 1024
+/** Pending bytes of one session beyond which it is committed early: bounds memory, and keeps an
+ *  operation's content within one transport frame (a replica fetches it in one 'put', and a
+ *  client sends it in one call; runtime/frames.ts allows 16 MiB). */
+export const SESSION_BYTES_MAX = 8 * 1024 * 1024
 
 export type FuseStat =
   | 'op' // requests served
@@ -286,7 +288,7 @@ export class PacioMount {
             this.bump('error')
             this.opts.log?.(`paciofs: ${name} failed: ${(err as Error)?.message ?? String(err)}`)
             const code = (err as { code?: string })?.code
-            cb(-errnoNumber(code === 'HOST_REQUEST_TIMEOUT' ? 'ETIMEDOUT' : 'EIO'))
+            cb(-errnoNumber(code === 'HOST_REQUEST_TIMEOUT' || code === 'CLIENT_TIMEOUT' ? 'ETIMEDOUT' : 'EIO'))
           },
         )
       }

@@ -8,7 +8,9 @@ import { isMember } from '../core/paciofs.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { LocalBackend, type VolumeBackend } from './backend.ts'
 import { callControl } from './control.ts'
-import { controlSocketPath, defaultDataDir, hasKey, initDataDir } from './datadir.ts'
+import { controlSocketPath, defaultDataDir, hasKey, initDataDir, loadKey } from './datadir.ts'
+import { RemoteBackend } from './client.ts'
+import { ClientServer } from './server.ts'
 import { CodedError } from './errors.ts'
 import type { HostAddress } from './host.ts'
 import { INSPECT_COMMANDS, INSPECT_USAGE, loadSnapshot, runInspect, type CommandOutput, type InspectCommand } from './inspect.ts'
@@ -34,6 +36,8 @@ Runs a node until SIGINT/SIGTERM: replicates its volumes with its peers over TCP
   --join <name>        apply to join this volume through the peers if the node lacks it (repeatable)
   --admit <node-id>    vote to accept only these applicants (repeatable; default: everyone)
   --policy <p>         majority | any: the vote rule of volumes this node creates (default majority)
+  --client <node-id>   a client key that may mount this node's volumes (paciofs mount --server);
+                       repeatable; without it no client is served
 `,
   mount: `usage: paciofs mount <dir> [--data <dir>] [--volume <name>] [--at <epoch>] [--listen host:port] [--peer host:port]...
 
@@ -45,6 +49,8 @@ the volume '${DEFAULT_VOLUME}' (created on first use).
   --join            when the node lacks the volume, apply to join it through the peers and mount
                     once the members accepted this node (instead of creating it)
   --listen, --peer  as for serve: the node replicates while mounted (default listen: none)
+  --server host:port  client mode: mount the volume a node serves there (started with
+                    --client <this data directory's node id>); --data holds the client's key
 `,
   create: `usage: paciofs create <volume> [--data <dir>]      (asks the running node)\n`,
   join: `usage: paciofs join <volume> [--data <dir>]        (asks the running node; it must be connected to a member)\n`,
@@ -187,9 +193,13 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
     options: {
       data: { type: 'string' }, listen: { type: 'string' }, peer: { type: 'string', multiple: true },
       volume: { type: 'string', multiple: true }, join: { type: 'string', multiple: true },
-      admit: { type: 'string', multiple: true }, policy: { type: 'string' },
+      admit: { type: 'string', multiple: true }, policy: { type: 'string' }, client: { type: 'string', multiple: true },
     },
     strict: true,
+  })
+  const clients = (values.client ?? []).map((c) => {
+    if (!isPid(c)) throw new UsageError('USAGE', `bad node id '${c}' for --client (66 hex digits; \`paciofs init\` prints it)`)
+    return c as Pid
   })
   const policy = values.policy ?? 'majority'
   if (policy !== 'majority' && policy !== 'any') throw new UsageError('USAGE', `bad --policy '${policy}': majority or any`)
@@ -198,6 +208,7 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
   const opts = nodeOptions(values, io, DEFAULT_LISTEN)
   if (!hasKey(opts.dataDir)) throw new Error(`${opts.dataDir} has no node key; run \`paciofs init --data ${opts.dataDir}\` first`)
   const node = await PacioNode.start({ ...opts, create, policy })
+  if (clients.length > 0) new ClientServer(node.host, new Set(clients))
   io.stdout(`serving node ${node.pid} on ${opts.listen.host}:${node.host.port} (data ${opts.dataDir}); volumes: ${node.volumes().join(', ') || '(none)'}\n`)
   const stopped = untilSignal()
   void joinWhenConnected(node, joins, io)
@@ -223,6 +234,24 @@ async function joinWhenConnected(node: PacioNode, joins: readonly VolumeName[], 
   }
 }
 
+/** Client mode: the node serving the volume is elsewhere; this process only mounts. */
+async function mountClient(dir: string, volume: VolumeName, at: number | undefined, server: HostAddress, dataDir: string, io: CommandIo): Promise<number> {
+  const backend = await RemoteBackend.connect({ server, secretKey: loadKey(dataDir), volume, ...(at !== undefined ? { at } : {}) })
+  let m: PacioMount | undefined
+  try {
+    m = new PacioMount({ backend, mountpoint: dir, cred: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, log: (l) => io.stderr(l + '\n') })
+    const stopped = untilSignal()
+    await m.mount()
+    io.stdout(`mounted volume '${volume}'${at !== undefined ? ` at epoch ${at} (read-only)` : ''} on ${dir} (client of node ${backend.server} at ${server.host}:${server.port})\n`)
+    const sig = await stopped
+    io.stderr(`paciofs: ${sig}: unmounting ${dir}\n`)
+  } finally {
+    await m?.unmount()
+    await backend.close()
+  }
+  return 0
+}
+
 async function untilMember(node: PacioNode, volume: VolumeName): Promise<void> {
   for (;;) {
     const v = node.host.state.volumes.get(volume)
@@ -239,6 +268,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
     options: {
       data: { type: 'string' }, volume: { type: 'string' }, at: { type: 'string' },
       listen: { type: 'string' }, peer: { type: 'string', multiple: true }, join: { type: 'boolean' },
+      server: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -259,6 +289,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
     const { pid } = initDataDir(opts.dataDir)
     io.stderr(`paciofs: initialised ${opts.dataDir} (node id ${pid})\n`)
   }
+  if (values.server !== undefined) return mountClient(dir, volume, at, parseAddress(values.server, '--server'), opts.dataDir, io)
   let node: PacioNode
   try {
     node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [] })
