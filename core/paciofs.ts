@@ -891,7 +891,8 @@ export function restoreVolume(
       const h = r[2]
       const bytes = r[3]
       if (!(h instanceof Uint8Array) || !(bytes instanceof Uint8Array) || chunkHash(crypto, bytes) !== toHex(h)) {
-        problems.push({ record: 'chunk', problem: 'does not hash to its name' })
+        // Name the record (its hash, in full) so an auditor can find it.
+        problems.push({ record: h instanceof Uint8Array ? `chunk ${toHex(h)}` : 'chunk (no hash)', problem: 'does not hash to its name' })
         continue
       }
       state.chunks.set(toHex(h) as ChunkHash, bytes)
@@ -911,14 +912,14 @@ export function restoreVolume(
       state.plain.set(obf, { salt, opBytes, op: v.op })
     } else if (r[0] === 'log') {
       const parsed = parseLogRecord(r)
-      if (!parsed) problems.push({ record: 'log', problem: 'malformed' })
+      if (!parsed) problems.push({ record: typeof r[2] === 'number' ? `log epoch ${r[2]}` : 'log', problem: 'malformed' })
       else logRecs.push(parsed)
     } else if (r[0] === 'skip') {
       const author = r[3] instanceof Uint8Array ? toHex(r[3]) : ''
       const obf = r[5] instanceof Uint8Array ? toHex(r[5]) : ''
       const why = r[6]
       if (!isPid(author) || typeof r[2] !== 'number' || typeof r[4] !== 'number' || obf.length !== 64 || (why !== 'withheld' && why !== 'invalid')) {
-        problems.push({ record: 'skip', problem: 'malformed' })
+        problems.push({ record: typeof r[2] === 'number' ? `skip after epoch ${r[2]}` : 'skip', problem: 'malformed' })
       } else skips.push({ atEpoch: r[2], author, seq: r[4], obf: obf as ObfHash, why })
     }
   }

@@ -1,0 +1,187 @@
+// A stopped node's data directory tampered with in every way an insider could: a flipped byte in
+// a stored chunk, in a metadata (log) record, in a ledger entry; a chunk or a plain operation
+// rewritten behind the store's back with a valid batch checksum; the raw database files edited.
+// `paciofs verify` must exit 1 naming what is wrong, and the node must refuse to start on it
+// (fail-stop, VOL-12). Then crash safety: kill -9 the node during a stream of fsync'd writes;
+// after a restart every write whose fsync and close had returned is there and verify is clean.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Level } from 'level'
+import type { Value } from '../core/codec.ts'
+import { storePath } from '../runtime/datadir.ts'
+import { decodeBatch, encodeBatch } from '../runtime/store.ts'
+import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor } from './support/procs.ts'
+
+const root = mkdtempSync(join(tmpdir(), 'paciofs-tamper-'))
+const pristine = join(root, 'pristine')
+const mounts = [join(root, 'mnt'), join(root, 'crash-mnt')]
+
+beforeAll(async () => {
+  const p = await mountPaciofs(mounts[0]!, ['--data', pristine])
+  await fs.writeFile(join(mounts[0]!, 'invoice-001.txt'), 'amount: 1000 EUR\n')
+  await fs.writeFile(join(mounts[0]!, 'invoice-001.txt'), 'amount: 1000 EUR\npaid\n')
+  await fs.mkdir(join(mounts[0]!, 'ledger'))
+  await fs.writeFile(join(mounts[0]!, 'ledger/scan.bin'), Buffer.alloc(200_000, 0x5a))
+  expect(await stopProc(p)).toBe(0)
+  expect((await runPaciofs(['verify', '--data', pristine])).code).toBe(0)
+}, 120_000)
+
+afterAll(async () => {
+  await cleanupAll(mounts)
+  rmSync(root, { recursive: true, force: true })
+})
+
+let copies = 0
+function copyOfPristine(): string {
+  const d = join(root, `copy-${++copies}`)
+  cpSync(pristine, d, { recursive: true })
+  rmSync(join(d, 'control.sock'), { force: true })
+  return d
+}
+
+/** Opens the copy's level database and rewrites the first batch holding a record of `kind`. */
+async function editBatch(dataDir: string, kind: string, edit: (key: string, value: Uint8Array, records: Value[]) => Uint8Array): Promise<string> {
+  const db = new Level<string, Uint8Array>(storePath(dataDir), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  try {
+    for await (const [key, value] of db.iterator()) {
+      const b = decodeBatch(Number(key), value)
+      if (!b.ok) continue
+      if (!b.records.some((r) => Array.isArray(r) && r[0] === kind)) continue
+      await db.put(key, edit(key, value, b.records))
+      return key
+    }
+  } finally {
+    await db.close()
+  }
+  throw new Error(`no batch holds a '${kind}' record`)
+}
+
+/** Flips one byte in the middle of the stored value (checksum no longer matches). */
+const flip = (_k: string, value: Uint8Array): Uint8Array => {
+  const v = value.slice()
+  const i = Math.floor(v.length * 0.75)
+  v[i] = v[i]! ^ 0x01
+  return v
+}
+
+async function verifyFails(dataDir: string): Promise<{ findings: { where: string; what: string }[]; text: string }> {
+  const r = await runPaciofs(['verify', '--json', '--data', dataDir])
+  expect(r.code).toBe(1)
+  const json = JSON.parse(r.stdout) as { clean: boolean; findings: { where: string; what: string }[] }
+  expect(json.clean).toBe(false)
+  const text = await runPaciofs(['verify', '--data', dataDir])
+  expect(text.code).toBe(1)
+  return { findings: json.findings, text: text.stdout }
+}
+
+async function refusesToStart(dataDir: string): Promise<void> {
+  const p = startPaciofs(['serve', '--data', dataDir, '--listen', '127.0.0.1:0'])
+  expect(await p.exited).toBe(1)
+  expect(p.stderr).toMatch(/refuses to start/)
+}
+
+describe('[VOL-9] tampering with a stopped node\'s data directory is found by verify', () => {
+  for (const kind of ['chunk', 'log', 'entry', 'plain']) {
+    it(`a flipped byte in a stored '${kind}' record: exit 1, naming its batch; the node refuses to start`, async () => {
+      const d = copyOfPristine()
+      const key = await editBatch(d, kind, flip)
+      const { findings, text } = await verifyFails(d)
+      expect(findings.some((f) => f.where.includes(key))).toBe(true)
+      expect(text).toContain(key)
+      await refusesToStart(d)
+    })
+  }
+
+  it('a chunk rewritten behind the store\'s back (valid batch checksum): exit 1, naming the chunk', async () => {
+    const d = copyOfPristine()
+    let chunkHex = ''
+    await editBatch(d, 'chunk', (key, _v, records) => {
+      const out = records.map((r) => {
+        if (!Array.isArray(r) || r[0] !== 'chunk' || chunkHex !== '') return r
+        const bytes = (r[3] as Uint8Array).slice()
+        bytes[0] = bytes[0]! ^ 0xff
+        chunkHex = Buffer.from(r[2] as Uint8Array).toString('hex')
+        return [r[0], r[1], r[2], bytes]
+      })
+      return encodeBatch(Number(key), out as Value[])
+    })
+    const { findings } = await verifyFails(d)
+    expect(findings.some((f) => f.what.includes('chunk') || f.where.includes('chunk'))).toBe(true)
+    expect(JSON.stringify(findings)).toContain(chunkHex.slice(0, 12))
+    await refusesToStart(d)
+  })
+
+  it('a plain operation rewritten behind the store\'s back (valid batch checksum): exit 1, naming it', async () => {
+    const d = copyOfPristine()
+    await editBatch(d, 'plain', (key, _v, records) => {
+      const out = records.map((r) => {
+        if (!Array.isArray(r) || r[0] !== 'plain') return r
+        const op = (r[4] as Uint8Array).slice()
+        // Change one byte of the op's text (a path or a mode): still CBOR, no longer the hashed op.
+        const i = op.length - 2
+        op[i] = op[i]! ^ 0x01
+        return [r[0], r[1], r[2], r[3], op]
+      })
+      return encodeBatch(Number(key), out as Value[])
+    })
+    const { findings } = await verifyFails(d)
+    expect(findings.length).toBeGreaterThan(0)
+  })
+
+  it('the raw database files edited (a byte flipped in every table and log file): never reported clean', async () => {
+    const d = copyOfPristine()
+    for (const f of readdirSync(storePath(d))) {
+      if (!/\.(ldb|log|sst)$/.test(f)) continue
+      const p = join(storePath(d), f)
+      if (statSync(p).size < 64) continue
+      const b = readFileSync(p)
+      b[Math.floor(b.length / 2)] = b[Math.floor(b.length / 2)]! ^ 0x10
+      writeFileSync(p, b)
+    }
+    const r = await runPaciofs(['verify', '--data', d])
+    expect(r.code).toBe(1)
+    expect(r.stdout + r.stderr).not.toMatch(/clean/)
+  })
+})
+
+describe('crash: kill -9 during a stream of fsync\'d writes', () => {
+  it('every write whose fsync and close returned is there after a restart, and verify is clean', async () => {
+    const data = join(root, 'crash-data')
+    const mnt = mounts[1]!
+    const node = await mountPaciofs(mnt, ['--data', data])
+    // The writer is its own process (never the serving one); it prints each file once its
+    // fsync and close returned, and stops at the first error (the mount goes away).
+    const writer = spawn(process.execPath, ['-e', `
+      const fs = require('node:fs')
+      for (let i = 0; ; i++) {
+        try {
+          const fd = fs.openSync(${JSON.stringify(mnt)} + '/f' + i, 'w')
+          fs.writeSync(fd, Buffer.alloc(1000 + i, i % 251))
+          fs.fsyncSync(fd)
+          fs.closeSync(fd)
+          process.stdout.write('acked ' + i + '\\n')
+        } catch (e) { process.stdout.write('error ' + e.code + '\\n'); process.exit(0) }
+      }`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    writer.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    await waitFor('40 acknowledged writes', () => /acked 40\n/.test(out), 60_000, 20)
+    await stopProc(node, 'SIGKILL')
+    await new Promise<void>((ok) => writer.once('exit', () => ok()))
+    const acked = [...out.matchAll(/acked (\d+)/g)].map((m) => Number(m[1]))
+    expect(acked.length).toBeGreaterThanOrEqual(41)
+
+    const again = await mountPaciofs(mnt, ['--data', data])
+    for (const i of acked) {
+      const b = await fs.readFile(join(mnt, `f${i}`))
+      expect(b.equals(Buffer.alloc(1000 + i, i % 251))).toBe(true)
+    }
+    expect(await stopProc(again)).toBe(0)
+    const v = await runPaciofs(['verify', '--data', data])
+    expect(v.code).toBe(0)
+  })
+})
