@@ -409,8 +409,9 @@ function onBatch(
     // against our own view reveals it.
     // Validated against a copy: a twin's batch can extend our chain validly, and a successful
     // validation extends the view's arrays in place (core/ledger.ts), which must not happen here.
-    const log = authorLog(state, author)
-    const r = validateBatch(crypto, cloneChainView(log.view), entries, seal, limitsOf(params))
+    // Looked up, not created: a rejected batch must leave no (empty) chain behind (FOTB-7).
+    const view = state.chains.get(author)?.view ?? newChainView(state.volume, author)
+    const r = validateBatch(crypto, cloneChainView(view), entries, seal, limitsOf(params))
     if (!r.ok && r.rejection.code === 'equivocation') return noteEquivocation(state, crypto, r.rejection.proof, out, ups)
     count(state, r.ok ? 'reject:own-chain' : `reject:${r.rejection.code}`)
     return
@@ -419,7 +420,13 @@ function onBatch(
     count(state, 'reject:too-many-authors')
     return
   }
-  const log = authorLog(state, author)
+  // The author's chain is added to `chains` only once a batch of it is accepted (or an
+  // equivocator's branch is tried below). Why: creating it before validation let any peer plant an
+  // empty chain per invented author with batches that are then rejected (FOTB-7: rejections never
+  // change accepted state), using up the maxAuthors budget that mayTrack keeps for joiners; and a
+  // restart (restoreFotb) would not rebuild those chains. test/hostile.test.ts shows it.
+  const existing = state.chains.get(author)
+  const log: AuthorLog = existing ?? { view: newChainView(state.volume, author), entries: [] }
   let r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
   if (!r.ok && r.rejection.code === 'bad-signature' && params.mutation === 'accept-unsealed') {
     r = validateBatch(crypto, log.view, entries, seal, limitsOf(params), { ownSeal: true })
@@ -428,6 +435,7 @@ function onBatch(
     const code = r.rejection.code
     if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
     if ((code === 'equivocation' || code === 'broken-link' || (code === 'gap' && state.candidates.has(author))) && state.proofs.has(author)) {
+      if (existing === undefined) state.chains.set(author, log) // tryOtherBranch works on our chain
       if (tryOtherBranch(state, crypto, params, now, from, author, entries, seal, out, ups)) return
     }
     count(state, `reject:${code}`)
@@ -436,6 +444,7 @@ function onBatch(
     return
   }
   log.view = r.view
+  if (existing === undefined) state.chains.set(author, log)
   for (const e of r.accepted) {
     log.entries.push(e)
     out.persist(entryRecord(state.volume, e))
