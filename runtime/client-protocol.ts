@@ -92,6 +92,8 @@ export function callFromValue(v: Value): { ok: true; call: FsCall } | { ok: fals
     return { ok: true, call: { type: 'write', path: (op as { path: string }).path, writes, cred: op.cred, time: op.time, ...(rec.truncateTo !== undefined ? { truncateTo: rec.truncateTo as number } : {}) } }
   }
   const needsIno = rec.type === 'create' || rec.type === 'mkdir' || rec.type === 'mknod' || rec.type === 'symlink'
+  // The node picks inode numbers; a client that names one is refused, not overruled.
+  if (needsIno && Object.prototype.hasOwnProperty.call(rec, 'ino')) return { ok: false, reason: `${String(rec.type)}: unknown field "ino"` }
   const r = validateOp(needsIno ? { ...rec, ino: 2 } : rec)
   if (!r.ok) return { ok: false, reason: r.reason }
   if (needsIno) {

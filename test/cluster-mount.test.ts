@@ -92,7 +92,7 @@ describe('three nodes on loopback, one volume, three mounts', () => {
 })
 
 describe('client/server mode', () => {
-  it('two clients mount one served volume and see each other\'s writes; an unknown key is refused', async () => {
+  it('[RT-4] two clients mount one served volume and see each other\'s writes; an unknown key is refused', async () => {
     const [c1, c2, c3] = [await initNode('c1'), await initNode('c2'), await initNode('c3')]
     await initNode('server')
     const port = await freePort()

@@ -161,7 +161,7 @@ describe('NodeHost: three nodes on loopback', () => {
 })
 
 describe('NodeHost: the loop', () => {
-  it('nothing of a step leaves the node (send, reply) while that node has an append in flight: persist before send', async () => {
+  it('[RT-1] nothing of a step leaves the node (send, reply) while that node has an append in flight: persist before send', async () => {
     // Appends are slowed down, so that a host that sent before its append resolved would be caught.
     const inFlight = new Map<string, number>() // by data directory
     const pidOfDir = new Map<string, Pid>()

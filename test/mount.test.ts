@@ -89,7 +89,7 @@ describe('a local mount through the kernel', () => {
     await fh.close()
   })
 
-  it('one open..close of writes is one write operation in the log', async () => {
+  it('[RT-5] one open..close of writes is one write operation in the log', async () => {
     const h = await fs.open(at('grouped.bin'), 'w')
     for (let i = 0; i < 64; i++) await h.write(randomBytes(4096), 0, 4096, i * 4096)
     await h.close()

@@ -85,7 +85,7 @@ async function refusesToStart(dataDir: string): Promise<void> {
   expect(p.stderr).toMatch(/refuses to start/)
 }
 
-describe('[VOL-9] tampering with a stopped node\'s data directory is found by verify', () => {
+describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is found by verify', () => {
   for (const kind of ['chunk', 'log', 'entry', 'plain']) {
     it(`a flipped byte in a stored '${kind}' record: exit 1, naming its batch; the node refuses to start`, async () => {
       const d = copyOfPristine()
@@ -150,7 +150,7 @@ describe('[VOL-9] tampering with a stopped node\'s data directory is found by ve
 })
 
 describe('crash: kill -9 during a stream of fsync\'d writes', () => {
-  it('every write whose fsync and close returned is there after a restart, and verify is clean', async () => {
+  it('[RT-2] every write whose fsync and close returned is there after a restart, and verify is clean', async () => {
     const data = join(root, 'crash-data')
     const mnt = mounts[1]!
     const node = await mountPaciofs(mnt, ['--data', data])
