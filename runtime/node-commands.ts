@@ -8,7 +8,7 @@ import { isMember } from '../core/paciofs.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { LocalBackend, type VolumeBackend } from './backend.ts'
 import { callControl } from './control.ts'
-import { controlSocketPath, defaultDataDir, hasKey, initDataDir, loadKey } from './datadir.ts'
+import { controlSocketPath, defaultDataDir, hasKey, initDataDir, loadKey, storePath } from './datadir.ts'
 import { RemoteBackend } from './client.ts'
 import { ClientServer } from './server.ts'
 import { CodedError } from './errors.ts'
@@ -46,6 +46,7 @@ With no options: the data directory $PACIOFS_HOME or ~/.paciofs (created on firs
 the volume '${DEFAULT_VOLUME}' (created on first use).
   --volume <name>   the volume to mount (created if the node has none of that name)
   --at <epoch>      mount the volume read-only as it was right after that epoch
+  --admit <node-id> as for serve: vote to accept only these applicants (repeatable)
   --join            when the node lacks the volume, apply to join it through the peers and mount
                     once the members accepted this node (instead of creating it)
   --listen, --peer  as for serve: the node replicates while mounted (default listen: none)
@@ -140,7 +141,21 @@ async function inspect(command: InspectCommand, argv: readonly string[], io: Com
   const live = await callControl(controlSocketPath(dir), { command, argv: rest })
   if (live !== undefined) return print(io, live)
   if (!hasKey(dir)) throw new Error(`${dir} is not a paciofs data directory (no key); give --data`)
-  return print(io, runInspect(command, rest, await loadSnapshot(dir)))
+  let snap
+  try {
+    snap = await loadSnapshot(dir)
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    // For an auditor a store that cannot even be read is a finding like any other, on stdout.
+    if (command === 'verify' && (code === 'STORE_READ_FAILED' || code === 'STORE_OPEN_FAILED')) {
+      const finding = { where: `store ${storePath(dir)}`, what: 'unreadable database', expected: 'a readable level database', found: (err as Error).message }
+      if (rest.includes('--json')) io.stdout(JSON.stringify({ clean: false, findings: [finding] }) + '\n')
+      else io.stdout(`FINDING ${finding.where}: ${finding.what}: expected ${finding.expected}, found ${finding.found}\nverify: FAILED: the store could not be read\n`)
+      return 1
+    }
+    throw err
+  }
+  return print(io, runInspect(command, rest, snap))
 }
 
 async function controlOnly(command: string, argv: readonly string[], io: CommandIo): Promise<number> {
@@ -268,7 +283,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
     options: {
       data: { type: 'string' }, volume: { type: 'string' }, at: { type: 'string' },
       listen: { type: 'string' }, peer: { type: 'string', multiple: true }, join: { type: 'boolean' },
-      server: { type: 'string' },
+      server: { type: 'string' }, admit: { type: 'string', multiple: true },
     },
     allowPositionals: true,
     strict: true,
