@@ -27,8 +27,11 @@ export interface VolumeBackend {
   listxattr(path: string): Promise<Lookup<string[]>>
   getxattr(path: string, name: string): Promise<Lookup<Uint8Array>>
   usage(): Promise<VolumeUsage>
-  /** A state-changing call; resolves once its records are durable at the serving node. */
-  call(call: FsCall): Promise<CallResult>
+  /** A state-changing call; resolves once its records are durable at the serving node, or, with
+   *  `early`, as soon as the node applied it (then `sync()` makes it durable). */
+  call(call: FsCall, opts?: { readonly early?: boolean }): Promise<CallResult>
+  /** Resolves once every call answered before is durable at the serving node. */
+  sync(): Promise<void>
 }
 
 /** Read-only answers from one replica's state (shared by LocalBackend and the server side of
@@ -113,9 +116,12 @@ export class LocalBackend implements VolumeBackend {
   async usage() {
     return this.reader.usage()
   }
-  async call(call: FsCall): Promise<CallResult> {
+  async sync(): Promise<void> {
+    if (!this.readOnly) await this.host.sync()
+  }
+  async call(call: FsCall, opts: { readonly early?: boolean } = {}): Promise<CallResult> {
     if (this.readOnly) return { ok: false, errno: 'EROFS', detail: 'a mount of a past epoch is read-only' }
-    const reply = await this.host.request({ type: 'fs', volume: this.volume, call })
+    const reply = await this.host.request({ type: 'fs', volume: this.volume, call }, opts)
     if (reply.ok && 'genesis' in reply) throw new Error('an fs request was answered with a genesis (a bug in core/node.ts)')
     return reply as CallResult
   }

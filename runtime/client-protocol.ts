@@ -4,8 +4,9 @@
 //   client -> node  ['cs/req', id, volume, at | null, method, args]
 //   node -> client  ['cs/res', id, ok: true, value] | ['cs/res', id, false, errno, detail]
 // Methods: getattr(path) readdir(path) read(path, offset, length) readlink(path)
-// listxattr(path) getxattr(path, name) usage() call(FsCall). Reads answer from the node's state
-// (of epoch `at` when given); `call` is a state-changing FsCall, answered once durable at the node.
+// listxattr(path) getxattr(path, name) usage() call(FsCall, early) sync(). Reads answer from the
+// node's state (of epoch `at` when given); `call` is a state-changing FsCall, answered once durable
+// at the node (or, early, once applied; `sync` then answers once all of it is durable).
 // Everything a client sends is validated like any peer input: a malformed request is answered
 // EINVAL and counted, never executed.
 import type { Value } from '../core/codec.ts'
@@ -13,7 +14,7 @@ import type { Attr, DirEntry, FsTime, WriteStep } from '../core/fs/index.ts'
 import { validateOp } from '../core/fs/ops.ts'
 import type { FsCall } from '../core/paciofs.ts'
 
-export const CS_METHODS = ['getattr', 'readdir', 'read', 'readlink', 'listxattr', 'getxattr', 'usage', 'call'] as const
+export const CS_METHODS = ['getattr', 'readdir', 'read', 'readlink', 'listxattr', 'getxattr', 'usage', 'call', 'sync'] as const
 export type CsMethod = (typeof CS_METHODS)[number]
 
 /** The largest read a client may ask for in one request. */

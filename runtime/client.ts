@@ -167,8 +167,13 @@ export class RemoteBackend implements VolumeBackend {
     if (r.ok && Array.isArray(r.value) && typeof r.value[0] === 'number' && typeof r.value[1] === 'number') return { files: r.value[0], bytes: r.value[1] }
     return { files: 0, bytes: 0 }
   }
-  async call(call: FsCall): Promise<CallResult> {
-    const r = await this.request('call', [callToValue(call)])
+  async sync(): Promise<void> {
+    if (this.readOnly) return
+    const r = await this.request('sync', [])
+    if (!r.ok) throw new ClientError('CLIENT_BAD_ANSWER', `the node could not sync: ${r.detail || r.errno}`)
+  }
+  async call(call: FsCall, opts: { readonly early?: boolean } = {}): Promise<CallResult> {
+    const r = await this.request('call', [callToValue(call), opts.early === true])
     if (r.ok) return typeof r.value === 'number' ? { ok: true, ino: r.value } : { ok: true }
     return { ok: false, errno: r.errno as Errno, detail: r.detail } as CallResult
   }

@@ -3,11 +3,14 @@
 //
 // Writes are grouped: every write between open and flush/fsync/release of a file is kept in a
 // per-inode session and becomes ONE write operation (one ledger entry) when the file is flushed,
-// fsynced or closed; flush and fsync return only once that operation is durable in the local
-// ledger (LocalBackend: the node's step records are fsync'd). While a session is open, reads and
-// getattr of that file see its pending writes (an overlay), as POSIX requires. Any other
-// state-changing call commits every open session first, so operations enter the ledger in the
-// order the kernel issued them.
+// fsynced or closed. While a session is open, reads and getattr of that file see its pending
+// writes (an overlay), as POSIX requires. Any other state-changing call commits every open
+// session first, so operations enter the ledger in the order the kernel issued them.
+//
+// Durability as on a local file system: namespace and attribute calls (mkdir, rename, chmod, ...)
+// are answered as soon as the node applied them (`early`), and become durable with the node's
+// next group commit; flush (close(2)), fsync and fsyncdir return only once everything this mount
+// did before is durable in the serving node's ledger (spec/runtime.md RT-2, RT-6).
 //
 // The serving process must never touch its own mount synchronously (it would deadlock: the
 // kernel waits for this very event loop). Nothing here does; tests drive mounts from other
@@ -153,6 +156,9 @@ export class PacioMount {
   private readonly sessions = new Map<number, Session>()
   private readonly handles = new Map<number, Handle>()
   private nextFd = 1
+  /** Early calls made, and how many of them a completed sync() covered. */
+  private earlyCalls = 0
+  private syncedCalls = 0
   private fuse: FuseInstance | undefined
   private unmounting: Promise<void> | undefined
 
@@ -178,7 +184,7 @@ export class PacioMount {
   /** Commits open sessions, then unmounts (lazily: a busy mount goes away when released). */
   unmount(): Promise<void> {
     this.unmounting ??= (async () => {
-      await this.commitAll().catch(() => undefined)
+      if (!this.backend.readOnly) await this.durable(undefined).catch(() => undefined)
       const f = this.fuse
       if (f === undefined) return
       await new Promise<void>((ok) => f.unmount(() => ok()))
@@ -197,8 +203,25 @@ export class PacioMount {
     return r.ok ? { ok: true, attr: r.value } : r
   }
 
-  /** Turns a session's pending steps into one write operation, durable when this resolves. */
-  private async commit(ino: number): Promise<number> {
+  /** Makes every early call made so far durable (a no-op when there is none). */
+  private async syncEarly(): Promise<void> {
+    const upTo = this.earlyCalls
+    if (this.syncedCalls >= upTo) return
+    await this.backend.sync()
+    this.syncedCalls = Math.max(this.syncedCalls, upTo)
+  }
+
+  /** flush/fsync/close: the inode's session committed and everything before it durable. */
+  private async durable(ino: number | undefined): Promise<number> {
+    const r = ino === undefined ? await this.commitAll() : await this.commit(ino)
+    if (r < 0) return r
+    await this.syncEarly()
+    return 0
+  }
+
+  /** Turns a session's pending steps into one write operation. `early`: answered once applied
+   *  (made durable by the next durable() call); otherwise once durable. */
+  private async commit(ino: number, early = false): Promise<number> {
     const s = this.sessions.get(ino)
     if (s === undefined) return 0
     while (s.committing) await s.committing
@@ -217,7 +240,8 @@ export class PacioMount {
       }
       // The core limits the blocks one operation lists; a longer session becomes several ops.
       for (const part of splitSteps(steps)) {
-        const r = await this.backend.call({ type: 'write', path: s.path, writes: part, ...this.base() })
+        if (early) this.earlyCalls++
+        const r = await this.backend.call({ type: 'write', path: s.path, writes: part, ...this.base() }, { early })
         if (!r.ok) return -errnoNumber(r.errno)
       }
       this.bump('commit')
@@ -232,10 +256,10 @@ export class PacioMount {
     }
   }
 
-  private async commitAll(): Promise<number> {
+  private async commitAll(early = false): Promise<number> {
     let result = 0
     for (const ino of [...this.sessions.keys()]) {
-      const r = await this.commit(ino)
+      const r = await this.commit(ino, early)
       if (r < 0) result = r
     }
     return result
@@ -261,11 +285,13 @@ export class PacioMount {
     return { cred: this.opts.cred, time: (this.opts.now ?? systemTime)() }
   }
 
-  /** A state-changing call other than a write: open sessions go first (ledger order = kernel order). */
+  /** A state-changing call other than a write: open sessions go first (ledger order = kernel
+   *  order). Answered once applied; durable with the next flush/fsync (or the node's next group). */
   private async mutate(call: FsCall): Promise<number> {
-    const pending = await this.commitAll()
+    const pending = await this.commitAll(true)
     if (pending < 0) return pending
-    const r: CallResult = await this.backend.call(call)
+    this.earlyCalls++
+    const r: CallResult = await this.backend.call(call, { early: true })
     return r.ok ? 0 : -errnoNumber(r.errno)
   }
 
@@ -408,19 +434,19 @@ export class PacioMount {
       }),
 
       flush: wrap('flush', async (_path: string, fd: number) => {
-        const h = this.handles.get(fd)
-        return [h ? await this.commit(h.ino) : 0]
+        if (ro()) return [0]
+        return [await this.durable(this.handles.get(fd)?.ino)]
       }),
       fsync: wrap('fsync', async (_path: string, _datasync: number, fd: number) => {
-        const h = this.handles.get(fd)
-        return [h ? await this.commit(h.ino) : await this.commitAll()]
+        if (ro()) return [0]
+        return [await this.durable(this.handles.get(fd)?.ino)]
       }),
-      fsyncdir: wrap('fsyncdir', async () => [await this.commitAll()]),
+      fsyncdir: wrap('fsyncdir', async () => [ro() ? 0 : await this.durable(undefined)]),
       release: wrap('release', async (_path: string, fd: number) => {
         const h = this.handles.get(fd)
         if (h === undefined) return [0]
         this.handles.delete(fd)
-        const res = await this.commit(h.ino)
+        const res = ro() ? 0 : await this.durable(h.ino)
         const s = this.sessions.get(h.ino)
         if (s !== undefined && --s.handles <= 0 && s.steps.length === 0 && !s.committing) this.sessions.delete(h.ino)
         return [res]

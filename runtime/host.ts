@@ -1,13 +1,18 @@
 // The runtime's host of core/node.ts, twin of the simulator's (sim/cluster.ts): the same core,
 // driven by real inputs and performing its effects with real I/O. No protocol decisions here.
 //
-// The loop (as raft's Ready loop): inputs — transport messages, timer ticks, requests — wait in
-// one bounded queue and are processed one at a time:
-//   step() -> await store.append(the step's records)   (durable: fsync'd level batch)
-//          -> sends, timers, replies, deliveries, traces, in the order the core listed them.
-// Nothing of a step leaves the node before its records are durable (core/effects.ts), and step
-// n+1 runs only after step n's effects were performed. The clock enters the core only as the
-// `now` of an input (Date.now(), held non-decreasing).
+// The loop (as raft's Ready loop), with group commit: inputs — transport messages, timer ticks,
+// requests — wait in one bounded queue. The loop steps every input waiting (up to a bound), one
+// after another, then makes the records of all those steps durable in ONE fsync'd level batch,
+// then performs their sends, timers, replies, deliveries and traces in step order:
+//   step(i1), step(i2), ... -> await store.append(records of all)  -> effects of i1, i2, ...
+// While that batch is written, new inputs queue up and form the next group: under load, many
+// steps share one fsync. Nothing of a step leaves the node before its records are durable
+// (core/effects.ts; spec/runtime.md RT-1). A request may ask for an early answer (`early`): it
+// is answered right after its step, before its records are durable, and `sync()` waits until
+// everything stepped before it is durable — as a local file system answers mkdir at once and
+// makes it durable by fsync. The clock enters the core only as the `now` of an input
+// (Date.now(), held non-decreasing).
 //
 // Fail-stop: a store that reports damaged batches or a restore with problems refuses to start
 // (spec VOL-12); a failed write, or a throw from the core (our bug), halts the node: it stops
@@ -28,6 +33,7 @@ import {
 } from '../core/node.ts'
 import { DEFAULT_VOLUME_PARAMS, type VolumeParams, type VolumeUp } from '../core/paciofs.ts'
 import type { RequestId } from '../core/effects.ts'
+import type { Value } from '../core/codec.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { nodeCrypto } from './node-crypto.ts'
 import { RecordStore } from './store.ts'
@@ -77,11 +83,17 @@ export type HostStat =
   | `trace:${string}` // trace effects, by kind
 
 type QueuedInput =
+  | { readonly type: 'barrier'; readonly done: () => void }
   | { readonly type: 'tick' }
   | { readonly type: 'receive'; readonly from: Pid; readonly bytes: Uint8Array }
   | { readonly type: 'request'; readonly req: RequestId; readonly request: NodeRequest }
 
+/** Inputs stepped into one group, and the records of one group, at most (one level batch). */
+export const GROUP_INPUTS_MAX = 1_000
+export const GROUP_BYTES_MAX = 32 * 1024 * 1024
+
 interface PendingRequest {
+  readonly early: boolean
   resolve(reply: NodeReply): void
   reject(err: Error): void
   timer: NodeJS.Timeout
@@ -109,6 +121,8 @@ export class NodeHost {
   private readonly upListeners: UpListener[] = []
   private readonly haltListeners: HaltListener[] = []
   private readonly frameFilters: FrameFilter[] = []
+  /** Rejecters of sync() calls not yet resolved (called when the node stops or halts). */
+  private readonly barrierWaiters = new Set<() => void>()
   private nextReq: RequestId = 1
   private lastNow: TimeMs = 0
   /** The running drain of the queue, if any. */
@@ -232,7 +246,7 @@ export class NodeHost {
   /** Hands a request to the node; resolves with its reply once the step's records are durable.
    *  Rejects with HostError HOST_REQUEST_TIMEOUT, HOST_STOPPED or HOST_HALTED. A timed-out
    *  request may still take effect later: it stays queued. */
-  request(request: NodeRequest): Promise<NodeReply> {
+  request(request: NodeRequest, opts: { readonly early?: boolean } = {}): Promise<NodeReply> {
     if (this.haltedBy) return Promise.reject(this.haltError())
     if (this.closing) return Promise.reject(stoppedError())
     const req = this.nextReq++
@@ -243,8 +257,26 @@ export class NodeHost {
         this.bump('request:timeout')
         reject(new HostError('HOST_REQUEST_TIMEOUT', `The node did not answer a ${request.type} request within ${timeoutMs} ms; it may be overloaded or its disk slow. The request may still take effect: check before retrying.`))
       }, timeoutMs)
-      this.pending.set(req, { resolve, reject, timer })
+      this.pending.set(req, { early: opts.early === true, resolve, reject, timer })
       this.enqueue({ type: 'request', req, request })
+    })
+  }
+
+  /** Resolves once everything stepped before this call is durable (requests answered `early`
+   *  included). Rejects like request() when the node stops or halts first. */
+  sync(): Promise<void> {
+    if (this.haltedBy) return Promise.reject(this.haltError())
+    if (this.closing) return Promise.reject(stoppedError())
+    return new Promise<void>((resolve, reject) => {
+      const onHalt = (): void => reject(this.haltedBy ? this.haltError() : stoppedError())
+      this.barrierWaiters.add(onHalt)
+      this.enqueue({
+        type: 'barrier',
+        done: () => {
+          this.barrierWaiters.delete(onHalt)
+          resolve()
+        },
+      })
     })
   }
 
@@ -262,6 +294,8 @@ export class NodeHost {
     this.queue.length = 0
     await this.pumping
     this.failPending(stoppedError())
+    for (const w of [...this.barrierWaiters]) w()
+    this.barrierWaiters.clear()
     await this.closeTransport()
     await this.store.close()
   }
@@ -279,12 +313,12 @@ export class NodeHost {
     this.pumping ??= this.pump()
   }
 
-  /** Drains the queue one step at a time; the only place where the core is stepped. */
+  /** Drains the queue group by group; the only place where the core is stepped. */
   private async pump(): Promise<void> {
     try {
-      for (let input = this.queue.shift(); input !== undefined; input = this.queue.shift()) {
+      while (this.queue.length > 0) {
         if (this.closing || this.haltedBy) break
-        await this.process(input)
+        await this.processGroup()
       }
     } catch (err) {
       this.halt(err instanceof Error ? err : new Error(String(err)))
@@ -293,7 +327,47 @@ export class NodeHost {
     }
   }
 
-  private async process(q: QueuedInput): Promise<void> {
+  /** Steps the waiting inputs (bounded), makes all their records durable in one batch, then
+   *  performs their effects in order. */
+  private async processGroup(): Promise<void> {
+    const stepped: NodeEffect[][] = []
+    const records: Value[] = []
+    const barriers: (() => void)[] = []
+    let bytes = 0
+    for (let n = 0; n < GROUP_INPUTS_MAX && bytes < GROUP_BYTES_MAX; n++) {
+      const q = this.queue.shift()
+      if (q === undefined) break
+      if (q.type === 'barrier') {
+        barriers.push(q.done)
+        continue
+      }
+      const effects = this.stepOne(q)
+      if (effects === undefined) continue
+      for (const e of effects) {
+        if (e.type === 'persist') {
+          for (const r of e.records) {
+            records.push(r)
+            bytes += approxBytes(r)
+          }
+        } else if (e.type === 'reply') {
+          // An early request learns its answer now; its records become durable with the group.
+          const p = this.pending.get(e.req)
+          if (p?.early) this.answer(e.req, p, e.result)
+        }
+      }
+      stepped.push(effects)
+    }
+    if (records.length > 0) {
+      // Everything after this await may leave the node (persist before send).
+      await this.store.append(records)
+      this.bump('persist:batches')
+    }
+    for (const effects of stepped) this.perform(effects)
+    for (const done of barriers) done()
+  }
+
+  /** Steps the core with one input; undefined when the input is void (a request whose caller gave up). */
+  private stepOne(q: Exclude<QueuedInput, { type: 'barrier' }>): NodeEffect[] | undefined {
     // Date.now() may step back (NTP); the core sees a non-decreasing clock.
     const now = (this.lastNow = Math.max(this.lastNow, Date.now()))
     let input: NodeInput
@@ -305,23 +379,27 @@ export class NodeHost {
         input = { type: 'receive', now, from: q.from, bytes: q.bytes }
         break
       case 'request':
-        if (!this.pending.has(q.req)) return // timed out while queued: its caller has given up
+        if (!this.pending.has(q.req)) return undefined // timed out while queued: its caller has given up
         input = { type: 'request', now, req: q.req, request: q.request }
         break
     }
     const { state, effects } = step(this.config, this.nodeState, input)
     this.nodeState = state
     this.bump('step')
-    await this.perform(effects)
+    return effects
   }
 
-  private async perform(effects: readonly NodeEffect[]): Promise<void> {
+  private answer(req: RequestId, p: PendingRequest, result: NodeReply): void {
+    this.pending.delete(req)
+    clearTimeout(p.timer)
+    p.resolve(result)
+  }
+
+  /** The effects of one step other than persist (already durable), in the core's order. */
+  private perform(effects: readonly NodeEffect[]): void {
     for (const e of effects) {
       switch (e.type) {
         case 'persist':
-          // Effects list the persist first; everything after this await may leave the node.
-          await this.store.append(e.records)
-          this.bump('persist:batches')
           break
         case 'send':
           if (!this.transport.send(e.to, e.bytes)) this.bump('send:refused')
@@ -331,10 +409,8 @@ export class NodeHost {
           break
         case 'reply': {
           const p = this.pending.get(e.req)
-          if (p === undefined) break // timed out: the caller was told so
-          this.pending.delete(e.req)
-          clearTimeout(p.timer)
-          p.resolve(e.result)
+          if (p === undefined) break // answered early, or timed out: the caller was told so
+          this.answer(e.req, p, e.result)
           break
         }
         case 'deliver':
@@ -367,6 +443,8 @@ export class NodeHost {
     this.timers.clear()
     this.queue.length = 0
     this.failPending(this.haltError())
+    for (const w of [...this.barrierWaiters]) w()
+    this.barrierWaiters.clear()
     // Nothing more may leave the node; stop() still closes the store.
     void this.closeTransport()
     for (const l of this.haltListeners) l(cause)
@@ -396,4 +474,15 @@ export class NodeHost {
 
 function stoppedError(): HostError {
   return new HostError('HOST_STOPPED', 'The node is stopping or stopped; start it again to send it requests.')
+}
+
+/** Bytes of a record's byte strings, to bound a group's batch (chunks dominate; the rest is small). */
+function approxBytes(v: Value): number {
+  if (v instanceof Uint8Array) return v.length
+  if (Array.isArray(v)) {
+    let n = 16
+    for (const x of v) n += x instanceof Uint8Array ? x.length : Array.isArray(x) ? approxBytes(x) : 8
+    return n
+  }
+  return 16
 }

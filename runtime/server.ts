@@ -105,11 +105,15 @@ export class ClientServer {
         if (at !== null) return reply([false, 'EROFS', 'a past epoch is read-only'])
         const c = callFromValue(args[0] ?? null)
         if (!c.ok) return bad(c.reason)
+        if (args[1] !== undefined && typeof args[1] !== 'boolean') return bad('call(FsCall, early?: boolean)')
         this.bump('cs:call')
-        const r = await this.host.request({ type: 'fs', volume: volume as VolumeName, call: c.call })
+        const r = await this.host.request({ type: 'fs', volume: volume as VolumeName, call: c.call }, { early: args[1] === true })
         if (r.ok) return reply([true, 'ino' in r && typeof r.ino === 'number' ? r.ino : null])
         return reply([false, r.errno, 'detail' in r ? r.detail : ''])
       }
+      case 'sync':
+        await this.host.sync()
+        return reply([true, null])
       default:
         return bad(`unknown method ${String(method)}`)
     }

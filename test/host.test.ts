@@ -211,6 +211,52 @@ describe('NodeHost: the loop', () => {
     expect(violations).toEqual([])
   })
 
+  it('[RT-6] group commit: requests that wait together share one fsync\'d batch', async () => {
+    const dir = freshDir()
+    const h = await startHost({ dataDir: dir, secretKey: key(15), peers: [] })
+    genesisOf(await h.request({ type: 'create-volume', name: V, policy: 'majority' }))
+    const before = h.stats.get('persist:batches') ?? 0
+    const n = 300
+    const replies = await Promise.all(
+      Array.from({ length: n }, (_, i) => h.request({ type: 'fs', volume: V, call: { type: 'create', path: `/g${i}`, mode: 0o644, cred, time: { sec: i, nsec: 0 } } })),
+    )
+    expect(replies.every((r) => r.ok)).toBe(true)
+    const batches = (h.stats.get('persist:batches') ?? 0) - before
+    expect(batches).toBeGreaterThan(0)
+    expect(batches).toBeLessThan(n / 10) // one per step would be n
+    await h.stop()
+    const restarted = await startHost({ dataDir: dir, secretKey: key(15), peers: [] })
+    expect(lookup(vol(restarted)!.fs, `/g${n - 1}`).ok).toBe(true)
+  })
+
+  it('[RT-6] an early request is answered before its batch is durable; sync() resolves only once it is', async () => {
+    let release: (() => void) | undefined
+    let appending = false
+    const appendOriginal = RecordStore.prototype.append
+    const h = await startHost({ dataDir: freshDir(), secretKey: key(16), peers: [] })
+    genesisOf(await h.request({ type: 'create-volume', name: V, policy: 'majority' }))
+    vi.spyOn(RecordStore.prototype, 'append').mockImplementation(async function (this: RecordStore, records) {
+      appending = true
+      await new Promise<void>((r) => (release = r))
+      try {
+        return await appendOriginal.call(this, records)
+      } finally {
+        appending = false
+      }
+    })
+    const reply = await h.request({ type: 'fs', volume: V, call: { type: 'mkdir', path: '/early', mode: 0o755, cred, time: { sec: 1, nsec: 0 } } }, { early: true })
+    expect(reply.ok).toBe(true)
+    await waitFor('the batch to be in flight', () => appending && release !== undefined)
+    let synced = false
+    const s = h.sync().then(() => (synced = true))
+    await sleep(50)
+    expect(synced).toBe(false) // the mkdir's batch is still being written
+    release!()
+    await s
+    expect(appending).toBe(false)
+    vi.restoreAllMocks()
+  })
+
   it('a flood of peer messages beyond the input queue is dropped and counted; requests still get their reply', async () => {
     const h = await startHost({ dataDir: freshDir(), secretKey: key(13), peers: [], inputQueueMax: 10 })
     const flooder = new Transport({ crypto: nodeCrypto, secretKey: key(14), onMessage: () => {} })
