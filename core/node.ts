@@ -76,21 +76,32 @@ function ctxFor(config: NodeConfig, state: NodeState, now: TimeMs, out: Out): vo
 }
 
 export function step(config: NodeConfig, state: NodeState, input: NodeInput): { state: NodeState; effects: NodeEffect[] } {
+  return stepGroup(config, state, [input])
+}
+
+/** Several inputs as one step: each is handled in order (with its own `now`), then the volumes
+ *  settle once — one seal per volume for all the entries the group appended, and one persist
+ *  effect. A host that commits inputs in groups (group commit) signs once per group instead of
+ *  once per input. `step(i)` is `stepGroup([i])`. */
+export function stepGroup(config: NodeConfig, state: NodeState, inputs: readonly NodeInput[]): { state: NodeState; effects: NodeEffect[] } {
   const out = new Out<NodeReply, VolumeUp>()
-  const ctx = ctxFor(config, state, input.now, out)
-  switch (input.type) {
-    case 'tick':
-      for (const name of [...state.volumes.keys()].sort()) vol.onTick(state.volumes.get(name)!, ctx)
-      out.setTimer('tick', input.now + config.tickMs)
-      break
-    case 'receive':
-      onReceive(config, state, ctx, input.from, input.bytes)
-      break
-    case 'request':
-      out.reply(input.req, onRequest(config, state, ctx, input.request))
-      break
+  let ctx: vol.Ctx | undefined
+  for (const input of inputs) {
+    ctx = ctxFor(config, state, input.now, out)
+    switch (input.type) {
+      case 'tick':
+        for (const name of [...state.volumes.keys()].sort()) vol.onTick(state.volumes.get(name)!, ctx)
+        out.setTimer('tick', input.now + config.tickMs)
+        break
+      case 'receive':
+        onReceive(config, state, ctx, input.from, input.bytes)
+        break
+      case 'request':
+        out.reply(input.req, onRequest(config, state, ctx, input.request))
+        break
+    }
   }
-  settle(config, state, ctx)
+  if (ctx !== undefined) settle(config, state, ctx)
   return { state, effects: out.effects() }
 }
 

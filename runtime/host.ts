@@ -2,12 +2,13 @@
 // driven by real inputs and performing its effects with real I/O. No protocol decisions here.
 //
 // The loop (as raft's Ready loop), with group commit: inputs — transport messages, timer ticks,
-// requests — wait in one bounded queue. The loop steps every input waiting (up to a bound), one
-// after another, then makes the records of all those steps durable in ONE fsync'd level batch,
-// then performs their sends, timers, replies, deliveries and traces in step order:
-//   step(i1), step(i2), ... -> await store.append(records of all)  -> effects of i1, i2, ...
+// requests — wait in one bounded queue. The loop steps every input waiting (up to a bound) as one
+// group (core/node.ts stepGroup: each input handled in order, then one seal per volume), makes
+// the group's records durable in ONE fsync'd level batch, then performs its sends, timers,
+// replies, deliveries and traces in order:
+//   stepGroup([i1, i2, ...]) -> await store.append(records)  -> effects
 // While that batch is written, new inputs queue up and form the next group: under load, many
-// steps share one fsync. Nothing of a step leaves the node before its records are durable
+// inputs share one signature and one fsync. Nothing of a step leaves the node before its records are durable
 // (core/effects.ts; spec/runtime.md RT-1). A request may ask for an early answer (`early`): it
 // is answered right after its step, before its records are durable, and `sync()` waits until
 // everything stepped before it is durable — as a local file system answers mkdir at once and
@@ -23,7 +24,7 @@ import {
   DEFAULT_TICK_MS,
   nodeConfig,
   restoreNode,
-  step,
+  stepGroup,
   type NodeConfig,
   type NodeEffect,
   type NodeInput,
@@ -78,7 +79,8 @@ export type HostStat =
   | 'input:dropped-queue-full' // a transport message refused because the input queue was full
   | 'request:timeout' // a request whose reply did not come within requestTimeoutMs
   | 'send:refused' // transport.send returned false (no connection, or its queue full)
-  | 'step' // steps performed
+  | 'step' // steps performed (groups of inputs)
+  | 'step:inputs' // inputs stepped
   | 'persist:batches' // store appends
   | `trace:${string}` // trace effects, by kind
 
@@ -127,6 +129,9 @@ export class NodeHost {
   private lastNow: TimeMs = 0
   /** The running drain of the queue, if any. */
   private pumping: Promise<void> | undefined
+  /** Stepped groups whose batch is not written yet, and the write in flight. */
+  private staged: Stage = emptyStage()
+  private writing: Promise<void> | undefined
   private stopping: Promise<void> | undefined
   /** Set first thing in stop(): no more inputs, timers or requests. */
   private closing = false
@@ -293,6 +298,7 @@ export class NodeHost {
     this.timers.clear()
     this.queue.length = 0
     await this.pumping
+    await this.drainWriter()
     this.failPending(stoppedError())
     for (const w of [...this.barrierWaiters]) w()
     this.barrierWaiters.clear()
@@ -313,12 +319,23 @@ export class NodeHost {
     this.pumping ??= this.pump()
   }
 
-  /** Drains the queue group by group; the only place where the core is stepped. */
+  /** Drains the queue group by group; the only place where the core is stepped. Stepping does
+   *  not wait for the disk: groups stepped while a batch is being written are staged and written
+   *  together as the next batch (pipelined group commit); only when the staged records exceed
+   *  GROUP_BYTES_MAX does stepping wait for the writer (backpressure). */
   private async pump(): Promise<void> {
+    // Yield once: the caller's `pumping ??= pump()` must see this promise before the loop can
+    // end, and inputs arriving in the same turn of the event loop join the first group.
+    await new Promise<void>((r) => setImmediate(r))
     try {
       while (this.queue.length > 0) {
         if (this.closing || this.haltedBy) break
-        await this.processGroup()
+        if (this.staged.bytes >= GROUP_BYTES_MAX && this.writing) {
+          await this.writing
+          continue
+        }
+        this.stepWaiting()
+        this.startWriter()
       }
     } catch (err) {
       this.halt(err instanceof Error ? err : new Error(String(err)))
@@ -327,66 +344,90 @@ export class NodeHost {
     }
   }
 
-  /** Steps the waiting inputs (bounded), makes all their records durable in one batch, then
-   *  performs their effects in order. */
-  private async processGroup(): Promise<void> {
-    const stepped: NodeEffect[][] = []
-    const records: Value[] = []
-    const barriers: (() => void)[] = []
+  /** Steps the waiting inputs (bounded) as one group — one seal per volume (core/node.ts
+   *  stepGroup) — answers early requests, and stages the group's records and other effects. */
+  private stepWaiting(): void {
+    const inputs: NodeInput[] = []
     let bytes = 0
-    for (let n = 0; n < GROUP_INPUTS_MAX && bytes < GROUP_BYTES_MAX; n++) {
+    while (inputs.length < GROUP_INPUTS_MAX && bytes < GROUP_BYTES_MAX) {
       const q = this.queue.shift()
       if (q === undefined) break
       if (q.type === 'barrier') {
-        barriers.push(q.done)
+        // Everything stepped before it is staged before it: it resolves with the same batch.
+        if (inputs.length > 0) this.stage(inputs.splice(0))
+        this.staged.barriers.push(q.done)
         continue
       }
-      const effects = this.stepOne(q)
-      if (effects === undefined) continue
-      for (const e of effects) {
-        if (e.type === 'persist') {
-          for (const r of e.records) {
-            records.push(r)
-            bytes += approxBytes(r)
-          }
-        } else if (e.type === 'reply') {
-          // An early request learns its answer now; its records become durable with the group.
-          const p = this.pending.get(e.req)
-          if (p?.early) this.answer(e.req, p, e.result)
-        }
-      }
-      stepped.push(effects)
+      const input = this.inputOf(q)
+      if (input === undefined) continue
+      inputs.push(input)
+      bytes += inputBytes(input)
     }
-    if (records.length > 0) {
-      // Everything after this await may leave the node (persist before send).
-      await this.store.append(records)
-      this.bump('persist:batches')
-    }
-    for (const effects of stepped) this.perform(effects)
-    for (const done of barriers) done()
+    if (inputs.length > 0) this.stage(inputs)
   }
 
-  /** Steps the core with one input; undefined when the input is void (a request whose caller gave up). */
-  private stepOne(q: Exclude<QueuedInput, { type: 'barrier' }>): NodeEffect[] | undefined {
-    // Date.now() may step back (NTP); the core sees a non-decreasing clock.
-    const now = (this.lastNow = Math.max(this.lastNow, Date.now()))
-    let input: NodeInput
-    switch (q.type) {
-      case 'tick':
-        input = { type: 'tick', now }
-        break
-      case 'receive':
-        input = { type: 'receive', now, from: q.from, bytes: q.bytes }
-        break
-      case 'request':
-        if (!this.pending.has(q.req)) return undefined // timed out while queued: its caller has given up
-        input = { type: 'request', now, req: q.req, request: q.request }
-        break
-    }
-    const { state, effects } = step(this.config, this.nodeState, input)
+  private stage(inputs: readonly NodeInput[]): void {
+    const { state, effects } = stepGroup(this.config, this.nodeState, inputs)
     this.nodeState = state
     this.bump('step')
-    return effects
+    this.bump('step:inputs', inputs.length)
+    for (const e of effects) {
+      if (e.type === 'persist') {
+        for (const r of e.records) this.staged.records.push(r)
+        this.staged.bytes += recordsBytes(e.records)
+      } else if (e.type === 'reply') {
+        // An early request learns its answer now; its records become durable with the batch.
+        const p = this.pending.get(e.req)
+        if (p?.early) this.answer(e.req, p, e.result)
+      }
+    }
+    this.staged.effects.push(effects)
+  }
+
+  /** Writes the staged batch unless a write is in flight (then the writer takes it next). */
+  private startWriter(): void {
+    if (this.writing || this.haltedBy) return
+    const batch = this.staged
+    if (batch.effects.length === 0 && batch.barriers.length === 0) return
+    this.staged = emptyStage()
+    this.writing = (async () => {
+      if (batch.records.length > 0) {
+        // Everything after this await may leave the node (persist before send).
+        await this.store.append(batch.records)
+        this.bump('persist:batches')
+      }
+      for (const effects of batch.effects) this.perform(effects)
+      for (const done of batch.barriers) done()
+    })().then(
+      () => {
+        this.writing = undefined
+        this.startWriter()
+      },
+      (err: unknown) => {
+        this.writing = undefined
+        this.halt(err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  }
+
+  /** Resolves when nothing is staged or being written. */
+  private async drainWriter(): Promise<void> {
+    while (this.writing) await this.writing
+  }
+
+  /** The core's input for a queued one; undefined for a request whose caller gave up. */
+  private inputOf(q: Exclude<QueuedInput, { type: 'barrier' }>): NodeInput | undefined {
+    // Date.now() may step back (NTP); the core sees a non-decreasing clock.
+    const now = (this.lastNow = Math.max(this.lastNow, Date.now()))
+    switch (q.type) {
+      case 'tick':
+        return { type: 'tick', now }
+      case 'receive':
+        return { type: 'receive', now, from: q.from, bytes: q.bytes }
+      case 'request':
+        if (!this.pending.has(q.req)) return undefined // timed out while queued: its caller has given up
+        return { type: 'request', now, req: q.req, request: q.request }
+    }
   }
 
   private answer(req: RequestId, p: PendingRequest, result: NodeReply): void {
@@ -442,6 +483,7 @@ export class NodeHost {
     for (const t of this.timers.values()) clearTimeout(t.handle)
     this.timers.clear()
     this.queue.length = 0
+    this.staged = emptyStage() // never performed: nothing of it was durable
     this.failPending(this.haltError())
     for (const w of [...this.barrierWaiters]) w()
     this.barrierWaiters.clear()
@@ -467,8 +509,8 @@ export class NodeHost {
     this.pending.clear()
   }
 
-  private bump(stat: HostStat): void {
-    this.stats.set(stat, (this.stats.get(stat) ?? 0) + 1)
+  private bump(stat: HostStat, by = 1): void {
+    this.stats.set(stat, (this.stats.get(stat) ?? 0) + by)
   }
 }
 
@@ -476,13 +518,34 @@ function stoppedError(): HostError {
   return new HostError('HOST_STOPPED', 'The node is stopping or stopped; start it again to send it requests.')
 }
 
-/** Bytes of a record's byte strings, to bound a group's batch (chunks dominate; the rest is small). */
-function approxBytes(v: Value): number {
-  if (v instanceof Uint8Array) return v.length
-  if (Array.isArray(v)) {
-    let n = 16
-    for (const x of v) n += x instanceof Uint8Array ? x.length : Array.isArray(x) ? approxBytes(x) : 8
+interface Stage {
+  readonly effects: NodeEffect[][]
+  readonly records: Value[]
+  readonly barriers: (() => void)[]
+  bytes: number
+}
+
+function emptyStage(): Stage {
+  return { effects: [], records: [], barriers: [], bytes: 0 }
+}
+
+/** Bytes of records' byte strings, to bound a batch (chunks dominate; the rest is small). */
+function recordsBytes(records: readonly Value[]): number {
+  let n = 0
+  for (const r of records) {
+    n += 32
+    if (Array.isArray(r)) for (const x of r) if (x instanceof Uint8Array) n += x.length
+  }
+  return n
+}
+
+/** Bytes an input may add to the group's batch (content dominates; the rest is small). */
+function inputBytes(input: NodeInput): number {
+  if (input.type === 'receive') return input.bytes.length
+  if (input.type === 'request' && input.request.type === 'fs' && input.request.call.type === 'write') {
+    let n = 256
+    for (const w of input.request.call.writes) n += 'data' in w ? w.data.length : 0
     return n
   }
-  return 16
+  return 256
 }

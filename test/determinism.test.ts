@@ -13,7 +13,7 @@ import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { toHex } from '../core/bytes.ts'
-import { createNode, nodeConfig, restoreNode, step, verifyNodeVolume, type NodeConfig, type NodeEffect, type NodeInput, type NodeState } from '../core/node.ts'
+import { createNode, nodeConfig, restoreNode, step, stepGroup, verifyNodeVolume, type NodeConfig, type NodeEffect, type NodeInput, type NodeState } from '../core/node.ts'
 import type { FsCall } from '../core/paciofs.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import type { VolumeName } from '../core/types.ts'
@@ -134,6 +134,49 @@ describe('determinism of the core reducer', () => {
     )
     // The property exercised broadcasting operations, not only failing calls.
     expect(okSeqs.reduce((x, y) => x + y, 0)).toBeGreaterThan(3.5 * okSeqs.length)
+  })
+
+  it('[FS-1] stepGroup: the same inputs stepped in groups give the same replies, replica and log as one by one, with fewer seals', () => {
+    fc.assert(
+      fc.property(fc.array(arbCall, { minLength: 1, maxLength: 60 }), fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 20 }), (reqs, sizes) => {
+        const single = new Host(key(5))
+        const grouped = new Host(key(5))
+        const create: NodeInput = { type: 'request', now: 0, req: 1, request: { type: 'create-volume', name: VOL, policy: 'majority' } }
+        single.input(create)
+        grouped.input(create)
+        const setup: Req[] = [{ kind: 'call', call: { type: 'mkdir', path: '/d', mode: 0o755 } }, { kind: 'call', call: { type: 'create', path: '/a', mode: 0o644 } }]
+        const inputs = [...setup, ...reqs].map((r, i) => inputOf(r, i, VOL))
+        const replies = (effects: readonly NodeEffect[]) => effects.filter((e) => e.type === 'reply').map(render)
+        const one: string[] = []
+        for (const input of inputs) {
+          const r = step(single.config, single.state, input)
+          single.state = r.state
+          for (const e of r.effects) if (e.type === 'persist') for (const rec of e.records) single.disk.push(encode(rec))
+          one.push(...replies(r.effects))
+        }
+        const many: string[] = []
+        for (let i = 0, k = 0; i < inputs.length; k++) {
+          const n = sizes[k % sizes.length]!
+          const r = stepGroup(grouped.config, grouped.state, inputs.slice(i, i + n))
+          grouped.state = r.state
+          for (const e of r.effects) if (e.type === 'persist') for (const rec of e.records) grouped.disk.push(encode(rec))
+          many.push(...replies(r.effects))
+          i += n
+        }
+        expect(many).toEqual(one)
+        const [a, b] = [single.state.volumes.get(VOL)!, grouped.state.volumes.get(VOL)!]
+        expect(stateRoot(b.fs)).toBe(stateRoot(a.fs))
+        expect(b.log.map((l) => [l.epoch, l.kind, l.result])).toEqual(a.log.map((l) => [l.epoch, l.kind, l.result]))
+        expect(b.fotb.own.seq).toBe(a.fotb.own.seq)
+        const seals = (h: Host) => h.disk.filter((bytes) => (decode(bytes) as Value[])[0] === 'seal').length
+        expect(seals(grouped)).toBeLessThanOrEqual(seals(single))
+        expect(verifyNodeVolume(grouped.config, grouped.state, VOL)).toEqual([])
+        const restored = restoreNode(grouped.config, grouped.disk.map((bytes) => decode(bytes) as Value))
+        expect(restored.problems).toEqual([])
+        expect(stateRoot(restored.state.volumes.get(VOL)!.fs)).toBe(stateRoot(a.fs))
+      }),
+      { numRuns: 60 },
+    )
   })
 
   it('the comparison can fail: a different time or a different key changes the effect stream', () => {
