@@ -11,10 +11,8 @@
 // Like every serving process, this one never touches its own mount (../shared/DESIGN.md).
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
-import { MOUNT_FSNAME, cleanupStaleMount } from '../runtime/fuse.ts'
+import { MOUNT_FSNAME, MOUNT_TIMEOUT_MS, cleanupStaleMount } from '../runtime/fuse.ts'
 
-/** PacioMount's per-request timeout (runtime/fuse.ts: `opts.timeoutMs ?? 30_000`, not exported). */
-const MOUNT_TIMEOUT_MS = 30_000
 
 type Cb = (err: number, ...rest: unknown[]) => void
 interface FuseInstance {

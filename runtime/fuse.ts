@@ -67,6 +67,10 @@ export function errnoNumber(name: string): number {
  *  arrive from other replicas visible at once instead of after libfuse's 1 s cache. */
 export const MOUNT_FSNAME = 'paciofs,big_writes,max_write=131072,use_ino,attr_timeout=0,entry_timeout=0'
 
+/** fuse-native's per-request timeout: longer than the backends' own (host 10 s, client 20 s),
+ *  so that they answer first with a precise error. */
+export const MOUNT_TIMEOUT_MS = 30_000
+
 /** Pending bytes of one session beyond which it is committed early: bounds memory, and keeps an
  *  operation's content within one transport frame (a replica fetches it in one 'put', and a
  *  client sends it in one call; runtime/frames.ts allows 16 MiB). */
@@ -171,7 +175,7 @@ export class PacioMount {
   async mount(): Promise<void> {
     const Fuse = loadFuse()
     await cleanupStaleMount(this.mountpoint, this.opts.log)
-    const timeout = this.opts.timeoutMs ?? 30_000
+    const timeout = this.opts.timeoutMs ?? MOUNT_TIMEOUT_MS
     this.fuse = new Fuse(this.mountpoint, this.ops(), {
       fsname: MOUNT_FSNAME,
       timeout,
