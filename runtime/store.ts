@@ -11,12 +11,35 @@
 // the key check, so a reordered or duplicated batch is caught like a flipped bit.
 // Why no torn-write handling (unlike sim/cluster.ts readBatch): a level batch is all-or-nothing,
 // so a damaged or missing batch is corruption (bit rot, tampering), never a crash's leftover.
+//
+// Content chunks of CHUNK_INLINE_MAX bytes or more do not go into level: LevelDB writes a value
+// several times (log, then each compaction), which capped sequential writes at ~30 MB/s. They are
+// appended to a segment file in `<dir>-chunks/` (`seg-000001`, ...) and made durable (fdatasync)
+// BEFORE the level batch that refers to them; the batch holds, instead of
+// ['chunk', volume, hash, bytes], the reference ['chunk@', volume, hash, segment, offset, length].
+// loadAll turns references back into chunk records by reading the segment, so the core never
+// sees the difference; the core checks every chunk's hash when it restores (a chunk changed in
+// its segment is named by hash, RT-3). A crash between the segment write and the level batch
+// leaves unreferenced bytes in the segment: space, never state.
 import { createHash } from 'node:crypto'
+import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { Level } from 'level'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { bytesEqual } from '../core/bytes.ts'
 import { assert } from '../core/types.ts'
 import { CodedError } from './errors.ts'
+
+/** Chunks at least this long go to a segment file instead of level. */
+export const CHUNK_INLINE_MAX = 16 * 1024
+/** A segment file is closed for appends beyond this size and the next one begun. */
+export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024
+
+export function segmentDir(dir: string): string {
+  return `${dir}-chunks`
+}
+export function segmentName(n: number): string {
+  return `seg-${String(n).padStart(6, '0')}`
+}
 
 /** Digits of a key: Number.MAX_SAFE_INTEGER has 16. */
 const KEY_DIGITS = 16
@@ -80,6 +103,8 @@ export class RecordStore {
   /** Set when a write failed: whether it reached the disk is unknown, so the store takes no more. */
   private failed: StoreError | undefined
   private closed = false
+  /** The segment appended to, opened on the first large chunk. */
+  private segment: { n: number; handle: FileHandle; size: number } | undefined
 
   private constructor(db: Level<string, Uint8Array>, dir: string, lastSeq: number) {
     this.db = db
@@ -120,11 +145,14 @@ export class RecordStore {
     // call order. Encode now: an unencodable record is the caller's bug and must throw before a
     // number is taken.
     const seq = this.lastSeq + 1
-    const value = encodeBatch(seq, records)
+    const large = records.some(isLargeChunk)
+    // Without large chunks the value is encoded now; with them, once their segment offsets are known.
+    let value = large ? undefined : encodeBatch(seq, records)
     this.lastSeq = seq
     const write = this.tail.then(async () => {
       this.usable()
       try {
+        if (value === undefined) value = encodeBatch(seq, await this.toSegment(records))
         await this.db.batch([{ type: 'put', key: batchKey(seq), value }], { sync: true })
       } catch (err) {
         this.failed = new StoreError('STORE_WRITE_FAILED', `Writing to the store in ${this.dir} failed (${(err as Error).message}); the node must stop: free disk space or fix the disk, then restart it.`, err)
@@ -134,6 +162,53 @@ export class RecordStore {
     // The chain continues past a failure; later appends then throw `failed` themselves.
     this.tail = write.catch(() => undefined)
     return write
+  }
+
+  /** Appends the large chunks' bytes to the segment, durable, and returns the records with
+   *  references in their place. */
+  private async toSegment(records: readonly Value[]): Promise<Value[]> {
+    const out: Value[] = []
+    const bufs: Uint8Array[] = []
+    let seg = await this.openSegment()
+    let offset = seg.size
+    for (const r of records) {
+      if (!isLargeChunk(r)) {
+        out.push(r)
+        continue
+      }
+      const [, volume, hash, bytes] = r as [string, string, Uint8Array, Uint8Array]
+      if (offset + bytes.length > SEGMENT_BYTES_MAX && offset > 0) {
+        await this.flushSegment(seg, bufs.splice(0))
+        seg = await this.openSegment(seg.n + 1)
+        offset = 0
+      }
+      bufs.push(bytes)
+      out.push(['chunk@', volume, hash, seg.n, offset, bytes.length])
+      offset += bytes.length
+    }
+    await this.flushSegment(seg, bufs)
+    return out
+  }
+
+  private async flushSegment(seg: { handle: FileHandle; size: number }, bufs: readonly Uint8Array[]): Promise<void> {
+    if (bufs.length === 0) return
+    let n = 0
+    for (const b of bufs) n += b.length
+    await seg.handle.writev(bufs as Uint8Array[], seg.size)
+    await seg.handle.datasync()
+    seg.size += n
+  }
+
+  private async openSegment(n?: number): Promise<{ n: number; handle: FileHandle; size: number }> {
+    if (this.segment !== undefined && (n === undefined || this.segment.n === n)) return this.segment
+    if (this.segment !== undefined) await this.segment.handle.close()
+    const dir = segmentDir(this.dir)
+    await mkdir(dir, { recursive: true })
+    if (n === undefined) n = Math.max(1, ...(await readdir(dir)).map((f) => /^seg-(\d{6})$/.exec(f)).filter((m) => m !== null).map((m) => Number(m![1])))
+    const handle = await open(`${dir}/${segmentName(n)}`, 'a+')
+    const { size } = await handle.stat()
+    this.segment = { n, handle, size }
+    return this.segment
   }
 
   /** Every batch in append order. Damaged batches are reported in `problems` and their records left out. */
@@ -155,8 +230,20 @@ export class RecordStore {
         }
         expected = seq + 1
         const batch = decodeBatch(seq, value)
-        if (batch.ok) records.push(...batch.records)
-        else problems.push({ key, problem: batch.problem })
+        if (!batch.ok) {
+          problems.push({ key, problem: batch.problem })
+          continue
+        }
+        for (const r of batch.records) {
+          if (!isChunkRef(r)) {
+            if (Array.isArray(r) && r[0] === 'chunk@') problems.push({ key, problem: 'a malformed chunk reference' })
+            else records.push(r)
+            continue
+          }
+          const bytes = await this.readSegment(r[3], r[4], r[5])
+          if (typeof bytes === 'string') problems.push({ key, problem: `chunk ${Buffer.from(r[2]).toString('hex')}: ${bytes}` })
+          else records.push(['chunk', r[1], r[2], bytes])
+        }
       }
     } catch (err) {
       throw new StoreError('STORE_READ_FAILED', `Reading the store in ${this.dir} failed (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
@@ -164,11 +251,30 @@ export class RecordStore {
     return { records, problems }
   }
 
+  private readonly readers = new Map<number, FileHandle | null>()
+
+  /** A chunk's bytes from its segment, or why they cannot be read. */
+  private async readSegment(n: number, offset: number, length: number): Promise<Uint8Array | string> {
+    let h = this.readers.get(n)
+    if (h === undefined) {
+      h = await open(`${segmentDir(this.dir)}/${segmentName(n)}`, 'r').catch(() => null)
+      this.readers.set(n, h)
+    }
+    if (h === null) return `segment ${segmentName(n)} is missing`
+    const buf = new Uint8Array(length)
+    const { bytesRead } = await h.read(buf, 0, length, offset)
+    if (bytesRead !== length) return `segment ${segmentName(n)} ends before offset ${offset}+${length}`
+    return buf
+  }
+
   /** Waits for pending appends, then closes the database (and releases its lock). */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     await this.tail
+    for (const h of this.readers.values()) await h?.close()
+    this.readers.clear()
+    await this.segment?.handle.close()
     await this.db.close()
   }
 
@@ -182,4 +288,16 @@ async function highestSeq(db: Level<string, Uint8Array>): Promise<number> {
   let highest = 0
   for await (const key of db.keys()) if (KEY_PATTERN.test(key)) highest = Math.max(highest, Number(key))
   return highest
+}
+
+function isLargeChunk(r: Value): boolean {
+  return Array.isArray(r) && r[0] === 'chunk' && r.length === 4 && r[3] instanceof Uint8Array && r[3].length >= CHUNK_INLINE_MAX
+}
+
+type ChunkRef = [string, string, Uint8Array, number, number, number]
+function isChunkRef(r: Value): r is ChunkRef {
+  return (
+    Array.isArray(r) && r[0] === 'chunk@' && r.length === 6 && typeof r[1] === 'string' && r[2] instanceof Uint8Array &&
+    [r[3], r[4], r[5]].every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)
+  )
 }

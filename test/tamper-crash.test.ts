@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import type { Value } from '../core/codec.ts'
 import { storePath } from '../runtime/datadir.ts'
-import { decodeBatch, encodeBatch } from '../runtime/store.ts'
+import { CHUNK_INLINE_MAX, decodeBatch, encodeBatch, segmentDir, segmentName } from '../runtime/store.ts'
 import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor } from './support/procs.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'paciofs-tamper-'))
@@ -69,10 +69,10 @@ const flip = (_k: string, value: Uint8Array): Uint8Array => {
   return v
 }
 
-async function verifyFails(dataDir: string): Promise<{ findings: { where: string; what: string }[]; text: string }> {
+async function verifyFails(dataDir: string): Promise<{ findings: { where: string; what: string; found: string }[]; text: string }> {
   const r = await runPaciofs(['verify', '--json', '--data', dataDir])
   expect(r.code).toBe(1)
-  const json = JSON.parse(r.stdout) as { clean: boolean; findings: { where: string; what: string }[] }
+  const json = JSON.parse(r.stdout) as { clean: boolean; findings: { where: string; what: string; found: string }[] }
   expect(json.clean).toBe(false)
   const text = await runPaciofs(['verify', '--data', dataDir])
   expect(text.code).toBe(1)
@@ -114,6 +114,25 @@ describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is foun
     expect(findings.some((f) => f.what.includes('chunk') || f.where.includes('chunk'))).toBe(true)
     expect(JSON.stringify(findings)).toContain(chunkHex.slice(0, 12))
     await refusesToStart(d)
+  })
+
+  it('a chunk\'s bytes changed in its segment file: exit 1, naming the chunk; a truncated segment: exit 1, naming the batch', async () => {
+    const d = copyOfPristine()
+    const seg = join(segmentDir(storePath(d)), segmentName(1))
+    const bytes = readFileSync(seg)
+    expect(bytes.length).toBeGreaterThanOrEqual(CHUNK_INLINE_MAX) // the 200 kB scan went there
+    bytes[100] = bytes[100]! ^ 0x01
+    writeFileSync(seg, bytes)
+    const { findings } = await verifyFails(d)
+    expect(findings.some((f) => /chunk [0-9a-f]{64}/.test(f.where) || /chunk [0-9a-f]{64}/.test(f.found))).toBe(true)
+    await refusesToStart(d)
+
+    const t = copyOfPristine()
+    const tseg = join(segmentDir(storePath(t)), segmentName(1))
+    writeFileSync(tseg, readFileSync(tseg).subarray(0, 1000))
+    const truncated = await verifyFails(t)
+    expect(truncated.text).toMatch(/ends before offset/)
+    await refusesToStart(t)
   })
 
   it('a plain operation rewritten behind the store\'s back (valid batch checksum): exit 1, naming it', async () => {
