@@ -23,6 +23,8 @@ export interface VolumeBackend {
   readdir(path: string): Promise<Lookup<DirEntry[]>>
   /** Up to `length` bytes from `offset` (fewer at the end of the file). */
   read(path: string, offset: number, length: number): Promise<Lookup<Uint8Array>>
+  /** Optional fast path of an open file: read inode `ino` straight into `target`; the count read. */
+  readInto?(ino: number, offset: number, length: number, target: Uint8Array): Lookup<number>
   readlink(path: string): Promise<Lookup<string>>
   listxattr(path: string): Promise<Lookup<string[]>>
   getxattr(path: string, name: string): Promise<Lookup<Uint8Array>>
@@ -62,6 +64,9 @@ export class VolumeReader {
   }
   read(path: string, offset: number, length: number): Lookup<Uint8Array> {
     return this.view().readFile(chunkReader(this.state()), path, offset, length)
+  }
+  readInto(ino: number, offset: number, length: number, target: Uint8Array): Lookup<number> {
+    return this.view().readInodeInto(chunkReader(this.state()), ino, offset, length, target)
   }
   readlink(path: string): Lookup<string> {
     return this.view().readlink(path)
@@ -103,6 +108,9 @@ export class LocalBackend implements VolumeBackend {
   }
   async read(path: string, offset: number, length: number) {
     return this.reader.read(path, offset, length)
+  }
+  readInto(ino: number, offset: number, length: number, target: Uint8Array) {
+    return this.reader.readInto(ino, offset, length, target)
   }
   async readlink(path: string) {
     return this.reader.readlink(path)

@@ -389,6 +389,11 @@ export class PacioMount {
         const p = h?.path ?? path
         const s = h ? this.sessions.get(h.ino) : undefined
         if (s === undefined || s.steps.length === 0) {
+          if (h !== undefined && this.backend.readInto !== undefined) {
+            // An open file is read by inode: no path walk, no intermediate buffer.
+            const r = this.backend.readInto(h.ino, pos, len, buf)
+            return r.ok ? [r.value] : fail(r.errno)
+          }
           const r = await this.backend.read(p, pos, len)
           if (!r.ok) return fail(r.errno)
           buf.set(r.value)
@@ -417,7 +422,8 @@ export class PacioMount {
         s.size = Math.max(s.size, pos + len)
         s.bytes += len
         if (s.bytes >= SESSION_BYTES_MAX) {
-          const c = await this.commit(h.ino)
+          // Early: the writer goes on while the node makes this part durable (close/fsync wait).
+          const c = await this.commit(h.ino, true)
           if (c < 0) return [c]
         }
         return [len]

@@ -114,7 +114,8 @@ export function planWrite(fs: FsState, chunks: ChunkReader, path: string, writes
       listed.set(k, null)
       continue
     }
-    const data = bytes.slice()
+    // A full block's buffer is ours alone (fresh, or a copy by loadBlock): no second copy.
+    const data = bytes.length === b.length ? b : bytes.slice()
     const hash = toHex(crypto.sha256(data)) as ChunkHash
     newChunks.set(hash, data)
     listed.set(k, hash)
