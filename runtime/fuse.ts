@@ -245,8 +245,10 @@ export class PacioMount {
       // The core limits the blocks one operation lists; a longer session becomes several ops.
       for (const part of splitSteps(steps)) {
         if (early) this.earlyCalls++
+        const covers = this.earlyCalls // a durable answer covers every early call made before it
         const r = await this.backend.call({ type: 'write', path: s.path, writes: part, ...this.base() }, { early })
         if (!r.ok) return -errnoNumber(r.errno)
+        if (!early) this.syncedCalls = Math.max(this.syncedCalls, covers)
       }
       this.bump('commit')
       this.bump('commit:bytes', bytes)
