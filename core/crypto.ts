@@ -19,6 +19,9 @@ export interface Crypto {
   sign(digest: Uint8Array, secretKey: Uint8Array): Uint8Array
   /** False for any malformed key, signature or digest — never throws on peer input. */
   verify(signature: Uint8Array, digest: Uint8Array, publicKey: Uint8Array): boolean
+  /** Optional, the same function as `verify(signature, sha256(message), publicKey)` (same
+   *  acceptance set) for hosts whose fast verifier hashes its input itself (OpenSSL). */
+  verifyMessage?(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean
 }
 
 export const nobleCrypto: Crypto = {

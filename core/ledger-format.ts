@@ -331,12 +331,16 @@ export function headerOnly(e: EntryHeader): EntryHeader {
 // ---------------------------------------------------------------------------------------------
 // Seals: sig = sign(sha256(encode([SEAL_TAG, volume, author(33B), seq, head(32B)])), sk)
 
-/** Asserts well-formed arguments (a verifier checks shapes before calling). */
-export function sealDigest(crypto: Crypto, volume: VolumeName, author: Pid, seq: Seq, head: EntryHash): Uint8Array {
+/** The signed message of a seal; asserts well-formed arguments (a verifier checks shapes first). */
+export function sealMessage(volume: VolumeName, author: Pid, seq: Seq, head: EntryHash): Uint8Array {
   const a = hexBytes(author, PID_BYTES)
   const h = hexBytes(head, HASH_BYTES)
-  assert(a !== undefined && h !== undefined && isSeq(seq), 'sealDigest: well-formed arguments')
-  return crypto.sha256(encode([SEAL_TAG, volume, a, seq, h]))
+  assert(a !== undefined && h !== undefined && isSeq(seq), 'sealMessage: well-formed arguments')
+  return encode([SEAL_TAG, volume, a, seq, h])
+}
+
+export function sealDigest(crypto: Crypto, volume: VolumeName, author: Pid, seq: Seq, head: EntryHash): Uint8Array {
+  return crypto.sha256(sealMessage(volume, author, seq, head))
 }
 
 export function signSeal(crypto: Crypto, secretKey: Uint8Array, volume: VolumeName, author: Pid, seq: Seq, head: EntryHash): Seal {
@@ -349,7 +353,9 @@ export function signSeal(crypto: Crypto, secretKey: Uint8Array, volume: VolumeNa
 export function verifySeal(crypto: Crypto, seal: Seal): boolean {
   if (sealShapeError(seal) !== undefined) return false
   const pk = hexBytes(seal.author, PID_BYTES)!
-  return crypto.verify(seal.sig, sealDigest(crypto, seal.volume, seal.author, seal.seq, seal.head), pk)
+  const message = sealMessage(seal.volume, seal.author, seal.seq, seal.head)
+  // The same check either way (Crypto.verifyMessage); OpenSSL's is ~8x faster than noble's.
+  return crypto.verifyMessage !== undefined ? crypto.verifyMessage(seal.sig, message, pk) : crypto.verify(seal.sig, crypto.sha256(message), pk)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@
 // - verify(signature, digest, publicKey): noble. OpenSSL's one-shot ECDSA (`crypto.verify`)
 //   always hashes its input (a null algorithm means SHA-256 for EC keys) and has no raw-digest
 //   mode, so it cannot check a signature over a digest whose preimage it does not get.
-// - verifySha256: OpenSSL (~5x faster than noble). It verifies a signature over sha256(message)
-//   and accepts exactly what `nobleCrypto.verify(signature, sha256(message), publicKey)`
-//   accepts, so a protocol that signs sha256(x) can use it wherever it verifies.
+// - verifySha256 = verifyMessage: OpenSSL (~8x faster than noble). It verifies a signature over
+//   sha256(message) and accepts exactly what `nobleCrypto.verify(signature, sha256(message),
+//   publicKey)` accepts; the ledger's seals sign sha256(message), so they are checked with it.
 import { createHash, createHmac, createPublicKey, verify as osslVerify } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import * as secp from '@noble/secp256k1'
@@ -93,4 +93,5 @@ export const nodeCrypto: Crypto = {
   publicKey: (secretKey) => nobleCrypto.publicKey(secretKey),
   sign: (digest, secretKey) => nobleCrypto.sign(digest, secretKey),
   verify: (signature, digest, publicKey) => nobleCrypto.verify(signature, digest, publicKey),
+  verifyMessage: (signature, message, publicKey) => verifySha256(signature, message, publicKey),
 }

@@ -7,6 +7,8 @@ import { nobleCrypto, isValidSecretKey } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { nodeCrypto, verifySha256, KEY_CACHE_ENTRIES_MAX } from '../runtime/node-crypto.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
+import { signSeal, verifySeal } from '../core/ledger-format.ts'
+import type { EntryHash, Pid, Seq, VolumeName } from '../core/types.ts'
 
 const impls: readonly Crypto[] = [nobleCrypto, nodeCrypto]
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -89,6 +91,23 @@ describe('crypto: node and noble agree', () => {
         }
         expect(verifySha256(good, message, pub)).toBe(true)
         expect(verifySha256(highS(good), message, pub)).toBe(false)
+      }),
+      { numRuns: 30 },
+    )
+  })
+
+  it('seals are checked alike through verifyMessage (nodeCrypto, OpenSSL) and verify (noble)', () => {
+    expect(nodeCrypto.verifyMessage).toBeDefined()
+    fc.assert(
+      fc.property(secretKey, fc.integer({ min: 1, max: 1_000_000 }), digest, fc.nat(), (sk, seq, headBytes, pick) => {
+        const author = toHex(nobleCrypto.publicKey(sk)) as Pid
+        const head = toHex(headBytes) as EntryHash
+        const seal = signSeal(nobleCrypto, sk, 'vol' as VolumeName, author, seq as Seq, head)
+        const flipped = new Uint8Array(seal.sig)
+        flipped[pick % 64] = flipped[pick % 64]! ^ (1 << (pick % 8))
+        const variants = [seal, { ...seal, sig: highS(seal.sig) }, { ...seal, sig: flipped }, { ...seal, seq: (seq + 1) as Seq }]
+        for (const v of variants) expect(verifySeal(nodeCrypto, v)).toBe(verifySeal(nobleCrypto, v))
+        expect(verifySeal(nodeCrypto, seal)).toBe(true)
       }),
       { numRuns: 30 },
     )
