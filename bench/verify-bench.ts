@@ -137,6 +137,17 @@ function timedCrypto(inner: Crypto, t: Timing): Crypto {
       t.sealVerifies++
       return ok
     },
+    ...(inner.verifyMessage !== undefined
+      ? {
+          verifyMessage: (sig: Uint8Array, message: Uint8Array, pk: Uint8Array) => {
+            const t0 = performance.now()
+            const ok = inner.verifyMessage!(sig, message, pk)
+            t.sealVerifyMs += performance.now() - t0
+            t.sealVerifies++
+            return ok
+          },
+        }
+      : {}),
   }
 }
 
