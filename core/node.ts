@@ -119,6 +119,8 @@ function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
       vol.membershipSettled(v, ctx)
       if (v.fotb.unsealed.length === 0) break
     }
+    // The batches are sent: now the plain ops of our new entries, to the members (remote_get push).
+    vol.pushOwnOps(v, ctx)
   }
 }
 

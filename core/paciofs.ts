@@ -48,6 +48,9 @@ export interface VolumeParams {
   readonly getTimeoutsMs: readonly number[]
   /** Which applicants this node votes to accept: everyone, or an allow-list. */
   readonly admission: 'open' | { readonly allow: ReadonlySet<Pid> }
+  /** Push own plain ops to the members after their batch (remote_get's fast path); false leaves
+   *  only GET (tests of the GET path). Default true. */
+  readonly push?: boolean
   readonly fotb: FotbParams
   /** Test only: a deliberately broken variant (core/mutations.ts); fotb's is in `fotb`. */
   readonly mutation?: Mutation
@@ -148,6 +151,12 @@ export interface VolumeState {
   readonly queues: Map<Pid, Pending[]>
   /** Removed authors that let a whole GET round time out (volatile). */
   readonly silent: Set<Pid>
+  /** Own ops broadcast in this step, to push to the members once their batch is sent (volatile). */
+  readonly toPush: ObfHash[]
+  /** Plain ops members pushed before their entries were delivered: obf -> the PUT and its sender.
+   *  Bounded (PREFETCH_MAX, PREFETCH_BYTES_MAX; oldest out first); checked in full when used (volatile). */
+  readonly prefetched: Map<ObfHash, { readonly from: Pid; readonly msg: Extract<VolMessage, { type: 'put' }>; readonly bytes: number }>
+  prefetchedBytes: number
   readonly stats: Map<string, number>
 }
 
@@ -406,6 +415,9 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     myVotes: new Set(),
     queues: new Map(),
     silent: new Set(),
+    toPush: [],
+    prefetched: new Map(),
+    prefetchedBytes: 0,
     stats: new Map(),
   }
   state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)
@@ -487,7 +499,43 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
   assert(entry.seq === seq, 'op entry takes the predicted seq')
   const txid = entryHashOf(ctx.crypto, entry)
   appendLog(state, ctx.out, { epoch, author: state.me, seq, txid, obf, kind: op.type, result: 'ok' })
+  state.toPush.push(obf)
   return result
+}
+
+/** Most plain ops, and bytes, held for entries not delivered yet. */
+export const PREFETCH_MAX = 4096
+export const PREFETCH_BYTES_MAX = 64 * 1024 * 1024
+
+/** Push (remote_get's fast path): after the batch holding our new ops was sent, send each op's
+ *  plain operation to the other members, so that they need no GET round trip. Only members get
+ *  plain data (VOL-7); a lost push costs a GET, never correctness. Called by the node at the end
+ *  of a step, after fotb sealed and sent the batch (so the batch travels first). */
+export function pushOwnOps(state: VolumeState, ctx: Ctx): void {
+  if (state.toPush.length === 0) return
+  if (ctx.params.push === false) {
+    state.toPush.length = 0
+    return
+  }
+  const to = membersOf(state).filter((m) => m !== state.me)
+  for (const obf of state.toPush.splice(0)) {
+    const bytes = putMessageFor(state, obf)
+    if (bytes === undefined) continue
+    for (const m of to) {
+      bump(state, 'out:push')
+      ctx.out.send(m, bytes)
+    }
+  }
+}
+
+function putMessageFor(state: VolumeState, obf: ObfHash): Uint8Array | undefined {
+  const plain = state.plain.get(obf)
+  if (!plain) return undefined
+  const chunks: [ChunkHash, Uint8Array][] = []
+  if (plain.op.type === 'write') {
+    for (const [, h] of plain.op.blocks) if (h !== null && state.chunks.has(h)) chunks.push([h, state.chunks.get(h)!])
+  }
+  return encodeVolMessage(state.genesis.name, { type: 'put', obf, salt: plain.salt, opBytes: plain.opBytes, chunks })
 }
 
 function entryHashOf(crypto: Crypto, entry: Entry): EntryHash {
@@ -669,6 +717,17 @@ function advanceQueue(state: VolumeState, ctx: Ctx, author: Pid): void {
       applyRemote(state, ctx, head, plain)
       continue
     }
+    const pushed = state.prefetched.get(head.obf)
+    if (pushed !== undefined) {
+      // A member pushed it before the entry was delivered: checked now exactly like a PUT that
+      // answers a GET (acceptPut advances the queue, or handles a lie).
+      state.prefetched.delete(head.obf)
+      state.prefetchedBytes -= pushed.bytes
+      const r = acceptPut(state, ctx, pushed.from, head, pushed.msg)
+      if (r === 'stored') continue
+      if (r === 'handled') return
+      // A lying push: ask as if nothing had come.
+    }
     if (head.deadline === -Infinity) ask(state, ctx, head)
     return
   }
@@ -798,12 +857,51 @@ export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMe
 function onPut(state: VolumeState, ctx: Ctx, from: Pid, msg: Extract<VolMessage, { type: 'put' }>): void {
   const p = headFor(state, msg.obf)
   if (!p) {
-    bump(state, 'put-unexpected') // late duplicate or never asked: harmless
+    if (!isMember(state, from)) {
+      bump(state, 'reject:put-not-member') // plain data is only taken from members
+      return
+    }
+    if (state.plain.has(msg.obf)) {
+      bump(state, 'put-unexpected') // a late duplicate (a push and a GET's answer both came): harmless
+      return
+    }
+    // A push ahead of its entry (or for an entry further down a queue): keep it, bounded, if it
+    // is what it claims to be; the ledger entry decides later whether it is wanted at all.
+    if (obfuscate(ctx.crypto, msg.salt, msg.opBytes) !== msg.obf) {
+      bump(state, 'reject:push-mismatch')
+      return
+    }
+    let bytes = msg.opBytes.length
+    for (const [, b] of msg.chunks) bytes += b.length
+    if (bytes > PREFETCH_BYTES_MAX) {
+      bump(state, 'reject:push-too-large')
+      return
+    }
+    const old = state.prefetched.get(msg.obf)
+    if (old !== undefined) state.prefetchedBytes -= old.bytes
+    state.prefetched.delete(msg.obf)
+    while (state.prefetched.size >= PREFETCH_MAX || state.prefetchedBytes + bytes > PREFETCH_BYTES_MAX) {
+      const [oldest, entry] = state.prefetched.entries().next().value!
+      state.prefetched.delete(oldest)
+      state.prefetchedBytes -= entry.bytes
+      bump(state, 'prefetch:evicted')
+    }
+    state.prefetched.set(msg.obf, { from, msg, bytes })
+    state.prefetchedBytes += bytes
+    bump(state, 'prefetch:kept')
     return
   }
+  if (acceptPut(state, ctx, from, p, msg) === 'stored') advanceQueue(state, ctx, p.author)
+}
+
+/** A PUT for queue head `p` (an answer to our GET, or a push we kept): VOL-4 checks, then the
+ *  plain op and its chunks are stored. 'stored': the caller advances the queue; 'handled': a lie
+ *  (the sender was voted against) or an invalid op (skipped, the queue already advanced). */
+function acceptPut(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, msg: Extract<VolMessage, { type: 'put' }>): 'stored' | 'lie' | 'handled' {
   // VOL-4: only data that hashes to the ledger entry is accepted; anything else is a lie.
   if (obfuscate(ctx.crypto, msg.salt, msg.opBytes) !== msg.obf && ctx.params.mutation !== 'skip-obf-check') {
-    return liar(state, ctx, from, p, 'salted hash does not match the ledger')
+    liar(state, ctx, from, p, 'salted hash does not match the ledger')
+    return 'lie'
   }
   const decoded = tryDecode(msg.opBytes)
   const checked = decoded.ok ? validateOp(decoded.value) : undefined
@@ -815,17 +913,24 @@ function onPut(state: VolumeState, ctx: Ctx, from: Pid, msg: Extract<VolMessage,
     skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'invalid' })
     voteKick(state, ctx, p.author, 'lied')
     advanceQueue(state, ctx, p.author)
-    return
+    return 'handled'
   }
   const op = checked.op
-  const fresh: [ChunkHash, Uint8Array][] = []
+  const fresh = new Map<ChunkHash, Uint8Array>()
   for (const [h, bytes] of msg.chunks) {
-    if (chunkHash(ctx.crypto, bytes) !== h) return liar(state, ctx, from, p, 'a chunk does not hash to its name')
-    if (!state.chunks.has(h)) fresh.push([h, bytes])
+    if (chunkHash(ctx.crypto, bytes) !== h) {
+      liar(state, ctx, from, p, 'a chunk does not hash to its name')
+      return 'lie'
+    }
+    if (!state.chunks.has(h)) fresh.set(h, bytes)
   }
-  const have = new Set([...state.chunks.keys(), ...fresh.map(([h]) => h)])
   if (op.type === 'write') {
-    for (const [, h] of op.blocks) if (h !== null && !have.has(h)) return liar(state, ctx, from, p, 'a referenced chunk is missing')
+    for (const [, h] of op.blocks) {
+      if (h !== null && !state.chunks.has(h) && !fresh.has(h)) {
+        liar(state, ctx, from, p, 'a referenced chunk is missing')
+        return 'lie'
+      }
+    }
   }
   for (const [h, bytes] of fresh) {
     state.chunks.set(h, bytes)
@@ -833,7 +938,7 @@ function onPut(state: VolumeState, ctx: Ctx, from: Pid, msg: Extract<VolMessage,
   }
   state.plain.set(msg.obf, { salt: msg.salt, opBytes: msg.opBytes, op })
   ctx.out.persist(['plain', state.genesis.name, fromHex(msg.obf)!, msg.salt, msg.opBytes])
-  advanceQueue(state, ctx, p.author)
+  return 'stored'
 }
 
 function liar(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, why: string): void {

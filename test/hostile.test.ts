@@ -503,7 +503,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
       replayed: fotbStat(x, 'reject:replayed'),
       strangerHeads: fotbStat(x, 'heads-from-stranger'),
       fetchRefused: fotbStat(x, 'reject:fetch-not-in-audience'),
-      putUnexpected: volStat(x, 'put-unexpected'),
+      putRefused: volStat(x, 'reject:put-not-member'),
       getRefused: volStat(x, 'reject:get-not-member'),
       lies: volStat(x, 'reject:lie'),
     })
@@ -520,7 +520,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
     for (const [x, before, snap] of [[a, beforeA, snapA], [b, beforeB, snapB]] as const) {
       const after = counters(x)
       expect(after.replayed - before.replayed).toBe(2 * n('fotb/batch'))
-      expect(after.putUnexpected - before.putUnexpected).toBe(2 * n('vol/put'))
+      expect(after.putRefused - before.putRefused).toBe(2 * n('vol/put'))
       expect(after.getRefused - before.getRefused).toBe(2 * n('vol/get'))
       // The barrier's HEADS is a stranger's too.
       expect(after.strangerHeads - before.strangerHeads).toBe(2 * n('fotb/heads') + 1)

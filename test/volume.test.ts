@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { createNode, nodeConfig, pidOf, step, type NodeEffect, type NodeReply } from '../core/node.ts'
-import { computeStatus, encodeVolMessage, membersOf, type FsCall, type Genesis, type Policy, type Status } from '../core/paciofs.ts'
+import { computeStatus, DEFAULT_VOLUME_PARAMS, encodeVolMessage, membersOf, type FsCall, type Genesis, type Policy, type Status } from '../core/paciofs.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import type { ObfHash, Pid, VolumeName } from '../core/types.ts'
@@ -181,6 +181,8 @@ function three(opts: {
   bad?: (pids: Pid[]) => Pid
   tamper?: (bad: Pid) => (from: Pid, to: Pid, bytes: Uint8Array) => Uint8Array | undefined
   latencyMs?: number
+  /** VolumeParams.push (default true). */
+  push?: boolean
 }): Three {
   let bad = '' as Pid
   const checker = new InvariantChecker({ correct: (p) => p !== bad })
@@ -188,6 +190,7 @@ function three(opts: {
   const cluster = new Cluster({
     crypto,
     latencyMs: opts.latencyMs,
+    ...(opts.push === false ? { params: { ...DEFAULT_VOLUME_PARAMS, push: false } } : {}),
     observe: (o, c) => checker.observe(o, c),
     tamper: (from, to, bytes) => (tamper ? tamper(from, to, bytes) : bytes),
   })
@@ -424,7 +427,8 @@ describe('[VOL-10] withholders are voted out, slow members are not', () => {
   })
 
   it('[VOL-10] correct members on a slow network (2 s per message, below the retry bound) are never kicked', () => {
-    const s = three({ latencyMs: 2000 })
+    // Without push every op is fetched by GET over the slow network (the path under test).
+    const s = three({ latencyMs: 2000, push: false })
     const { a, b, c } = s
     // One operation after the other (each has reached everyone before the next starts), so that
     // the replicas must converge; every one of them is fetched over the slow network.
