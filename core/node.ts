@@ -83,7 +83,12 @@ export function step(config: NodeConfig, state: NodeState, input: NodeInput): { 
  *  settle once — one seal per volume for all the entries the group appended, and one persist
  *  effect. A host that commits inputs in groups (group commit) signs once per group instead of
  *  once per input. `step(i)` is `stepGroup([i])`. */
-export function stepGroup(config: NodeConfig, state: NodeState, inputs: readonly NodeInput[]): { state: NodeState; effects: NodeEffect[] } {
+export function stepGroup(
+  config: NodeConfig,
+  state: NodeState,
+  inputs: readonly NodeInput[],
+  opts: { readonly settle?: boolean } = {},
+): { state: NodeState; effects: NodeEffect[] } {
   const out = new Out<NodeReply, VolumeUp>()
   let ctx: vol.Ctx | undefined
   for (const input of inputs) {
@@ -101,7 +106,16 @@ export function stepGroup(config: NodeConfig, state: NodeState, inputs: readonly
         break
     }
   }
-  if (ctx !== undefined) settle(config, state, ctx)
+  // settle: false leaves the group's new entries unsealed (and unsent) until a later settleStep:
+  // a host that writes batches to disk seals once per disk batch (runtime/host.ts).
+  if (ctx !== undefined && opts.settle !== false) settle(config, state, ctx)
+  return { state, effects: out.effects() }
+}
+
+/** Only the end of a step: seal and send what earlier `settle: false` groups appended. */
+export function settleStep(config: NodeConfig, state: NodeState, now: TimeMs): { state: NodeState; effects: NodeEffect[] } {
+  const out = new Out<NodeReply, VolumeUp>()
+  settle(config, state, ctxFor(config, state, now, out))
   return { state, effects: out.effects() }
 }
 

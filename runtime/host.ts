@@ -24,6 +24,7 @@ import {
   DEFAULT_TICK_MS,
   nodeConfig,
   restoreNode,
+  settleStep,
   stepGroup,
   type NodeConfig,
   type NodeEffect,
@@ -374,10 +375,15 @@ export class NodeHost {
   }
 
   private stage(inputs: readonly NodeInput[]): void {
-    const { state, effects } = stepGroup(this.config, this.nodeState, inputs)
+    // Unsettled: the group's new entries are sealed once, when their batch is written.
+    const { state, effects } = stepGroup(this.config, this.nodeState, inputs, { settle: false })
     this.nodeState = state
     this.bump('step')
     this.bump('step:inputs', inputs.length)
+    this.stageEffects(effects)
+  }
+
+  private stageEffects(effects: NodeEffect[]): void {
     for (const e of effects) {
       if (e.type === 'persist') {
         for (const r of e.records) this.staged.records.push(r)
@@ -409,6 +415,10 @@ export class NodeHost {
       clearTimeout(this.delayTimer)
       this.delayTimer = undefined
     }
+    // One seal per volume for everything this batch holds (core/node.ts settleStep).
+    const settled = settleStep(this.config, this.nodeState, (this.lastNow = Math.max(this.lastNow, Date.now())))
+    this.nodeState = settled.state
+    this.stageEffects(settled.effects)
     this.staged = emptyStage()
     this.writing = (async () => {
       if (batch.records.length > 0) {
