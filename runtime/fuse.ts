@@ -327,6 +327,27 @@ export class PacioMount {
     const ro = (): boolean => this.backend.readOnly
     const EROFS = -errnoNumber('EROFS')
     const fail = (errno: string): [number] => [-errnoNumber(errno)]
+    const readSlow = wrap('read', async (path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+      const h = this.handles.get(fd)
+      const p = h?.path ?? path
+      const s = h ? this.sessions.get(h.ino) : undefined
+      if (s === undefined || s.steps.length === 0) {
+        const r = await this.backend.read(p, pos, len)
+        if (!r.ok) return fail(r.errno)
+        buf.set(r.value)
+        return [r.value.length]
+      }
+      // Pending writes of an open session: committed bytes, then the steps in order.
+      const end = Math.min(pos + len, s.size)
+      if (end <= pos) return [0]
+      const out = Buffer.alloc(end - pos)
+      const r = await this.backend.read(p, pos, end - pos)
+      if (!r.ok) return fail(r.errno)
+      out.set(r.value)
+      overlay(out, pos, s.steps)
+      buf.set(out)
+      return [out.length]
+    })
 
     return {
       init: (cb: (err: number) => void) => cb(0),
@@ -386,32 +407,26 @@ export class PacioMount {
         return [0, this.openHandle(r.attr.ino, path, r.attr.size)]
       }),
 
-      read: wrap('read', async (path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+      read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+        // The hot path answers synchronously: an open file without pending writes is read by
+        // inode straight into the kernel's buffer (no path walk, no copy, no promise).
         const h = this.handles.get(fd)
-        const p = h?.path ?? path
         const s = h ? this.sessions.get(h.ino) : undefined
-        if (s === undefined || s.steps.length === 0) {
-          if (h !== undefined && this.backend.readInto !== undefined) {
-            // An open file is read by inode: no path walk, no intermediate buffer.
-            const r = this.backend.readInto(h.ino, pos, len, buf)
-            return r.ok ? [r.value] : fail(r.errno)
+        if (h !== undefined && (s === undefined || s.steps.length === 0) && this.backend.readInto !== undefined) {
+          this.bump('op')
+          let r
+          try {
+            r = this.backend.readInto(h.ino, pos, len, buf)
+          } catch (err) {
+            this.bump('backend:failed')
+            this.opts.log?.(`paciofs: read failed: ${(err as Error).message}`)
+            return cb(-errnoNumber('EIO'))
           }
-          const r = await this.backend.read(p, pos, len)
-          if (!r.ok) return fail(r.errno)
-          buf.set(r.value)
-          return [r.value.length]
+          if (!r.ok) this.bump('error')
+          return cb(r.ok ? r.value : -errnoNumber(r.errno))
         }
-        // Pending writes of an open session: committed bytes, then the steps in order.
-        const end = Math.min(pos + len, s.size)
-        if (end <= pos) return [0]
-        const out = Buffer.alloc(end - pos)
-        const r = await this.backend.read(p, pos, end - pos)
-        if (!r.ok) return fail(r.errno)
-        out.set(r.value)
-        overlay(out, pos, s.steps)
-        buf.set(out)
-        return [out.length]
-      }),
+        return readSlow(path, fd, buf, len, pos, cb as (...r: unknown[]) => void)
+      },
 
       write: wrap('write', async (path: string, fd: number, buf: Buffer, len: number, pos: number) => {
         if (ro()) return [EROFS]
