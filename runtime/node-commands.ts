@@ -252,19 +252,26 @@ async function joinWhenConnected(node: PacioNode, joins: readonly VolumeName[], 
 /** Client mode: the node serving the volume is elsewhere; this process only mounts. */
 async function mountClient(dir: string, volume: VolumeName, at: number | undefined, server: HostAddress, dataDir: string, io: CommandIo): Promise<number> {
   const backend = await RemoteBackend.connect({ server, secretKey: loadKey(dataDir), volume, ...(at !== undefined ? { at } : {}) })
-  let m: PacioMount | undefined
   try {
-    m = new PacioMount({ backend, mountpoint: dir, cred: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, log: (l) => io.stderr(l + '\n') })
-    const stopped = untilSignal()
-    await m.mount()
-    io.stdout(`mounted volume '${volume}'${at !== undefined ? ` at epoch ${at} (read-only)` : ''} on ${dir} (client of node ${backend.server} at ${server.host}:${server.port})\n`)
-    const sig = await stopped
-    io.stderr(`paciofs: ${sig}: unmounting ${dir}\n`)
+    await serveMount(backend, dir, io, `volume '${volume}'${at !== undefined ? ` at epoch ${at} (read-only)` : ''} on ${dir} (client of node ${backend.server} at ${server.host}:${server.port})`)
   } finally {
-    await m?.unmount()
     await backend.close()
   }
   return 0
+}
+
+/** Mounts `backend` on `dir`, prints "mounted <what>", and unmounts on SIGINT/SIGTERM. */
+async function serveMount(backend: VolumeBackend, dir: string, io: CommandIo, what: string): Promise<void> {
+  const m = new PacioMount({ backend, mountpoint: dir, cred: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, log: (l) => io.stderr(l + '\n') })
+  try {
+    const stopped = untilSignal()
+    await m.mount()
+    io.stdout(`mounted ${what}\n`)
+    const sig = await stopped
+    io.stderr(`paciofs: ${sig}: unmounting ${dir}\n`)
+  } finally {
+    await m.unmount()
+  }
 }
 
 async function untilMember(node: PacioNode, volume: VolumeName): Promise<void> {
@@ -312,7 +319,6 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
     if ((err as { code?: string }).code === 'STORE_LOCKED') throw new Error(`a node is already running on ${opts.dataDir}; mount through it with --server <its --listen address> (client mode), or stop it first`)
     throw err
   }
-  let m: PacioMount | undefined
   try {
     if (values.join && !node.host.state.volumes.has(volume)) {
       if (opts.peers.length === 0) throw new UsageError('USAGE', '--join needs --peer host:port of a member')
@@ -324,14 +330,8 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
     if (v === undefined) throw new Error(`this node has no volume '${volume}'`)
     if (at !== undefined && (at < v.fs.baseEpoch || at > v.fs.epoch)) throw new Error(`--at ${at} is outside the volume's epochs ${v.fs.baseEpoch}..${v.fs.epoch}`)
     const backend: VolumeBackend = new LocalBackend(node.host, volume, at)
-    m = new PacioMount({ backend, mountpoint: dir, cred: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, log: (l) => io.stderr(l + '\n') })
-    const stopped = untilSignal()
-    await m.mount()
-    io.stdout(`mounted volume '${volume}'${at !== undefined ? ` at epoch ${at} (read-only)` : ''} on ${dir} (local mode; node ${node.pid}; data ${opts.dataDir})\n`)
-    const sig = await stopped
-    io.stderr(`paciofs: ${sig}: unmounting ${dir}\n`)
+    await serveMount(backend, dir, io, `volume '${volume}'${at !== undefined ? ` at epoch ${at} (read-only)` : ''} on ${dir} (local mode; node ${node.pid}; data ${opts.dataDir})`)
   } finally {
-    await m?.unmount()
     await node.stop()
   }
   return 0
