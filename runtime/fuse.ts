@@ -202,11 +202,6 @@ export class PacioMount {
 
   // ---- sessions --------------------------------------------------------------------------------
 
-  private async inoOf(path: string): Promise<{ ok: true; attr: Attr } | { ok: false; errno: Errno }> {
-    const r = await this.backend.getattr(path)
-    return r.ok ? { ok: true, attr: r.value } : r
-  }
-
   /** Makes every early call made so far durable (a no-op when there is none). */
   private async syncEarly(): Promise<void> {
     const upTo = this.earlyCalls
@@ -392,19 +387,19 @@ export class PacioMount {
       releasedir: wrap('releasedir', async () => [0]),
 
       open: wrap('open', async (path: string, flags: number) => {
-        const r = await this.inoOf(path)
+        const r = await this.backend.getattr(path)
         if (!r.ok) return fail(r.errno)
         if ((flags & 3) !== 0 && ro()) return [EROFS]
-        if (r.attr.kind === 'dir' && (flags & 3) !== 0) return fail('EISDIR')
-        return [0, this.openHandle(r.attr.ino, path, r.attr.size)]
+        if (r.value.kind === 'dir' && (flags & 3) !== 0) return fail('EISDIR')
+        return [0, this.openHandle(r.value.ino, path, r.value.size)]
       }),
       create: wrap('create', async (path: string, mode: number) => {
         if (ro()) return [EROFS]
         const res = await this.mutate({ type: 'create', path, mode: mode & 0o7777, ...this.base() })
         if (res < 0) return [res]
-        const r = await this.inoOf(path)
+        const r = await this.backend.getattr(path)
         if (!r.ok) return fail(r.errno)
-        return [0, this.openHandle(r.attr.ino, path, r.attr.size)]
+        return [0, this.openHandle(r.value.ino, path, r.value.size)]
       }),
 
       read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
@@ -432,7 +427,8 @@ export class PacioMount {
         if (ro()) return [EROFS]
         const h = this.handles.get(fd)
         if (h === undefined) return fail('EBADF')
-        const s = this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
+        // open() made the session; a getattr per 128 KiB write would walk the path each time.
+        const s = this.sessions.get(h.ino) ?? this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
         while (s.committing) await s.committing
         // fuse-native reuses `buf` for the next request: keep a copy.
         s.steps.push({ offset: pos, data: Uint8Array.prototype.slice.call(buf, 0, len) })
@@ -448,15 +444,15 @@ export class PacioMount {
 
       truncate: wrap('truncate', async (path: string, size: number) => {
         if (ro()) return [EROFS]
-        const r = await this.inoOf(path)
-        if (r.ok && this.sessions.get(r.attr.ino)?.handles) return [this.truncateInSession(r.attr.ino, size)]
+        const r = await this.backend.getattr(path)
+        if (r.ok && this.sessions.get(r.value.ino)?.handles) return [this.truncateInSession(r.value.ino, size)]
         return [await this.mutate({ type: 'truncate', path, size, ...this.base() })]
       }),
       ftruncate: wrap('ftruncate', async (path: string, fd: number, size: number) => {
         if (ro()) return [EROFS]
         const h = this.handles.get(fd)
         if (h === undefined) return [await this.mutate({ type: 'truncate', path, size, ...this.base() })]
-        this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
+        if (!this.sessions.has(h.ino)) this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
         return [this.truncateInSession(h.ino, size)]
       }),
 

@@ -65,7 +65,6 @@ export class PacioNode {
   private control: Server | undefined
   private readonly log: (line: string) => void
   private readonly genesisWaiters = new Map<VolumeName, Set<Waiter>>()
-  private readonly extraHandlers = new Map<string, (req: ControlRequest) => Promise<CommandOutput>>()
   private stopping: Promise<void> | undefined
 
   private constructor(host: NodeHost, dataDir: string, log: (line: string) => void) {
@@ -160,11 +159,6 @@ export class PacioNode {
     if (!r.ok) throw new Error(`cannot leave '${name}': ${'detail' in r ? r.detail : r.errno}`)
   }
 
-  /** Adds a control command served by this process (e.g. client/server's own). */
-  addControlCommand(name: string, handler: (req: ControlRequest) => Promise<CommandOutput>): void {
-    this.extraHandlers.set(name, handler)
-  }
-
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.control) {
@@ -211,8 +205,6 @@ export class PacioNode {
         source: 'live',
       })
     }
-    const extra = this.extraHandlers.get(req.command)
-    if (extra) return extra(req)
     const name = req.argv[0]
     const usage = (msg: string): CommandOutput => ({ exitCode: 2, stdout: '', stderr: `paciofs ${req.command}: ${msg}\n` })
     switch (req.command) {
