@@ -25,7 +25,8 @@ function payloads(count: number): Uint8Array[] {
   return out
 }
 
-function produce(crypto: Crypto, sk: Uint8Array, author: Pid, batch: number, batches: number, data: Uint8Array[]): { batches: { entries: Entry[]; seal: Seal }[]; ms: number } {
+/** Appends and seals `batches` batches of `batch` entries of an own chain (shared with persist-bench). */
+export function produce(crypto: Crypto, sk: Uint8Array, author: Pid, batch: number, batches: number, data: Uint8Array[]): { batches: { entries: Entry[]; seal: Seal }[]; ms: number } {
   const t0 = performance.now()
   let chain = newOwnChain(VOLUME, author)
   const out: { entries: Entry[]; seal: Seal }[] = []

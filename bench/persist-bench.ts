@@ -26,6 +26,7 @@ import { append, DEFAULT_LEDGER_LIMITS, newChainView, newOwnChain, seal, SEAL_TA
 import type { Entry, Seal } from '../core/ledger.ts'
 import { entryRecord, sealRecord } from '../core/fotb.ts'
 import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
+import { produce } from './ledger-bench.ts'
 import { nodeCrypto, verifySha256 } from '../runtime/node-crypto.ts'
 import { RecordStore } from '../runtime/store.ts'
 
@@ -185,20 +186,7 @@ async function main(): Promise<void> {
         let batches = p.batches
         const minEntries = quick ? 20_000 : 50_000
         if (p.entries < minEntries && batch >= 64) {
-          let chain = newOwnChain(VOLUME, author)
-          batches = []
-          let k = 0
-          for (let b = 0; b < Math.ceil(minEntries / batch); b++) {
-            const entries: Entry[] = []
-            for (let i = 0; i < batch; i++) {
-              const r = append(nodeCrypto, chain, data[k++ % data.length]!)
-              chain = r.chain
-              entries.push(r.entry)
-            }
-            const s = seal(nodeCrypto, sk, chain)
-            chain = s.chain
-            batches.push({ entries, seal: s.seal })
-          }
+          batches = produce(nodeCrypto, sk, author, batch, Math.ceil(minEntries / batch), data).batches
         }
         const n = batches.length * batch
         const withSig = validateAll(batches, false)
