@@ -11,7 +11,7 @@ import { attrFromValue, callToValue, CS_READ_BYTES_MAX, direntsFromValue, type C
 import { CodedError } from './errors.ts'
 import type { HostAddress } from './host.ts'
 import { nodeCrypto } from './node-crypto.ts'
-import { frameTag } from './node-service.ts'
+import { frameTag } from './frames.ts'
 import { Transport } from './transport.ts'
 
 export type ClientErrorCode = 'CLIENT_NO_SERVER' | 'CLIENT_TIMEOUT' | 'CLIENT_BAD_ANSWER' | 'CLIENT_CLOSED'

@@ -108,3 +108,28 @@ export class FrameDecoder {
     }
   }
 }
+
+/** The tag of a frame (the first element of its top-level CBOR array) without decoding the rest:
+ *  runtime frames are told from the core's by it. */
+export function frameTag(bytes: Uint8Array): string | undefined {
+  const b0 = bytes[0]
+  if (b0 === undefined) return undefined
+  let i: number
+  if (b0 >= 0x80 && b0 <= 0x97) i = 1
+  else if (b0 === 0x98) i = 2
+  else if (b0 === 0x99) i = 3
+  else return undefined
+  const t = bytes[i]
+  if (t === undefined) return undefined
+  let len: number
+  let start: number
+  if (t >= 0x60 && t <= 0x77) {
+    len = t - 0x60
+    start = i + 1
+  } else if (t === 0x78 && bytes[i + 1] !== undefined) {
+    len = bytes[i + 1]!
+    start = i + 2
+  } else return undefined
+  if (start + len > bytes.length || len > 64) return undefined
+  return new TextDecoder().decode(bytes.subarray(start, start + len))
+}

@@ -6,7 +6,7 @@ import type { Lookup } from '../core/fs/index.ts'
 import { VolumeReader } from './backend.ts'
 import type { NodeHost } from './host.ts'
 import { attrToValue, callFromValue, CS_READ_BYTES_MAX, direntsToValue } from './client-protocol.ts'
-import { frameTag } from './node-service.ts'
+import { frameTag } from './frames.ts'
 
 export type ServerStat =
   | 'cs:request'
