@@ -1,5 +1,8 @@
 // Model-based tests of the file system state machine against a small, obviously-correct model:
 // a Map path -> ino and a Map ino -> node, no history, no caching, rename by re-keying paths.
+// The ops run as root (uid 0, varying gid and groups), so the only permission rules in play are
+// root's (chown clears S_ISUID/S_ISGID, user.* xattrs only on files and directories); the rules
+// for everybody else are checked against their own reference model in test/fs-perm.test.ts.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { nobleCrypto } from '../core/crypto.ts'
@@ -47,7 +50,7 @@ function join(dir: string, name: string): string {
 class Model {
   paths = new Map<string, number>([['/', 1]])
   nodes = new Map<number, MNode>([[1, {
-    ino: 1, kind: 'dir', mode: S_IFDIR | 0o755, uid: 0, gid: 0, data: new Uint8Array(0), target: '', rdev: 0,
+    ino: 1, kind: 'dir', mode: S_IFDIR | 0o1777, uid: 0, gid: 0, data: new Uint8Array(0), target: '', rdev: 0,
     atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 }, ctime: { sec: 0, nsec: 0 }, xattrs: new Map(),
   }]])
   used = new Set<number>([1])
@@ -254,6 +257,12 @@ class Model {
         const n = this.node(p)
         if (op.uid !== -1) n.uid = op.uid
         if (op.gid !== -1) n.gid = op.gid
+        // Linux clears set-user-ID on every chown of a non-directory, root's too, and
+        // set-group-ID when the group may execute.
+        if (n.kind !== 'dir') {
+          n.mode &= ~0o4000
+          if (n.mode & 0o010) n.mode &= ~0o2000
+        }
         n.ctime = t
         return OK
       }
@@ -262,8 +271,8 @@ class Model {
         if (typeof p !== 'string') return E(p.errno)
         if (op.atime === 'omit' && op.mtime === 'omit') return OK
         const n = this.node(p)
-        if (op.atime !== 'omit') n.atime = op.atime
-        if (op.mtime !== 'omit') n.mtime = op.mtime
+        if (op.atime !== 'omit') n.atime = op.atime === 'now' ? t : op.atime
+        if (op.mtime !== 'omit') n.mtime = op.mtime === 'now' ? t : op.mtime
         n.ctime = t
         return OK
       }
@@ -274,6 +283,8 @@ class Model {
         const p = this.resolve(op.path)
         if (typeof p !== 'string') return E(p.errno)
         const n = this.node(p)
+        // user.* attributes exist only on regular files and directories (root included).
+        if (op.name.startsWith('user.') && n.kind !== 'file' && n.kind !== 'dir') return E('EPERM')
         const has = n.xattrs.has(op.name)
         if (op.type === 'removexattr') {
           if (!has) return E('ENODATA')
@@ -422,8 +433,8 @@ const specArb: fc.Arbitrary<Spec> = fc.oneof(
   opSpec(fc.tuple(pathArb, fc.constantFrom(0o600, 0o2755, 0o170777)), ([path, mode], c) => ({ type: 'chmod', path: c.p(path), mode, cred: c.cred, time: c.time })),
   opSpec(fc.tuple(pathArb, fc.constantFrom(-1, 0, 1000), fc.constantFrom(-1, 0, 50)), ([path, uid, gid], c) =>
     ({ type: 'chown', path: c.p(path), uid, gid, cred: c.cred, time: c.time })),
-  opSpec(fc.tuple(pathArb, fc.boolean(), fc.boolean()), ([path, a, m], c) =>
-    ({ type: 'utimens', path: c.p(path), atime: a ? { sec: 5, nsec: 6 } : 'omit', mtime: m ? { sec: 7, nsec: 8 } : 'omit', cred: c.cred, time: c.time })),
+  opSpec(fc.tuple(pathArb, fc.constantFrom('set', 'omit', 'now'), fc.constantFrom('set', 'omit', 'now')), ([path, a, m], c) =>
+    ({ type: 'utimens', path: c.p(path), atime: a === 'set' ? { sec: 5, nsec: 6 } : a, mtime: m === 'set' ? { sec: 7, nsec: 8 } : m, cred: c.cred, time: c.time })),
   opSpec(fc.tuple(pathArb, fc.constantFrom('user.a', 'user.b', 'user.a', 'user.b', '', 'u'.repeat(256)), fc.uint8Array({ maxLength: 4 }), fc.constantFrom(0, 0, 1, 2, 3)),
     ([path, name, value, flags], c) => ({ type: 'setxattr', path: c.p(path), name, value, flags, cred: c.cred, time: c.time })),
   opSpec(fc.tuple(pathArb, fc.constantFrom('user.a', 'user.b', '')), ([path, name], c) => ({ type: 'removexattr', path: c.p(path), name, cred: c.cred, time: c.time })),
@@ -451,7 +462,7 @@ function newReal(): Real {
 
 function runSpec(m: Model, r: Real, spec: Spec): void {
   const epoch = r.fs.epoch + 1
-  const cred = { uid: 1000 + (epoch % 3), gid: 100 + (epoch % 2) }
+  const cred: Cred = epoch % 3 === 0 ? { uid: 0, gid: 100 + (epoch % 2), groups: [7, 100] } : { uid: 0, gid: 100 + (epoch % 2) }
   const time = { sec: 1000 + epoch, nsec: (epoch * 7919) % 1_000_000_000 }
   let op: FsOp
   let expected: R
@@ -601,7 +612,7 @@ describe('fs state machine vs reference model', () => {
       { type: 'write', path: '/d/f', size: 1, blocks: [[0, 'ab'.repeat(32) as never]], cred, time },
       { type: 'write', path: '/d/f', size: 2, blocks: [[0, 'aa'.repeat(32) as never]], cred, time },
       { type: 'chmod', path: '/d/f', mode: 0o600, cred, time },
-      { type: 'chown', path: '/d/f', uid: 7, gid: -1, cred, time },
+      { type: 'chown', path: '/d/f', uid: 7, gid: -1, cred: { uid: 0, gid: 0 }, time },
       { type: 'rename', from: '/d/f', to: '/d/g', cred, time },
       { type: 'setxattr', path: '/d/f', name: 'user.x', value: new Uint8Array([1]), flags: 0, cred, time },
       { type: 'utimens', path: '/d/f', atime: { sec: 1, nsec: 1 }, mtime: 'omit', cred, time },

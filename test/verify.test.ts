@@ -195,12 +195,12 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     ],
     [
       'an xattr value changed (unlogged setxattr)',
-      (w, v) => sneak(v, { type: 'setxattr', path: README, name: 'user.retention', value: text('1y'), flags: 0, cred: user, time: t(10) }, w.a),
+      (w, v) => sneak(v, { type: 'setxattr', path: README, name: 'user.retention', value: text('1y'), flags: 0, cred: root, time: t(10) }, w.a),
       (f) => named(f, README, /xattr/),
     ],
     [
       'a hard link added (unlogged link)',
-      (w, v) => sneak(v, { type: 'link', from: README, to: '/docs/2024/readme-too', cred: user, time: t(62) }, w.a),
+      (w, v) => sneak(v, { type: 'link', from: README, to: '/docs/2024/readme-too', cred: root, time: t(62) }, w.a),
       (f) => named(f, '/docs/2024/readme-too', /entry/) && named(f, README, /nlink/),
     ],
     [

@@ -140,7 +140,9 @@ export function diffHistory(expected: FsState, actual: FsState): Finding[] {
   for (let i = 0; i < lines; i++) {
     const e = expected.log[i]
     const a = actual.log[i]
-    const fmt = (l: typeof e) => (l ? `${l.kind} by ${l.author.slice(0, 12)} uid ${l.uid} gid ${l.gid} ${l.errno ?? 'ok'}` : 'none')
+    const fmt = (l: typeof e) => (l
+      ? `${l.kind} by ${l.author.slice(0, 12)} uid ${l.uid} gid ${l.gid}${l.groups ? ` groups ${l.groups.join(',')}` : ''}${l.client ? ` for client ${l.client.slice(0, 12)}` : ''} ${l.errno ?? 'ok'}`
+      : 'none')
     if (fmt(e) !== fmt(a)) add(`(epoch ${expected.baseEpoch + i + 1})`, 'history: op', fmt(e), fmt(a))
   }
   const inos = [...new Set([...expected.inodes.keys(), ...actual.inodes.keys()])].sort((x, y) => x - y)

@@ -6,7 +6,7 @@ import { toHex } from '../bytes.ts'
 import type { Epoch, Pid } from '../types.ts'
 import { parsePath } from './paths.ts'
 import type { FsState } from './state.ts'
-import type { Errno, FsTime, InodeVersion, Lookup, NodeKind } from './types.ts'
+import type { Cred, Errno, FsTime, InodeVersion, Lookup, NodeKind } from './types.ts'
 import { ROOT_INO } from './types.ts'
 import { lastAtOrBefore, snapshotAt, sortedBlocks } from './view.ts'
 
@@ -17,8 +17,10 @@ export interface HistoryEntry {
   /** Author and op kind of the op at `epoch` ('' / 'base' for the initial tree). */
   readonly author: Pid | ''
   readonly op: string
-  /** Credentials of the op's caller. */
-  readonly cred: { readonly uid: number; readonly gid: number }
+  /** Credentials of the op's caller (groups only when it had supplementary groups). */
+  readonly cred: Cred
+  /** The client node a server applied the op for (only then). */
+  readonly client?: Pid
   readonly ino: number
   readonly kind: NodeKind | 'deleted'
   readonly size: number
@@ -73,11 +75,11 @@ function contentHash(fs: FsState, ino: number, v: InodeVersion, at: Epoch): stri
   return toHex(fs.crypto.sha256(encode([TAG_CONTENT, v.kind, body])))
 }
 
-function logOf(fs: FsState, epoch: Epoch): { author: Pid | ''; op: string; cred: { uid: number; gid: number } } {
+function logOf(fs: FsState, epoch: Epoch): { author: Pid | ''; op: string; cred: Cred; client?: Pid } {
   const line = fs.log[epoch - fs.baseEpoch - 1]
-  return line === undefined
-    ? { author: '', op: 'base', cred: { uid: 0, gid: 0 } }
-    : { author: line.author, op: line.kind, cred: { uid: line.uid, gid: line.gid } }
+  if (line === undefined) return { author: '', op: 'base', cred: { uid: 0, gid: 0 } }
+  const cred: Cred = line.groups !== undefined ? { uid: line.uid, gid: line.gid, groups: line.groups } : { uid: line.uid, gid: line.gid }
+  return line.client !== undefined ? { author: line.author, op: line.kind, cred, client: line.client } : { author: line.author, op: line.kind, cred }
 }
 
 /** Every version of the object(s) at `path` in epoch order: the entry with the largest epoch

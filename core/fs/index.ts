@@ -2,12 +2,16 @@
 export * from './types.ts'
 export type {
   FsOp, OpKind, CreateOp, MkdirOp, MknodOp, SymlinkOp, LinkOp, WriteOp, TruncateOp, UnlinkOp, RmdirOp,
-  RenameOp, ChmodOp, ChownOp, UtimensOp, SetxattrOp, RemovexattrOp,
+  RenameOp, ChmodOp, ChownOp, UtimensOp, UtimeSpec, SetxattrOp, RemovexattrOp,
 } from './ops.ts'
 export { validateOp, opKind, opPaths, opToValue, OP_KINDS, ID_MAX } from './ops.ts'
 export { compareNames, parsePath, checkName, utf8Length, joinPath } from './paths.ts'
 export type { FsState, RootOptions } from './state.ts'
-export { createFs, applyOp } from './state.ts'
+export { createFs, applyOp, DEFAULT_ROOT_MODE } from './state.ts'
+export type { Owned } from './perm.ts'
+export {
+  MAY_EXEC, MAY_WRITE, MAY_READ, isRoot, inGroup, permits, ownerOrRoot, checkPermInvariants,
+} from './perm.ts'
 export type { DirEntry } from './view.ts'
 export {
   FsView, currentView, snapshotAt, lookup, getattr, readdir, readlink, listxattr, getxattr, readFile, readInode,

@@ -1,14 +1,16 @@
 // File system operations: their types, and strict validation of decoded (untrusted) values.
 // Ops are plain Values so core/codec.ts encodes them canonically. See spec/fs.md "Operations".
 import type { Value } from '../codec.ts'
-import type { ChunkHash } from '../types.ts'
-import { isHash32 } from '../types.ts'
+import type { ChunkHash, Pid } from '../types.ts'
+import { isHash32, isPid } from '../types.ts'
 import type { Cred, FsTime } from './types.ts'
-import { MAX_WRITE_BLOCKS } from './types.ts'
+import { GROUPS_MAX, MAX_WRITE_BLOCKS } from './types.ts'
 
 interface Base {
   readonly cred: Cred
   readonly time: FsTime
+  /** The client node (its key, like a Pid) a server applied this op for; absent in local mode. */
+  readonly client?: Pid
 }
 export interface CreateOp extends Base { readonly type: 'create'; readonly path: string; readonly mode: number; readonly ino: number }
 export interface MkdirOp extends Base { readonly type: 'mkdir'; readonly path: string; readonly mode: number; readonly ino: number }
@@ -29,11 +31,14 @@ export interface RenameOp extends Base { readonly type: 'rename'; readonly from:
 export interface ChmodOp extends Base { readonly type: 'chmod'; readonly path: string; readonly mode: number }
 /** uid/gid -1 leave the value unchanged. */
 export interface ChownOp extends Base { readonly type: 'chown'; readonly path: string; readonly uid: number; readonly gid: number }
+/** A utimens time: a given time, 'omit' (UTIME_OMIT: unchanged) or 'now' (UTIME_NOW: the op's
+ *  time; Linux lets a mere writer set both times to now, but only the owner set explicit ones). */
+export type UtimeSpec = FsTime | 'omit' | 'now'
 export interface UtimensOp extends Base {
   readonly type: 'utimens'
   readonly path: string
-  readonly atime: FsTime | 'omit'
-  readonly mtime: FsTime | 'omit'
+  readonly atime: UtimeSpec
+  readonly mtime: UtimeSpec
 }
 export interface SetxattrOp extends Base {
   readonly type: 'setxattr'
@@ -122,9 +127,30 @@ function time(value: unknown, what: string): FsTime {
 }
 
 function cred(value: unknown): Cred {
-  if (!isRecord(value)) fail('cred must be a {uid, gid} map')
-  exactKeys(value, ['uid', 'gid'], 'cred')
-  return { uid: int(value.uid, 0, ID_MAX, 'cred.uid'), gid: int(value.gid, 0, ID_MAX, 'cred.gid') }
+  if (!isRecord(value)) fail('cred must be a {uid, gid, groups?} map')
+  const hasGroups = Object.prototype.hasOwnProperty.call(value, 'groups')
+  exactKeys(value, hasGroups ? ['uid', 'gid', 'groups'] : ['uid', 'gid'], 'cred')
+  const uid = int(value.uid, 0, ID_MAX, 'cred.uid')
+  const gid = int(value.gid, 0, ID_MAX, 'cred.gid')
+  if (!hasGroups) return { uid, gid }
+  const list = value.groups
+  if (!Array.isArray(list)) fail('cred.groups must be an array')
+  // Encoded only when non-empty, so that an op has exactly one encoding.
+  if (list.length === 0) fail('cred.groups must be absent when empty')
+  if (list.length > GROUPS_MAX) fail(`cred.groups: more than ${GROUPS_MAX} entries`)
+  const groups: number[] = []
+  for (const g of list as unknown[]) {
+    const n = int(g, 0, ID_MAX, 'cred.groups entry')
+    const prev = groups[groups.length - 1]
+    if (prev !== undefined && n <= prev) fail('cred.groups must be strictly ascending (sorted, unique)')
+    groups.push(n)
+  }
+  return { uid, gid, groups }
+}
+
+function client(value: unknown): Pid {
+  if (typeof value !== 'string' || !isPid(value)) fail('client must be a node id (66 lowercase hex digits, 02/03 prefix)')
+  return value
 }
 
 const FIELDS: Record<OpKind, readonly string[]> = {
@@ -167,8 +193,10 @@ function parse(value: unknown): FsOp {
   const type = own(value, 'type')
   if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) fail('unknown op type')
   const kind = type as OpKind
-  exactKeys(value, ['type', 'cred', 'time', ...FIELDS[kind]], kind)
-  const base = { cred: cred(value.cred), time: time(value.time, 'time') }
+  const hasClient = Object.prototype.hasOwnProperty.call(value, 'client')
+  exactKeys(value, ['type', 'cred', 'time', ...(hasClient ? ['client'] : []), ...FIELDS[kind]], kind)
+  const base: { cred: Cred; time: FsTime; client?: Pid } = { cred: cred(value.cred), time: time(value.time, 'time') }
+  if (hasClient) base.client = client(value.client)
   const v = value
   switch (kind) {
     case 'create':
@@ -202,7 +230,7 @@ function parse(value: unknown): FsOp {
     case 'chown':
       return { type: kind, path: str(v.path, 'path'), uid: int(v.uid, -1, ID_MAX, 'uid'), gid: int(v.gid, -1, ID_MAX, 'gid'), ...base }
     case 'utimens': {
-      const t = (x: unknown, what: string): FsTime | 'omit' => (x === 'omit' ? 'omit' : time(x, what))
+      const t = (x: unknown, what: string): UtimeSpec => (x === 'omit' || x === 'now' ? x : time(x, what))
       return { type: kind, path: str(v.path, 'path'), atime: t(v.atime, 'atime'), mtime: t(v.mtime, 'mtime'), ...base }
     }
     case 'setxattr': {

@@ -6,14 +6,18 @@
 import type { Crypto } from '../crypto.ts'
 import type { ChunkHash, Epoch } from '../types.ts'
 import { assert } from '../types.ts'
-import type { FsOp } from './ops.ts'
+import type { FsOp, UtimeSpec } from './ops.ts'
 import { checkName, isWellFormed, parsePath, utf8Length } from './paths.ts'
+import {
+  chmodResult, chownResult, isRoot, mayCreate, mayDelete, mayLink, mayLookup, MAY_WRITE, modeAfterWrite, newNodeOwner,
+  permits, utimensCheck, xattrWriteCheck,
+} from './perm.ts'
 import type {
-  ApplyCtx, BlockRef, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
+  ApplyCtx, BlockRef, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
 } from './types.ts'
 import {
   BLOCK_SIZE, LINK_MAX, MAX_FILE_SIZE, PATH_MAX_BYTES, PERM_MASK, ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR,
-  S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, S_ISGID, XATTR_CREATE, XATTR_NAME_MAX_BYTES, XATTR_REPLACE,
+  S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, XATTR_CREATE, XATTR_NAME_MAX_BYTES, XATTR_REPLACE,
   XATTR_VALUE_MAX_BYTES,
 } from './types.ts'
 
@@ -54,11 +58,16 @@ export function newInodeRec(ino: number, first: InodeVersion): InodeRec {
   return { ino, versions: [first], parents: new Map(), entries: dir ? new Map() : null, entryHist: dir ? new Map() : null }
 }
 
+/** The default mode of a volume's root: like /tmp, every user may make entries in it, and only
+ *  an entry's owner (or root) may remove or rename it (sticky). A volume is shared by the users
+ *  of all member nodes and has no administrator step that could hand its root to one of them. */
+export const DEFAULT_ROOT_MODE = 0o1777
+
 /** A fresh volume: only the root directory (ino 1) at epoch 0. */
 export function createFs(crypto: Crypto, root: RootOptions = {}): FsState {
   const t = root.time ?? ZERO_TIME
   const v = newVersion(0, 'dir', {
-    mode: S_IFDIR | ((root.mode ?? 0o755) & PERM_MASK), uid: root.uid ?? 0, gid: root.gid ?? 0, nlink: 2,
+    mode: S_IFDIR | ((root.mode ?? DEFAULT_ROOT_MODE) & PERM_MASK), uid: root.uid ?? 0, gid: root.gid ?? 0, nlink: 2,
     atime: t, mtime: t, ctime: t,
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
@@ -194,13 +203,19 @@ class Tx {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Resolution over the current state.
+// Resolution over the current state. With a cred, every directory a lookup happens in needs
+// search permission (may_lookup, EACCES), checked after ENOTDIR and before ENOENT of the name;
+// without one (write and truncate act on an open file) nothing is checked.
 
-function resolveNames(fs: FsState, names: readonly string[]): Res<number> {
+function resolveNames(fs: FsState, names: readonly string[], cred: Cred | null): Res<number> {
   let ino = ROOT_INO
   for (const name of names) {
     const rec = fs.inodes.get(ino)!
     if (rec.entries === null) return err('ENOTDIR')
+    if (cred !== null) {
+      const denied = mayLookup(currentVersion(fs, ino)!, cred)
+      if (denied !== null) return err(denied)
+    }
     const next = rec.entries.get(name)
     if (next === undefined) return err('ENOENT')
     ino = next
@@ -216,23 +231,25 @@ interface Slot {
 }
 
 /** Resolves the parent of a path and looks up its last name. '/' has no slot. */
-function resolveSlot(fs: FsState, path: string): Res<Slot | null> {
+function resolveSlot(fs: FsState, path: string, cred: Cred): Res<Slot | null> {
   const parsed = parsePath(path)
   if (!parsed.ok) return parsed
   const names = parsed.names
   if (names.length === 0) return { ok: true, value: null }
-  const parent = resolveNames(fs, names.slice(0, -1))
+  const parent = resolveNames(fs, names.slice(0, -1), cred)
   if (!parent.ok) return parent
   const rec = fs.inodes.get(parent.value)!
   if (rec.entries === null) return err('ENOTDIR')
+  const denied = mayLookup(currentVersion(fs, parent.value)!, cred)
+  if (denied !== null) return err(denied)
   const name = names[names.length - 1]!
   return { ok: true, value: { parent: parent.value, name, ino: rec.entries.get(name) } }
 }
 
-function resolvePath(fs: FsState, path: string): Res<number> {
+function resolvePath(fs: FsState, path: string, cred: Cred | null): Res<number> {
   const parsed = parsePath(path)
   if (!parsed.ok) return parsed
-  return resolveNames(fs, parsed.names)
+  return resolveNames(fs, parsed.names, cred)
 }
 
 function isSelfOrAncestor(fs: FsState, ancestor: number, ino: number): boolean {
@@ -250,29 +267,32 @@ function isSelfOrAncestor(fs: FsState, ancestor: number, ino: number): boolean {
 
 type Out = FsResult
 
-function newNode(tx: Tx, op: { cred: { uid: number; gid: number }; time: FsTime; ino: number }, parent: number,
+function newNode(tx: Tx, op: { cred: Cred; time: FsTime; ino: number }, parent: number,
   name: string, kind: NodeKind, fields: Partial<InodeVersion>): Out {
   const p = tx.cur(parent)
-  const sgid = (p.mode & S_ISGID) !== 0
-  let mode = fields.mode ?? 0
-  if (kind === 'dir' && sgid) mode |= S_ISGID
+  const { gid, mode } = newNodeOwner(p, op.cred, kind, fields.mode ?? 0)
   const t = op.time
   tx.create(op.ino, newVersion(tx.epoch, kind, {
-    uid: op.cred.uid, gid: sgid ? p.gid : op.cred.gid, atime: t, mtime: t, ctime: t, ...fields, mode,
+    uid: op.cred.uid, gid, atime: t, mtime: t, ctime: t, ...fields, mode,
   }))
   tx.bind(parent, name, op.ino)
   tx.touchDir(parent, t, { nlink: kind === 'dir' ? p.nlink + 1 : p.nlink })
   return { ok: true, ino: op.ino }
 }
 
-/** Shared checks of the creating ops after the op's own argument checks. */
-function creatable(fs: FsState, path: string, ino: number, isDir: boolean): Res<Slot> {
-  const slot = resolveSlot(fs, path)
+/** Shared checks of the creating ops after the op's own argument checks: the slot, EEXIST,
+ *  may_create (EACCES), mknod of a device by a non-root caller (EPERM, CAP_MKNOD), EMLINK. */
+function creatable(fs: FsState, path: string, ino: number, kind: NodeKind, cred: Cred): Res<Slot> {
+  const slot = resolveSlot(fs, path, cred)
   if (!slot.ok) return slot
   if (slot.value === null) return err('EEXIST')
   if (slot.value.ino !== undefined) return err('EEXIST')
   if (fs.inodes.has(ino)) return err('EEXIST')
-  if (isDir && currentVersion(fs, slot.value.parent)!.nlink >= LINK_MAX) return err('EMLINK')
+  const parent = currentVersion(fs, slot.value.parent)!
+  const denied = mayCreate(parent, cred)
+  if (denied !== null) return err(denied)
+  if ((kind === 'chr' || kind === 'blk') && !isRoot(cred)) return err('EPERM')
+  if (kind === 'dir' && parent.nlink >= LINK_MAX) return err('EMLINK')
   return { ok: true, value: slot.value }
 }
 
@@ -309,14 +329,14 @@ function apply(tx: Tx, op: FsOp): Out {
     case 'create': {
       const type = op.mode & S_IFMT
       if (type !== 0 && type !== S_IFREG) return err('EINVAL')
-      const slot = creatable(fs, op.path, op.ino, false)
+      const slot = creatable(fs, op.path, op.ino, 'file', op.cred)
       if (!slot.ok) return slot
       return newNode(tx, op, slot.value.parent, slot.value.name, 'file', { mode: S_IFREG | (op.mode & PERM_MASK) })
     }
     case 'mkdir': {
       const type = op.mode & S_IFMT
       if (type !== 0 && type !== S_IFDIR) return err('EINVAL')
-      const slot = creatable(fs, op.path, op.ino, true)
+      const slot = creatable(fs, op.path, op.ino, 'dir', op.cred)
       if (!slot.ok) return slot
       return newNode(tx, op, slot.value.parent, slot.value.name, 'dir', { mode: S_IFDIR | (op.mode & PERM_MASK), nlink: 2 })
     }
@@ -330,7 +350,7 @@ function apply(tx: Tx, op: FsOp): Out {
       else if (type === S_IFSOCK) kind = 'sock'
       else if (type === S_IFDIR) return err('EPERM')
       else return err('EINVAL')
-      const slot = creatable(fs, op.path, op.ino, false)
+      const slot = creatable(fs, op.path, op.ino, kind, op.cred)
       if (!slot.ok) return slot
       const typeBits = kind === 'file' ? S_IFREG : type
       const rdev = kind === 'chr' || kind === 'blk' ? op.rdev : 0
@@ -341,17 +361,19 @@ function apply(tx: Tx, op: FsOp): Out {
       if (op.target.includes('\0') || !isWellFormed(op.target)) return err('EINVAL')
       const size = utf8Length(op.target)
       if (size > PATH_MAX_BYTES) return err('ENAMETOOLONG')
-      const slot = creatable(fs, op.path, op.ino, false)
+      const slot = creatable(fs, op.path, op.ino, 'symlink', op.cred)
       if (!slot.ok) return slot
       return newNode(tx, op, slot.value.parent, slot.value.name, 'symlink', { mode: S_IFLNK | 0o777, target: op.target, size })
     }
     case 'link': {
-      const src = resolvePath(fs, op.from)
+      const src = resolvePath(fs, op.from, op.cred)
       if (!src.ok) return src
-      const slot = resolveSlot(fs, op.to)
+      const slot = resolveSlot(fs, op.to, op.cred)
       if (!slot.ok) return slot
       if (slot.value === null || slot.value.ino !== undefined) return err('EEXIST')
       const v = tx.cur(src.value)
+      const denied = mayLink(v, op.cred) ?? mayCreate(tx.cur(slot.value.parent), op.cred)
+      if (denied !== null) return err(denied)
       if (v.kind === 'dir') return err('EPERM')
       if (v.nlink >= LINK_MAX) return err('EMLINK')
       tx.bind(slot.value.parent, slot.value.name, src.value)
@@ -362,21 +384,24 @@ function apply(tx: Tx, op: FsOp): Out {
     case 'write':
     case 'truncate': {
       if (op.size > MAX_FILE_SIZE) return err('EFBIG')
-      const ino = resolvePath(fs, op.path)
+      // No permission check: the data of an open file (its opener was checked by the kernel).
+      const ino = resolvePath(fs, op.path, null)
       if (!ino.ok) return ino
       const v = tx.cur(ino.value)
       if (v.kind === 'dir') return err('EISDIR')
       if (v.kind !== 'file') return err('EINVAL')
       const blocks = resizeBlocks(v.blocks, op.type === 'write' ? op.blocks : [], op.size)
-      tx.mut(ino.value, { size: op.size, blocks, mtime: t, ctime: t })
+      tx.mut(ino.value, { size: op.size, blocks, mode: modeAfterWrite(v, op.cred), mtime: t, ctime: t })
       return { ok: true }
     }
     case 'unlink': {
-      const slot = resolveSlot(fs, op.path)
+      const slot = resolveSlot(fs, op.path, op.cred)
       if (!slot.ok) return slot
       if (slot.value === null) return err('EISDIR')
       const { parent, name, ino } = slot.value
       if (ino === undefined) return err('ENOENT')
+      const denied = mayDelete(tx.cur(parent), tx.cur(ino), op.cred)
+      if (denied !== null) return err(denied)
       if (tx.cur(ino).kind === 'dir') return err('EISDIR')
       tx.unbind(parent, name)
       tx.dropLink(ino, t)
@@ -384,11 +409,13 @@ function apply(tx: Tx, op: FsOp): Out {
       return { ok: true }
     }
     case 'rmdir': {
-      const slot = resolveSlot(fs, op.path)
+      const slot = resolveSlot(fs, op.path, op.cred)
       if (!slot.ok) return slot
       if (slot.value === null) return err('EBUSY')
       const { parent, name, ino } = slot.value
       if (ino === undefined) return err('ENOENT')
+      const denied = mayDelete(tx.cur(parent), tx.cur(ino), op.cred)
+      if (denied !== null) return err(denied)
       if (tx.cur(ino).kind !== 'dir') return err('ENOTDIR')
       if (tx.rec(ino).entries!.size > 0) return err('ENOTEMPTY')
       tx.unbind(parent, name)
@@ -397,9 +424,9 @@ function apply(tx: Tx, op: FsOp): Out {
       return { ok: true }
     }
     case 'rename': {
-      const from = resolveSlot(fs, op.from)
+      const from = resolveSlot(fs, op.from, op.cred)
       if (!from.ok) return from
-      const to = resolveSlot(fs, op.to)
+      const to = resolveSlot(fs, op.to, op.cred)
       if (!to.ok) return to
       if (from.value === null || to.value === null) return err('EBUSY')
       const src = from.value.ino
@@ -409,15 +436,20 @@ function apply(tx: Tx, op: FsOp): Out {
       const sv = tx.cur(src)
       const srcDir = sv.kind === 'dir'
       if (srcDir && isSelfOrAncestor(fs, src, to.value.parent)) return err('EINVAL')
+      const sp = from.value.parent
+      const dp = to.value.parent
+      // vfs_rename: may_delete of the source, may_create or may_delete of the target (whose kind
+      // checks follow its permission checks), write on a directory whose '..' changes.
+      const denied = mayDelete(tx.cur(sp), sv, op.cred) ?? (dst === undefined ? mayCreate(tx.cur(dp), op.cred) : mayDelete(tx.cur(dp), tx.cur(dst), op.cred))
+      if (denied !== null) return err(denied)
       let dstDir = false
       if (dst !== undefined) {
         dstDir = tx.cur(dst).kind === 'dir'
         if (srcDir && !dstDir) return err('ENOTDIR')
         if (!srcDir && dstDir) return err('EISDIR')
-        if (dstDir && tx.rec(dst).entries!.size > 0) return err('ENOTEMPTY')
       }
-      const sp = from.value.parent
-      const dp = to.value.parent
+      if (srcDir && sp !== dp && !permits(sv, op.cred, MAY_WRITE)) return err('EACCES')
+      if (dstDir && tx.rec(dst!).entries!.size > 0) return err('ENOTEMPTY')
       if (srcDir && sp !== dp && dst === undefined && tx.cur(dp).nlink >= LINK_MAX) return err('EMLINK')
       tx.unbind(sp, from.value.name)
       if (dst !== undefined) {
@@ -434,27 +466,35 @@ function apply(tx: Tx, op: FsOp): Out {
       return { ok: true }
     }
     case 'chmod': {
-      const ino = resolvePath(fs, op.path)
+      const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
       const v = tx.cur(ino.value)
       if (v.kind === 'symlink') return err('EOPNOTSUPP')
-      tx.mut(ino.value, { mode: (v.mode & S_IFMT) | (op.mode & PERM_MASK), ctime: t })
+      const r = chmodResult(v, op.cred, op.mode)
+      if (!r.ok) return r
+      tx.mut(ino.value, { mode: r.mode, ctime: t })
       return { ok: true }
     }
     case 'chown': {
-      const ino = resolvePath(fs, op.path)
+      const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
-      const v = tx.cur(ino.value)
-      tx.mut(ino.value, { uid: op.uid === -1 ? v.uid : op.uid, gid: op.gid === -1 ? v.gid : op.gid, ctime: t })
+      const r = chownResult(tx.cur(ino.value), op.cred, op.uid, op.gid)
+      if (!r.ok) return r
+      tx.mut(ino.value, { uid: r.uid, gid: r.gid, mode: r.mode, ctime: t })
       return { ok: true }
     }
     case 'utimens': {
-      const ino = resolvePath(fs, op.path)
+      const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
       if (op.atime === 'omit' && op.mtime === 'omit') return { ok: true }
+      const denied = utimensCheck(tx.cur(ino.value), op.cred, op.atime === 'now' && op.mtime === 'now')
+      if (denied !== null) return err(denied)
+      const at = (x: UtimeSpec): FsTime | undefined => (x === 'omit' ? undefined : x === 'now' ? t : x)
       const patch: { atime?: FsTime; mtime?: FsTime; ctime: FsTime } = { ctime: t }
-      if (op.atime !== 'omit') patch.atime = op.atime
-      if (op.mtime !== 'omit') patch.mtime = op.mtime
+      const a = at(op.atime)
+      const m = at(op.mtime)
+      if (a !== undefined) patch.atime = a
+      if (m !== undefined) patch.mtime = m
       tx.mut(ino.value, patch)
       return { ok: true }
     }
@@ -463,9 +503,11 @@ function apply(tx: Tx, op: FsOp): Out {
       const bad = checkXattrName(op.name)
       if (bad !== null) return err(bad)
       if (op.value.length > XATTR_VALUE_MAX_BYTES) return err('E2BIG')
-      const ino = resolvePath(fs, op.path)
+      const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
       const v = tx.cur(ino.value)
+      const denied = xattrWriteCheck(v, op.cred, op.name)
+      if (denied !== null) return err(denied)
       const exists = v.xattrs.has(op.name)
       if (op.flags === XATTR_CREATE && exists) return err('EEXIST')
       if (op.flags === XATTR_REPLACE && !exists) return err('ENODATA')
@@ -477,9 +519,11 @@ function apply(tx: Tx, op: FsOp): Out {
     case 'removexattr': {
       const bad = checkXattrName(op.name)
       if (bad !== null) return err(bad)
-      const ino = resolvePath(fs, op.path)
+      const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
       const v = tx.cur(ino.value)
+      const denied = xattrWriteCheck(v, op.cred, op.name)
+      if (denied !== null) return err(denied)
       if (!v.xattrs.has(op.name)) return err('ENODATA')
       const xattrs = new Map(v.xattrs)
       xattrs.delete(op.name)
@@ -501,8 +545,19 @@ export function applyOp(fs: FsState, op: FsOp, ctx: ApplyCtx): { fs: FsState; re
   assert(result.ok || tx.touched.size === 0, `applyOp: failed ${op.type} mutated the state`)
   tx.finish()
   fs.epoch = ctx.epoch
-  fs.log.push({ author: ctx.author, kind: op.type, uid: op.cred.uid, gid: op.cred.gid, errno: result.ok ? null : result.errno })
+  fs.log.push(logLine(op, ctx, result))
   return { fs, result }
+}
+
+/** The log line of an op: author, kind, the caller's uid and gid, groups and client when the op
+ *  has them (FS-13), and the outcome. */
+function logLine(op: FsOp, ctx: ApplyCtx, result: FsResult): LogLine {
+  const line: { -readonly [K in keyof LogLine]: LogLine[K] } = {
+    author: ctx.author, kind: op.type, uid: op.cred.uid, gid: op.cred.gid, errno: result.ok ? null : result.errno,
+  }
+  if (op.cred.groups !== undefined && op.cred.groups.length > 0) line.groups = op.cred.groups
+  if (op.client !== undefined) line.client = op.client
+  return line
 }
 
 export { checkName }

@@ -22,7 +22,10 @@ export const S_IFBLK = 0o060000
 export const S_IFDIR = 0o040000
 export const S_IFCHR = 0o020000
 export const S_IFIFO = 0o010000
+export const S_ISUID = 0o4000
 export const S_ISGID = 0o2000
+export const S_ISVTX = 0o1000
+export const S_IXGRP = 0o010
 export const PERM_MASK = 0o7777
 
 export const XATTR_CREATE = 1
@@ -49,10 +52,15 @@ export interface FsTime {
   readonly nsec: number
 }
 
-/** The caller's credentials (fuse_get_context()). */
+/** Most supplementary groups one op may carry (what fuse reports; Linux NGROUPS_MAX is larger). */
+export const GROUPS_MAX = 256
+
+/** The caller's credentials as the kernel reports them: fs uid, fs gid and the supplementary
+ *  groups (sorted ascending, unique, at most GROUPS_MAX; absent = none). uid 0 is root. */
 export interface Cred {
   readonly uid: number
   readonly gid: number
+  readonly groups?: readonly number[]
 }
 
 /** One block reference in the state: the chunk's hash and how many of its bytes are valid
@@ -105,7 +113,7 @@ export interface InodeRec {
 }
 
 export type Errno =
-  | 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG'
+  | 'ENOENT' | 'EEXIST' | 'EACCES' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG'
   | 'ENODATA' | 'EMLINK' | 'EPERM' | 'EBUSY' | 'EFBIG' | 'ERANGE' | 'E2BIG' | 'EOPNOTSUPP' | 'EIO'
 
 export type FsResult = { readonly ok: true; readonly ino?: number } | { readonly ok: false; readonly errno: Errno }
@@ -115,12 +123,16 @@ export interface ApplyCtx {
   readonly author: Pid
 }
 
-/** One line of the op log kept in the state: who did what at each epoch, and how it ended. */
+/** One line of the op log kept in the state: who did what at each epoch, and how it ended.
+ *  `groups` only when the op carried supplementary groups, `client` only when a server applied
+ *  the op for a client node (spec/fs.md FS-13). */
 export interface LogLine {
   readonly author: Pid
   readonly kind: string
   readonly uid: number
   readonly gid: number
+  readonly groups?: readonly number[]
+  readonly client?: Pid
   readonly errno: Errno | null
 }
 
