@@ -436,7 +436,7 @@ export type FsCall =
   | Omit<MkdirOp, 'ino'>
   | Omit<MknodOp, 'ino'>
   | Omit<SymlinkOp, 'ino'>
-  | { readonly type: 'write'; readonly path: string; readonly writes: readonly WriteStep[]; readonly truncateTo?: number; readonly cred: Cred; readonly time: FsTime }
+  | { readonly type: 'write'; readonly path: string; readonly writes: readonly WriteStep[]; readonly truncateTo?: number; readonly cred: Cred; readonly time: FsTime; readonly client?: Pid }
 
 export type CallResult = FsResult | { readonly ok: false; readonly errno: 'EACCES' | 'EROFS'; readonly detail: string }
 
@@ -467,7 +467,7 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
       op = { ...c, ino: inoFor(ctx.crypto, state.genesis.name, state.me, seq, 0) } as FsOp
       break
     case 'write': {
-      const plan = planWrite(state.fs, chunkReader(state), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time })
+      const plan = planWrite(state.fs, chunkReader(state), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
       if (!plan.ok) return { ok: false, errno: plan.errno }
       op = plan.value.op
       newChunks = plan.value.chunks

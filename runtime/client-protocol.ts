@@ -70,9 +70,9 @@ export function callFromValue(v: Value): { ok: true; call: FsCall } | { ok: fals
   const rec = v as Record<string, Value>
   if (rec.type === 'write') {
     const keys = Object.keys(rec)
-    for (const k of keys) if (!['type', 'path', 'writes', 'truncateTo', 'cred', 'time'].includes(k)) return { ok: false, reason: `write: unknown field "${k}"` }
-    // Validate path, cred and time through the op validator with an empty block list.
-    const probe = validateOp({ type: 'write', path: rec.path ?? null, size: 0, blocks: [], cred: rec.cred ?? null, time: rec.time ?? null })
+    for (const k of keys) if (!['type', 'path', 'writes', 'truncateTo', 'cred', 'time', 'client'].includes(k)) return { ok: false, reason: `write: unknown field "${k}"` }
+    // Validate path, cred, time (and client) through the op validator with an empty block list.
+    const probe = validateOp({ type: 'write', path: rec.path ?? null, size: 0, blocks: [], cred: rec.cred ?? null, time: rec.time ?? null, ...(rec.client !== undefined ? { client: rec.client } : {}) })
     if (!probe.ok) return { ok: false, reason: probe.reason }
     if (rec.truncateTo !== undefined && (!isInt(rec.truncateTo) || rec.truncateTo < 0)) return { ok: false, reason: 'write: truncateTo must be an integer >= 0' }
     if (!Array.isArray(rec.writes)) return { ok: false, reason: 'write: writes must be a list' }

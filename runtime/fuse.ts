@@ -12,13 +12,21 @@
 // next group commit; flush (close(2)), fsync and fsyncdir return only once everything this mount
 // did before is durable in the serving node's ledger (spec/runtime.md RT-2, RT-6).
 //
+// Who did it: the patched binding (runtime/native/) tells every request its caller's uid, gid
+// and pid; each operation carries that identity with the caller's supplementary groups (read
+// from /proc), so the ledger attributes it and the core checks its rights (spec/fs.md). The
+// kernel checks them first (`default_permissions`), and `allow_other` lets every user of the
+// machine in.
+//
 // The serving process must never touch its own mount synchronously (it would deadlock: the
 // kernel waits for this very event loop). Nothing here does; tests drive mounts from other
 // processes.
 import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { readFile as readFileAsync, writeFile as writeFileAsync } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Attr, Cred, Errno, FsTime, WriteStep } from '../core/fs/index.ts'
 import { MAX_WRITE_BLOCKS, BLOCK_SIZE, S_IFMT } from '../core/fs/types.ts'
@@ -27,7 +35,8 @@ import type { VolumeBackend } from './backend.ts'
 
 const run = promisify(execFile)
 
-// fuse-native ships no types; these are the parts of its API we use (node_modules/fuse-native/index.js).
+// fuse-native ships no types; these are the parts of its API we use (build/fuse-native/index.js,
+// the copy patched by runtime/native/fuse-native.patch).
 type Cb<T = void> = T extends void ? (err: number) => void : (err: number, value?: T) => void
 interface FuseNative {
   new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>): FuseInstance
@@ -37,18 +46,70 @@ interface FuseNative {
 interface FuseInstance {
   mount(cb: (err: Error | null) => void): void
   unmount(cb: (err: Error | null) => void): void
+  /** The current request's caller (set by the patched binding before each handler runs). */
+  readonly caller: Caller | undefined
 }
 
+/** What the kernel says about a request's caller (fuse_get_context()). */
+export interface Caller {
+  readonly uid: number
+  readonly gid: number
+  readonly pid: number
+  readonly umask: number
+}
+
+/** Where bin/build-native.sh puts the patched binding. */
+export const PATCHED_FUSE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'fuse-native')
+
 let fuseNative: FuseNative | undefined
-/** Loads the native addon on first use, with a clear message when libfuse 2 is missing. */
+/** Loads the patched native addon on first use, with a clear message when it is not built or
+ *  libfuse 2 is missing. The stock fuse-native cannot tell who the caller is, so it is refused. */
 function loadFuse(): FuseNative {
   if (fuseNative) return fuseNative
+  if (!existsSync(join(PATCHED_FUSE_DIR, 'build', 'Release', 'fuse.node'))) {
+    throw new Error('The patched FUSE binding is not built (build/fuse-native). It passes each caller\'s uid/gid to the file system; build it with `npm run build:native` (needs Debian\'s libfuse-dev, g++, make, pkg-config, python3; `npm run setup` installs them).')
+  }
   try {
-    fuseNative = createRequire(import.meta.url)('fuse-native') as FuseNative
+    fuseNative = createRequire(import.meta.url)(PATCHED_FUSE_DIR) as FuseNative
   } catch (err) {
-    throw new Error(`Cannot load the FUSE addon (fuse-native): ${(err as Error).message}. On Debian install the FUSE 2 library and tools: apt-get install -y fuse libfuse2 (or run \`npm run setup\`).`, { cause: err })
+    throw new Error(`Cannot load the FUSE addon (build/fuse-native): ${(err as Error).message}. On Debian install the FUSE 2 library and tools: apt-get install -y fuse libfuse2, then rebuild it: npm run build:native (or run \`npm run setup\`).`, { cause: err })
   }
   return fuseNative
+}
+
+/** The caller's identity as the core records it: uid, gid and supplementary groups (from
+ *  /proc/<pid>/status; a request without a process, pid 0, has none). */
+export function credOf(caller: Caller): Cred {
+  let groups: number[] = []
+  if (caller.pid > 0) {
+    try {
+      const text = readFileSync(`/proc/${caller.pid}/status`, 'latin1')
+      const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? ''
+      groups = [...new Set(line.trim().split(/\s+/).filter((x) => x !== '').map(Number))]
+        .filter((g) => Number.isSafeInteger(g) && g >= 0 && g <= 0xfffffffe)
+        .sort((a, b) => a - b)
+        .slice(0, 256)
+    } catch {
+      // the process is gone already: its primary ids are all we know
+    }
+  }
+  return groups.length > 0 ? { uid: caller.uid, gid: caller.gid, groups } : { uid: caller.uid, gid: caller.gid }
+}
+
+function sameCred(a: Cred, b: Cred): boolean {
+  const ga = a.groups ?? []
+  const gb = b.groups ?? []
+  return a.uid === b.uid && a.gid === b.gid && ga.length === gb.length && ga.every((g, i) => g === gb[i])
+}
+
+/** May this process pass `allow_other`? root may; others only when /etc/fuse.conf allows it. */
+function mayAllowOther(): boolean {
+  if (process.getuid?.() === 0) return true
+  try {
+    return /^\s*user_allow_other\s*$/m.test(readFileSync('/etc/fuse.conf', 'utf8'))
+  } catch {
+    return false
+  }
 }
 
 /** errno numbers as Linux defines them (fuse-native wants them negated). */
@@ -95,6 +156,10 @@ interface Session {
   handles: number
   /** The running commit, if any: later writes wait for it. */
   committing?: Promise<number>
+  /** Who made the pending steps (one operation has one author): a write by someone else
+   *  commits them first. `pid` saves re-reading /proc for every write of one process. */
+  cred?: Cred
+  pid?: number
 }
 
 interface Handle {
@@ -105,7 +170,7 @@ interface Handle {
 export interface MountOptions {
   readonly backend: VolumeBackend
   readonly mountpoint: string
-  /** The identity recorded in operations (issue 6 brings the caller's own). */
+  /** The identity recorded when a request has no caller (only tests without the kernel). */
   readonly cred: Cred
   /** Per-request timeout in ms; the backend's own timeouts should be shorter. */
   readonly timeoutMs?: number
@@ -114,9 +179,17 @@ export interface MountOptions {
   readonly log?: (line: string) => void
 }
 
+/** The wall clock with nanosecond digits: Date.now() has milliseconds, so the monotonic clock
+ *  supplies the rest from an anchor, re-taken whenever the wall clock is stepped. */
+let anchor = { wallNs: BigInt(Date.now()) * 1_000_000n, mono: process.hrtime.bigint() }
 function systemTime(): FsTime {
-  const ms = Date.now()
-  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 }
+  let ns = anchor.wallNs + (process.hrtime.bigint() - anchor.mono)
+  const wall = BigInt(Date.now()) * 1_000_000n
+  if (ns - wall > 1_000_000_000n || wall - ns > 1_000_000_000n) {
+    anchor = { wallNs: wall, mono: process.hrtime.bigint() }
+    ns = wall
+  }
+  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) }
 }
 
 /** Our inode numbers are up to 49 bits; fuse-native passes 32. Root stays 1; no one maps to 0. */
@@ -124,14 +197,8 @@ export function kernelIno(ino: number): number {
   return ino === 1 ? 1 : ((ino - 2) % 0xfffffffe) + 2
 }
 
-function dateOf(t: FsTime): Date {
-  return new Date(t.sec * 1000 + Math.floor(t.nsec / 1e6))
-}
-
-function timeOf(ms: number): FsTime {
-  const sec = Math.floor(ms / 1000)
-  return { sec, nsec: Math.round((ms - sec * 1000) * 1e6) }
-}
+/** A time as the patched binding passes it: { sec, nsec }, or UTIME_NOW / UTIME_OMIT. */
+type NativeTime = FsTime | 'now' | 'omit'
 
 function statOf(a: Attr, sizeOverride?: number): Record<string, unknown> {
   const size = sizeOverride ?? a.size
@@ -145,9 +212,9 @@ function statOf(a: Attr, sizeOverride?: number): Record<string, unknown> {
     rdev: a.rdev,
     blksize: 4096,
     blocks: Math.ceil(size / 512),
-    atime: dateOf(a.atime),
-    mtime: dateOf(a.mtime),
-    ctime: dateOf(a.ctime),
+    atime: a.atime, // { sec, nsec }: the patched binding keeps nanoseconds
+    mtime: a.mtime,
+    ctime: a.ctime,
   }
 }
 
@@ -176,11 +243,17 @@ export class PacioMount {
     const Fuse = loadFuse()
     await cleanupStaleMount(this.mountpoint, this.opts.log)
     const timeout = this.opts.timeoutMs ?? MOUNT_TIMEOUT_MS
+    const allowOther = mayAllowOther()
+    if (!allowOther) this.opts.log?.('paciofs: only this user can use the mount (allow_other needs root or user_allow_other in /etc/fuse.conf)')
     this.fuse = new Fuse(this.mountpoint, this.ops(), {
       fsname: MOUNT_FSNAME,
       timeout,
       mkdir: true,
       force: false,
+      allowOther,
+      // The kernel checks every access against the attributes we return (mode, uid, gid), as for
+      // a local file system; the core checks namespace and attribute changes again (spec/fs.md).
+      defaultPermissions: true,
     })
     await new Promise<void>((ok, fail) => this.fuse!.mount((err) => (err ? fail(err) : ok())))
   }
@@ -227,6 +300,7 @@ export class PacioMount {
     if (s.steps.length === 0) return 0
     const steps = s.steps
     const bytes = s.bytes
+    const cred = s.cred
     s.steps = []
     s.bytes = 0
     const p = (async (): Promise<number> => {
@@ -241,7 +315,7 @@ export class PacioMount {
       for (const part of splitSteps(steps)) {
         if (early) this.earlyCalls++
         const covers = this.earlyCalls // a durable answer covers every early call made before it
-        const r = await this.backend.call({ type: 'write', path: s.path, writes: part, ...this.base() }, { early })
+        const r = await this.backend.call({ type: 'write', path: s.path, writes: part, cred: cred ?? this.opts.cred, time: (this.opts.now ?? systemTime)() }, { early })
         if (!r.ok) return -errnoNumber(r.errno)
         if (!early) this.syncedCalls = Math.max(this.syncedCalls, covers)
       }
@@ -282,8 +356,8 @@ export class PacioMount {
     for (const h of this.handles.values()) h.path = move(h.path)
   }
 
-  private base(): { cred: Cred; time: FsTime } {
-    return { cred: this.opts.cred, time: (this.opts.now ?? systemTime)() }
+  private base(who: Caller | undefined): { cred: Cred; time: FsTime } {
+    return { cred: who === undefined ? this.opts.cred : credOf(who), time: (this.opts.now ?? systemTime)() }
   }
 
   /** A state-changing call other than a write: open sessions go first (ledger order = kernel
@@ -301,14 +375,23 @@ export class PacioMount {
   private ops(): Record<string, unknown> {
     // Every handler: count it, run it, map a throw to EIO (never let an exception reach the
     // native side: the kernel request would hang until its timeout).
-    const wrap = <A extends unknown[]>(name: string, fn: (...args: A) => Promise<[number, ...unknown[]]>) =>
+    // The caller is read synchronously here: the binding sets it just before calling us.
+    const wrap = <A extends unknown[]>(name: string, fn: (who: Caller | undefined, ...args: A) => Promise<[number, ...unknown[]]>) =>
       (...args: [...A, (...r: unknown[]) => void]) => {
         const cb = args.pop() as (...r: unknown[]) => void
+        const who = this.fuse?.caller
         this.bump('op')
-        fn(...(args as unknown as A)).then(
+        fn(who, ...(args as unknown as A)).then(
           (r) => {
             if (r[0] < 0) this.bump('error')
-            cb(...r)
+            try {
+              cb(...r)
+            } catch (err) {
+              // The binding could not encode our answer (a bug): the request fails, the mount lives.
+              this.bump('error')
+              this.opts.log?.(`paciofs: ${name} answer failed: ${(err as Error)?.message ?? String(err)}`)
+              cb(-errnoNumber('EIO'))
+            }
           },
           (err: unknown) => {
             this.bump('backend:failed')
@@ -322,7 +405,7 @@ export class PacioMount {
     const ro = (): boolean => this.backend.readOnly
     const EROFS = -errnoNumber('EROFS')
     const fail = (errno: string): [number] => [-errnoNumber(errno)]
-    const readSlow = wrap('read', async (path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+    const readSlow = wrap('read', async (who: Caller | undefined, path: string, fd: number, buf: Buffer, len: number, pos: number) => {
       const h = this.handles.get(fd)
       const p = h?.path ?? path
       const s = h ? this.sessions.get(h.ino) : undefined
@@ -347,7 +430,7 @@ export class PacioMount {
     return {
       init: (cb: (err: number) => void) => cb(0),
 
-      statfs: wrap('statfs', async () => {
+      statfs: wrap('statfs', async (_who: Caller | undefined) => {
         const u = await this.backend.usage()
         const bsize = 4096
         const total = 2 ** 31
@@ -355,13 +438,13 @@ export class PacioMount {
         return [0, { bsize, frsize: bsize, blocks: total, bfree: total - used, bavail: total - used, files: 2 ** 31, ffree: 2 ** 31 - u.files, favail: 2 ** 31 - u.files, fsid: 0, flag: 0, namemax: 255 }]
       }),
 
-      getattr: wrap('getattr', async (path: string) => {
+      getattr: wrap('getattr', async (who: Caller | undefined, path: string) => {
         const r = await this.backend.getattr(path)
         if (!r.ok) return fail(r.errno)
         const s = this.sessions.get(r.value.ino)
         return [0, statOf(r.value, s !== undefined && s.steps.length > 0 ? s.size : undefined)]
       }),
-      fgetattr: wrap('fgetattr', async (path: string, fd: number) => {
+      fgetattr: wrap('fgetattr', async (who: Caller | undefined, path: string, fd: number) => {
         const h = this.handles.get(fd)
         const r = await this.backend.getattr(h?.path ?? path)
         if (!r.ok) return fail(r.errno)
@@ -369,33 +452,33 @@ export class PacioMount {
         return [0, statOf(r.value, s !== undefined && s.steps.length > 0 ? s.size : undefined)]
       }),
 
-      access: wrap('access', async (path: string, _mode: number) => {
+      access: wrap('access', async (who: Caller | undefined, path: string, _mode: number) => {
         const r = await this.backend.getattr(path)
         return r.ok ? [0] : fail(r.errno)
       }),
 
-      readdir: wrap('readdir', async (path: string) => {
+      readdir: wrap('readdir', async (who: Caller | undefined, path: string) => {
         const r = await this.backend.readdir(path)
         if (!r.ok) return fail(r.errno)
         return [0, ['.', '..', ...r.value.map((e) => e.name)]]
       }),
-      opendir: wrap('opendir', async (path: string) => {
+      opendir: wrap('opendir', async (who: Caller | undefined, path: string) => {
         const r = await this.backend.getattr(path)
         if (!r.ok) return fail(r.errno)
         return r.value.kind === 'dir' ? [0, 0] : fail('ENOTDIR')
       }),
-      releasedir: wrap('releasedir', async () => [0]),
+      releasedir: wrap('releasedir', async (_who: Caller | undefined) => [0]),
 
-      open: wrap('open', async (path: string, flags: number) => {
+      open: wrap('open', async (who: Caller | undefined, path: string, flags: number) => {
         const r = await this.backend.getattr(path)
         if (!r.ok) return fail(r.errno)
         if ((flags & 3) !== 0 && ro()) return [EROFS]
         if (r.value.kind === 'dir' && (flags & 3) !== 0) return fail('EISDIR')
         return [0, this.openHandle(r.value.ino, path, r.value.size)]
       }),
-      create: wrap('create', async (path: string, mode: number) => {
+      create: wrap('create', async (who: Caller | undefined, path: string, mode: number) => {
         if (ro()) return [EROFS]
-        const res = await this.mutate({ type: 'create', path, mode: mode & 0o7777, ...this.base() })
+        const res = await this.mutate({ type: 'create', path, mode: mode & 0o7777, ...this.base(who) })
         if (res < 0) return [res]
         const r = await this.backend.getattr(path)
         if (!r.ok) return fail(r.errno)
@@ -423,13 +506,14 @@ export class PacioMount {
         return readSlow(path, fd, buf, len, pos, cb as (...r: unknown[]) => void)
       },
 
-      write: wrap('write', async (path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+      write: wrap('write', async (who: Caller | undefined, path: string, fd: number, buf: Buffer, len: number, pos: number) => {
         if (ro()) return [EROFS]
         const h = this.handles.get(fd)
         if (h === undefined) return fail('EBADF')
         // open() made the session; a getattr per 128 KiB write would walk the path each time.
         const s = this.sessions.get(h.ino) ?? this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
-        while (s.committing) await s.committing
+        const c0 = await this.claim(h.ino, s, who)
+        if (c0 < 0) return [c0]
         // fuse-native reuses `buf` for the next request: keep a copy.
         s.steps.push({ offset: pos, data: Uint8Array.prototype.slice.call(buf, 0, len) })
         s.size = Math.max(s.size, pos + len)
@@ -442,30 +526,30 @@ export class PacioMount {
         return [len]
       }),
 
-      truncate: wrap('truncate', async (path: string, size: number) => {
+      truncate: wrap('truncate', async (who: Caller | undefined, path: string, size: number) => {
         if (ro()) return [EROFS]
         const r = await this.backend.getattr(path)
-        if (r.ok && this.sessions.get(r.value.ino)?.handles) return [this.truncateInSession(r.value.ino, size)]
-        return [await this.mutate({ type: 'truncate', path, size, ...this.base() })]
+        if (r.ok && this.sessions.get(r.value.ino)?.handles) return [await this.truncateInSession(r.value.ino, size, who)]
+        return [await this.mutate({ type: 'truncate', path, size, ...this.base(who) })]
       }),
-      ftruncate: wrap('ftruncate', async (path: string, fd: number, size: number) => {
+      ftruncate: wrap('ftruncate', async (who: Caller | undefined, path: string, fd: number, size: number) => {
         if (ro()) return [EROFS]
         const h = this.handles.get(fd)
-        if (h === undefined) return [await this.mutate({ type: 'truncate', path, size, ...this.base() })]
+        if (h === undefined) return [await this.mutate({ type: 'truncate', path, size, ...this.base(who) })]
         if (!this.sessions.has(h.ino)) this.sessionFor(h.ino, h.path, (await this.sizeOf(h.path)) ?? 0)
-        return [this.truncateInSession(h.ino, size)]
+        return [await this.truncateInSession(h.ino, size, who)]
       }),
 
-      flush: wrap('flush', async (_path: string, fd: number) => {
+      flush: wrap('flush', async (who: Caller | undefined, _path: string, fd: number) => {
         if (ro()) return [0]
         return [await this.durable(this.handles.get(fd)?.ino)]
       }),
-      fsync: wrap('fsync', async (_path: string, _datasync: number, fd: number) => {
+      fsync: wrap('fsync', async (who: Caller | undefined, _path: string, _datasync: number, fd: number) => {
         if (ro()) return [0]
         return [await this.durable(this.handles.get(fd)?.ino)]
       }),
-      fsyncdir: wrap('fsyncdir', async () => [ro() ? 0 : await this.durable(undefined)]),
-      release: wrap('release', async (_path: string, fd: number) => {
+      fsyncdir: wrap('fsyncdir', async (_who: Caller | undefined) => [ro() ? 0 : await this.durable(undefined)]),
+      release: wrap('release', async (who: Caller | undefined, _path: string, fd: number) => {
         const h = this.handles.get(fd)
         if (h === undefined) return [0]
         this.handles.delete(fd)
@@ -475,46 +559,45 @@ export class PacioMount {
         return [res]
       }),
 
-      unlink: wrap('unlink', async (path: string) => (ro() ? [EROFS] : [await this.mutate({ type: 'unlink', path, ...this.base() })])),
-      rmdir: wrap('rmdir', async (path: string) => (ro() ? [EROFS] : [await this.mutate({ type: 'rmdir', path, ...this.base() })])),
-      mkdir: wrap('mkdir', async (path: string, mode: number) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'mkdir', path, mode: mode & 0o7777, ...this.base() })]),
-      mknod: wrap('mknod', async (path: string, mode: number, dev: number) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'mknod', path, mode: mode & (S_IFMT | 0o7777), rdev: dev, ...this.base() })]),
-      symlink: wrap('symlink', async (target: string, path: string) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'symlink', path, target, ...this.base() })]),
-      readlink: wrap('readlink', async (path: string) => {
+      unlink: wrap('unlink', async (who: Caller | undefined, path: string) => (ro() ? [EROFS] : [await this.mutate({ type: 'unlink', path, ...this.base(who) })])),
+      rmdir: wrap('rmdir', async (who: Caller | undefined, path: string) => (ro() ? [EROFS] : [await this.mutate({ type: 'rmdir', path, ...this.base(who) })])),
+      mkdir: wrap('mkdir', async (who: Caller | undefined, path: string, mode: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'mkdir', path, mode: mode & 0o7777, ...this.base(who) })]),
+      mknod: wrap('mknod', async (who: Caller | undefined, path: string, mode: number, dev: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'mknod', path, mode: mode & (S_IFMT | 0o7777), rdev: dev, ...this.base(who) })]),
+      symlink: wrap('symlink', async (who: Caller | undefined, target: string, path: string) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'symlink', path, target, ...this.base(who) })]),
+      readlink: wrap('readlink', async (who: Caller | undefined, path: string) => {
         const r = await this.backend.readlink(path)
         return r.ok ? [0, r.value] : fail(r.errno)
       }),
-      link: wrap('link', async (from: string, to: string) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'link', from, to, ...this.base() })]),
-      rename: wrap('rename', async (from: string, to: string) => {
+      link: wrap('link', async (who: Caller | undefined, from: string, to: string) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'link', from, to, ...this.base(who) })]),
+      rename: wrap('rename', async (who: Caller | undefined, from: string, to: string) => {
         if (ro()) return [EROFS]
-        const res = await this.mutate({ type: 'rename', from, to, ...this.base() })
+        const res = await this.mutate({ type: 'rename', from, to, ...this.base(who) })
         if (res === 0) this.renamed(from, to)
         return [res]
       }),
-      chmod: wrap('chmod', async (path: string, mode: number) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'chmod', path, mode: mode & 0o7777, ...this.base() })]),
-      chown: wrap('chown', async (path: string, uid: number, gid: number) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'chown', path, uid: uid === 0xffffffff ? -1 : uid, gid: gid === 0xffffffff ? -1 : gid, ...this.base() })]),
-      utimens: wrap('utimens', async (path: string, atime: number, mtime: number) =>
-        // fuse-native passes milliseconds (and atime for both: a native bug fixed by issue 6).
-        ro() ? [EROFS] : [await this.mutate({ type: 'utimens', path, atime: timeOf(atime), mtime: timeOf(mtime), ...this.base() })]),
+      chmod: wrap('chmod', async (who: Caller | undefined, path: string, mode: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'chmod', path, mode: mode & 0o7777, ...this.base(who) })]),
+      chown: wrap('chown', async (who: Caller | undefined, path: string, uid: number, gid: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'chown', path, uid: uid === 0xffffffff ? -1 : uid, gid: gid === 0xffffffff ? -1 : gid, ...this.base(who) })]),
+      utimens: wrap('utimens', async (who: Caller | undefined, path: string, atime: NativeTime, mtime: NativeTime) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'utimens', path, atime, mtime, ...this.base(who) })]),
 
-      setxattr: wrap('setxattr', async (path: string, name: string, value: Buffer, _position: number, flags: number) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'setxattr', path, name, value: Uint8Array.prototype.slice.call(value), flags, ...this.base() })]),
-      getxattr: wrap('getxattr', async (path: string, name: string, _position: number) => {
+      setxattr: wrap('setxattr', async (who: Caller | undefined, path: string, name: string, value: Buffer, _position: number, flags: number) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'setxattr', path, name, value: Uint8Array.prototype.slice.call(value), flags, ...this.base(who) })]),
+      getxattr: wrap('getxattr', async (who: Caller | undefined, path: string, name: string, _position: number) => {
         const r = await this.backend.getxattr(path, name)
         return r.ok ? [0, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength)] : fail(r.errno)
       }),
-      listxattr: wrap('listxattr', async (path: string) => {
+      listxattr: wrap('listxattr', async (who: Caller | undefined, path: string) => {
         const r = await this.backend.listxattr(path)
         return r.ok ? [0, r.value] : fail(r.errno)
       }),
-      removexattr: wrap('removexattr', async (path: string, name: string) =>
-        ro() ? [EROFS] : [await this.mutate({ type: 'removexattr', path, name, ...this.base() })]),
+      removexattr: wrap('removexattr', async (who: Caller | undefined, path: string, name: string) =>
+        ro() ? [EROFS] : [await this.mutate({ type: 'removexattr', path, name, ...this.base(who) })]),
     }
   }
 
@@ -525,13 +608,36 @@ export class PacioMount {
     return fd
   }
 
+  /** Makes `who` the author of the session's next steps: steps someone else made are committed
+   *  first (early), so every operation carries the identity that wrote its bytes. */
+  private async claim(ino: number, s: Session, who: Caller | undefined): Promise<number> {
+    while (s.committing) await s.committing
+    if (who === undefined) return 0
+    if (s.steps.length > 0 && s.pid === who.pid && s.cred?.uid === who.uid && s.cred.gid === who.gid) return 0
+    const cred = credOf(who)
+    if (s.steps.length > 0 && s.cred !== undefined && sameCred(s.cred, cred)) {
+      s.pid = who.pid
+      return 0
+    }
+    if (s.steps.length > 0) {
+      const c = await this.commit(ino, true)
+      if (c < 0) return c
+      while (s.committing) await s.committing
+    }
+    s.cred = cred
+    s.pid = who.pid
+    return 0
+  }
+
   private async sizeOf(path: string): Promise<number | undefined> {
     const r = await this.backend.getattr(path)
     return r.ok ? r.value.size : undefined
   }
 
-  private truncateInSession(ino: number, size: number): number {
+  private async truncateInSession(ino: number, size: number, who: Caller | undefined): Promise<number> {
     const s = this.sessions.get(ino)!
+    const c = await this.claim(ino, s, who)
+    if (c < 0) return c
     s.steps.push({ truncate: size })
     s.size = size
     return 0

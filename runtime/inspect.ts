@@ -80,8 +80,9 @@ exit status: 0 listed, 1 no such volume, 2 bad usage
 `,
   log: `usage: paciofs log [<path>] [--volume <name>] [--json]
 
-Lists the volume's log: one line per applied operation (epoch, author, ledger seq, kind, caller
-uid/gid, result: ok or the errno it gave here, the paths it named), then the delivered operations
+Lists the volume's log: one line per applied operation (epoch, author node, ledger seq, kind,
+the caller's uid/gid and, in client/server mode, the client node's key, result: ok or the errno
+it gave here, the paths it named), then the delivered operations
 that were not applied (skipped: withheld or invalid). With a path: only the operations that named
 that path or something below it, and renames of a directory above it.
 
@@ -95,9 +96,9 @@ exit status: 0 listed, 1 no such volume, 2 bad usage
 `,
   history: `usage: paciofs history <path> [--volume <name>] [--json]
 
-Lists every version the path has had, oldest first: the epoch, the operation and its author that
-made it, kind, size, mode, owner, mtime and the content hash; 'deleted' where the path stopped
-existing.
+Lists every version the path has had, oldest first: the epoch, the author node, who made it (the
+caller's uid and gid, and the client node's key in client/server mode), the operation, kind,
+size, mode, owner, mtime and the content hash; 'deleted' where the path stopped existing.
 
 options:
 ${VOLUME_OPTION}
@@ -458,7 +459,7 @@ function log(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     short(r.author),
     r.seq === null ? 'local' : `seq ${r.seq}`,
     r.kind,
-    r.uid === null ? 'uid ? gid ?' : `uid ${r.uid} gid ${r.gid}`,
+    r.uid === null ? 'uid ? gid ?' : `uid ${r.uid} gid ${r.gid}${r.client ? ` client ${short(r.client)}` : ''}`,
     r.result,
     r.paths === null ? '(plain operation missing)' : r.paths.join(' -> '),
   ])
@@ -474,7 +475,8 @@ function logLine(v: VolumeState, rec: LogRecord, op: FsOp | undefined) {
   // The replica's own op line holds the caller's credentials, also for records whose plain
   // operation went missing.
   const line = v.fs.log[rec.epoch - v.fs.baseEpoch - 1]
-  const cred = line ? { uid: line.uid, gid: line.gid } : op ? op.cred : null
+  const cred = line ? { uid: line.uid, gid: line.gid, groups: line.groups } : op ? op.cred : null
+  const client = line ? line.client : op?.client
   return {
     epoch: rec.epoch,
     author: rec.author,
@@ -484,6 +486,9 @@ function logLine(v: VolumeState, rec: LogRecord, op: FsOp | undefined) {
     kind: rec.kind,
     uid: cred?.uid ?? null,
     gid: cred?.gid ?? null,
+    groups: cred?.groups ?? [],
+    /** In client/server mode: the key of the client the op was made for. */
+    client: client ?? null,
     result: rec.result,
     paths: op ? opPaths(op) : null,
   }
@@ -509,6 +514,7 @@ function historyCommand(argv: readonly string[], snap: NodeSnapshot): CommandOut
     author: e.author,
     op: e.op,
     cred: e.cred,
+    client: e.client ?? null,
     ino: e.ino,
     kind: e.kind,
     size: e.size,
@@ -521,10 +527,11 @@ function historyCommand(argv: readonly string[], snap: NodeSnapshot): CommandOut
   if (a.json) return ok(json({ volume: v.genesis.name, path, versions }))
   const rows = versions.map((e) =>
     e.kind === 'deleted'
-      ? [`epoch ${e.epoch}`, short(e.author), e.op, 'deleted', '', '', '', '', '']
+      ? [`epoch ${e.epoch}`, short(e.author), byWhom(e.cred, e.client), e.op, 'deleted', '', '', '', '', '']
       : [
           `epoch ${e.epoch}`,
           short(e.author),
+          byWhom(e.cred, e.client),
           e.op,
           e.kind,
           `size ${e.size}`,
@@ -535,6 +542,11 @@ function historyCommand(argv: readonly string[], snap: NodeSnapshot): CommandOut
         ],
   )
   return ok(`${path} in volume ${v.genesis.name}: ${plural(versions.length, 'version')}\n${table(rows)}`)
+}
+
+/** Who made a version: the caller's uid and gid (and, in client/server mode, the client's key). */
+function byWhom(cred: { readonly uid: number; readonly gid: number }, client?: string | null): string {
+  return `by uid ${cred.uid} gid ${cred.gid}${client ? ` client ${short(client)}` : ''}`
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -51,14 +51,14 @@ export class ClientServer {
       reply([false, 'EACCES', `node ${this.host.pid.slice(0, 12)} does not serve client ${from}; start it with --client ${from}`])
       return true
     }
-    void this.answer(v, reply).catch((err: Error) => {
+    void this.answer(v, reply, from).catch((err: Error) => {
       this.bump('cs:failed')
       reply([false, (err as { code?: string }).code === 'HOST_REQUEST_TIMEOUT' ? 'ETIMEDOUT' : 'EIO', err.message])
     })
     return true
   }
 
-  private async answer(v: readonly Value[], reply: (r: Value[]) => void): Promise<void> {
+  private async answer(v: readonly Value[], reply: (r: Value[]) => void, from: Pid): Promise<void> {
     const [, , volume, at, method, args] = v
     const bad = (why: string): void => {
       this.bump('cs:malformed')
@@ -107,7 +107,10 @@ export class ClientServer {
         if (!c.ok) return bad(c.reason)
         if (args[1] !== undefined && typeof args[1] !== 'boolean') return bad('call(FsCall, early?: boolean)')
         this.bump('cs:call')
-        const r = await this.host.request({ type: 'fs', volume: volume as VolumeName, call: c.call }, { early: args[1] === true })
+        // The op names the client by the key it authenticated with; a claim in the request is
+        // replaced, never trusted (spec/runtime.md RT-8).
+        const call = { ...c.call, client: from }
+        const r = await this.host.request({ type: 'fs', volume: volume as VolumeName, call }, { early: args[1] === true })
         if (r.ok) return reply([true, 'ino' in r && typeof r.ino === 'number' ? r.ino : null])
         return reply([false, r.errno, 'detail' in r ? r.detail : ''])
       }

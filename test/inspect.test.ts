@@ -177,8 +177,8 @@ describe('paciofs log and history', () => {
     expect(out.exitCode).toBe(0)
     const lines = text(out).trim().split('\n')
     expect(lines[0]).toBe(`/docs/a.txt in volume ${VOL}: 3 versions`)
-    expect(lines[1]).toMatch(/^epoch 2 +\w+ +create +file +size 0 +mode 100644 +owner 1000:1000 +mtime 1970-01-01T00:00:02\.000000500Z +content [0-9a-f]{64}$/)
-    expect(lines[3]).toMatch(new RegExp(`^epoch 4 +${w.b.slice(0, 12)} +write +file +size ${SECOND.length} `))
+    expect(lines[1]).toMatch(/^epoch 2 +\w+ +by uid 1000 gid 1000 +create +file +size 0 +mode 100644 +owner 1000:1000 +mtime 1970-01-01T00:00:02\.000000500Z +content [0-9a-f]{64}$/)
+    expect(lines[3]).toMatch(new RegExp(`^epoch 4 +${w.b.slice(0, 12)} +by uid \\d+ gid \\d+ +write +file +size ${SECOND.length} `))
     const j = parsed(run('history', ['/docs/a.txt', '--json'], w.snap))
     expect(j.versions.map((v: { epoch: number; op: string; size: number }) => [v.epoch, v.op, v.size])).toEqual([
       [2, 'create', 0],
@@ -190,7 +190,7 @@ describe('paciofs log and history', () => {
     // Renamed away at epoch 7: the old path shows the deletion.
     const moved = parsed(run('history', ['/b.txt', '--json'], w.snap))
     expect(moved.versions.map((v: { epoch: number; kind: string }) => [v.epoch, v.kind])).toEqual([[6, 'file'], [7, 'deleted']])
-    expect(text(run('history', ['/b.txt'], w.snap))).toMatch(/epoch 7 +\w+ +rename +deleted\n$/)
+    expect(text(run('history', ['/b.txt'], w.snap))).toMatch(/epoch 7 +\w+ +by uid 1000 gid 1000 +rename +deleted\n$/)
   })
 
   it('history of a path that never existed: exit 1, ENOENT', () => {

@@ -2,7 +2,7 @@
 // op plus the new chunks. Pure: reads existing blocks through a ChunkReader, never mutates fs.
 import type { Crypto } from '../crypto.ts'
 import { toHex } from '../bytes.ts'
-import type { ChunkHash } from '../types.ts'
+import type { ChunkHash, Pid } from '../types.ts'
 import type { WriteOp } from './ops.ts'
 import type { FsState } from './state.ts'
 import type { ChunkReader, Cred, Errno, FsTime, InodeVersion } from './types.ts'
@@ -39,7 +39,7 @@ function isZero(bytes: Uint8Array): boolean {
  * ftruncate), then the steps in order. Blocks that become all zeros are written as holes.
  */
 export function planWrite(fs: FsState, chunks: ChunkReader, path: string, writes: readonly WriteStep[],
-  truncateTo: number | undefined, crypto: Crypto, stamp: { cred: Cred; time: FsTime }):
+  truncateTo: number | undefined, crypto: Crypto, stamp: { cred: Cred; time: FsTime; client?: Pid }):
   { ok: true; value: WritePlan } | { ok: false; errno: Errno } {
   const view = currentView(fs)
   const found = view.lookup(path)
@@ -121,7 +121,7 @@ export function planWrite(fs: FsState, chunks: ChunkReader, path: string, writes
     listed.set(k, hash)
   }
   const blocks = [...listed.entries()].sort((a, b) => a[0] - b[0]).map(([k, h]) => [k, h] as const)
-  const op: WriteOp = { type: 'write', path, size, blocks, cred: stamp.cred, time: stamp.time }
+  const op: WriteOp = { type: 'write', path, size, blocks, cred: stamp.cred, time: stamp.time, ...(stamp.client !== undefined ? { client: stamp.client } : {}) }
   return { ok: true, value: { op, chunks: newChunks } }
 }
 
