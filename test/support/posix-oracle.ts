@@ -11,7 +11,7 @@
 // plain directory under the path in $PACIOFS_POSIX_TARGET (e.g. /dev/shm: tmpfs against the
 // oracle's /tmp), where every test must pass.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -83,6 +83,8 @@ export interface Op {
   name?: string
   value?: string
   steps?: ScriptStep[]
+  /** Run in each root (chdir) with the relative path as is: PATH_MAX applies to the same string. */
+  cwd?: boolean
 }
 
 export interface Stat {
@@ -277,6 +279,15 @@ export function reachableTempDir(prefix: string, base = tmpdir()): string {
 }
 
 /** The kind of file system a directory is on (`stat -f`): ext2/ext3 (= ext4), tmpfs, fuseblk... */
+/** rm -rf: unlike fs.rmSync, copes with paths beyond PATH_MAX (the path-limit tests make them). */
+export function removeTree(dir: string): void {
+  try {
+    execFileSync('rm', ['-rf', '--one-file-system', dir], { stdio: 'ignore' })
+  } catch {
+    // best effort
+  }
+}
+
 export function fsTypeOf(dir: string): string {
   try {
     return execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).trim()
@@ -302,7 +313,7 @@ export async function openTarget(prefix: string): Promise<Target> {
       root: { label: 'local', dir },
       description: `LOCAL ${fsTypeOf(dir)} directory ${dir} (harness validation: $PACIOFS_POSIX_TARGET is set, no mount tested)`,
       proc: undefined,
-      close: async () => rmSync(dir, { recursive: true, force: true }),
+      close: async () => removeTree(dir),
     }
   }
   const base = reachableTempDir(prefix)
@@ -316,7 +327,7 @@ export async function openTarget(prefix: string): Promise<Target> {
     close: async () => {
       await stopProc(proc).catch(() => undefined)
       await cleanupAll([mnt])
-      rmSync(base, { recursive: true, force: true })
+      removeTree(base)
     },
   }
 }
@@ -349,7 +360,7 @@ export async function openPair(prefix: string): Promise<Setup> {
     async close() {
       await oracle.close()
       await target.close()
-      rmSync(oracleDir, { recursive: true, force: true })
+      removeTree(oracleDir)
     },
   }
 }
@@ -430,4 +441,68 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (r: readonly string[]) => r.map((c, i) => (c ?? '').padEnd(w[i]!)).join(' | ').trimEnd()
   return [line(head), w.map((n) => '-'.repeat(n)).join('-+-'), ...rows.map(line)].join('\n')
+}
+
+// ---------------------------------------------------------------------------------- a checker
+
+export interface Mismatch {
+  step: string
+  user: string
+  what: string
+  target: string
+  oracle: string
+}
+
+/** Runs steps under both roots, records every disagreement, and fails at the end with all of them
+ *  in a table (not at the first: one run shows the whole picture). */
+export class Checker {
+  readonly mismatches: Mismatch[] = []
+  private n = 0
+
+  constructor(readonly s: Setup) {}
+
+  /** Runs `op` as `user`, compares the results, then lstat's `paths` (as root) and compares them. */
+  async run(user: UserName, op: Op, paths: readonly string[] = [], o: CompareOpts = {}): Promise<[Res, Res]> {
+    const step = `#${++this.n} ${op.op} ${op.path}${op.path2 !== undefined ? ' -> ' + op.path2 : ''}`
+    const [t, or] = (await this.s.oracle.run(user, op)) as [Res, Res]
+    if (differ(t, or, o) !== undefined) this.mismatches.push({ step, user, what: 'result', target: brief(t), oracle: brief(or) })
+    await this.stats(paths, step, o)
+    return [t, or]
+  }
+
+  /** lstat's each path (as root) under both roots and compares. */
+  async stats(paths: readonly string[], step = `#${this.n}`, o: CompareOpts = {}): Promise<[Stat | undefined, Stat | undefined][]> {
+    const out: [Stat | undefined, Stat | undefined][] = []
+    for (const p of paths) {
+      const [a, b] = (await this.s.oracle.run('root', { op: 'lstat', path: p })) as [Res, Res]
+      if (differ(a, b, o) !== undefined) this.mismatches.push({ step, user: 'root', what: `lstat ${p}`, target: brief(a), oracle: brief(b) })
+      out.push([a.ok ? (a.value as Stat) : undefined, b.ok ? (b.value as Stat) : undefined])
+    }
+    return out
+  }
+
+  /** Compares which of `paths` share an inode under each root. */
+  async links(paths: readonly string[], step = `#${this.n}`): Promise<void> {
+    const st = await this.stats(paths, step)
+    const t = inoPartition(new Map(paths.map((p, i) => [p, st[i]![0]])))
+    const o = inoPartition(new Map(paths.map((p, i) => [p, st[i]![1]])))
+    if (stringify(t) !== stringify(o)) this.mismatches.push({ step, user: 'root', what: 'same-inode groups', target: stringify(t), oracle: stringify(o) })
+  }
+
+  /** Records a custom comparison: equal values pass. */
+  expectSame(what: string, target: unknown, oracle: unknown, step = `#${this.n}`): void {
+    if (stringify(target) !== stringify(oracle)) this.mismatches.push({ step, user: '-', what, target: stringify(target), oracle: stringify(oracle) })
+  }
+
+  /** Records a failed expectation about the target alone. */
+  expectTarget(what: string, ok: boolean, got: unknown, step = `#${this.n}`): void {
+    if (!ok) this.mismatches.push({ step, user: '-', what, target: stringify(got), oracle: '(expected)' })
+  }
+
+  /** The table of mismatches, or '' when there are none. */
+  report(): string {
+    if (this.mismatches.length === 0) return ''
+    const m = this.mismatches
+    return table(['step', 'user', 'what', this.s.target.root.label, 'oracle'], m.map((x) => [x.step, x.user, x.what, x.target, x.oracle]))
+  }
 }

@@ -185,10 +185,22 @@ def run_script(req, p):
 
 
 def one(req, root):
+    # cwd: true runs the op in root with the relative path as given, so that path length limits
+    # (PATH_MAX) apply to the same string under every root, whatever the roots' own lengths.
+    if opt(req, 'cwd', bool, False):
+        os.chdir(root)
+        try:
+            return one_at(req, '')
+        finally:
+            os.chdir('/')
+    return one_at(req, root)
+
+
+def one_at(req, root):
     op = req['op']
-    rel = need(req, 'path', str) if op not in ('noop',) else ''
-    p = os.path.join(root, rel) if rel else root
-    p2 = os.path.join(root, need(req, 'path2', str)) if op in ('rename', 'link') else None
+    rel = need(req, 'path', str)
+    p = os.path.join(root, rel) if root else rel
+    p2 = (os.path.join(root, need(req, 'path2', str)) if root else need(req, 'path2', str)) if op in ('rename', 'link') else None
     follow = opt(req, 'follow', bool, True)
     if op == 'stat':
         return statval(os.stat(p))
