@@ -6,6 +6,7 @@ import { verifyNodeVolume } from '../core/node.ts'
 import { decodePayload, membersOf, obfuscate, replayMembership, type VolumeState } from '../core/paciofs.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
+import { checkPermInvariants } from '../core/fs/perm.ts'
 import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../core/types.ts'
 import type { Cluster, Observation } from './cluster.ts'
 
@@ -141,7 +142,7 @@ export class InvariantChecker {
         for (const n of holders) {
           const v = n.state.volumes.get(name)!
           for (const f of verifyNodeVolume(n.config, n.state, name)) this.fail('VOL-8', `${name}: verify at ${short(n.pid)}: ${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`, at)
-          for (const x of checkFsInvariants(v.fs)) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
+          for (const x of [...checkFsInvariants(v.fs), ...checkPermInvariants(v.fs)]) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
         }
         continue
       }
@@ -172,7 +173,7 @@ export class InvariantChecker {
         const waiting = [...v.queues.values()].reduce((s, q) => s + q.length, 0)
         if (waiting > 0) this.fail('VOL-5', `${name}: ${short(n.pid)} still waits for ${waiting} plain operations`, at)
         for (const f of verifyNodeVolume(n.config, n.state, name)) this.fail('VOL-8', `${name}: verify at ${short(n.pid)}: ${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`, at)
-        for (const x of checkFsInvariants(v.fs)) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
+        for (const x of [...checkFsInvariants(v.fs), ...checkPermInvariants(v.fs)]) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
         for (const { volume, pid: good } of opts.mustStay ?? []) {
           if (volume === name && v.status.get(good) === 'removed' && !v.leaves.has(good)) this.fail('VOL-11', `${name}: ${short(n.pid)} removed correct member ${short(good)}`, at)
         }

@@ -3,35 +3,58 @@
 // operations of different members never conflict and replicas must converge to equal state roots
 // (spec/paciofs.md VOL-6); inside its directory a member creates, writes (varied sizes), renames,
 // deletes, links, symlinks and changes attributes.
+//
+// Every call carries a caller identity drawn from a small set (root; uid 1000; uid 1001 whose
+// supplementary group is 1000; uid 1002), so the permission rules of spec/fs.md "Who may do what"
+// permit most calls and deny some (chmod, chown, utimens, xattrs of others' files, protected hard
+// links). Directories are made 0777 so that structural calls (create, rename, unlink) are
+// permitted and the member's model of its directory stays right.
 import type { FsCall } from '../core/paciofs.ts'
+import type { Cred } from '../core/fs/types.ts'
 import type { Prng } from './prng.ts'
+
+/** The identities the workload acts as. */
+export const IDENTITIES: readonly Cred[] = [
+  { uid: 0, gid: 0 },
+  { uid: 1000, gid: 1000 },
+  { uid: 1001, gid: 1001, groups: [1000] },
+  { uid: 1002, gid: 1002 },
+]
+/** The identity that made the member's directory (sim/run.ts makes it as uid 1000, mode 0755). */
+const DIR_OWNER: Cred = { uid: 1000, gid: 1000 }
 
 export interface MemberDir {
   /** Paths that exist (files) and directories, as this member believes. */
   readonly files: string[]
   readonly dirs: string[]
   counter: number
+  /** Whether the member's directory was opened up (chmod 0777) for the other identities. */
+  open: boolean
 }
 
 const SIZES = [0, 1, 100, 4096, 65_535, 65_536, 65_537, 200_000]
 
 export function newMemberDir(root: string): MemberDir {
-  return { files: [], dirs: [root], counter: 0 }
+  return { files: [], dirs: [root], counter: 0, open: false }
 }
 
 /** The next call of a member in its directory; the directory model is updated optimistically
  *  (a call that fails on the node leaves the model slightly off, which only makes later calls
  *  fail with an errno — also worth exercising). */
 export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: number }): FsCall {
-  const cred = { uid: 1000 + prng.int(3), gid: 1000 }
-  const base = { cred, time }
   const root = dir.dirs[0]!
+  if (!dir.open) {
+    dir.open = true
+    return { type: 'chmod', path: root, mode: 0o777, cred: DIR_OWNER, time }
+  }
+  const cred = prng.pick(IDENTITIES)
+  const base = { cred, time }
   const name = () => `${prng.pick(dir.dirs)}/f${dir.counter++}`
   const roll = prng.int(100)
   if (dir.files.length === 0 || roll < 20) {
     const path = name()
     dir.files.push(path)
-    return { type: 'create', path, mode: 0o644, ...base }
+    return { type: 'create', path, mode: prng.pick([0o644, 0o664, 0o666, 0o600]), ...base }
   }
   const file = prng.pick(dir.files)
   if (roll < 50) {
@@ -43,7 +66,7 @@ export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: 
   if (roll < 58 && dir.dirs.length < 4) {
     const path = `${root}/d${dir.counter++}`
     dir.dirs.push(path)
-    return { type: 'mkdir', path, mode: 0o755, ...base }
+    return { type: 'mkdir', path, mode: 0o777, ...base }
   }
   if (roll < 66) {
     const to = name()
@@ -63,8 +86,10 @@ export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: 
     const path = name()
     return { type: 'symlink', path, target: file, ...base }
   }
-  if (roll < 87) return { type: 'chmod', path: file, mode: prng.pick([0o600, 0o640, 0o644, 0o444]), ...base }
+  if (roll < 85) return { type: 'chmod', path: file, mode: prng.pick([0o600, 0o640, 0o644, 0o664, 0o666, 0o444, 0o4755, 0o2775]), ...base }
+  if (roll < 87) return { type: 'chown', path: file, uid: prng.pick([-1, -1, 1000, 1001]), gid: prng.pick([-1, 1000, 1001, 1002]), ...base }
   if (roll < 91) return { type: 'truncate', path: file, size: prng.int(70_000), ...base }
-  if (roll < 96) return { type: 'setxattr', path: file, name: `user.k${prng.int(3)}`, value: prng.bytes(prng.int(40)), flags: 0, ...base }
-  return { type: 'utimens', path: file, atime: time, mtime: prng.chance(0.5) ? 'omit' : time, ...base }
+  if (roll < 96) return { type: 'setxattr', path: file, name: prng.pick(['user.k0', 'user.k1', 'user.k2', 'trusted.k']), value: prng.bytes(prng.int(40)), flags: 0, ...base }
+  const now = prng.chance(0.5)
+  return { type: 'utimens', path: file, atime: now ? 'now' : time, mtime: now ? 'now' : prng.chance(0.5) ? 'omit' : time, ...base }
 }
