@@ -19,6 +19,8 @@ import { fileURLToPath } from 'node:url'
 import { cleanupAll, mountPaciofs, stopProc, type Proc } from './procs.ts'
 
 const WORKER = fileURLToPath(new URL('./posix-worker.py', import.meta.url))
+/** No request takes this long unless a system call hangs. */
+const REQUEST_TIMEOUT_MS = 20_000
 /** Absolute: root's pyenv shims are not usable by other uids. */
 export const PYTHON = '/usr/bin/python3'
 
@@ -46,7 +48,7 @@ export const isRoot = (): boolean => process.getuid?.() === 0
 export type OpName =
   | 'stat' | 'lstat' | 'open' | 'create' | 'write' | 'read' | 'truncate' | 'unlink' | 'mkdir' | 'rmdir'
   | 'rename' | 'link' | 'symlink' | 'readlink' | 'chmod' | 'chown' | 'lchown' | 'utime' | 'mkfifo'
-  | 'mknod' | 'access' | 'listdir' | 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr' | 'script'
+  | 'mknod' | 'access' | 'listdir' | 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr' | 'script' | 'tree'
 
 /** A time for utime: ns since the epoch (bigint or decimal string), 'now' or 'omit'. */
 export type TimeSpec = bigint | string | 'now' | 'omit'
@@ -109,6 +111,16 @@ export interface Content {
   hex?: string
 }
 
+/** One entry of a 'tree' answer. */
+export interface TreeEntry {
+  path: string
+  stat?: Stat
+  content?: Content
+  target?: string
+  xattrs?: Record<string, string>
+  error?: string
+}
+
 export type Res = { ok: true; value: unknown } | { ok: false; errno: string; value?: unknown }
 
 function wire(op: Op): Record<string, unknown> {
@@ -124,6 +136,7 @@ function revive(v: unknown): unknown {
     const o = v as Record<string, unknown>
     if (typeof o.atime_ns === 'string') return { ...o, atime_ns: BigInt(o.atime_ns), mtime_ns: BigInt(o.mtime_ns as string), ctime_ns: BigInt(o.ctime_ns as string) }
     if (Array.isArray(o.done)) return { ...o, done: o.done.map(revive) }
+    if (typeof o.path === 'string' && o.stat !== undefined) return { ...o, stat: revive(o.stat) }
   }
   return v
 }
@@ -163,11 +176,21 @@ class Worker {
     })
   }
 
-  request(req: Record<string, unknown>): Promise<Record<string, unknown>> {
+  get isDead(): boolean {
+    return this.dead !== undefined
+  }
+
+  /** One request; a worker that does not answer within `timeoutMs` (blocked in a system call,
+   *  e.g. on a hung mount) is killed, and this and its other pending requests fail. */
+  request(req: Record<string, unknown>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Record<string, unknown>> {
     if (this.dead !== undefined) return Promise.reject(this.dead)
     const id = this.nextId++
     return new Promise((ok, fail) => {
-      this.pending.set(id, { ok, fail })
+      const t = setTimeout(() => {
+        this.stderr += `\n(no answer to ${JSON.stringify(req).slice(0, 300)} within ${timeoutMs} ms: killed)`
+        this.child.kill('SIGKILL')
+      }, timeoutMs)
+      this.pending.set(id, { ok: (v) => (clearTimeout(t), ok(v)), fail: (e) => (clearTimeout(t), fail(e)) })
       this.child.stdin!.write(JSON.stringify({ ...req, id }) + '\n')
     })
   }
@@ -207,7 +230,7 @@ export class PosixOracle {
   private worker(u: User): Worker {
     const key = `${u.uid}/${u.gid}/${u.groups.join(',')}`
     let w = this.workers.get(key)
-    if (w === undefined) this.workers.set(key, (w = new Worker(u)))
+    if (w === undefined || w.isDead) this.workers.set(key, (w = new Worker(u)))
     return w
   }
 
@@ -445,6 +468,11 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
 
 // ---------------------------------------------------------------------------------- a checker
 
+/** A path for tables: runs of one character (long names) as "n{255}". */
+export function short(p: string): string {
+  return p.replace(/(.)\1{11,}/gu, (m, c: string) => `${c}{${[...m].length}}`)
+}
+
 export interface Mismatch {
   step: string
   user: string
@@ -463,7 +491,7 @@ export class Checker {
 
   /** Runs `op` as `user`, compares the results, then lstat's `paths` (as root) and compares them. */
   async run(user: UserName, op: Op, paths: readonly string[] = [], o: CompareOpts = {}): Promise<[Res, Res]> {
-    const step = `#${++this.n} ${op.op} ${op.path}${op.path2 !== undefined ? ' -> ' + op.path2 : ''}`
+    const step = `#${++this.n} ${op.op} ${short(op.path)}${op.path2 !== undefined ? ' -> ' + short(op.path2) : ''}`
     const [t, or] = (await this.s.oracle.run(user, op)) as [Res, Res]
     if (differ(t, or, o) !== undefined) this.mismatches.push({ step, user, what: 'result', target: brief(t), oracle: brief(or) })
     await this.stats(paths, step, o)
@@ -475,7 +503,7 @@ export class Checker {
     const out: [Stat | undefined, Stat | undefined][] = []
     for (const p of paths) {
       const [a, b] = (await this.s.oracle.run('root', { op: 'lstat', path: p })) as [Res, Res]
-      if (differ(a, b, o) !== undefined) this.mismatches.push({ step, user: 'root', what: `lstat ${p}`, target: brief(a), oracle: brief(b) })
+      if (differ(a, b, o) !== undefined) this.mismatches.push({ step, user: 'root', what: `lstat ${short(p)}`, target: brief(a), oracle: brief(b) })
       out.push([a.ok ? (a.value as Stat) : undefined, b.ok ? (b.value as Stat) : undefined])
     }
     return out

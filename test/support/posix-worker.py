@@ -10,7 +10,8 @@
 # the worker never exits on a bad request, only at the end of stdin.
 #
 # Only the standard library; ctypes for utimensat (UTIME_NOW / UTIME_OMIT, nanoseconds),
-# faccessat (an errno, not a bool) and mknod of any type.
+# faccessat (an errno, not a bool) and mknod of any type. 'tree' walks a directory (as whoever the
+# worker is) and returns every entry's lstat, content hash, symlink target and user.* xattrs.
 import ctypes
 import ctypes.util
 import errno as errnomod
@@ -41,6 +42,24 @@ libc.faccessat.restype = ctypes.c_int
 
 class BadRequest(Exception):
     pass
+
+
+# Every open adds O_NONBLOCK: a FIFO must never block the worker (open for writing without a
+# reader fails ENXIO, reading one gives EOF); on regular files and directories it changes nothing.
+NB = os.O_NONBLOCK
+
+
+def read_all(p):
+    fd = os.open(p, os.O_RDONLY | NB)
+    try:
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                return b''.join(chunks)
+            chunks.append(b)
+    finally:
+        os.close(fd)
 
 
 def drop(uid, gid, groups, umask):
@@ -139,7 +158,7 @@ ACCESS = {'F': os.F_OK, 'R': os.R_OK, 'W': os.W_OK, 'X': os.X_OK}
 def run_script(req, p):
     """Opens p once, runs the steps through that one fd, closes. A failing step ends the script."""
     steps = need(req, 'steps', list)
-    fd = os.open(p, flags_of(req, ['O_RDONLY']), opt(req, 'mode', int, 0o644))
+    fd = os.open(p, flags_of(req, ['O_RDONLY']) | NB, opt(req, 'mode', int, 0o644))
     done = []
     failed = None
     try:
@@ -184,6 +203,45 @@ def run_script(req, p):
     return done
 
 
+def tree(top):
+    """Every entry below top, depth first in name order: lstat, content hash of regular files,
+    symlink targets, user.* xattrs. Per-entry errors are recorded, never raised (fifos are never
+    opened)."""
+    out = []
+
+    def walk(rel):
+        full = os.path.join(top, rel) if rel else top
+        for name in sorted(os.listdir(full)):
+            r = rel + '/' + name if rel else name
+            fp = os.path.join(full, name)
+            e = {'path': r}
+            out.append(e)
+            try:
+                st = os.lstat(fp)
+            except OSError as x:
+                e['error'] = 'lstat ' + errname(x.errno)
+                continue
+            e['stat'] = statval(st)
+            try:
+                if statmod.S_ISREG(st.st_mode):
+                    e['content'] = contentval(read_all(fp))
+                elif statmod.S_ISLNK(st.st_mode):
+                    e['target'] = os.readlink(fp)
+                xs = sorted(n for n in os.listxattr(fp, follow_symlinks=False) if n.startswith('user.'))
+                if xs:
+                    e['xattrs'] = {n: os.getxattr(fp, n, follow_symlinks=False).hex() for n in xs}
+            except OSError as x:
+                e['error'] = errname(x.errno)
+            if statmod.S_ISDIR(st.st_mode):
+                try:
+                    walk(r)
+                except OSError as x:
+                    e['error'] = 'listdir ' + errname(x.errno)
+
+    walk('')
+    return out
+
+
 def one(req, root):
     # cwd: true runs the op in root with the relative path as given, so that path length limits
     # (PATH_MAX) apply to the same string under every root, whatever the roots' own lengths.
@@ -207,11 +265,11 @@ def one_at(req, root):
     if op == 'lstat':
         return statval(os.lstat(p))
     if op == 'open':  # open and close at once: permission checks of open(2) itself
-        fd = os.open(p, flags_of(req, ['O_RDONLY']), opt(req, 'mode', int, 0o644))
+        fd = os.open(p, flags_of(req, ['O_RDONLY']) | NB, opt(req, 'mode', int, 0o644))
         os.close(fd)
         return None
     if op == 'create':  # open(O_CREAT|O_WRONLY|flags, mode), optional data, close
-        fd = os.open(p, os.O_CREAT | os.O_WRONLY | flags_of(req, []), opt(req, 'mode', int, 0o644))
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY | NB | flags_of(req, []), opt(req, 'mode', int, 0o644))
         try:
             b = data_of(req)
             if b:
@@ -220,7 +278,7 @@ def one_at(req, root):
             os.close(fd)
         return None
     if op == 'write':  # open(flags, default O_WRONLY), pwrite at offset (or write when appending), close
-        fd = os.open(p, flags_of(req, ['O_WRONLY']), opt(req, 'mode', int, 0o644))
+        fd = os.open(p, flags_of(req, ['O_WRONLY']) | NB, opt(req, 'mode', int, 0o644))
         try:
             b = data_of(req)
             n = os.pwrite(fd, b, opt(req, 'offset', int, 0)) if 'offset' in req else os.write(fd, b)
@@ -228,8 +286,7 @@ def one_at(req, root):
             os.close(fd)
         return n
     if op == 'read':
-        with open(p, 'rb') as f:
-            return contentval(f.read())
+        return contentval(read_all(p))
     if op == 'truncate':
         os.truncate(p, need(req, 'length', int))
         return None
@@ -290,6 +347,8 @@ def one_at(req, root):
         os.removexattr(p, need(req, 'name', str), follow_symlinks=follow); return None
     if op == 'script':
         return run_script(req, p)
+    if op == 'tree':
+        return tree(p)
     raise BadRequest('unknown op %r' % op)
 
 
