@@ -48,6 +48,8 @@ interface PermCase {
   readonly after: readonly string[]
   /** Requests run as root afterwards and compared (e.g. reading an xattr back). */
   readonly check?: readonly Op[]
+  /** Requests run as root after the layout is made (extra setup). */
+  readonly prep?: readonly Op[]
   /** Compare atime/mtime of these paths exactly when the operation succeeded on both. */
   readonly timesOf?: readonly string[]
 }
@@ -112,6 +114,16 @@ const CASES: readonly PermCase[] = [
     check: [{ op: 'getxattr', path: 'd/f', name: 'user.k' }],
   },
   { name: 'getxattr user.*', variants: [{ fm: 0o640 }, { fm: 0o600 }], op: () => ({ op: 'getxattr', path: 'd/f', name: 'user.pre' }), after: [] },
+  // A value larger than the caller's first buffer: the file system must answer the size probe
+  // (ERANGE, then the caller retries with the size), not fail.
+  { name: 'getxattr of a 4000-byte value', variants: [{ fm: 0o644 }], prep: [{ op: 'setxattr', path: 'd/f', name: 'user.big', valueHex: 'ab'.repeat(4000) }], op: () => ({ op: 'getxattr', path: 'd/f', name: 'user.big' }), after: [] },
+  // trusted.* is root's (CAP_SYS_ADMIN): others can neither set it nor read it, nor see it listed.
+  { name: 'listxattr (trusted.* listed for root only)', variants: [{ fm: 0o644 }], prep: [{ op: 'setxattr', path: 'd/f', name: 'trusted.t', value: 't' }], op: () => ({ op: 'listxattr', path: 'd/f' }), after: [] },
+  { name: 'getxattr trusted.*', variants: [{ fm: 0o644 }], prep: [{ op: 'setxattr', path: 'd/f', name: 'trusted.t', value: 't' }], op: () => ({ op: 'getxattr', path: 'd/f', name: 'trusted.t' }), after: [] },
+  { name: 'setxattr trusted.*', variants: [{ fm: 0o666 }], op: () => ({ op: 'setxattr', path: 'd/f', name: 'trusted.n', value: 'v' }), after: [], check: [{ op: 'listxattr', path: 'd/f' }] },
+  // Names outside the known namespaces, and an empty name after the prefix, are refused.
+  { name: 'setxattr unknown namespace', variants: [{ fm: 0o666 }], op: () => ({ op: 'setxattr', path: 'd/f', name: 'bogus.x', value: 'v' }), after: [], check: [{ op: 'listxattr', path: 'd/f' }] },
+  { name: 'setxattr empty user. name', variants: [{ fm: 0o666 }], op: () => ({ op: 'setxattr', path: 'd/f', name: 'user.', value: 'v' }), after: [], check: [{ op: 'listxattr', path: 'd/f' }] },
   // Sticky directory owned by root: only the file's owner (or the dir's owner, or root) may remove or rename.
   { name: 'sticky dir: unlink by non-owner', variants: [{ dm: 0o1777, dirUid: 0, fm: 0o666 }], op: () => ({ op: 'unlink', path: 'd/f' }), after: ['d/f'] },
   { name: 'sticky dir: rename by non-owner', variants: [{ dm: 0o1777, dirUid: 0, fm: 0o666 }], op: () => ({ op: 'rename', path: 'd/f', path2: 'd/g' }), after: ['d/f', 'd/g'] },
@@ -219,6 +231,7 @@ describe.skipIf(!root)('permission matrix: mount vs. local directory, as several
           const base = await s.fresh('c')
           await s.oracle.setup(layout(base, v, role))
           await s.oracle.must({ op: 'setxattr', path: `${base}/d/f`, name: 'user.pre', value: 'p' })
+          for (const p of c.prep ?? []) await s.oracle.must(prefix(p, base))
           const actor = USERS[role.actor]
           const op = prefix(c.op(actor, role), base)
           const [t, o] = (await s.oracle.run(role.actor, op)) as [Res, Res]

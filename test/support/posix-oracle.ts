@@ -84,6 +84,9 @@ export interface Op {
   follow?: boolean
   name?: string
   value?: string
+  /** An xattr value (or `dataHex` for file data) as hex, for binary or large values. */
+  valueHex?: string
+  dataHex?: string
   steps?: ScriptStep[]
   /** Run in each root (chdir) with the relative path as is: PATH_MAX applies to the same string. */
   cwd?: boolean
