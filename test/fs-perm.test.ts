@@ -315,7 +315,7 @@ function reference(w: RefWorld, c: Cred, op: RefOp): RefOut {
     case 'setxattr': case 'removexattr': {
       const name = op.k === 'setxattr' ? op.name : 'user.absent'
       if (name.startsWith('trusted.') || name.startsWith('security.')) return c.uid === 0 ? same : { result: 'EPERM' }
-      if (!name.startsWith('user.')) return same
+      if (name.startsWith('system.')) return { result: 'EOPNOTSUPP' } // no ACLs: the handler refuses
       if (f.kind !== 'file' && f.kind !== 'dir') return { result: 'EPERM' }
       if (f.kind === 'dir' && (f.mode & 0o1000) !== 0 && !owns(c, f)) return { result: 'EPERM' }
       if (!may(c, f, 'w')) return { result: 'EACCES' }

@@ -296,11 +296,23 @@ function creatable(fs: FsState, path: string, ino: number, kind: NodeKind, cred:
   return { ok: true, value: slot.value }
 }
 
+/** The namespaces a volume stores (Linux's xattr handlers of ext4 without ACLs: system.* and
+ *  unknown prefixes are EOPNOTSUPP; a prefix alone is EINVAL). */
+const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.']
+
+/** What the syscall checks before it looks the path up. */
 function checkXattrName(name: string): Errno | null {
   const n = utf8Length(name)
   if (n === 0 || n > XATTR_NAME_MAX_BYTES) return 'ERANGE'
   if (name.includes('\0') || !isWellFormed(name)) return 'EINVAL'
   return null
+}
+
+/** What the file system's xattr handler checks, after the permission checks. */
+function xattrNamespaceCheck(name: string): Errno | null {
+  const ns = XATTR_NAMESPACES.find((p) => name.startsWith(p))
+  if (ns === undefined) return 'EOPNOTSUPP'
+  return name.length === ns.length ? 'EINVAL' : null
 }
 
 /** New block map after replacing `listed` and setting `size` (spec/fs.md "Content"). */
@@ -506,7 +518,7 @@ function apply(tx: Tx, op: FsOp): Out {
       const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
       const v = tx.cur(ino.value)
-      const denied = xattrWriteCheck(v, op.cred, op.name)
+      const denied = xattrWriteCheck(v, op.cred, op.name) ?? xattrNamespaceCheck(op.name)
       if (denied !== null) return err(denied)
       const exists = v.xattrs.has(op.name)
       if (op.flags === XATTR_CREATE && exists) return err('EEXIST')
@@ -522,7 +534,7 @@ function apply(tx: Tx, op: FsOp): Out {
       const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
       const v = tx.cur(ino.value)
-      const denied = xattrWriteCheck(v, op.cred, op.name)
+      const denied = xattrWriteCheck(v, op.cred, op.name) ?? xattrNamespaceCheck(op.name)
       if (denied !== null) return err(denied)
       if (!v.xattrs.has(op.name)) return err('ENODATA')
       const xattrs = new Map(v.xattrs)
