@@ -594,7 +594,10 @@ export class PacioMount {
       }),
       listxattr: wrap('listxattr', async (who: Caller | undefined, path: string) => {
         const r = await this.backend.listxattr(path)
-        return r.ok ? [0, r.value] : fail(r.errno)
+        if (!r.ok) return fail(r.errno)
+        // trusted.* names are listed to root only, as local file systems do (the kernel already
+        // answers a non-root getxattr of one ENODATA).
+        return [0, who === undefined || who.uid === 0 ? r.value : r.value.filter((n) => !n.startsWith('trusted.'))]
       }),
       removexattr: wrap('removexattr', async (who: Caller | undefined, path: string, name: string) =>
         ro() ? [EROFS] : [await this.mutate({ type: 'removexattr', path, name, ...this.base(who) })]),
