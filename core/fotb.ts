@@ -41,7 +41,7 @@ export interface FotbParams {
   readonly maxAuthors: number
   /** Period of the anti-entropy HEADS message. */
   readonly heartbeatMs: number
-  /** A fetch without progress after this long is sent again (to the latest reporter). */
+  /** A fetch not done after this long is retried by the tick, to the next peer that reports more. */
   readonly fetchRetryMs: number
   /** Test only: a deliberately broken variant (core/mutations.ts). */
   readonly mutation?: Mutation
@@ -59,6 +59,13 @@ export interface AuthorLog {
   view: ChainView
   /** entries[i] is the accepted entry at seq i+1. */
   entries: Entry[]
+}
+
+export interface Fetch {
+  to: Seq
+  peer: Pid
+  at: TimeMs
+  sent: TimeMs
 }
 
 export interface Report {
@@ -84,7 +91,9 @@ export interface FotbState {
   /** Members plus applicants: who gets pushes, echoes and may fetch. */
   audience: Set<Pid>
   readonly reports: Map<Pid, Map<Pid, Report>>
-  readonly fetching: Map<Pid, { to: Seq; peer: Pid; at: TimeMs }>
+  /** The outstanding fetch per author: the range's end, the peer this attempt asked, when the
+   *  attempt started (its retry deadline runs from there) and when we last sent a FETCH for it. */
+  readonly fetching: Map<Pid, Fetch>
   lastHeartbeat: TimeMs
   /** Test only (core/mutations.ts); copied from the params at creation. */
   mutation?: Mutation
@@ -439,7 +448,7 @@ function onBatch(
       if (tryOtherBranch(state, crypto, params, now, from, author, entries, seal, out, ups)) return
     }
     count(state, `reject:${code}`)
-    if (code === 'gap') requestRange(state, params, now, from, author, log.view.seq + 1, seal.seq, out, true)
+    if (code === 'gap') requestRange(state, params, now, from, author, log.view.seq + 1, seal.seq, out, 'gap')
     else if (code !== 'equivocation') out.trace({ kind: 'fotb-reject', volume: state.volume, peer: from, detail: `${code}: ${r.rejection.detail}` })
     return
   }
@@ -471,7 +480,7 @@ function onHeads(
     const own = heads.find((h) => h.author === from)
     count(state, 'heads-from-stranger')
     if (own && mayTrack(state, from, params) && own.seq > (state.chains.get(from)?.view.seq ?? 0)) {
-      requestRange(state, params, now, from, from, (state.chains.get(from)?.view.seq ?? 0) + 1, own.seq, out, false)
+      requestRange(state, params, now, from, from, (state.chains.get(from)?.view.seq ?? 0) + 1, own.seq, out, 'probe')
     }
     return
   }
@@ -498,16 +507,16 @@ function onHeads(
       const onCandidate = candidate !== undefined && h.seq <= candidate.view.seq && candidate.view.hashes[h.seq - 1] === h.head
       if (!onOurs && !onCandidate && h.seq > (state.delivered.get(h.author) ?? 0)) {
         const from0 = candidate && candidate.view.seq > 0 && h.seq > candidate.view.seq ? candidate.view.seq + 1 : branchBase(state, h.author) + 1
-        requestRange(state, params, now, from, h.author, from0, h.seq, out, false)
+        requestRange(state, params, now, from, h.author, from0, h.seq, out, 'probe')
       }
       continue
     }
     if (h.seq > mySeq) {
-      requestRange(state, params, now, from, h.author, mySeq + 1, h.seq, out, false)
+      requestRange(state, params, now, from, h.author, mySeq + 1, h.seq, out, 'report')
     } else if (log && log.view.hashes[h.seq - 1] !== h.head) {
       // A different head at a seq we accepted: fetch the peer's sealed range so that the
       // ledger can turn the conflict into a proof.
-      requestRange(state, params, now, from, h.author, h.seq, h.seq, out, false)
+      requestRange(state, params, now, from, h.author, h.seq, h.seq, out, 'probe')
     }
   }
   // Only the reported authors' support can have changed.
@@ -517,6 +526,25 @@ function onHeads(
   }
 }
 
+/** Why a range is asked for:
+ *  - `report`: a member's HEADS shows a head beyond ours (the tick's retry covers such ranges);
+ *  - `probe`: a HEADS asks for a range the retry does not cover: a head not on our chain of an
+ *    author (equivocation: fetch its seal range for a proof, or collect the other branch), or a
+ *    stranger's own chain (a joiner whose first push was lost);
+ *  - `gap`: a peer sent a batch beyond our head;
+ *  - `retry`: the tick re-issues a fetch that made no progress in time. */
+type FetchCause = 'report' | 'probe' | 'gap' | 'retry'
+
+/** At most one outstanding fetch (attempt) per author. While one is outstanding, only the tick's
+ *  retry (onTick) starts a new attempt, and it asks the next peer, in pid order, that reports more
+ *  than we hold. A HEADS or a gap never re-targets or restarts the outstanding attempt: a gap or
+ *  probe only asks its sender as well, at most every MIN_FETCH_GAP_MS. Why: a stale fetch used
+ *  to be re-issued to whichever reporter's HEADS came first, and its deadline restarted; a
+ *  Byzantine peer whose HEADS arrived at the retry instant (sim seed 177: its heartbeat period
+ *  was exactly fetchRetryMs) was asked every time, answered with tampered entries, and the
+ *  rotation past it never ran (FOTB-5). Now, whatever Byzantine peers send, every
+ *  `fetchRetryMs` the attempt moves on to the next holder, so a correct holder is asked within as
+ *  many attempts as there are holders. */
 function requestRange(
   state: FotbState,
   params: FotbParams,
@@ -526,16 +554,23 @@ function requestRange(
   from: Seq,
   to: Seq,
   out: Out,
-  force: boolean,
+  cause: FetchCause,
 ): void {
   if (state.removed.has(peer)) return // a removed member is never asked for anything
-  const pending = state.fetching.get(author)
-  // `force` skips the wait for a range we already asked for, but never the minimum gap: a peer
-  // that keeps answering with batches we cannot use must not drive a fetch loop.
-  if (pending && now - pending.at < MIN_FETCH_GAP_MS) return
-  if (!force && pending && pending.to >= to && now - pending.at < params.fetchRetryMs) return
   const clippedTo = Math.min(to, from + params.maxBatchEntries - 1)
-  state.fetching.set(author, { to: clippedTo, peer, at: now })
+  const pending = state.fetching.get(author)
+  if (pending && cause !== 'retry') {
+    if (cause === 'report') return
+    if (cause === 'probe' && pending.to >= to && now - pending.at < params.fetchRetryMs) return
+    // Ask this peer as well, but leave the attempt (its peer and deadline) alone, and never more
+    // often than MIN_FETCH_GAP_MS: a peer that keeps sending batches or heads we cannot use must
+    // neither drive a fetch loop nor hold off the retry.
+    if (now - pending.sent < MIN_FETCH_GAP_MS) return
+    pending.sent = now
+    send(state, out, peer, { type: 'fetch', author, from, to: clippedTo })
+    return
+  }
+  state.fetching.set(author, { to: clippedTo, peer, at: now, sent: now })
   send(state, out, peer, { type: 'fetch', author, from, to: clippedTo })
 }
 
@@ -634,7 +669,7 @@ function tryOtherBranch(
   if (!r.ok) {
     if (r.rejection.code === 'gap') {
       state.candidates.set(author, cand)
-      requestRange(state, params, now, from, author, cand.view.seq + 1, seal.seq, out, true)
+      requestRange(state, params, now, from, author, cand.view.seq + 1, seal.seq, out, 'gap')
       return true
     }
     // Conflicts with the candidate too: start over from the delivered prefix next time.
@@ -746,7 +781,7 @@ export function onTick(state: FotbState, params: FotbParams, now: TimeMs, out: O
     state.fetching.delete(author)
     if (holders.length === 0) continue
     const next = holders.find((h) => h.peer > f.peer) ?? holders[0]!
-    requestRange(state, params, now, next.peer, author, mySeq + 1, next.seq, out, true)
+    requestRange(state, params, now, next.peer, author, mySeq + 1, next.seq, out, 'retry')
   }
 }
 

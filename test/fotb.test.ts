@@ -8,7 +8,9 @@ import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { toHex } from '../core/bytes.ts'
 import { createNode, nodeConfig, pidOf, step, type NodeConfig, type NodeEffect, type NodeState } from '../core/node.ts'
-import { encodeFotbMessage, quorum, type FotbMessage } from '../core/fotb.ts'
+import * as fotb from '../core/fotb.ts'
+import { encodeFotbMessage, parseFotbMessage, quorum, type FotbMessage } from '../core/fotb.ts'
+import { Out } from '../core/effects.ts'
 import { append, decodeEntry, encodeEntry, encodeSeal, newOwnChain, seal, signSeal, type Entry, type OwnChain, type Seal } from '../core/ledger.ts'
 import { DEFAULT_VOLUME_PARAMS, encodePayload, membersOf, type Genesis } from '../core/paciofs.ts'
 import { Cluster } from '../sim/cluster.ts'
@@ -351,6 +353,90 @@ describe('[FOTB-3] FIFO exactly once under reordering and duplication', () => {
     seqs.push(...deliveredSeqs(receive(config, state, PID_B, batchBytes(B_BATCHES[0]!)), PID_B))
     seqs.push(...deliveredSeqs(receive(config, state, PID_B, batchBytes(whole)), PID_B))
     expect(seqs).toEqual([1, 2, 3, 4])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('[FOTB-5] a fetch is not captured by a peer that answers with junk', () => {
+  // Sim seed 177 (tamper): a correct member X missed two of author B's entries. The Byzantine
+  // member Z reports B's head, is asked for the range and answers with tampered entries. Z's
+  // heartbeat period equalled fetchRetryMs, so Z's HEADS arrived at the very instant the fetch
+  // went stale, before X's tick: the stale fetch was re-issued to the reporter, Z again, with a
+  // fresh deadline, and the tick's rotation to the next peer never ran. X delivered 2 of 6 for
+  // the whole heal phase while B and C held everything. Here the same schedule is driven
+  // through core/fotb.ts directly.
+  const X = key(11)
+  const C = key(13)
+  const Z = key(14)
+  const PID_X = pidOf(crypto, X)
+  const PID_C = pidOf(crypto, C)
+  const PID_Z = pidOf(crypto, Z)
+  const params = DEFAULT_VOLUME_PARAMS.fotb
+  const full = B_BATCHES
+  const head6 = full[2]!.seal.head
+
+  function tampered(b: Batch): Batch {
+    return { entries: [{ ...b.entries[0]!, payload: note(666) }, ...b.entries.slice(1)], seal: b.seal }
+  }
+
+  /** What `peer` answers to a FETCH of B's entries from..to: the sealed batches covering it. */
+  function answer(peer: Pid, from: Seq, to: Seq): Batch[] {
+    const batches = full.filter((b) => b.seal.seq >= from && b.seal.seq - b.entries.length + 1 <= to)
+    return peer === PID_Z ? batches.map(tampered) : batches
+  }
+
+  function run(): { delivered: Seq; askedZ: number; askedCorrect: number } {
+    const state = fotb.newFotb(VOL, PID_X)
+    const members = new Set([PID_X, PID_B, PID_C, PID_Z])
+    const ups: fotb.FotbUp[] = []
+    fotb.setMembers(state, members, members, new Out(), ups)
+    let askedZ = 0
+    let askedCorrect = 0
+    // Every message X receives is handled at once; X's FETCHes are answered at once (no latency).
+    const handle = (now: number, from: Pid, msg: FotbMessage): void => {
+      const out = new Out()
+      fotb.onMessage(state, crypto, params, now, from, msg, out, ups)
+      flush(now, out)
+    }
+    const flush = (now: number, out: Out): void => {
+      for (const e of out.effects()) {
+        if (e.type !== 'send') continue
+        const parts = decode(e.bytes) as Value[]
+        if (parts[0] !== 'fotb/fetch') continue
+        const m = parseFotbMessage(parts, params)
+        if (!m.ok || m.msg.type !== 'fetch' || m.msg.author !== PID_B) continue
+        if (e.to === PID_Z) askedZ++
+        else askedCorrect++
+        for (const b of answer(e.to, m.msg.from, m.msg.to)) handle(now, e.to, { type: 'batch', entries: b.entries, seal: b.seal })
+      }
+    }
+    const heads = (seq: Seq, head: EntryHash): FotbMessage => ({ type: 'heads', heads: [{ author: PID_B, seq, head }], proofs: [] })
+    // X holds B's first batch; B's later pushes were lost.
+    handle(0, PID_B, { type: 'batch', entries: full[0]!.entries, seal: full[0]!.seal })
+    for (let now = 1; now <= 60_000; now++) {
+      // Z's HEADS: every fetchRetryMs, the first one before anybody else's.
+      if (now % params.fetchRetryMs === 5) handle(now, PID_Z, heads(6, head6))
+      // B's and C's HEADS: once a second, while the fetch to Z is still fresh.
+      if (now % 1000 === 500) {
+        handle(now, PID_B, heads(6, head6))
+        handle(now, PID_C, heads(6, head6))
+      }
+      // X's tick: every 250 ms, just before Z's HEADS at the retry instant.
+      if (now % 250 === 0) {
+        const out = new Out()
+        fotb.onTick(state, params, now, out)
+        flush(now, out)
+      }
+    }
+    return { delivered: state.delivered.get(PID_B) ?? 0, askedZ, askedCorrect }
+  }
+
+  it('[FOTB-5] a Byzantine reporter whose HEADS arrive at each retry instant is asked once, then the retry moves on and X delivers all of B', () => {
+    const r = run()
+    expect(r.askedZ).toBeGreaterThanOrEqual(1)
+    expect(r.askedCorrect).toBeGreaterThanOrEqual(1)
+    expect(r.delivered).toBe(6)
   })
 })
 
