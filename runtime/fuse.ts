@@ -77,20 +77,42 @@ function loadFuse(): FuseNative {
   return fuseNative
 }
 
+/** How long the groups read for one process are reused. Reading /proc/<pid>/status costs 40 µs
+ *  and more (it takes the process's memory map lock): per operation it cost renames ~20 %.
+ *  A process that changes its supplementary groups while keeping pid, uid and gid is seen with
+ *  the old ones for up to this long by the core's re-check (the kernel's own check, which comes
+ *  first, always sees the current ones). */
+export const GROUPS_CACHE_MS = 1000
+const GROUPS_CACHE_MAX = 4096
+const groupsCache = new Map<string, { groups: readonly number[]; at: number }>()
+
+/** The supplementary groups of a process, from /proc (none when it is gone). */
+function groupsOf(pid: number): number[] {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'latin1')
+    const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? ''
+    return [...new Set(line.trim().split(/\s+/).filter((x) => x !== '').map(Number))]
+      .filter((g) => Number.isSafeInteger(g) && g >= 0 && g <= 0xfffffffe)
+      .sort((a, b) => a - b)
+      .slice(0, 256)
+  } catch {
+    return [] // the process is gone already: its primary ids are all we know
+  }
+}
+
 /** The caller's identity as the core records it: uid, gid and supplementary groups (from
- *  /proc/<pid>/status; a request without a process, pid 0, has none). */
-export function credOf(caller: Caller): Cred {
-  let groups: number[] = []
+ *  /proc/<pid>/status, reused for GROUPS_CACHE_MS; a request without a process, pid 0, has
+ *  none). */
+export function credOf(caller: Caller, nowMs: number = performance.now()): Cred {
+  let groups: readonly number[] = []
   if (caller.pid > 0) {
-    try {
-      const text = readFileSync(`/proc/${caller.pid}/status`, 'latin1')
-      const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? ''
-      groups = [...new Set(line.trim().split(/\s+/).filter((x) => x !== '').map(Number))]
-        .filter((g) => Number.isSafeInteger(g) && g >= 0 && g <= 0xfffffffe)
-        .sort((a, b) => a - b)
-        .slice(0, 256)
-    } catch {
-      // the process is gone already: its primary ids are all we know
+    const key = `${caller.pid}:${caller.uid}:${caller.gid}`
+    const hit = groupsCache.get(key)
+    if (hit !== undefined && nowMs - hit.at < GROUPS_CACHE_MS) groups = hit.groups
+    else {
+      groups = groupsOf(caller.pid)
+      if (groupsCache.size >= GROUPS_CACHE_MAX) groupsCache.clear()
+      groupsCache.set(key, { groups, at: nowMs })
     }
   }
   return groups.length > 0 ? { uid: caller.uid, gid: caller.gid, groups } : { uid: caller.uid, gid: caller.gid }
