@@ -77,8 +77,8 @@ function loadFuse(): FuseNative {
   return fuseNative
 }
 
-/** How long the groups read for one process are reused. Reading /proc/<pid>/status costs 40 µs
- *  and more (it takes the process's memory map lock): per operation it cost renames ~20 %.
+/** How long the groups read for one process are reused. Reading /proc/<pid>/status costs
+ *  ~40 µs in a loop and more under load: once per operation it cost renames ~20 % (A/B).
  *  A process that changes its supplementary groups while keeping pid, uid and gid is seen with
  *  the old ones for up to this long by the core's re-check (the kernel's own check, which comes
  *  first, always sees the current ones). */
