@@ -301,4 +301,21 @@ describe.skipIf(!root)('times, links, names and renames: mount vs. local directo
     await c.run('bob', { op: 'listdir', path: d })
     done(c)
   })
+
+  // Known difference (found by posix-diff with seed 424242): Linux's rename of one hard link of a
+  // file onto another link of the same file is a no-op that succeeds before any permission check.
+  // libfuse's high-level API gives every name its own kernel inode (node ids are per path), so the
+  // kernel does not see that both names are one file and checks may_delete on the source
+  // directory first: EACCES for a caller who may not write there. The core gets it right (a
+  // same-inode rename is ok before its permission checks, test/fs-perm.test.ts); only the
+  // low-level FUSE API (node ids per inode) would remove this. Turns red when fixed.
+  it.fails('rename of a hard link onto another link of the same file, by a user who may not write the source directory: ok (a no-op)', async () => {
+    const { d, c } = await fresh('samelink', 'alice')
+    await c.run('alice', { op: 'mkdir', path: `${d}/locked`, mode: 0o755 })
+    await c.run('alice', { op: 'mkdir', path: `${d}/open`, mode: 0o777 })
+    await c.run('alice', { op: 'create', path: `${d}/open/f`, mode: 0o644, data: 'one file' })
+    await c.run('alice', { op: 'link', path: `${d}/open/f`, path2: `${d}/locked/g` })
+    await c.run('carol', { op: 'rename', path: `${d}/locked/g`, path2: `${d}/open/f` })
+    done(c)
+  })
 })
