@@ -3,14 +3,18 @@
 // clients mount one volume a node serves and see each other's writes; a key the node was not
 // told about is refused.
 import { afterAll, describe, expect, it } from 'vitest'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor, waitForLine } from './support/procs.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'paciofs-cluster-'))
+chmodSync(root, 0o755) // other users reach the client mounts below it
+const exec = promisify(execFile)
 const mounts: string[] = []
 const dir = (name: string): string => join(root, name)
 const mnt = (name: string): string => {
@@ -92,7 +96,7 @@ describe('three nodes on loopback, one volume, three mounts', () => {
 })
 
 describe('client/server mode', () => {
-  it('[RT-4] two clients mount one served volume and see each other\'s writes; an unknown key is refused', async () => {
+  it('[RT-4] [RT-7] [RT-8] two clients mount one served volume and see each other\'s writes, attributed to user and client; an unknown key is refused', async () => {
     const [c1, c2, c3] = [await initNode('c1'), await initNode('c2'), await initNode('c3')]
     await initNode('server')
     const port = await freePort()
@@ -113,6 +117,18 @@ describe('client/server mode', () => {
     const log = await runPaciofs(['log', '--data', dir('server')])
     expect(log.stdout).toMatch(/from-a\.txt/)
     expect(log.stdout).toMatch(/dir-b\/x\.bin/)
+
+    // [RT-7] [RT-8] A user of client a's machine: the client's kernel and mount pass the caller,
+    // the server records the user and the client's key; the file is the user's on both mounts.
+    if (process.getuid?.() === 0) {
+      await exec('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', 'sh', '-c', `echo mine > ${join(a, 'by-alice.txt')}`])
+      expect((await fs.stat(join(b, 'by-alice.txt'))).uid).toBe(1000)
+      await expect(exec('setpriv', ['--reuid=1001', '--regid=1001', '--clear-groups', 'sh', '-c', `echo theirs >> ${join(b, 'by-alice.txt')}`])).rejects.toThrow(/Permission denied/)
+      const records = JSON.parse((await runPaciofs(['log', '--json', '--data', dir('server')])).stdout).records as { kind: string; uid: number; client: string | null; paths: string[] }[]
+      const mine = records.filter((r) => r.paths?.[0] === '/by-alice.txt')
+      expect(mine.map((r) => [r.kind, r.uid, r.client])).toEqual([['create', 1000, c1], ['write', 1000, c1]])
+      expect(records.filter((r) => r.paths?.[0] === '/dir-b').map((r) => r.client)).toEqual([c2])
+    }
     expect((await runPaciofs(['verify', '--data', dir('server')])).code).toBe(0)
 
     // A third key, not admitted with --client: the mount is refused with the reason.
