@@ -465,6 +465,15 @@ function onBatch(
   tryDeliver(state, author, out, ups)
 }
 
+/** Most peers outside the audience whose latest echo a node keeps (see onHeads). */
+export const STRANGER_REPORTERS_MAX = 16
+
+function strangerReporters(state: FotbState): number {
+  let n = 0
+  for (const peer of state.reports.keys()) if (!state.audience.has(peer)) n++
+  return n
+}
+
 function onHeads(
   state: FotbState,
   params: FotbParams,
@@ -476,11 +485,19 @@ function onHeads(
 ): void {
   if (!state.audience.has(from)) {
     // A stranger (e.g. a joiner whose first push was lost) may advertise its *own* chain so that
-    // we fetch its join; nothing else it says is used.
+    // we fetch its join; nothing else it says is fetched.
     const own = heads.find((h) => h.author === from)
     count(state, 'heads-from-stranger')
     if (own && mayTrack(state, from, params) && own.seq > (state.chains.get(from)?.view.seq ?? 0)) {
       requestRange(state, params, now, from, from, (state.chains.get(from)?.view.seq ?? 0) + 1, own.seq, out, 'probe')
+    }
+    // Kept (a few strangers, latest echo only) so that it counts at once if the stranger turns
+    // out to be a member once we deliver more membership entries: a joiner would otherwise wait
+    // a heartbeat for the echo of every member it learns of. It counts only while it is a member.
+    if (state.reports.has(from) || strangerReporters(state) < STRANGER_REPORTERS_MAX) {
+      const kept = new Map<Pid, Report>()
+      for (const h of heads) kept.set(h.author, { seq: h.seq, head: h.head })
+      state.reports.set(from, kept)
     }
     return
   }
@@ -790,7 +807,7 @@ export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pi
   state.members = members
   state.audience = audience
   if (removed) state.removed = removed
-  for (const peer of [...state.reports.keys()]) if (!audience.has(peer)) state.reports.delete(peer)
+  for (const peer of [...state.reports.keys()]) if (state.removed.has(peer)) state.reports.delete(peer)
   tryDeliverAll(state, out, ups)
 }
 

@@ -368,12 +368,28 @@ export function replayMembership(genesis: Genesis, events: readonly MemberEvent[
   kickVotes: Map<Pid, Set<Pid>>
 } {
   const ordered = [...events].sort((a, b) => a.round - b.round || (a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq - b.seq))
+  // Causal hold-back: an accept vote for a pid whose join is not delivered here shows that its
+  // author had delivered an entry we still miss (a correct member votes to accept only on a
+  // delivered join; kicks carry no such promise: an operator or an equivocation proof may name
+  // any pid). That vote and every later entry of its author (they follow it causally) wait
+  // until the join arrives; applying them would build a member set that never existed (sim
+  // seed 535: a joiner applied the founder's accept of a later member but not its accept of an
+  // earlier one, whose join it had not delivered, and waited forever for the echo of a member
+  // the others had removed).
+  const joined = new Set<Pid>(genesis.founders)
+  for (const e of events) if (e.payload.type === 'join') joined.add(e.author)
+  const heldFrom = new Map<Pid, Seq>()
+  for (const e of events) {
+    const p = e.payload
+    if (p.type === 'vote-accept' && !joined.has(p.target) && e.seq < (heldFrom.get(e.author) ?? Infinity)) heldFrom.set(e.author, e.seq)
+  }
   const joins = new Set<Pid>()
   const leaves = new Set<Pid>()
   const acceptVotes = new Map<Pid, Set<Pid>>()
   const kickVotes = new Map<Pid, Set<Pid>>()
   let status = computeStatus(genesis, joins, acceptVotes, kickVotes)
   for (const e of ordered) {
+    if (e.seq >= (heldFrom.get(e.author) ?? Infinity)) continue
     const p = e.payload
     if (p.type === 'join') joins.add(e.author)
     else if (p.type === 'leave') leaves.add(e.author)

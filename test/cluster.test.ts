@@ -162,6 +162,10 @@ describe('crash and restart', () => {
       cluster.request(p, { type: 'join-volume', genesis: alpha, contacts: [a] })
       cluster.runFor(500)
     }
+    // c must see itself admitted before it crashes: a joiner replays the membership entries in
+    // causal order (spec/paciofs.md), so it waits for b's join and echo, about a heartbeat.
+    cluster.runFor(1000)
+    for (const p of [a, b, c]) expect(membersOf(cluster.node(p).state.volumes.get(ALPHA)!)).toEqual([a, b, c].sort())
     const t = { sec: 1, nsec: 0 }
     for (let i = 0; i < 10; i++) {
       cluster.request(a, { type: 'fs', volume: ALPHA, call: { type: 'create', path: `/a${i}`, mode: 0o644, cred, time: t } })

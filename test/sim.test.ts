@@ -51,4 +51,14 @@ describe('the simulator', () => {
       expect(v.members.length).toBe(v.volume === 'vol0' ? 4 : 5)
     }
   })
+
+  it('[VOL-5] [VOL-2] seed 535 (--ops 40, a liar): the joiner of vol1 catches up and every removed author\'s op is applied or given up', () => {
+    // Failed before the causal hold-back in replayMembership (test/volume.test.ts has the exact
+    // entry set): the joiner stayed an applicant in a member set {founder, liar} that never
+    // existed, refused the other members' GETs, and one of them still waited for the removed
+    // liar's operation at the end of the heal phase.
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 535, ops: 40 })
+    expect(r.violations).toEqual([])
+    expect(r.finalMembers.find((v) => v.volume === 'vol1')!.members.length).toBe(4)
+  })
 })

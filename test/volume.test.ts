@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { createNode, nodeConfig, pidOf, step, type NodeEffect, type NodeReply } from '../core/node.ts'
-import { computeStatus, DEFAULT_VOLUME_PARAMS, encodeVolMessage, membersOf, type FsCall, type Genesis, type Policy, type Status } from '../core/paciofs.ts'
+import { computeStatus, DEFAULT_VOLUME_PARAMS, encodeVolMessage, membersOf, replayMembership, type FsCall, type Genesis, type MemberEvent, type MembershipPayload, type Policy, type Status } from '../core/paciofs.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import type { ObfHash, Pid, VolumeName } from '../core/types.ts'
@@ -161,6 +161,74 @@ describe('[VOL-1] the membership rule (computeStatus)', () => {
       ),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('[VOL-1] replayMembership holds back votes whose join is missing (causal order)', () => {
+  // Simulation seed 535 (--ops 40): the joiner n2 of vol1 had delivered the founder n1's entries
+  // (accept n0, accept n3, accept n4, kick n4, accept n2) and n4's join, but not yet the joins of
+  // n0 and n3. Replaying that set made n4 a member next to n1 alone ({n1, n4}: a member set that
+  // never existed); its echo quorum became 2 of 2, n4 had been removed by the others and sent it
+  // nothing, so n2 stayed an applicant, refused n3's GETs as a non-member's, and n3 waited past
+  // the heal phase for a removed author's operation (VOL-5).
+  const [n0, n1, n2, n3, n4] = UNIVERSE as [Pid, Pid, Pid, Pid, Pid]
+  const g = genesis('majority', [n1])
+  const ev = (author: Pid, seq: number, payload: MembershipPayload): MemberEvent => ({ round: payload.round, author, seq, payload })
+  const founder = [
+    ev(n1, 1, { type: 'vote-accept', target: n0, round: 2 }),
+    ev(n1, 2, { type: 'vote-accept', target: n3, round: 4 }),
+    ev(n1, 3, { type: 'vote-accept', target: n4, round: 6 }),
+    ev(n1, 4, { type: 'vote-kick', target: n4, reason: 'lied', round: 7 }),
+    ev(n1, 5, { type: 'vote-accept', target: n2, round: 9 }),
+  ]
+  const others = [
+    ev(n0, 1, { type: 'join', round: 1 }),
+    ev(n0, 2, { type: 'vote-accept', target: n3, round: 3 }),
+    ev(n0, 3, { type: 'vote-accept', target: n4, round: 5 }),
+    ev(n0, 4, { type: 'vote-kick', target: n4, reason: 'lied', round: 7 }),
+    ev(n0, 9, { type: 'vote-accept', target: n2, round: 8 }),
+    ev(n3, 1, { type: 'join', round: 1 }),
+    ev(n3, 2, { type: 'vote-accept', target: n4, round: 5 }),
+    ev(n3, 3, { type: 'vote-kick', target: n4, reason: 'lied', round: 7 }),
+    ev(n3, 6, { type: 'vote-accept', target: n2, round: 10 }),
+  ]
+  const joiner = [ev(n4, 1, { type: 'join', round: 1 }), ev(n2, 1, { type: 'join', round: 1 })]
+
+  it('[VOL-1] [VOL-2] [VOL-5] a joiner missing earlier joins does not admit a later member on the founder\'s vote alone (sim seed 535)', () => {
+    const partial = replayMembership(g, [...founder, ...joiner]).status
+    expect(partial.get(n4)).toBe('applicant') // before: 'member', next to n1 only
+    expect([...partial].filter(([, s]) => s === 'member').map(([p]) => p)).toEqual([n1])
+    // Once the missing joins (and the rest) arrive, the replay is the volume's real history,
+    // in any arrival order.
+    const all = [...founder, ...others, ...joiner]
+    for (const order of [all, [...all].reverse()]) {
+      const full = replayMembership(g, order).status
+      expect([n0, n1, n2, n3].map((p) => full.get(p))).toEqual(['member', 'member', 'member', 'member'])
+      expect(full.get(n4)).toBe('removed')
+    }
+  })
+
+  it('[VOL-1] an accept vote for a pid that never joined holds back only its author\'s later entries; a kick holds back nothing', () => {
+    const ghost = UNIVERSE[7]!
+    const events = [
+      ev(n0, 1, { type: 'join', round: 1 }),
+      ev(n1, 1, { type: 'vote-accept', target: n0, round: 2 }),
+      ev(n0, 2, { type: 'vote-accept', target: ghost, round: 3 }), // no join of ghost delivered
+      ev(n0, 3, { type: 'leave', round: 4 }),
+      ev(n3, 1, { type: 'join', round: 1 }),
+      ev(n1, 2, { type: 'vote-accept', target: n3, round: 5 }),
+    ]
+    const r = replayMembership(g, events)
+    expect(r.status.get(n0)).toBe('member')
+    expect(r.leaves.has(n0)).toBe(false) // n0's leave follows the held vote
+    expect(r.status.get(n3)).toBe('applicant') // 1 of the 2 members {n0, n1}
+    // An operator's kick (or an equivocation proof) may name a pid the voter never saw join.
+    const kicks = [
+      ev(n0, 1, { type: 'join', round: 1 }),
+      ev(n1, 1, { type: 'vote-kick', target: ghost, reason: 'operator', round: 2 }),
+      ev(n1, 2, { type: 'vote-accept', target: n0, round: 3 }),
+    ]
+    expect(replayMembership(g, kicks).status.get(n0)).toBe('member')
   })
 })
 
