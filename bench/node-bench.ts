@@ -28,25 +28,29 @@ interface Phase {
   persistedBytes: number
 }
 
-class Driver {
+/** Drives one node's core step by step, one request per step, on a clock of its own (also used
+ *  by verify-bench.ts to build its volume). */
+export class Driver {
   private now = 1_700_000_000_000
   private req = 0
   state: NodeState
   constructor(readonly config: NodeConfig) {
     this.state = createNode(config)
   }
-  /** One step for one request; returns the reply and adds its cost to `phase`. */
-  request(request: NodeRequest, phase: Phase): NodeReply {
+  /** One step for one request; returns the reply and adds its cost to `phase`, if given. */
+  request(request: NodeRequest, phase?: Phase): NodeReply {
     this.now += 1
     const req = ++this.req
     const t0 = performance.now()
     const r = step(this.config, this.state, { type: 'request', now: this.now as TimeMs, req, request })
     const t1 = performance.now()
     this.state = r.state
-    phase.persistedBytes += persistBytes(r.effects)
-    phase.encodeMs += performance.now() - t1
-    phase.stepMs += t1 - t0
-    phase.ops += 1
+    if (phase !== undefined) {
+      phase.persistedBytes += persistBytes(r.effects)
+      phase.encodeMs += performance.now() - t1
+      phase.stepMs += t1 - t0
+      phase.ops += 1
+    }
     const reply = r.effects.find((e) => e.type === 'reply' && e.req === req)
     if (!reply || reply.type !== 'reply') throw new Error(`bench: no reply to ${request.type}`)
     return reply.result
@@ -72,7 +76,7 @@ function newPhase(): Phase {
   return { ops: 0, stepMs: 0, encodeMs: 0, entries: 0, persistedBytes: 0 }
 }
 
-function expectOk(reply: NodeReply, what: string): void {
+export function expectOk(reply: NodeReply, what: string): void {
   if (!reply.ok) throw new Error(`bench: ${what} failed: ${reply.errno}`)
 }
 

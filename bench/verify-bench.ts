@@ -17,12 +17,13 @@
 //   npx tsx bench/verify-bench.ts [--quick] [--runs N] [--files N --mib M]    (npm run bench:verify)
 // Writes bench/results/verify.json and prints a markdown table; progress goes to stderr.
 import type { Crypto } from '../core/crypto.ts'
-import { createNode, nodeConfig, step, verifyNodeVolume } from '../core/node.ts'
-import type { NodeConfig, NodeReply, NodeRequest, NodeState } from '../core/node.ts'
+import { nodeConfig, verifyNodeVolume } from '../core/node.ts'
+import type { NodeConfig, NodeRequest, NodeState } from '../core/node.ts'
 import { opOfRecord } from '../core/paciofs.ts'
 import { applyOp, createFs } from '../core/fs/state.ts'
-import type { TimeMs, VolumeName } from '../core/types.ts'
+import type { VolumeName } from '../core/types.ts'
 import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
+import { Driver, expectOk } from './node-bench.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
 
 const VOLUME = 'verify' as VolumeName
@@ -152,51 +153,24 @@ function timedCrypto(inner: Crypto, t: Timing): Crypto {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Build
-
-class Driver {
-  private now = 1_700_000_000_000
-  private req = 0
-  state: NodeState
-  constructor(readonly config: NodeConfig) {
-    this.state = createNode(config)
-  }
-  request(request: NodeRequest): NodeReply {
-    this.now += 1
-    const req = ++this.req
-    const r = step(this.config, this.state, { type: 'request', now: this.now as TimeMs, req, request })
-    this.state = r.state
-    const reply = r.effects.find((e) => e.type === 'reply' && e.req === req)
-    if (!reply || reply.type !== 'reply') throw new Error(`bench: no reply to ${request.type}`)
-    if (!reply.result.ok) throw new Error(`bench: ${request.type} failed: ${JSON.stringify(reply.result)}`)
-    return reply.result
-  }
-  time(): { sec: number; nsec: number } {
-    return { sec: Math.floor(this.now / 1000), nsec: (this.now % 1000) * 1_000_000 }
-  }
-  fs(call: Parameters<typeof fsRequest>[0]): NodeReply {
-    return this.request(fsRequest(call))
-  }
-}
-
-function fsRequest(call: Extract<NodeRequest, { type: 'fs' }>['call']): NodeRequest {
-  return { type: 'fs', volume: VOLUME, call }
-}
+// Build (a Driver of node-bench.ts: one request per step)
 
 function build(config: NodeConfig, files: number, totalBytes: number): { state: NodeState; ms: number; ops: number } {
   const t0 = performance.now()
   const d = new Driver(config)
-  d.request({ type: 'create-volume', name: VOLUME, policy: 'majority' })
-  for (let i = 0; i < DIRS; i++) d.fs({ type: 'mkdir', path: `/d${i}`, mode: 0o755, cred, time: d.time() })
+  const must = (request: NodeRequest): void => expectOk(d.request(request), request.type)
+  const fs = (call: Extract<NodeRequest, { type: 'fs' }>['call']): void => must({ type: 'fs', volume: VOLUME, call })
+  must({ type: 'create-volume', name: VOLUME, policy: 'majority' })
+  for (let i = 0; i < DIRS; i++) fs({ type: 'mkdir', path: `/d${i}`, mode: 0o755, cred, time: d.fsTime() })
   const sizes = fileSizes(files, totalBytes)
   let ops = 1 + DIRS
   let lastReport = performance.now()
   for (let i = 0; i < files; i++) {
     const path = `/d${i % DIRS}/f${i}`
-    d.fs({ type: 'create', path, mode: 0o644, cred, time: d.time() })
+    fs({ type: 'create', path, mode: 0o644, cred, time: d.fsTime() })
     const data = new Uint8Array(sizes[i]!)
     fillRandom(data, i + 1)
-    d.fs({ type: 'write', path, writes: [{ offset: 0, data }], cred, time: d.time() })
+    fs({ type: 'write', path, writes: [{ offset: 0, data }], cred, time: d.fsTime() })
     ops += 2
     if (performance.now() - lastReport > 5000) {
       lastReport = performance.now()
