@@ -6,7 +6,7 @@ import type { Crypto } from '../core/crypto.ts'
 import { toHex } from '../core/bytes.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 import { append, newChainView, newOwnChain, seal, validateBatch } from '../core/ledger.ts'
-import type { Entry, Seal } from '../core/ledger.ts'
+import type { Entry, OwnChain, Seal } from '../core/ledger.ts'
 
 const VOLUME = 'bench' as VolumeName
 const PAYLOAD_BYTES = 64
@@ -25,22 +25,27 @@ function payloads(count: number): Uint8Array[] {
   return out
 }
 
+/** Appends `batch` entries (payloads `data[k..]`, cycling) to an own chain and seals them. */
+export function sealedBatch(crypto: Crypto, sk: Uint8Array, chain: OwnChain, batch: number, data: Uint8Array[], k: number): { chain: OwnChain; entries: Entry[]; seal: Seal } {
+  const entries: Entry[] = []
+  for (let i = 0; i < batch; i++) {
+    const r = append(crypto, chain, data[(k + i) % data.length]!)
+    chain = r.chain
+    entries.push(r.entry)
+  }
+  const s = seal(crypto, sk, chain)
+  return { chain: s.chain, entries, seal: s.seal }
+}
+
 /** Appends and seals `batches` batches of `batch` entries of an own chain (shared with persist-bench). */
 export function produce(crypto: Crypto, sk: Uint8Array, author: Pid, batch: number, batches: number, data: Uint8Array[]): { batches: { entries: Entry[]; seal: Seal }[]; ms: number } {
   const t0 = performance.now()
   let chain = newOwnChain(VOLUME, author)
   const out: { entries: Entry[]; seal: Seal }[] = []
-  let k = 0
   for (let b = 0; b < batches; b++) {
-    const entries: Entry[] = []
-    for (let i = 0; i < batch; i++) {
-      const r = append(crypto, chain, data[k++ % data.length]!)
-      chain = r.chain
-      entries.push(r.entry)
-    }
-    const s = seal(crypto, sk, chain)
+    const s = sealedBatch(crypto, sk, chain, batch, data, b * batch)
     chain = s.chain
-    out.push({ entries, seal: s.seal })
+    out.push({ entries: s.entries, seal: s.seal })
   }
   return { batches: out, ms: performance.now() - t0 }
 }

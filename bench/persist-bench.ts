@@ -22,11 +22,11 @@ import type { Value } from '../core/codec.ts'
 import { encode } from '../core/codec.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
-import { append, DEFAULT_LEDGER_LIMITS, newChainView, newOwnChain, seal, SEAL_TAG, validateBatch, verifySeal } from '../core/ledger.ts'
+import { DEFAULT_LEDGER_LIMITS, newChainView, newOwnChain, SEAL_TAG, validateBatch, verifySeal } from '../core/ledger.ts'
 import type { Entry, Seal } from '../core/ledger.ts'
 import { entryRecord, sealRecord } from '../core/fotb.ts'
 import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
-import { produce } from './ledger-bench.ts'
+import { produce, sealedBatch } from './ledger-bench.ts'
 import { nodeCrypto, verifySha256 } from '../runtime/node-crypto.ts'
 import { RecordStore } from '../runtime/store.ts'
 
@@ -89,14 +89,10 @@ async function appendSealPersist(sk: Uint8Array, author: Pid, batch: number, bud
   try {
     do {
       const c0 = performance.now()
-      const entries: Entry[] = []
-      for (let i = 0; i < batch; i++) {
-        const r = append(crypto, chain, data[k++ % data.length]!)
-        chain = r.chain
-        entries.push(r.entry)
-      }
-      const s = seal(crypto, sk, chain)
+      const s = sealedBatch(crypto, sk, chain, batch, data, k)
+      k += batch
       chain = s.chain
+      const entries = s.entries
       const records: Value[] = entries.map((e) => entryRecord(VOLUME, e))
       records.push(sealRecord(VOLUME, s.seal))
       const c1 = performance.now()
