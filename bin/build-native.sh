@@ -30,13 +30,9 @@ command -v python3 >/dev/null || fail "node-gyp needs python3"
 nodedir=$(dirname "$(dirname "$(command -v node)")")
 [ -f "$nodedir/include/node/node_api.h" ] && [ -f "$nodedir/include/node/common.gypi" ] \
   || fail "no Node headers under $nodedir/include/node"
-gyp=${npm_config_node_gyp:-}
-if [ -z "$gyp" ] || [ ! -f "$gyp" ]; then
-  gyp=$(dirname "$(dirname "$(command -v npm)")")/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js
-  [ -f "$(readlink -f "$(command -v npm)" | xargs dirname)/../node_modules/node-gyp/bin/node-gyp.js" ] \
-    && gyp=$(readlink -f "$(command -v npm)" | xargs dirname)/../node_modules/node-gyp/bin/node-gyp.js
-fi
-[ -f "$gyp" ] || fail "npm's node-gyp not found"
+# npm tells its lifecycle scripts where its node-gyp is; run by hand, find it beside npm-cli.js.
+gyp=${npm_config_node_gyp:-$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js}
+[ -f "$gyp" ] || fail "npm's node-gyp not found (looked for $gyp)"
 
 work=$root/build/fuse-native.tmp
 rm -rf "$work" && mkdir -p "$work" || fail "cannot write $root/build"
