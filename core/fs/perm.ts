@@ -113,22 +113,22 @@ function shouldDropSgid(v: Owned, cred: Cred): boolean {
   return !inGroupOrRoot(cred, v.gid)
 }
 
+/** `v`'s mode without S_ISUID, and without S_ISGID when shouldDropSgid says so. */
+function withoutSetIds(v: Owned, cred: Cred): number {
+  const mode = v.mode & ~S_ISUID
+  return shouldDropSgid(v, cred) ? mode & ~S_ISGID : mode
+}
+
 /** The mode after chown(2) on `v` (chown_common: ATTR_KILL_SUID and setattr_should_drop_sgid
  *  for non-directories, for every caller, root included). */
 export function modeAfterChown(v: Owned, cred: Cred): number {
-  if (v.kind === 'dir') return v.mode
-  let mode = v.mode & ~S_ISUID
-  if (shouldDropSgid(v, cred)) mode &= ~S_ISGID
-  return mode
+  return v.kind === 'dir' ? v.mode : withoutSetIds(v, cred)
 }
 
 /** The mode after a write or truncate by `cred` (file_remove_privs ->
  *  setattr_should_drop_suidgid: only for regular files and callers without CAP_FSETID). */
 export function modeAfterWrite(v: Owned, cred: Cred): number {
-  if (v.kind !== 'file' || isRoot(cred)) return v.mode
-  let mode = v.mode & ~S_ISUID
-  if (shouldDropSgid(v, cred)) mode &= ~S_ISGID
-  return mode
+  return v.kind !== 'file' || isRoot(cred) ? v.mode : withoutSetIds(v, cred)
 }
 
 /** chown: setattr_prepare's chown_ok and chgrp_ok, then the mode change's owner check.
@@ -174,7 +174,8 @@ export function utimensCheck(v: Owned, cred: Cred, bothNow: boolean): Errno | nu
 /** xattr_permission for writing (setxattr, removexattr) plus the capability rule for
  *  security.* (cap_inode_setxattr): trusted.* and security.* root only (EPERM); user.* only on
  *  regular files and directories (EPERM), on a sticky directory only by its owner or root
- *  (EPERM), and with write permission (EACCES). Other names: no rule here (kept as they were). */
+ *  (EPERM), and with write permission (EACCES); system.* no rule (the volume then refuses it);
+ *  any other name write permission (EACCES), before the volume refuses its namespace. */
 export function xattrWriteCheck(v: Owned, cred: Cred, name: string): Errno | null {
   if (name.startsWith('trusted.') || name.startsWith('security.')) return isRoot(cred) ? null : 'EPERM'
   if (name.startsWith('user.')) {
