@@ -184,9 +184,8 @@ interface Session {
   /** The running commit, if any: later writes wait for it. */
   committing?: Promise<number>
   /** Who made the pending steps (one operation has one author): a write by someone else
-   *  commits them first. `pid` saves re-reading /proc for every write of one process. */
+   *  commits them first. */
   cred?: Cred
-  pid?: number
 }
 
 interface Handle {
@@ -479,10 +478,7 @@ export class PacioMount {
         return [0, statOf(r.value, s !== undefined && s.steps.length > 0 ? s.size : undefined)]
       }),
 
-      access: wrap('access', async (who: Caller | undefined, path: string, _mode: number) => {
-        const r = await this.backend.getattr(path)
-        return r.ok ? [0] : fail(r.errno)
-      }),
+      // No access handler: with default_permissions the kernel answers access(2) itself.
 
       readdir: wrap('readdir', async (who: Caller | undefined, path: string) => {
         const r = await this.backend.readdir(path)
@@ -643,19 +639,13 @@ export class PacioMount {
   private async claim(ino: number, s: Session, who: Caller | undefined): Promise<number> {
     while (s.committing) await s.committing
     if (who === undefined) return 0
-    if (s.steps.length > 0 && s.pid === who.pid && s.cred?.uid === who.uid && s.cred.gid === who.gid) return 0
     const cred = credOf(who)
-    if (s.steps.length > 0 && s.cred !== undefined && sameCred(s.cred, cred)) {
-      s.pid = who.pid
-      return 0
-    }
-    if (s.steps.length > 0) {
+    if (s.steps.length > 0 && (s.cred === undefined || !sameCred(s.cred, cred))) {
       const c = await this.commit(ino, true)
       if (c < 0) return c
       while (s.committing) await s.committing
     }
     s.cred = cred
-    s.pid = who.pid
     return 0
   }
 
