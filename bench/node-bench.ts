@@ -6,6 +6,7 @@
 // The host's work (persisting, sending) is not included; encoding the persist records, which
 // every host must do, is timed separately. Run alone: npx tsx bench/node-bench.ts
 // Wired into `npm run bench:core` by bench/core.ts.
+import { MemoryChunkStore } from '../core/storage.ts'
 import { nobleCrypto } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { createNode, encodeRecord, nodeConfig, step } from '../core/node.ts'
@@ -45,6 +46,8 @@ export class Driver {
     const r = step(this.config, this.state, { type: 'request', now: this.now as TimeMs, req, request })
     const t1 = performance.now()
     this.state = r.state
+    // The host's part: a performed persist fills the storage port the next steps read.
+    if (this.config.storage instanceof MemoryChunkStore) for (const e of r.effects) if (e.type === 'persist') this.config.storage.absorb(e.records)
     if (phase !== undefined) {
       phase.persistedBytes += persistBytes(r.effects)
       phase.encodeMs += performance.now() - t1

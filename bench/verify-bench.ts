@@ -16,6 +16,7 @@
 //
 //   npx tsx bench/verify-bench.ts [--quick] [--runs N] [--files N --mib M]    (npm run bench:verify)
 // Writes bench/results/verify.json and prints a markdown table; progress goes to stderr.
+import type { MemoryChunkStore } from '../core/storage.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { nodeConfig, verifyNodeVolume } from '../core/node.ts'
 import type { NodeConfig, NodeRequest, NodeState } from '../core/node.ts'
@@ -208,9 +209,10 @@ async function main(): Promise<void> {
   const buildTiming = { ...timing }
   const v = built.state.volumes.get(VOLUME)!
   const logOps = v.log.length
-  const chunkBytes = [...v.chunks.values()].reduce((a, c) => a + c.length, 0)
+  const chunkStats = (config.storage as MemoryChunkStore).chunkStats(VOLUME)
+  const chunkBytes = chunkStats.bytes
   const seals = v.fotb.chains.get(built.state.me)!.view.seals.length
-  progress(`built in ${(built.ms / 1000).toFixed(1)} s: ${logOps} logged ops, ${v.chunks.size} chunks (${(chunkBytes / 2 ** 20).toFixed(1)} MiB), ${seals} seals; signing ${(buildTiming.signMs / 1000).toFixed(1)} s, content hashing ${(buildTiming.contentHashMs / 1000).toFixed(1)} s`)
+  progress(`built in ${(built.ms / 1000).toFixed(1)} s: ${logOps} logged ops, ${chunkStats.chunks} chunks (${(chunkBytes / 2 ** 20).toFixed(1)} MiB), ${seals} seals; signing ${(buildTiming.signMs / 1000).toFixed(1)} s, content hashing ${(buildTiming.contentHashMs / 1000).toFixed(1)} s`)
 
   const figures: Record<string, number[]> = {
     verify_s: [],
@@ -270,7 +272,7 @@ async function main(): Promise<void> {
       build: 'core/node.ts step(), one request per step: create-volume, mkdir x dirs, then create + one whole-file write per file; seeded xorshift128 content',
       goals: { content_hash_MiB_per_s: GOAL_HASH_MIB_PER_S, replayed_ops_per_s: GOAL_REPLAY_OPS_PER_S },
     },
-    volume: { loggedOps: logOps, chunks: v.chunks.size, chunkMiB: chunkBytes / 2 ** 20, seals },
+    volume: { loggedOps: logOps, chunks: chunkStats.chunks, chunkMiB: chunkBytes / 2 ** 20, seals },
     build: { seconds: built.ms / 1000, steps: built.ops, signSeconds: buildTiming.signMs / 1000, contentHashSeconds: buildTiming.contentHashMs / 1000 },
     seconds,
     results,
@@ -284,7 +286,7 @@ async function main(): Promise<void> {
   }
   console.log(`## verify: ${files} files / ${mib} MiB (${quick ? 'quick' : 'full'}, ${runs} run${runs > 1 ? 's' : ''}, crypto ${nodeCrypto.name})\n`)
   console.log(`${m.model} x${m.cpus}, node ${m.node}, ${m.platform}, load ${m.loadavg.join(' ')}; ${seconds.toFixed(1)} s in all`)
-  console.log(`volume: ${logOps} logged ops, ${v.chunks.size} chunks (${(chunkBytes / 2 ** 20).toFixed(1)} MiB), ${seals} seals (one per step); built in ${(built.ms / 1000).toFixed(1)} s (not in the figures)\n`)
+  console.log(`volume: ${logOps} logged ops, ${chunkStats.chunks} chunks (${(chunkBytes / 2 ** 20).toFixed(1)} MiB), ${seals} seals (one per step); built in ${(built.ms / 1000).toFixed(1)} s (not in the figures)\n`)
   console.log(
     markdownTable([
       ['figure', 'median', 'min', 'max', 'goal (median / goal)'],

@@ -15,6 +15,10 @@ export type Mutation =
   | 'apply-own-twice'
   /** verify compares only the top directory (the prototype's bug). */
   | 'verify-top-only'
+  /** the node keeps a step's chunk bytes in the volume state after the step (spec/storage.md). */
+  | 'keep-chunk-bytes'
+  /** remote_get takes a PUT's chunks without persisting them: they live only until the step ends. */
+  | 'forget-fetched-chunks'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -23,4 +27,6 @@ export const MUTATIONS: readonly Mutation[] = [
   'quorum-off-by-one',
   'apply-own-twice',
   'verify-top-only',
+  'keep-chunk-bytes',
+  'forget-fetched-chunks',
 ]

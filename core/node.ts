@@ -12,6 +12,7 @@ import * as fotb from './fotb.ts'
 import * as vol from './paciofs.ts'
 import type { CallResult, FsCall, Genesis, Policy, VolumeParams, VolumeState, VolumeUp } from './paciofs.ts'
 import { verifyVolume, type VolumeFinding } from './verify.ts'
+import { MemoryChunkStore, type ChunkStore } from './storage.ts'
 import { assert, isPid, isVolumeName, type Pid, type TimeMs, type VolumeName } from './types.ts'
 
 export interface NodeConfig {
@@ -20,6 +21,8 @@ export interface NodeConfig {
   readonly params: VolumeParams
   /** Period of the node's tick timer (anti-entropy, remote_get deadlines). */
   readonly tickMs: number
+  /** The storage port (spec/storage.md): the chunks the host has stored for this node. */
+  readonly storage: ChunkStore
 }
 
 export interface NodeState {
@@ -50,8 +53,17 @@ export type NodeEffect = Effect<NodeReply, VolumeUp>
 
 export const DEFAULT_TICK_MS = 250
 
-export function nodeConfig(crypto: Crypto, secretKey: Uint8Array, params: VolumeParams = vol.DEFAULT_VOLUME_PARAMS, tickMs = DEFAULT_TICK_MS): NodeConfig {
-  return { crypto, secretKey, params, tickMs }
+/** A node's configuration. `storage` defaults to an empty MemoryChunkStore: the host that
+ *  performs the node's persist effects must fill it (`absorb`), or content written in one step is
+ *  unreadable in the next. */
+export function nodeConfig(
+  crypto: Crypto,
+  secretKey: Uint8Array,
+  params: VolumeParams = vol.DEFAULT_VOLUME_PARAMS,
+  tickMs = DEFAULT_TICK_MS,
+  storage: ChunkStore = new MemoryChunkStore(),
+): NodeConfig {
+  return { crypto, secretKey, params, tickMs, storage }
 }
 
 export function pidOf(crypto: Crypto, secretKey: Uint8Array): Pid {
@@ -72,7 +84,7 @@ function bump(state: NodeState, key: string): void {
 }
 
 function ctxFor(config: NodeConfig, state: NodeState, now: TimeMs, out: Out): vol.Ctx {
-  return { crypto: config.crypto, secretKey: config.secretKey, saltKey: state.saltKey, params: config.params, now, out }
+  return { crypto: config.crypto, secretKey: config.secretKey, saltKey: state.saltKey, params: config.params, now, out, chunks: config.storage }
 }
 
 export function step(config: NodeConfig, state: NodeState, input: NodeInput): { state: NodeState; effects: NodeEffect[] } {
@@ -109,13 +121,21 @@ export function stepGroup(
   // settle: false leaves the group's new entries unsealed (and unsent) until a later settleStep:
   // a host that writes batches to disk seals once per disk batch (runtime/host.ts).
   if (ctx !== undefined && opts.settle !== false) settle(config, state, ctx)
+  endStep(config, state)
   return { state, effects: out.effects() }
+}
+
+/** The step's chunks are in its persist effect now; from here on the host's port serves them. */
+function endStep(config: NodeConfig, state: NodeState): void {
+  if (config.params.mutation === 'keep-chunk-bytes') return
+  for (const v of state.volumes.values()) v.written.clear()
 }
 
 /** Only the end of a step: seal and send what earlier `settle: false` groups appended. */
 export function settleStep(config: NodeConfig, state: NodeState, now: TimeMs): { state: NodeState; effects: NodeEffect[] } {
   const out = new Out<NodeReply, VolumeUp>()
   settle(config, state, ctxFor(config, state, now, out))
+  endStep(config, state)
   return { state, effects: out.effects() }
 }
 
@@ -289,7 +309,7 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     log: v.log,
     skipped: v.skipped,
     plain: v.plain,
-    chunks: v.chunks,
+    chunks: vol.chunkReader(v, config.storage),
     disk: v.fs,
     ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),
   })

@@ -9,6 +9,7 @@ import { encode, tryDecode, type Value } from './codec.ts'
 import { fromHex, toHex, utf8 } from './bytes.ts'
 import type { Out } from './effects.ts'
 import type { Mutation } from './mutations.ts'
+import { chunkRecord, type ChunkStore } from './storage.ts'
 import * as fotb from './fotb.ts'
 import type { FotbParams, FotbState, FotbUp } from './fotb.ts'
 import { entryHash, headerOf, type Entry } from './ledger.ts'
@@ -129,7 +130,9 @@ export interface VolumeState {
   readonly me: Pid
   readonly fotb: FotbState
   readonly fs: FsState
-  readonly chunks: Map<ChunkHash, Uint8Array>
+  /** Chunks this step persisted, until the host has performed the step's persist (volatile;
+   *  emptied at the end of every step, spec/storage.md): reads see them before the port does. */
+  readonly written: Map<ChunkHash, Uint8Array>
   readonly plain: Map<ObfHash, PlainOp>
   readonly log: LogRecord[]
   readonly skipped: SkipRecord[]
@@ -416,7 +419,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     me,
     fotb: fotb.newFotb(genesis.name, me),
     fs: createFs(crypto),
-    chunks: new Map(),
+    written: new Map(),
     plain: new Map(),
     log: [],
     skipped: [],
@@ -463,10 +466,42 @@ export interface Ctx {
   readonly params: VolumeParams
   readonly now: TimeMs
   readonly out: Out
+  /** The storage port (spec/storage.md): chunks persisted by earlier steps. */
+  readonly chunks: ChunkStore
 }
 
-export function chunkReader(state: VolumeState): ChunkReader {
-  return (h) => state.chunks.get(h)
+/** Reads this volume's chunks: this step's own first, then the storage port. */
+export function chunkReader(state: VolumeState, store: ChunkStore): ChunkReader {
+  const volume = state.genesis.name
+  return (h) => state.written.get(h) ?? store.chunk(volume, h)
+}
+
+function hasChunk(state: VolumeState, ctx: Ctx, h: ChunkHash): boolean {
+  return state.written.has(h) || ctx.chunks.hasChunk(state.genesis.name, h)
+}
+
+/** Persists a chunk unless the node holds it already. */
+function storeChunk(state: VolumeState, ctx: Ctx, h: ChunkHash, bytes: Uint8Array): void {
+  if (hasChunk(state, ctx, h)) return
+  ctx.out.persist(chunkRecord(state.genesis.name, fromHex(h)!, bytes))
+  state.written.set(h, bytes)
+}
+
+/** The chunks a write op references, all of them, or undefined when one is not stored here
+ *  (never hand out half an op: the receiver would take us for a liar). */
+function chunksOf(state: VolumeState, ctx: Ctx, op: FsOp): [ChunkHash, Uint8Array][] | undefined {
+  const chunks: [ChunkHash, Uint8Array][] = []
+  if (op.type !== 'write') return chunks
+  const read = chunkReader(state, ctx.chunks)
+  const seen = new Set<ChunkHash>()
+  for (const [, h] of op.blocks) {
+    if (h === null || seen.has(h)) continue
+    seen.add(h)
+    const bytes = read(h)
+    if (bytes === undefined) return undefined
+    chunks.push([h, bytes])
+  }
+  return chunks
 }
 
 /** A local state-changing call: apply once, keep the plain op off-ledger, broadcast its hash. */
@@ -483,7 +518,7 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
       op = { ...c, ino: inoFor(ctx.crypto, state.genesis.name, state.me, seq, 0) } as FsOp
       break
     case 'write': {
-      const plan = planWrite(state.fs, chunkReader(state), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
+      const plan = planWrite(state.fs, chunkReader(state, ctx.chunks), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
       if (!plan.ok) return { ok: false, errno: plan.errno }
       op = plan.value.op
       newChunks = plan.value.chunks
@@ -501,12 +536,7 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
     appendLog(state, ctx.out, { epoch, author: state.me, seq: null, txid: null, obf: null, kind: op.type, result: result.errno, localOp: opBytes })
     return result
   }
-  if (newChunks) {
-    for (const [h, bytes] of newChunks) {
-      if (!state.chunks.has(h)) ctx.out.persist(['chunk', state.genesis.name, fromHex(h)!, bytes])
-      state.chunks.set(h, bytes)
-    }
-  }
+  if (newChunks) for (const [h, bytes] of newChunks) storeChunk(state, ctx, h, bytes)
   const salt = saltFor(ctx.crypto, ctx.saltKey, state.genesis.name, seq)
   const obf = obfuscate(ctx.crypto, salt, opBytes)
   state.plain.set(obf, { salt, opBytes, op })
@@ -535,7 +565,7 @@ export function pushOwnOps(state: VolumeState, ctx: Ctx): void {
   }
   const to = membersOf(state).filter((m) => m !== state.me)
   for (const obf of state.toPush.splice(0)) {
-    const bytes = putMessageFor(state, obf)
+    const bytes = putMessageFor(state, ctx, obf)
     if (bytes === undefined) continue
     for (const m of to) {
       bump(state, 'out:push')
@@ -544,12 +574,13 @@ export function pushOwnOps(state: VolumeState, ctx: Ctx): void {
   }
 }
 
-function putMessageFor(state: VolumeState, obf: ObfHash): Uint8Array | undefined {
+function putMessageFor(state: VolumeState, ctx: Ctx, obf: ObfHash): Uint8Array | undefined {
   const plain = state.plain.get(obf)
   if (!plain) return undefined
-  const chunks: [ChunkHash, Uint8Array][] = []
-  if (plain.op.type === 'write') {
-    for (const [, h] of plain.op.blocks) if (h !== null && state.chunks.has(h)) chunks.push([h, state.chunks.get(h)!])
+  const chunks = chunksOf(state, ctx, plain.op)
+  if (chunks === undefined) {
+    bump(state, 'chunk:unavailable')
+    return undefined
   }
   return encodeVolMessage(state.genesis.name, { type: 'put', obf, salt: plain.salt, opBytes: plain.opBytes, chunks })
 }
@@ -844,13 +875,13 @@ export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMe
         return
       }
       const plain = state.plain.get(msg.obf)
-      if (!plain) {
+      const chunks = plain === undefined ? undefined : chunksOf(state, ctx, plain.op)
+      if (plain === undefined || chunks === undefined) {
+        // A chunk we cannot read (damaged on disk) makes the op one we do not have: NOTFOUND
+        // sends the asker to another member instead of handing it half an op.
+        if (plain !== undefined) bump(state, 'chunk:unavailable')
         ctx.out.send(from, encodeVolMessage(state.genesis.name, { type: 'notfound', obf: msg.obf }))
         return
-      }
-      const chunks: [ChunkHash, Uint8Array][] = []
-      if (plain.op.type === 'write') {
-        for (const [, h] of plain.op.blocks) if (h !== null && state.chunks.has(h)) chunks.push([h, state.chunks.get(h)!])
       }
       bump(state, 'out:put')
       ctx.out.send(from, encodeVolMessage(state.genesis.name, { type: 'put', obf: msg.obf, salt: plain.salt, opBytes: plain.opBytes, chunks }))
@@ -938,20 +969,18 @@ function acceptPut(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, msg: Ext
       liar(state, ctx, from, p, 'a chunk does not hash to its name')
       return 'lie'
     }
-    if (!state.chunks.has(h)) fresh.set(h, bytes)
+    if (!hasChunk(state, ctx, h)) fresh.set(h, bytes)
   }
   if (op.type === 'write') {
     for (const [, h] of op.blocks) {
-      if (h !== null && !state.chunks.has(h) && !fresh.has(h)) {
+      if (h !== null && !hasChunk(state, ctx, h) && !fresh.has(h)) {
         liar(state, ctx, from, p, 'a referenced chunk is missing')
         return 'lie'
       }
     }
   }
-  for (const [h, bytes] of fresh) {
-    state.chunks.set(h, bytes)
-    ctx.out.persist(['chunk', state.genesis.name, fromHex(h)!, bytes])
-  }
+  if (ctx.params.mutation === 'forget-fetched-chunks') for (const [h, bytes] of fresh) state.written.set(h, bytes)
+  else for (const [h, bytes] of fresh) storeChunk(state, ctx, h, bytes)
   state.plain.set(msg.obf, { salt: msg.salt, opBytes: msg.opBytes, op })
   ctx.out.persist(['plain', state.genesis.name, fromHex(msg.obf)!, msg.salt, msg.opBytes])
   return 'stored'
@@ -1008,16 +1037,8 @@ export function restoreVolume(
   for (const rec of records) {
     if (!Array.isArray(rec) || rec[1] !== volume) continue
     const r = rec as Value[]
-    if (r[0] === 'chunk') {
-      const h = r[2]
-      const bytes = r[3]
-      if (!(h instanceof Uint8Array) || !(bytes instanceof Uint8Array) || chunkHash(crypto, bytes) !== toHex(h)) {
-        // Name the record (its hash, in full) so an auditor can find it.
-        problems.push({ record: h instanceof Uint8Array ? `chunk ${toHex(h)}` : 'chunk (no hash)', problem: 'does not hash to its name' })
-        continue
-      }
-      state.chunks.set(toHex(h) as ChunkHash, bytes)
-    } else if (r[0] === 'plain') {
+    // Chunk records are the storage port's (spec/storage.md): the state holds no chunk bytes.
+    if (r[0] === 'plain') {
       const [, , obfB, salt, opBytes] = r
       if (!(obfB instanceof Uint8Array) || !(salt instanceof Uint8Array) || !(opBytes instanceof Uint8Array)) {
         problems.push({ record: 'plain', problem: 'malformed' })

@@ -20,7 +20,8 @@ import {
   type SkipRecord,
 } from './paciofs.ts'
 import { validateOp, opToValue } from './fs/ops.ts'
-import type { ChunkHash, ObfHash, Pid, Seq, VolumeName } from './types.ts'
+import type { ChunkReader } from './fs/types.ts'
+import type { ObfHash, Pid, Seq, VolumeName } from './types.ts'
 
 export interface VolumeFinding {
   /** A path in the volume, or a record such as "log epoch 7" or "ledger <author> seq 3". */
@@ -38,7 +39,8 @@ export interface VerifyInput {
   readonly log: readonly LogRecord[]
   readonly skipped: readonly SkipRecord[]
   readonly plain: ReadonlyMap<ObfHash, PlainOp>
-  readonly chunks: ReadonlyMap<ChunkHash, Uint8Array>
+  /** Reads the node's stored chunks (the storage port); a chunk is checked against its hash. */
+  readonly chunks: ChunkReader
   /** The replica as the node holds it (the disk). */
   readonly disk: FsState | FsView
   /** Test only (core/mutations.ts 'verify-top-only'): the prototype's shallow comparison. */
@@ -135,7 +137,7 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     const got = result.ok ? 'ok' : result.errno
     if (got !== rec.result) add(`log epoch ${rec.epoch}`, 'result', got, rec.result)
   }
-  const chunks = (h: ChunkHash): Uint8Array | undefined => input.chunks.get(h)
+  const chunks = input.chunks
   if (input.topOnly) {
     // The prototype's verify: only the names in the top directory.
     const names = (src: FsState | FsView) => {

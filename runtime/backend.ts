@@ -63,10 +63,10 @@ export class VolumeReader {
     return this.view().readdir(path)
   }
   read(path: string, offset: number, length: number): Lookup<Uint8Array> {
-    return this.view().readFile(chunkReader(this.state()), path, offset, length)
+    return this.view().readFile(chunkReader(this.state(), this.host.chunkStore), path, offset, length)
   }
   readInto(ino: number, offset: number, length: number, target: Uint8Array): Lookup<number> {
-    return this.view().readInodeInto(chunkReader(this.state()), ino, offset, length, target)
+    return this.view().readInodeInto(chunkReader(this.state(), this.host.chunkStore), ino, offset, length, target)
   }
   readlink(path: string): Lookup<string> {
     return this.view().readlink(path)
@@ -81,9 +81,8 @@ export class VolumeReader {
     const v = this.state()
     let files = 0
     for (const rec of v.fs.inodes.values()) if (!rec.versions[rec.versions.length - 1]!.deleted) files++
-    let bytes = 0
-    for (const c of v.chunks.values()) bytes += c.length
-    return { files, bytes }
+    // The store keeps the volume's chunk total: statfs never walks the chunks.
+    return { files, bytes: this.host.chunkStore.chunkStats(this.volume).bytes }
   }
 }
 

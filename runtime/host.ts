@@ -159,8 +159,9 @@ export class NodeHost {
    *  and feeds the first tick. Throws HostError HOST_RESTORE_FAILED, or a StoreError. */
   static async start(opts: NodeHostOptions): Promise<NodeHost> {
     const crypto = opts.crypto ?? nodeCrypto
-    const config = nodeConfig(crypto, opts.secretKey, opts.params ?? DEFAULT_VOLUME_PARAMS, opts.tickMs ?? DEFAULT_TICK_MS)
     const store = await RecordStore.open(opts.dataDir)
+    // The store is the core's storage port: chunks are read back from it, never held in the state.
+    const config = nodeConfig(crypto, opts.secretKey, opts.params ?? DEFAULT_VOLUME_PARAMS, opts.tickMs ?? DEFAULT_TICK_MS, store)
     let state: NodeState
     try {
       const { records, problems } = await store.loadAll()
@@ -210,6 +211,11 @@ export class NodeHost {
   }
 
   /** The node's state as of the last completed step. Read it; never change it. */
+  /** The store as the core's storage port: chunk reads, read counters, per-volume totals. */
+  get chunkStore(): RecordStore {
+    return this.store
+  }
+
   get state(): NodeState {
     return this.nodeState
   }
@@ -386,6 +392,8 @@ export class NodeHost {
   private stageEffects(effects: NodeEffect[]): void {
     for (const e of effects) {
       if (e.type === 'persist') {
+        // Performed: the port serves this step's chunks from now on (spec/storage.md).
+        this.store.stage(e.records)
         for (const r of e.records) this.staged.records.push(r)
         this.staged.bytes += recordsBytes(e.records)
       } else if (e.type === 'reply') {

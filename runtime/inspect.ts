@@ -19,13 +19,25 @@ import { parsePath } from '../core/fs/paths.ts'
 import type { Errno, FsTime } from '../core/fs/types.ts'
 import { currentView, snapshotAt, type FsView } from '../core/fs/view.ts'
 import type { ChunkHash, Pid, VolumeName } from '../core/types.ts'
+import { MemoryChunkStore, type ChunkAudit, type ChunkStore } from '../core/storage.ts'
 import { loadKey, storePath } from './datadir.ts'
 import { nodeCrypto } from './node-crypto.ts'
 import { RecordStore, type StoreProblem } from './store.ts'
 
+/** The node's stored chunks as inspect reads them: the storage port plus totals and an audit
+ *  read (runtime/store.ts RecordStore; core/storage.ts MemoryChunkStore in tests). */
+export interface SnapshotChunks extends ChunkStore {
+  chunkStats(volume: VolumeName): { readonly chunks: number; readonly bytes: number }
+  /** Reads the chunk as stored (no cache) and checks its hash. */
+  auditChunk(volume: VolumeName, hash: ChunkHash): ChunkAudit
+}
+
 export interface NodeSnapshot {
   readonly config: NodeConfig
   readonly state: NodeState
+  /** The node's chunk store (live: the running node's; offline: its data dir's, open while the
+   *  command runs). */
+  readonly chunks: SnapshotChunks
   /** damaged batches the store reported (RecordStore.loadAll problems); [] for a live node */
   readonly storeProblems: readonly StoreProblem[]
   /** problems restoreNode reported; [] for a live node */
@@ -334,7 +346,7 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       logRecords: v.log.length,
       skipped: v.skipped.length,
       plainOps: v.plain.size,
-      chunks: v.chunks.size,
+      chunks: snap.chunks.chunkStats(v.genesis.name).chunks,
       stats: { volume: mapObject(v.stats), fotb: mapObject(v.fotb.stats) },
     }
   })
@@ -586,8 +598,11 @@ function cat(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   // bytes the log does not vouch for.
   let bad: { hash: ChunkHash; problem: string } | undefined
   const reader = (h: ChunkHash): Uint8Array | undefined => {
-    const data = v.chunks.get(h)
-    if (data === undefined) bad ??= { hash: h, problem: 'is missing from the chunk store' }
+    const data = snap.chunks.chunk(v.genesis.name, h)
+    if (data === undefined) {
+      const audit = snap.chunks.auditChunk(v.genesis.name, h)
+      bad ??= { hash: h, problem: audit.ok ? 'is unreadable' : audit.problem }
+    }
     else if (chunkHash(snap.config.crypto, data) !== h) bad ??= { hash: h, problem: 'does not hash to its name (damaged)' }
     else return data
     return undefined
@@ -639,13 +654,18 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       // the core; that is a failed audit, never a clean one.
       findings.push({ volume: name, where: 'audit', what: 'verify could not complete', expected: 'a completed audit', found: (e as Error).message })
     }
+    // Every chunk any version references is read as stored and hashed, one at a time (bounded
+    // memory: one chunk and the set of hashes seen).
     let chunkBytes = 0
-    for (const [h, bytes] of [...v.chunks].sort(([x], [y]) => (x < y ? -1 : 1))) {
-      chunkBytes += bytes.length
-      const actual = chunkHash(snap.config.crypto, bytes)
-      if (actual !== h) findings.push({ volume: name, where: `chunk ${h}`, what: 'chunk does not hash to its name', expected: h, found: actual })
+    let chunkCount = 0
+    for (const h of referencedChunks(v)) {
+      const audit = snap.chunks.auditChunk(name, h)
+      chunkCount++
+      if (audit.ok) chunkBytes += audit.bytes
+      else if (audit.actual !== undefined) findings.push({ volume: name, where: `chunk ${h}`, what: 'chunk does not hash to its name', expected: h, found: audit.actual })
+      else findings.push({ volume: name, where: `chunk ${h}`, what: 'chunk as stored', expected: 'present, hashing to its name', found: audit.problem })
     }
-    return { name, ledgerEntries, opsReplayed: v.log.length, chunks: v.chunks.size, chunkBytes, findings: 0 }
+    return { name, ledgerEntries, opsReplayed: v.log.length, chunks: chunkCount, chunkBytes, findings: 0 }
   })
   for (const s of summaries) s.findings = findings.filter((f) => f.volume === s.name).length
   const counts = {
@@ -670,6 +690,15 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   return { exitCode, stdout: lines.join('\n') + '\n', stderr: '' }
 }
 
+/** The hashes of every chunk any version of any inode references, sorted. */
+function referencedChunks(v: VolumeState): ChunkHash[] {
+  const seen = new Set<ChunkHash>()
+  for (const rec of v.fs.inodes.values()) {
+    for (const ver of rec.versions) for (const ref of ver.blocks.values()) seen.add(ref.hash)
+  }
+  return [...seen].sort()
+}
+
 // ---------------------------------------------------------------------------------------------
 // A stopped node
 
@@ -677,21 +706,26 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
  *  loadAll, restoreNode with nodeCrypto and default params), closes the store again, and returns
  *  the snapshot. Throws the StoreError (e.g. STORE_LOCKED when a node runs on it) / DataDirError
  *  as they are. */
-export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot> {
+export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot & { close(): Promise<void> }> {
   const secretKey = loadKey(dataDir)
   const config = nodeConfig(nodeCrypto, secretKey)
   const dir = storePath(dataDir)
   // A node that never started has no store yet; opening one would create it, and a read-only
   // command should leave the directory as it found it.
-  if (!existsSync(dir)) return { config, state: createNode(config), storeProblems: [], restoreProblems: [], source: 'offline' }
+  if (!existsSync(dir)) {
+    const chunks = new MemoryChunkStore()
+    return { config: { ...config, storage: chunks }, state: createNode(config), chunks, storeProblems: [], restoreProblems: [], source: 'offline', close: async () => undefined }
+  }
   const store = await RecordStore.open(dir)
   try {
     const { records, problems } = await store.loadAll()
     // Unlike NodeHost.start, restore even when batches are damaged: an audit must show what is
     // intact next to what is not, and the problems become findings of verify.
-    const restored = restoreNode(config, records)
-    return { config, state: restored.state, storeProblems: problems, restoreProblems: restored.problems, source: 'offline' }
-  } finally {
+    const withStore = { ...config, storage: store }
+    const restored = restoreNode(withStore, records)
+    return { config: withStore, state: restored.state, chunks: store, storeProblems: problems, restoreProblems: restored.problems, source: 'offline', close: () => store.close() }
+  } catch (err) {
     await store.close()
+    throw err
   }
 }

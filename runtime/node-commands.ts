@@ -155,7 +155,11 @@ async function inspect(command: InspectCommand, argv: readonly string[], io: Com
     }
     throw err
   }
-  return print(io, runInspect(command, rest, snap))
+  try {
+    return print(io, runInspect(command, rest, snap))
+  } finally {
+    await snap.close()
+  }
 }
 
 async function controlOnly(command: string, argv: readonly string[], io: CommandIo): Promise<number> {

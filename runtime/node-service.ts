@@ -176,6 +176,7 @@ export class PacioNode {
       return runInspect(req.command as InspectCommand, req.argv, {
         config: this.host.config,
         state: this.host.state,
+        chunks: this.host.chunkStore,
         storeProblems: [],
         restoreProblems: [],
         source: 'live',

@@ -1,38 +1,53 @@
 // The durable record store of a node: what the core's `persist` effects ask to remember, on
-// `level` (LevelDB). The host appends one step's records with `append` and sends nothing of that
-// step before the promise resolves (core/effects.ts, "persist before send"); at restart it feeds
+// `level` (LevelDB), and the storage port the core reads its chunks through (spec/storage.md).
+// The host appends one step's records with `append` and sends nothing of that step before the
+// promise resolves (core/effects.ts, "persist before send"); at restart it feeds
 // `loadAll().records` to `restoreNode`.
 //
-// On disk, one step = one level entry, written as one atomic level batch with `sync: true`:
-//   key   = the batch's sequence number, 1, 2, 3 ..., as 16 decimal digits, zero-padded, so that
-//           level's byte order of keys is the order of appends (16 digits hold any safe integer);
-//   value = encode([sha256(body), body]), body = encode([seq, records])   (core/codec.ts).
-// Why the sequence number is inside the body too: a value moved or copied to another key fails
-// the key check, so a reordered or duplicated batch is caught like a flipped bit.
-// Why no torn-write handling (unlike sim/cluster.ts readBatch): a level batch is all-or-nothing,
-// so a damaged or missing batch is corruption (bit rot, tampering), never a crash's leftover.
+// On disk (format 2, spec/runtime.md "Store format"), keys by prefix:
+//   m:format          'paciofs-store/2'; a store without it, or with another value, is refused
+//   b:<16 digits>     one step's records: the batch's sequence number 1, 2, 3 ..., zero-padded
+//                     so that level's byte order of keys is the order of appends;
+//                     value = encode([sha256(body), body]), body = encode([seq, records])
+//   c:<volume>:<hash> the chunk index: encode(['inline', bytes]) for a chunk under
+//                     CHUNK_INLINE_MAX bytes, encode(['seg', segment, offset, length]) otherwise
+//   s:<volume>        encode([chunks, bytes]): what the volume's chunks count and weigh
+// One append = one atomic level batch with `sync: true`: the batch, its chunks' index entries and
+// the volume counters together. Why the sequence number is inside the body too: a value moved or
+// copied to another key fails the key check, so a reordered or duplicated batch is caught like a
+// flipped bit. Why no torn-write handling (unlike sim/cluster.ts readBatch): a level batch is
+// all-or-nothing, so a damaged or missing batch is corruption (bit rot, tampering), never a
+// crash's leftover.
 //
-// Content chunks of CHUNK_INLINE_MAX bytes or more do not go into level: LevelDB writes a value
-// several times (log, then each compaction), which capped sequential writes at ~30 MB/s. They are
-// appended to a segment file in `<dir>-chunks/` (`seg-000001`, ...) and made durable (fdatasync)
-// BEFORE the level batch that refers to them; the batch holds, instead of
-// ['chunk', volume, hash, bytes], the reference ['chunk@', volume, hash, segment, offset, length].
-// loadAll turns references back into chunk records by reading the segment, so the core never
-// sees the difference; the core checks every chunk's hash when it restores (a chunk changed in
-// its segment is named by hash, RT-3). A crash between the segment write and the level batch
-// leaves unreferenced bytes in the segment: space, never state.
+// Chunk bytes never stay in memory beyond a bounded cache. In a batch a chunk record
+// ['chunk', volume, hash, bytes] is kept as a reference: ['chunk~', volume, hash, length] (its
+// bytes are in the index entry) or ['chunk@', volume, hash, segment, offset, length]. Chunks of
+// CHUNK_INLINE_MAX bytes or more go to a segment file in `<dir>-chunks/` (`seg-000001`, ...):
+// LevelDB writes a value several times (log, then each compaction), which capped sequential
+// writes at ~30 MB/s. Segment bytes are made durable (fdatasync) BEFORE the level batch that
+// refers to them; a crash in between leaves unreferenced bytes in the segment: space, never state.
+//
+// The port (`chunk`, `hasChunk`) reads synchronously (the core is synchronous): chunks the host has
+// staged but not yet written come from memory, the rest from the index (level's getSync) and the
+// segment (readSync), checked against their hash before they are handed out or cached.
 import { createHash } from 'node:crypto'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { Level } from 'level'
-import { decode, encode, type Value } from '../core/codec.ts'
-import { bytesEqual } from '../core/bytes.ts'
-import { assert } from '../core/types.ts'
+import { decode, encode, tryDecode, type Value } from '../core/codec.ts'
+import { bytesEqual, fromHex, toHex } from '../core/bytes.ts'
+import { parseChunkRecord, type ChunkAudit, type ChunkStore } from '../core/storage.ts'
+import { assert, type ChunkHash, type VolumeName } from '../core/types.ts'
 import { CodedError } from './errors.ts'
 
 /** Chunks at least this long go to a segment file instead of level. */
 export const CHUNK_INLINE_MAX = 16 * 1024
 /** A segment file is closed for appends beyond this size and the next one begun. */
 export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024
+/** Verified chunk bytes kept in memory for reads (least recently used out first). */
+export const CHUNK_CACHE_BYTES_MAX = 64 * 1024 * 1024
+/** The one store format this version reads and writes. */
+export const STORE_FORMAT = 'paciofs-store/2'
 
 export function segmentDir(dir: string): string {
   return `${dir}-chunks`
@@ -41,11 +56,19 @@ export function segmentName(n: number): string {
   return `seg-${String(n).padStart(6, '0')}`
 }
 
-/** Digits of a key: Number.MAX_SAFE_INTEGER has 16. */
+/** Digits of a batch number: Number.MAX_SAFE_INTEGER has 16. */
 const KEY_DIGITS = 16
-const KEY_PATTERN = /^[0-9]{16}$/
+const BATCH_PREFIX = 'b:'
+const BATCH_KEY = /^b:[0-9]{16}$/
+const FORMAT_KEY = 'm:format'
+/** The key ranges between and around the format's prefixes: empty in a store this code wrote. */
+const FOREIGN_RANGES: readonly { gte?: string; lt?: string }[] = [
+  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'm:' }, { gte: 'm;', lt: 's:' }, { gte: 's;' },
+]
+const chunkKey = (volume: string, hash: string): string => `c:${volume}:${hash}`
+const statsKey = (volume: string): string => `s:${volume}`
 
-export type StoreErrorCode = 'STORE_LOCKED' | 'STORE_OPEN_FAILED' | 'STORE_WRITE_FAILED' | 'STORE_READ_FAILED' | 'STORE_CLOSED'
+export type StoreErrorCode = 'STORE_LOCKED' | 'STORE_OPEN_FAILED' | 'STORE_FORMAT' | 'STORE_WRITE_FAILED' | 'STORE_READ_FAILED' | 'STORE_CLOSED'
 
 /** An error a user can meet: a stable code and a sentence that says what to do. */
 export class StoreError extends CodedError<StoreErrorCode> {}
@@ -55,9 +78,21 @@ export interface StoreProblem {
   readonly problem: string
 }
 
+/** What the port did, for tests and `status` (a remount must read no chunk it does not need). */
+export interface ChunkCounters {
+  /** chunk() calls answered */
+  reads: number
+  /** of them from the cache or from staged bytes */
+  cacheHits: number
+  /** chunk bytes read from level or a segment */
+  bytesRead: number
+  /** chunks found damaged or unreadable on disk (each read counts) */
+  damaged: number
+}
+
 export function batchKey(seq: number): string {
   assert(Number.isSafeInteger(seq) && seq >= 1, 'batch sequence numbers are positive safe integers')
-  return String(seq).padStart(KEY_DIGITS, '0')
+  return BATCH_PREFIX + String(seq).padStart(KEY_DIGITS, '0')
 }
 
 function sha256(bytes: Uint8Array): Uint8Array {
@@ -93,7 +128,26 @@ export function decodeBatch(seq: number, value: Uint8Array): { ok: true; records
   return { ok: true, records: inner[1] as Value[] }
 }
 
-export class RecordStore {
+type IndexEntry = { kind: 'inline'; bytes: Uint8Array } | { kind: 'seg'; n: number; offset: number; length: number }
+
+function parseIndexEntry(value: Uint8Array): IndexEntry | undefined {
+  const d = tryDecode(value)
+  if (!d.ok || !Array.isArray(d.value)) return undefined
+  const v = d.value
+  if (v[0] === 'inline' && v.length === 2 && v[1] instanceof Uint8Array) return { kind: 'inline', bytes: v[1] }
+  if (v[0] === 'seg' && v.length === 4 && [v[1], v[2], v[3]].every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
+    return { kind: 'seg', n: v[1] as number, offset: v[2] as number, length: v[3] as number }
+  }
+  return undefined
+}
+
+/** Chunk count and bytes of one volume. */
+export interface VolumeChunkStats {
+  chunks: number
+  bytes: number
+}
+
+export class RecordStore implements ChunkStore {
   private readonly db: Level<string, Uint8Array>
   private readonly dir: string
   /** Sequence number of the last batch written (0: none). */
@@ -105,14 +159,25 @@ export class RecordStore {
   private closed = false
   /** The segment appended to, opened on the first large chunk. */
   private segment: { n: number; handle: FileHandle; size: number } | undefined
+  /** Chunks staged by the host (persist effects performed) and not yet durable: 'volume/hash'. */
+  private readonly staged = new Map<string, Uint8Array>()
+  /** Verified chunk bytes, least recently used first. */
+  private readonly cache = new Map<string, Uint8Array>()
+  private cacheBytes = 0
+  /** Segment file descriptors for synchronous reads. */
+  private readonly readFds = new Map<number, number | null>()
+  private readonly stats: Map<string, VolumeChunkStats>
+  readonly counters: ChunkCounters = { reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 }
 
-  private constructor(db: Level<string, Uint8Array>, dir: string, lastSeq: number) {
+  private constructor(db: Level<string, Uint8Array>, dir: string, lastSeq: number, stats: Map<string, VolumeChunkStats>) {
     this.db = db
     this.dir = dir
     this.lastSeq = lastSeq
+    this.stats = stats
   }
 
-  /** Opens (creating if needed) the store in `dir`. Throws StoreError STORE_LOCKED or STORE_OPEN_FAILED. */
+  /** Opens (creating if needed) the store in `dir`. Throws StoreError STORE_LOCKED,
+   *  STORE_OPEN_FAILED, or STORE_FORMAT (a store written by another version). */
   static async open(dir: string): Promise<RecordStore> {
     const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
@@ -125,38 +190,181 @@ export class RecordStore {
       throw new StoreError('STORE_OPEN_FAILED', `Cannot open the store in ${dir} (${cause?.message ?? (err as Error).message}); check that the directory exists or can be created and is writable by this user.`, err)
     }
     let lastSeq = 0
+    const stats = new Map<string, VolumeChunkStats>()
     try {
-      const [last] = await db.keys({ reverse: true, limit: 1 }).all()
+      const format = await db.get(FORMAT_KEY)
+      const [anyKey] = await db.keys({ limit: 1 }).all()
+      if (format === undefined && anyKey === undefined) {
+        await db.put(FORMAT_KEY, new TextEncoder().encode(STORE_FORMAT), { sync: true })
+      } else if (format === undefined || new TextDecoder().decode(format) !== STORE_FORMAT) {
+        const found = format === undefined ? 'format 1 (before content moved out of memory)' : JSON.stringify(new TextDecoder().decode(format))
+        await db.close().catch(() => undefined)
+        throw new StoreError('STORE_FORMAT', `The store in ${dir} was written by another version of paciofs (${found}); this version reads only ${STORE_FORMAT}. Open it with the version that wrote it, or give this node a new data directory and let it join the volume again to fetch everything from its peers.`)
+      }
+      const [last] = await db.keys({ gte: BATCH_PREFIX, lt: 'b;', reverse: true, limit: 1 }).all()
       // A key that is not a sequence number is reported by loadAll; numbering continues after the
       // highest well-formed key so that no append overwrites a stored batch.
-      if (last !== undefined) lastSeq = KEY_PATTERN.test(last) ? Number(last) : await highestSeq(db)
+      if (last !== undefined) lastSeq = BATCH_KEY.test(last) ? Number(last.slice(BATCH_PREFIX.length)) : await highestSeq(db)
+      for await (const [key, value] of db.iterator({ gte: 's:', lt: 's;' })) {
+        const d = tryDecode(value)
+        if (d.ok && Array.isArray(d.value) && typeof d.value[0] === 'number' && typeof d.value[1] === 'number') {
+          stats.set(key.slice(2), { chunks: d.value[0], bytes: d.value[1] })
+        }
+      }
     } catch (err) {
       await db.close().catch(() => undefined)
+      if (err instanceof StoreError) throw err
       throw new StoreError('STORE_OPEN_FAILED', `Cannot read the store in ${dir} (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
     }
-    return new RecordStore(db, dir, lastSeq)
+    return new RecordStore(db, dir, lastSeq, stats)
   }
 
-  /** Makes one step's records durable, all or none (one level batch, fsync'd). Resolved means durable. */
+  // -------------------------------------------------------------------------------------------
+  // The storage port (core/storage.ts ChunkStore)
+
+  /** The host performed a persist effect: its chunks are readable from now on (spec/storage.md),
+   *  from memory until `append` has made them durable. */
+  stage(records: readonly Value[]): void {
+    for (const r of records) {
+      const c = parseChunkRecord(r)
+      if (c !== undefined) this.staged.set(`${c.volume}/${c.hash}`, c.bytes)
+    }
+  }
+
+  hasChunk(volume: VolumeName, hash: ChunkHash): boolean {
+    const key = `${volume}/${hash}`
+    if (this.staged.has(key) || this.cache.has(key)) return true
+    return this.indexEntry(volume, hash) !== undefined
+  }
+
+  chunk(volume: VolumeName, hash: ChunkHash): Uint8Array | undefined {
+    this.counters.reads++
+    const key = `${volume}/${hash}`
+    const staged = this.staged.get(key)
+    if (staged !== undefined) {
+      this.counters.cacheHits++
+      return staged
+    }
+    const hit = this.cache.get(key)
+    if (hit !== undefined) {
+      this.counters.cacheHits++
+      this.cache.delete(key) // most recently used goes last
+      this.cache.set(key, hit)
+      return hit
+    }
+    const entry = this.indexEntry(volume, hash)
+    if (entry === undefined) return undefined
+    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length)
+    if (bytes === undefined || toHex(sha256(bytes)) !== hash) {
+      this.counters.damaged++
+      return undefined
+    }
+    this.counters.bytesRead += bytes.length
+    this.remember(key, bytes)
+    return bytes
+  }
+
+  /** Chunk count and bytes of a volume (durable ones; statfs, status). */
+  chunkStats(volume: VolumeName): VolumeChunkStats {
+    return { ...(this.stats.get(volume) ?? { chunks: 0, bytes: 0 }) }
+  }
+
+  /** Reads a chunk as stored, bypassing the cache, and checks its hash (verify, cat's errors). */
+  auditChunk(volume: VolumeName, hash: ChunkHash): ChunkAudit {
+    const staged = this.staged.get(`${volume}/${hash}`)
+    if (staged !== undefined) return { ok: true, bytes: staged.length }
+    let raw: Uint8Array | undefined
+    try {
+      this.usable()
+      raw = this.db.getSync(chunkKey(volume, hash))
+    } catch (err) {
+      return { ok: false, problem: `its index entry is unreadable (${(err as Error).message})` }
+    }
+    if (raw === undefined) return { ok: false, problem: 'is missing from the chunk store' }
+    const entry = parseIndexEntry(raw)
+    if (entry === undefined) return { ok: false, problem: 'has a malformed index entry' }
+    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length)
+    if (bytes === undefined) return { ok: false, problem: `is cut short or missing in segment ${entry.kind === 'seg' ? segmentName(entry.n) : '?'}` }
+    const actual = toHex(sha256(bytes))
+    if (actual !== hash) return { ok: false, problem: 'does not hash to its name (damaged)', actual }
+    this.counters.bytesRead += bytes.length
+    return { ok: true, bytes: bytes.length }
+  }
+
+  private indexEntry(volume: VolumeName, hash: ChunkHash): IndexEntry | undefined {
+    this.usable()
+    const raw = this.db.getSync(chunkKey(volume, hash))
+    if (raw === undefined) return undefined
+    const entry = parseIndexEntry(raw)
+    if (entry === undefined) this.counters.damaged++
+    return entry
+  }
+
+  private remember(key: string, bytes: Uint8Array): void {
+    if (bytes.length > CHUNK_CACHE_BYTES_MAX / 4) return
+    this.cache.set(key, bytes)
+    this.cacheBytes += bytes.length
+    while (this.cacheBytes > CHUNK_CACHE_BYTES_MAX) {
+      const [oldest, b] = this.cache.entries().next().value!
+      this.cache.delete(oldest)
+      this.cacheBytes -= b.length
+    }
+  }
+
+  private readSegmentSync(n: number, offset: number, length: number): Uint8Array | undefined {
+    let fd = this.readFds.get(n)
+    if (fd === undefined) {
+      try {
+        fd = openSync(`${segmentDir(this.dir)}/${segmentName(n)}`, 'r')
+      } catch {
+        fd = null
+      }
+      this.readFds.set(n, fd)
+    }
+    if (fd === null) {
+      this.readFds.delete(n) // it may appear later (the segment being written)
+      return undefined
+    }
+    const buf = new Uint8Array(length)
+    let done = 0
+    while (done < length) {
+      const got = readSync(fd, buf, done, length - done, offset + done)
+      if (got === 0) return undefined
+      done += got
+    }
+    return buf
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Appending
+
+  /** Makes one step's records durable, all or none (one level batch, fsync'd). Resolved means
+   *  durable. Chunk records become index entries (and segment bytes) in the same batch. */
   async append(records: readonly Value[]): Promise<void> {
     this.usable()
     if (records.length === 0) return this.tail // nothing to write; resolves once earlier appends are durable
     // Everything up to the first await runs synchronously, so concurrent appends take numbers in
-    // call order. Encode now: an unencodable record is the caller's bug and must throw before a
-    // number is taken.
+    // call order. Validate now: an unencodable record is the caller's bug and must throw before
+    // a number is taken.
     const seq = this.lastSeq + 1
-    const large = records.some(isLargeChunk)
-    // Without large chunks the value is encoded now; with them, once their segment offsets are known.
-    let value = large ? undefined : encodeBatch(seq, records)
+    for (const r of records) if (parseChunkRecord(r) === undefined) encode(r)
     this.lastSeq = seq
     const write = this.tail.then(async () => {
       this.usable()
       try {
-        if (value === undefined) value = encodeBatch(seq, await this.toSegment(records))
-        await this.db.batch([{ type: 'put', key: batchKey(seq), value }], { sync: true })
+        await this.db.batch(await this.toOps(seq, records), { sync: true })
       } catch (err) {
-        this.failed = new StoreError('STORE_WRITE_FAILED', `Writing to the store in ${this.dir} failed (${(err as Error).message}); the node must stop: free disk space or fix the disk, then restart it.`, err)
+        const full = (err as { code?: string }).code === 'ENOSPC' || /ENOSPC|No space/i.test(String((err as Error).message))
+        this.failed = new StoreError('STORE_WRITE_FAILED', `Writing to the store in ${this.dir} failed (${(err as Error).message}); the node must stop: ${full ? 'the disk is full, free space' : 'free disk space or fix the disk'}, then restart it.`, err)
         throw this.failed
+      }
+      // Durable: from now on the index serves these chunks; keep them hot in the cache.
+      for (const r of records) {
+        const c = parseChunkRecord(r)
+        if (c === undefined) continue
+        const key = `${c.volume}/${c.hash}`
+        if (this.staged.get(key) === c.bytes) this.staged.delete(key)
+        this.remember(key, c.bytes)
       }
     })
     // The chain continues past a failure; later appends then throw `failed` themselves.
@@ -164,37 +372,79 @@ export class RecordStore {
     return write
   }
 
-  /** Appends the large chunks' bytes to the segment, durable, and returns the records with
-   *  references in their place. */
-  private async toSegment(records: readonly Value[]): Promise<Value[]> {
+  /** The level operations of one batch: segment bytes written and synced first, then the batch
+   *  with references, the new index entries and the updated volume counters. */
+  private async toOps(seq: number, records: readonly Value[]): Promise<{ type: 'put'; key: string; value: Uint8Array }[]> {
     const out: Value[] = []
+    const ops: { type: 'put'; key: string; value: Uint8Array }[] = []
     const bufs: Uint8Array[] = []
-    let seg = await this.openSegment()
-    let offset = seg.size
+    const fresh = new Set<string>()
+    const touched = new Map<string, VolumeChunkStats>()
+    let seg: { n: number; handle: FileHandle; size: number } | undefined
+    let offset = 0
     for (const r of records) {
-      if (!isLargeChunk(r)) {
+      const c = parseChunkRecord(r)
+      if (c === undefined) {
         out.push(r)
         continue
       }
-      const [, volume, hash, bytes] = r as [string, string, Uint8Array, Uint8Array]
-      if (offset + bytes.length > SEGMENT_BYTES_MAX && offset > 0) {
-        await this.flushSegment(seg, bufs.splice(0))
-        seg = await this.openSegment(seg.n + 1)
-        offset = 0
+      const key = chunkKey(c.volume, c.hash)
+      const hash = fromHex(c.hash)!
+      // Stored already (or twice in this batch): the batch notes it, the index keeps the first.
+      const known = fresh.has(key) || this.db.getSync(key) !== undefined
+      if (c.bytes.length < CHUNK_INLINE_MAX) {
+        out.push(['chunk~', c.volume, hash, c.bytes.length])
+        if (!known) ops.push({ type: 'put', key, value: encode(['inline', c.bytes]) })
+      } else if (known) {
+        out.push(['chunk~', c.volume, hash, c.bytes.length])
+      } else {
+        seg ??= await this.openSegment()
+        if (bufs.length === 0) offset = seg.size
+        if (offset + c.bytes.length > SEGMENT_BYTES_MAX && offset > 0) {
+          await this.flushSegment(seg, bufs.splice(0))
+          seg = await this.openSegment(seg.n + 1)
+          offset = 0
+        }
+        bufs.push(c.bytes)
+        out.push(['chunk@', c.volume, hash, seg.n, offset, c.bytes.length])
+        ops.push({ type: 'put', key, value: encode(['seg', seg.n, offset, c.bytes.length]) })
+        offset += c.bytes.length
       }
-      bufs.push(bytes)
-      out.push(['chunk@', volume, hash, seg.n, offset, bytes.length])
-      offset += bytes.length
+      if (!known) {
+        fresh.add(key)
+        const st = touched.get(c.volume) ?? this.chunkStats(c.volume)
+        st.chunks++
+        st.bytes += c.bytes.length
+        touched.set(c.volume, st)
+      }
     }
-    await this.flushSegment(seg, bufs)
-    return out
+    if (seg !== undefined) await this.flushSegment(seg, bufs)
+    ops.unshift({ type: 'put', key: batchKey(seq), value: encodeBatch(seq, out) })
+    for (const [volume, st] of touched) ops.push({ type: 'put', key: statsKey(volume), value: encode([st.chunks, st.bytes]) })
+    // Counters in memory only once the batch is durable would be exact; they are read only for
+    // statfs and status, and a failed batch stops the store anyway.
+    for (const [volume, st] of touched) this.stats.set(volume, st)
+    return ops
   }
 
+  /** Appends bytes at the segment's end and makes them durable. A short write is completed or
+   *  fails: nothing is referenced that is not wholly on disk. */
   private async flushSegment(seg: { handle: FileHandle; size: number }, bufs: readonly Uint8Array[]): Promise<void> {
     if (bufs.length === 0) return
     let n = 0
     for (const b of bufs) n += b.length
-    await seg.handle.writev(bufs as Uint8Array[], seg.size)
+    const { bytesWritten } = await seg.handle.writev(bufs as Uint8Array[], seg.size)
+    let done = bytesWritten
+    if (done < n) {
+      // writev may write less than asked (a signal, a nearly full disk): write the rest piece by
+      // piece; a write that makes no progress is an error (ENOSPC comes as a throw).
+      const all = Buffer.concat(bufs as Uint8Array[])
+      while (done < n) {
+        const { bytesWritten: w } = await seg.handle.write(all, done, n - done, seg.size + done)
+        if (w === 0) throw new Error(`short write to ${segmentName((seg as { n?: number }).n ?? 0)}: ${done} of ${n} bytes`)
+        done += w
+      }
+    }
     await seg.handle.datasync()
     seg.size += n
   }
@@ -211,7 +461,11 @@ export class RecordStore {
     return this.segment
   }
 
-  /** Every batch in append order. Damaged batches are reported in `problems` and their records left out. */
+  // -------------------------------------------------------------------------------------------
+  // Reading back
+
+  /** Every batch's records in append order, chunk records left out (the port serves chunks).
+   *  Damaged batches are reported in `problems` and their records left out. */
   async loadAll(): Promise<{ records: Value[]; problems: StoreProblem[] }> {
     this.usable()
     await this.tail
@@ -219,12 +473,12 @@ export class RecordStore {
     const problems: StoreProblem[] = []
     let expected = 1
     try {
-      for await (const [key, value] of this.db.iterator()) {
-        if (!KEY_PATTERN.test(key)) {
+      for await (const [key, value] of this.db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) {
+        if (!BATCH_KEY.test(key)) {
           problems.push({ key, problem: 'a key that is not a batch sequence number (the store was written by something else)' })
           continue
         }
-        const seq = Number(key)
+        const seq = Number(key.slice(BATCH_PREFIX.length))
         if (seq !== expected) {
           problems.push({ key, problem: seq === 0 ? 'a batch numbered 0' : seq === expected + 1 ? `batch ${expected} before this one is missing` : `batches ${expected}..${seq - 1} before this one are missing` })
         }
@@ -235,15 +489,16 @@ export class RecordStore {
           continue
         }
         for (const r of batch.records) {
-          if (!isChunkRef(r)) {
-            if (Array.isArray(r) && r[0] === 'chunk@') problems.push({ key, problem: 'a malformed chunk reference' })
-            else records.push(r)
+          if (Array.isArray(r) && (r[0] === 'chunk@' || r[0] === 'chunk~')) {
+            if (!isChunkRef(r)) problems.push({ key, problem: 'a malformed chunk reference' })
             continue
           }
-          const bytes = await this.readSegment(r[3], r[4], r[5])
-          if (typeof bytes === 'string') problems.push({ key, problem: `chunk ${Buffer.from(r[2]).toString('hex')}: ${bytes}` })
-          else records.push(['chunk', r[1], r[2], bytes])
+          records.push(r)
         }
+      }
+      // Keys outside the format's prefixes (b: c: m: s:) were written by something else.
+      for (const range of FOREIGN_RANGES) {
+        for await (const key of this.db.keys({ ...range, limit: 16 })) problems.push({ key, problem: 'a key that is not a batch sequence number (the store was written by something else)' })
       }
     } catch (err) {
       throw new StoreError('STORE_READ_FAILED', `Reading the store in ${this.dir} failed (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
@@ -251,29 +506,15 @@ export class RecordStore {
     return { records, problems }
   }
 
-  private readonly readers = new Map<number, FileHandle | null>()
-
-  /** A chunk's bytes from its segment, or why they cannot be read. */
-  private async readSegment(n: number, offset: number, length: number): Promise<Uint8Array | string> {
-    let h = this.readers.get(n)
-    if (h === undefined) {
-      h = await open(`${segmentDir(this.dir)}/${segmentName(n)}`, 'r').catch(() => null)
-      this.readers.set(n, h)
-    }
-    if (h === null) return `segment ${segmentName(n)} is missing`
-    const buf = new Uint8Array(length)
-    const { bytesRead } = await h.read(buf, 0, length, offset)
-    if (bytesRead !== length) return `segment ${segmentName(n)} ends before offset ${offset}+${length}`
-    return buf
-  }
-
   /** Waits for pending appends, then closes the database (and releases its lock). */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     await this.tail
-    for (const h of this.readers.values()) await h?.close()
-    this.readers.clear()
+    for (const fd of this.readFds.values()) if (fd !== null) closeSync(fd)
+    this.readFds.clear()
+    this.cache.clear()
+    this.staged.clear()
     await this.segment?.handle.close()
     await this.db.close()
   }
@@ -286,18 +527,15 @@ export class RecordStore {
 
 async function highestSeq(db: Level<string, Uint8Array>): Promise<number> {
   let highest = 0
-  for await (const key of db.keys()) if (KEY_PATTERN.test(key)) highest = Math.max(highest, Number(key))
+  for await (const key of db.keys({ gte: BATCH_PREFIX, lt: 'b;' })) if (BATCH_KEY.test(key)) highest = Math.max(highest, Number(key.slice(BATCH_PREFIX.length)))
   return highest
 }
 
-function isLargeChunk(r: Value): boolean {
-  return Array.isArray(r) && r[0] === 'chunk' && r.length === 4 && r[3] instanceof Uint8Array && r[3].length >= CHUNK_INLINE_MAX
-}
-
-type ChunkRef = [string, string, Uint8Array, number, number, number]
-function isChunkRef(r: Value): r is ChunkRef {
+/** ['chunk~', volume, hash, length] or ['chunk@', volume, hash, segment, offset, length]. */
+function isChunkRef(r: readonly Value[]): boolean {
+  const nums = r.slice(3)
   return (
-    Array.isArray(r) && r[0] === 'chunk@' && r.length === 6 && typeof r[1] === 'string' && r[2] instanceof Uint8Array &&
-    [r[3], r[4], r[5]].every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)
+    ((r[0] === 'chunk~' && r.length === 4) || (r[0] === 'chunk@' && r.length === 6)) && typeof r[1] === 'string' && r[2] instanceof Uint8Array &&
+    nums.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)
   )
 }

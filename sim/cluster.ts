@@ -24,6 +24,8 @@ import type { VolumeParams, VolumeUp } from '../core/paciofs.ts'
 import { DEFAULT_VOLUME_PARAMS } from '../core/paciofs.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { toHex } from '../core/bytes.ts'
+import { MemoryChunkStore } from '../core/storage.ts'
+import { chunkHash } from '../core/fs/content.ts'
 
 /** A process. Usually one per pid; a Byzantine twin is a second process with the same key. */
 export type NodeId = string
@@ -35,6 +37,8 @@ export interface SimNode {
   state: NodeState
   /** The node's disk: canonical bytes of every persisted record, in write order. */
   readonly disk: Uint8Array[]
+  /** The storage port over the disk's chunk records (spec/storage.md): what `config.storage` reads. */
+  readonly chunks: MemoryChunkStore
   up: boolean
   /** Stopped for good because its disk failed a check at restart (fail-stop, never silent). */
   halted: boolean
@@ -119,7 +123,8 @@ export class Cluster {
   }
 
   addNode(secretKey: Uint8Array, opts: { id?: NodeId; timerSkew?: number } = {}): Pid {
-    const config = nodeConfig(this.options.crypto, secretKey, this.options.params ?? DEFAULT_VOLUME_PARAMS, this.options.tickMs)
+    const chunks = new MemoryChunkStore((bytes) => chunkHash(this.options.crypto, bytes))
+    const config = nodeConfig(this.options.crypto, secretKey, this.options.params ?? DEFAULT_VOLUME_PARAMS, this.options.tickMs, chunks)
     const state = createNode(config)
     const id = opts.id ?? state.me
     if (this.nodes.has(id)) throw new Error(`node id ${id} exists`)
@@ -129,6 +134,7 @@ export class Cluster {
       config,
       state,
       disk: [],
+      chunks,
       up: true,
       halted: false,
       incarnation: 0,
@@ -211,6 +217,9 @@ export class Cluster {
         problems.push({ volume: '?', record: `disk batch ${i}`, problem: batch === 'torn' ? 'a short write that is not the last one' : 'checksum, length or encoding does not match' })
       }
     }
+    // The port holds exactly what the surviving batches persisted.
+    n.chunks.clear()
+    n.chunks.absorb(records)
     const r = restoreNode(n.config, records)
     problems.push(...r.problems)
     n.restoreProblems = problems
@@ -265,6 +274,7 @@ export class Cluster {
       switch (e.type) {
         case 'persist':
           node.disk.push(writeBatch(this.options.crypto, e.records))
+          node.chunks.absorb(e.records)
           break
         case 'send': {
           this.options.observe?.({ at: this.now, type: 'send', from: node.pid, fromId: node.id, to: e.to, bytes: e.bytes }, this)

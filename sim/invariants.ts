@@ -8,7 +8,7 @@ import { stateRoot } from '../core/fs/merkle.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
 import { checkPermInvariants } from '../core/fs/perm.ts'
 import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../core/types.ts'
-import type { Cluster, Observation } from './cluster.ts'
+import type { Cluster, Observation, SimNode } from './cluster.ts'
 
 export interface Violation {
   readonly id: string
@@ -47,6 +47,8 @@ export class InvariantChecker {
   }
 
   observe(o: Observation, cluster: Cluster): void {
+    // STORE-3 after every step that had an effect: the step's chunks went out with its persist.
+    if (o.type !== 'restart') this.checkNoChunkBytes(cluster.node(o.type === 'send' ? o.fromId : o.nodeId), o.at)
     if (o.type === 'send') return this.onSend(o, cluster)
     if (o.type !== 'up' || !this.options.correct(o.node)) return
     const node = cluster.node(o.nodeId)
@@ -114,6 +116,31 @@ export class InvariantChecker {
     }
   }
 
+  /** STORE-3: no chunk bytes held in a volume's state between steps. */
+  private checkNoChunkBytes(node: SimNode, at: TimeMs): void {
+    for (const [name, v] of node.state.volumes) {
+      if (v.written.size > 0) this.fail('STORE-3', `${name} at ${short(node.pid)}: ${v.written.size} chunks held in the state after a step`, at)
+    }
+  }
+
+  /** STORE-1: every chunk a version of the replica references is in the node's storage port. */
+  checkReferencedChunks(node: SimNode, at: TimeMs): void {
+    for (const [name, v] of node.state.volumes) {
+      let missing = 0
+      let first = ''
+      for (const rec of v.fs.inodes.values()) {
+        for (const ver of rec.versions) {
+          for (const ref of ver.blocks.values()) {
+            if (node.chunks.hasChunk(name, ref.hash)) continue
+            missing++
+            first ||= `inode ${rec.ino} epoch ${ver.epoch} chunk ${ref.hash.slice(0, 12)}`
+          }
+        }
+      }
+      if (missing > 0) this.fail('STORE-1', `${name} at ${short(node.pid)}: ${missing} referenced chunks not in its store (first: ${first})`, at)
+    }
+  }
+
   /** Liveness and end-state checks, after faults stopped and the cluster had time to settle. */
   checkQuiesced(
     cluster: Cluster,
@@ -128,6 +155,7 @@ export class InvariantChecker {
     const at = cluster.now
     const before = this.violations.length
     const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up && !n.halted)
+    for (const n of correct) this.checkReferencedChunks(n, at)
     const volumes = new Set<VolumeName>()
     for (const n of correct) for (const name of n.state.volumes.keys()) volumes.add(name)
     for (const name of [...volumes].sort()) {

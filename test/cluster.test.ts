@@ -127,7 +127,7 @@ describe('a cluster of five nodes with two volumes', () => {
   it('replicas hold every document with its content, on every member', () => {
     for (const p of [a, b, c]) {
       const v = alphaAt(p)
-      const chunks = (h: string) => v.chunks.get(h as never)
+      const chunks = (h: string) => s.cluster.node(p).chunks.chunk(ALPHA, h as never)
       const r = readFile(v.fs, chunks, '/n3/doc4.txt', 0, 1 << 20)
       expect(r.ok && new TextDecoder().decode(r.value)).toBe('invoice 4 of node 3 '.repeat(201))
       expect(readFile(v.fs, chunks, '/n0/renamed.txt', 0, 100).ok).toBe(true)

@@ -8,6 +8,7 @@
 // that hidden shared state — module-level caches, scratch buffers, aliasing of returned bytes —
 // would show). After every step their effect streams must be byte-identical and their state roots
 // equal. At the end, a node rebuilt from the persisted records has the same state root.
+import { MemoryChunkStore } from '../core/storage.ts'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
@@ -77,14 +78,24 @@ class Host {
   readonly config: NodeConfig
   state: NodeState
   readonly disk: Uint8Array[] = []
+  /** The storage port this host fills as it performs persist effects (spec/storage.md). */
+  readonly chunks = new MemoryChunkStore()
   constructor(secret: Uint8Array) {
-    this.config = nodeConfig(crypto, secret)
+    this.config = nodeConfig(crypto, secret, undefined, undefined, this.chunks)
     this.state = createNode(this.config)
+  }
+  /** Performs the persist effects: to the disk, and the chunks to the port. */
+  persist(effects: readonly NodeEffect[]): void {
+    for (const e of effects) {
+      if (e.type !== 'persist') continue
+      for (const rec of e.records) this.disk.push(encode(rec))
+      this.chunks.absorb(e.records)
+    }
   }
   input(input: NodeInput): string[] {
     const r = step(this.config, this.state, input)
     this.state = r.state
-    for (const e of r.effects) if (e.type === 'persist') for (const rec of e.records) this.disk.push(encode(rec))
+    this.persist(r.effects)
     return r.effects.map(render)
   }
 }
@@ -151,7 +162,7 @@ describe('determinism of the core reducer', () => {
         for (const input of inputs) {
           const r = step(single.config, single.state, input)
           single.state = r.state
-          for (const e of r.effects) if (e.type === 'persist') for (const rec of e.records) single.disk.push(encode(rec))
+          single.persist(r.effects)
           one.push(...replies(r.effects))
         }
         const many: string[] = []
@@ -167,7 +178,7 @@ describe('determinism of the core reducer', () => {
             grouped.state = sealed.state
             effects.push(...sealed.effects)
           }
-          for (const e of effects) if (e.type === 'persist') for (const rec of e.records) grouped.disk.push(encode(rec))
+          grouped.persist(effects)
           many.push(...replies(effects))
           i += n
         }

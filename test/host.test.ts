@@ -75,7 +75,7 @@ const has = (h: NodeHost, path: string): boolean => {
 }
 const contentOf = (h: NodeHost, path: string): string | undefined => {
   const v = vol(h)!
-  const r = readFile(v.fs, (c) => v.chunks.get(c), path, 0, 1 << 20)
+  const r = readFile(v.fs, (c) => h.chunkStore.chunk(V, c), path, 0, 1 << 20)
   return r.ok ? new TextDecoder().decode(r.value) : undefined
 }
 

@@ -122,7 +122,7 @@ function snapshot(h: NodeHost): Record<string, unknown> {
     root: stateRoot(v.fs),
     skipped: v.skipped.length,
     plain: v.plain.size,
-    chunks: v.chunks.size,
+    chunks: h.chunkStore.chunkStats(V).chunks,
     queues: v.queues.size,
     members: membersOf(v),
     delivered: [...v.fotb.delivered].sort(),

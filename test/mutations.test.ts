@@ -15,6 +15,8 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'quorum-off-by-one': { config: { strategies: ['equivocate'] }, caughtBy: ['FOTB-4'] },
   'apply-own-twice': { config: {}, caughtBy: ['VOL-3'] },
   'verify-top-only': { config: {}, caughtBy: ['VOL-9'] },
+  'keep-chunk-bytes': { config: {}, caughtBy: ['STORE-3'] },
+  'forget-fetched-chunks': { config: {}, caughtBy: ['STORE-1'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

@@ -133,18 +133,19 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
   const cases: Case[] = [
     [
       'a chunk of a file replaced by other bytes',
-      (_w, v) => {
+      (w, v) => {
         const h = chunkOf(v, INVOICE, 1)
-        const bytes = v.chunks.get(h)!.slice()
+        const store = w.cluster.node(w.a).chunks
+        const bytes = store.chunk(VOL, h)!.slice()
         bytes[17]! ^= 0x01
-        v.chunks.set(h, bytes)
+        store.overwrite(VOL, h, bytes)
       },
       (f) => named(f, INVOICE, /chunk/) && named(f, HARDLINK, /chunk/),
     ],
     [
       'a chunk missing from the store',
-      (_w, v) => {
-        v.chunks.delete(chunkOf(v, README))
+      (w, v) => {
+        w.cluster.node(w.a).chunks.overwrite(VOL, chunkOf(v, README), undefined)
       },
       (f) => named(f, README, /chunk/),
     ],

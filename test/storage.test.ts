@@ -1,0 +1,210 @@
+// The storage port (spec/storage.md): chunk bytes live in the host's store, not in the core's
+// state. The runtime's RecordStore as a port (staged reads, the chunk index across reopen,
+// damage never served, the read counters a restart leaves at zero, the format check), and the
+// simulator's checkers STORE-1 and STORE-3 on a cluster, each shown to fire when broken.
+import { afterEach, describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { decode, encode, type Value } from '../core/codec.ts'
+import { fromHex, toHex } from '../core/bytes.ts'
+import { chunkRecord } from '../core/storage.ts'
+import type { Mutation } from '../core/mutations.ts'
+import { DEFAULT_VOLUME_PARAMS } from '../core/paciofs.ts'
+import type { ChunkHash, Pid, VolumeName } from '../core/types.ts'
+import { RecordStore, CHUNK_INLINE_MAX, segmentDir, segmentName, StoreError } from '../runtime/store.ts'
+import { NodeHost } from '../runtime/host.ts'
+import { nodeCrypto } from '../runtime/node-crypto.ts'
+import { Cluster } from '../sim/cluster.ts'
+import { InvariantChecker } from '../sim/invariants.ts'
+import { insecureTestCrypto } from '../sim/test-crypto.ts'
+import { genesisOf, key } from './support/nodes.ts'
+
+const V = 'v' as VolumeName
+const cred = { uid: 1000, gid: 1000 }
+const dirs: string[] = []
+function freshDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'paciofs-storage-'))
+  dirs.push(d)
+  return d
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+const sha = (b: Uint8Array): ChunkHash => toHex(nodeCrypto.sha256(b)) as ChunkHash
+function chunk(size: number, fill: number): { hash: ChunkHash; bytes: Uint8Array; record: Value } {
+  const bytes = new Uint8Array(size).fill(fill)
+  bytes[0] = size & 0xff
+  const hash = sha(bytes)
+  return { hash, bytes, record: chunkRecord(V, fromHex(hash)!, bytes) }
+}
+
+describe('RecordStore as the storage port', () => {
+  it('a staged chunk is readable before its batch is durable, and from the index after reopen; loadAll hands no chunk bytes to the core', async () => {
+    const dir = freshDir()
+    const small = chunk(1000, 1)
+    const large = chunk(CHUNK_INLINE_MAX + 10, 2)
+    const store = await RecordStore.open(dir)
+    expect(store.hasChunk(V, small.hash)).toBe(false)
+    store.stage([small.record, large.record, ['plain', V, new Uint8Array(32)]])
+    expect(store.hasChunk(V, small.hash)).toBe(true)
+    expect(store.chunk(V, large.hash)).toEqual(large.bytes)
+    const write = store.append([small.record, large.record, ['plain', V, new Uint8Array(32)]])
+    expect(store.chunk(V, small.hash)).toEqual(small.bytes) // still staged while writing
+    await write
+    expect(store.chunkStats(V)).toEqual({ chunks: 2, bytes: small.bytes.length + large.bytes.length })
+    // The same chunk persisted again is noted in the batch but counted once.
+    await store.append([small.record])
+    expect(store.chunkStats(V).chunks).toBe(2)
+    await store.close()
+
+    const again = await RecordStore.open(dir)
+    try {
+      const { records, problems } = await again.loadAll()
+      expect(problems).toEqual([])
+      expect(records).toEqual([['plain', V, new Uint8Array(32)]])
+      expect(again.counters).toEqual({ reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 })
+      expect(again.chunk(V, small.hash)).toEqual(small.bytes)
+      expect(again.chunk(V, large.hash)).toEqual(large.bytes)
+      expect(again.counters).toMatchObject({ reads: 2, cacheHits: 0, bytesRead: small.bytes.length + large.bytes.length })
+      expect(again.chunk(V, large.hash)).toEqual(large.bytes)
+      expect(again.counters).toMatchObject({ reads: 3, cacheHits: 1 })
+      expect(again.chunk('other' as VolumeName, small.hash)).toBeUndefined() // chunks are per volume
+      expect(again.chunkStats(V)).toEqual({ chunks: 2, bytes: small.bytes.length + large.bytes.length })
+    } finally {
+      await again.close()
+    }
+  })
+
+  it('[STORE-2] a chunk changed in its segment, changed in its index entry or cut short reads as absent, counted, and its audit says why', async () => {
+    const dir = freshDir()
+    const small = chunk(500, 3)
+    const large = chunk(CHUNK_INLINE_MAX * 2, 4)
+    const other = chunk(CHUNK_INLINE_MAX * 2, 5)
+    const store = await RecordStore.open(dir)
+    await store.append([small.record, large.record, other.record])
+    await store.close()
+    // Flip a byte of `large` in the segment; change `small` in its index entry; cut `other` off.
+    const seg = join(segmentDir(dir), segmentName(1))
+    const bytes = readFileSync(seg)
+    bytes[7] = bytes[7]! ^ 1
+    writeFileSync(seg, bytes.subarray(0, large.bytes.length + 100))
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const entry = decode((await db.get(`c:${V}:${small.hash}`))!) as [string, Uint8Array]
+    const changed = entry[1].slice()
+    changed[3] = changed[3]! ^ 1
+    await db.put(`c:${V}:${small.hash}`, encode(['inline', changed]))
+    await db.close()
+
+    const s = await RecordStore.open(dir)
+    try {
+      for (const c of [small, large, other]) expect(s.chunk(V, c.hash)).toBeUndefined()
+      expect(s.counters.damaged).toBe(3)
+      expect(s.auditChunk(V, small.hash)).toEqual({ ok: false, problem: 'does not hash to its name (damaged)', actual: sha(changed) })
+      expect(s.auditChunk(V, large.hash)).toMatchObject({ ok: false, problem: 'does not hash to its name (damaged)' })
+      expect(s.auditChunk(V, other.hash)).toEqual({ ok: false, problem: 'is cut short or missing in segment seg-000001' })
+      expect(s.auditChunk(V, sha(new Uint8Array([9])))).toEqual({ ok: false, problem: 'is missing from the chunk store' })
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('a store of the format before this one (batch keys without a prefix) is refused with STORE_FORMAT and what to do', async () => {
+    const dir = freshDir()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.put('0000000000000001', new Uint8Array([1, 2, 3]))
+    await db.close()
+    const err = await RecordStore.open(dir).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect(err).toMatchObject({ code: 'STORE_FORMAT' })
+    expect((err as Error).message).toMatch(/written by another version of paciofs \(format 1.*this version reads only paciofs-store\/2.*join the volume again/)
+    // Refused means untouched: the old key is still there, no format key was written.
+    const raw = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    expect(await raw.keys().all()).toEqual(['0000000000000001'])
+    await raw.close()
+  })
+
+  it('a node restarted on a store with content reads no chunk until one is asked for', async () => {
+    const dir = freshDir()
+    const sk = key(1)
+    const host = await NodeHost.start({ dataDir: dir, secretKey: sk, listen: { host: '127.0.0.1', port: 0 }, peers: [] })
+    genesisOf(await host.request({ type: 'create-volume', name: V, policy: 'majority' }))
+    const data = new Uint8Array(300_000).map((_, i) => Math.imul(i, 2654435761) >>> 24)
+    for (const [i, call] of [
+      { type: 'create', path: '/big', mode: 0o644, cred, time: { sec: 1, nsec: 0 } },
+      { type: 'write', path: '/big', writes: [{ offset: 0, data }], cred, time: { sec: 2, nsec: 0 } },
+      { type: 'write', path: '/big', writes: [{ offset: 70_000, data: new Uint8Array(10).fill(1) }], cred, time: { sec: 3, nsec: 0 } },
+    ].entries()) expect((await host.request({ type: 'fs', volume: V, call: call as never })).ok, `call ${i}`).toBe(true)
+    // The partial overwrite read the old block through the port (planWrite), not from the state.
+    expect(host.chunkStore.counters.reads).toBeGreaterThan(0)
+    await host.stop()
+
+    const again = await NodeHost.start({ dataDir: dir, secretKey: sk, listen: { host: '127.0.0.1', port: 0 }, peers: [] })
+    try {
+      expect(again.chunkStore.counters).toEqual({ reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 })
+      expect(again.chunkStore.chunkStats(V).chunks).toBe(6) // 5 blocks of the first write + the changed block 1
+      const v = again.state.volumes.get(V)!
+      const block = [...v.fs.inodes.values()].find((r) => r.versions.at(-1)!.size === 300_000)!.versions.at(-1)!.blocks.get(1)!
+      const b = again.chunkStore.chunk(V, block.hash)!
+      expect(b.subarray(70_000 - 65_536, 70_000 - 65_536 + 10)).toEqual(new Uint8Array(10).fill(1))
+      expect(again.chunkStore.counters).toMatchObject({ reads: 1, bytesRead: 65_536, damaged: 0 })
+    } finally {
+      await again.stop()
+    }
+  })
+})
+
+describe('the simulator checks the storage port', () => {
+  function world(opts: { mutation?: Mutation } = {}): { cluster: Cluster; checker: InvariantChecker; a: Pid; b: Pid } {
+    const checker = new InvariantChecker({ correct: () => true })
+    const params = { ...DEFAULT_VOLUME_PARAMS, ...(opts.mutation ? { mutation: opts.mutation } : {}) }
+    const cluster = new Cluster({ crypto: insecureTestCrypto, params, observe: (o, c) => checker.observe(o, c) })
+    const [a, b] = [1, 2].map((i) => cluster.addNode(key(i))) as [Pid, Pid]
+    const g = genesisOf(cluster.request(a, { type: 'create-volume', name: V, policy: 'majority' }))
+    cluster.request(b, { type: 'join-volume', genesis: g, contacts: [a] })
+    cluster.runFor(2000)
+    const write = (p: Pid, path: string, n: number, t: number) => {
+      expect(cluster.request(p, { type: 'fs', volume: V, call: { type: 'create', path, mode: 0o644, cred, time: { sec: t, nsec: 0 } } }).ok).toBe(true)
+      expect(cluster.request(p, { type: 'fs', volume: V, call: { type: 'write', path, writes: [{ offset: 0, data: new Uint8Array(n).fill(t) }], cred, time: { sec: t + 1, nsec: 0 } } }).ok).toBe(true)
+    }
+    write(a, '/a', 100_000, 10)
+    write(b, '/b', 3000, 20)
+    cluster.runFor(5000)
+    return { cluster, checker, a, b }
+  }
+
+  it('[STORE-1] [STORE-3] hold on a cluster with content written on two nodes, also after a crash and restart', () => {
+    const w = world()
+    w.cluster.crash(w.b)
+    w.cluster.restart(w.b)
+    w.cluster.runFor(3000)
+    expect(w.checker.checkQuiesced(w.cluster, { equalRoots: true })).toEqual([])
+    expect(w.checker.violations).toEqual([])
+    // b fetched a's chunks from a (remote_get) and stores them itself.
+    expect(w.cluster.node(w.b).chunks.chunkStats(V).chunks).toBe(w.cluster.node(w.a).chunks.chunkStats(V).chunks)
+  })
+
+  it('[STORE-1] a referenced chunk missing from a node\'s port is a violation naming the node', () => {
+    const w = world()
+    const store = w.cluster.node(w.b).chunks
+    const [victim] = store.entries(V)[0]!
+    store.overwrite(V, victim, undefined)
+    const found = w.checker.checkQuiesced(w.cluster, { equalRoots: true }).filter((x) => x.id === 'STORE-1')
+    expect(found).toHaveLength(1)
+    expect(found[0]!.message).toContain(`at ${w.b.slice(0, 8)}: 1 referenced chunks not in its store`)
+  })
+
+  it('[STORE-3] a core that keeps chunk bytes in the state after a step is caught (mutation keep-chunk-bytes)', () => {
+    const w = world({ mutation: 'keep-chunk-bytes' })
+    expect(w.checker.violations.map((x) => x.id)).toContain('STORE-3')
+    expect(w.checker.violations.every((x) => x.id === 'STORE-3')).toBe(true)
+  })
+
+  it('[STORE-1] a core that does not persist fetched chunks is caught (mutation forget-fetched-chunks)', () => {
+    const w = world({ mutation: 'forget-fetched-chunks' })
+    const found = w.checker.checkQuiesced(w.cluster, { equalRoots: true })
+    expect(found.map((x) => x.id)).toContain('STORE-1')
+  })
+})
