@@ -433,6 +433,17 @@ async function statReadFigures(t: Target, cfg: Config, when: 'before' | 'after')
   }
 }
 
+/** The JSON line of bench/scale-history.ts. */
+interface HistoryOutput {
+  ops: number
+  counts: Record<string, number>
+  live_files_left: number
+  ops_per_s: number
+  store_batches: number
+  start_ms: number
+  rss_MB: number
+}
+
 // ---- the phases -------------------------------------------------------------------------------
 
 type Phase = (t: Target, cfg: Config) => Promise<void>
@@ -481,14 +492,16 @@ const PHASES: readonly [string, Phase][] = [
   ['c history', async (t, cfg) => {
     const stop_s = await stopMount(t)
     const out = await runChild(`${t.label} history`, process.execPath, ['--import', 'tsx', HISTORY, '--checkout', t.checkout, '--data', t.data, '--ops', String(cfg.historyOps), '--window', String(cfg.historyWindow)])
-    const h = JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>
+    const h = JSON.parse(out.trim().split('\n').pop()!) as HistoryOutput
     record(t, 'c history', {
       unmount_s: stop_s,
-      history_ops: h.ops!,
-      history_ops_per_s: h.ops_per_s!,
-      history_store_batches: h.store_batches!,
-      history_node_start_s: h.start_ms! / 1000,
-      history_process_rss_MB: h.rss_MB!,
+      history_ops: h.ops,
+      ...Object.fromEntries(Object.entries(h.counts).map(([k, n]) => [`history_${k}s`, n])),
+      history_live_files_left: h.live_files_left,
+      history_ops_per_s: h.ops_per_s,
+      history_store_batches: h.store_batches,
+      history_node_start_s: h.start_ms / 1000,
+      history_process_rss_MB: h.rss_MB,
     })
   }],
   ['d remount', async (t, cfg) => {
