@@ -7,8 +7,9 @@ import type { Value } from '../core/codec.ts'
 import type { Pid } from '../core/types.ts'
 import type { FsOp, FsState, FsResult } from '../core/fs/index.ts'
 import {
-  applyOp, checkFsInvariants, createFs, getattr, history, opKind, opPaths, opToValue, provePath, readdir, readlink,
-  stateRoot, validateOp, verifyPathProof, FS_PATH_MAX_BYTES, OP_KINDS, PATH_MAX_BYTES,
+  applyOp, checkFsInvariants, createFs, diffTrees, exportTree, getattr, history, importTree, opKind, opPaths, opToValue,
+  provePath, readdir, readlink, stateRoot, stateRootUncached, validateOp, verifyPathProof, FS_PATH_MAX_BYTES, OP_KINDS,
+  PATH_MAX_BYTES,
 } from '../core/fs/index.ts'
 
 const AUTHOR = '03'.padEnd(66, 'b') as Pid
@@ -180,6 +181,40 @@ describe('names and paths', () => {
     expect(proof.ok && verifyPathProof(fs.crypto, stateRoot(fs), f, proof.value.leaf, proof.value)).toBe(true)
     expect(provePath(fs, at('z', 255))).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
     expect(checkFsInvariants(fs, { deep: true })).toEqual([])
+  })
+
+  it('[FS-6][FS-8][FS-9] a tree as deep as the longest path allows (32768 names) and deeper (by renames): rename checks, state root, diff and images work', () => {
+    const { fs, run } = fsWith(mkdir('/c', 2))
+    // A chain /c/c/.../c built by moving the chain under a fresh /n and renaming /n to /c: each
+    // step's paths are short, so the chain grows without paths as long as its depth.
+    const DEPTH = FS_PATH_MAX_BYTES / 2 + 100
+    let ino = 3
+    let failed = 0
+    for (let d = 1; d < DEPTH; d++) {
+      if (!run({ type: 'mkdir', path: '/n', mode: 0o755, ino: ino++, cred, time: t }).ok) failed++
+      if (!run(rename('/c', '/n/c')).ok) failed++
+      if (!run(rename('/n', '/c')).ok) failed++
+    }
+    expect(failed).toBe(0)
+    const deepest = '/c'.repeat(FS_PATH_MAX_BYTES / 2) // 65536 bytes: a directory 32768 levels down
+    expect(getattr(fs, deepest).ok).toBe(true)
+    expect(getattr(fs, deepest + '/c')).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    // Moving /c into its own subtree at the greatest depth a path reaches: EINVAL (the ancestor
+    // walk covers every level a path can name), and one level deeper ENAMETOOLONG.
+    expect(run(rename('/c', deepest.slice(0, -2) + '/x'))).toEqual({ ok: false, errno: 'EINVAL' })
+    expect(run(rename('/c', deepest + '/x'))).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    expect(run({ type: 'create', path: deepest.slice(0, -2) + '/f', mode: 0o644, ino: ino++, cred, time: t }).ok).toBe(true)
+    // The walks over the whole tree are iterative: no stack overflow at any depth (the recursive
+    // ones overflowed at a few thousand levels). Each walk costs a second or so here.
+    const root = stateRoot(fs) // nothing cached yet: the whole tree
+    expect(stateRootUncached(fs)).toBe(root)
+    expect(checkFsInvariants(fs)).toEqual([])
+    const image = importTree(exportTree(fs), fs.crypto)
+    expect(image.ok).toBe(true)
+    if (!image.ok) return
+    expect(stateRoot(image.fs)).toBe(root)
+    expect(run({ type: 'chmod', path: deepest.slice(0, -2) + '/f', mode: 0o600, cred, time: t }).ok).toBe(true)
+    expect(diffTrees(fs, image.fs)).toEqual([{ path: deepest.slice(0, -2) + '/f', what: 'mode', expected: '0o100600', found: '0o100644' }])
   })
 
   it('[FS-6] an ino that exists or ever existed cannot be created again (EEXIST)', () => {
