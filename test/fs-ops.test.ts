@@ -7,7 +7,9 @@ import type { Value } from '../core/codec.ts'
 import type { Pid } from '../core/types.ts'
 import type { FsOp, FsState, FsResult } from '../core/fs/index.ts'
 import {
-  applyOp, checkFsInvariants, createFs, getattr, opKind, opPaths, opToValue, readdir, stateRoot, validateOp, OP_KINDS,
+  applyOp, checkFsInvariants, createFs, diffTrees, exportTree, getattr, history, importTree, opKind, opPaths, opToValue,
+  provePath, readdir, readlink, stateRoot, stateRootUncached, validateOp, verifyPathProof, FS_PATH_MAX_BYTES, OP_KINDS,
+  PATH_MAX_BYTES,
 } from '../core/fs/index.ts'
 
 const AUTHOR = '03'.padEnd(66, 'b') as Pid
@@ -104,16 +106,115 @@ describe('validateOp', () => {
 })
 
 describe('names and paths', () => {
-  it('[FS-6] names up to 255 UTF-8 bytes and paths up to 4096 bytes; longer is ENAMETOOLONG; . .. NUL empty are EINVAL', () => {
+  it('[FS-6] names up to 255 UTF-8 bytes and paths up to 16 x PATH_MAX bytes from the root; longer is ENAMETOOLONG; . .. NUL empty are EINVAL', () => {
     const { run } = fsWith()
     const c = (path: string, ino: number): FsResult => run({ type: 'create', path, mode: 0o644, ino, cred, time: t })
+    expect(FS_PATH_MAX_BYTES).toBe(16 * PATH_MAX_BYTES)
     expect(c('/' + 'x'.repeat(255), 2).ok).toBe(true)
     expect(c('/' + 'x'.repeat(256), 3)).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
     expect(c('/' + 'ä'.repeat(127), 4).ok).toBe(true) // 254 bytes
     expect(c('/' + 'ä'.repeat(128), 5)).toEqual({ ok: false, errno: 'ENAMETOOLONG' }) // 256 bytes
-    expect(c('/' + 'x/'.repeat(2048) + 'y', 6)).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    // Longer than PATH_MAX is no error in itself (a mount sees such paths from a deep cwd): ENOENT
+    // for the missing directories; beyond the limit ENAMETOOLONG, checked before the names.
+    expect(c('/' + 'x/'.repeat(2048) + 'y', 6)).toEqual({ ok: false, errno: 'ENOENT' })
+    expect(c('/' + 'x/'.repeat(FS_PATH_MAX_BYTES / 2 - 1) + 'y', 6)).toEqual({ ok: false, errno: 'ENOENT' }) // 65536 bytes
+    expect(c('/' + 'x/'.repeat(FS_PATH_MAX_BYTES / 2 - 1) + 'yy', 6)).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    expect(c('/' + 'x/'.repeat(FS_PATH_MAX_BYTES / 2) + '.', 6)).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
     for (const bad of ['', 'rel', '/a/', '//a', '/.', '/..', '/a\0b', '/\ud800']) expect(c(bad, 7)).toEqual({ ok: false, errno: 'EINVAL' })
     expect(c('/', 8)).toEqual({ ok: false, errno: 'EEXIST' })
+  })
+
+  it('[FS-6] every path-taking op takes a path of exactly 16 x PATH_MAX bytes of nested 255-byte names, and refuses one byte more with ENAMETOOLONG, changing nothing', () => {
+    const { fs, run } = fsWith()
+    // 254 directories named by 255 bytes, then 128 and 127 bytes: D has 65281 bytes, so a last
+    // name of 254 bytes makes exactly FS_PATH_MAX_BYTES and one of 255 one byte more, with every
+    // name within NAME_MAX (the error is the path's, not a name's).
+    const names = [...Array.from({ length: 254 }, (_, i) => String.fromCharCode(0x41 + (i % 26)).repeat(255)), 'a'.repeat(128), 'b'.repeat(127)]
+    let dir = ''
+    let ino = 100
+    for (const n of names) {
+      dir += `/${n}`
+      expect(run({ type: 'mkdir', path: dir, mode: 0o755, ino: ino++, cred, time: t })).toEqual({ ok: true, ino: ino - 1 })
+    }
+    const at = (c: string, len: 254 | 255) => `${dir}/${c.repeat(len)}`
+    expect(Buffer.byteLength(dir)).toBe(65281)
+    expect(Buffer.byteLength(at('z', 254))).toBe(FS_PATH_MAX_BYTES)
+    expect(Buffer.byteLength(at('z', 255))).toBe(FS_PATH_MAX_BYTES + 1)
+    const hash = 'cd'.repeat(32) as never
+    const base = { cred, time: t }
+    // [what, the op at a path of exactly the limit (must succeed), the same op with one path one byte longer]
+    const f = at('z', 254)
+    const cases: [string, FsOp, FsOp][] = [
+      ['create', { type: 'create', path: f, mode: 0o644, ino: 2, ...base }, { type: 'create', path: at('z', 255), mode: 0o644, ino: 3, ...base }],
+      ['write', { type: 'write', path: f, size: 1, blocks: [[0, hash]], ...base }, { type: 'write', path: at('z', 255), size: 1, blocks: [[0, hash]], ...base }],
+      ['truncate', { type: 'truncate', path: f, size: 0, ...base }, { type: 'truncate', path: at('z', 255), size: 0, ...base }],
+      ['chmod', { type: 'chmod', path: f, mode: 0o600, ...base }, { type: 'chmod', path: at('z', 255), mode: 0o600, ...base }],
+      ['chown', { type: 'chown', path: f, uid: -1, gid: 1000, ...base }, { type: 'chown', path: at('z', 255), uid: -1, gid: 1000, ...base }],
+      ['utimens', { type: 'utimens', path: f, atime: 'now', mtime: 'now', ...base }, { type: 'utimens', path: at('z', 255), atime: 'now', mtime: 'now', ...base }],
+      ['setxattr', { type: 'setxattr', path: f, name: 'user.k', value: new Uint8Array([1]), flags: 0, ...base }, { type: 'setxattr', path: at('z', 255), name: 'user.k', value: new Uint8Array([1]), flags: 0, ...base }],
+      ['removexattr', { type: 'removexattr', path: f, name: 'user.k', ...base }, { type: 'removexattr', path: at('z', 255), name: 'user.k', ...base }],
+      ['link (new name)', { type: 'link', from: f, to: at('y', 254), ...base }, { type: 'link', from: f, to: at('y', 255), ...base }],
+      ['link (source)', { type: 'link', from: f, to: at('w', 254), ...base }, { type: 'link', from: at('z', 255), to: at('v', 254), ...base }],
+      ['rename (target)', { type: 'rename', from: at('y', 254), to: at('x', 254), ...base }, { type: 'rename', from: at('x', 254), to: at('x', 255), ...base }],
+      ['rename (source)', { type: 'rename', from: at('x', 254), to: at('y', 254), ...base }, { type: 'rename', from: at('z', 255), to: at('u', 254), ...base }],
+      ['unlink', { type: 'unlink', path: at('y', 254), ...base }, { type: 'unlink', path: at('z', 255), ...base }],
+      ['mkdir', { type: 'mkdir', path: at('m', 254), mode: 0o755, ino: 4, ...base }, { type: 'mkdir', path: at('m', 255), mode: 0o755, ino: 5, ...base }],
+      ['rmdir', { type: 'rmdir', path: at('m', 254), ...base }, { type: 'rmdir', path: at('m', 255), ...base }],
+      ['mknod', { type: 'mknod', path: at('p', 254), mode: 0o010644, rdev: 0, ino: 6, ...base }, { type: 'mknod', path: at('p', 255), mode: 0o010644, rdev: 0, ino: 7, ...base }],
+      ['symlink', { type: 'symlink', path: at('s', 254), target: 'z', ino: 8, ...base }, { type: 'symlink', path: at('s', 255), target: 'z', ino: 9, ...base }],
+    ]
+    for (const [what, ok, over] of cases) {
+      expect(run(ok), `${what} at ${FS_PATH_MAX_BYTES} bytes`).toEqual(expect.objectContaining({ ok: true }))
+      const before = stateRoot(fs)
+      expect(run(over), `${what} at ${FS_PATH_MAX_BYTES + 1} bytes`).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+      expect(stateRoot(fs), `${what}: a refused op changes nothing`).toBe(before)
+    }
+    // Reads, history and proofs take the same paths.
+    expect(getattr(fs, f)).toEqual(expect.objectContaining({ ok: true }))
+    expect(getattr(fs, at('z', 255))).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    expect(readlink(fs, at('s', 254))).toEqual({ ok: true, value: 'z' })
+    expect((readdir(fs, dir) as { ok: true; value: { name: string }[] }).value.map((e) => e.name[0])).toEqual(['p', 's', 'w', 'z'])
+    const h = history(fs, f)
+    expect(h.ok && h.value.length).toBeGreaterThan(5)
+    expect(history(fs, at('z', 255))).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    const proof = provePath(fs, f)
+    expect(proof.ok && verifyPathProof(fs.crypto, stateRoot(fs), f, proof.value.leaf, proof.value)).toBe(true)
+    expect(provePath(fs, at('z', 255))).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    expect(checkFsInvariants(fs, { deep: true })).toEqual([])
+  })
+
+  it('[FS-6][FS-8][FS-9] a tree as deep as the longest path allows (32768 names) and deeper (by renames): rename checks, state root, diff and images work', () => {
+    const { fs, run } = fsWith(mkdir('/c', 2))
+    // A chain /c/c/.../c built by moving the chain under a fresh /n and renaming /n to /c: each
+    // step's paths are short, so the chain grows without paths as long as its depth.
+    const DEPTH = FS_PATH_MAX_BYTES / 2 + 100
+    let ino = 3
+    let failed = 0
+    for (let d = 1; d < DEPTH; d++) {
+      if (!run({ type: 'mkdir', path: '/n', mode: 0o755, ino: ino++, cred, time: t }).ok) failed++
+      if (!run(rename('/c', '/n/c')).ok) failed++
+      if (!run(rename('/n', '/c')).ok) failed++
+    }
+    expect(failed).toBe(0)
+    const deepest = '/c'.repeat(FS_PATH_MAX_BYTES / 2) // 65536 bytes: a directory 32768 levels down
+    expect(getattr(fs, deepest).ok).toBe(true)
+    expect(getattr(fs, deepest + '/c')).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    // Moving /c into its own subtree at the greatest depth a path reaches: EINVAL (the ancestor
+    // walk covers every level a path can name), and one level deeper ENAMETOOLONG.
+    expect(run(rename('/c', deepest.slice(0, -2) + '/x'))).toEqual({ ok: false, errno: 'EINVAL' })
+    expect(run(rename('/c', deepest + '/x'))).toEqual({ ok: false, errno: 'ENAMETOOLONG' })
+    expect(run({ type: 'create', path: deepest.slice(0, -2) + '/f', mode: 0o644, ino: ino++, cred, time: t }).ok).toBe(true)
+    // The walks over the whole tree are iterative: no stack overflow at any depth (the recursive
+    // ones overflowed at a few thousand levels). Each walk costs a second or so here.
+    const root = stateRoot(fs) // nothing cached yet: the whole tree
+    expect(stateRootUncached(fs)).toBe(root)
+    expect(checkFsInvariants(fs)).toEqual([])
+    const image = importTree(exportTree(fs), fs.crypto)
+    expect(image.ok).toBe(true)
+    if (!image.ok) return
+    expect(stateRoot(image.fs)).toBe(root)
+    expect(run({ type: 'chmod', path: deepest.slice(0, -2) + '/f', mode: 0o600, cred, time: t }).ok).toBe(true)
+    expect(diffTrees(fs, image.fs)).toEqual([{ path: deepest.slice(0, -2) + '/f', what: 'mode', expected: '0o100600', found: '0o100644' }])
   })
 
   it('[FS-6] an ino that exists or ever existed cannot be created again (EEXIST)', () => {

@@ -5,7 +5,7 @@
 // whether ctime/mtime advance on an operation must agree with the oracle (values cannot).
 // Needs root (to be the other users); skipped otherwise.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Checker, isRoot, openPair, type Op, type Res, type Setup, type Stat, type UserName } from './support/posix-oracle.ts'
+import { Checker, isRoot, openPair, PosixOracle, type Op, type Res, type Setup, type Stat, type UserName } from './support/posix-oracle.ts'
 
 const root = isRoot()
 if (!root) console.warn('posix-times-links.test.ts: skipped, needs root (it acts as several users through setuid workers)')
@@ -243,6 +243,155 @@ describe.skipIf(!root)('times, links, names and renames: mount vs. local directo
     await c.run('carol', { op: 'rename', path: long4095, path2: `${long4095}x`, cwd: true })
     await c.run('carol', { op: 'listdir', path: deep })
     done(c)
+  })
+
+  it('long paths: every path-taking call at 4095 bytes from the mount point, and from deep cwds (the mount sees up to 12 KB from its root), ok; at 4096 ENAMETOOLONG', async () => {
+    const { d, c } = await fresh('longpaths', 'carol')
+    // 15 names of 255 bytes and one of 100: 3940 bytes, so that a path of 4095 bytes below them
+    // ends in a name of 154 bytes, and one of 4096 bytes is too long as a path, not for a name.
+    const comps = (tag: string) => [...Array.from({ length: 15 }, (_, i) => String.fromCharCode(97 + i).repeat(254) + tag), 'q'.repeat(99) + tag]
+    const mkdirs = async (names: string[], cwd?: string | string[]) => {
+      for (let i = 1; i <= names.length; i++) await c.run('carol', { op: 'mkdir', path: names.slice(0, i).join('/'), mode: 0o755, ...(cwd !== undefined ? { cwd } : {}) })
+    }
+    /** Where a case puts the object named (first letter) x with a path of len bytes. */
+    type At = (x: string, len: number) => Pick<Op, 'path' | 'padTo' | 'cwd'>
+    /** Every path-taking call on paths of len bytes: all succeed at 4095, all are ENAMETOOLONG
+     *  (from the kernel, before the file system hears of them) at 4096. */
+    const battery = async (at: At, len: number) => {
+      const want = len < 4096 ? 'ok' : 'ENAMETOOLONG'
+      /** Compared with the oracle as always; the oracle itself must give `want` (ext4 does). */
+      const run = async (user: UserName, op: Op) => {
+        const [, o] = await c.run(user, op)
+        const got = o.ok ? 'ok' : o.errno
+        c.expectTarget(`${op.op} at ${len} bytes: the oracle's result is ${want}`, got === want, `oracle: ${got}`)
+      }
+      const P = (x: string) => at(x, len)
+      const two = (x: string, y: string) => ({ ...P(x), path2: P(y).path })
+      const stat = async (x: string) => run('root', { op: 'lstat', ...P(x) })
+      await run('carol', { op: 'create', ...P('f'), mode: 0o644, flags: ['O_EXCL'], data: 'deep' })
+      await stat('f')
+      await run('carol', { op: 'stat', ...P('f') })
+      await run('carol', { op: 'open', ...P('f'), flags: ['O_RDWR'] })
+      await run('carol', { op: 'read', ...P('f') })
+      await run('carol', { op: 'write', ...P('f'), data: 'DEEP', offset: 0 })
+      await run('carol', { op: 'access', ...P('f'), mode: 'RW' })
+      await run('carol', { op: 'chmod', ...P('f'), mode: 0o640 })
+      await run('carol', { op: 'chown', ...P('f'), uid: -1, gid: 1002 })
+      await run('carol', { op: 'utime', ...P('f'), atime: 1_600_000_000_000_000_001n, mtime: 1_600_000_000_000_000_002n })
+      await run('carol', { op: 'truncate', ...P('f'), length: 2 })
+      await run('carol', { op: 'script', ...P('f'), flags: ['O_WRONLY'], steps: [{ op: 'ftruncate', length: 1 }, { op: 'fstat' }] })
+      await run('carol', { op: 'setxattr', ...P('f'), name: 'user.k', value: 'v' })
+      await run('carol', { op: 'getxattr', ...P('f'), name: 'user.k' })
+      await run('carol', { op: 'listxattr', ...P('f') })
+      await run('carol', { op: 'removexattr', ...P('f'), name: 'user.k' })
+      await stat('f')
+      await run('carol', { op: 'link', ...two('f', 'g') })
+      await stat('g')
+      await run('carol', { op: 'rename', ...two('g', 'h') })
+      await stat('h')
+      await run('carol', { op: 'unlink', ...P('h') })
+      await run('carol', { op: 'mkdir', ...P('m'), mode: 0o750 })
+      await stat('m')
+      await run('carol', { op: 'rename', ...two('m', 'k') })
+      await run('carol', { op: 'rmdir', ...P('k') })
+      await run('carol', { op: 'mkfifo', ...P('p'), mode: 0o640 })
+      await stat('p')
+      await run('carol', { op: 'unlink', ...P('p') })
+      await run('carol', { op: 'mknod', ...P('n'), kind: 'reg', mode: 0o600 })
+      await stat('n')
+      await run('carol', { op: 'unlink', ...P('n') })
+      await run('carol', { op: 'symlink', ...P('s'), target: 'f' })
+      await run('carol', { op: 'readlink', ...P('s') })
+      await run('carol', { op: 'lchown', ...P('s'), uid: -1, gid: 1002 })
+      await stat('s')
+      await run('carol', { op: 'unlink', ...P('s') })
+      await run('carol', { op: 'unlink', ...P('f') })
+      await c.run('root', { op: 'lstat', ...P('f') }) // gone (ENOENT), or ENAMETOOLONG
+    }
+
+    // 1. Absolute paths of exactly 4095 (4096) bytes, mount point included: 16 nested names
+    // (15 of 255 bytes), then a last name padded per root (the roots' own lengths differ).
+    const A = comps('A')
+    await mkdirs(A.map((n, i) => (i === 0 ? `${d}/${n}` : n)))
+    const D = `${d}/${A.join('/')}`
+    for (const r of [s.target.root.dir, s.oracleDir]) {
+      const last = 4095 - Buffer.byteLength(`${r}/${D}/`)
+      c.expectTarget(`the last name under ${r} has 2..254 bytes`, last >= 2 && last <= 254, last)
+    }
+    const absolute: At = (x, len) => ({ path: `${D}/${x}`, padTo: len })
+    await battery(absolute, 4095)
+    await battery(absolute, 4096)
+    await c.run('carol', { op: 'listdir', path: D })
+
+    // 2. From a cwd 3.9 KB below the root (reached with one chdir), relative paths of exactly
+    // 4095 (4096) bytes through 16 more directories. The mount is asked for paths of about 8 KB
+    // from its root.
+    const B = comps('B')
+    await mkdirs(B, D)
+    const E = B.join('/')
+    c.expectTarget('the last name of a 4095-byte path below E has 154 bytes', 4095 - Buffer.byteLength(`${E}/`) === 154, Buffer.byteLength(E))
+    const relative = (cwd: string | string[]): At => (x, len) => ({ path: `${E}/${x}`.padEnd(len, 'z'), cwd })
+    await battery(relative(D), 4095)
+    await battery(relative(D), 4096)
+    await c.run('carol', { op: 'listdir', path: E, cwd: D })
+
+    // 3. Two chdir's deep (about 7.9 KB below the root), the same relative paths: 12 KB from
+    // the mount's root, beyond twice PATH_MAX.
+    const C = comps('C')
+    await mkdirs(C, [D, E])
+    const F = C.join('/')
+    const twice: At = (x, len) => ({ path: `${F}/${x}`.padEnd(len, 'z'), cwd: [D, E] })
+    await battery(twice, 4095)
+    await battery(twice, 4096)
+    await c.run('carol', { op: 'listdir', path: F, cwd: [D, E] })
+    done(c)
+  })
+
+  // The one place where a mount differs from ext4 on purpose (spec/fs.md "Paths"): a path from the
+  // volume's root beyond FS_PATH_MAX_BYTES (64 KiB) is ENAMETOOLONG. Only a real mount is checked
+  // (no oracle: ext4 goes on), from a cwd reached by 17 chdir's, each call's own string short.
+  it('long paths: a mount takes 64 KiB from its root (from a cwd 17 chdirs deep) and refuses one byte more with ENAMETOOLONG', async () => {
+    if (s.target.proc === undefined) return // a local directory as the target: no limit to see
+    const d = await s.fresh('limit')
+    await s.oracle.must({ op: 'chown', path: d, uid: 1002, gid: 1002 })
+    const mount = new PosixOracle([s.target.root])
+    try {
+      const one = async (op: Op): Promise<string> => {
+        const [r] = await mount.run('carol', op)
+        return r!.ok ? 'ok' : r!.errno
+      }
+      const LIMIT = 65536
+      const cwd: string[] = []
+      let fsLen = Buffer.byteLength(`/${d}`) // the path of the cwd from the mount's root
+      let level = 0
+      // Levels of up to 15 names of 255 bytes (one chdir each), until the cwd is 256..511 bytes
+      // short of the limit; then a last name makes the path exactly LIMIT, or LIMIT + 1.
+      while (LIMIT - fsLen > 511) {
+        const n = Math.min(15, Math.floor((LIMIT - fsLen - 256) / 256))
+        const names = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + (level % 26)).repeat(254) + String.fromCharCode(65 + i))
+        if (level === 0) names[0] = `${d}/${names[0]}`
+        expect(await one({ op: 'mkdirs', path: names.join('/'), mode: 0o755, ...(cwd.length > 0 ? { cwd } : {}) })).toBe('ok')
+        cwd.push(names.join('/'))
+        fsLen += Buffer.byteLength(`/${names.join('/')}`) - (level === 0 ? Buffer.byteLength(`${d}/`) : 0)
+        level++
+      }
+      const last = LIMIT - fsLen - 1
+      expect(last).toBeGreaterThanOrEqual(255)
+      expect(last).toBeLessThanOrEqual(510)
+      // Two names: a directory of 255 bytes, then the file's, making exactly LIMIT (or one more).
+      const dir = 'y'.repeat(255)
+      expect(await one({ op: 'mkdir', path: dir, mode: 0o755, cwd })).toBe('ok')
+      const at = (len: number) => `${dir}/${'z'.repeat(len - fsLen - 1 - 256)}`
+      expect(fsLen + 1 + Buffer.byteLength(at(LIMIT))).toBe(LIMIT)
+      expect(await one({ op: 'create', path: at(LIMIT), data: 'at the limit', cwd })).toBe('ok')
+      expect(await one({ op: 'stat', path: at(LIMIT), cwd })).toBe('ok')
+      expect(await one({ op: 'create', path: at(LIMIT + 1), cwd })).toBe('ENAMETOOLONG')
+      expect(await one({ op: 'mkdir', path: at(LIMIT + 1), cwd })).toBe('ENAMETOOLONG')
+      expect(await one({ op: 'rename', path: at(LIMIT), path2: at(LIMIT + 1), cwd })).toBe('ENAMETOOLONG')
+      expect(await one({ op: 'unlink', path: at(LIMIT), cwd })).toBe('ok')
+    } finally {
+      await mount.close()
+    }
   })
 
   it('mkfifo and mknod make the right file types (char devices as root)', async () => {

@@ -35,13 +35,29 @@ class Differ {
     this.out.push({ path, what, expected, found })
   }
 
-  node(path: string, ei: number, ai: number): void {
+  /** Compares the trees below `path` depth first, names in order, with an explicit stack: a
+   *  tree can be far deeper than the JS call stack (renames nest directories without limit). */
+  walk(path: string, ei: number, ai: number): void {
+    const todo: Pair[] = [[path, ei, ai]]
+    while (todo.length > 0) {
+      const [p, x, y] = todo.pop()!
+      if (x === undefined) this.add(p, 'entry', 'absent', `${this.a.version(y!)!.kind} (ino ${y})`)
+      else if (y === undefined) this.add(p, 'entry', `${this.e.version(x)!.kind} (ino ${x})`, 'absent')
+      else {
+        const below = this.node(p, x, y)
+        for (let i = below.length - 1; i >= 0; i--) todo.push(below[i]!)
+      }
+    }
+  }
+
+  /** Compares one node; returns the pairs of entries below it still to compare (directories). */
+  node(path: string, ei: number, ai: number): Pair[] {
     const ev = this.e.version(ei)!
     const av = this.a.version(ai)!
     if (ev.kind !== av.kind) {
       this.add(path, 'kind', ev.kind, av.kind)
       if (av.kind === 'file') this.checkChunks(path, av)
-      return
+      return []
     }
     if (ei !== ai) this.add(path, 'ino', String(ei), String(ai))
     this.attrs(path, ev, av)
@@ -51,8 +67,9 @@ class Differ {
     } else if (ev.kind === 'symlink') {
       if (ev.target !== av.target) this.add(path, 'symlink target', JSON.stringify(ev.target), JSON.stringify(av.target))
     } else if (ev.kind === 'dir') {
-      this.dir(path, ei, ai)
+      return this.dir(path, ei, ai)
     }
+    return []
   }
 
   attrs(path: string, ev: InodeVersion, av: InodeVersion): void {
@@ -103,20 +120,18 @@ class Differ {
     }
   }
 
-  dir(path: string, ei: number, ai: number): void {
+  /** The entries of two directories by name, in name order: [path, expected ino, actual ino]. */
+  dir(path: string, ei: number, ai: number): Pair[] {
     const ec = new Map(this.e.children(ei))
     const ac = new Map(this.a.children(ai))
     const names = [...new Set([...ec.keys(), ...ac.keys()])].sort(compareNames)
-    for (const name of names) {
-      const x = ec.get(name)
-      const y = ac.get(name)
-      const child = joinPath(path, name)
-      if (x === undefined) this.add(child, 'entry', 'absent', `${this.a.version(y!)!.kind} (ino ${y})`)
-      else if (y === undefined) this.add(child, 'entry', `${this.e.version(x)!.kind} (ino ${x})`, 'absent')
-      else this.node(child, x, y)
-    }
+    return names.map((name) => [joinPath(path, name), ec.get(name), ac.get(name)])
   }
 }
+
+/** A name on both sides: its path and its inode in the expected and the actual tree (undefined:
+ *  absent on that side). */
+type Pair = [string, number | undefined, number | undefined]
 
 /** Every difference between two trees, in path order; empty when they are equal. With a chunk
  *  reader, each chunk the actual tree references must exist, fit a block and hash to its name. */
@@ -124,7 +139,7 @@ export function diffTrees(expected: FsView | FsState, actual: FsView | FsState, 
   const e = asView(expected)
   const a = asView(actual)
   const d = new Differ(e, a, chunks, crypto ?? a.fs.crypto)
-  d.node('/', ROOT_INO, ROOT_INO)
+  d.walk('/', ROOT_INO, ROOT_INO)
   return d.out
 }
 

@@ -5,7 +5,7 @@ export type {
   RenameOp, ChmodOp, ChownOp, UtimensOp, UtimeSpec, SetxattrOp, RemovexattrOp,
 } from './ops.ts'
 export { validateOp, opKind, opPaths, opToValue, OP_KINDS, ID_MAX } from './ops.ts'
-export { compareNames, parsePath, checkName, utf8Length, joinPath } from './paths.ts'
+export { compareNames, parsePath, checkName, utf8Length, joinPath, FS_PATH_MAX_BYTES } from './paths.ts'
 export type { FsState, RootOptions } from './state.ts'
 export { createFs, applyOp, DEFAULT_ROOT_MODE } from './state.ts'
 export type { Owned } from './perm.ts'

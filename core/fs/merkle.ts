@@ -59,17 +59,38 @@ export function hashInodeVersion(crypto: Crypto, ino: number, v: InodeVersion,
   return crypto.sha256(encode([...nodeHead(ino, v), payload(v, children)]))
 }
 
+/** Hashes `ino` and every uncached node below it, children before their directory, with an
+ *  explicit stack: a tree can be far deeper than the JS call stack (a path of FS_PATH_MAX_BYTES
+ *  names 32768 directories, and renames nest directories without any limit). */
 function hashIn(view: FsView, ino: number, cache: Map<number, Uint8Array>): Uint8Array {
   const hit = cache.get(ino)
   if (hit !== undefined) return hit
-  const v = view.version(ino)
-  assert(v !== undefined, `hash: inode ${ino} not live at ${view.epoch}`)
-  const children = v.kind === 'dir'
-    ? view.children(ino).map(([name, child]) => [name, hashIn(view, child, cache)] as const)
-    : []
-  const h = hashInodeVersion(view.fs.crypto, ino, v, children)
-  cache.set(ino, h)
-  return h
+  /** A node to hash; once visited, its version and entries (its unhashed children lie above it). */
+  type Frame = { ino: number; v: InodeVersion | undefined; children: [string, number][] | undefined }
+  const stack: Frame[] = [{ ino, v: undefined, children: undefined }]
+  const open = new Set<number>()
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!
+    if (top.children === undefined) {
+      if (cache.has(top.ino)) { // a hard-linked file met again
+        stack.pop()
+        continue
+      }
+      const v = view.version(top.ino)
+      assert(v !== undefined, `hash: inode ${top.ino} not live at ${view.epoch}`)
+      assert(!open.has(top.ino), `hash: directory ${top.ino} is its own ancestor`)
+      top.v = v
+      top.children = v.kind === 'dir' ? view.children(top.ino) : []
+      if (v.kind === 'dir') open.add(top.ino)
+      for (const [, child] of top.children) if (!cache.has(child)) stack.push({ ino: child, v: undefined, children: undefined })
+      continue
+    }
+    stack.pop()
+    open.delete(top.ino)
+    const children = top.children.map(([name, child]) => [name, cache.get(child)!] as const)
+    cache.set(top.ino, hashInodeVersion(view.fs.crypto, top.ino, top.v!, children))
+  }
+  return cache.get(ino)!
 }
 
 /** Node hash of a live inode in the current state (cached). */

@@ -2,6 +2,13 @@
 import type { Errno } from './types.ts'
 import { NAME_MAX_BYTES, PATH_MAX_BYTES } from './types.ts'
 
+/** The longest path from a volume's root that the file system takes (ENAMETOOLONG beyond):
+ *  16 x PATH_MAX, not PATH_MAX. The kernel applies PATH_MAX to the string a process passes
+ *  (relative to its cwd or a dirfd) and hands a mount the path from the mount's root, which is
+ *  longer than that string when the process starts from a deep cwd; ext4 limits names only. The
+ *  bound keeps every op (two paths at most) and the cost of resolving it small: spec/fs.md "Paths". */
+export const FS_PATH_MAX_BYTES = 16 * PATH_MAX_BYTES
+
 /** UTF-8 length of a well-formed string without allocating. */
 export function utf8Length(text: string): number {
   let n = 0
@@ -49,7 +56,7 @@ export function checkName(name: string): Errno | null {
 
 /** Splits a normalized absolute path into names. '/' -> []. Rejects anything not normalized. */
 export function parsePath(path: string): { ok: true; names: string[] } | { ok: false; errno: Errno } {
-  if (utf8Length(path) > PATH_MAX_BYTES) return { ok: false, errno: 'ENAMETOOLONG' }
+  if (utf8Length(path) > FS_PATH_MAX_BYTES) return { ok: false, errno: 'ENAMETOOLONG' }
   if (!path.startsWith('/')) return { ok: false, errno: 'EINVAL' }
   if (path === '/') return { ok: true, names: [] }
   const names = path.slice(1).split('/')

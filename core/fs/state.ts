@@ -7,7 +7,7 @@ import type { Crypto } from '../crypto.ts'
 import type { ChunkHash, Epoch } from '../types.ts'
 import { assert } from '../types.ts'
 import type { FsOp, UtimeSpec } from './ops.ts'
-import { checkName, isWellFormed, parsePath, utf8Length } from './paths.ts'
+import { checkName, FS_PATH_MAX_BYTES, isWellFormed, parsePath, utf8Length } from './paths.ts'
 import {
   chmodResult, chownResult, isRoot, mayCreate, mayDelete, mayLink, mayLookup, MAY_WRITE, modeAfterWrite, newNodeOwner,
   permits, utimensCheck, xattrWriteCheck,
@@ -252,9 +252,11 @@ function resolvePath(fs: FsState, path: string, cred: Cred | null): Res<number> 
   return resolveNames(fs, parsed.names, cred)
 }
 
+/** `ino` must have been reached by a path: then it has at most FS_PATH_MAX_BYTES / 2 ancestors
+ *  (a name and its '/' take 2 bytes or more), whatever the depth of the tree below it. */
 function isSelfOrAncestor(fs: FsState, ancestor: number, ino: number): boolean {
   let cur = ino
-  for (let depth = 0; depth <= PATH_MAX_BYTES; depth++) {
+  for (let depth = 0; depth <= FS_PATH_MAX_BYTES / 2; depth++) {
     if (cur === ancestor) return true
     if (cur === ROOT_INO) return false
     cur = dirParent(fs, cur)

@@ -46,7 +46,7 @@ export const isRoot = (): boolean => process.getuid?.() === 0
 // ---------------------------------------------------------------------------------- requests
 
 export type OpName =
-  | 'stat' | 'lstat' | 'open' | 'create' | 'write' | 'read' | 'truncate' | 'unlink' | 'mkdir' | 'rmdir'
+  | 'stat' | 'lstat' | 'open' | 'create' | 'write' | 'read' | 'truncate' | 'unlink' | 'mkdir' | 'mkdirs' | 'rmdir'
   | 'rename' | 'link' | 'symlink' | 'readlink' | 'chmod' | 'chown' | 'lchown' | 'utime' | 'mkfifo'
   | 'mknod' | 'access' | 'listdir' | 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr' | 'script' | 'tree'
 
@@ -88,8 +88,12 @@ export interface Op {
   valueHex?: string
   dataHex?: string
   steps?: ScriptStep[]
-  /** Run in each root (chdir) with the relative path as is: PATH_MAX applies to the same string. */
-  cwd?: boolean
+  /** Run in each root (chdir) with the relative path as is: PATH_MAX applies to the same string.
+   *  A directory (or a list, chdir'ed one after the other) below the root: run there. */
+  cwd?: boolean | string | string[]
+  /** Make the absolute path (and path2), root included, exactly this many bytes by appending
+   *  'z's to its last name: the same absolute length under roots of different lengths. */
+  padTo?: number
 }
 
 export interface Stat {

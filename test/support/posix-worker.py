@@ -245,20 +245,41 @@ def tree(top):
 def one(req, root):
     # cwd: true runs the op in root with the relative path as given, so that path length limits
     # (PATH_MAX) apply to the same string under every root, whatever the roots' own lengths.
-    if opt(req, 'cwd', bool, False):
+    # cwd: a directory (relative to root), or a list of them chdir'ed into one after the other,
+    # runs it there: the file system then sees paths from its root longer than the string.
+    cwd = req.get('cwd', False)
+    if cwd is not False:
+        dirs = [] if cwd is True else [cwd] if isinstance(cwd, str) else cwd
+        if not isinstance(dirs, list) or not all(isinstance(d, str) and d for d in dirs):
+            raise BadRequest('cwd is true, a directory or a list of directories')
+        if 'padTo' in req:
+            raise BadRequest('padTo pads absolute paths: not with cwd')
         os.chdir(root)
         try:
+            for d in dirs:
+                os.chdir(d)
             return one_at(req, '')
         finally:
             os.chdir('/')
     return one_at(req, root)
 
 
+def padded(req, p):
+    # padTo: N makes the absolute path (root included) exactly N bytes by appending 'z's to its
+    # last name: the same absolute length under roots of different lengths.
+    if 'padTo' not in req:
+        return p
+    n = need(req, 'padTo', int) - len(os.fsencode(p))
+    if n < 0:
+        raise BadRequest('padTo: the path is already longer')
+    return p + 'z' * n
+
+
 def one_at(req, root):
     op = req['op']
     rel = need(req, 'path', str)
-    p = os.path.join(root, rel) if root else rel
-    p2 = (os.path.join(root, need(req, 'path2', str)) if root else need(req, 'path2', str)) if op in ('rename', 'link') else None
+    p = padded(req, os.path.join(root, rel) if root else rel)
+    p2 = padded(req, os.path.join(root, need(req, 'path2', str)) if root else need(req, 'path2', str)) if op in ('rename', 'link') else None
     follow = opt(req, 'follow', bool, True)
     if op == 'stat':
         return statval(os.stat(p))
@@ -294,6 +315,8 @@ def one_at(req, root):
         os.unlink(p); return None
     if op == 'mkdir':
         os.mkdir(p, opt(req, 'mode', int, 0o777)); return None
+    if op == 'mkdirs':  # mkdir -p: every missing directory of the path, one request
+        os.makedirs(p, opt(req, 'mode', int, 0o777)); return None
     if op == 'rmdir':
         os.rmdir(p); return None
     if op == 'rename':
