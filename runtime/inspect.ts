@@ -30,6 +30,8 @@ export interface SnapshotChunks extends ChunkStore {
   chunkStats(volume: VolumeName): { readonly chunks: number; readonly bytes: number }
   /** Reads the chunk as stored (no cache) and checks its hash. */
   auditChunk(volume: VolumeName, hash: ChunkHash): ChunkAudit
+  /** What the port read since the store was opened (runtime/store.ts ChunkCounters). */
+  readonly counters?: { readonly reads: number; readonly cacheHits: number; readonly bytesRead: number; readonly damaged: number }
 }
 
 export interface NodeSnapshot {
@@ -355,6 +357,7 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     source: snap.source,
     volumes: vols,
     stats: mapObject(snap.state.stats),
+    chunkReads: snap.chunks.counters ?? null,
     storeProblems: snap.storeProblems.length,
     restoreProblems: snap.restoreProblems.length,
   }
@@ -365,6 +368,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   }
   const counters = (m: Record<string, number>): string => Object.entries(m).map(([k, n]) => `${k}=${n}`).join(' ') || 'none'
   lines.push(`  node counters: ${counters(body.stats)}`)
+  const cr = body.chunkReads
+  if (cr !== null) lines.push(`  chunk reads since start: ${cr.reads} (${cr.cacheHits} from memory, ${cr.bytesRead} bytes from disk), ${cr.damaged} damaged`)
   if (vols.length === 0) lines.push('no volumes')
   for (const v of vols) {
     lines.push(`volume ${v.name} (policy ${v.policy}): this node is ${v.myStatus === 'member' ? 'a member' : v.myStatus === 'applicant' ? 'an applicant' : 'removed'}; ${plural(v.members, 'member')}, ${plural(v.applicants, 'applicant')}, ${v.removed} removed`)
