@@ -11,9 +11,9 @@ import { compareNames, parsePath } from './paths.ts'
 import type { FsState } from './state.ts'
 import type { FsTime, InodeVersion, Lookup } from './types.ts'
 import { ROOT_INO } from './types.ts'
-import { FsView, currentView, snapshotAt, sortedBlocks } from './view.ts'
+import { FsView, currentView, snapshotAt } from './view.ts'
 
-export const TAG_FILE = 'paciofs/fs/file/v1'
+export const TAG_FILE = 'paciofs/fs/file/v2'
 export const TAG_DIR = 'paciofs/fs/dir/v1'
 export const TAG_SYMLINK = 'paciofs/fs/symlink/v1'
 export const TAG_SPECIAL = 'paciofs/fs/special/v1'
@@ -38,11 +38,13 @@ export function nodeHead(ino: number, v: InodeVersion): Value[] {
   ]
 }
 
-/** The payload that follows the head: blocks, entries, target or null. */
-function payload(v: InodeVersion, children: readonly (readonly [string, Uint8Array])[]): Value {
+/** The payload that follows the head: the block tree's root hash (or null: no blocks), entries,
+ *  target or null. A file's payload is O(1) to encode: the tree caches its nodes' hashes, so a
+ *  write of k blocks re-hashes O(k x height) tree nodes, not the file's whole block list. */
+function payload(crypto: Crypto, v: InodeVersion, children: readonly (readonly [string, Uint8Array])[]): Value {
   switch (v.kind) {
     case 'file':
-      return sortedBlocks(v).map(([index, ref]) => [index, fromHex(ref.hash)!, ref.len])
+      return v.blocks.hash(crypto)
     case 'dir':
       return children.map(([name, hash]) => [name, hash])
     case 'symlink':
@@ -56,7 +58,7 @@ function payload(v: InodeVersion, children: readonly (readonly [string, Uint8Arr
 export function hashInodeVersion(crypto: Crypto, ino: number, v: InodeVersion,
   children: readonly (readonly [string, Uint8Array])[] = []): Uint8Array {
   assert(v.kind === 'dir' || children.length === 0, 'hashInodeVersion: children of a non-directory')
-  return crypto.sha256(encode([...nodeHead(ino, v), payload(v, children)]))
+  return crypto.sha256(encode([...nodeHead(ino, v), payload(crypto, v, children)]))
 }
 
 function hashIn(view: FsView, ino: number, cache: Map<number, Uint8Array>): Uint8Array {

@@ -7,13 +7,15 @@ import type { Crypto } from '../crypto.ts'
 import type { ChunkHash, Epoch } from '../types.ts'
 import { assert } from '../types.ts'
 import type { FsOp, UtimeSpec } from './ops.ts'
+import type { BlockChange } from './blocks.ts'
+import { BlockTree } from './blocks.ts'
 import { checkName, isWellFormed, parsePath, utf8Length } from './paths.ts'
 import {
   chmodResult, chownResult, isRoot, mayCreate, mayDelete, mayLink, mayLookup, MAY_WRITE, modeAfterWrite, newNodeOwner,
   permits, utimensCheck, xattrWriteCheck,
 } from './perm.ts'
 import type {
-  ApplyCtx, BlockRef, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
+  ApplyCtx, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
 } from './types.ts'
 import {
   BLOCK_SIZE, LINK_MAX, MAX_FILE_SIZE, PATH_MAX_BYTES, PERM_MASK, ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR,
@@ -36,7 +38,6 @@ export interface FsState {
 }
 
 const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
-const EMPTY_BLOCKS: ReadonlyMap<number, BlockRef> = new Map()
 const ZERO_TIME: FsTime = { sec: 0, nsec: 0 }
 
 export interface RootOptions {
@@ -49,7 +50,7 @@ export interface RootOptions {
 export function newVersion(epoch: Epoch, kind: NodeKind, fields: Partial<InodeVersion>): InodeVersion {
   return {
     epoch, kind, mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, atime: ZERO_TIME, mtime: ZERO_TIME, ctime: ZERO_TIME,
-    rdev: 0, xattrs: EMPTY_XATTRS, blocks: EMPTY_BLOCKS, target: '', deleted: false, ...fields,
+    rdev: 0, xattrs: EMPTY_XATTRS, blocks: BlockTree.EMPTY, target: '', deleted: false, ...fields,
   }
 }
 
@@ -315,21 +316,21 @@ function xattrNamespaceCheck(name: string): Errno | null {
   return name.length === ns.length ? 'EINVAL' : null
 }
 
-/** New block map after replacing `listed` and setting `size` (spec/fs.md "Content"). */
-export function resizeBlocks(old: ReadonlyMap<number, BlockRef>, listed: readonly (readonly [number, ChunkHash | null])[],
-  size: number): ReadonlyMap<number, BlockRef> {
-  const blocks = new Map(old)
-  for (const [index, hash] of listed) {
-    if (hash === null) blocks.delete(index)
-    else blocks.set(index, { hash, len: BLOCK_SIZE })
-  }
+/** New block tree after replacing `listed` and setting `size` (spec/fs.md "Content"). Costs
+ *  O(listed x height) new tree nodes, whatever the file's size: nothing beyond the new end is
+ *  walked, and untouched subtrees are shared with `old`. */
+export function resizeBlocks(old: BlockTree, listed: readonly (readonly [number, ChunkHash | null])[],
+  size: number): BlockTree {
   const count = Math.ceil(size / BLOCK_SIZE)
-  for (const index of blocks.keys()) if (index >= count) blocks.delete(index)
   const cut = size % BLOCK_SIZE
+  const last = count - 1
+  // A listed block at the new end gets its clipped length right away (one path copy, not two).
+  const changes: BlockChange[] = listed.map(([index, hash]) =>
+    [index, hash === null ? null : { hash, len: cut !== 0 && index === last ? cut : BLOCK_SIZE }])
+  let blocks = old.update(changes).truncate(count)
   if (cut !== 0) {
-    const k = count - 1
-    const ref = blocks.get(k)
-    if (ref !== undefined && ref.len > cut) blocks.set(k, { hash: ref.hash, len: cut })
+    const ref = blocks.get(last)
+    if (ref !== undefined && ref.len > cut) blocks = blocks.update([[last, { hash: ref.hash, len: cut }]])
   }
   return blocks
 }

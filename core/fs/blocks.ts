@@ -1,0 +1,296 @@
+// A file's block map (index -> BlockRef) as a persistent radix tree with a Merkle hash per node.
+//
+// Why: a write op changes a few blocks of a possibly huge file. A plain Map copied per version
+// and a hash over the whole sorted block list cost O(file size) per write; this tree costs
+// O(changed blocks x height) new nodes and, with each node's hash cached inside it, as many
+// hashes. Old versions keep their trees (nothing is ever mutated), and share every unchanged node
+// with the newer ones, so history stays cheap too.
+//
+// Shape (canonical: a pure function of the map, never of the order of the writes that made it;
+// spec/fs.md "State root"): fixed fan-out 16 by index bits. A node at level l covers 16^(l+1)
+// consecutive indices; its slot s holds the subtree (level l-1) or, at level 0, the BlockRef of
+// the indices base + s*16^l ... An empty subtree is absent (no node is empty). The root's level is
+// the smallest that covers the largest present index (a root at level >= 1 always has something
+// beyond slot 0). Height is at most 9: indices are below 2^34 (MAX_FILE_SIZE / BLOCK_SIZE).
+//
+// Node hash: sha256(encode([level, entries])), entries ascending by slot, present slots only:
+// level 0 [slot, chunk hash (32 bytes), len], level >= 1 [slot, child node hash (32 bytes)].
+import { encode } from '../codec.ts'
+import type { Value } from '../codec.ts'
+import type { Crypto } from '../crypto.ts'
+import { fromHex } from '../bytes.ts'
+import { assert } from '../types.ts'
+import type { BlockRef } from './types.ts'
+
+export const TREE_BITS = 4
+export const TREE_FANOUT = 1 << TREE_BITS
+/** Deepest level a tree may have: 16^(TREE_MAX_LEVEL + 1) = 2^36 > 2^34 block indices. */
+export const TREE_MAX_LEVEL = 8
+/** POW[l] = 16^l: the number of indices one slot of a level-l node covers. */
+const POW: readonly number[] = Array.from({ length: TREE_MAX_LEVEL + 2 }, (_, l) => TREE_FANOUT ** l)
+/** Indices a tree can hold at all: [0, INDEX_LIMIT). */
+export const INDEX_LIMIT = POW[TREE_MAX_LEVEL + 1]!
+
+type Slot = TreeNode | BlockRef | undefined
+
+class TreeNode {
+  /** The node hash, computed on demand and cached with the crypto that computed it (a node is
+   *  immutable, so its hash never changes; hosts may plug different implementations). */
+  private hashed: Uint8Array | undefined
+  private hashedBy: Crypto | undefined
+
+  constructor(
+    readonly level: number,
+    /** Exactly TREE_FANOUT slots. Level 0: BlockRefs; above: child nodes of level - 1. */
+    readonly slots: readonly Slot[],
+    /** Number of blocks in this subtree (>= 1). */
+    readonly size: number,
+  ) {}
+
+  hash(crypto: Crypto): Uint8Array {
+    if (this.hashedBy === crypto && this.hashed !== undefined) return this.hashed
+    const entries: Value[] = []
+    for (let s = 0; s < TREE_FANOUT; s++) {
+      const x = this.slots[s]
+      if (x === undefined) continue
+      if (this.level === 0) {
+        const ref = x as BlockRef
+        const raw = fromHex(ref.hash)
+        assert(raw !== undefined && raw.length === 32, `block tree: chunk hash ${ref.hash} is not 32 bytes of hex`)
+        entries.push([s, raw, ref.len])
+      } else entries.push([s, (x as TreeNode).hash(crypto)])
+    }
+    const h = crypto.sha256(encode([this.level, entries]))
+    this.hashed = h
+    this.hashedBy = crypto
+    return h
+  }
+}
+
+function sizeOf(level: number, slots: readonly Slot[]): number {
+  let n = 0
+  for (let s = 0; s < TREE_FANOUT; s++) {
+    const x = slots[s]
+    if (x !== undefined) n += level === 0 ? 1 : (x as TreeNode).size
+  }
+  return n
+}
+
+function makeNode(level: number, slots: Slot[]): TreeNode | undefined {
+  const size = sizeOf(level, slots)
+  return size === 0 ? undefined : new TreeNode(level, slots, size)
+}
+
+function emptySlots(): Slot[] {
+  return new Array<Slot>(TREE_FANOUT).fill(undefined)
+}
+
+/** Smallest level whose node covers `index`. */
+function levelFor(index: number): number {
+  let l = 0
+  while (index >= POW[l + 1]!) l++
+  return l
+}
+
+/** Canonical root: drops levels whose node has nothing beyond slot 0. */
+function normalize(root: TreeNode | undefined): TreeNode | undefined {
+  let r = root
+  while (r !== undefined && r.level > 0) {
+    let beyond = false
+    for (let s = 1; s < TREE_FANOUT && !beyond; s++) beyond = r.slots[s] !== undefined
+    if (beyond) break
+    r = r.slots[0] as TreeNode | undefined
+  }
+  return r
+}
+
+/** A change: set the block (a ref) or make it a hole (null). */
+export type BlockChange = readonly [index: number, ref: BlockRef | null]
+
+/** changes[lo..hi) (ascending, all inside this node's range) applied to `node` (undefined = an
+ *  empty subtree): a new node, or undefined when nothing is left. Unchanged slots are shared. */
+function update(node: TreeNode | undefined, level: number, base: number, changes: readonly BlockChange[], lo: number, hi: number): TreeNode | undefined {
+  const slots = node === undefined ? emptySlots() : node.slots.slice()
+  const step = POW[level]!
+  let i = lo
+  while (i < hi) {
+    const index = changes[i]![0]
+    const s = Math.floor((index - base) / step)
+    if (level === 0) {
+      slots[s] = changes[i]![1] ?? undefined
+      i++
+      continue
+    }
+    const end = base + (s + 1) * step
+    let j = i + 1
+    while (j < hi && changes[j]![0] < end) j++
+    const child = slots[s] as TreeNode | undefined
+    // A hole punched into an absent subtree changes nothing: no node to copy.
+    let onlyHoles = child === undefined
+    for (let k = i; k < j && onlyHoles; k++) onlyHoles = changes[k]![1] === null
+    if (!onlyHoles) slots[s] = update(child, level - 1, base + s * step, changes, i, j)
+    i = j
+  }
+  return makeNode(level, slots)
+}
+
+/** `node` without the indices >= count (base <= count < base + 16^(level+1)). */
+function cut(node: TreeNode, level: number, base: number, count: number): TreeNode | undefined {
+  const step = POW[level]!
+  const s = Math.floor((count - base) / step)
+  const slots = emptySlots()
+  for (let t = 0; t < s; t++) slots[t] = node.slots[t]
+  const rest = count - (base + s * step)
+  const child = node.slots[s]
+  if (level > 0 && rest > 0 && child !== undefined) slots[s] = cut(child as TreeNode, level - 1, base + s * step, count)
+  return makeNode(level, slots)
+}
+
+function* walk(node: TreeNode, base: number, from: number, to: number): Generator<[number, BlockRef]> {
+  const step = POW[node.level]!
+  const first = Math.max(0, Math.floor((from - base) / step))
+  for (let s = first; s < TREE_FANOUT; s++) {
+    const start = base + s * step
+    if (start >= to) return
+    const x = node.slots[s]
+    if (x === undefined) continue
+    if (node.level === 0) yield [start, x as BlockRef]
+    else yield* walk(x as TreeNode, start, from, to)
+  }
+}
+
+/** An immutable block map of one file version: block index -> BlockRef, holes absent. */
+export class BlockTree {
+  static readonly EMPTY = new BlockTree(undefined)
+
+  private constructor(private readonly root: TreeNode | undefined) {}
+
+  /** A tree holding exactly these entries (any order, indices unique). */
+  static fromEntries(entries: Iterable<readonly [number, BlockRef]>): BlockTree {
+    const list: BlockChange[] = [...entries].sort((a, b) => a[0] - b[0])
+    return BlockTree.EMPTY.update(list)
+  }
+
+  /** Number of blocks (not holes). */
+  get size(): number {
+    return this.root?.size ?? 0
+  }
+
+  /** Levels of the tree (0 when empty). */
+  get height(): number {
+    return this.root === undefined ? 0 : this.root.level + 1
+  }
+
+  get(index: number): BlockRef | undefined {
+    let n = this.root
+    if (n === undefined || !(index >= 0 && index < POW[n.level + 1]!)) return undefined
+    for (;;) {
+      const x = n.slots[Math.floor(index / POW[n.level]!) % TREE_FANOUT]
+      if (x === undefined || n.level === 0) return x as BlockRef | undefined
+      n = x as TreeNode
+    }
+  }
+
+  has(index: number): boolean {
+    return this.get(index) !== undefined
+  }
+
+  /** The largest present index, -1 when empty. O(height). */
+  lastIndex(): number {
+    let n = this.root
+    if (n === undefined) return -1
+    let base = 0
+    for (;;) {
+      let s = TREE_FANOUT - 1
+      while (n.slots[s] === undefined) s--
+      base += s * POW[n.level]!
+      if (n.level === 0) return base
+      n = n.slots[s] as TreeNode
+    }
+  }
+
+  /** A new tree with the changes applied (indices strictly ascending, each < INDEX_LIMIT).
+   *  O(changes x height) new nodes; every untouched subtree is shared with this tree. */
+  update(changes: readonly BlockChange[]): BlockTree {
+    if (changes.length === 0) return this
+    let maxSet = -1
+    let prev = -1
+    for (const [index, ref] of changes) {
+      assert(Number.isSafeInteger(index) && index > prev && index < INDEX_LIMIT, `BlockTree.update: index ${index} not ascending or out of range`)
+      prev = index
+      if (ref !== null) maxSet = index
+    }
+    let root = this.root
+    let level = root?.level ?? 0
+    if (maxSet >= 0) {
+      const need = levelFor(maxSet)
+      if (root === undefined) level = need
+      while (root !== undefined && root.level < need) {
+        const slots = emptySlots()
+        slots[0] = root
+        root = new TreeNode(root.level + 1, slots, root.size)
+        level = root.level
+      }
+    } else if (root === undefined) return this
+    // Holes beyond the root's range are holes already.
+    let hi = changes.length
+    while (hi > 0 && changes[hi - 1]![0] >= POW[level + 1]!) hi--
+    if (hi === 0) return this
+    return new BlockTree(normalize(update(root, level, 0, changes, 0, hi)))
+  }
+
+  /** A new tree without the indices >= count. O(height) new nodes; nothing beyond is walked. */
+  truncate(count: number): BlockTree {
+    if (this.root === undefined || count > this.lastIndex()) return this
+    if (count <= 0) return BlockTree.EMPTY
+    return new BlockTree(normalize(cut(this.root, this.root.level, 0, count)))
+  }
+
+  /** Entries with from <= index < to, ascending index. O(height + entries visited). */
+  *entries(from = 0, to = Infinity): Generator<[number, BlockRef]> {
+    if (this.root === undefined || from >= to) return
+    yield* walk(this.root, 0, from, to)
+  }
+
+  *keys(from = 0, to = Infinity): Generator<number> {
+    for (const [k] of this.entries(from, to)) yield k
+  }
+
+  [Symbol.iterator](): Generator<[number, BlockRef]> {
+    return this.entries()
+  }
+
+  /** The root's node hash (spec/fs.md "State root"), null for an empty tree. Cached per node:
+   *  after a change of k blocks only the O(k x height) new nodes are hashed. */
+  hash(crypto: Crypto): Uint8Array | null {
+    return this.root === undefined ? null : this.root.hash(crypto)
+  }
+
+  /** Every node of the tree (identity), for tests of structure sharing. */
+  nodes(): Set<object> {
+    const out = new Set<object>()
+    const stack: TreeNode[] = this.root === undefined ? [] : [this.root]
+    while (stack.length > 0) {
+      const n = stack.pop()!
+      out.add(n)
+      if (n.level > 0) for (const x of n.slots) if (x !== undefined) stack.push(x as TreeNode)
+    }
+    return out
+  }
+
+  /** Problems with the tree's canonical shape (empty list when well formed), for tests. */
+  shapeProblems(): string[] {
+    const out: string[] = []
+    const r = this.root
+    if (r === undefined) return out
+    if (normalize(r) !== r) out.push('root has nothing beyond slot 0')
+    const check = (n: TreeNode, level: number): void => {
+      if (n.level !== level) out.push(`node at level ${level} says ${n.level}`)
+      if (n.slots.length !== TREE_FANOUT) out.push(`node with ${n.slots.length} slots`)
+      if (n.size < 1 || n.size !== sizeOf(n.level, n.slots)) out.push(`node size ${n.size} is not its blocks' count`)
+      if (level > 0) for (const x of n.slots) if (x !== undefined) check(x as TreeNode, level - 1)
+    }
+    check(r, r.level)
+    return out
+  }
+}
