@@ -58,13 +58,16 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.oneof(indexArb, fc.constant(0)).map((count) => ({ t: 'truncate' as const, count })) },
 )
 
+/** Valid lengths at every CBOR integer width (the tree writes its node bytes itself). */
+const LENS = [1, 23, 24, 255, 256, 4096, 65535, BLOCK_SIZE]
+
 function applyStep(tree: BlockTree, model: Map<number, BlockRef>, step: Step): BlockTree {
   if (step.t === 'truncate') {
     for (const k of [...model.keys()]) if (k >= step.count) model.delete(k)
     return tree.truncate(step.count)
   }
   const byIndex = new Map<number, BlockRef | null>()
-  for (const [i, n] of step.changes) byIndex.set(i, n === null ? null : ref(n, 1 + (n % BLOCK_SIZE)))
+  for (const [i, n] of step.changes) byIndex.set(i, n === null ? null : ref(n, LENS[n % LENS.length]))
   const changes: BlockChange[] = [...byIndex.entries()].sort((a, b) => a[0] - b[0])
   for (const [i, r] of changes) {
     if (r === null) model.delete(i)
