@@ -16,7 +16,6 @@
 // Node hash: sha256(encode([level, entries])), entries ascending by slot, present slots only:
 // level 0 [slot, chunk hash (32 bytes), len], level >= 1 [slot, child node hash (32 bytes)].
 import type { Crypto } from '../crypto.ts'
-import { fromHex } from '../bytes.ts'
 import { assert } from '../types.ts'
 import type { BlockRef } from './types.ts'
 
@@ -29,7 +28,23 @@ const POW: readonly number[] = Array.from({ length: TREE_MAX_LEVEL + 2 }, (_, l)
 /** Indices a tree can hold at all: [0, INDEX_LIMIT). */
 export const INDEX_LIMIT = POW[TREE_MAX_LEVEL + 1]!
 
-type Slot = TreeNode | BlockRef | undefined
+/** A block in a leaf: its ref, and the ref's chunk hash as bytes once a hash needed them (decoded
+ *  once per block, not once per hash of every leaf it sits in; shared by all versions). */
+class Leaf {
+  private raw: Uint8Array | undefined
+  constructor(readonly ref: BlockRef) {}
+
+  hashBytes(): Uint8Array {
+    if (this.raw === undefined) {
+      const raw = new Uint8Array(32)
+      putHex32(raw, 0, this.ref.hash)
+      this.raw = raw
+    }
+    return this.raw
+  }
+}
+
+type Slot = TreeNode | Leaf | undefined
 
 class TreeNode {
   /** The node hash, computed on demand and cached with the crypto that computed it (a node is
@@ -39,7 +54,7 @@ class TreeNode {
 
   constructor(
     readonly level: number,
-    /** Exactly TREE_FANOUT slots. Level 0: BlockRefs; above: child nodes of level - 1. */
+    /** Exactly TREE_FANOUT slots. Level 0: Leafs; above: child nodes of level - 1. */
     readonly slots: readonly Slot[],
     /** Number of blocks in this subtree (>= 1). */
     readonly size: number,
@@ -57,9 +72,15 @@ class TreeNode {
    *  bytes as encode() of the Value (test/fs-blocks.test.ts checks it), without cborg's per-call
    *  cost, which for a full leaf was ~14 µs, several times the sha256 of its 659 bytes. */
   encode(crypto: Crypto): Uint8Array {
-    const out = new Uint8Array(NODE_BYTES_MAX)
     let n = 0
-    for (let s = 0; s < TREE_FANOUT; s++) if (this.slots[s] !== undefined) n++
+    let bytes = 3
+    for (let s = 0; s < TREE_FANOUT; s++) {
+      const x = this.slots[s]
+      if (x === undefined) continue
+      n++
+      bytes += 4 + 32 + (this.level === 0 ? uintBytes((x as Leaf).ref.len) : 0)
+    }
+    const out = new Uint8Array(bytes)
     out[0] = 0x82 // array(2)
     out[1] = this.level // uint < 24
     out[2] = 0x80 | n // array(n), n <= 16
@@ -72,23 +93,39 @@ class TreeNode {
       out[p++] = 0x58 // bytes, one-byte length
       out[p++] = 32
       if (this.level === 0) {
-        const ref = x as BlockRef
-        const raw = fromHex(ref.hash)
-        assert(raw !== undefined && raw.length === 32, `block tree: chunk hash ${ref.hash} is not 32 bytes of hex`)
-        out.set(raw, p)
+        const leaf = x as Leaf
+        out.set(leaf.hashBytes(), p)
         p += 32
-        p = putUint(out, p, ref.len)
+        p = putUint(out, p, leaf.ref.len)
       } else {
         out.set((x as TreeNode).hash(crypto), p)
         p += 32
       }
     }
-    return out.subarray(0, p)
+    assert(p === bytes, 'block tree: node encoding length')
+    return out
   }
 }
 
-/** Longest node encoding: 3 head bytes + 16 leaf entries of [slot, 32 bytes, len <= 2^32). */
-const NODE_BYTES_MAX = 3 + TREE_FANOUT * (1 + 1 + 2 + 32 + 5)
+const uintBytes = (v: number): number => (v < 24 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5)
+
+// Value of each lowercase hex digit by char code, -1 for anything else (as core/bytes.ts fromHex).
+const NIBBLE = new Int8Array(128).fill(-1)
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i
+
+/** A chunk hash (64 lowercase hex digits) as 32 bytes at out[p..p+32), without an allocation. */
+function putHex32(out: Uint8Array, p: number, hex: string): void {
+  assert(hex.length === 64, `block tree: chunk hash ${hex} is not 32 bytes of hex`)
+  for (let i = 0; i < 32; i++) {
+    const a = hex.charCodeAt(2 * i)
+    const b = hex.charCodeAt(2 * i + 1)
+    const hi = a < 128 ? NIBBLE[a]! : -1
+    const lo = b < 128 ? NIBBLE[b]! : -1
+    assert(hi >= 0 && lo >= 0, `block tree: chunk hash ${hex} is not lowercase hex`)
+    out[p + i] = (hi << 4) | lo
+  }
+}
 
 /** A CBOR unsigned integer head (major type 0) for 0 <= v < 2^32, shortest form. */
 function putUint(out: Uint8Array, p: number, v: number): number {
@@ -161,7 +198,8 @@ function update(node: TreeNode | undefined, level: number, base: number, changes
     const index = changes[i]![0]
     const s = Math.floor((index - base) / step)
     if (level === 0) {
-      slots[s] = changes[i]![1] ?? undefined
+      const ref = changes[i]![1]
+      slots[s] = ref === null ? undefined : new Leaf(ref)
       i++
       continue
     }
@@ -198,7 +236,7 @@ function* walk(node: TreeNode, base: number, from: number, to: number): Generato
     if (start >= to) return
     const x = node.slots[s]
     if (x === undefined) continue
-    if (node.level === 0) yield [start, x as BlockRef]
+    if (node.level === 0) yield [start, (x as Leaf).ref]
     else yield* walk(x as TreeNode, start, from, to)
   }
 }
@@ -230,7 +268,8 @@ export class BlockTree {
     if (n === undefined || !(index >= 0 && index < POW[n.level + 1]!)) return undefined
     for (;;) {
       const x = n.slots[Math.floor(index / POW[n.level]!) % TREE_FANOUT]
-      if (x === undefined || n.level === 0) return x as BlockRef | undefined
+      if (x === undefined) return undefined
+      if (n.level === 0) return (x as Leaf).ref
       n = x as TreeNode
     }
   }
