@@ -3,8 +3,9 @@
 // Wired into `npm run bench:core` by bench/core.ts; returns figures, prints nothing.
 import { nobleCrypto } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
-import type { Pid } from '../core/types.ts'
+import type { ChunkHash, Pid } from '../core/types.ts'
 import type { FsOp, FsState } from '../core/fs/index.ts'
+import * as fsApi from '../core/fs/index.ts'
 import { applyOp, createFs, getattr, planWrite, stateRoot } from '../core/fs/index.ts'
 
 const AUTHOR = '02'.padEnd(66, 'e') as Pid
@@ -64,5 +65,70 @@ export async function benchFs(crypto: Crypto = nobleCrypto): Promise<Record<stri
     if (!getattr(fs, paths[i % DIRS]!).ok) throw new Error('bench: getattr')
   })
 
-  return { create_ops_per_s, small_write_ops_per_s, rename_ops_per_s, chmod_ops_per_s, getattr_ops_per_s }
+  const small = appendUs(fsApi, crypto, 2 ** 20, 256)
+  const big = appendUs(fsApi, crypto, 2 ** 30, 256)
+  return {
+    create_ops_per_s, small_write_ops_per_s, rename_ops_per_s, chmod_ops_per_s, getattr_ops_per_s,
+    append_4k_to_1MiB_apply_us: small.apply_us, append_4k_to_1GiB_apply_us: big.apply_us,
+    append_4k_to_1MiB_apply_root_us: small.apply_root_us, append_4k_to_1GiB_apply_root_us: big.apply_root_us,
+  }
+}
+
+/** What appendUs needs of core/fs: the API of this checkout or of another one (bench/fs-append-ab.ts
+ *  passes an older checkout's module to compare before and after in one process). */
+export interface FsApi {
+  createFs(crypto: Crypto): FsState
+  applyOp(fs: FsState, op: FsOp, ctx: { epoch: number; author: Pid }): { result: { ok: boolean } }
+  stateRoot(fs: FsState): string
+}
+
+const BLOCK = 65536
+const fakeChunk = (n: number): ChunkHash => n.toString(16).padStart(64, '0') as ChunkHash
+
+/**
+ * Microseconds per 4 KiB append to a file of `fileBytes` in /d: `apply_us` the applyOp of the
+ * grouped write alone, `apply_root_us` the applyOp followed by the state root a replica computes
+ * after it. `ops` appends each (after 16 untimed ones); the file grows by 2 x `ops` x 4 KiB while
+ * measured (256 ops: 2 MiB). Block references only: chunk hashes are fake, so a 1 GiB file needs no
+ * 1 GiB of bytes. Each append re-lists the last block with a new chunk hash, as planWrite does for
+ * a partial last block.
+ */
+export function appendUs(api: FsApi, crypto: Crypto, fileBytes: number, ops: number): { apply_us: number; apply_root_us: number } {
+  const fs = api.createFs(crypto)
+  let chunk = 0
+  const run = (op: FsOp): void => {
+    if (!api.applyOp(fs, op, { epoch: fs.epoch + 1, author: AUTHOR }).result.ok) throw new Error(`bench: ${op.type} failed`)
+  }
+  const time = (): { sec: number; nsec: number } => ({ sec: 1_700_000_000 + fs.epoch, nsec: 0 })
+  run({ type: 'mkdir', path: '/d', mode: 0o755, ino: 2, cred, time: time() })
+  run({ type: 'create', path: '/d/f', mode: 0o644, ino: 3, cred, time: time() })
+  const count = Math.ceil(fileBytes / BLOCK)
+  // At most 65536 (MAX_WRITE_BLOCKS) references per op: 4 GiB per op.
+  for (let first = 0; first < count; first += 65536) {
+    const n = Math.min(65536, count - first)
+    const blocks = Array.from({ length: n }, (_, i) => [first + i, fakeChunk(chunk++)] as const)
+    run({ type: 'write', path: '/d/f', size: Math.min(fileBytes, (first + n) * BLOCK), blocks, cred, time: time() })
+  }
+  api.stateRoot(fs)
+  let size = fileBytes
+  const append = (): void => {
+    size += 4096
+    run({ type: 'write', path: '/d/f', size, blocks: [[Math.floor((size - 1) / BLOCK), fakeChunk(chunk++)]], cred, time: time() })
+  }
+  const timed = (withRoot: boolean): number => {
+    for (let i = 0; i < 16; i++) {
+      append()
+      if (withRoot) api.stateRoot(fs)
+    }
+    const start = performance.now()
+    for (let i = 0; i < ops; i++) {
+      append()
+      if (withRoot) api.stateRoot(fs)
+    }
+    return Math.round(((performance.now() - start) * 1000 / ops) * 10) / 10
+  }
+  const apply_us = timed(false)
+  api.stateRoot(fs)
+  const apply_root_us = timed(true)
+  return { apply_us, apply_root_us }
 }
