@@ -13,8 +13,9 @@
 // the smallest that covers the largest present index (a root at level >= 1 always has something
 // beyond slot 0). Height is at most 9: indices are below 2^34 (MAX_FILE_SIZE / BLOCK_SIZE).
 //
-// Node hash: sha256(encode([level, entries])), entries ascending by slot, present slots only:
-// level 0 [slot, chunk hash (32 bytes), len], level >= 1 [slot, child node hash (32 bytes)].
+// Node: [level, entries], entries ascending by slot, present slots only: level 0 [slot, chunk hash
+// (32 bytes), len], level >= 1 [slot, child node hash (32 bytes)]; node hash sha256(encode(node)).
+// A file's node holds the root node itself (merkle.ts), the nodes below by their hashes.
 import type { Crypto } from '../crypto.ts'
 import { assert } from '../types.ts'
 import type { BlockRef } from './types.ts'
@@ -347,6 +348,12 @@ export class BlockTree {
    *  after a change of k blocks only the O(k x height) new nodes are hashed. */
   hash(crypto: Crypto): Uint8Array | null {
     return this.root === undefined ? null : this.root.hash(crypto)
+  }
+
+  /** encode(root node) = encode([level, entries]) of the root, null for an empty tree: what a
+   *  file's node hash covers (the root inline, so a file of up to 16 blocks costs one hash). */
+  rootBytes(crypto: Crypto): Uint8Array | null {
+    return this.root === undefined ? null : this.root.encode(crypto)
   }
 
   /** Every node of the tree (identity), for tests of structure sharing. */

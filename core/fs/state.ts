@@ -9,6 +9,7 @@ import { assert } from '../types.ts'
 import type { FsOp, UtimeSpec } from './ops.ts'
 import type { BlockChange } from './blocks.ts'
 import { BlockTree } from './blocks.ts'
+import type { DirTree } from './dirtree.ts'
 import { checkName, isWellFormed, parsePath, utf8Length } from './paths.ts'
 import {
   chmodResult, chownResult, isRoot, mayCreate, mayDelete, mayLink, mayLookup, MAY_WRITE, modeAfterWrite, newNodeOwner,
@@ -35,6 +36,9 @@ export interface FsState {
   readonly log: LogLine[]
   /** Cached Merkle hashes of current inodes. Invariant: a cached dir has all its children cached. */
   readonly hashCache: Map<number, Uint8Array>
+  /** Entry trees of current directories (volatile, built on a directory's first hash, then kept
+   *  up to date by bind/unbind and invalidate). Invariant: an uncached child's leaves are dirty. */
+  readonly dirTrees: Map<number, DirTree>
 }
 
 const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
@@ -72,7 +76,7 @@ export function createFs(crypto: Crypto, root: RootOptions = {}): FsState {
     atime: t, mtime: t, ctime: t,
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
-  return { crypto, epoch: 0, baseEpoch: 0, inodes, log: [], hashCache: new Map() }
+  return { crypto, epoch: 0, baseEpoch: 0, inodes, log: [], hashCache: new Map(), dirTrees: new Map() }
 }
 
 export function currentVersion(fs: FsState, ino: number): InodeVersion | undefined {
@@ -91,15 +95,20 @@ export function dirParent(fs: FsState, ino: number): number {
   assert(false, `dirParent: directory ${ino} has no parent`)
 }
 
-/** Invalidates the cached hash of ino and of every ancestor (stops where nothing is cached,
- *  because an uncached node never has a cached ancestor). */
+/** Invalidates the cached hash of ino and of every ancestor, and marks ino's leaves in its
+ *  parents' entry trees dirty (stops where nothing is cached, because an uncached node never has
+ *  a cached ancestor, and its leaves were marked when it lost its hash). */
 export function invalidate(fs: FsState, ino: number): void {
   const stack = [ino]
   while (stack.length > 0) {
     const i = stack.pop()!
     if (!fs.hashCache.delete(i)) continue
     const rec = fs.inodes.get(i)
-    if (rec !== undefined) for (const p of rec.parents.keys()) stack.push(p)
+    if (rec === undefined) continue
+    for (const p of rec.parents.keys()) {
+      fs.dirTrees.get(p)?.markDirty(i)
+      stack.push(p)
+    }
   }
 }
 
@@ -152,6 +161,7 @@ class Tx {
     assert(d.entries !== null && d.entryHist !== null, 'bind: not a directory')
     assert(!d.entries.has(name), `bind: ${name} exists`)
     d.entries.set(name, ino)
+    this.fs.dirTrees.get(dir)?.insert(name, ino)
     this.event(d, name, ino)
     const child = this.rec(ino)
     child.parents.set(dir, (child.parents.get(dir) ?? 0) + 1)
@@ -166,6 +176,7 @@ class Tx {
     // Invalidate before the parent link goes away, so the old ancestors are reached.
     invalidate(this.fs, ino)
     d.entries.delete(name)
+    this.fs.dirTrees.get(dir)?.remove(name)
     this.event(d, name, 0)
     const child = this.rec(ino)
     const n = child.parents.get(dir)
@@ -198,7 +209,10 @@ class Tx {
     for (const ino of this.touched) invalidate(this.fs, ino)
     for (const ino of this.touched) {
       const v = currentVersion(this.fs, ino)
-      if (v === undefined) this.fs.hashCache.delete(ino)
+      if (v === undefined) {
+        this.fs.hashCache.delete(ino)
+        this.fs.dirTrees.delete(ino)
+      }
     }
   }
 }
