@@ -181,6 +181,20 @@ describe('block tree', () => {
     expect(inodeHash(fs, 3)).not.toEqual(inodeHash(createFs(nobleCrypto), 1))
   })
 
+  it('[FS-8] the cache soundness check recomputes the block trees too: a wrong hash cached in a tree node is found', () => {
+    const fs = createFs(nobleCrypto)
+    const t = { sec: 1, nsec: 0 }
+    expect(applyOp(fs, { type: 'create', path: '/f', mode: 0o644, ino: 2, cred, time: t }, { epoch: 1, author: AUTHOR }).result.ok).toBe(true)
+    const blocks = Array.from({ length: 300 }, (_, i) => [i, fakeHash(i)] as const)
+    expect(applyOp(fs, { type: 'write', path: '/f', size: 300 * BLOCK_SIZE, blocks, cred, time: t }, { epoch: 2, author: AUTHOR }).result.ok).toBe(true)
+    expect(checkFsInvariants(fs, { deep: true })).toEqual([])
+    // Corrupt the hash cached in one node below the root, and drop the file's cached node hash.
+    const tree = currentView(fs).version(2)!.blocks as unknown as { root: { slots: { hashed: Uint8Array }[] } }
+    tree.root.slots[1]!.hashed = new Uint8Array(32)
+    fs.hashCache.clear()
+    expect(checkFsInvariants(fs, { deep: true }).map((x) => x.id)).toEqual(['FS-8'])
+  })
+
   it('truncate and write on a file clip the last block and drop every block beyond, as the Map did', () => {
     const fs = createFs(nobleCrypto)
     const t = { sec: 1, nsec: 0 }

@@ -63,16 +63,21 @@ class TreeNode {
 
   hash(crypto: Crypto): Uint8Array {
     if (this.hashedBy === crypto && this.hashed !== undefined) return this.hashed
-    const h = crypto.sha256(this.encode(crypto))
+    const h = crypto.sha256(this.encode(crypto, false))
     this.hashed = h
     this.hashedBy = crypto
     return h
   }
 
+  /** The hash recomputed from the blocks up, neither reading nor filling any cache (checkers). */
+  freshHash(crypto: Crypto): Uint8Array {
+    return crypto.sha256(this.encode(crypto, true))
+  }
+
   /** encode([level, entries]) (core/codec.ts canonical CBOR), written byte by byte: the same
    *  bytes as encode() of the Value (test/fs-blocks.test.ts checks it), without cborg's per-call
    *  cost, which for a full leaf was ~14 µs, several times the sha256 of its 659 bytes. */
-  encode(crypto: Crypto): Uint8Array {
+  encode(crypto: Crypto, fresh: boolean): Uint8Array {
     let n = 0
     let bytes = 3
     for (let s = 0; s < TREE_FANOUT; s++) {
@@ -95,11 +100,13 @@ class TreeNode {
       out[p++] = 32
       if (this.level === 0) {
         const leaf = x as Leaf
-        out.set(leaf.hashBytes(), p)
+        if (fresh) putHex32(out, p, leaf.ref.hash)
+        else out.set(leaf.hashBytes(), p)
         p += 32
         p = putUint(out, p, leaf.ref.len)
       } else {
-        out.set((x as TreeNode).hash(crypto), p)
+        const child = x as TreeNode
+        out.set(fresh ? child.freshHash(crypto) : child.hash(crypto), p)
         p += 32
       }
     }
@@ -229,7 +236,9 @@ function cut(node: TreeNode, level: number, base: number, count: number): TreeNo
   return makeNode(level, slots)
 }
 
-function* walk(node: TreeNode, base: number, from: number, to: number): Generator<[number, BlockRef]> {
+/** Appends the entries of `node` with from <= index < to to `out`, ascending (subtrees outside
+ *  the range are skipped, not walked). */
+function collect(node: TreeNode, base: number, from: number, to: number, out: [number, BlockRef][]): void {
   const step = POW[node.level]!
   const first = Math.max(0, Math.floor((from - base) / step))
   for (let s = first; s < TREE_FANOUT; s++) {
@@ -237,8 +246,8 @@ function* walk(node: TreeNode, base: number, from: number, to: number): Generato
     if (start >= to) return
     const x = node.slots[s]
     if (x === undefined) continue
-    if (node.level === 0) yield [start, (x as Leaf).ref]
-    else yield* walk(x as TreeNode, start, from, to)
+    if (node.level === 0) out.push([start, (x as Leaf).ref])
+    else collect(x as TreeNode, start, from, to, out)
   }
 }
 
@@ -330,17 +339,23 @@ export class BlockTree {
     return new BlockTree(normalize(cut(this.root, this.root.level, 0, count)))
   }
 
-  /** Entries with from <= index < to, ascending index. O(height + entries visited). */
-  *entries(from = 0, to = Infinity): Generator<[number, BlockRef]> {
-    if (this.root === undefined || from >= to) return
-    yield* walk(this.root, 0, from, to)
+  /** Entries with from <= index < to, ascending index, as a list. O(height + entries in range). */
+  list(from = 0, to = Infinity): [number, BlockRef][] {
+    const out: [number, BlockRef][] = []
+    if (this.root !== undefined && from < to) collect(this.root, 0, from, to, out)
+    return out
   }
 
-  *keys(from = 0, to = Infinity): Generator<number> {
-    for (const [k] of this.entries(from, to)) yield k
+  /** Entries with from <= index < to, ascending index. O(height + entries in range). */
+  entries(from = 0, to = Infinity): IterableIterator<[number, BlockRef]> {
+    return this.list(from, to)[Symbol.iterator]()
   }
 
-  [Symbol.iterator](): Generator<[number, BlockRef]> {
+  keys(from = 0, to = Infinity): IterableIterator<number> {
+    return this.list(from, to).map(([k]) => k)[Symbol.iterator]()
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, BlockRef]> {
     return this.entries()
   }
 
@@ -351,9 +366,10 @@ export class BlockTree {
   }
 
   /** encode(root node) = encode([level, entries]) of the root, null for an empty tree: what a
-   *  file's node hash covers (the root inline, so a file of up to 16 blocks costs one hash). */
-  rootBytes(crypto: Crypto): Uint8Array | null {
-    return this.root === undefined ? null : this.root.encode(crypto)
+   *  file's node hash covers (the root inline, so a file of up to 16 blocks costs one hash).
+   *  `fresh`: every node hash below recomputed, no cache read or filled (checkers: FS-8). */
+  rootBytes(crypto: Crypto, fresh = false): Uint8Array | null {
+    return this.root === undefined ? null : this.root.encode(crypto, fresh)
   }
 
   /** Every node of the tree (identity), for tests of structure sharing. */

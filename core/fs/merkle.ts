@@ -45,9 +45,9 @@ export function nodeHead(ino: number, v: InodeVersion): Value[] {
 /** The node hash of a non-directory. A file's payload is its block tree's root node (or null:
  *  no blocks), whose bytes the tree writes; the nodes below are in it by their cached hashes, so
  *  a write of k blocks re-hashes O(k x height) tree nodes, not the file's whole block list. */
-function hashLeafNode(crypto: Crypto, ino: number, v: InodeVersion): Uint8Array {
+function hashLeafNode(crypto: Crypto, ino: number, v: InodeVersion, fresh = false): Uint8Array {
   if (v.kind === 'file') {
-    const root = v.blocks.rootBytes(crypto)
+    const root = v.blocks.rootBytes(crypto, fresh)
     if (root !== null) {
       // encode([...head, root]): the head's 12-element array with one more element appended.
       const head = encode(nodeHead(ino, v))
@@ -91,8 +91,9 @@ function liveDirTree(fs: FsState, ino: number): DirTree {
 }
 
 /** With `cache` = fs.hashCache (the current state's), the directories' live entry trees are used
- *  and kept; with any other cache everything is recomputed (snapshots, FS-8 cache soundness). */
-function hashIn(view: FsView, ino: number, cache: Map<number, Uint8Array>): Uint8Array {
+ *  and kept; with any other cache the directories are recomputed (snapshots), and with `fresh`
+ *  the files' block trees too, ignoring the hashes cached in their nodes (FS-8 cache soundness). */
+function hashIn(view: FsView, ino: number, cache: Map<number, Uint8Array>, fresh = false): Uint8Array {
   const hit = cache.get(ino)
   if (hit !== undefined) return hit
   const v = view.version(ino)
@@ -103,8 +104,8 @@ function hashIn(view: FsView, ino: number, cache: Map<number, Uint8Array>): Uint
     const live = cache === view.fs.hashCache
     assert(!live || view.isCurrent, 'hash: the live cache with a snapshot')
     const tree = live ? liveDirTree(view.fs, ino) : DirTree.of(crypto, view.children(ino))
-    h = hashNode(crypto, ino, v, tree.rootEntries((child) => hashIn(view, child, cache)))
-  } else h = hashLeafNode(crypto, ino, v)
+    h = hashNode(crypto, ino, v, tree.rootEntries((child) => hashIn(view, child, cache, fresh)))
+  } else h = hashLeafNode(crypto, ino, v, fresh)
   cache.set(ino, h)
   return h
 }
@@ -131,10 +132,11 @@ export function stateRootAt(fs: FsState, epoch: Epoch): string {
   return toHex(hashIn(snapshotAt(fs, epoch), ROOT_INO, new Map()))
 }
 
-/** Recomputes the root from scratch, ignoring the cache (for checkers: FS-4 cache soundness). */
+/** Recomputes the root from scratch, ignoring every cache: fs.hashCache, the live entry trees
+ *  and the block trees' node hashes (for checkers: FS-8 cache soundness). O(tree + blocks). */
 export function stateRootUncached(fs: FsState): string {
   const view = new FsView(fs, fs.epoch)
-  return toHex(hashIn(view, ROOT_INO, new Map()))
+  return toHex(hashIn(view, ROOT_INO, new Map(), true))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ export function attrOf(ino: number, v: InodeVersion): Attr {
 
 /** The blocks of a version as [index, ref] pairs, ascending index (the tree iterates in order). */
 export function sortedBlocks(v: InodeVersion): [number, BlockRef][] {
-  return [...v.blocks.entries()]
+  return v.blocks.list()
 }
 
 /** The current state as a view. */
