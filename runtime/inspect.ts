@@ -699,7 +699,7 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
 function referencedChunks(v: VolumeState): ChunkHash[] {
   const seen = new Set<ChunkHash>()
   for (const rec of v.fs.inodes.values()) {
-    for (const ver of rec.versions) for (const ref of ver.blocks.values()) seen.add(ref.hash)
+    for (const ver of rec.versions) for (const [, ref] of ver.blocks) seen.add(ref.hash)
   }
   return [...seen].sort()
 }

@@ -130,7 +130,7 @@ export class InvariantChecker {
       let first = ''
       for (const rec of v.fs.inodes.values()) {
         for (const ver of rec.versions) {
-          for (const ref of ver.blocks.values()) {
+          for (const [, ref] of ver.blocks) {
             if (node.chunks.hasChunk(name, ref.hash)) continue
             missing++
             first ||= `inode ${rec.ino} epoch ${ver.epoch} chunk ${ref.hash.slice(0, 12)}`

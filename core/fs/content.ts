@@ -102,9 +102,10 @@ export function planWrite(fs: FsState, chunks: ChunkReader, path: string, writes
 
   const count = Math.ceil(size / BLOCK_SIZE)
   const listed = new Map<number, ChunkHash | null>()
-  // Existing blocks a shrink removed must not come back when the session grows the file again.
-  for (const k of v.blocks.keys()) {
-    if (k * BLOCK_SIZE >= minSize && k < count && !dirty.has(k)) listed.set(k, null)
+  // Existing blocks a shrink removed must not come back when the session grows the file again:
+  // those with k * BLOCK_SIZE >= minSize and k < count (only that range of the tree is walked).
+  for (const k of v.blocks.keys(Math.ceil(minSize / BLOCK_SIZE), count)) {
+    if (!dirty.has(k)) listed.set(k, null)
   }
   const newChunks = new Map<ChunkHash, Uint8Array>()
   for (const [k, b] of dirty) {

@@ -1,5 +1,7 @@
 // The deterministic file system state machine of one volume. See spec/fs.md and README.md.
 export * from './types.ts'
+export type { BlockChange } from './blocks.ts'
+export { BlockTree, INDEX_LIMIT, TREE_FANOUT } from './blocks.ts'
 export type {
   FsOp, OpKind, CreateOp, MkdirOp, MknodOp, SymlinkOp, LinkOp, WriteOp, TruncateOp, UnlinkOp, RmdirOp,
   RenameOp, ChmodOp, ChownOp, UtimensOp, UtimeSpec, SetxattrOp, RemovexattrOp,

@@ -7,13 +7,16 @@ import type { Crypto } from '../crypto.ts'
 import type { ChunkHash, Epoch } from '../types.ts'
 import { assert } from '../types.ts'
 import type { FsOp, UtimeSpec } from './ops.ts'
+import type { BlockChange } from './blocks.ts'
+import { BlockTree } from './blocks.ts'
+import type { DirTree } from './dirtree.ts'
 import { checkName, FS_PATH_MAX_BYTES, isWellFormed, parsePath, utf8Length } from './paths.ts'
 import {
   chmodResult, chownResult, isRoot, mayCreate, mayDelete, mayLink, mayLookup, MAY_WRITE, modeAfterWrite, newNodeOwner,
   permits, utimensCheck, xattrWriteCheck,
 } from './perm.ts'
 import type {
-  ApplyCtx, BlockRef, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
+  ApplyCtx, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
 } from './types.ts'
 import {
   BLOCK_SIZE, LINK_MAX, MAX_FILE_SIZE, PATH_MAX_BYTES, PERM_MASK, ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR,
@@ -33,10 +36,12 @@ export interface FsState {
   readonly log: LogLine[]
   /** Cached Merkle hashes of current inodes. Invariant: a cached dir has all its children cached. */
   readonly hashCache: Map<number, Uint8Array>
+  /** Entry trees of current directories (volatile, built on a directory's first hash, then kept
+   *  up to date by bind/unbind and invalidate). Invariant: an uncached child's leaves are dirty. */
+  readonly dirTrees: Map<number, DirTree>
 }
 
 const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
-const EMPTY_BLOCKS: ReadonlyMap<number, BlockRef> = new Map()
 const ZERO_TIME: FsTime = { sec: 0, nsec: 0 }
 
 export interface RootOptions {
@@ -49,7 +54,7 @@ export interface RootOptions {
 export function newVersion(epoch: Epoch, kind: NodeKind, fields: Partial<InodeVersion>): InodeVersion {
   return {
     epoch, kind, mode: 0, uid: 0, gid: 0, size: 0, nlink: 1, atime: ZERO_TIME, mtime: ZERO_TIME, ctime: ZERO_TIME,
-    rdev: 0, xattrs: EMPTY_XATTRS, blocks: EMPTY_BLOCKS, target: '', deleted: false, ...fields,
+    rdev: 0, xattrs: EMPTY_XATTRS, blocks: BlockTree.EMPTY, target: '', deleted: false, ...fields,
   }
 }
 
@@ -71,7 +76,7 @@ export function createFs(crypto: Crypto, root: RootOptions = {}): FsState {
     atime: t, mtime: t, ctime: t,
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
-  return { crypto, epoch: 0, baseEpoch: 0, inodes, log: [], hashCache: new Map() }
+  return { crypto, epoch: 0, baseEpoch: 0, inodes, log: [], hashCache: new Map(), dirTrees: new Map() }
 }
 
 export function currentVersion(fs: FsState, ino: number): InodeVersion | undefined {
@@ -90,15 +95,20 @@ export function dirParent(fs: FsState, ino: number): number {
   assert(false, `dirParent: directory ${ino} has no parent`)
 }
 
-/** Invalidates the cached hash of ino and of every ancestor (stops where nothing is cached,
- *  because an uncached node never has a cached ancestor). */
+/** Invalidates the cached hash of ino and of every ancestor, and marks ino's leaves in its
+ *  parents' entry trees dirty (stops where nothing is cached, because an uncached node never has
+ *  a cached ancestor, and its leaves were marked when it lost its hash). */
 export function invalidate(fs: FsState, ino: number): void {
   const stack = [ino]
   while (stack.length > 0) {
     const i = stack.pop()!
     if (!fs.hashCache.delete(i)) continue
     const rec = fs.inodes.get(i)
-    if (rec !== undefined) for (const p of rec.parents.keys()) stack.push(p)
+    if (rec === undefined) continue
+    for (const p of rec.parents.keys()) {
+      fs.dirTrees.get(p)?.markDirty(i)
+      stack.push(p)
+    }
   }
 }
 
@@ -151,6 +161,7 @@ class Tx {
     assert(d.entries !== null && d.entryHist !== null, 'bind: not a directory')
     assert(!d.entries.has(name), `bind: ${name} exists`)
     d.entries.set(name, ino)
+    this.fs.dirTrees.get(dir)?.insert(name, ino)
     this.event(d, name, ino)
     const child = this.rec(ino)
     child.parents.set(dir, (child.parents.get(dir) ?? 0) + 1)
@@ -165,6 +176,7 @@ class Tx {
     // Invalidate before the parent link goes away, so the old ancestors are reached.
     invalidate(this.fs, ino)
     d.entries.delete(name)
+    this.fs.dirTrees.get(dir)?.remove(name)
     this.event(d, name, 0)
     const child = this.rec(ino)
     const n = child.parents.get(dir)
@@ -197,7 +209,10 @@ class Tx {
     for (const ino of this.touched) invalidate(this.fs, ino)
     for (const ino of this.touched) {
       const v = currentVersion(this.fs, ino)
-      if (v === undefined) this.fs.hashCache.delete(ino)
+      if (v === undefined) {
+        this.fs.hashCache.delete(ino)
+        this.fs.dirTrees.delete(ino)
+      }
     }
   }
 }
@@ -317,21 +332,21 @@ function xattrNamespaceCheck(name: string): Errno | null {
   return name.length === ns.length ? 'EINVAL' : null
 }
 
-/** New block map after replacing `listed` and setting `size` (spec/fs.md "Content"). */
-export function resizeBlocks(old: ReadonlyMap<number, BlockRef>, listed: readonly (readonly [number, ChunkHash | null])[],
-  size: number): ReadonlyMap<number, BlockRef> {
-  const blocks = new Map(old)
-  for (const [index, hash] of listed) {
-    if (hash === null) blocks.delete(index)
-    else blocks.set(index, { hash, len: BLOCK_SIZE })
-  }
+/** New block tree after replacing `listed` and setting `size` (spec/fs.md "Content"). Costs
+ *  O(listed x height) new tree nodes, whatever the file's size: nothing beyond the new end is
+ *  walked, and untouched subtrees are shared with `old`. */
+export function resizeBlocks(old: BlockTree, listed: readonly (readonly [number, ChunkHash | null])[],
+  size: number): BlockTree {
   const count = Math.ceil(size / BLOCK_SIZE)
-  for (const index of blocks.keys()) if (index >= count) blocks.delete(index)
   const cut = size % BLOCK_SIZE
+  const last = count - 1
+  // A listed block at the new end gets its clipped length right away (one path copy, not two).
+  const changes: BlockChange[] = listed.map(([index, hash]) =>
+    [index, hash === null ? null : { hash, len: cut !== 0 && index === last ? cut : BLOCK_SIZE }])
+  let blocks = old.update(changes).truncate(count)
   if (cut !== 0) {
-    const k = count - 1
-    const ref = blocks.get(k)
-    if (ref !== undefined && ref.len > cut) blocks.set(k, { hash: ref.hash, len: cut })
+    const ref = blocks.get(last)
+    if (ref !== undefined && ref.len > cut) blocks = blocks.update([[last, { hash: ref.hash, len: cut }]])
   }
   return blocks
 }

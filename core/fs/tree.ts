@@ -12,6 +12,7 @@ import type { BlockRef, FsTime, InodeRec, InodeVersion } from './types.ts'
 import { BLOCK_SIZE, ROOT_INO, kindOfMode } from './types.ts'
 import { currentView, sortedBlocks } from './view.ts'
 import { nodeHead } from './merkle.ts'
+import { BlockTree, INDEX_LIMIT } from './blocks.ts'
 
 export const TREE_FORMAT = 'paciofs/fs/tree/v1'
 
@@ -90,7 +91,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
       prev = pair[0]
       xattrs.set(pair[0], pair[1])
     }
-    const blocks = new Map<number, BlockRef>()
+    const blockList: [number, BlockRef][] = []
     let lastBlock = -1
     for (const b of arr(n.blocks, `node ${ino} blocks`)) {
       const t = arr(b, `node ${ino} block`)
@@ -98,8 +99,10 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
       const index = int(t[0], 0, Number.MAX_SAFE_INTEGER, `node ${ino} block index`)
       if (index <= lastBlock) bad(`node ${ino}: block indices not ascending`)
       lastBlock = index
-      blocks.set(index, { hash: t[1] as ChunkHash, len: int(t[2], 1, BLOCK_SIZE, `node ${ino} block len`) })
+      if (index >= INDEX_LIMIT) bad(`node ${ino}: block index ${index} beyond any file`)
+      blockList.push([index, { hash: t[1] as ChunkHash, len: int(t[2], 1, BLOCK_SIZE, `node ${ino} block len`) }])
     }
+    const blocks = BlockTree.fromEntries(blockList)
     if (typeof n.target !== 'string') bad(`node ${ino}: target not a string`)
     if (kind !== 'file' && blocks.size > 0) bad(`node ${ino}: blocks on a ${kind}`)
     if (kind !== 'symlink' && n.target !== '') bad(`node ${ino}: target on a ${kind}`)
@@ -151,7 +154,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
     }
   }
   if (seen.size !== inodes.size) bad(`image: ${inodes.size - seen.size} inode(s) unreachable from the root`)
-  return { crypto, epoch, baseEpoch: epoch, inodes, log: [], hashCache: new Map() }
+  return { crypto, epoch, baseEpoch: epoch, inodes, log: [], hashCache: new Map(), dirTrees: new Map() }
 }
 
 /** Builds a state from an image. A bad image is a typed rejection with a reason, never a throw. */

@@ -1,5 +1,6 @@
 // Types of the file system state machine: attributes, inode versions, results. See spec/fs.md.
 import type { ChunkHash, Epoch, Pid } from '../types.ts'
+import type { BlockTree } from './blocks.ts'
 
 export const BLOCK_SIZE = 65536
 /** Largest file size (1 PiB); larger sizes are EFBIG. Keeps block indices far inside safe integers. */
@@ -71,7 +72,8 @@ export interface BlockRef {
 }
 
 /** One immutable version of an inode. A new version is made (copy-on-write, once per epoch)
- *  whenever an op changes the inode; maps are shared between versions until changed. */
+ *  whenever an op changes the inode; maps are shared between versions until changed, and the
+ *  block tree shares every subtree a write did not touch. */
 export interface InodeVersion {
   readonly epoch: Epoch
   readonly kind: NodeKind
@@ -86,8 +88,9 @@ export interface InodeVersion {
   readonly ctime: FsTime
   readonly rdev: number
   readonly xattrs: ReadonlyMap<string, Uint8Array>
-  /** Files only (empty otherwise): block index -> reference; absent index = hole. */
-  readonly blocks: ReadonlyMap<number, BlockRef>
+  /** Files only (empty otherwise): block index -> reference; absent index = hole. A persistent
+   *  tree (core/fs/blocks.ts): get, size, entries/keys in index order. */
+  readonly blocks: BlockTree
   /** Symlinks only ('' otherwise). */
   readonly target: string
   /** True for the tombstone version made when the last name went away (nlink 0). */

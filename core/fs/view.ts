@@ -201,8 +201,9 @@ export function attrOf(ino: number, v: InodeVersion): Attr {
   }
 }
 
+/** The blocks of a version as [index, ref] pairs, ascending index (the tree iterates in order). */
 export function sortedBlocks(v: InodeVersion): [number, BlockRef][] {
-  return [...v.blocks.entries()].sort((a, b) => a[0] - b[0])
+  return v.blocks.list()
 }
 
 /** The current state as a view. */

@@ -1,0 +1,402 @@
+// A file's block map (index -> BlockRef) as a persistent radix tree with a Merkle hash per node.
+//
+// Why: a write op changes a few blocks of a possibly huge file. A plain Map copied per version
+// and a hash over the whole sorted block list cost O(file size) per write; this tree costs
+// O(changed blocks x height) new nodes and, with each node's hash cached inside it, as many
+// hashes. Old versions keep their trees (nothing is ever mutated), and share every unchanged node
+// with the newer ones, so history stays cheap too.
+//
+// Shape (canonical: a pure function of the map, never of the order of the writes that made it;
+// spec/fs.md "State root"): fixed fan-out 16 by index bits. A node at level l covers 16^(l+1)
+// consecutive indices; its slot s holds the subtree (level l-1) or, at level 0, the BlockRef of
+// the indices base + s*16^l ... An empty subtree is absent (no node is empty). The root's level is
+// the smallest that covers the largest present index (a root at level >= 1 always has something
+// beyond slot 0). Height is at most 9: indices are below 2^34 (MAX_FILE_SIZE / BLOCK_SIZE).
+//
+// Node: [level, entries], entries ascending by slot, present slots only: level 0 [slot, chunk hash
+// (32 bytes), len], level >= 1 [slot, child node hash (32 bytes)]; node hash sha256(encode(node)).
+// A file's node holds the root node itself (merkle.ts), the nodes below by their hashes.
+import type { Crypto } from '../crypto.ts'
+import { assert } from '../types.ts'
+import type { BlockRef } from './types.ts'
+
+export const TREE_BITS = 4
+export const TREE_FANOUT = 1 << TREE_BITS
+/** Deepest level a tree may have: 16^(TREE_MAX_LEVEL + 1) = 2^36 > 2^34 block indices. */
+export const TREE_MAX_LEVEL = 8
+/** POW[l] = 16^l: the number of indices one slot of a level-l node covers. */
+const POW: readonly number[] = Array.from({ length: TREE_MAX_LEVEL + 2 }, (_, l) => TREE_FANOUT ** l)
+/** Indices a tree can hold at all: [0, INDEX_LIMIT). */
+export const INDEX_LIMIT = POW[TREE_MAX_LEVEL + 1]!
+
+/** A block in a leaf: its ref, and the ref's chunk hash as bytes once a hash needed them (decoded
+ *  once per block, not once per hash of every leaf it sits in; shared by all versions). */
+class Leaf {
+  private raw: Uint8Array | undefined
+  constructor(readonly ref: BlockRef) {}
+
+  hashBytes(): Uint8Array {
+    if (this.raw === undefined) {
+      const raw = new Uint8Array(32)
+      putHex32(raw, 0, this.ref.hash)
+      this.raw = raw
+    }
+    return this.raw
+  }
+}
+
+type Slot = TreeNode | Leaf | undefined
+
+class TreeNode {
+  /** The node hash, computed on demand and cached with the crypto that computed it (a node is
+   *  immutable, so its hash never changes; hosts may plug different implementations). */
+  private hashed: Uint8Array | undefined
+  private hashedBy: Crypto | undefined
+
+  constructor(
+    readonly level: number,
+    /** Exactly TREE_FANOUT slots. Level 0: Leafs; above: child nodes of level - 1. */
+    readonly slots: readonly Slot[],
+    /** Number of blocks in this subtree (>= 1). */
+    readonly size: number,
+  ) {}
+
+  hash(crypto: Crypto): Uint8Array {
+    if (this.hashedBy === crypto && this.hashed !== undefined) return this.hashed
+    const h = crypto.sha256(this.encode(crypto, false))
+    this.hashed = h
+    this.hashedBy = crypto
+    return h
+  }
+
+  /** The hash recomputed from the blocks up, neither reading nor filling any cache (checkers). */
+  freshHash(crypto: Crypto): Uint8Array {
+    return crypto.sha256(this.encode(crypto, true))
+  }
+
+  /** encode([level, entries]) (core/codec.ts canonical CBOR), written byte by byte: the same
+   *  bytes as encode() of the Value (test/fs-blocks.test.ts checks it), without cborg's per-call
+   *  cost, which for a full leaf was ~14 µs, several times the sha256 of its 659 bytes. */
+  encode(crypto: Crypto, fresh: boolean): Uint8Array {
+    let n = 0
+    let bytes = 3
+    for (let s = 0; s < TREE_FANOUT; s++) {
+      const x = this.slots[s]
+      if (x === undefined) continue
+      n++
+      bytes += 4 + 32 + (this.level === 0 ? uintBytes((x as Leaf).ref.len) : 0)
+    }
+    const out = new Uint8Array(bytes)
+    out[0] = 0x82 // array(2)
+    out[1] = this.level // uint < 24
+    out[2] = 0x80 | n // array(n), n <= 16
+    let p = 3
+    for (let s = 0; s < TREE_FANOUT; s++) {
+      const x = this.slots[s]
+      if (x === undefined) continue
+      out[p++] = this.level === 0 ? 0x83 : 0x82
+      out[p++] = s
+      out[p++] = 0x58 // bytes, one-byte length
+      out[p++] = 32
+      if (this.level === 0) {
+        const leaf = x as Leaf
+        if (fresh) putHex32(out, p, leaf.ref.hash)
+        else out.set(leaf.hashBytes(), p)
+        p += 32
+        p = putUint(out, p, leaf.ref.len)
+      } else {
+        const child = x as TreeNode
+        out.set(fresh ? child.freshHash(crypto) : child.hash(crypto), p)
+        p += 32
+      }
+    }
+    assert(p === bytes, 'block tree: node encoding length')
+    return out
+  }
+}
+
+const uintBytes = (v: number): number => (v < 24 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5)
+
+// Value of each lowercase hex digit by char code, -1 for anything else (as core/bytes.ts fromHex).
+const NIBBLE = new Int8Array(128).fill(-1)
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i
+
+/** A chunk hash (64 lowercase hex digits) as 32 bytes at out[p..p+32), without an allocation. */
+function putHex32(out: Uint8Array, p: number, hex: string): void {
+  assert(hex.length === 64, `block tree: chunk hash ${hex} is not 32 bytes of hex`)
+  for (let i = 0; i < 32; i++) {
+    const a = hex.charCodeAt(2 * i)
+    const b = hex.charCodeAt(2 * i + 1)
+    const hi = a < 128 ? NIBBLE[a]! : -1
+    const lo = b < 128 ? NIBBLE[b]! : -1
+    assert(hi >= 0 && lo >= 0, `block tree: chunk hash ${hex} is not lowercase hex`)
+    out[p + i] = (hi << 4) | lo
+  }
+}
+
+/** A CBOR unsigned integer head (major type 0) for 0 <= v < 2^32, shortest form. */
+function putUint(out: Uint8Array, p: number, v: number): number {
+  assert(Number.isInteger(v) && v >= 0 && v < 2 ** 32, `block tree: ${v} is not a small unsigned integer`)
+  if (v < 24) out[p++] = v
+  else if (v < 0x100) {
+    out[p++] = 0x18
+    out[p++] = v
+  } else if (v < 0x10000) {
+    out[p++] = 0x19
+    out[p++] = v >>> 8
+    out[p++] = v & 0xff
+  } else {
+    out[p++] = 0x1a
+    out[p++] = v >>> 24
+    out[p++] = (v >>> 16) & 0xff
+    out[p++] = (v >>> 8) & 0xff
+    out[p++] = v & 0xff
+  }
+  return p
+}
+
+function sizeOf(level: number, slots: readonly Slot[]): number {
+  let n = 0
+  for (let s = 0; s < TREE_FANOUT; s++) {
+    const x = slots[s]
+    if (x !== undefined) n += level === 0 ? 1 : (x as TreeNode).size
+  }
+  return n
+}
+
+function makeNode(level: number, slots: Slot[]): TreeNode | undefined {
+  const size = sizeOf(level, slots)
+  return size === 0 ? undefined : new TreeNode(level, slots, size)
+}
+
+function emptySlots(): Slot[] {
+  return new Array<Slot>(TREE_FANOUT).fill(undefined)
+}
+
+/** Smallest level whose node covers `index`. */
+function levelFor(index: number): number {
+  let l = 0
+  while (index >= POW[l + 1]!) l++
+  return l
+}
+
+/** Canonical root: drops levels whose node has nothing beyond slot 0. */
+function normalize(root: TreeNode | undefined): TreeNode | undefined {
+  let r = root
+  while (r !== undefined && r.level > 0) {
+    let beyond = false
+    for (let s = 1; s < TREE_FANOUT && !beyond; s++) beyond = r.slots[s] !== undefined
+    if (beyond) break
+    r = r.slots[0] as TreeNode | undefined
+  }
+  return r
+}
+
+/** A change: set the block (a ref) or make it a hole (null). */
+export type BlockChange = readonly [index: number, ref: BlockRef | null]
+
+/** changes[lo..hi) (ascending, all inside this node's range) applied to `node` (undefined = an
+ *  empty subtree): a new node, or undefined when nothing is left. Unchanged slots are shared. */
+function update(node: TreeNode | undefined, level: number, base: number, changes: readonly BlockChange[], lo: number, hi: number): TreeNode | undefined {
+  const slots = node === undefined ? emptySlots() : node.slots.slice()
+  const step = POW[level]!
+  let i = lo
+  while (i < hi) {
+    const index = changes[i]![0]
+    const s = Math.floor((index - base) / step)
+    if (level === 0) {
+      const ref = changes[i]![1]
+      slots[s] = ref === null ? undefined : new Leaf(ref)
+      i++
+      continue
+    }
+    const end = base + (s + 1) * step
+    let j = i + 1
+    while (j < hi && changes[j]![0] < end) j++
+    const child = slots[s] as TreeNode | undefined
+    // A hole punched into an absent subtree changes nothing: no node to copy.
+    let onlyHoles = child === undefined
+    for (let k = i; k < j && onlyHoles; k++) onlyHoles = changes[k]![1] === null
+    if (!onlyHoles) slots[s] = update(child, level - 1, base + s * step, changes, i, j)
+    i = j
+  }
+  return makeNode(level, slots)
+}
+
+/** `node` without the indices >= count (base <= count < base + 16^(level+1)). */
+function cut(node: TreeNode, level: number, base: number, count: number): TreeNode | undefined {
+  const step = POW[level]!
+  const s = Math.floor((count - base) / step)
+  const slots = emptySlots()
+  for (let t = 0; t < s; t++) slots[t] = node.slots[t]
+  const rest = count - (base + s * step)
+  const child = node.slots[s]
+  if (level > 0 && rest > 0 && child !== undefined) slots[s] = cut(child as TreeNode, level - 1, base + s * step, count)
+  return makeNode(level, slots)
+}
+
+/** Appends the entries of `node` with from <= index < to to `out`, ascending (subtrees outside
+ *  the range are skipped, not walked). */
+function collect(node: TreeNode, base: number, from: number, to: number, out: [number, BlockRef][]): void {
+  const step = POW[node.level]!
+  const first = Math.max(0, Math.floor((from - base) / step))
+  for (let s = first; s < TREE_FANOUT; s++) {
+    const start = base + s * step
+    if (start >= to) return
+    const x = node.slots[s]
+    if (x === undefined) continue
+    if (node.level === 0) out.push([start, (x as Leaf).ref])
+    else collect(x as TreeNode, start, from, to, out)
+  }
+}
+
+/** An immutable block map of one file version: block index -> BlockRef, holes absent. */
+export class BlockTree {
+  static readonly EMPTY = new BlockTree(undefined)
+
+  private constructor(private readonly root: TreeNode | undefined) {}
+
+  /** A tree holding exactly these entries (any order, indices unique). */
+  static fromEntries(entries: Iterable<readonly [number, BlockRef]>): BlockTree {
+    const list: BlockChange[] = [...entries].sort((a, b) => a[0] - b[0])
+    return BlockTree.EMPTY.update(list)
+  }
+
+  /** Number of blocks (not holes). */
+  get size(): number {
+    return this.root?.size ?? 0
+  }
+
+  /** Levels of the tree (0 when empty). */
+  get height(): number {
+    return this.root === undefined ? 0 : this.root.level + 1
+  }
+
+  get(index: number): BlockRef | undefined {
+    let n = this.root
+    if (n === undefined || !(index >= 0 && index < POW[n.level + 1]!)) return undefined
+    for (;;) {
+      const x = n.slots[Math.floor(index / POW[n.level]!) % TREE_FANOUT]
+      if (x === undefined) return undefined
+      if (n.level === 0) return (x as Leaf).ref
+      n = x as TreeNode
+    }
+  }
+
+  has(index: number): boolean {
+    return this.get(index) !== undefined
+  }
+
+  /** The largest present index, -1 when empty. O(height). */
+  lastIndex(): number {
+    let n = this.root
+    if (n === undefined) return -1
+    let base = 0
+    for (;;) {
+      let s = TREE_FANOUT - 1
+      while (n.slots[s] === undefined) s--
+      base += s * POW[n.level]!
+      if (n.level === 0) return base
+      n = n.slots[s] as TreeNode
+    }
+  }
+
+  /** A new tree with the changes applied (indices strictly ascending, each < INDEX_LIMIT).
+   *  O(changes x height) new nodes; every untouched subtree is shared with this tree. */
+  update(changes: readonly BlockChange[]): BlockTree {
+    if (changes.length === 0) return this
+    let maxSet = -1
+    let prev = -1
+    for (const [index, ref] of changes) {
+      assert(Number.isSafeInteger(index) && index > prev && index < INDEX_LIMIT, `BlockTree.update: index ${index} not ascending or out of range`)
+      prev = index
+      if (ref !== null) maxSet = index
+    }
+    let root = this.root
+    let level = root?.level ?? 0
+    if (maxSet >= 0) {
+      const need = levelFor(maxSet)
+      if (root === undefined) level = need
+      while (root !== undefined && root.level < need) {
+        const slots = emptySlots()
+        slots[0] = root
+        root = new TreeNode(root.level + 1, slots, root.size)
+        level = root.level
+      }
+    } else if (root === undefined) return this
+    // Holes beyond the root's range are holes already.
+    let hi = changes.length
+    while (hi > 0 && changes[hi - 1]![0] >= POW[level + 1]!) hi--
+    if (hi === 0) return this
+    return new BlockTree(normalize(update(root, level, 0, changes, 0, hi)))
+  }
+
+  /** A new tree without the indices >= count. O(height) new nodes; nothing beyond is walked. */
+  truncate(count: number): BlockTree {
+    if (this.root === undefined || count > this.lastIndex()) return this
+    if (count <= 0) return BlockTree.EMPTY
+    return new BlockTree(normalize(cut(this.root, this.root.level, 0, count)))
+  }
+
+  /** Entries with from <= index < to, ascending index, as a list. O(height + entries in range). */
+  list(from = 0, to = Infinity): [number, BlockRef][] {
+    const out: [number, BlockRef][] = []
+    if (this.root !== undefined && from < to) collect(this.root, 0, from, to, out)
+    return out
+  }
+
+  /** Entries with from <= index < to, ascending index. O(height + entries in range). */
+  entries(from = 0, to = Infinity): IterableIterator<[number, BlockRef]> {
+    return this.list(from, to)[Symbol.iterator]()
+  }
+
+  keys(from = 0, to = Infinity): IterableIterator<number> {
+    return this.list(from, to).map(([k]) => k)[Symbol.iterator]()
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, BlockRef]> {
+    return this.entries()
+  }
+
+  /** The root's node hash (spec/fs.md "State root"), null for an empty tree. Cached per node:
+   *  after a change of k blocks only the O(k x height) new nodes are hashed. */
+  hash(crypto: Crypto): Uint8Array | null {
+    return this.root === undefined ? null : this.root.hash(crypto)
+  }
+
+  /** encode(root node) = encode([level, entries]) of the root, null for an empty tree: what a
+   *  file's node hash covers (the root inline, so a file of up to 16 blocks costs one hash).
+   *  `fresh`: every node hash below recomputed, no cache read or filled (checkers: FS-8). */
+  rootBytes(crypto: Crypto, fresh = false): Uint8Array | null {
+    return this.root === undefined ? null : this.root.encode(crypto, fresh)
+  }
+
+  /** Every node of the tree (identity), for tests of structure sharing. */
+  nodes(): Set<object> {
+    const out = new Set<object>()
+    const stack: TreeNode[] = this.root === undefined ? [] : [this.root]
+    while (stack.length > 0) {
+      const n = stack.pop()!
+      out.add(n)
+      if (n.level > 0) for (const x of n.slots) if (x !== undefined) stack.push(x as TreeNode)
+    }
+    return out
+  }
+
+  /** Problems with the tree's canonical shape (empty list when well formed), for tests. */
+  shapeProblems(): string[] {
+    const out: string[] = []
+    const r = this.root
+    if (r === undefined) return out
+    if (normalize(r) !== r) out.push('root has nothing beyond slot 0')
+    const check = (n: TreeNode, level: number): void => {
+      if (n.level !== level) out.push(`node at level ${level} says ${n.level}`)
+      if (n.slots.length !== TREE_FANOUT) out.push(`node with ${n.slots.length} slots`)
+      if (n.size < 1 || n.size !== sizeOf(n.level, n.slots)) out.push(`node size ${n.size} is not its blocks' count`)
+      if (level > 0) for (const x of n.slots) if (x !== undefined) check(x as TreeNode, level - 1)
+    }
+    check(r, r.level)
+    return out
+  }
+}

@@ -1,0 +1,260 @@
+// A directory's entries (name -> child) as a hash-keyed radix tree with a hash per node: the
+// directory part of the Merkle state root (spec/fs.md "State root").
+//
+// Why: a directory's node hash used to cover all its (name, child hash) pairs, so a create, or
+// any change below a directory of n entries, re-sorted and re-hashed n pairs. In this tree a
+// change re-hashes the nodes on one path, O(log n) expected.
+//
+// Shape (canonical: a function of the set of names alone, not of the order of the ops that made
+// it): each name has the key sha256(UTF-8 of the name); a node at depth d holds the names whose
+// keys share their first d nibbles, in slot s the names whose next nibble (nibble d, the high
+// nibble of each byte first) is s: one name as a leaf, two or more as a node at depth d + 1, none
+// as nothing. The root (depth 0) holds the whole directory. Keys are sha256 so that no choice of
+// names makes the tree deep: depth ~ log16(n), and the whole tree is balanced for any names.
+//
+// Node: its entries ascending by slot, a leaf [slot, name, childNodeHash], a node below [slot,
+// nodeHash]; node hash sha256(encode(entries)). The directory's payload is the root's entries
+// (inline: a directory whose names differ in their keys' first nibble costs one hash, as before).
+//
+// One DirTree per live directory of the current state is kept (volatile, like fs.hashCache) and
+// updated in place by the ops: insert/remove on bind/unbind, and markDirty when a child's node
+// hash changed (a node with hash null is re-hashed on demand). Snapshots build a fresh one.
+import { encode } from '../codec.ts'
+import type { Value } from '../codec.ts'
+import type { Crypto } from '../crypto.ts'
+import { utf8 } from '../bytes.ts'
+import { assert } from '../types.ts'
+
+const FANOUT = 16
+/** A key has 64 nibbles; two names with equal keys would be a sha256 collision. */
+const KEY_NIBBLES = 64
+
+class Leaf {
+  constructor(readonly name: string, readonly key: Uint8Array, public child: number) {}
+}
+
+class Node {
+  readonly slots: (Node | Leaf | undefined)[] = new Array<Node | Leaf | undefined>(FANOUT).fill(undefined)
+  /** Names below this node. */
+  count = 0
+  /** The node hash; null when something below changed since it was computed. */
+  hash: Uint8Array | null = null
+}
+
+function nibble(key: Uint8Array, depth: number): number {
+  const b = key[depth >> 1]!
+  return depth % 2 === 0 ? b >> 4 : b & 15
+}
+
+/** The child hash of a leaf, by the leaf's child number (an ino, or an index). */
+export type ChildHash = (child: number) => Uint8Array
+
+/** One entry of a node in a path proof: a leaf [slot, name, hash] or a node [slot, hash]; on the
+ *  proved path the hash is null (the verifier fills in the running hash). */
+export type DirTreeEntry = readonly [number, string, Uint8Array | null] | readonly [number, Uint8Array | null]
+
+export class DirTree {
+  private readonly root = new Node()
+  private readonly leaves = new Map<string, Leaf>()
+  /** The names of each child in this directory (hard links: several). */
+  private readonly names = new Map<number, string[]>()
+
+  constructor(private readonly crypto: Crypto) {}
+
+  /** A tree of these (name, child) pairs, any order, names unique. */
+  static of(crypto: Crypto, entries: Iterable<readonly [string, number]>): DirTree {
+    const t = new DirTree(crypto)
+    for (const [name, child] of entries) t.insert(name, child)
+    return t
+  }
+
+  get size(): number {
+    return this.leaves.size
+  }
+
+  /** Names bound to `child` here. */
+  namesOf(child: number): readonly string[] {
+    return this.names.get(child) ?? []
+  }
+
+  insert(name: string, child: number): void {
+    assert(!this.leaves.has(name), `DirTree.insert: ${name} exists`)
+    const leaf = new Leaf(name, this.crypto.sha256(utf8(name)), child)
+    this.leaves.set(name, leaf)
+    const list = this.names.get(child)
+    if (list === undefined) this.names.set(child, [name])
+    else list.push(name)
+    let node = this.root
+    for (let d = 0; ; d++) {
+      assert(d < KEY_NIBBLES, 'DirTree.insert: two names with one key')
+      node.count++
+      node.hash = null
+      const s = nibble(leaf.key, d)
+      const x = node.slots[s]
+      if (x === undefined) {
+        node.slots[s] = leaf
+        return
+      }
+      if (x instanceof Node) {
+        node = x
+        continue
+      }
+      // A leaf: both go one level down, into a node of their own.
+      const sub = new Node()
+      sub.count = 1
+      sub.slots[nibble(x.key, d + 1)] = x
+      node.slots[s] = sub
+      node = sub
+    }
+  }
+
+  remove(name: string): void {
+    const leaf = this.leaves.get(name)
+    assert(leaf !== undefined, `DirTree.remove: ${name} absent`)
+    this.leaves.delete(name)
+    const list = this.names.get(leaf.child)!
+    list.splice(list.indexOf(name), 1)
+    if (list.length === 0) this.names.delete(leaf.child)
+    const path: Node[] = []
+    let node = this.root
+    for (let d = 0; ; d++) {
+      path.push(node)
+      node.count--
+      node.hash = null
+      const s = nibble(leaf.key, d)
+      const x = node.slots[s]!
+      if (x === leaf) {
+        node.slots[s] = undefined
+        break
+      }
+      node = x as Node
+    }
+    // Canonical shape: a node below the root with one name left becomes that name's leaf.
+    for (let d = path.length - 1; d >= 1; d--) {
+      const n = path[d]!
+      if (n.count !== 1) break
+      const only = n.slots.find((x) => x !== undefined)!
+      if (!(only instanceof Leaf)) break // its own node will have been replaced already
+      path[d - 1]!.slots[nibble(leaf.key, d - 1)] = only
+    }
+  }
+
+  /** The child's node hash changed: every node above its leaves must be re-hashed. */
+  markDirty(child: number): void {
+    for (const name of this.namesOf(child)) {
+      const key = this.leaves.get(name)!.key
+      let node: Node | Leaf | undefined = this.root
+      for (let d = 0; node instanceof Node; d++) {
+        node.hash = null
+        node = node.slots[nibble(key, d)]
+      }
+    }
+  }
+
+  /** The root's entries, the directory's payload (empty for an empty directory); re-hashes
+   *  only the nodes below that changed. */
+  rootEntries(childHash: ChildHash): Value[] {
+    return this.entries(this.root, childHash, -1, null)
+  }
+
+  private nodeHash(node: Node, childHash: ChildHash): Uint8Array {
+    if (node.hash !== null) return node.hash
+    const h = this.crypto.sha256(encode(this.entries(node, childHash, -1, null)))
+    node.hash = h
+    return h
+  }
+
+  private entries(node: Node, childHash: ChildHash, open: number, openName: string | null): Value[] {
+    const out: Value[] = []
+    for (let s = 0; s < FANOUT; s++) {
+      const x = node.slots[s]
+      if (x === undefined) continue
+      if (x instanceof Leaf) out.push([s, x.name, s === open && x.name === openName ? null : childHash(x.child)])
+      else out.push([s, s === open ? null : this.nodeHash(x, childHash)])
+    }
+    return out
+  }
+
+  /** The nodes from the root down to the one holding `name`'s leaf, each as its entries with the
+   *  entry on the path open (hash null). */
+  prove(name: string, childHash: ChildHash): DirTreeEntry[][] {
+    const leaf = this.leaves.get(name)
+    assert(leaf !== undefined, `DirTree.prove: ${name} absent`)
+    const out: DirTreeEntry[][] = []
+    let node: Node = this.root
+    for (let d = 0; ; d++) {
+      const s = nibble(leaf.key, d)
+      out.push(this.entries(node, childHash, s, name) as unknown as DirTreeEntry[])
+      const x = node.slots[s]!
+      if (x === leaf) return out
+      node = x as Node
+    }
+  }
+
+  /** Problems with the shape (empty when canonical and consistent), for tests. */
+  shapeProblems(): string[] {
+    const out: string[] = []
+    let seen = 0
+    const walk = (n: Node, depth: number, prefix: (key: Uint8Array) => boolean): number => {
+      let count = 0
+      for (let s = 0; s < FANOUT; s++) {
+        const x = n.slots[s]
+        if (x === undefined) continue
+        if (x instanceof Leaf) {
+          seen++
+          count++
+          if (!prefix(x.key) || nibble(x.key, depth) !== s) out.push(`leaf ${x.name} in the wrong slot`)
+          if (this.leaves.get(x.name) !== x) out.push(`leaf ${x.name} not indexed`)
+        } else {
+          const c = walk(x, depth + 1, (k) => prefix(k) && nibble(k, depth) === s)
+          if (c < 2) out.push(`node with ${c} names below the root`)
+          count += c
+        }
+      }
+      if (count !== n.count) out.push(`node count ${n.count}, holds ${count}`)
+      return count
+    }
+    walk(this.root, 0, () => true)
+    if (seen !== this.leaves.size) out.push(`${seen} leaves in the tree, ${this.leaves.size} indexed`)
+    return out
+  }
+}
+
+/** Recomputes a directory tree's root entries (the directory's payload) from a path proof's
+ *  nodes (root first), `h` being the node hash of `name`'s child: null when the proof is malformed
+ *  (slots not ascending, the open entry missing, misplaced or not alone, or not on `name`'s key
+ *  path). Never throws. */
+export function dirTreeRootFromProof(crypto: Crypto, name: string, h: Uint8Array, nodes: readonly (readonly DirTreeEntry[])[]): Value[] | null {
+  if (nodes.length === 0 || nodes.length > KEY_NIBBLES) return null
+  const key = crypto.sha256(utf8(name))
+  let running = h
+  for (let d = nodes.length - 1; d >= 0; d--) {
+    const entries = nodes[d]!
+    const want = nibble(key, d)
+    const bottom = d === nodes.length - 1
+    const filled: Value[] = []
+    let prev = -1
+    let open = 0
+    for (const e of entries) {
+      if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3)) return null
+      const s = e[0]
+      if (typeof s !== 'number' || !Number.isInteger(s) || s <= prev || s >= FANOUT) return null
+      prev = s
+      const hash = e[e.length - 1]
+      if (e.length === 3 && typeof e[1] !== 'string') return null
+      if (hash === null) {
+        // The open entry: the leaf of `name` at the bottom, the node on its path above.
+        if (s !== want || (bottom ? e.length !== 3 || e[1] !== name : e.length !== 2)) return null
+        open++
+        filled.push(e.length === 3 ? [s, e[1] as string, running] : [s, running])
+      } else {
+        if (!(hash instanceof Uint8Array) || hash.length !== 32) return null
+        filled.push(e as unknown as Value)
+      }
+    }
+    if (open !== 1) return null
+    if (d === 0) return filled
+    running = crypto.sha256(encode(filled))
+  }
+  return null
+}
