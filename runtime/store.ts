@@ -325,7 +325,7 @@ export class RecordStore implements ChunkStore {
       this.readFds.delete(n) // it may appear later (the segment being written)
       return undefined
     }
-    const buf = new Uint8Array(length)
+    const buf = Buffer.allocUnsafe(length) // every byte is read into it below, or it is dropped
     let done = 0
     while (done < length) {
       const got = readSync(fd, buf, done, length - done, offset + done)
