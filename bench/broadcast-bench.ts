@@ -31,7 +31,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
 import type { Command, NodeResult, Reply } from './broadcast-node.ts'
-import type { Genesis } from '../core/paciofs.ts'
+import type { Genesis } from '../core/volume/index.ts'
 
 const NODES = 3
 const VOLUME = 'bcast'

@@ -15,7 +15,7 @@ import { rmSync } from 'node:fs'
 import { NodeHost } from '../runtime/host.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
 import { fromHex } from '../core/bytes.ts'
-import type { Genesis, VolumeUp } from '../core/paciofs.ts'
+import type { Genesis, VolumeUp } from '../core/volume/index.ts'
 import type { NodeReply } from '../core/node.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 

@@ -5,8 +5,8 @@ import { nobleCrypto } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { toHex } from '../core/bytes.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
-import { append, newChainView, newOwnChain, seal, validateBatch } from '../core/ledger.ts'
-import type { Entry, OwnChain, Seal } from '../core/ledger.ts'
+import { append, newChainView, newOwnChain, seal, validateBatch } from '../core/ledger/index.ts'
+import type { Entry, OwnChain, Seal } from '../core/ledger/index.ts'
 
 const VOLUME = 'bench' as VolumeName
 const PAYLOAD_BYTES = 64

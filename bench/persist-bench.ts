@@ -3,8 +3,8 @@
 // (runtime/node-crypto.ts: OpenSSL SHA-256, noble ECDSA).
 //
 //   append+seal+persist: per batch, `append` B entries of 64-byte payloads to an own chain
-//     (core/ledger.ts), `seal` once, then RecordStore.append of what fotb's flush persists for
-//     them (one 'entry' record per entry + one 'seal' record: core/fotb.ts entryRecord,
+//     (core/ledger/ledger.ts), `seal` once, then RecordStore.append of what fotb's flush persists for
+//     them (one 'entry' record per entry + one 'seal' record: core/fotb/messages.ts entryRecord,
 //     sealRecord): one level batch with sync: true, awaited before the next batch, as the host
 //     does. The figure's time is split into core (append+seal) and store (encode + fsync).
 //   validate: the same batches through validateBatch against a fresh ChainView (what a receiver
@@ -22,9 +22,9 @@ import type { Value } from '../core/codec.ts'
 import { encode } from '../core/codec.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
-import { DEFAULT_LEDGER_LIMITS, newChainView, newOwnChain, SEAL_TAG, validateBatch, verifySeal } from '../core/ledger.ts'
-import type { Entry, Seal } from '../core/ledger.ts'
-import { entryRecord, sealRecord } from '../core/fotb.ts'
+import { DEFAULT_LEDGER_LIMITS, newChainView, newOwnChain, SEAL_TAG, validateBatch, verifySeal } from '../core/ledger/index.ts'
+import type { Entry, Seal } from '../core/ledger/index.ts'
+import { entryRecord, sealRecord } from '../core/fotb/index.ts'
 import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
 import { produce, sealedBatch } from './ledger-bench.ts'
 import { nodeCrypto, verifySha256 } from '../runtime/node-crypto.ts'

@@ -9,8 +9,8 @@ import { diffHistory, diffTrees } from './fs/diff.ts'
 import type { FsState } from './fs/state.ts'
 import { FsView, readdir } from './fs/view.ts'
 import { encode, tryDecode } from './codec.ts'
-import { newChainView, validateBatch, entryHash, headerOf, type Entry } from './ledger.ts'
-import type { AuthorLog } from './fotb.ts'
+import { newChainView, validateBatch, entryHash, headerOf, type Entry } from './ledger/index.ts'
+import type { AuthorLog } from './fotb/index.ts'
 import {
   decodePayload,
   obfuscate,
@@ -18,7 +18,7 @@ import {
   type LogRecord,
   type PlainOp,
   type SkipRecord,
-} from './paciofs.ts'
+} from './volume/index.ts'
 import { validateOp, opToValue } from './fs/ops.ts'
 import type { ChunkReader } from './fs/types.ts'
 import type { ObfHash, Pid, Seq, VolumeName } from './types.ts'

@@ -2,8 +2,8 @@
 // state-changing calls handed to a node. Two implementations: LocalBackend (the node runs in this
 // process: reads come straight from its state between steps) and RemoteBackend
 // (runtime/client.ts: a node serves the volume over TCP).
-import type { CallResult, FsCall } from '../core/paciofs.ts'
-import { chunkReader } from '../core/paciofs.ts'
+import type { CallResult, FsCall } from '../core/volume/index.ts'
+import { chunkReader } from '../core/volume/index.ts'
 import type { Attr, DirEntry, Lookup } from '../core/fs/index.ts'
 import { currentView, snapshotAt, type FsView } from '../core/fs/view.ts'
 import type { VolumeName } from '../core/types.ts'

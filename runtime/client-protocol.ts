@@ -12,7 +12,7 @@
 import type { Value } from '../core/codec.ts'
 import type { Attr, DirEntry, FsTime, WriteStep } from '../core/fs/index.ts'
 import { validateOp } from '../core/fs/ops.ts'
-import type { FsCall } from '../core/paciofs.ts'
+import type { FsCall } from '../core/volume/index.ts'
 
 export const CS_METHODS = ['getattr', 'readdir', 'read', 'readlink', 'listxattr', 'getxattr', 'usage', 'call', 'sync'] as const
 export type CsMethod = (typeof CS_METHODS)[number]

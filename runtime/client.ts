@@ -4,7 +4,7 @@
 // answer within its timeout fails with ETIMEDOUT (the mount maps it), never hangs the kernel.
 import { decode, encode, type Value } from '../core/codec.ts'
 import type { Attr, DirEntry, Errno, Lookup } from '../core/fs/index.ts'
-import type { CallResult, FsCall } from '../core/paciofs.ts'
+import type { CallResult, FsCall } from '../core/volume/index.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 import type { VolumeBackend, VolumeUsage } from './backend.ts'
 import { attrFromValue, callToValue, CS_READ_BYTES_MAX, direntsFromValue, type CsMethod } from './client-protocol.ts'

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Attr, Cred, Errno, FsTime, WriteStep } from '../core/fs/index.ts'
 import { MAX_WRITE_BLOCKS, BLOCK_SIZE, S_IFMT } from '../core/fs/types.ts'
-import type { CallResult, FsCall } from '../core/paciofs.ts'
+import type { CallResult, FsCall } from '../core/volume/index.ts'
 import type { VolumeBackend } from './backend.ts'
 
 const run = promisify(execFile)

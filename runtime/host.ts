@@ -33,7 +33,7 @@ import {
   type NodeRequest,
   type NodeState,
 } from '../core/node.ts'
-import { DEFAULT_VOLUME_PARAMS, type VolumeParams, type VolumeUp } from '../core/paciofs.ts'
+import { DEFAULT_VOLUME_PARAMS, type VolumeParams, type VolumeUp } from '../core/volume/index.ts'
 import type { RequestId } from '../core/effects.ts'
 import type { Value } from '../core/codec.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'

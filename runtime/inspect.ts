@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
-import { opOfRecord, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/paciofs.ts'
+import { opOfRecord, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
 import { chunkHash } from '../core/fs/content.ts'
 import { history } from '../core/fs/history.ts'
 import { stateRoot } from '../core/fs/merkle.ts'

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { isMember } from '../core/paciofs.ts'
+import { isMember } from '../core/volume/index.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { LocalBackend, type VolumeBackend } from './backend.ts'
 import { callControl } from './control.ts'

@@ -7,7 +7,7 @@
 import { decode } from '../core/codec.ts'
 import { encode, type Value } from '../core/codec.ts'
 import type { NodeReply } from '../core/node.ts'
-import { genesisValue, parseGenesis, type Genesis, type Policy, type VolumeParams, DEFAULT_VOLUME_PARAMS } from '../core/paciofs.ts'
+import { genesisValue, parseGenesis, type Genesis, type Policy, type VolumeParams, DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import { isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import type { Server } from 'node:net'
 import { unlinkSync } from 'node:fs'

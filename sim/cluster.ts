@@ -20,8 +20,8 @@ import {
   type NodeRestoreProblem,
   type NodeState,
 } from '../core/node.ts'
-import type { VolumeParams, VolumeUp } from '../core/paciofs.ts'
-import { DEFAULT_VOLUME_PARAMS } from '../core/paciofs.ts'
+import type { VolumeParams, VolumeUp } from '../core/volume/index.ts'
+import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { toHex } from '../core/bytes.ts'
 import { MemoryChunkStore } from '../core/storage.ts'

@@ -3,7 +3,7 @@
 // cluster has quiesced after faults stopped (`checkQuiesced`). Each violation names its spec ID.
 import { decode, type Value } from '../core/codec.ts'
 import { verifyNodeVolume } from '../core/node.ts'
-import { decodePayload, membersOf, obfuscate, replayMembership, type VolumeState } from '../core/paciofs.ts'
+import { decodePayload, membersOf, obfuscate, replayMembership, type VolumeState } from '../core/volume/index.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
 import { checkPermInvariants } from '../core/fs/perm.ts'

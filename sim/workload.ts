@@ -9,7 +9,7 @@
 // permit most calls and deny some (chmod, chown, utimens, xattrs of others' files, protected hard
 // links). Directories are made 0777 so that structural calls (create, rename, unlink) are
 // permitted and the member's model of its directory stays right.
-import type { FsCall } from '../core/paciofs.ts'
+import type { FsCall } from '../core/volume/index.ts'
 import type { Cred } from '../core/fs/types.ts'
 import type { Prng } from './prng.ts'
 

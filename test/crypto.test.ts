@@ -7,7 +7,7 @@ import { nobleCrypto, isValidSecretKey } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { nodeCrypto, verifySha256, KEY_CACHE_ENTRIES_MAX } from '../runtime/node-crypto.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
-import { signSeal, verifySeal } from '../core/ledger-format.ts'
+import { signSeal, verifySeal } from '../core/ledger/format.ts'
 import type { EntryHash, Pid, Seq, VolumeName } from '../core/types.ts'
 
 const impls: readonly Crypto[] = [nobleCrypto, nodeCrypto]

@@ -15,7 +15,7 @@ import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { toHex } from '../core/bytes.ts'
 import { createNode, nodeConfig, restoreNode, settleStep, step, stepGroup, verifyNodeVolume, type NodeConfig, type NodeEffect, type NodeInput, type NodeState } from '../core/node.ts'
-import type { FsCall } from '../core/paciofs.ts'
+import type { FsCall } from '../core/volume/index.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import type { VolumeName } from '../core/types.ts'
 

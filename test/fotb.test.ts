@@ -8,11 +8,11 @@ import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { toHex } from '../core/bytes.ts'
 import { createNode, nodeConfig, pidOf, step, type NodeConfig, type NodeEffect, type NodeState } from '../core/node.ts'
-import * as fotb from '../core/fotb.ts'
-import { encodeFotbMessage, parseFotbMessage, quorum, type FotbMessage } from '../core/fotb.ts'
+import * as fotb from '../core/fotb/index.ts'
+import { encodeFotbMessage, parseFotbMessage, quorum, type FotbMessage } from '../core/fotb/index.ts'
 import { Out } from '../core/effects.ts'
-import { append, decodeEntry, encodeEntry, encodeSeal, newOwnChain, seal, signSeal, type Entry, type OwnChain, type Seal } from '../core/ledger.ts'
-import { DEFAULT_VOLUME_PARAMS, encodePayload, membersOf, type Genesis } from '../core/paciofs.ts'
+import { append, decodeEntry, encodeEntry, encodeSeal, newOwnChain, seal, signSeal, type Entry, type OwnChain, type Seal } from '../core/ledger/index.ts'
+import { DEFAULT_VOLUME_PARAMS, encodePayload, membersOf, type Genesis } from '../core/volume/index.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
@@ -365,7 +365,7 @@ describe('[FOTB-5] a fetch is not captured by a peer that answers with junk', ()
   // went stale, before X's tick: the stale fetch was re-issued to the reporter, Z again, with a
   // fresh deadline, and the tick's rotation to the next peer never ran. X delivered 2 of 6 for
   // the whole heal phase while B and C held everything. Here the same schedule is driven
-  // through core/fotb.ts directly.
+  // through core/fotb/ directly.
   const X = key(11)
   const C = key(13)
   const Z = key(14)

@@ -25,8 +25,8 @@ import {
 } from '../runtime/transport.ts'
 import { encode, tryDecode, type Value } from '../core/codec.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
-import { encodeFotbMessage } from '../core/fotb.ts'
-import { encodeVolMessage, membersOf, type FsCall, type VolumeState, type VolumeUp } from '../core/paciofs.ts'
+import { encodeFotbMessage } from '../core/fotb/index.ts'
+import { encodeVolMessage, membersOf, type FsCall, type VolumeState, type VolumeUp } from '../core/volume/index.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { lookup } from '../core/fs/view.ts'
 import type { EntryHash, ObfHash, Pid, VolumeName } from '../core/types.ts'
@@ -105,9 +105,9 @@ const vol = (h: NodeHost): VolumeState => {
 const transportStat = (h: NodeHost, name: TransportStat): number => h.transportStats.get(name) ?? 0
 /** core/node.ts: rejections before a message reaches a volume. */
 const nodeStat = (h: NodeHost, name: string): number => h.state.stats.get(name) ?? 0
-/** core/paciofs.ts: the volume layer (remote_get). */
+/** core/volume/: the volume layer (remote_get). */
 const volStat = (h: NodeHost, name: string): number => vol(h).stats.get(name) ?? 0
-/** core/fotb.ts: the broadcast layer of the volume. */
+/** core/fotb/: the broadcast layer of the volume. */
 const fotbStat = (h: NodeHost, name: string): number => vol(h).fotb.stats.get(name) ?? 0
 
 const has = (h: NodeHost, path: string): boolean => h.state.volumes.has(V) && lookup(vol(h).fs, path).ok
@@ -268,7 +268,7 @@ async function hostile(seed: number, targets: readonly NodeHost[]): Promise<Host
     inbox,
     async barrier(h) {
       // The one thing a node answers a stranger with: a HEADS advertising the stranger's own chain
-      // makes it FETCH that chain from the stranger (core/fotb.ts onHeads, "a joiner whose first
+      // makes it FETCH that chain from the stranger (core/fotb/broadcast.ts onHeads, "a joiner whose first
       // push was lost"). The node steps its inputs in order and sends in order on one connection,
       // so once that FETCH is here, every earlier message was stepped and its answers (if any)
       // arrived before it. fotb sends at most one fetch per author per 100 ms: space them out.

@@ -19,8 +19,8 @@ import {
   seal,
   validateBatch,
   verifyProof,
-} from '../core/ledger.ts'
-import type { ChainView, Entry, OwnChain, Seal } from '../core/ledger.ts'
+} from '../core/ledger/index.ts'
+import type { ChainView, Entry, OwnChain, Seal } from '../core/ledger/index.ts'
 
 const VOL = 'props' as VolumeName
 const sk = crypto.sha256(utf8('ledger props key'))

@@ -33,8 +33,8 @@ import {
   validateBatch,
   verifyProof,
   verifySeal,
-} from '../core/ledger.ts'
-import type { ChainView, Entry, EntryHeader, EquivocationProof, LedgerRejectionCode, OwnChain, Seal } from '../core/ledger.ts'
+} from '../core/ledger/index.ts'
+import type { ChainView, Entry, EntryHeader, EquivocationProof, LedgerRejectionCode, OwnChain, Seal } from '../core/ledger/index.ts'
 
 const VOL = 'vol-1' as VolumeName
 const VOL2 = 'vol-2' as VolumeName

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { verifyNodeVolume } from '../core/node.ts'
-import { membersOf, type FsCall, type VolumeState } from '../core/paciofs.ts'
+import { membersOf, type FsCall, type VolumeState } from '../core/volume/index.ts'
 import { applyOp, invalidate } from '../core/fs/state.ts'
 import { currentView, getattr, lookup } from '../core/fs/view.ts'
 import type { FsOp } from '../core/fs/ops.ts'

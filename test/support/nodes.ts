@@ -1,6 +1,6 @@
 // Small helpers shared by the whole-cluster tests.
 import type { NodeReply } from '../../core/node.ts'
-import type { Genesis } from '../../core/paciofs.ts'
+import type { Genesis } from '../../core/volume/index.ts'
 
 /** A valid secp256k1 secret key that differs by `i` (1..255). */
 export function key(i: number): Uint8Array {

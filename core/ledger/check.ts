@@ -1,12 +1,12 @@
 // Executable checks of the ledger's invariants (spec/ledger.md §Invariants) for the simulator and
 // the tests. Each returns a list of violations (empty = holds); none throws on bad data.
-import type { Crypto } from './crypto.ts'
-import { toHex } from './bytes.ts'
-import { ZERO_HASH } from './types.ts'
-import type { Pid } from './types.ts'
-import { entryHash, headerShapeError, sealShapeError, verifySeal } from './ledger-format.ts'
-import type { Entry, EntryHeader, EquivocationProof } from './ledger-format.ts'
-import { verifyProof } from './ledger-proof.ts'
+import type { Crypto } from '../crypto.ts'
+import { toHex } from '../bytes.ts'
+import { ZERO_HASH } from '../types.ts'
+import type { Pid } from '../types.ts'
+import { entryHash, headerShapeError, sealShapeError, verifySeal } from './format.ts'
+import type { Entry, EntryHeader, EquivocationProof } from './format.ts'
+import { verifyProof } from './proof.ts'
 import type { ChainView } from './ledger.ts'
 
 export interface LedgerViolation {

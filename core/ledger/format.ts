@@ -5,12 +5,12 @@
 // (no Value tree, no cborg call), because validate hashes every header once and the ledger's
 // throughput goal (>= 200k entries/s) leaves ~5 us per entry. test/ledger.test.ts checks that the
 // hand layout equals codec.encode byte for byte.
-import { encode, tryDecode } from './codec.ts'
-import type { Value } from './codec.ts'
-import type { Crypto } from './crypto.ts'
-import { toHex } from './bytes.ts'
-import { assert, isPid, isVolumeName, ZERO_HASH } from './types.ts'
-import type { EntryHash, Pid, Seq, VolumeName } from './types.ts'
+import { encode, tryDecode } from '../codec.ts'
+import type { Value } from '../codec.ts'
+import type { Crypto } from '../crypto.ts'
+import { toHex } from '../bytes.ts'
+import { assert, isPid, isVolumeName, ZERO_HASH } from '../types.ts'
+import type { EntryHash, Pid, Seq, VolumeName } from '../types.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Types

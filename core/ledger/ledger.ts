@@ -12,10 +12,10 @@
 // pushed onto) the arrays of the input view. The view is owned by the caller, who replaces it with
 // the returned one; the old object must not be used after a successful validateBatch (use
 // cloneChainView first to keep it). Rejections never change the input view.
-import type { Crypto } from './crypto.ts'
-import { bytesEqual } from './bytes.ts'
-import { assert, ZERO_HASH } from './types.ts'
-import type { EntryHash, Pid, Seq, VolumeName } from './types.ts'
+import type { Crypto } from '../crypto.ts'
+import { bytesEqual } from '../bytes.ts'
+import { assert, ZERO_HASH } from '../types.ts'
+import type { EntryHash, Pid, Seq, VolumeName } from '../types.ts'
 import {
   DEFAULT_LEDGER_LIMITS,
   SCRATCH,
@@ -28,37 +28,8 @@ import {
   verifySeal,
   writeHeaderPrefix,
   writeHeaderTail,
-} from './ledger-format.ts'
-import type { Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, Seal, SealedPath } from './ledger-format.ts'
-
-// The public API of the format module (its scratch buffer and byte writers stay internal).
-export {
-  DEFAULT_LEDGER_LIMITS,
-  ENTRY_TAG,
-  SEAL_TAG,
-  PROOF_TAG,
-  decodeEntry,
-  decodeProof,
-  decodeSeal,
-  encodeEntry,
-  encodeProof,
-  encodeSeal,
-  entryHash,
-  hashHex,
-  headerOf,
-  headerOnly,
-  headerPreimage,
-  headerPreimageViaCodec,
-  headerShapeError,
-  isSeq,
-  sealDigest,
-  sealShapeError,
-  signSeal,
-  verifySeal,
-} from './ledger-format.ts'
-export type { Decoded, Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, LedgerRejectionCode, Seal, SealedPath } from './ledger-format.ts'
-export * from './ledger-proof.ts'
-export * from './ledger-check.ts'
+} from './format.ts'
+import type { Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, Seal, SealedPath } from './format.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Writer side

@@ -1,10 +1,10 @@
 // Equivocation proofs: verification (spec/ledger.md §Equivocation proofs). Building them is
-// validateBatch's and checkSeal's job (core/ledger.ts), from the accepted view and the new seal.
-import type { Crypto } from './crypto.ts'
-import { ZERO_HASH } from './types.ts'
-import type { EntryHash, Pid, Seq, VolumeName } from './types.ts'
-import { DEFAULT_LEDGER_LIMITS, entryHash, headerShapeError, sealShapeError, verifySeal } from './ledger-format.ts'
-import type { EquivocationProof, LedgerLimits, SealedPath } from './ledger-format.ts'
+// validateBatch's and checkSeal's job (core/ledger/ledger.ts), from the accepted view and the new seal.
+import type { Crypto } from '../crypto.ts'
+import { ZERO_HASH } from '../types.ts'
+import type { EntryHash, Pid, Seq, VolumeName } from '../types.ts'
+import { DEFAULT_LEDGER_LIMITS, entryHash, headerShapeError, sealShapeError, verifySeal } from './format.ts'
+import type { EquivocationProof, LedgerLimits, SealedPath } from './format.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Proofs

@@ -1,0 +1,236 @@
+// The broadcast itself: own entries out (broadcast, then flush seals and pushes them at the
+// end of the step) and peers' messages in (onMessage: batches, heads, fetches, proofs).
+// All functions are pure apart from mutating the FotbState they are given (the state is owned by
+// the reducer; hosts never keep an old state object) and pushing effects into `out`.
+import type { Crypto } from '../crypto.ts'
+import type { Out } from '../effects.ts'
+import { append, cloneChainView, newChainView, seal as sealChain, validateBatch, type Entry, type EquivocationProof, type Seal } from '../ledger/index.ts'
+import { assert, type EntryHash, type Pid, type Seq, type TimeMs } from '../types.ts'
+import { authorLog, count, hashAt, limitsOf, mayTrack, type AuthorLog, type FotbParams, type FotbState, type FotbUp, type Report } from './state.ts'
+import { entryRecord, sealRecord, sendToAudience, type FotbMessage } from './messages.ts'
+import { echo, tryDeliver } from './deliver.ts'
+import { onFetch, requestRange } from './fetch.ts'
+import { branchBase, maybeAdopt, noteEquivocation, shareProofs, tryOtherBranch } from './equivocation.ts'
+
+/** Append an own payload; it is sealed and pushed by `flush` at the end of the step. */
+export function broadcast(state: FotbState, crypto: Crypto, payload: Uint8Array): Entry {
+  const { chain, entry } = append(crypto, state.own, payload)
+  state.own = chain
+  state.unsealed.push(entry)
+  return entry
+}
+
+/** Seals what this step appended (one signature per at most maxBatchEntries entries), accepts
+ *  it into our own view, persists, pushes it to the audience and delivers what has a quorum. */
+export function flush(
+  state: FotbState,
+  crypto: Crypto,
+  secretKey: Uint8Array,
+  params: FotbParams,
+  out: Out,
+  ups: FotbUp[],
+): void {
+  while (state.unsealed.length > 0) {
+    const batch = state.unsealed.splice(0, params.maxBatchEntries)
+    const last = batch[batch.length - 1]!
+    // Seal exactly at the batch's last entry: the own chain may be ahead when a step appended
+    // more than one batch worth, so seal a chain positioned at that entry.
+    const sealed = sealChain(crypto, secretKey, { ...state.own, seq: last.seq, head: hashAt(crypto, last) })
+    state.own = { ...state.own, sealedSeq: last.seq }
+    const log = authorLog(state, state.me)
+    const r = validateBatch(crypto, log.view, batch, sealed.seal, limitsOf(params), { ownSeal: true })
+    assert(r.ok, `own batch must validate: ${r.ok ? '' : r.rejection.code}`)
+    log.view = r.view
+    for (const e of r.accepted) {
+      log.entries.push(e)
+      out.persist(entryRecord(state.volume, e))
+    }
+    out.persist(sealRecord(state.volume, sealed.seal))
+    sendToAudience(state, out, { type: 'batch', entries: batch, seal: sealed.seal })
+    state.headsChanged = true
+  }
+  // One echo per step at most, and only when our heads moved: echoing on every step would
+  // answer every HEADS with a HEADS, forever.
+  if (state.headsChanged) echo(state, out)
+  // Only our own chain can have changed here; other authors are tried where their input arrives.
+  tryDeliver(state, state.me, out, ups)
+}
+
+export function onMessage(
+  state: FotbState,
+  crypto: Crypto,
+  params: FotbParams,
+  now: TimeMs,
+  from: Pid,
+  msg: FotbMessage,
+  out: Out,
+  ups: FotbUp[],
+): void {
+  count(state, `in:${msg.type}`)
+  if (state.removed.has(from) && (msg.type === 'heads' || msg.type === 'fetch')) {
+    count(state, 'reject:from-removed')
+    return
+  }
+  switch (msg.type) {
+    case 'batch':
+      return onBatch(state, crypto, params, now, from, msg.entries, msg.seal, out, ups)
+    case 'heads':
+      onHeads(state, params, now, from, msg.heads, out, ups)
+      return shareProofs(state, from, msg.proofs, out)
+    case 'fetch':
+      return onFetch(state, params, from, msg.author, msg.from, msg.to, out)
+    case 'proof':
+      return onProof(state, crypto, msg.proof, out, ups)
+  }
+}
+
+function onBatch(
+  state: FotbState,
+  crypto: Crypto,
+  params: FotbParams,
+  now: TimeMs,
+  from: Pid,
+  entries: Entry[],
+  seal: Seal,
+  out: Out,
+  ups: FotbUp[],
+): void {
+  const author = seal.author
+  if (seal.volume !== state.volume) {
+    count(state, 'reject:wrong-chain')
+    return
+  }
+  if (author === state.me) {
+    // Our own entries coming back (relay, replay): never accepted from outside, since our chain
+    // is ours to write; a different entry at one of our seqs would be a twin, and validation
+    // against our own view reveals it.
+    // Validated against a copy: a twin's batch can extend our chain validly, and a successful
+    // validation extends the view's arrays in place (core/ledger/ledger.ts), which must not happen here.
+    // Looked up, not created: a rejected batch must leave no (empty) chain behind (FOTB-7).
+    const view = state.chains.get(author)?.view ?? newChainView(state.volume, author)
+    const r = validateBatch(crypto, cloneChainView(view), entries, seal, limitsOf(params))
+    if (!r.ok && r.rejection.code === 'equivocation') return noteEquivocation(state, crypto, r.rejection.proof, out, ups)
+    count(state, r.ok ? 'reject:own-chain' : `reject:${r.rejection.code}`)
+    return
+  }
+  if (!mayTrack(state, author, params)) {
+    count(state, 'reject:too-many-authors')
+    return
+  }
+  // The author's chain is added to `chains` only once a batch of it is accepted (or an
+  // equivocator's branch is tried below). Why: creating it before validation let any peer plant an
+  // empty chain per invented author with batches that are then rejected (FOTB-7: rejections never
+  // change accepted state), using up the maxAuthors budget that mayTrack keeps for joiners; and a
+  // restart (restoreFotb) would not rebuild those chains. test/hostile.test.ts shows it.
+  const existing = state.chains.get(author)
+  const log: AuthorLog = existing ?? { view: newChainView(state.volume, author), entries: [] }
+  let r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
+  if (!r.ok && r.rejection.code === 'bad-signature' && params.mutation === 'accept-unsealed') {
+    r = validateBatch(crypto, log.view, entries, seal, limitsOf(params), { ownSeal: true })
+  }
+  if (!r.ok) {
+    const code = r.rejection.code
+    if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
+    if ((code === 'equivocation' || code === 'broken-link' || (code === 'gap' && state.candidates.has(author))) && state.proofs.has(author)) {
+      if (existing === undefined) state.chains.set(author, log) // tryOtherBranch works on our chain
+      if (tryOtherBranch(state, crypto, params, now, from, author, entries, seal, out, ups)) return
+    }
+    count(state, `reject:${code}`)
+    if (code === 'gap') requestRange(state, params, now, from, author, log.view.seq + 1, seal.seq, out, 'gap')
+    else if (code !== 'equivocation') out.trace({ kind: 'fotb-reject', volume: state.volume, peer: from, detail: `${code}: ${r.rejection.detail}` })
+    return
+  }
+  log.view = r.view
+  if (existing === undefined) state.chains.set(author, log)
+  for (const e of r.accepted) {
+    log.entries.push(e)
+    out.persist(entryRecord(state.volume, e))
+  }
+  out.persist(sealRecord(state.volume, seal))
+  const pending = state.fetching.get(author)
+  if (pending && log.view.seq >= pending.to) state.fetching.delete(author)
+  state.headsChanged = true
+  tryDeliver(state, author, out, ups)
+}
+
+/** Most peers outside the audience whose latest echo a node keeps (see onHeads). */
+export const STRANGER_REPORTERS_MAX = 16
+
+function strangerReporters(state: FotbState): number {
+  let n = 0
+  for (const peer of state.reports.keys()) if (!state.audience.has(peer)) n++
+  return n
+}
+
+function onHeads(
+  state: FotbState,
+  params: FotbParams,
+  now: TimeMs,
+  from: Pid,
+  heads: { author: Pid; seq: Seq; head: EntryHash }[],
+  out: Out,
+  ups: FotbUp[],
+): void {
+  if (!state.audience.has(from)) {
+    // A stranger (e.g. a joiner whose first push was lost) may advertise its *own* chain so that
+    // we fetch its join; nothing else it says is fetched.
+    const own = heads.find((h) => h.author === from)
+    count(state, 'heads-from-stranger')
+    if (own && mayTrack(state, from, params) && own.seq > (state.chains.get(from)?.view.seq ?? 0)) {
+      requestRange(state, params, now, from, from, (state.chains.get(from)?.view.seq ?? 0) + 1, own.seq, out, 'probe')
+    }
+    // Kept (a few strangers, latest echo only) so that it counts at once if the stranger turns
+    // out to be a member once we deliver more membership entries: a joiner would otherwise wait
+    // a heartbeat for the echo of every member it learns of. It counts only while it is a member.
+    if (state.reports.has(from) || strangerReporters(state) < STRANGER_REPORTERS_MAX) {
+      const kept = new Map<Pid, Report>()
+      for (const h of heads) kept.set(h.author, { seq: h.seq, head: h.head })
+      state.reports.set(from, kept)
+    }
+    return
+  }
+  let reports = state.reports.get(from)
+  if (!reports) {
+    reports = new Map()
+    state.reports.set(from, reports)
+  }
+  for (const h of heads) {
+    // The latest echo counts, even if it is lower: a peer that adopted an equivocator's quorum
+    // branch reports a shorter chain, and a stale higher report would never vouch for anything.
+    // (A reordered older HEADS may lower support until the next heartbeat; safety does not
+    // depend on it, since every echo a correct node ever sent is one it held.)
+
+    reports.set(h.author, { seq: h.seq, head: h.head })
+    if (!mayTrack(state, h.author, params)) continue
+    const log = state.chains.get(h.author)
+    const mySeq = log?.view.seq ?? 0
+    if (state.proofs.has(h.author)) {
+      // An equivocator: our branch may be the one no quorum backs. Collect the reporter's
+      // branch from our delivered prefix on when its head is not on our chain.
+      const onOurs = log !== undefined && h.seq <= mySeq && log.view.hashes[h.seq - 1] === h.head
+      const candidate = state.candidates.get(h.author)
+      const onCandidate = candidate !== undefined && h.seq <= candidate.view.seq && candidate.view.hashes[h.seq - 1] === h.head
+      if (!onOurs && !onCandidate && h.seq > (state.delivered.get(h.author) ?? 0)) {
+        const from0 = candidate && candidate.view.seq > 0 && h.seq > candidate.view.seq ? candidate.view.seq + 1 : branchBase(state, h.author) + 1
+        requestRange(state, params, now, from, h.author, from0, h.seq, out, 'probe')
+      }
+      continue
+    }
+    if (h.seq > mySeq) {
+      requestRange(state, params, now, from, h.author, mySeq + 1, h.seq, out, 'report')
+    } else if (log && log.view.hashes[h.seq - 1] !== h.head) {
+      // A different head at a seq we accepted: fetch the peer's sealed range so that the
+      // ledger can turn the conflict into a proof.
+      requestRange(state, params, now, from, h.author, h.seq, h.seq, out, 'probe')
+    }
+  }
+  // Only the reported authors' support can have changed.
+  for (const author of [...new Set(heads.map((h) => h.author))].sort()) {
+    maybeAdopt(state, author, out, ups)
+    tryDeliver(state, author, out, ups)
+  }
+}
+
+function onProof(state: FotbState, crypto: Crypto, proof: EquivocationProof, out: Out, ups: FotbUp[]): void {
+  noteEquivocation(state, crypto, proof, out, ups)
+}

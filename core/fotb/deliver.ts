@@ -1,0 +1,89 @@
+// Delivery (spec/fotb.md "Why an echo quorum on heads", FOTB-3, FOTB-4): an entry is delivered
+// once a quorum of members echoes a head at or beyond it on our chain; echoes are HEADS messages.
+import type { Out } from '../effects.ts'
+import type { ChainView } from '../ledger/index.ts'
+import { assert, type EntryHash, type Pid, type Seq } from '../types.ts'
+import type { FotbState, FotbUp } from './state.ts'
+import { deliveredRecord, sendToAudience } from './messages.ts'
+
+export function quorum(n: number): number {
+  assert(Number.isSafeInteger(n) && n >= 0, 'member count')
+  if (n === 0) return 1
+  const f = Math.floor((n - 1) / 3)
+  return Math.ceil((n + f + 1) / 2)
+}
+
+/** Our echo: the heads of every chain we accepted, to everyone in the audience. */
+export function echo(state: FotbState, out: Out): void {
+  state.headsChanged = false
+  const heads = headsOf(state)
+  if (heads.length === 0) return
+  sendToAudience(state, out, { type: 'heads', heads, proofs: [...state.proofs.keys()].sort() })
+}
+
+function headsOf(state: FotbState): { author: Pid; seq: Seq; head: EntryHash }[] {
+  const heads: { author: Pid; seq: Seq; head: EntryHash }[] = []
+  for (const author of [...state.chains.keys()].sort()) {
+    const v = state.chains.get(author)!.view
+    if (v.seq > 0) heads.push({ author, seq: v.seq, head: v.head })
+  }
+  return heads
+}
+
+/** The q-th highest member echo that lies on `view` (0 when fewer than q do). Our own chain
+ *  counts as our echo only when `view` is our chain: for a candidate branch we have not echoed
+ *  it, and counting ourselves would let one node vouch for two branches (FOTB-4). */
+export function supportedSeq(state: FotbState, view: ChainView, selfCounts = true): Seq {
+  const supports: Seq[] = []
+  for (const m of state.members) {
+    if (m === state.me && !selfCounts) continue
+    const rep = m === state.me ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(view.author)
+    if (!rep || rep.seq === 0) continue
+    // A report beyond our chain supports only as far as we can check; a correct member's
+    // chain is linear, so its report at rep.seq also vouches for every seq below it.
+    if (rep.seq <= view.seq && view.hashes[rep.seq - 1] === rep.head) supports.push(rep.seq)
+  }
+  const q = Math.max(1, quorum(state.members.size) - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
+  if (supports.length < q) return 0
+  supports.sort((a, b) => b - a)
+  return supports[q - 1]!
+}
+
+/** How far `author`'s entries may be delivered: the q-th highest echo that lies on our chain. */
+export function deliverableSeq(state: FotbState, author: Pid): Seq {
+  const log = state.chains.get(author)
+  const done = state.delivered.get(author) ?? 0
+  if (!log) return done
+  return Math.max(done, supportedSeq(state, log.view))
+}
+
+export function tryDeliver(state: FotbState, author: Pid, out: Out, ups: FotbUp[]): void {
+  const target = deliverableSeq(state, author)
+  const done = state.delivered.get(author) ?? 0
+  if (target <= done) return
+  const log = state.chains.get(author)!
+  const seqs: Seq[] = []
+  for (let seq = done + 1; seq <= target; seq++) seqs.push(seq)
+  if (state.mutation === 'deliver-out-of-order' && seqs.length >= 2) seqs.reverse()
+  for (const seq of seqs) {
+    const entry = log.entries[seq - 1]!
+    ups.push({ type: 'deliver', author, seq, hash: log.view.hashes[seq - 1]!, payload: entry.payload })
+    // Observable by hosts and invariant checkers (FIFO, exactly once, consistency).
+    out.deliver(state.volume, { type: 'entries', author, from: seq, hashes: [log.view.hashes[seq - 1]!] })
+  }
+  state.delivered.set(author, target)
+  out.persist(deliveredRecord(state.volume, author, target))
+}
+
+export function tryDeliverAll(state: FotbState, out: Out, ups: FotbUp[]): void {
+  for (const author of [...state.chains.keys()].sort()) tryDeliver(state, author, out, ups)
+}
+
+/** Membership changed in the volume layer: new quorum base, maybe new deliveries. */
+export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pid>, out: Out, ups: FotbUp[], removed?: ReadonlySet<Pid>): void {
+  state.members = members
+  state.audience = audience
+  if (removed) state.removed = removed
+  for (const peer of [...state.reports.keys()]) if (state.removed.has(peer)) state.reports.delete(peer)
+  tryDeliverAll(state, out, ups)
+}

@@ -1,0 +1,14 @@
+// fotb: reliable FIFO-order tamper-proof broadcast for one volume (spec/fotb.md); this is the
+// layer's public API (`import * as fotb from '../fotb/index.ts'`).
+//
+// The ledger (core/ledger/) decides what a valid chain is; this layer decides who gets what,
+// when an entry may be delivered (echo quorum on heads), and how missing ranges are fetched.
+export type { FotbParams, AuthorLog, Fetch, Report, FotbState, FotbUp } from './state.ts'
+export { DEFAULT_FOTB_PARAMS, newFotb, count } from './state.ts'
+export type { FotbMessage } from './messages.ts'
+export { encodeFotbMessage, parseFotbMessage, entryRecord, sealRecord, deliveredRecord, proofRecord } from './messages.ts'
+export { quorum, deliverableSeq, tryDeliverAll, setMembers } from './deliver.ts'
+export { onTick } from './fetch.ts'
+export { broadcast, flush, onMessage, STRANGER_REPORTERS_MAX } from './broadcast.ts'
+export type { RestoreProblem } from './restore.ts'
+export { restoreFotb } from './restore.ts'

@@ -1,0 +1,107 @@
+// fotb's restart: rebuild from persisted records, validating them exactly like peer input.
+import type { Crypto } from '../crypto.ts'
+import type { Value } from '../codec.ts'
+import { decodeEntry, decodeProof, decodeSeal, validateBatch, verifyProof, type Entry, type Seal } from '../ledger/index.ts'
+import type { Pid, Seq, VolumeName } from '../types.ts'
+import { authorLog, newFotb, type FotbParams, type FotbState } from './state.ts'
+import { asPid, isSeq } from './messages.ts'
+
+export interface RestoreProblem {
+  readonly record: string
+  readonly problem: string
+}
+
+export function restoreFotb(
+  crypto: Crypto,
+  volume: VolumeName,
+  me: Pid,
+  params: FotbParams,
+  records: readonly Value[],
+): { state: FotbState; problems: RestoreProblem[] } {
+  const state = newFotb(volume, me)
+  const problems: RestoreProblem[] = []
+  const entries = new Map<Pid, Map<Seq, Entry>>()
+  const seals = new Map<Pid, Seal[]>()
+  const delivered = new Map<Pid, Seq>()
+  for (const rec of records) {
+    if (!Array.isArray(rec) || rec[1] !== volume) continue
+    const kind = rec[0]
+    const body = rec[2]
+    if (kind === 'entry' && body instanceof Uint8Array) {
+      const r = decodeEntry(body)
+      if (!r.ok) {
+        problems.push({ record: 'entry', problem: r.rejection.detail })
+        continue
+      }
+      let m = entries.get(r.value.author)
+      if (!m) entries.set(r.value.author, (m = new Map()))
+      m.set(r.value.seq, r.value)
+    } else if (kind === 'seal' && body instanceof Uint8Array) {
+      const r = decodeSeal(body)
+      if (!r.ok) {
+        problems.push({ record: 'seal', problem: r.rejection.detail })
+        continue
+      }
+      let list = seals.get(r.value.author)
+      if (!list) seals.set(r.value.author, (list = []))
+      list.push(r.value)
+    } else if (kind === 'delivered') {
+      const author = asPid(body)
+      const seq = rec[3]
+      if (!author || !isSeq(seq)) {
+        problems.push({ record: 'delivered', problem: 'malformed' })
+        continue
+      }
+      delivered.set(author, Math.max(delivered.get(author) ?? 0, seq))
+    } else if (kind === 'cut') {
+      // A branch switch: what we held of this author above `base` was the losing branch.
+      const author = asPid(body)
+      const base = rec[3]
+      if (!author || typeof base !== 'number' || !Number.isSafeInteger(base) || base < 0) {
+        problems.push({ record: 'cut', problem: 'malformed' })
+        continue
+      }
+      const m = entries.get(author)
+      if (m) for (const seq of [...m.keys()]) if (seq > base) m.delete(seq)
+      const list = seals.get(author)
+      if (list) seals.set(author, list.filter((x) => x.seq <= base))
+    } else if (kind === 'proof' && body instanceof Uint8Array) {
+      const r = decodeProof(body)
+      const v = r.ok ? verifyProof(crypto, r.value) : undefined
+      if (!r.ok || !v?.ok) {
+        problems.push({ record: 'proof', problem: 'does not verify' })
+        continue
+      }
+      state.proofs.set(v.author, r.value)
+    }
+  }
+  for (const author of [...seals.keys()].sort()) {
+    const list = seals.get(author)!.sort((a, b) => a.seq - b.seq)
+    const byseq = entries.get(author) ?? new Map<Seq, Entry>()
+    const log = authorLog(state, author)
+    for (const seal of list) {
+      if (seal.seq <= log.view.seq) continue
+      const batch: Entry[] = []
+      for (let s = log.view.seq + 1; s <= seal.seq; s++) {
+        const e = byseq.get(s)
+        if (!e) break
+        batch.push(e)
+      }
+      const r = validateBatch(crypto, log.view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: params.maxPayloadBytes })
+      if (!r.ok) {
+        problems.push({ record: `chain ${author.slice(0, 12)} seq ${log.view.seq + 1}..${seal.seq}`, problem: `${r.rejection.code}: ${r.rejection.detail}` })
+        break
+      }
+      log.view = r.view
+      for (const e of r.accepted) log.entries.push(e)
+    }
+  }
+  for (const [author, seq] of delivered) {
+    const have = state.chains.get(author)?.view.seq ?? 0
+    if (seq > have) problems.push({ record: `delivered ${author.slice(0, 12)}`, problem: `delivered ${seq} beyond restored chain ${have}` })
+    state.delivered.set(author, Math.min(seq, have))
+  }
+  const ownLog = state.chains.get(me)
+  if (ownLog) state.own = { volume, author: me, seq: ownLog.view.seq, head: ownLog.view.head, sealedSeq: ownLog.view.seq }
+  return { state, problems }
+}

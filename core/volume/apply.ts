@@ -1,0 +1,161 @@
+// Applying operations to the replica: a new volume, local calls (apply once, broadcast the salted
+// hash), remote operations once their plain op is here, the chunks they reference, and the log
+// and skip records (spec/paciofs.md "Operations", "Log and replica").
+import type { Crypto } from '../crypto.ts'
+import { encode } from '../codec.ts'
+import { fromHex } from '../bytes.ts'
+import type { Out } from '../effects.ts'
+import { chunkRecord, type ChunkStore } from '../storage.ts'
+import * as fotb from '../fotb/index.ts'
+import { entryHash, headerOf, type Entry } from '../ledger/index.ts'
+import { applyOp, createFs } from '../fs/state.ts'
+import { opToValue, type FsOp } from '../fs/ops.ts'
+import { planWrite } from '../fs/content.ts'
+import type { ChunkReader } from '../fs/types.ts'
+import { assert, type ChunkHash, type EntryHash, type Pid } from '../types.ts'
+import { encodePayload, inoFor, logRecordValue, obfuscate, saltFor } from './records.ts'
+import { computeStatus, isMember } from './membership.ts'
+import type { CallResult, Ctx, FsCall, Genesis, LogRecord, Pending, PlainOp, SkipRecord, VolumeState, VolumeUp } from './types.ts'
+
+// ---------------------------------------------------------------------------------------------
+// Creation and local calls
+
+export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: readonly Pid[] = []): VolumeState {
+  const state: VolumeState = {
+    genesis,
+    me,
+    fotb: fotb.newFotb(genesis.name, me),
+    fs: createFs(crypto),
+    written: new Map(),
+    plain: new Map(),
+    log: [],
+    skipped: [],
+    joins: new Set(),
+    leaves: new Set(),
+    acceptVotes: new Map(),
+    kickVotes: new Map(),
+    status: new Map(),
+    memberEvents: [],
+    maxRound: 0,
+    contacts: new Set(contacts.filter((c) => c !== me)),
+    myVotes: new Set(),
+    queues: new Map(),
+    silent: new Set(),
+    toPush: [],
+    prefetched: new Map(),
+    prefetchedBytes: 0,
+    stats: new Map(),
+  }
+  state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)
+  return state
+}
+
+/** Reads this volume's chunks: this step's own first, then the storage port. */
+export function chunkReader(state: VolumeState, store: ChunkStore): ChunkReader {
+  const volume = state.genesis.name
+  return (h) => state.written.get(h) ?? store.chunk(volume, h)
+}
+
+export function hasChunk(state: VolumeState, ctx: Ctx, h: ChunkHash): boolean {
+  return state.written.has(h) || ctx.chunks.hasChunk(state.genesis.name, h)
+}
+
+/** Persists a chunk unless the node holds it already. */
+export function storeChunk(state: VolumeState, ctx: Ctx, h: ChunkHash, bytes: Uint8Array): void {
+  if (hasChunk(state, ctx, h)) return
+  ctx.out.persist(chunkRecord(state.genesis.name, fromHex(h)!, bytes))
+  state.written.set(h, bytes)
+}
+
+/** The chunks a write op references, all of them, or undefined when one is not stored here
+ *  (never hand out half an op: the receiver would take us for a liar). */
+export function chunksOf(state: VolumeState, ctx: Ctx, op: FsOp): [ChunkHash, Uint8Array][] | undefined {
+  const chunks: [ChunkHash, Uint8Array][] = []
+  if (op.type !== 'write') return chunks
+  const read = chunkReader(state, ctx.chunks)
+  const seen = new Set<ChunkHash>()
+  for (const [, h] of op.blocks) {
+    if (h === null || seen.has(h)) continue
+    seen.add(h)
+    const bytes = read(h)
+    if (bytes === undefined) return undefined
+    chunks.push([h, bytes])
+  }
+  return chunks
+}
+
+/** A local state-changing call: apply once, keep the plain op off-ledger, broadcast its hash. */
+export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
+  if (!isMember(state, state.me)) return { ok: false, errno: 'EROFS', detail: 'this node is not a member of the volume' }
+  const seq = state.fotb.own.seq + 1 // the ledger position this op's entry will take
+  let op: FsOp
+  let newChunks: Map<ChunkHash, Uint8Array> | undefined
+  switch (c.type) {
+    case 'create':
+    case 'mkdir':
+    case 'mknod':
+    case 'symlink':
+      op = { ...c, ino: inoFor(ctx.crypto, state.genesis.name, state.me, seq, 0) } as FsOp
+      break
+    case 'write': {
+      const plan = planWrite(state.fs, chunkReader(state, ctx.chunks), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
+      if (!plan.ok) return { ok: false, errno: plan.errno }
+      op = plan.value.op
+      newChunks = plan.value.chunks
+      break
+    }
+    default:
+      op = c
+  }
+  const opBytes = encode(opToValue(op))
+  const epoch = state.fs.epoch + 1
+  const { result } = applyOp(state.fs, op, { epoch, author: state.me })
+  if (!result.ok) {
+    // Nothing changed, nothing is broadcast; the attempt stays in the local log so that replay
+    // (verify) walks the same epochs.
+    appendLog(state, ctx.out, { epoch, author: state.me, seq: null, txid: null, obf: null, kind: op.type, result: result.errno, localOp: opBytes })
+    return result
+  }
+  if (newChunks) for (const [h, bytes] of newChunks) storeChunk(state, ctx, h, bytes)
+  const salt = saltFor(ctx.crypto, ctx.saltKey, state.genesis.name, seq)
+  const obf = obfuscate(ctx.crypto, salt, opBytes)
+  state.plain.set(obf, { salt, opBytes, op })
+  ctx.out.persist(['plain', state.genesis.name, fromHex(obf)!, salt, opBytes])
+  const entry = fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'op', obf }))
+  assert(entry.seq === seq, 'op entry takes the predicted seq')
+  const txid = entryHashOf(ctx.crypto, entry)
+  appendLog(state, ctx.out, { epoch, author: state.me, seq, txid, obf, kind: op.type, result: 'ok' })
+  state.toPush.push(obf)
+  return result
+}
+
+function entryHashOf(crypto: Crypto, entry: Entry): EntryHash {
+  return entryHash(crypto, headerOf(crypto, entry))
+}
+
+function appendLog(state: VolumeState, out: Out, record: LogRecord): void {
+  assert(record.epoch === state.log.length + 1, 'log epochs are contiguous')
+  state.log.push(record)
+  out.persist(logRecordValue(state.genesis.name, record))
+  out.deliver(state.genesis.name, { type: 'logged', record } satisfies VolumeUp)
+}
+
+export function skip(state: VolumeState, out: Out, record: SkipRecord): void {
+  state.skipped.push(record)
+  out.persist(['skip', state.genesis.name, record.atEpoch, fromHex(record.author)!, record.seq, fromHex(record.obf)!, record.why])
+  out.deliver(state.genesis.name, { type: 'skipped', record } satisfies VolumeUp)
+}
+
+export function applyRemote(state: VolumeState, ctx: Ctx, p: Pending, plain: PlainOp): void {
+  const epoch = state.fs.epoch + 1
+  const { result } = applyOp(state.fs, plain.op, { epoch, author: p.author })
+  appendLog(state, ctx.out, {
+    epoch,
+    author: p.author,
+    seq: p.seq,
+    txid: p.txid,
+    obf: p.obf,
+    kind: plain.op.type,
+    result: result.ok ? 'ok' : result.errno,
+  })
+}

@@ -1,0 +1,66 @@
+// What fotb hands up (spec/paciofs.md "Ledger payloads"): membership entries feed the
+// membership rule, op entries queue for their plain operation (fetch.ts), proofs become kicks.
+import type { FotbUp } from '../fotb/index.ts'
+import type { EntryHash, Pid, Seq } from '../types.ts'
+import { decodePayload } from './records.ts'
+import { addVote, admits, recomputeMembership, vote, voteKick } from './membership.ts'
+import { applyRemote } from './apply.ts'
+import { enqueue } from './fetch.ts'
+import { bump, type Ctx, type VolumeState } from './types.ts'
+
+export function onUps(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
+  // Deliveries may change membership, which may make more entries deliverable: loop until
+  // fotb has nothing more to hand up (bounded: every round delivers at least one entry).
+  while (ups.length > 0) {
+    const batch = ups.splice(0, ups.length)
+    let membershipTouched = false
+    for (const up of batch) {
+      if (up.type === 'equivocation') {
+        voteKick(state, ctx, up.author, 'equivocated')
+        continue
+      }
+      membershipTouched = onDeliver(state, ctx, up.author, up.seq, up.hash, up.payload) || membershipTouched
+    }
+    if (membershipTouched) recomputeMembership(state, ctx, ups)
+  }
+}
+
+function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: EntryHash, payload: Uint8Array): boolean {
+  const p = decodePayload(payload)
+  if (!p) {
+    bump(state, 'reject:payload')
+    ctx.out.trace({ kind: 'bad-payload', volume: state.genesis.name, peer: author })
+    return false
+  }
+  if (p.type !== 'op') {
+    state.memberEvents.push({ round: p.round, author, seq, payload: p })
+    state.maxRound = Math.max(state.maxRound, p.round)
+  }
+  switch (p.type) {
+    case 'join':
+      state.joins.add(author)
+      if (admits(ctx.params, author)) vote(state, ctx, { type: 'vote-accept', target: author })
+      return true
+    case 'leave':
+      state.leaves.add(author)
+      vote(state, ctx, { type: 'vote-kick', target: author, reason: 'left' })
+      return true
+    case 'vote-accept':
+      addVote(state.acceptVotes, p.target, author)
+      return true
+    case 'vote-kick':
+      addVote(state.kickVotes, p.target, author)
+      return true
+    case 'op':
+      if (author === state.me) {
+        // Applied once, at the call (VOL-3) — unless the test-only mutation re-applies it.
+        const plain = ctx.params.mutation === 'apply-own-twice' ? state.plain.get(p.obf) : undefined
+        if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, notFound: new Set() }, plain)
+        return false
+      }
+      // Queued even if the author is not (yet) a member here: membership is decided by the set
+      // of votes, which may still be arriving; the queue waits until the author is or was one.
+      enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
+      return false
+  }
+}

@@ -1,0 +1,304 @@
+// remote_get (spec/paciofs.md "Operations", VOL-4, VOL-5, VOL-7, VOL-10): per author, delivered
+// op entries wait in seq order for their plain operation; it is pushed by its author or asked
+// for (GET) on a schedule, checked against the ledger (PUT), and withholders and liars are voted
+// out.
+import { tryDecode } from '../codec.ts'
+import { fromHex } from '../bytes.ts'
+import * as fotb from '../fotb/index.ts'
+import { validateOp } from '../fs/ops.ts'
+import { chunkHash } from '../fs/content.ts'
+import type { ChunkHash, ObfHash, Pid } from '../types.ts'
+import { encodeVolMessage, obfuscate } from './records.ts'
+import { isMember, membersOf, voteKick } from './membership.ts'
+import { applyRemote, chunksOf, hasChunk, skip, storeChunk } from './apply.ts'
+import { bump, type Ctx, type Pending, type VolMessage, type VolumeParams, type VolumeState } from './types.ts'
+
+/** Most plain ops, and bytes, held for entries not delivered yet. */
+export const PREFETCH_MAX = 4096
+export const PREFETCH_BYTES_MAX = 64 * 1024 * 1024
+
+/** Push (remote_get's fast path): after the batch holding our new ops was sent, send each op's
+ *  plain operation to the other members, so that they need no GET round trip. Only members get
+ *  plain data (VOL-7); a lost push costs a GET, never correctness. Called by the node at the end
+ *  of a step, after fotb sealed and sent the batch (so the batch travels first). */
+export function pushOwnOps(state: VolumeState, ctx: Ctx): void {
+  if (state.toPush.length === 0) return
+  if (ctx.params.push === false) {
+    state.toPush.length = 0
+    return
+  }
+  const to = membersOf(state).filter((m) => m !== state.me)
+  for (const obf of state.toPush.splice(0)) {
+    const bytes = putMessageFor(state, ctx, obf)
+    if (bytes === undefined) continue
+    for (const m of to) {
+      bump(state, 'out:push')
+      ctx.out.send(m, bytes)
+    }
+  }
+}
+
+function putMessageFor(state: VolumeState, ctx: Ctx, obf: ObfHash): Uint8Array | undefined {
+  const plain = state.plain.get(obf)
+  if (!plain) return undefined
+  const chunks = chunksOf(state, ctx, plain.op)
+  if (chunks === undefined) {
+    bump(state, 'chunk:unavailable')
+    return undefined
+  }
+  return encodeVolMessage(state.genesis.name, { type: 'put', obf, salt: plain.salt, opBytes: plain.opBytes, chunks })
+}
+
+// remote_get
+
+export function enqueue(state: VolumeState, ctx: Ctx, p: Pending): void {
+  let q = state.queues.get(p.author)
+  if (!q) state.queues.set(p.author, (q = []))
+  q.push(p)
+  if (q.length === 1) advanceQueue(state, ctx, p.author)
+}
+
+/** Applies every queue head whose plain op we hold; asks for the first one we do not. */
+function advanceQueue(state: VolumeState, ctx: Ctx, author: Pid): void {
+  const q = state.queues.get(author)
+  const status = state.status.get(author)
+  if (status !== 'member' && status !== 'removed') return // held until the author is admitted
+  while (q && q.length > 0) {
+    const head = q[0]!
+    const plain = state.plain.get(head.obf)
+    if (plain) {
+      q.shift()
+      applyRemote(state, ctx, head, plain)
+      continue
+    }
+    const pushed = state.prefetched.get(head.obf)
+    if (pushed !== undefined) {
+      // A member pushed it before the entry was delivered: checked now exactly like a PUT that
+      // answers a GET (acceptPut advances the queue, or handles a lie).
+      state.prefetched.delete(head.obf)
+      state.prefetchedBytes -= pushed.bytes
+      const r = acceptPut(state, ctx, pushed.from, head, pushed.msg)
+      if (r === 'stored') continue
+      if (r === 'handled') return
+      // A lying push: ask as if nothing had come.
+    }
+    if (head.deadline === -Infinity) ask(state, ctx, head)
+    return
+  }
+  state.queues.delete(author)
+}
+
+/** Who to ask on attempt k: the author on even attempts, the other members in turn on odd ones
+ *  (a removed author is skipped: only members are asked). */
+function target(state: VolumeState, p: Pending): Pid {
+  // The author is asked even after its removal: a member that left in good order still holds
+  // its plain operations, and every replica must get them to converge.
+  const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
+  if (others.length === 0 || p.attempt % 2 === 0) return p.author
+  const rot = parseInt(p.obf.slice(0, 8), 16)
+  return others[(Math.floor(p.attempt / 2) + rot) % others.length]!
+}
+
+function ask(state: VolumeState, ctx: Ctx, p: Pending): void {
+  const t = ctx.params.getTimeoutsMs
+  if (p.firstAskAt === null) p.firstAskAt = ctx.now
+  const get = encodeVolMessage(state.genesis.name, { type: 'get', obf: p.obf })
+  if (!isMember(state, p.author)) {
+    // A removed author owes nobody an answer: ask it and every member at once, one round per
+    // longest time-out, so that ops nobody holds are given up in one round trip (VOL-5).
+    p.deadline = ctx.now + t[t.length - 1]!
+    p.asked = null
+    for (const m of [p.author, ...membersOf(state)]) {
+      if (m === state.me || p.notFound.has(m)) continue
+      bump(state, 'out:get')
+      ctx.out.send(m, get)
+    }
+    return
+  }
+  p.deadline = ctx.now + t[Math.min(p.attempt, t.length - 1)]!
+  const to = target(state, p)
+  p.asked = to
+  bump(state, 'out:get')
+  ctx.out.send(to, get)
+}
+
+function scheduleMs(params: VolumeParams): number {
+  return params.getTimeoutsMs.reduce((sum, t) => sum + t, 0)
+}
+
+/** The next GET for a queue head, after a time-out or an honest NOTFOUND. The author is voted
+ *  out as a withholder only once the whole schedule ran out *and* at least its total time
+ *  passed since the first GET (NOTFOUNDs from other members speed up the attempts, not the
+ *  verdict). A removed author's op is given up — recorded as withheld, never dropped silently
+ *  (VOL-5) — when every other member said NOTFOUND, or after twice the schedule's time. */
+function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
+  p.attempt++
+  const waited = ctx.now - (p.firstAskAt ?? ctx.now)
+  const total = scheduleMs(ctx.params)
+  if (isMember(state, p.author)) {
+    if (p.attempt >= ctx.params.getTimeoutsMs.length && waited >= total) voteKick(state, ctx, p.author, 'withheld')
+  } else {
+    const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
+    // The removed author gets one full round to answer (it may have left in good order); once
+    // it stayed silent through a round, later ops of it do not wait for it again.
+    if (p.firstAskAt !== null && ctx.now >= p.deadline && !p.notFound.has(p.author)) state.silent.add(p.author)
+    const authorDone = p.notFound.has(p.author) || state.silent.has(p.author)
+    if ((authorDone && others.every((m) => p.notFound.has(m))) || waited >= 2 * total) {
+      const q = state.queues.get(p.author)!
+      q.shift()
+      skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'withheld' })
+      advanceQueue(state, ctx, p.author)
+      return
+    }
+  }
+  ask(state, ctx, p)
+}
+
+function headFor(state: VolumeState, obf: ObfHash): Pending | undefined {
+  for (const q of state.queues.values()) if (q[0]?.obf === obf) return q[0]
+  return undefined
+}
+
+export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMessage): void {
+  bump(state, `in:${msg.type}`)
+  switch (msg.type) {
+    case 'get': {
+      if (!isMember(state, from)) {
+        bump(state, 'reject:get-not-member') // VOL-7: plain data stays with members
+        return
+      }
+      const plain = state.plain.get(msg.obf)
+      const chunks = plain === undefined ? undefined : chunksOf(state, ctx, plain.op)
+      if (plain === undefined || chunks === undefined) {
+        // A chunk we cannot read (damaged on disk) makes the op one we do not have: NOTFOUND
+        // sends the asker to another member instead of handing it half an op.
+        if (plain !== undefined) bump(state, 'chunk:unavailable')
+        ctx.out.send(from, encodeVolMessage(state.genesis.name, { type: 'notfound', obf: msg.obf }))
+        return
+      }
+      bump(state, 'out:put')
+      ctx.out.send(from, encodeVolMessage(state.genesis.name, { type: 'put', obf: msg.obf, salt: plain.salt, opBytes: plain.opBytes, chunks }))
+      return
+    }
+    case 'notfound': {
+      const p = headFor(state, msg.obf)
+      if (p && (p.asked === from || (p.asked === null && p.firstAskAt !== null))) {
+        p.notFound.add(from)
+        if (p.asked === from) nextAttempt(state, ctx, p)
+        else if ((p.notFound.has(p.author) || state.silent.has(p.author)) && membersOf(state).every((m) => m === state.me || m === p.author || p.notFound.has(m))) nextAttempt(state, ctx, p)
+      }
+      return
+    }
+    case 'put':
+      return onPut(state, ctx, from, msg)
+  }
+}
+
+function onPut(state: VolumeState, ctx: Ctx, from: Pid, msg: Extract<VolMessage, { type: 'put' }>): void {
+  const p = headFor(state, msg.obf)
+  if (!p) {
+    if (!isMember(state, from)) {
+      bump(state, 'reject:put-not-member') // plain data is only taken from members
+      return
+    }
+    if (state.plain.has(msg.obf)) {
+      bump(state, 'put-unexpected') // a late duplicate (a push and a GET's answer both came): harmless
+      return
+    }
+    // A push ahead of its entry (or for an entry further down a queue): keep it, bounded, if it
+    // is what it claims to be; the ledger entry decides later whether it is wanted at all.
+    if (obfuscate(ctx.crypto, msg.salt, msg.opBytes) !== msg.obf) {
+      bump(state, 'reject:push-mismatch')
+      return
+    }
+    let bytes = msg.opBytes.length
+    for (const [, b] of msg.chunks) bytes += b.length
+    if (bytes > PREFETCH_BYTES_MAX) {
+      bump(state, 'reject:push-too-large')
+      return
+    }
+    const old = state.prefetched.get(msg.obf)
+    if (old !== undefined) state.prefetchedBytes -= old.bytes
+    state.prefetched.delete(msg.obf)
+    while (state.prefetched.size >= PREFETCH_MAX || state.prefetchedBytes + bytes > PREFETCH_BYTES_MAX) {
+      const [oldest, entry] = state.prefetched.entries().next().value!
+      state.prefetched.delete(oldest)
+      state.prefetchedBytes -= entry.bytes
+      bump(state, 'prefetch:evicted')
+    }
+    state.prefetched.set(msg.obf, { from, msg, bytes })
+    state.prefetchedBytes += bytes
+    bump(state, 'prefetch:kept')
+    return
+  }
+  if (acceptPut(state, ctx, from, p, msg) === 'stored') advanceQueue(state, ctx, p.author)
+}
+
+/** A PUT for queue head `p` (an answer to our GET, or a push we kept): VOL-4 checks, then the
+ *  plain op and its chunks are stored. 'stored': the caller advances the queue; 'handled': a lie
+ *  (the sender was voted against) or an invalid op (skipped, the queue already advanced). */
+function acceptPut(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, msg: Extract<VolMessage, { type: 'put' }>): 'stored' | 'lie' | 'handled' {
+  // VOL-4: only data that hashes to the ledger entry is accepted; anything else is a lie.
+  if (obfuscate(ctx.crypto, msg.salt, msg.opBytes) !== msg.obf && ctx.params.mutation !== 'skip-obf-check') {
+    liar(state, ctx, from, p, 'salted hash does not match the ledger')
+    return 'lie'
+  }
+  const decoded = tryDecode(msg.opBytes)
+  const checked = decoded.ok ? validateOp(decoded.value) : undefined
+  if (!checked || !checked.ok) {
+    // The author committed to bytes that are no valid operation: every replica sees the same
+    // bytes (they are hash-bound), so all skip it the same way.
+    const q = state.queues.get(p.author)!
+    q.shift()
+    skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'invalid' })
+    voteKick(state, ctx, p.author, 'lied')
+    advanceQueue(state, ctx, p.author)
+    return 'handled'
+  }
+  const op = checked.op
+  const fresh = new Map<ChunkHash, Uint8Array>()
+  for (const [h, bytes] of msg.chunks) {
+    if (chunkHash(ctx.crypto, bytes) !== h) {
+      liar(state, ctx, from, p, 'a chunk does not hash to its name')
+      return 'lie'
+    }
+    if (!hasChunk(state, ctx, h)) fresh.set(h, bytes)
+  }
+  if (op.type === 'write') {
+    for (const [, h] of op.blocks) {
+      if (h !== null && !hasChunk(state, ctx, h) && !fresh.has(h)) {
+        liar(state, ctx, from, p, 'a referenced chunk is missing')
+        return 'lie'
+      }
+    }
+  }
+  if (ctx.params.mutation === 'forget-fetched-chunks') for (const [h, bytes] of fresh) state.written.set(h, bytes)
+  else for (const [h, bytes] of fresh) storeChunk(state, ctx, h, bytes)
+  state.plain.set(msg.obf, { salt: msg.salt, opBytes: msg.opBytes, op })
+  ctx.out.persist(['plain', state.genesis.name, fromHex(msg.obf)!, msg.salt, msg.opBytes])
+  return 'stored'
+}
+
+function liar(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, why: string): void {
+  bump(state, 'reject:lie')
+  ctx.out.trace({ kind: 'liar', volume: state.genesis.name, peer: from, detail: why })
+  if (isMember(state, from)) voteKick(state, ctx, from, 'lied')
+  if (p.asked === from) nextAttempt(state, ctx, p)
+}
+
+export function onTick(state: VolumeState, ctx: Ctx): void {
+  fotb.onTick(state.fotb, ctx.params.fotb, ctx.now, ctx.out)
+  for (const author of [...state.queues.keys()].sort()) {
+    const head = state.queues.get(author)?.[0]
+    if (head && head.deadline <= ctx.now) {
+      if (head.deadline === -Infinity) ask(state, ctx, head)
+      else nextAttempt(state, ctx, head)
+    }
+  }
+}
+
+/** After membership changes (a removed author, a new member), queue heads may need another
+ *  target; a removed author's queue continues with the remaining members (nextAttempt). */
+export function membershipSettled(state: VolumeState, ctx: Ctx): void {
+  for (const author of [...state.queues.keys()].sort()) advanceQueue(state, ctx, author)
+}

@@ -1,0 +1,22 @@
+// The PacioFS volume reducer (spec/paciofs.md): membership by votes, operations broadcast as
+// salted hashes, remote_get of plain operations, the log, the replica and its history. This is
+// the layer's public API (`import * as vol from './volume/index.ts'`).
+//
+// One VolumeState per volume per node. It owns its fotb instance (core/fotb/) and its file
+// system replica (core/fs/). Handlers mutate the state they are given and push effects into
+// `out`; core/node.ts routes inputs to them and seals what they broadcast at the end of every step.
+export type {
+  Policy, Status, KickReason, Genesis, VolumeParams, VolumePayload, MembershipPayload, MemberEvent, PlainOp, LogRecord,
+  SkipRecord, VolumeState, VolMessage, VolumeUp, FsCall, CallResult, Ctx,
+} from './types.ts'
+export { DEFAULT_VOLUME_PARAMS } from './types.ts'
+export {
+  genesisValue, parseGenesis, encodePayload, decodePayload, encodeVolMessage, parseVolMessage, saltKey, saltFor, obfuscate,
+  inoFor, logRecordValue, parseLogRecord, opOfRecord,
+} from './records.ts'
+export { computeStatus, replayMembership, membersOf, isMember, requestJoin, requestLeave, voteKick } from './membership.ts'
+export { newVolume, chunkReader, call } from './apply.ts'
+export { onUps } from './deliver.ts'
+export { PREFETCH_MAX, PREFETCH_BYTES_MAX, pushOwnOps, onVolMessage, onTick, membershipSettled } from './fetch.ts'
+export type { VolumeRestoreProblem } from './restore.ts'
+export { restoreVolume } from './restore.ts'

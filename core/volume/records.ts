@@ -1,0 +1,191 @@
+// The volume's byte formats (spec/paciofs.md "Genesis and identity", "Ledger payloads",
+// "Messages", "Records"): encoders and their parsers (peer or disk input: undefined or a typed
+// rejection, never a throw), the salted hash and the deterministic identifiers.
+import type { Crypto } from '../crypto.ts'
+import { encode, tryDecode, type Value } from '../codec.ts'
+import { fromHex, toHex, utf8 } from '../bytes.ts'
+import { validateOp, type FsOp, type OpKind } from '../fs/ops.ts'
+import { isPid, isVolumeName, type ChunkHash, type EntryHash, type ObfHash, type Pid, type Seq, type VolumeName } from '../types.ts'
+import { KICK_REASONS, type Genesis, type KickReason, type LogRecord, type PlainOp, type VolMessage, type VolumePayload } from './types.ts'
+
+// ---------------------------------------------------------------------------------------------
+// Encodings
+
+export function genesisValue(g: Genesis): Value {
+  return ['paciofs/genesis/v1', g.name, g.policy, g.founders.map((p) => fromHex(p)!)]
+}
+
+export function parseGenesis(v: Value): Genesis | undefined {
+  if (!Array.isArray(v) || v.length !== 4 || v[0] !== 'paciofs/genesis/v1') return undefined
+  const [, name, policy, founders] = v as Value[]
+  if (typeof name !== 'string' || !isVolumeName(name)) return undefined
+  if (policy !== 'majority' && policy !== 'any') return undefined
+  if (!Array.isArray(founders) || founders.length === 0 || founders.length > 256) return undefined
+  const pids: Pid[] = []
+  for (const f of founders as Value[]) {
+    const p = f instanceof Uint8Array ? toHex(f) : ''
+    if (!isPid(p)) return undefined
+    pids.push(p)
+  }
+  const sorted = [...new Set(pids)].sort()
+  if (sorted.length !== pids.length || sorted.some((p, i) => p !== pids[i])) return undefined
+  return { name, policy, founders: sorted }
+}
+
+export function encodePayload(p: VolumePayload): Uint8Array {
+  switch (p.type) {
+    case 'join':
+    case 'leave':
+      return encode([p.type, p.round])
+    case 'vote-accept':
+      return encode([p.type, fromHex(p.target)!, p.round])
+    case 'vote-kick':
+      return encode([p.type, fromHex(p.target)!, p.reason, p.round])
+    case 'op':
+      return encode(['op', fromHex(p.obf)!])
+  }
+}
+
+export function decodePayload(bytes: Uint8Array): VolumePayload | undefined {
+  const r = tryDecode(bytes)
+  if (!r.ok || !Array.isArray(r.value)) return undefined
+  const v = r.value as Value[]
+  const pidAt = (i: number): Pid | undefined => {
+    const b = v[i]
+    const hex = b instanceof Uint8Array && b.length === 33 ? toHex(b) : ''
+    return isPid(hex) ? hex : undefined
+  }
+  const roundAt = (i: number): number | undefined => {
+    const r = v[i]
+    return typeof r === 'number' && Number.isSafeInteger(r) && r >= 1 ? r : undefined
+  }
+  switch (v[0]) {
+    case 'join':
+    case 'leave': {
+      const round = roundAt(1)
+      return v.length === 2 && round ? { type: v[0], round } : undefined
+    }
+    case 'vote-accept': {
+      const target = pidAt(1)
+      const round = roundAt(2)
+      return v.length === 3 && target && round ? { type: 'vote-accept', target, round } : undefined
+    }
+    case 'vote-kick': {
+      const target = pidAt(1)
+      const reason = v[2]
+      const round = roundAt(3)
+      return v.length === 4 && target && round && KICK_REASONS.includes(reason as KickReason)
+        ? { type: 'vote-kick', target, reason: reason as KickReason, round }
+        : undefined
+    }
+    case 'op': {
+      const obf = v[1]
+      return v.length === 2 && obf instanceof Uint8Array && obf.length === 32 ? { type: 'op', obf: toHex(obf) as ObfHash } : undefined
+    }
+    default:
+      return undefined
+  }
+}
+
+export function encodeVolMessage(volume: VolumeName, m: VolMessage): Uint8Array {
+  switch (m.type) {
+    case 'get':
+      return encode(['vol/get', volume, fromHex(m.obf)!])
+    case 'notfound':
+      return encode(['vol/notfound', volume, fromHex(m.obf)!])
+    case 'put':
+      return encode(['vol/put', volume, fromHex(m.obf)!, m.salt, m.opBytes, m.chunks.map(([h, b]) => [fromHex(h)!, b])])
+  }
+}
+
+const MAX_PUT_CHUNKS = 65536
+
+export function parseVolMessage(parts: readonly Value[]): { ok: true; msg: VolMessage } | { ok: false; reason: string } {
+  const obfBytes = parts[2]
+  if (!(obfBytes instanceof Uint8Array) || obfBytes.length !== 32) return { ok: false, reason: 'obf' }
+  const obf = toHex(obfBytes) as ObfHash
+  if (parts[0] === 'vol/get' && parts.length === 3) return { ok: true, msg: { type: 'get', obf } }
+  if (parts[0] === 'vol/notfound' && parts.length === 3) return { ok: true, msg: { type: 'notfound', obf } }
+  if (parts[0] === 'vol/put' && parts.length === 6) {
+    const [, , , salt, opBytes, list] = parts
+    if (!(salt instanceof Uint8Array) || salt.length !== 32 || !(opBytes instanceof Uint8Array) || !Array.isArray(list) || list.length > MAX_PUT_CHUNKS) {
+      return { ok: false, reason: 'put fields' }
+    }
+    const chunks: [ChunkHash, Uint8Array][] = []
+    for (const item of list as Value[]) {
+      if (!Array.isArray(item) || item.length !== 2 || !(item[0] instanceof Uint8Array) || item[0].length !== 32 || !(item[1] instanceof Uint8Array)) {
+        return { ok: false, reason: 'put chunk' }
+      }
+      chunks.push([toHex(item[0]) as ChunkHash, item[1]])
+    }
+    return { ok: true, msg: { type: 'put', obf, salt, opBytes, chunks } }
+  }
+  return { ok: false, reason: 'unknown vol message' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Obfuscation (salted hash) and deterministic identifiers
+
+export function saltKey(crypto: Crypto, secretKey: Uint8Array): Uint8Array {
+  return crypto.hmacSha256(secretKey, utf8('paciofs/salt-key/v1'))
+}
+
+export function saltFor(crypto: Crypto, key: Uint8Array, volume: VolumeName, seq: Seq): Uint8Array {
+  return crypto.hmacSha256(key, encode(['paciofs/salt/v1', volume, seq]))
+}
+
+export function obfuscate(crypto: Crypto, salt: Uint8Array, opBytes: Uint8Array): ObfHash {
+  return toHex(crypto.sha256(encode(['paciofs/obf/v1', salt, opBytes]))) as ObfHash
+}
+
+export function inoFor(crypto: Crypto, volume: VolumeName, author: Pid, seq: Seq, k: number): number {
+  const h = crypto.sha256(encode(['paciofs/ino/v1', volume, fromHex(author)!, seq, k]))
+  let n = 0
+  for (let i = 0; i < 6; i++) n = n * 256 + h[i]!
+  return n + 2 // 0 is "no inode", 1 is the root
+}
+
+export function logRecordValue(volume: VolumeName, r: LogRecord): Value {
+  return [
+    'log',
+    volume,
+    r.epoch,
+    fromHex(r.author)!,
+    r.seq,
+    r.txid === null ? null : fromHex(r.txid)!,
+    r.obf === null ? null : fromHex(r.obf)!,
+    r.kind,
+    r.result,
+    r.localOp ?? null,
+  ]
+}
+
+export function parseLogRecord(r: readonly Value[]): LogRecord | undefined {
+  const [, , epoch, authorB, seq, txidB, obfB, kind, result, localOp] = r
+  const author = authorB instanceof Uint8Array ? toHex(authorB) : ''
+  if (r.length !== 10 || typeof epoch !== 'number' || !isPid(author) || typeof kind !== 'string' || typeof result !== 'string') return undefined
+  if (!(seq === null || typeof seq === 'number')) return undefined
+  const txid = txidB instanceof Uint8Array && txidB.length === 32 ? (toHex(txidB) as EntryHash) : null
+  const obf = obfB instanceof Uint8Array && obfB.length === 32 ? (toHex(obfB) as ObfHash) : null
+  if ((seq === null) !== (txid === null) || (seq === null) !== (obf === null)) return undefined
+  if (seq === null && !(localOp instanceof Uint8Array)) return undefined
+  return {
+    epoch,
+    author,
+    seq,
+    txid,
+    obf,
+    kind: kind as OpKind,
+    result: result as LogRecord['result'],
+    ...(localOp instanceof Uint8Array ? { localOp } : {}),
+  }
+}
+
+/** The operation a log record stands for: the plain op behind its obf, or its local op bytes. */
+export function opOfRecord(state: { readonly plain: ReadonlyMap<ObfHash, PlainOp> }, rec: LogRecord): FsOp | undefined {
+  if (rec.obf !== null) return state.plain.get(rec.obf)?.op
+  if (!rec.localOp) return undefined
+  const d = tryDecode(rec.localOp)
+  const v = d.ok ? validateOp(d.value) : undefined
+  return v && v.ok ? v.op : undefined
+}

@@ -1,0 +1,186 @@
+// The volume layer's state and parameters, what it hands up, and its inputs from the node
+// (spec/paciofs.md). The layer: records.ts (byte formats, obfuscation), membership.ts (VOL-1,
+// VOL-2), apply.ts (creation, local calls, the log), deliver.ts (what fotb hands up),
+// fetch.ts (remote_get), restore.ts (restart); index.ts is the public API.
+import type { Crypto } from '../crypto.ts'
+import type { Out } from '../effects.ts'
+import type { Mutation } from '../mutations.ts'
+import type { ChunkStore } from '../storage.ts'
+import * as fotb from '../fotb/index.ts'
+import type { FotbParams, FotbState } from '../fotb/index.ts'
+import type { FsState } from '../fs/state.ts'
+import type { FsOp, CreateOp, MkdirOp, MknodOp, SymlinkOp, OpKind } from '../fs/ops.ts'
+import type { WriteStep } from '../fs/content.ts'
+import type { Cred, Errno, FsResult, FsTime } from '../fs/types.ts'
+import type { ChunkHash, Epoch, EntryHash, ObfHash, Pid, Seq, TimeMs, VolumeName } from '../types.ts'
+
+export type Policy = 'majority' | 'any'
+export type Status = 'applicant' | 'member' | 'removed'
+export type KickReason = 'left' | 'equivocated' | 'withheld' | 'lied' | 'operator'
+export const KICK_REASONS: readonly KickReason[] = ['left', 'equivocated', 'withheld', 'lied', 'operator']
+
+export interface Genesis {
+  readonly name: VolumeName
+  readonly policy: Policy
+  /** Sorted, no duplicates. */
+  readonly founders: readonly Pid[]
+}
+
+export interface VolumeParams {
+  /** remote_get schedule: attempt k waits getTimeoutsMs[min(k, last)]; after the whole schedule
+   *  without a valid answer the author is voted out as a withholder. */
+  readonly getTimeoutsMs: readonly number[]
+  /** Which applicants this node votes to accept: everyone, or an allow-list. */
+  readonly admission: 'open' | { readonly allow: ReadonlySet<Pid> }
+  /** Push own plain ops to the members after their batch (remote_get's fast path); false leaves
+   *  only GET (tests of the GET path). Default true. */
+  readonly push?: boolean
+  readonly fotb: FotbParams
+  /** Test only: a deliberately broken variant (core/mutations.ts); fotb's is in `fotb`. */
+  readonly mutation?: Mutation
+}
+
+export const DEFAULT_VOLUME_PARAMS: VolumeParams = {
+  getTimeoutsMs: [500, 1000, 2000, 4000, 8000, 16000, 32000],
+  admission: 'open',
+  fotb: fotb.DEFAULT_FOTB_PARAMS,
+}
+
+/** What a volume puts in the ledger (spec/paciofs.md "Ledger payloads"). */
+export type VolumePayload =
+  | { readonly type: 'join'; readonly round: number }
+  | { readonly type: 'leave'; readonly round: number }
+  | { readonly type: 'vote-accept'; readonly target: Pid; readonly round: number }
+  | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason; readonly round: number }
+  | { readonly type: 'op'; readonly obf: ObfHash }
+
+export type MembershipPayload = Exclude<VolumePayload, { type: 'op' }>
+
+/** A delivered membership entry; `round` is its author's Lamport clock over membership entries. */
+export interface MemberEvent {
+  readonly round: number
+  readonly author: Pid
+  readonly seq: Seq
+  readonly payload: MembershipPayload
+}
+
+export interface PlainOp {
+  readonly salt: Uint8Array
+  /** encode(op): the exact bytes the obfuscated hash covers. */
+  readonly opBytes: Uint8Array
+  readonly op: FsOp
+}
+
+/** One applied operation in the log; epoch = the replica's fs epoch after applying it. */
+export interface LogRecord {
+  readonly epoch: Epoch
+  readonly author: Pid
+  /** Position in the author's chain; null for a local call that failed and was never broadcast. */
+  readonly seq: Seq | null
+  readonly txid: EntryHash | null
+  readonly obf: ObfHash | null
+  readonly kind: OpKind
+  readonly result: 'ok' | Errno
+  /** Only for local failures (no ledger entry): the op itself, so that replay reproduces it. */
+  readonly localOp?: Uint8Array
+}
+
+/** A delivered operation that was not applied, with the reason (visible to audit). */
+export interface SkipRecord {
+  readonly atEpoch: Epoch
+  readonly author: Pid
+  readonly seq: Seq
+  readonly obf: ObfHash
+  readonly why: 'withheld' | 'invalid'
+}
+
+export interface Pending {
+  readonly author: Pid
+  readonly seq: Seq
+  readonly txid: EntryHash
+  readonly obf: ObfHash
+  attempt: number
+  asked: Pid | null
+  deadline: TimeMs
+  /** When the first GET for this op went out (null: not asked yet). */
+  firstAskAt: TimeMs | null
+  /** Members that answered NOTFOUND. */
+  readonly notFound: Set<Pid>
+}
+
+export interface VolumeState {
+  readonly genesis: Genesis
+  readonly me: Pid
+  readonly fotb: FotbState
+  readonly fs: FsState
+  /** Chunks this step persisted, until the host has performed the step's persist (volatile;
+   *  emptied at the end of every step, spec/storage.md): reads see them before the port does. */
+  readonly written: Map<ChunkHash, Uint8Array>
+  readonly plain: Map<ObfHash, PlainOp>
+  readonly log: LogRecord[]
+  readonly skipped: SkipRecord[]
+  /** Membership inputs (sets, so the outcome does not depend on delivery order). */
+  readonly joins: Set<Pid>
+  readonly leaves: Set<Pid>
+  readonly acceptVotes: Map<Pid, Set<Pid>>
+  readonly kickVotes: Map<Pid, Set<Pid>>
+  status: Map<Pid, Status>
+  /** Every delivered membership entry (the input of replayMembership). */
+  readonly memberEvents: MemberEvent[]
+  /** Highest round among delivered membership entries: our next entry takes round + 1. */
+  maxRound: number
+  /** Peers this node was told to contact while it is not yet a member. */
+  contacts: Set<Pid>
+  /** Votes this node cast, "accept:<pid>" / "kick:<pid>": never twice. */
+  readonly myVotes: Set<string>
+  /** Per author, delivered op entries waiting for their plain operation, in seq order. */
+  readonly queues: Map<Pid, Pending[]>
+  /** Removed authors that let a whole GET round time out (volatile). */
+  readonly silent: Set<Pid>
+  /** Own ops broadcast in this step, to push to the members once their batch is sent (volatile). */
+  readonly toPush: ObfHash[]
+  /** Plain ops members pushed before their entries were delivered: obf -> the PUT and its sender.
+   *  Bounded (PREFETCH_MAX, PREFETCH_BYTES_MAX; oldest out first); checked in full when used (volatile). */
+  readonly prefetched: Map<ObfHash, { readonly from: Pid; readonly msg: Extract<VolMessage, { type: 'put' }>; readonly bytes: number }>
+  prefetchedBytes: number
+  readonly stats: Map<string, number>
+}
+
+export type VolMessage =
+  | { readonly type: 'get'; readonly obf: ObfHash }
+  | { readonly type: 'put'; readonly obf: ObfHash; readonly salt: Uint8Array; readonly opBytes: Uint8Array; readonly chunks: [ChunkHash, Uint8Array][] }
+  | { readonly type: 'notfound'; readonly obf: ObfHash }
+
+export type VolumeUp =
+  | { readonly type: 'logged'; readonly record: LogRecord }
+  | { readonly type: 'skipped'; readonly record: SkipRecord }
+  | { readonly type: 'members'; readonly members: readonly Pid[] }
+  /** fotb delivered these entries of `author`, seqs from, from+1, … (in order). */
+  | { readonly type: 'entries'; readonly author: Pid; readonly from: Seq; readonly hashes: readonly EntryHash[] }
+
+export function bump(state: VolumeState, key: string): void {
+  state.stats.set(key, (state.stats.get(key) ?? 0) + 1)
+}
+
+/** Fs calls as the host hands them in: like FsOp, but the node picks inode numbers, and a write
+ *  carries the session's writes (grouped between open and close) instead of block references. */
+export type FsCall =
+  | Exclude<FsOp, CreateOp | MkdirOp | MknodOp | SymlinkOp | { type: 'write' }>
+  | Omit<CreateOp, 'ino'>
+  | Omit<MkdirOp, 'ino'>
+  | Omit<MknodOp, 'ino'>
+  | Omit<SymlinkOp, 'ino'>
+  | { readonly type: 'write'; readonly path: string; readonly writes: readonly WriteStep[]; readonly truncateTo?: number; readonly cred: Cred; readonly time: FsTime; readonly client?: Pid }
+
+export type CallResult = FsResult | { readonly ok: false; readonly errno: 'EACCES' | 'EROFS'; readonly detail: string }
+
+export interface Ctx {
+  readonly crypto: Crypto
+  readonly secretKey: Uint8Array
+  readonly saltKey: Uint8Array
+  readonly params: VolumeParams
+  readonly now: TimeMs
+  readonly out: Out
+  /** The storage port (spec/storage.md): chunks persisted by earlier steps. */
+  readonly chunks: ChunkStore
+}
