@@ -325,7 +325,10 @@ export class RecordStore implements ChunkStore {
       this.readFds.delete(n) // it may appear later (the segment being written)
       return undefined
     }
-    const buf = Buffer.allocUnsafe(length) // every byte is read into it below, or it is dropped
+    // Unzeroed: every byte is read into it below, or it is dropped. A plain Uint8Array view, as
+    // the core's other byte strings are.
+    const raw = Buffer.allocUnsafe(length)
+    const buf = new Uint8Array(raw.buffer, raw.byteOffset, length)
     let done = 0
     while (done < length) {
       const got = readSync(fd, buf, done, length - done, offset + done)
