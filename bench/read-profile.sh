@@ -2,6 +2,7 @@
 # bash bench/read-profile.sh <checkout>: 256 MiB written through a mount of <checkout>, remounted under
 # node --cpu-prof, read back twice with dd (MB/s), then the 12 functions with the most self time.
 # For A/B of the content read path (issue 11 note): run it for two checkouts one after the other.
+co=$1; d=$(mktemp -d /tmp/paciofs-readprof.XXXX); m=$d/mnt; mkdir -p $m
 cd $co; (node bin/paciofs.js mount $m --data $d/data > $d/log 2>&1 &); for i in $(seq 100); do mountpoint -q $m && break; sleep 0.2; done
 dd if=/dev/urandom of=$m/big bs=1M count=256 conv=fsync status=none; pkill -TERM -f "mount $m "; for i in $(seq 100); do mountpoint -q $m || break; sleep 0.2; done
 (node --cpu-prof --cpu-prof-dir=$d/prof bin/paciofs.js mount $m --data $d/data > $d/log2 2>&1 &); for i in $(seq 300); do [ -e $m/big ] && break; sleep 0.2; done
