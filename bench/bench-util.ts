@@ -1,5 +1,6 @@
 // Helpers shared by the bench scripts: the machine a run ran on, the median/min/max of repeated
 // runs, a markdown table for stdout, and the JSON file under bench/results/.
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -67,4 +68,51 @@ export function writeResults(name: string, obj: unknown): string {
   const path = `${dir}${name}.json`
   writeFileSync(path, JSON.stringify(obj, null, 2) + '\n')
   return path
+}
+
+/** mulberry32: a small seeded PRNG, so every checkout and target gets the very same inputs. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A child process of a benchmark, with the tails of its output. */
+export interface Proc {
+  readonly name: string
+  readonly child: ChildProcess
+  stdout: string
+  stderr: string
+  readonly exited: Promise<number | string>
+}
+
+/** Every child still running, so that an aborted run can kill them. */
+export const liveProcs = new Set<Proc>()
+
+export function startProc(name: string, cmd: string, args: readonly string[], cwd?: string): Proc {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd !== undefined ? { cwd } : {}) })
+  const p: Proc = { name, child, stdout: '', stderr: '', exited: new Promise((ok) => child.once('exit', (code, sig) => ok(code ?? sig ?? -1))) }
+  // Tails only: a mount or a verify may print a lot (fio's JSON is far below 1 MiB).
+  child.stdout!.on('data', (c: Buffer) => (p.stdout = (p.stdout + c.toString()).slice(-1024 * 1024)))
+  child.stderr!.on('data', (c: Buffer) => (p.stderr = (p.stderr + c.toString()).slice(-64 * 1024)))
+  liveProcs.add(p)
+  void p.exited.then(() => liveProcs.delete(p))
+  return p
+}
+
+export function alive(p: Proc): boolean {
+  return p.child.exitCode === null && p.child.signalCode === null
+}
+
+/** Runs a child to completion (tracked, so an abort can kill it); its stdout when it exits 0. */
+export async function runChild(name: string, cmd: string, args: readonly string[], cwd?: string): Promise<string> {
+  const p = startProc(name, cmd, args, cwd)
+  const code = await p.exited
+  if (code !== 0) throw new Error(`${name} exited with ${code}; stderr: ${p.stderr.slice(-2000)}`)
+  return p.stdout
 }

@@ -9,7 +9,7 @@
 // The mounts are served by child processes; this process touches them only asynchronously (fio and
 // the archive workload run in children of their own: a process must never block on a mount its
 // own event loop serves, and keeping all synchronous I/O out of here keeps that obvious).
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { closeSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { cleanupStaleMount, findMount } from '../runtime/fuse.ts'
-import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
+import { alive, fmt, liveProcs, machine, markdownTable, prng, runChild, startProc, summarize, writeResults, type Proc, type Summary } from './bench-util.ts'
 
 const run = promisify(execFile)
 const SELF = fileURLToPath(import.meta.url)
@@ -42,17 +42,6 @@ type Figure = keyof typeof FIGURES
 
 // ---- the archive workload (runs in a child process: `--archive-worker`) ------------------------
 
-/** mulberry32: a small seeded PRNG, so every target gets the very same documents. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** N documents of 4–64 KiB: slices of one random pool, each stamped with its index. */
 function documents(n: number, seed: number): Buffer[] {
@@ -102,31 +91,6 @@ function archiveWorker(dir: string, n: number, seed: number): Record<string, num
 
 // ---- child processes and mounts ----------------------------------------------------------------
 
-interface Proc {
-  readonly name: string
-  readonly child: ChildProcess
-  stdout: string
-  stderr: string
-  readonly exited: Promise<number | string>
-}
-
-const live = new Set<Proc>()
-
-function startProc(name: string, cmd: string, args: readonly string[]): Proc {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  const p: Proc = { name, child, stdout: '', stderr: '', exited: new Promise((ok) => child.once('exit', (code, sig) => ok(code ?? sig ?? -1))) }
-  child.stdout!.on('data', (c: Buffer) => (p.stdout += c.toString()))
-  // Keep the tail only: a long run could log a lot.
-  child.stderr!.on('data', (c: Buffer) => (p.stderr = (p.stderr + c.toString()).slice(-64 * 1024)))
-  live.add(p)
-  void p.exited.then(() => live.delete(p))
-  return p
-}
-
-function alive(p: Proc): boolean {
-  return p.child.exitCode === null && p.child.signalCode === null
-}
-
 async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs
   while (!(await cond())) {
@@ -154,14 +118,6 @@ async function stopMount(p: Proc | undefined, dir: string): Promise<void> {
     clearTimeout(t)
   }
   await cleanupStaleMount(dir).catch((err: unknown) => log(`cleanup of ${dir} failed: ${(err as Error).message}`))
-}
-
-/** Runs a child to completion (tracked, so an abort can kill it); stdout when it exits 0. */
-async function runChild(name: string, cmd: string, args: readonly string[]): Promise<string> {
-  const p = startProc(name, cmd, args)
-  const code = await p.exited
-  if (code !== 0) throw new Error(`${name} exited with ${code}; stderr: ${p.stderr.slice(-2000)}`)
-  return p.stdout
 }
 
 function log(line: string): void {
@@ -233,7 +189,7 @@ async function main(cfg: Config): Promise<void> {
   let cleaning: Promise<void> | undefined
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
-      for (const p of live) if (!Object.values(procs).includes(p)) p.child.kill('SIGKILL') // fio, workers
+      for (const p of liveProcs) if (!Object.values(procs).includes(p)) p.child.kill('SIGKILL') // fio, workers
       await Promise.all([stopMount(procs.paciofs, dirs.paciofs), stopMount(procs.minimal, dirs.minimal)])
       // Never recurse into a mount that is still there.
       if ((await findMount(dirs.paciofs)) === undefined && (await findMount(dirs.minimal)) === undefined) await rm(base, { recursive: true, force: true })

@@ -13,7 +13,7 @@
 //       (RSS after - RSS before) / K. Then stat of the K files (stats/s), read back and compare
 //       (files/s), and read back + compare of the first content file (MB/s): the "before" figures.
 //   (c) history: the mount stopped, H small-file operations (create / 1 KB write / rename /
-//       unlink, at most 1000 of them live) applied through the checkout's node host without FUSE
+//       unlink, at most 1000 of them liveProcs) applied through the checkout's node host without FUSE
 //       (bench/scale-history.ts imports the checkout's runtime/node-service.ts by path).
 //   (d) remount: `paciofs mount` again, timed from spawn until a stat of the first content file
 //       from this process answers with its size; RSS after remount; the stat / read figures of
@@ -26,7 +26,7 @@
 //
 // This process serves no mount: everything touching a mount runs in child processes (workers of
 // this file: `--worker <kind>`), synchronous I/O there is safe (../shared/DESIGN.md).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
@@ -34,7 +34,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cleanupStaleMount, findMount } from '../runtime/fuse.ts'
-import { fmt, machine, markdownTable, writeResults } from './bench-util.ts'
+import { alive, fmt, liveProcs, machine, markdownTable, prng, runChild, startProc, writeResults, type Proc } from './bench-util.ts'
 
 const SELF = fileURLToPath(import.meta.url)
 const HERE = dirname(SELF)
@@ -49,17 +49,6 @@ const STAMP_MAGIC = 0x5ca1eb0b
 
 // ---- content: a seeded pool, every 4 KiB stamped with (file, offset) ---------------------------
 
-/** mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function pool(bytes: number, seed: number): Buffer {
   const rand = prng(seed)
@@ -202,38 +191,6 @@ function workerAppend(small: string, big: string, appends: number): Record<strin
 }
 
 // ---- child processes --------------------------------------------------------------------------
-
-interface Proc {
-  readonly name: string
-  readonly child: ChildProcess
-  stdout: string
-  stderr: string
-  readonly exited: Promise<number | string>
-}
-
-const live = new Set<Proc>()
-
-function startProc(name: string, cmd: string, args: readonly string[], cwd?: string): Proc {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd !== undefined ? { cwd } : {}) })
-  const p: Proc = { name, child, stdout: '', stderr: '', exited: new Promise((ok) => child.once('exit', (code, sig) => ok(code ?? sig ?? -1))) }
-  // Tails only: a mount or a verify may print a lot.
-  child.stdout!.on('data', (c: Buffer) => (p.stdout = (p.stdout + c.toString()).slice(-256 * 1024)))
-  child.stderr!.on('data', (c: Buffer) => (p.stderr = (p.stderr + c.toString()).slice(-64 * 1024)))
-  live.add(p)
-  void p.exited.then(() => live.delete(p))
-  return p
-}
-
-function alive(p: Proc): boolean {
-  return p.child.exitCode === null && p.child.signalCode === null
-}
-
-async function runChild(name: string, cmd: string, args: readonly string[], cwd?: string): Promise<string> {
-  const p = startProc(name, cmd, args, cwd)
-  const code = await p.exited
-  if (code !== 0) throw new Error(`${name} exited with ${code}; stderr: ${p.stderr.slice(-2000)}`)
-  return p.stdout
-}
 
 /** A worker of this file in a child process; its last stdout line as JSON. */
 async function worker(kind: string, args: readonly string[]): Promise<Record<string, number>> {
@@ -623,7 +580,7 @@ async function main(cfg: Config): Promise<void> {
   let cleaning: Promise<void> | undefined
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
-      for (const p of live) if (!targets.some((t) => t.mount === p)) p.child.kill('SIGKILL') // workers, history, verify
+      for (const p of liveProcs) if (!targets.some((t) => t.mount === p)) p.child.kill('SIGKILL') // workers, history, verify
       await Promise.all(targets.map((t) => stopMount(t)))
       const stillMounted = (await Promise.all(targets.map((t) => findMount(t.mnt)))).some((m) => m !== undefined)
       if (stillMounted) log(`left ${base} in place: a mount is still there`)

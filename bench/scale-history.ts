@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { prng } from './bench-util.ts'
 
 /** The little of a checkout's runtime this script needs (structural: checkouts differ). */
 interface FsReply {
@@ -38,17 +39,6 @@ const FILE_BYTES = 1000
 const LIVE_MAX = 1000
 const cred = { uid: 0, gid: 0 }
 
-/** mulberry32: the same op sequence for every checkout. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function rssMB(): { rss_MB: number; hwm_MB: number } {
   const s = readFileSync('/proc/self/status', 'utf8')
