@@ -35,7 +35,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { Level } from 'level'
 import { decode, encode, tryDecode, type Value } from '../core/codec.ts'
-import { bytesEqual, fromHex, toHex } from '../core/bytes.ts'
+import { bytesEqual, fromHex } from '../core/bytes.ts'
 import { parseChunkRecord, type ChunkAudit, type ChunkStore } from '../core/storage.ts'
 import { assert, type ChunkHash, type VolumeName } from '../core/types.ts'
 import { CodedError } from './errors.ts'
@@ -127,6 +127,8 @@ export function decodeBatch(seq: number, value: Uint8Array): { ok: true; records
   if (inner[0] !== seq) return { ok: false, problem: `the body belongs to batch ${String(inner[0])}, not to this key` }
   return { ok: true, records: inner[1] as Value[] }
 }
+
+type StoredRead = { ok: true; bytes: Uint8Array } | { ok: false; absent: boolean; problem: string; actual?: string }
 
 type IndexEntry = { kind: 'inline'; bytes: Uint8Array } | { kind: 'seg'; n: number; offset: number; length: number }
 
@@ -234,7 +236,15 @@ export class RecordStore implements ChunkStore {
   hasChunk(volume: VolumeName, hash: ChunkHash): boolean {
     const key = `${volume}/${hash}`
     if (this.staged.has(key) || this.cache.has(key)) return true
-    return this.indexEntry(volume, hash) !== undefined
+    this.usable()
+    return this.indexed(chunkKey(volume, hash))
+  }
+
+  /** Whether the index has a well-formed entry under `key`. A malformed one counts as absent, so
+   *  that the chunk is stored again (from this node's write or a peer's PUT) and repaired. */
+  private indexed(key: string): boolean {
+    const raw = this.db.getSync(key)
+    return raw !== undefined && parseIndexEntry(raw) !== undefined
   }
 
   chunk(volume: VolumeName, hash: ChunkHash): Uint8Array | undefined {
@@ -252,16 +262,13 @@ export class RecordStore implements ChunkStore {
       this.cache.set(key, hit)
       return hit
     }
-    const entry = this.indexEntry(volume, hash)
-    if (entry === undefined) return undefined
-    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length)
-    if (bytes === undefined || toHex(sha256(bytes)) !== hash) {
-      this.counters.damaged++
+    const read = this.readStored(volume, hash)
+    if (!read.ok) {
+      if (!read.absent) this.counters.damaged++
       return undefined
     }
-    this.counters.bytesRead += bytes.length
-    this.remember(key, bytes)
-    return bytes
+    this.remember(key, read.bytes)
+    return read.bytes
   }
 
   /** Chunk count and bytes of a volume (durable ones; statfs, status). */
@@ -273,31 +280,30 @@ export class RecordStore implements ChunkStore {
   auditChunk(volume: VolumeName, hash: ChunkHash): ChunkAudit {
     const staged = this.staged.get(`${volume}/${hash}`)
     if (staged !== undefined) return { ok: true, bytes: staged.length }
-    let raw: Uint8Array | undefined
+    let read: StoredRead
     try {
-      this.usable()
-      raw = this.db.getSync(chunkKey(volume, hash))
+      read = this.readStored(volume, hash)
     } catch (err) {
       return { ok: false, problem: `its index entry is unreadable (${(err as Error).message})` }
     }
-    if (raw === undefined) return { ok: false, problem: 'is missing from the chunk store' }
-    const entry = parseIndexEntry(raw)
-    if (entry === undefined) return { ok: false, problem: 'has a malformed index entry' }
-    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length)
-    if (bytes === undefined) return { ok: false, problem: `is cut short or missing in segment ${entry.kind === 'seg' ? segmentName(entry.n) : '?'}` }
-    const actual = toHex(sha256(bytes))
-    if (actual !== hash) return { ok: false, problem: 'does not hash to its name (damaged)', actual }
-    this.counters.bytesRead += bytes.length
-    return { ok: true, bytes: bytes.length }
+    if (!read.ok) return { ok: false, problem: read.problem, ...(read.actual !== undefined ? { actual: read.actual } : {}) }
+    return { ok: true, bytes: read.bytes.length }
   }
 
-  private indexEntry(volume: VolumeName, hash: ChunkHash): IndexEntry | undefined {
+  /** A chunk's bytes from the index and its segment, checked against `hash`; the one read path
+   *  of chunk() and auditChunk(). `absent`: the index has no entry (not damage). */
+  private readStored(volume: VolumeName, hash: ChunkHash): StoredRead {
     this.usable()
     const raw = this.db.getSync(chunkKey(volume, hash))
-    if (raw === undefined) return undefined
+    if (raw === undefined) return { ok: false, absent: true, problem: 'is missing from the chunk store' }
     const entry = parseIndexEntry(raw)
-    if (entry === undefined) this.counters.damaged++
-    return entry
+    if (entry === undefined) return { ok: false, absent: false, problem: 'has a malformed index entry' }
+    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length)
+    if (bytes === undefined) return { ok: false, absent: false, problem: `is cut short or missing in segment ${entry.kind === 'seg' ? segmentName(entry.n) : '?'}` }
+    const actual = createHash('sha256').update(bytes).digest('hex')
+    if (actual !== hash) return { ok: false, absent: false, problem: 'does not hash to its name (damaged)', actual }
+    this.counters.bytesRead += bytes.length
+    return { ok: true, bytes }
   }
 
   private remember(key: string, bytes: Uint8Array): void {
@@ -394,7 +400,7 @@ export class RecordStore implements ChunkStore {
       const key = chunkKey(c.volume, c.hash)
       const hash = fromHex(c.hash)!
       // Stored already (or twice in this batch): the batch notes it, the index keeps the first.
-      const known = fresh.has(key) || this.db.getSync(key) !== undefined
+      const known = fresh.has(key) || this.indexed(key)
       if (c.bytes.length < CHUNK_INLINE_MAX) {
         out.push(['chunk~', c.volume, hash, c.bytes.length])
         if (!known) ops.push({ type: 'put', key, value: encode(['inline', c.bytes]) })
