@@ -45,8 +45,6 @@ export function parseChunkRecord(r: Value): { volume: VolumeName; hash: ChunkHas
  *  keeps one per node and rebuilds it from the durable records at restart. */
 export class MemoryChunkStore implements ChunkStore {
   private readonly byKey = new Map<string, Uint8Array>()
-  /** Chunk bytes held (each stored chunk counted once). */
-  bytes = 0
 
   /** `hash` (e.g. chunkHash with a Crypto) lets auditChunk check bytes; without it only presence. */
   constructor(private readonly hash?: (bytes: Uint8Array) => string) {}
@@ -81,7 +79,6 @@ export class MemoryChunkStore implements ChunkStore {
       const key = `${c.volume}/${c.hash}`
       if (this.byKey.has(key)) continue
       this.byKey.set(key, c.bytes)
-      this.bytes += c.bytes.length
     }
   }
   /** Every stored chunk of `volume`, hash order (audits, tests). */
@@ -94,17 +91,11 @@ export class MemoryChunkStore implements ChunkStore {
   /** Replaces a stored chunk's bytes (tests of damage: the core must notice, never trust it). */
   overwrite(volume: VolumeName, hash: ChunkHash, bytes: Uint8Array | undefined): void {
     const key = `${volume}/${hash}`
-    const old = this.byKey.get(key)
-    if (old !== undefined) this.bytes -= old.length
     if (bytes === undefined) this.byKey.delete(key)
-    else {
-      this.byKey.set(key, bytes)
-      this.bytes += bytes.length
-    }
+    else this.byKey.set(key, bytes)
   }
   /** Forgets everything (a crash of the host's memory; the simulator re-absorbs the disk). */
   clear(): void {
     this.byKey.clear()
-    this.bytes = 0
   }
 }
