@@ -19,6 +19,8 @@ export type Mutation =
   | 'keep-chunk-bytes'
   /** remote_get takes a PUT's chunks without persisting them: they live only until the step ends. */
   | 'forget-fetched-chunks'
+  /** restart trusts any checkpoint record: no signature check, heads not compared with the chains. */
+  | 'trust-any-checkpoint'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -29,4 +31,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'verify-top-only',
   'keep-chunk-bytes',
   'forget-fetched-chunks',
+  'trust-any-checkpoint',
 ]

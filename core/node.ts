@@ -38,6 +38,8 @@ export type NodeRequest =
   | { readonly type: 'leave-volume'; readonly volume: VolumeName }
   | { readonly type: 'kick'; readonly volume: VolumeName; readonly target: Pid }
   | { readonly type: 'fs'; readonly volume: VolumeName; readonly call: FsCall }
+  /** A checkpoint of every volume whose epoch moved since its last one (clean shutdown). */
+  | { readonly type: 'checkpoint' }
 
 export type NodeReply =
   | CallResult
@@ -155,7 +157,15 @@ function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
     }
     // The batches are sent: now the plain ops of our new entries, to the members (remote_get push).
     vol.pushOwnOps(v, ctx)
+    const every = config.params.checkpointEvery ?? 0
+    if (every > 0 && v.fs.epoch - v.lastCheckpoint >= every) writeCheckpoint(config, v, ctx)
   }
+}
+
+/** The volume's checkpoint as the last record of this step's persist (spec/checkpoint.md). */
+function writeCheckpoint(config: NodeConfig, v: VolumeState, ctx: vol.Ctx): void {
+  ctx.out.persist(vol.checkpointRecord(config.crypto, config.secretKey, vol.checkpointOf(v)))
+  v.lastCheckpoint = v.fs.epoch
 }
 
 function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid, bytes: Uint8Array): void {
@@ -233,6 +243,16 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
       if (!v) return { ok: false, errno: 'ENOENT', detail: `no volume ${r.volume} on this node` }
       return vol.call(v, ctx, r.call)
     }
+    case 'checkpoint': {
+      // Settled first: the checkpoint names sealed heads only, and this request's step seals
+      // what earlier unsettled groups appended before the checkpoint is written.
+      settle(config, state, ctx)
+      for (const name of [...state.volumes.keys()].sort()) {
+        const v = state.volumes.get(name)!
+        if (v.fs.epoch > v.lastCheckpoint) writeCheckpoint(config, v, ctx)
+      }
+      return { ok: true }
+    }
   }
 }
 
@@ -262,11 +282,29 @@ export interface NodeRestoreProblem {
   readonly problem: string
 }
 
+/** Which checkpoint restart used per volume (spec/checkpoint.md), and the ones it skipped. */
+export interface CheckpointUse {
+  /** Epoch of the checkpoint used, null when none was (every signature checked). */
+  readonly used: number | null
+  readonly rejected: readonly { readonly epoch: number | null; readonly why: string }[]
+}
+
+export interface RestoreOptions {
+  /** Ignore every checkpoint record (every signature checked): the reference CKPT-1 compares with. */
+  readonly ignoreCheckpoints?: boolean
+}
+
 /** Rebuilds a node from what its host persisted (records in any order). Corrupted or torn
- *  records are reported, never used. */
-export function restoreNode(config: NodeConfig, records: readonly Value[]): { state: NodeState; problems: NodeRestoreProblem[] } {
+ *  records are reported, never used. The newest valid checkpoint of each volume spares the
+ *  signature checks of what it covers (spec/checkpoint.md). */
+export function restoreNode(
+  config: NodeConfig,
+  records: readonly Value[],
+  opts: RestoreOptions = {},
+): { state: NodeState; problems: NodeRestoreProblem[]; checkpoints: Map<VolumeName, CheckpointUse> } {
   const state = createNode(config)
   const problems: NodeRestoreProblem[] = []
+  const checkpoints = new Map<VolumeName, CheckpointUse>()
   const byVolume = new Map<string, Value[]>()
   const genesis = new Map<string, { g: Genesis; contacts: Pid[] }>()
   for (const rec of records) {
@@ -287,12 +325,36 @@ export function restoreNode(config: NodeConfig, records: readonly Value[]): { st
     list.push(rec)
   }
   for (const [name, { g, contacts }] of [...genesis].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const r = vol.restoreVolume(config.crypto, g, state.me, config.params, byVolume.get(name) ?? [], contacts)
-    for (const p of r.problems) problems.push({ volume: name, ...p })
-    state.volumes.set(g.name, r.state)
+    const recs = byVolume.get(name) ?? []
+    const trustAny = config.params.mutation === 'trust-any-checkpoint'
+    const rejected: { epoch: number | null; why: string }[] = []
+    const candidates: vol.Checkpoint[] = []
+    if (opts.ignoreCheckpoints !== true) {
+      for (const rec of recs) {
+        if (!Array.isArray(rec) || rec[0] !== 'checkpoint') continue
+        const c = vol.parseCheckpoint(config.crypto, g.name, state.me, rec, { skipSignature: trustAny })
+        if (c.ok) candidates.push(c.checkpoint)
+        else rejected.push({ epoch: null, why: c.why })
+      }
+    }
+    candidates.sort((a, b) => b.epoch - a.epoch)
+    // Newest first; one whose heads are not in the restored chains does not describe this disk.
+    let r: ReturnType<typeof vol.restoreVolume> | undefined
+    let used: vol.Checkpoint | undefined
+    for (const c of [...candidates, undefined]) {
+      r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, contacts, c)
+      if (c === undefined || r.untrusted.length === 0 || trustAny) {
+        used = c
+        break
+      }
+      rejected.push({ epoch: c.epoch, why: `its heads of ${r.untrusted.length} chain(s) are not in the restored ledger` })
+    }
+    for (const p of r!.problems) problems.push({ volume: name, ...p })
+    state.volumes.set(g.name, r!.state)
+    checkpoints.set(g.name, { used: used?.epoch ?? null, rejected })
   }
   for (const name of byVolume.keys()) if (!genesis.has(name)) problems.push({ volume: name, record: 'genesis', problem: 'records of a volume without genesis' })
-  return { state, problems }
+  return { state, problems, checkpoints }
 }
 
 // ---------------------------------------------------------------------------------------------

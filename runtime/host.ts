@@ -26,6 +26,7 @@ import {
   restoreNode,
   settleStep,
   stepGroup,
+  type CheckpointUse,
   type NodeConfig,
   type NodeEffect,
   type NodeInput,
@@ -163,6 +164,7 @@ export class NodeHost {
     // The store is the core's storage port: chunks are read back from it, never held in the state.
     const config = nodeConfig(crypto, opts.secretKey, opts.params ?? DEFAULT_VOLUME_PARAMS, opts.tickMs ?? DEFAULT_TICK_MS, store)
     let state: NodeState
+    let checkpoints = new Map<VolumeName, CheckpointUse>()
     try {
       const { records, problems } = await store.loadAll()
       if (problems.length > 0) {
@@ -172,6 +174,7 @@ export class NodeHost {
         state = createNode(config)
       } else {
         const restored = restoreNode(config, records)
+        checkpoints = restored.checkpoints
         if (restored.problems.length > 0) {
           throw new HostError('HOST_RESTORE_FAILED', `The records in ${opts.dataDir} do not rebuild a node: ${restored.problems.map((p) => `${p.volume}/${p.record}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
         }
@@ -205,17 +208,21 @@ export class NodeHost {
       throw err
     }
     host = new NodeHost(opts, config, state, store, transport, port)
+    host.restoredFrom = checkpoints
     for (const p of opts.peers) transport.connect(p.host, p.port)
     host.enqueue({ type: 'tick' })
     return host
   }
 
-  /** The node's state as of the last completed step. Read it; never change it. */
+  /** Which checkpoint the start used per volume, and the ones it skipped (spec/checkpoint.md). */
+  restoredFrom: ReadonlyMap<VolumeName, CheckpointUse> = new Map()
+
   /** The store as the core's storage port: chunk reads, read counters, per-volume totals. */
   get chunkStore(): RecordStore {
     return this.store
   }
 
+  /** The node's state as of the last completed step. Read it; never change it. */
   get state(): NodeState {
     return this.nodeState
   }
@@ -306,6 +313,13 @@ export class NodeHost {
   }
 
   private async shutdown(): Promise<void> {
+    if (!this.haltedBy && !this.closing) {
+      // A clean stop ends with a checkpoint (spec/checkpoint.md): the next start checks no
+      // signature again that this run checked. Queued peer messages are dropped first (peers
+      // repeat what matters); queued requests are still answered.
+      for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.type === 'receive') this.queue.splice(i, 1)
+      await this.request({ type: 'checkpoint' }).catch(() => undefined)
+    }
     this.closing = true
     for (const t of this.timers.values()) clearTimeout(t.handle)
     this.timers.clear()

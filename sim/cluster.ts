@@ -12,6 +12,7 @@ import {
   nodeConfig,
   restoreNode,
   step,
+  type CheckpointUse,
   type NodeConfig,
   type NodeEffect,
   type NodeInput,
@@ -23,7 +24,7 @@ import {
 import type { VolumeParams, VolumeUp } from '../core/volume/index.ts'
 import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
-import { toHex } from '../core/bytes.ts'
+import { fromHex, toHex } from '../core/bytes.ts'
 import { MemoryChunkStore } from '../core/storage.ts'
 import { chunkHash } from '../core/fs/content.ts'
 
@@ -78,7 +79,11 @@ export type TraceEvent =
 export type Observation =
   | { at: TimeMs; type: 'up'; node: Pid; nodeId: NodeId; volume: VolumeName; up: VolumeUp }
   | { at: TimeMs; type: 'send'; from: Pid; fromId: NodeId; to: Pid; bytes: Uint8Array }
-  | { at: TimeMs; type: 'restart'; node: Pid; nodeId: NodeId }
+  /** `records`: what the restart restored from; `checkpoints`: which checkpoint it used;
+   *  `halted`: the restart found damage and the node stopped for good. */
+  | { at: TimeMs; type: 'restart'; node: Pid; nodeId: NodeId; records: readonly Value[]; checkpoints: ReadonlyMap<VolumeName, CheckpointUse>; halted: boolean }
+  /** A checkpoint record the node just persisted (CKPT-3). */
+  | { at: TimeMs; type: 'checkpoint'; node: Pid; nodeId: NodeId; record: Value }
 
 type Event =
   | { at: TimeMs; order: number; type: 'message'; id: number; from: NodeId; fromPid: Pid; to: NodeId; bytes: Uint8Array }
@@ -97,6 +102,9 @@ export interface ClusterOptions {
   readonly tamper?: (from: Pid, to: Pid, bytes: Uint8Array) => Uint8Array | undefined
   /** Keep the full trace in memory (for the HTML diagram); the trace hash is kept always. */
   readonly keepTrace?: boolean
+  /** Before every restart, a forged checkpoint batch (newer than any, badly signed) is written
+   *  to the node's disk, as by someone with access to it: restart must not use it (CKPT-2). */
+  readonly forgeCheckpoints?: boolean
   /** Chooses among several processes of one pid (twins); default: the first. */
   readonly chooseProcess?: (candidates: readonly SimNode[]) => SimNode
 }
@@ -203,6 +211,13 @@ export class Cluster {
   restart(id: NodeId): void {
     const n = this.node(id)
     if (n.up || n.halted) return
+    if (this.options.forgeCheckpoints) {
+      for (const name of n.state.volumes.keys()) {
+        const body = encode(['paciofs/checkpoint/v1', name, fromHex(n.pid)!, 1_000_000_000, new Uint8Array(32), []])
+        n.disk.push(writeBatch(this.options.crypto, [['checkpoint', name, body, new Uint8Array(64)]]))
+      }
+      this.record({ at: this.now, t: 'fault', node: id, what: 'forged checkpoint written to the disk' })
+    }
     const records: Value[] = []
     const problems: NodeRestoreProblem[] = []
     for (const [i, bytes] of n.disk.entries()) {
@@ -227,12 +242,13 @@ export class Cluster {
     if (problems.length > 0) {
       n.halted = true
       this.record({ at: this.now, t: 'fault', node: id, what: `halted at restart: ${problems.length} damaged records detected` })
+      this.options.observe?.({ at: this.now, type: 'restart', node: n.pid, nodeId: id, records, checkpoints: r.checkpoints, halted: true }, this)
       return
     }
     n.state = r.state
     n.up = true
     this.record({ at: this.now, t: 'fault', node: id, what: 'restart' })
-    this.options.observe?.({ at: this.now, type: 'restart', node: n.pid, nodeId: id }, this)
+    this.options.observe?.({ at: this.now, type: 'restart', node: n.pid, nodeId: id, records, checkpoints: r.checkpoints, halted: false }, this)
     this.input(n, { type: 'tick', now: this.now })
   }
 
@@ -275,6 +291,9 @@ export class Cluster {
         case 'persist':
           node.disk.push(writeBatch(this.options.crypto, e.records))
           node.chunks.absorb(e.records)
+          for (const r of e.records) {
+            if (Array.isArray(r) && r[0] === 'checkpoint') this.options.observe?.({ at: this.now, type: 'checkpoint', node: node.pid, nodeId: node.id, record: r }, this)
+          }
           break
         case 'send': {
           this.options.observe?.({ at: this.now, type: 'send', from: node.pid, fromId: node.id, to: e.to, bytes: e.bytes }, this)
@@ -445,6 +464,8 @@ function describeRequest(r: NodeRequest): string {
       return `leave ${r.volume}`
     case 'kick':
       return `vote kick ${r.target.slice(0, 8)} in ${r.volume}`
+    case 'checkpoint':
+      return 'checkpoint'
   }
 }
 

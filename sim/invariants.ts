@@ -2,8 +2,9 @@
 // Safety checks run on every observation (after every step); liveness checks run once the
 // cluster has quiesced after faults stopped (`checkQuiesced`). Each violation names its spec ID.
 import { decode, type Value } from '../core/codec.ts'
-import { verifyNodeVolume } from '../core/node.ts'
-import { decodePayload, membersOf, obfuscate, replayMembership, type VolumeState } from '../core/volume/index.ts'
+import { restoreNode, verifyNodeVolume, type CheckpointUse } from '../core/node.ts'
+import { checkpointOf, decodePayload, membersOf, obfuscate, parseCheckpoint, replayMembership, type VolumeState } from '../core/volume/index.ts'
+import { toHex } from '../core/bytes.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
 import { checkPermInvariants } from '../core/fs/perm.ts'
@@ -48,7 +49,9 @@ export class InvariantChecker {
 
   observe(o: Observation, cluster: Cluster): void {
     // STORE-3 after every step that had an effect: the step's chunks went out with its persist.
-    if (o.type !== 'restart') this.checkNoChunkBytes(cluster.node(o.type === 'send' ? o.fromId : o.nodeId), o.at)
+    if (o.type === 'restart') return this.checkCheckpointRestore(cluster.node(o.nodeId), o.records, o.checkpoints, o.halted, o.at)
+    if (o.type === 'checkpoint') return this.checkCheckpoint(cluster.node(o.nodeId), o.record, o.at)
+    this.checkNoChunkBytes(cluster.node(o.type === 'send' ? o.fromId : o.nodeId), o.at)
     if (o.type === 'send') return this.onSend(o, cluster)
     if (o.type !== 'up' || !this.options.correct(o.node)) return
     const node = cluster.node(o.nodeId)
@@ -117,6 +120,58 @@ export class InvariantChecker {
   }
 
   /** STORE-3: no chunk bytes held in a volume's state between steps. */
+  /** CKPT-3: a checkpoint names the heads and the state root its node has at the end of the
+   *  step that persisted it. */
+  private checkCheckpoint(node: SimNode, record: Value, at: TimeMs): void {
+    const name = (record as Value[])[1] as VolumeName
+    const v = node.state.volumes.get(name)
+    const parsed = parseCheckpoint(node.config.crypto, name, node.pid, record)
+    if (!v || !parsed.ok) return this.fail('CKPT-3', `${short(node.pid)} persisted a checkpoint of ${name} that does not parse: ${parsed.ok ? 'no such volume' : parsed.why}`, at)
+    const c = parsed.checkpoint
+    const now = checkpointOf(v)
+    const heads = (m: ReadonlyMap<Pid, { seq: number; head: string }>): string => [...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, h]) => `${p}:${h.seq}:${h.head}`).join(',')
+    if (c.epoch !== now.epoch || c.root !== now.root || heads(c.heads) !== heads(now.heads)) {
+      this.fail('CKPT-3', `${short(node.pid)}'s checkpoint of ${name} at epoch ${c.epoch} does not name its state at the end of the step (epoch ${now.epoch})`, at)
+    }
+  }
+
+  /** CKPT-1 and CKPT-2 at every restart: the restored node equals one restored with every
+   *  checkpoint ignored, and the checkpoint used is the newest valid one. */
+  private checkCheckpointRestore(node: SimNode, records: readonly Value[], used: ReadonlyMap<VolumeName, CheckpointUse>, halted: boolean, at: TimeMs): void {
+    const reference = restoreNode(node.config, records, { ignoreCheckpoints: true })
+    // A node that halted at restart kept its old state: only CKPT-2 (which checkpoint) applies.
+    for (const [name, v] of halted ? reference.state.volumes : node.state.volumes) {
+      const ref = reference.state.volumes.get(name)
+      if (!ref) {
+        this.fail('CKPT-1', `${short(node.pid)} restored volume ${name} only with its checkpoints`, at)
+        continue
+      }
+      const views = (x: VolumeState): string => [...x.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, l]) => `${p}:${l.view.seq}:${l.view.head}`).join(',')
+      const delivered = (x: VolumeState): string => [...x.fotb.delivered].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, q]) => `${p}:${q}`).join(',')
+      const status = (x: VolumeState): string => [...x.status].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, q]) => `${p}:${q}`).join(',')
+      const differs = [
+        views(v) !== views(ref) && 'ledger views',
+        delivered(v) !== delivered(ref) && 'delivered positions',
+        v.log.length !== ref.log.length && `log (${v.log.length} vs ${ref.log.length} records)`,
+        stateRoot(v.fs) !== stateRoot(ref.fs) && 'state root',
+        status(v) !== status(ref) && 'membership',
+      ].filter((d): d is string => typeof d === 'string')
+      if (differs.length > 0) this.fail('CKPT-1', `${short(node.pid)} restored ${name} from a checkpoint with other ${differs.join(', ')} than from genesis`, at)
+      // CKPT-2: the newest checkpoint that is valid by the spec's rule, computed independently.
+      let newest: number | null = null
+      const cut = new Set(records.filter((r) => Array.isArray(r) && r[0] === 'cut' && r[1] === name).map((r) => toHex((r as Value[])[2] as Uint8Array)))
+      for (const rec of records) {
+        if (!Array.isArray(rec) || rec[0] !== 'checkpoint' || rec[1] !== name) continue
+        const p = parseCheckpoint(node.config.crypto, name, node.pid, rec)
+        if (!p.ok) continue
+        const inChains = [...p.checkpoint.heads].every(([author, h]) => cut.has(author) || ref.fotb.chains.get(author)?.view.hashes[h.seq - 1] === h.head)
+        if (inChains && (newest === null || p.checkpoint.epoch > newest)) newest = p.checkpoint.epoch
+      }
+      const u = used.get(name)?.used ?? null
+      if (u !== newest) this.fail('CKPT-2', `${short(node.pid)} restored ${name} from checkpoint ${u ?? 'none'}, the newest valid one is ${newest ?? 'none'}`, at)
+    }
+  }
+
   private checkNoChunkBytes(node: SimNode, at: TimeMs): void {
     for (const [name, v] of node.state.volumes) {
       if (v.written.size > 0) this.fail('STORE-3', `${name} at ${short(node.pid)}: ${v.written.size} chunks held in the state after a step`, at)

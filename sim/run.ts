@@ -48,6 +48,8 @@ export interface SimConfig {
   readonly strategies?: readonly ByzStrategy[]
   /** Test only: run a deliberately broken core (core/mutations.ts). */
   readonly mutation?: Mutation
+  /** Write a forged checkpoint to a node's disk before each restart (CKPT-2). */
+  readonly forgeCheckpoints?: boolean
 }
 
 export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
@@ -63,6 +65,8 @@ export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
 /** Virtual time after the fault phase in which the cluster must settle (liveness bound):
  *  the remote_get schedule (63.5 s) plus a vote and its delivery, with margin. */
 export const HEAL_MS = 150_000
+/** The simulator's checkpoint period in epochs (the runtime's default is 1024). */
+export const SIM_CHECKPOINT_EVERY = 8
 const SETUP_STEP_MS = 400
 
 export interface SimViolation {
@@ -143,15 +147,18 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const network = new FaultyNetwork(plan, indexOf, netPrng.u32())
   const byzantineOf = new Map<Pid, ByzStrategy>()
   const checker = new InvariantChecker({ correct: (p) => !byzantineOf.has(p) })
+  // Checkpoints every few epochs, so that crashes and restarts land around them (spec/checkpoint.md).
+  const simParams: VolumeParams = { ...DEFAULT_VOLUME_PARAMS, checkpointEvery: SIM_CHECKPOINT_EVERY }
   const params: VolumeParams = config.mutation
-    ? { ...DEFAULT_VOLUME_PARAMS, mutation: config.mutation, fotb: { ...DEFAULT_VOLUME_PARAMS.fotb, mutation: config.mutation } }
-    : DEFAULT_VOLUME_PARAMS
+    ? { ...simParams, mutation: config.mutation, fotb: { ...simParams.fotb, mutation: config.mutation } }
+    : simParams
   const cluster = new Cluster({
     crypto,
     params,
     network,
     keepTrace: opts.keepTrace ?? false,
     observe: (o, c) => checker.observe(o, c),
+    ...(config.forgeCheckpoints === true ? { forgeCheckpoints: true } : {}),
     chooseProcess: (candidates) => candidates[byzPrng.int(candidates.length)]!,
   })
   const pids: Pid[] = keys.map((k, i) => cluster.addNode(k, { id: ids[i]!, timerSkew: plan.skew[i] ?? 1 }))

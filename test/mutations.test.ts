@@ -17,6 +17,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'verify-top-only': { config: {}, caughtBy: ['VOL-9'] },
   'keep-chunk-bytes': { config: {}, caughtBy: ['STORE-3'] },
   'forget-fetched-chunks': { config: {}, caughtBy: ['STORE-1'] },
+  'trust-any-checkpoint': { config: { forgeCheckpoints: true }, caughtBy: ['CKPT-2'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

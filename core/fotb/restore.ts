@@ -11,18 +11,24 @@ export interface RestoreProblem {
   readonly problem: string
 }
 
+/** What a checkpoint names per author (spec/checkpoint.md): batches up to it are accepted by
+ *  their hash chain, without checking their seals' signatures again. */
+export type TrustedHeads = ReadonlyMap<Pid, { readonly seq: Seq; readonly head: string }>
+
 export function restoreFotb(
   crypto: Crypto,
   volume: VolumeName,
   me: Pid,
   params: FotbParams,
   records: readonly Value[],
-): { state: FotbState; problems: RestoreProblem[] } {
+  trusted: TrustedHeads = new Map(),
+): { state: FotbState; problems: RestoreProblem[]; untrusted: Pid[] } {
   const state = newFotb(volume, me)
   const problems: RestoreProblem[] = []
   const entries = new Map<Pid, Map<Seq, Entry>>()
   const seals = new Map<Pid, Seal[]>()
   const delivered = new Map<Pid, Seq>()
+  const cut = new Set<Pid>()
   for (const rec of records) {
     if (!Array.isArray(rec) || rec[1] !== volume) continue
     const kind = rec[0]
@@ -61,6 +67,7 @@ export function restoreFotb(
         problems.push({ record: 'cut', problem: 'malformed' })
         continue
       }
+      cut.add(author)
       const m = entries.get(author)
       if (m) for (const seq of [...m.keys()]) if (seq > base) m.delete(seq)
       const list = seals.get(author)
@@ -79,6 +86,8 @@ export function restoreFotb(
     const list = seals.get(author)!.sort((a, b) => a.seq - b.seq)
     const byseq = entries.get(author) ?? new Map<Seq, Entry>()
     const log = authorLog(state, author)
+    // A branch switch may have replaced what the checkpoint named: no trust for that chain.
+    const trust = cut.has(author) ? undefined : trusted.get(author)
     for (const seal of list) {
       if (seal.seq <= log.view.seq) continue
       const batch: Entry[] = []
@@ -87,7 +96,8 @@ export function restoreFotb(
         if (!e) break
         batch.push(e)
       }
-      const r = validateBatch(crypto, log.view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: params.maxPayloadBytes })
+      const ownSeal = trust !== undefined && seal.seq <= trust.seq
+      const r = validateBatch(crypto, log.view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: params.maxPayloadBytes }, { ownSeal })
       if (!r.ok) {
         problems.push({ record: `chain ${author.slice(0, 12)} seq ${log.view.seq + 1}..${seal.seq}`, problem: `${r.rejection.code}: ${r.rejection.detail}` })
         break
@@ -96,6 +106,13 @@ export function restoreFotb(
       for (const e of r.accepted) log.entries.push(e)
     }
   }
+  // Every trusted head must be in the restored chain; the caller drops the checkpoint otherwise.
+  const untrusted: Pid[] = []
+  for (const [author, t] of trusted) {
+    if (cut.has(author)) continue
+    const view = state.chains.get(author)?.view
+    if (view === undefined || view.seq < t.seq || view.hashes[t.seq - 1] !== t.head) untrusted.push(author)
+  }
   for (const [author, seq] of delivered) {
     const have = state.chains.get(author)?.view.seq ?? 0
     if (seq > have) problems.push({ record: `delivered ${author.slice(0, 12)}`, problem: `delivered ${seq} beyond restored chain ${have}` })
@@ -103,5 +120,5 @@ export function restoreFotb(
   }
   const ownLog = state.chains.get(me)
   if (ownLog) state.own = { volume, author: me, seq: ownLog.view.seq, head: ownLog.view.head, sealedSeq: ownLog.view.seq }
-  return { state, problems }
+  return { state, problems, untrusted }
 }

@@ -44,6 +44,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     toPush: [],
     prefetched: new Map(),
     prefetchedBytes: 0,
+    lastCheckpoint: 0,
     stats: new Map(),
   }
   state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)

@@ -18,5 +18,7 @@ export { computeStatus, replayMembership, membersOf, isMember, requestJoin, requ
 export { newVolume, chunkReader, call } from './apply.ts'
 export { onUps } from './deliver.ts'
 export { PREFETCH_MAX, PREFETCH_BYTES_MAX, pushOwnOps, onVolMessage, onTick, membershipSettled } from './fetch.ts'
+export type { Checkpoint, ParsedCheckpoint } from './checkpoint.ts'
+export { checkpointOf, checkpointRecord, parseCheckpoint, CHECKPOINT_TAG } from './checkpoint.ts'
 export type { VolumeRestoreProblem } from './restore.ts'
 export { restoreVolume } from './restore.ts'

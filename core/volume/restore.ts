@@ -9,6 +9,8 @@ import { isPid, type ObfHash, type Pid, type Seq } from '../types.ts'
 import { decodePayload, obfuscate, opOfRecord, parseLogRecord } from './records.ts'
 import { addVote, membersOf, replayMembership } from './membership.ts'
 import { newVolume } from './apply.ts'
+import { stateRootAt } from '../fs/merkle.ts'
+import type { Checkpoint } from './checkpoint.ts'
 import type { Genesis, LogRecord, Pending, SkipRecord, VolumeParams, VolumeState } from './types.ts'
 
 export interface VolumeRestoreProblem {
@@ -23,9 +25,10 @@ export function restoreVolume(
   params: VolumeParams,
   records: readonly Value[],
   contacts: readonly Pid[] = [],
-): { state: VolumeState; problems: VolumeRestoreProblem[] } {
+  checkpoint?: Checkpoint,
+): { state: VolumeState; problems: VolumeRestoreProblem[]; untrusted: Pid[] } {
   const volume = genesis.name
-  const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records)
+  const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records, checkpoint?.heads)
   const problems: VolumeRestoreProblem[] = [...restored.problems]
   const base = newVolume(crypto, genesis, me, contacts)
   const state: VolumeState = { ...base, fotb: restored.state }
@@ -121,5 +124,14 @@ export function restoreVolume(
     if (!q) state.queues.set(p.author, (q = []))
     q.push(p)
   }
-  return { state, problems }
+  // The checkpoint named the replica at its epoch: replay must reach it (spec/checkpoint.md).
+  if (checkpoint !== undefined && restored.untrusted.length === 0) {
+    state.lastCheckpoint = checkpoint.epoch
+    if (state.fs.epoch < checkpoint.epoch) {
+      problems.push({ record: `checkpoint epoch ${checkpoint.epoch}`, problem: `the log replays only to epoch ${state.fs.epoch}` })
+    } else if (stateRootAt(state.fs, checkpoint.epoch) !== checkpoint.root) {
+      problems.push({ record: `checkpoint epoch ${checkpoint.epoch}`, problem: 'replay does not reproduce the state root the node had at that epoch' })
+    }
+  }
+  return { state, problems, untrusted: restored.untrusted }
 }

@@ -35,6 +35,9 @@ export interface VolumeParams {
   /** Push own plain ops to the members after their batch (remote_get's fast path); false leaves
    *  only GET (tests of the GET path). Default true. */
   readonly push?: boolean
+  /** A checkpoint (spec/checkpoint.md) at the end of the first step whose epoch is at least this
+   *  many epochs past the last one; 0 = only when the host asks. Default 1024. */
+  readonly checkpointEvery?: number
   readonly fotb: FotbParams
   /** Test only: a deliberately broken variant (core/mutations.ts); fotb's is in `fotb`. */
   readonly mutation?: Mutation
@@ -43,6 +46,7 @@ export interface VolumeParams {
 export const DEFAULT_VOLUME_PARAMS: VolumeParams = {
   getTimeoutsMs: [500, 1000, 2000, 4000, 8000, 16000, 32000],
   admission: 'open',
+  checkpointEvery: 1024,
   fotb: fotb.DEFAULT_FOTB_PARAMS,
 }
 
@@ -143,6 +147,8 @@ export interface VolumeState {
    *  Bounded (PREFETCH_MAX, PREFETCH_BYTES_MAX; oldest out first); checked in full when used (volatile). */
   readonly prefetched: Map<ObfHash, { readonly from: Pid; readonly msg: Extract<VolMessage, { type: 'put' }>; readonly bytes: number }>
   prefetchedBytes: number
+  /** Epoch of the newest checkpoint this node persisted (0: none yet; spec/checkpoint.md). */
+  lastCheckpoint: Epoch
   readonly stats: Map<string, number>
 }
 
