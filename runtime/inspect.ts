@@ -9,7 +9,7 @@
 // never half of one.
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
+import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type CheckpointUse, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
 import { opOfRecord, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
 import { chunkHash } from '../core/fs/content.ts'
 import { history } from '../core/fs/history.ts'
@@ -44,6 +44,8 @@ export interface NodeSnapshot {
   readonly storeProblems: readonly StoreProblem[]
   /** problems restoreNode reported; [] for a live node */
   readonly restoreProblems: readonly NodeRestoreProblem[]
+  /** The checkpoint the (last) restore used per volume and the ones it skipped (spec/checkpoint.md). */
+  readonly restoredFrom: ReadonlyMap<VolumeName, CheckpointUse>
   /** 'live' when answered by the running node, 'offline' when loaded from a stopped node's data dir */
   readonly source: 'live' | 'offline'
 }
@@ -338,6 +340,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       removed: countStatus(v, 'removed'),
       epoch: v.fs.epoch,
       stateRoot: stateRoot(v.fs),
+      lastCheckpoint: v.lastCheckpoint,
+      restoredFrom: snap.restoredFrom.get(v.genesis.name) ?? null,
       ledger: {
         ownSeq: v.fotb.own.seq,
         ownSealedSeq: v.fotb.own.sealedSeq,
@@ -374,6 +378,9 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   for (const v of vols) {
     lines.push(`volume ${v.name} (policy ${v.policy}): this node is ${v.myStatus === 'member' ? 'a member' : v.myStatus === 'applicant' ? 'an applicant' : 'removed'}; ${plural(v.members, 'member')}, ${plural(v.applicants, 'applicant')}, ${v.removed} removed`)
     lines.push(`  epoch ${v.epoch}, state root ${v.stateRoot}`)
+    const from = v.restoredFrom
+    const skipped = from === null || from.rejected.length === 0 ? '' : `; skipped ${from.rejected.map((r) => `${r.epoch ?? '?'} (${r.why})`).join(', ')}`
+    lines.push(`  checkpoint: last written at epoch ${v.lastCheckpoint || 'none'}; ${from === null ? 'not restarted' : from.used === null ? 'restored from genesis (every signature checked)' : `restored from the one at epoch ${from.used}`}${skipped}`)
     const delivered = Object.entries(v.ledger.delivered).map(([p, s]) => `${short(p)} ${s}`).join(', ') || 'none'
     lines.push(`  ledger: own seq ${v.ledger.ownSeq} (sealed ${v.ledger.ownSealedSeq}); delivered per author: ${delivered}`)
     if (v.ledger.equivocators.length > 0) lines.push(`  equivocation proofs against: ${v.ledger.equivocators.map(short).join(', ')}`)
@@ -719,7 +726,7 @@ export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot & { cl
   // command should leave the directory as it found it.
   if (!existsSync(dir)) {
     const chunks = new MemoryChunkStore()
-    return { config: { ...config, storage: chunks }, state: createNode(config), chunks, storeProblems: [], restoreProblems: [], source: 'offline', close: async () => undefined }
+    return { config: { ...config, storage: chunks }, state: createNode(config), chunks, storeProblems: [], restoreProblems: [], restoredFrom: new Map(), source: 'offline', close: async () => undefined }
   }
   const store = await RecordStore.open(dir)
   try {
@@ -728,7 +735,7 @@ export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot & { cl
     // intact next to what is not, and the problems become findings of verify.
     const withStore = { ...config, storage: store }
     const restored = restoreNode(withStore, records)
-    return { config: withStore, state: restored.state, chunks: store, storeProblems: problems, restoreProblems: restored.problems, source: 'offline', close: () => store.close() }
+    return { config: withStore, state: restored.state, chunks: store, storeProblems: problems, restoreProblems: restored.problems, restoredFrom: restored.checkpoints, source: 'offline', close: () => store.close() }
   } catch (err) {
     await store.close()
     throw err

@@ -179,6 +179,7 @@ export class PacioNode {
         chunks: this.host.chunkStore,
         storeProblems: [],
         restoreProblems: [],
+        restoredFrom: this.host.restoredFrom,
         source: 'live',
       })
     }

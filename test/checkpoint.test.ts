@@ -13,7 +13,7 @@ import { nodeConfig, restoreNode, type NodeConfig, type NodeReply } from '../cor
 import { MemoryChunkStore } from '../core/storage.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { checkpointOf, checkpointRecord, CHECKPOINT_TAG, DEFAULT_VOLUME_PARAMS, parseCheckpoint, type VolumeState } from '../core/volume/index.ts'
-import type { Pid, VolumeName } from '../core/types.ts'
+import type { EntryHash, VolumeName } from '../core/types.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
 import { NodeHost } from '../runtime/host.ts'
 import { Driver } from '../bench/node-bench.ts'
@@ -137,8 +137,8 @@ describe('an invalid checkpoint is never used', () => {
     const { config, records, driver } = build(40)
     const v = volOf(driver.state)
     const c = checkpointOf(v)
-    const wrongHeads = new Map([...c.heads].map(([p, h]) => [p, { seq: h.seq, head: '11'.repeat(32) }] as const))
-    const damaged = checkpointRecord(nodeCrypto, config.secretKey, { ...c, epoch: 41, heads: wrongHeads as ReadonlyMap<Pid, { seq: number; head: never }> })
+    const wrongHeads = new Map([...c.heads].map(([p, h]) => [p, { seq: h.seq, head: '11'.repeat(32) as EntryHash }] as const))
+    const damaged = checkpointRecord(nodeCrypto, config.secretKey, { ...c, epoch: 41, heads: wrongHeads })
     const r = restoreNode(config, [...records, damaged])
     expect(r.problems).toEqual([])
     expect(r.checkpoints.get(V)!.used).toBe(32)
@@ -152,7 +152,7 @@ describe('an invalid checkpoint is never used', () => {
     const tampered = [...records]
     const bytes = (tampered[i] as Value[])[2] as Uint8Array
     const changed = bytes.slice()
-    changed[changed.length - 1] ^= 1
+    changed[changed.length - 1]! ^= 1
     tampered[i] = ['entry', V, changed]
     const r = restoreNode(config, tampered)
     expect(r.problems.length).toBeGreaterThan(0)

@@ -62,7 +62,7 @@ function world(): World {
   cluster.request(c, { type: 'leave-volume', volume: VOL })
   cluster.runFor(3000)
   const node = cluster.node(a)
-  return { cluster, a, b, c, snap: { config: node.config, state: node.state, chunks: node.chunks, storeProblems: [], restoreProblems: [], source: 'live' } }
+  return { cluster, a, b, c, snap: { config: node.config, state: node.state, chunks: node.chunks, storeProblems: [], restoreProblems: [], restoredFrom: new Map(), source: 'live' } }
 }
 
 const vol = (w: World) => w.snap.state.volumes.get(VOL)!
@@ -107,7 +107,7 @@ describe('paciofs status and members', () => {
     const cluster = new Cluster({ crypto: insecureTestCrypto })
     const p = cluster.addNode(key(9))
     const n = cluster.node(p)
-    const snap: NodeSnapshot = { config: n.config, state: n.state, chunks: n.chunks, storeProblems: [{ key: '0000000000000003', problem: 'x' }], restoreProblems: [], source: 'offline' }
+    const snap: NodeSnapshot = { config: n.config, state: n.state, chunks: n.chunks, storeProblems: [{ key: '0000000000000003', problem: 'x' }], restoreProblems: [], restoredFrom: new Map(), source: 'offline' }
     const out = run('status', [], snap)
     expect(out.exitCode).toBe(0)
     expect(text(out)).toContain('(offline: read from its data directory)')
