@@ -80,7 +80,7 @@ export class VolumeReader {
   usage(): VolumeUsage {
     const v = this.state()
     let files = 0
-    for (const rec of v.fs.inodes.values()) if (!rec.versions[rec.versions.length - 1]!.deleted) files++
+    for (const rec of v.fs.inodes.values()) if (!rec.cur.deleted) files++
     // The store keeps the volume's chunk total: statfs never walks the chunks.
     return { files, bytes: this.host.chunkStore.chunkStats(this.volume).bytes }
   }

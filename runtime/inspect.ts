@@ -498,7 +498,7 @@ function log(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
 function logLine(v: VolumeState, rec: LogRecord, op: FsOp | undefined) {
   // The replica's own op line holds the caller's credentials, also for records whose plain
   // operation went missing.
-  const line = v.fs.log[rec.epoch - v.fs.baseEpoch - 1]
+  const line = v.fs.past.logLine(rec.epoch)
   const cred = line ? { uid: line.uid, gid: line.gid, groups: line.groups } : op ? op.cred : null
   const client = line ? line.client : op?.client
   return {
@@ -705,8 +705,8 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
 /** The hashes of every chunk any version of any inode references, sorted. */
 function referencedChunks(v: VolumeState): ChunkHash[] {
   const seen = new Set<ChunkHash>()
-  for (const rec of v.fs.inodes.values()) {
-    for (const ver of rec.versions) for (const [, ref] of ver.blocks) seen.add(ref.hash)
+  for (const ino of v.fs.inodes.keys()) {
+    for (const ver of v.fs.past.versions(ino)) for (const [, ref] of ver.blocks) seen.add(ref.hash)
   }
   return [...seen].sort()
 }

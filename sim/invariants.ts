@@ -184,7 +184,7 @@ export class InvariantChecker {
       let missing = 0
       let first = ''
       for (const rec of v.fs.inodes.values()) {
-        for (const ver of rec.versions) {
+        for (const ver of v.fs.past.versions(rec.ino)) {
           for (const [, ref] of ver.blocks) {
             if (node.chunks.hasChunk(name, ref.hash)) continue
             missing++

@@ -14,6 +14,10 @@ import {
   applyOp, checkFsInvariants, checkPermInvariants, createFs, diffHistory, getattr, history, opToValue, stateRoot,
   validateOp, S_IFCHR, S_IFIFO,
 } from '../core/fs/index.ts'
+import type { MemoryFsPast } from '../core/fs/past.ts'
+
+/** The in-memory op log of a state built by createFs (tests read and damage it). */
+const logOf = (fs: FsState) => (fs.past as MemoryFsPast).log
 
 const AUTHOR = '02'.padEnd(66, 'c') as Pid
 const CLIENT = '03'.padEnd(66, 'd') as Pid
@@ -171,7 +175,7 @@ describe('[FS-12] who may do what: the permission matrix', () => {
         const result = run(fs, theOp)
         const want = expected[i]!
         expect(result.ok ? 'ok' : result.errno, `${role}`).toBe(want)
-        const line = fs.log[fs.log.length - 1]!
+        const line = logOf(fs)[logOf(fs).length - 1]!
         expect(line.errno).toBe(result.ok ? null : result.errno)
         if (!result.ok) expect(stateRoot(fs), `${role}: a denied op changed the tree`).toBe(before)
         expect(checkPermInvariants(fs)).toEqual([])
@@ -431,7 +435,7 @@ describe('[FS-12] apply() against an independent reference model of the rules', 
         expect(run(a, fresh)).toEqual(run(b, decoded.op))
         expect(stateRoot(a)).toBe(stateRoot(b))
       })
-      expect(a.log).toEqual(b.log)
+      expect(logOf(a)).toEqual(logOf(b))
       expect(diffHistory(a, b)).toEqual([])
       expect(checkPermInvariants(a)).toEqual([])
     }), { numRuns: 300 })
@@ -443,7 +447,8 @@ describe('[FS-12] apply() against an independent reference model of the rules', 
     expect(checkPermInvariants(fs)).toEqual([])
     // Pretend the denied unlink had happened anyway: the name event carries the denied epoch.
     const d = fs.inodes.get(getattr(fs, '/d').ok ? (getattr(fs, '/d') as { value: { ino: number } }).value.ino : 0)!
-    d.entryHist!.get('f')!.push({ epoch: fs.epoch, ino: 0 })
+    const events = (fs.past as MemoryFsPast).eventsOf.get(d.ino)!
+    events.get('f')!.push({ epoch: fs.epoch, ino: 0 })
     expect(checkPermInvariants(fs).map((v) => v.id)).toContain('FS-12')
   })
 })
@@ -459,7 +464,7 @@ describe('[FS-13] attribution', () => {
     must(fs, { type: 'mkdir', path: '/a', mode: 0o777, ino: 2, cred: alice, time: T })
     must(fs, { type: 'create', path: '/a/f', mode: 0o644, ino: 3, cred: bob, time: T, client: CLIENT })
     expect(run(fs, { type: 'chmod', path: '/a/f', mode: 0o600, cred: alice, time: T, client: CLIENT })).toEqual({ ok: false, errno: 'EPERM' })
-    expect(fs.log).toEqual([
+    expect(logOf(fs)).toEqual([
       { author: AUTHOR, kind: 'mkdir', uid: 1000, gid: 1000, groups: [4, 27, 1000], errno: null },
       { author: AUTHOR, kind: 'create', uid: 1001, gid: 1001, client: CLIENT, errno: null },
       { author: AUTHOR, kind: 'chmod', uid: 1000, gid: 1000, groups: [4, 27, 1000], client: CLIENT, errno: 'EPERM' },
@@ -480,14 +485,14 @@ describe('[FS-13] attribution', () => {
     }
     const good = make()
     const bad = make()
-    bad.log[0] = { ...bad.log[0]!, groups: [6] }
+    logOf(bad)[0] = { ...logOf(bad)[0]!, groups: [6] }
     expect(diffHistory(good, bad).map((f) => f.what)).toEqual(['history: op'])
     const noClient = make()
-    const { client: _dropped, ...rest } = noClient.log[0]!
-    noClient.log[0] = rest
+    const { client: _dropped, ...rest } = logOf(noClient)[0]!
+    logOf(noClient)[0] = rest
     expect(diffHistory(good, noClient).map((f) => f.what)).toEqual(['history: op'])
     const broken = make()
-    broken.log[0] = { ...broken.log[0]!, groups: [7, 7], client: 'xyz' as Pid }
+    logOf(broken)[0] = { ...logOf(broken)[0]!, groups: [7, 7], client: 'xyz' as Pid }
     expect(checkPermInvariants(broken).map((v) => v.id)).toEqual(['FS-13', 'FS-13'])
   })
 })

@@ -146,7 +146,7 @@ describe('RecordStore as the storage port', () => {
       expect(again.chunkStore.counters).toEqual({ reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 })
       expect(again.chunkStore.chunkStats(V).chunks).toBe(6) // 5 blocks of the first write + the changed block 1
       const v = again.state.volumes.get(V)!
-      const block = [...v.fs.inodes.values()].find((r) => r.versions.at(-1)!.size === 300_000)!.versions.at(-1)!.blocks.get(1)!
+      const block = [...v.fs.inodes.values()].find((r) => r.cur.size === 300_000)!.cur.blocks.get(1)!
       const b = again.chunkStore.chunk(V, block.hash)!
       expect(b.subarray(70_000 - 65_536, 70_000 - 65_536 + 10)).toEqual(new Uint8Array(10).fill(1))
       expect(again.chunkStore.counters).toMatchObject({ reads: 1, bytesRead: 65_536, damaged: 0 })

@@ -14,6 +14,7 @@ import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import type { ChunkHash, ObfHash, Pid, VolumeName } from '../core/types.ts'
 import { genesisOf, key } from './support/nodes.ts'
+import type { MemoryFsPast } from '../core/fs/past.ts'
 
 const VOL = 'archive' as VolumeName
 const user = { uid: 1000, gid: 1000 }
@@ -188,8 +189,10 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
         const ino = lookup(v.fs, SYMLINK)
         if (!ino.ok) throw new Error('no symlink')
         const rec = v.fs.inodes.get(ino.value)!
-        const cur = rec.versions[rec.versions.length - 1]!
-        rec.versions[rec.versions.length - 1] = { ...cur, target: '/docs/2024/q1/invoice.tx_', size: cur.size }
+        const cur = rec.cur
+        rec.cur = { ...cur, target: '/docs/2024/q1/invoice.tx_', size: cur.size }
+        const versions = (v.fs.past as MemoryFsPast).versionsOf.get(ino.value)!
+        versions[versions.length - 1] = rec.cur
         invalidate(v.fs, ino.value)
       },
       (f) => named(f, SYMLINK, /symlink target/),

@@ -22,17 +22,19 @@ export function checkFsInvariants(fs: FsState, opts: CheckOptions = {}): Violati
     v('FS-4', 'the root (ino 1) is not a live directory')
     return out
   }
-  if (fs.log.length !== fs.epoch - fs.baseEpoch) v('FS-7', `log has ${fs.log.length} lines for epochs ${fs.baseEpoch + 1}..${fs.epoch}`)
+  if (fs.past.logLength !== fs.epoch - fs.baseEpoch) v('FS-7', `log has ${fs.past.logLength} lines for epochs ${fs.baseEpoch + 1}..${fs.epoch}`)
   // Count names per inode from the directories' entries.
   const names = new Map<number, Map<number, number>>()
   const subdirs = new Map<number, number>()
   for (const [ino, rec] of fs.inodes) {
     const cur = currentVersion(fs, ino)
     let last = -1
-    for (const ver of rec.versions) {
+    const versions = fs.past.versions(ino)
+    for (const ver of versions) {
       if (ver.epoch <= last) v('FS-7', `inode ${ino}: versions not in strictly ascending epochs`)
       last = ver.epoch
     }
+    if (versions[versions.length - 1] !== rec.cur) v('FS-7', `inode ${ino}: the current version is not the last one of its history`)
     if (last > fs.epoch) v('FS-7', `inode ${ino}: version from the future epoch ${last}`)
     if (cur === undefined) {
       if (rec.parents.size > 0) v('FS-4', `deleted inode ${ino} still has parent links`)
@@ -50,7 +52,7 @@ export function checkFsInvariants(fs: FsState, opts: CheckOptions = {}): Violati
         if (m === undefined) names.set(child, (m = new Map()))
         m.set(ino, (m.get(ino) ?? 0) + 1)
         if (cv.kind === 'dir') subdirs.set(ino, (subdirs.get(ino) ?? 0) + 1)
-        const hist = rec.entryHist!.get(name)
+        const hist = fs.past.nameHistory(ino, name)
         if (hist?.[hist.length - 1]?.ino !== child) v('FS-7', `directory ${ino}: name history of ${JSON.stringify(name)} disagrees with the entry`)
       }
     }

@@ -151,10 +151,10 @@ export function diffHistory(expected: FsState, actual: FsState): Finding[] {
   const out: Finding[] = []
   const add = (path: string, what: string, e: string, f: string) => out.push({ path, what, expected: e, found: f })
   if (expected.epoch !== actual.epoch) add('(volume)', 'epoch', String(expected.epoch), String(actual.epoch))
-  const lines = Math.max(expected.log.length, actual.log.length)
+  const lines = Math.max(expected.past.logLength, actual.past.logLength)
   for (let i = 0; i < lines; i++) {
-    const e = expected.log[i]
-    const a = actual.log[i]
+    const e = expected.past.logLine(expected.baseEpoch + i + 1)
+    const a = actual.past.logLine(actual.baseEpoch + i + 1)
     const fmt = (l: typeof e) => (l
       ? `${l.kind} by ${l.author.slice(0, 12)} uid ${l.uid} gid ${l.gid}${l.groups ? ` groups ${l.groups.join(',')}` : ''}${l.client ? ` for client ${l.client.slice(0, 12)}` : ''} ${l.errno ?? 'ok'}`
       : 'none')
@@ -170,17 +170,19 @@ export function diffHistory(expected: FsState, actual: FsState): Finding[] {
       add(where, 'history: inode', er ? 'present' : 'never existed', ar ? 'present' : 'never existed')
       continue
     }
-    const n = Math.max(er.versions.length, ar.versions.length)
+    const evs = expected.past.versions(ino)
+    const avs = actual.past.versions(ino)
+    const n = Math.max(evs.length, avs.length)
     for (let i = 0; i < n; i++) {
-      const ev = er.versions[i]
-      const av = ar.versions[i]
+      const ev = evs[i]
+      const av = avs[i]
       const fmt = (v: InodeVersion | undefined) =>
         v ? `epoch ${v.epoch}${v.deleted ? ' deleted' : ''} ${toHex(hashInodeVersion(crypto, ino, v)).slice(0, 16)}` : 'none'
       if (fmt(ev) !== fmt(av)) add(where, `history: version ${i + 1}`, fmt(ev), fmt(av))
     }
-    const eh = er.entryHist
-    const ah = ar.entryHist
-    if (eh && ah) {
+    if (er.entries !== null && ar.entries !== null) {
+      const eh = new Map(expected.past.names(ino))
+      const ah = new Map(actual.past.names(ino))
       for (const name of [...new Set([...eh.keys(), ...ah.keys()])].sort(compareNames)) {
         const fmt = (h: readonly { epoch: number; ino: number }[] | undefined) => (h ?? []).map((x) => `${x.epoch}:${x.ino}`).join(' ')
         if (fmt(eh.get(name)) !== fmt(ah.get(name))) add(`${where}/${name}`, 'history: name', fmt(eh.get(name)) || 'never bound', fmt(ah.get(name)) || 'never bound')

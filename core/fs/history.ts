@@ -45,7 +45,7 @@ function bindings(fs: FsState, names: readonly string[]): Span[] {
   for (const name of names) {
     const next: Span[] = []
     for (const s of spans) {
-      const hist = fs.inodes.get(s.ino)?.entryHist?.get(name)
+      const hist = fs.past.nameHistory(s.ino, name)
       if (hist === undefined) continue
       for (let i = 0; i < hist.length; i++) {
         const e = hist[i]!
@@ -76,7 +76,7 @@ function contentHash(fs: FsState, ino: number, v: InodeVersion, at: Epoch): stri
 }
 
 function logOf(fs: FsState, epoch: Epoch): { author: Pid | ''; op: string; cred: Cred; client?: Pid } {
-  const line = fs.log[epoch - fs.baseEpoch - 1]
+  const line = fs.past.logLine(epoch)
   if (line === undefined) return { author: '', op: 'base', cred: { uid: 0, gid: 0 } }
   const cred: Cred = line.groups !== undefined ? { uid: line.uid, gid: line.gid, groups: line.groups } : { uid: line.uid, gid: line.gid }
   return line.client !== undefined ? { author: line.author, op: line.kind, cred, client: line.client } : { author: line.author, op: line.kind, cred }
@@ -92,11 +92,11 @@ export function history(fs: FsState, path: string): Lookup<HistoryEntry[]> {
   const out: HistoryEntry[] = []
   const starts = new Set(spans.map((s) => s.from))
   for (const s of spans) {
-    const rec = fs.inodes.get(s.ino)!
+    const versions = fs.past.versions(s.ino)
     // The version in effect when the object arrived at the path, reported at the arrival epoch
     // (a rename of an ancestor moves an object without changing it), then its later versions.
-    for (let i = Math.max(0, lastAtOrBefore(rec.versions, s.from)); i < rec.versions.length; i++) {
-      const v = rec.versions[i]!
+    for (let i = Math.max(0, lastAtOrBefore(versions, s.from)); i < versions.length; i++) {
+      const v = versions[i]!
       if (v.epoch >= s.to) break
       if (v.deleted) continue
       const epoch = Math.max(v.epoch, s.from)

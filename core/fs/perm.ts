@@ -208,20 +208,21 @@ export function newNodeOwner(parent: Owned, cred: Cred, kind: NodeKind, mode: nu
 export function checkPermInvariants(fs: FsState): Violation[] {
   const out: Violation[] = []
   const denied = new Set<number>()
-  fs.log.forEach((line, i) => {
+  for (let i = 0; i < fs.past.logLength; i++) {
     const epoch = fs.baseEpoch + i + 1
+    const line = fs.past.logLine(epoch)!
     if (line.errno === 'EACCES' || line.errno === 'EPERM') denied.add(epoch)
     const what = `log line of epoch ${epoch}`
     if (!isPid(line.author)) out.push({ id: 'FS-13', message: `${what}: author ${JSON.stringify(line.author)} is not a node id` })
     if (!isId(line.uid) || !isId(line.gid)) out.push({ id: 'FS-13', message: `${what}: uid ${line.uid} / gid ${line.gid} out of range` })
     if (line.groups !== undefined && !isGroups(line.groups)) out.push({ id: 'FS-13', message: `${what}: groups not a non-empty ascending list of ids` })
     if (line.client !== undefined && !isPid(line.client as Pid)) out.push({ id: 'FS-13', message: `${what}: client ${JSON.stringify(line.client)} is not a node id` })
-  })
+  }
   if (denied.size === 0) return out
   for (const [ino, rec] of fs.inodes) {
-    for (const v of rec.versions) if (denied.has(v.epoch)) out.push({ id: 'FS-12', message: `inode ${ino} changed at epoch ${v.epoch}, whose op was denied` })
-    if (rec.entryHist !== null) {
-      for (const [name, hist] of rec.entryHist) {
+    for (const v of fs.past.versions(ino)) if (denied.has(v.epoch)) out.push({ id: 'FS-12', message: `inode ${ino} changed at epoch ${v.epoch}, whose op was denied` })
+    if (rec.entries !== null) {
+      for (const [name, hist] of fs.past.names(ino)) {
         for (const e of hist) if (denied.has(e.epoch)) out.push({ id: 'FS-12', message: `directory ${ino}: name ${JSON.stringify(name)} changed at epoch ${e.epoch}, whose op was denied` })
       }
     }

@@ -10,6 +10,7 @@ import type { FsOp, UtimeSpec } from './ops.ts'
 import type { BlockChange } from './blocks.ts'
 import { BlockTree } from './blocks.ts'
 import type { DirTree } from './dirtree.ts'
+import { MemoryFsPast, type FsPast } from './past.ts'
 import { checkName, FS_PATH_MAX_BYTES, isWellFormed, parsePath, utf8Length } from './paths.ts'
 import {
   chmodResult, chownResult, isRoot, mayCreate, mayDelete, mayLink, mayLookup, MAY_WRITE, modeAfterWrite, newNodeOwner,
@@ -30,10 +31,11 @@ export interface FsState {
   epoch: Epoch
   /** Epoch of the initial tree (0 for createFs, the image's epoch for importTree). */
   readonly baseEpoch: Epoch
-  /** Every inode that ever existed, deleted ones included (their versions are history). */
+  /** Every inode that ever existed, deleted ones included, each with its current version. */
   readonly inodes: Map<number, InodeRec>
-  /** log[e - baseEpoch - 1] describes the op applied at epoch e. */
-  readonly log: LogLine[]
+  /** Every version, name history and log line (core/fs/past.ts): written by applyOp, read by
+   *  history queries, snapshots and checkers, never by an op. */
+  readonly past: FsPast
   /** Cached Merkle hashes of current inodes. Invariant: a cached dir has all its children cached. */
   readonly hashCache: Map<number, Uint8Array>
   /** Entry trees of current directories (volatile, built on a directory's first hash, then kept
@@ -58,9 +60,10 @@ export function newVersion(epoch: Epoch, kind: NodeKind, fields: Partial<InodeVe
   }
 }
 
+/** A new inode's record; its first version goes to the past as well (callers: `past.putVersion`). */
 export function newInodeRec(ino: number, first: InodeVersion): InodeRec {
   const dir = first.kind === 'dir'
-  return { ino, versions: [first], parents: new Map(), entries: dir ? new Map() : null, entryHist: dir ? new Map() : null }
+  return { ino, cur: first, parents: new Map(), entries: dir ? new Map() : null }
 }
 
 /** The default mode of a volume's root: like /tmp, every user may make entries in it, and only
@@ -76,14 +79,16 @@ export function createFs(crypto: Crypto, root: RootOptions = {}): FsState {
     atime: t, mtime: t, ctime: t,
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
-  return { crypto, epoch: 0, baseEpoch: 0, inodes, log: [], hashCache: new Map(), dirTrees: new Map() }
+  const past = new MemoryFsPast(0)
+  past.putVersion(ROOT_INO, v)
+  return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new Map(), dirTrees: new Map() }
 }
 
 export function currentVersion(fs: FsState, ino: number): InodeVersion | undefined {
   const rec = fs.inodes.get(ino)
   if (rec === undefined) return undefined
-  const v = rec.versions[rec.versions.length - 1]
-  return v === undefined || v.deleted ? undefined : v
+  const v = rec.cur
+  return v.deleted ? undefined : v
 }
 
 /** The parent of a live directory (the root is its own parent). */
@@ -134,11 +139,11 @@ class Tx {
 
   mut(ino: number, patch: Partial<InodeVersion>): void {
     const rec = this.rec(ino)
-    const last = rec.versions[rec.versions.length - 1]
-    assert(last !== undefined && !last.deleted, `Tx.mut: inode ${ino} is not live`)
+    const last = rec.cur
+    assert(!last.deleted, `Tx.mut: inode ${ino} is not live`)
     const next: InodeVersion = { ...last, ...patch, epoch: this.epoch }
-    if (last.epoch === this.epoch) rec.versions[rec.versions.length - 1] = next
-    else rec.versions.push(next)
+    rec.cur = next
+    this.fs.past.putVersion(ino, next)
     this.touched.add(ino)
   }
 
@@ -153,12 +158,13 @@ class Tx {
   create(ino: number, v: InodeVersion): void {
     assert(!this.fs.inodes.has(ino), `Tx.create: inode ${ino} exists`)
     this.fs.inodes.set(ino, newInodeRec(ino, v))
+    this.fs.past.putVersion(ino, v)
     this.touched.add(ino)
   }
 
   bind(dir: number, name: string, ino: number): void {
     const d = this.rec(dir)
-    assert(d.entries !== null && d.entryHist !== null, 'bind: not a directory')
+    assert(d.entries !== null, 'bind: not a directory')
     assert(!d.entries.has(name), `bind: ${name} exists`)
     d.entries.set(name, ino)
     this.fs.dirTrees.get(dir)?.insert(name, ino)
@@ -170,7 +176,7 @@ class Tx {
 
   unbind(dir: number, name: string): number {
     const d = this.rec(dir)
-    assert(d.entries !== null && d.entryHist !== null, 'unbind: not a directory')
+    assert(d.entries !== null, 'unbind: not a directory')
     const ino = d.entries.get(name)
     assert(ino !== undefined, `unbind: ${name} absent`)
     // Invalidate before the parent link goes away, so the old ancestors are reached.
@@ -188,14 +194,7 @@ class Tx {
   }
 
   private event(d: InodeRec, name: string, ino: number): void {
-    let hist = d.entryHist!.get(name)
-    if (hist === undefined) {
-      hist = []
-      d.entryHist!.set(name, hist)
-    }
-    const last = hist[hist.length - 1]
-    if (last !== undefined && last.epoch === this.epoch) hist[hist.length - 1] = { epoch: this.epoch, ino }
-    else hist.push({ epoch: this.epoch, ino })
+    this.fs.past.putEvent(d.ino, name, { epoch: this.epoch, ino })
   }
 
   /** Drops one link of a non-directory (or the directory itself); deletes at zero. */
@@ -574,7 +573,7 @@ export function applyOp(fs: FsState, op: FsOp, ctx: ApplyCtx): { fs: FsState; re
   assert(result.ok || tx.touched.size === 0, `applyOp: failed ${op.type} mutated the state`)
   tx.finish()
   fs.epoch = ctx.epoch
-  fs.log.push(logLine(op, ctx, result))
+  fs.past.putLogLine(logLine(op, ctx, result))
   return { fs, result }
 }
 

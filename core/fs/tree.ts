@@ -8,6 +8,7 @@ import { isHash32 } from '../types.ts'
 import { checkName, compareNames } from './paths.ts'
 import type { FsState } from './state.ts'
 import { newInodeRec, newVersion } from './state.ts'
+import { MemoryFsPast } from './past.ts'
 import type { BlockRef, FsTime, InodeRec, InodeVersion } from './types.ts'
 import { BLOCK_SIZE, ROOT_INO, kindOfMode } from './types.ts'
 import { currentView, sortedBlocks } from './view.ts'
@@ -72,6 +73,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
   if (top.format !== TREE_FORMAT) bad(`image: format is not ${TREE_FORMAT}`)
   const epoch: Epoch = int(top.epoch, 0, Number.MAX_SAFE_INTEGER, 'image.epoch')
   const inodes = new Map<number, InodeRec>()
+  const past = new MemoryFsPast(epoch)
   const pending: [number, [string, number][]][] = []
   let lastIno = 0
   for (const raw of arr(top.nodes, 'image.nodes')) {
@@ -124,6 +126,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
       rdev: int(n.rdev, 0, 0xffffffff, `node ${ino} rdev`), xattrs, blocks, target: n.target,
     })
     inodes.set(ino, newInodeRec(ino, v))
+    past.putVersion(ino, v)
     pending.push([ino, entries])
   }
   const root = inodes.get(ROOT_INO)
@@ -136,7 +139,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
       if (child === ROOT_INO) bad(`node ${dir}: entry ${name} points to the root`)
       if (c.entries !== null && c.parents.size > 0) bad(`directory ${child} has more than one name`)
       d.entries!.set(name, child)
-      d.entryHist!.set(name, [{ epoch, ino: child }])
+      past.putEvent(dir, name, { epoch, ino: child })
       c.parents.set(dir, (c.parents.get(dir) ?? 0) + 1)
     }
   }
@@ -154,7 +157,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
     }
   }
   if (seen.size !== inodes.size) bad(`image: ${inodes.size - seen.size} inode(s) unreachable from the root`)
-  return { crypto, epoch, baseEpoch: epoch, inodes, log: [], hashCache: new Map(), dirTrees: new Map() }
+  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new Map(), dirTrees: new Map() }
 }
 
 /** Builds a state from an image. A bad image is a typed rejection with a reason, never a throw. */

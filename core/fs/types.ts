@@ -105,14 +105,12 @@ export interface EntryEvent {
 
 export interface InodeRec {
   readonly ino: number
-  /** Epoch-ascending, at most one per epoch; the last is the current version. */
-  readonly versions: InodeVersion[]
+  /** The current version (a tombstone once deleted); every version is in FsState.past. */
+  cur: InodeVersion
   /** Current names of this inode: parent dir ino -> how many names in it (hard links). */
   readonly parents: Map<number, number>
   /** Directories only: current entries, name -> ino. */
   readonly entries: Map<string, number> | null
-  /** Directories only: every name ever bound in this directory, with its epoch-sorted history. */
-  readonly entryHist: Map<string, EntryEvent[]> | null
 }
 
 export type Errno =

@@ -50,8 +50,10 @@ export class FsView {
   version(ino: number): InodeVersion | undefined {
     const rec = this.fs.inodes.get(ino)
     if (rec === undefined) return undefined
-    const i = lastAtOrBefore(rec.versions, this.epoch)
-    const v = rec.versions[i]
+    // The current version answers the current view and every epoch since it was made.
+    if (rec.cur.epoch <= this.epoch) return rec.cur.deleted ? undefined : rec.cur
+    const versions = this.fs.past.versions(ino)
+    const v = versions[lastAtOrBefore(versions, this.epoch)]
     return v === undefined || v.deleted ? undefined : v
   }
 
@@ -59,7 +61,7 @@ export class FsView {
     const rec = this.fs.inodes.get(dir)
     if (rec === undefined || rec.entries === null) return undefined
     if (this.isCurrent) return rec.entries.get(name)
-    const hist = rec.entryHist!.get(name)
+    const hist = this.fs.past.nameHistory(dir, name)
     if (hist === undefined) return undefined
     const e = hist[lastAtOrBefore(hist, this.epoch)]
     return e === undefined || e.ino === 0 ? undefined : e.ino
@@ -73,7 +75,7 @@ export class FsView {
     if (this.isCurrent) {
       for (const [name, ino] of rec.entries) out.push([name, ino])
     } else {
-      for (const [name, hist] of rec.entryHist!) {
+      for (const [name, hist] of this.fs.past.names(dir)) {
         const e = hist[lastAtOrBefore(hist, this.epoch)]
         if (e !== undefined && e.ino !== 0) out.push([name, e.ino])
       }
