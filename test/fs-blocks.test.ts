@@ -215,3 +215,38 @@ describe('block tree', () => {
     expect(checkFsInvariants(fs, { deep: true })).toEqual([])
   })
 })
+
+describe('the changes between two versions (the past on disk stores them, spec/storage.md)', () => {
+  const change = fc.oneof(
+    fc.tuple(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 1, max: 50 })).map(([i, n]) => ({ set: i, n })),
+    fc.integer({ min: 0, max: 5000 }).map((i) => ({ hole: i })),
+    fc.integer({ min: 0, max: 5000 }).map((i) => ({ truncate: i })),
+  )
+  it('prev.update(next.changesFrom(prev)) is next, for trees made from each other and for unrelated ones; only changed blocks are listed', () => {
+    fc.assert(fc.property(fc.array(change, { maxLength: 40 }), fc.array(change, { maxLength: 10 }), (first, second) => {
+      const apply = (t: BlockTree, cs: typeof first): BlockTree => {
+        for (const c of cs) {
+          if ('set' in c) t = t.update([[c.set, ref(c.set * 7 + c.n)]])
+          else if ('hole' in c) t = t.update([[c.hole, null]])
+          else t = t.truncate(c.truncate)
+        }
+        return t
+      }
+      const prev = apply(BlockTree.EMPTY, first)
+      const next = apply(prev, second)
+      const changes = next.changesFrom(prev)
+      expect(prev.update(changes).list()).toEqual(next.list())
+      // Nothing unchanged is listed: every listed index differs between the two.
+      for (const [i, r] of changes) expect(prev.get(i)).not.toEqual(r ?? undefined)
+      const unrelated = apply(BlockTree.EMPTY, second)
+      expect(unrelated.update(prev.changesFrom(unrelated)).list()).toEqual(prev.list())
+      expect(BlockTree.EMPTY.update(next.changesFrom(BlockTree.EMPTY)).list()).toEqual(next.list())
+    }), { numRuns: 300 })
+  })
+
+  it('a one-block write to a 1 GiB file lists one change', () => {
+    const big = BlockTree.fromEntries(Array.from({ length: 16384 }, (_, i) => [i, ref(i)] as const))
+    const next = big.update([[9000, ref(1)]])
+    expect(next.changesFrom(big)).toEqual([[9000, ref(1)]])
+  })
+})

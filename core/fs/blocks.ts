@@ -251,6 +251,35 @@ function collect(node: TreeNode, base: number, from: number, to: number, out: [n
   }
 }
 
+/** Appends to `out` the changes that turn slot `a` into slot `b` (both of `level`, at `base`):
+ *  identical subtrees (the same object: unchanged since they were shared) are skipped, so the
+ *  cost is O(changed blocks x height), not O(file size). */
+function diffSlots(a: Slot, b: Slot, level: number, base: number, out: BlockChange[]): void {
+  if (a === b) return
+  if (level < 0) {
+    const ra = (a as Leaf | undefined)?.ref
+    const rb = (b as Leaf | undefined)?.ref
+    if (rb === undefined) out.push([base, null])
+    else if (ra === undefined || ra.hash !== rb.hash || ra.len !== rb.len) out.push([base, rb])
+    return
+  }
+  const na = a as TreeNode | undefined
+  const nb = b as TreeNode | undefined
+  const step = POW[level]!
+  for (let s = 0; s < TREE_FANOUT; s++) diffSlots(na?.slots[s], nb?.slots[s], level - 1, base + s * step, out)
+}
+
+/** `root` seen as a node of `level` (>= its own): wrapped in slot 0 of new parents. */
+function lift(root: TreeNode | undefined, level: number): TreeNode | undefined {
+  let r = root
+  while (r !== undefined && r.level < level) {
+    const slots = emptySlots()
+    slots[0] = r
+    r = new TreeNode(r.level + 1, slots, r.size)
+  }
+  return r
+}
+
 /** An immutable block map of one file version: block index -> BlockRef, holes absent. */
 export class BlockTree {
   static readonly EMPTY = new BlockTree(undefined)
@@ -337,6 +366,17 @@ export class BlockTree {
     if (this.root === undefined || count > this.lastIndex()) return this
     if (count <= 0) return BlockTree.EMPTY
     return new BlockTree(normalize(cut(this.root, this.root.level, 0, count)))
+  }
+
+  /** The changes (ascending index; a ref to set, null for a new hole) that turn `prev` into this
+   *  tree: `prev.update(this.changesFrom(prev))` equals this tree. Subtrees shared with `prev` are
+   *  not walked: O(changed blocks x height) for a tree made from `prev` by updates. */
+  changesFrom(prev: BlockTree): BlockChange[] {
+    const out: BlockChange[] = []
+    if (prev.root === this.root) return out
+    const level = Math.max(prev.root?.level ?? 0, this.root?.level ?? 0)
+    diffSlots(lift(prev.root, level), lift(this.root, level), level, 0, out)
+    return out
   }
 
   /** Entries with from <= index < to, ascending index, as a list. O(height + entries in range). */

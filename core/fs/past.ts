@@ -3,8 +3,11 @@
 // current version, names and links) is all an op needs; the past is read only by history
 // queries, snapshots at an epoch and the checkers. Keeping it behind `FsPast` lets a node keep
 // it on disk instead of in memory (spec/storage.md) while the reducer stays the same.
-import type { Epoch } from '../types.ts'
-import type { EntryEvent, InodeVersion, LogLine } from './types.ts'
+import type { Value } from '../codec.ts'
+import { fromHex, toHex } from '../bytes.ts'
+import type { ChunkHash, Epoch } from '../types.ts'
+import { BlockTree, INDEX_LIMIT, type BlockChange } from './blocks.ts'
+import type { EntryEvent, FsTime, InodeVersion, LogLine, NodeKind } from './types.ts'
 
 export interface FsPast {
   /** Every version of `ino`, epoch-ascending, at most one per epoch, the current one last;
@@ -20,8 +23,9 @@ export interface FsPast {
   readonly logLength: number
 
   // Writes, by the reducer only (core/fs/state.ts), in epoch order.
-  /** A new version of `ino`; replaces the last one when it has the same epoch. */
-  putVersion(ino: number, v: InodeVersion): void
+  /** A new version of `ino`; replaces the last one when it has the same epoch. `prev`: the
+   *  version it was made from (undefined for a new inode). */
+  putVersion(ino: number, v: InodeVersion, prev?: InodeVersion): void
   /** `name` in `dir` refers to `e.ino` from `e.epoch` on; replaces the last event of the same epoch. */
   putEvent(dir: number, name: string, e: EntryEvent): void
   /** The log line of the op just applied. */
@@ -52,7 +56,7 @@ export class MemoryFsPast implements FsPast {
   get logLength(): number {
     return this.log.length
   }
-  putVersion(ino: number, v: InodeVersion): void {
+  putVersion(ino: number, v: InodeVersion, _prev?: InodeVersion): void {
     let list = this.versionsOf.get(ino)
     if (list === undefined) this.versionsOf.set(ino, (list = []))
     const last = list[list.length - 1]
@@ -71,4 +75,60 @@ export class MemoryFsPast implements FsPast {
   putLogLine(line: LogLine): void {
     this.log.push(line)
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A version as a record (spec/storage.md "The file system's past"): the fields of the version
+// and its blocks as the changes from the inode's previous version, so that a record costs
+// O(changed blocks), not O(file size); `decodeVersion` folds them back onto the previous one.
+
+const KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink', 'fifo', 'chr', 'blk', 'sock']
+
+/** `[kind, mode, uid, gid, size, nlink, atime, mtime, ctime, rdev, xattrs | null, changes, target,
+ *  deleted]`; times `[sec, nsec]`; xattrs `[[name, value]...]` or null when the same map as the
+ *  previous version's; changes `[[index, hash(32B), len] | [index]]` (a block set or a hole). */
+export function encodeVersion(v: InodeVersion, prev: InodeVersion | undefined): Value {
+  const changes = v.blocks.changesFrom(prev?.blocks ?? BlockTree.EMPTY).map(([i, ref]) => (ref === null ? [i] : [i, fromHex(ref.hash)!, ref.len]))
+  const xattrs = prev !== undefined && prev.xattrs === v.xattrs ? null : [...v.xattrs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([n, b]) => [n, b])
+  const t = (x: FsTime): Value => [x.sec, x.nsec]
+  return [v.kind, v.mode, v.uid, v.gid, v.size, v.nlink, t(v.atime), t(v.mtime), t(v.ctime), v.rdev, xattrs, changes, v.target, v.deleted]
+}
+
+const isUint = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+
+/** The version a record describes at `epoch`, on top of the inode's previous version; undefined
+ *  when the record is malformed (a damaged store: the caller counts it). */
+export function decodeVersion(value: Value, epoch: Epoch, prev: InodeVersion | undefined): InodeVersion | undefined {
+  if (!Array.isArray(value) || value.length !== 14) return undefined
+  const [kind, mode, uid, gid, size, nlink, atime, mtime, ctime, rdev, xattrs, changes, target, deleted] = value
+  const time = (x: Value): FsTime | undefined => (Array.isArray(x) && x.length === 2 && isUint(x[0]) && isUint(x[1]) ? { sec: x[0], nsec: x[1] } : undefined)
+  const at = time(atime as Value)
+  const mt = time(mtime as Value)
+  const ct = time(ctime as Value)
+  if (typeof kind !== 'string' || !KINDS.includes(kind as NodeKind) || !isUint(mode) || !isUint(uid) || !isUint(gid) || !isUint(size) || !isUint(nlink) || !isUint(rdev)) return undefined
+  if (at === undefined || mt === undefined || ct === undefined || typeof target !== 'string' || typeof deleted !== 'boolean' || !Array.isArray(changes)) return undefined
+  let xmap: ReadonlyMap<string, Uint8Array>
+  if (xattrs === null) {
+    if (prev === undefined) return undefined
+    xmap = prev.xattrs
+  } else {
+    if (!Array.isArray(xattrs)) return undefined
+    const m = new Map<string, Uint8Array>()
+    for (const x of xattrs) {
+      if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== 'string' || !(x[1] instanceof Uint8Array)) return undefined
+      m.set(x[0], x[1])
+    }
+    xmap = m
+  }
+  const list: BlockChange[] = []
+  let last = -1
+  for (const c of changes) {
+    if (!Array.isArray(c) || !isUint(c[0]) || c[0] <= last || c[0] >= INDEX_LIMIT) return undefined
+    last = c[0]
+    if (c.length === 1) list.push([c[0], null])
+    else if (c.length === 3 && c[1] instanceof Uint8Array && c[1].length === 32 && isUint(c[2])) list.push([c[0], { hash: toHex(c[1]) as ChunkHash, len: c[2] }])
+    else return undefined
+  }
+  const blocks = (prev?.blocks ?? BlockTree.EMPTY).update(list)
+  return { epoch, kind: kind as NodeKind, mode, uid, gid, size, nlink, atime: at, mtime: mt, ctime: ct, rdev, xattrs: xmap, blocks, target, deleted }
 }

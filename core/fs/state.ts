@@ -143,7 +143,7 @@ class Tx {
     assert(!last.deleted, `Tx.mut: inode ${ino} is not live`)
     const next: InodeVersion = { ...last, ...patch, epoch: this.epoch }
     rec.cur = next
-    this.fs.past.putVersion(ino, next)
+    this.fs.past.putVersion(ino, next, last)
     this.touched.add(ino)
   }
 
