@@ -72,14 +72,13 @@ export function newInodeRec(ino: number, first: InodeVersion): InodeRec {
 export const DEFAULT_ROOT_MODE = 0o1777
 
 /** A fresh volume: only the root directory (ino 1) at epoch 0. */
-export function createFs(crypto: Crypto, root: RootOptions = {}): FsState {
+export function createFs(crypto: Crypto, root: RootOptions = {}, past: FsPast = new MemoryFsPast(0)): FsState {
   const t = root.time ?? ZERO_TIME
   const v = newVersion(0, 'dir', {
     mode: S_IFDIR | ((root.mode ?? DEFAULT_ROOT_MODE) & PERM_MASK), uid: root.uid ?? 0, gid: root.gid ?? 0, nlink: 2,
     atime: t, mtime: t, ctime: t,
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
-  const past = new MemoryFsPast(0)
   past.putVersion(ROOT_INO, v)
   return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new Map(), dirTrees: new Map() }
 }

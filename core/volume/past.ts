@@ -1,0 +1,272 @@
+// The file system's past on disk (spec/storage.md "The file system's past"): a node's replica
+// keeps only its current tree in memory; every epoch's new versions, name events and log line go
+// out as one `past` record and are read back through the storage port when a snapshot, a
+// history query or a checker asks. The reducer (core/fs/state.ts) sees the same FsPast interface
+// as with MemoryFsPast.
+import type { Value } from '../codec.ts'
+import { fromHex, toHex } from '../bytes.ts'
+import { decodeVersion, encodeVersion, type FsPast } from '../fs/past.ts'
+import type { EntryEvent, Errno, InodeVersion, LogLine } from '../fs/types.ts'
+import type { Epoch, Pid, VolumeName } from '../types.ts'
+
+/** What the core reads back of the `past` records the host performed (the storage port). */
+export interface PastStore {
+  /** The body `[versions, events, line]` of the volume's `past` record of `epoch`. */
+  pastRecord(volume: VolumeName, epoch: Epoch): Value | undefined
+  /** Epochs (ascending) whose `past` record has a version of `ino`. */
+  versionEpochs(volume: VolumeName, ino: number): readonly Epoch[]
+  /** Epochs (ascending) whose `past` record has an event of `name` in directory `dir`. */
+  nameEpochs(volume: VolumeName, dir: number, name: string): readonly Epoch[]
+  /** Every name ever bound in directory `dir` (any order, no duplicates). */
+  dirNames(volume: VolumeName, dir: number): readonly string[]
+}
+
+/** `['past', volume, epoch, [[ino, version]...], [[dir, name, ino]...], line]`. */
+export function pastRecord(volume: VolumeName, epoch: Epoch, versions: Value[], events: Value[], line: Value): Value {
+  return ['past', volume, epoch, versions, events, line]
+}
+
+export interface ParsedPast {
+  readonly volume: VolumeName
+  readonly epoch: Epoch
+  readonly body: Value
+  /** Inodes with a version, (dir, name) pairs with an event: what an index of the record needs. */
+  readonly inos: readonly number[]
+  readonly names: readonly (readonly [number, string])[]
+}
+
+const isUint = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+
+/** The index entries of a `past` record; undefined for any other record or a malformed one. */
+export function parsePastRecord(r: Value): ParsedPast | undefined {
+  if (!Array.isArray(r) || r.length !== 6 || r[0] !== 'past' || typeof r[1] !== 'string' || !isUint(r[2])) return undefined
+  const [, volume, epoch, versions, events, line] = r
+  if (!Array.isArray(versions) || !Array.isArray(events)) return undefined
+  const inos: number[] = []
+  for (const x of versions) {
+    if (!Array.isArray(x) || x.length !== 2 || !isUint(x[0])) return undefined
+    inos.push(x[0])
+  }
+  const names: [number, string][] = []
+  for (const x of events) {
+    if (!Array.isArray(x) || x.length !== 3 || !isUint(x[0]) || typeof x[1] !== 'string' || !isUint(x[2])) return undefined
+    names.push([x[0], x[1]])
+  }
+  return { volume: volume as VolumeName, epoch: epoch as Epoch, body: [versions, events, line], inos, names }
+}
+
+function encodeLine(l: LogLine): Value {
+  return [fromHex(l.author) ?? new Uint8Array(0), l.kind, l.uid, l.gid, l.groups !== undefined ? [...l.groups] : null, l.client !== undefined ? fromHex(l.client) ?? new Uint8Array(0) : null, l.errno]
+}
+
+function decodeLine(v: Value): LogLine | undefined {
+  if (!Array.isArray(v) || v.length !== 7) return undefined
+  const [author, kind, uid, gid, groups, client, errno] = v
+  if (!(author instanceof Uint8Array) || typeof kind !== 'string' || !isUint(uid) || !isUint(gid)) return undefined
+  if (groups !== null && !(Array.isArray(groups) && groups.every(isUint))) return undefined
+  if (client !== null && !(client instanceof Uint8Array)) return undefined
+  if (errno !== null && typeof errno !== 'string') return undefined
+  const line: { -readonly [K in keyof LogLine]: LogLine[K] } = { author: toHex(author) as Pid, kind, uid, gid, errno: errno as Errno | null }
+  if (groups !== null) line.groups = groups as number[]
+  if (client !== null) line.client = toHex(client) as Pid
+  return line
+}
+
+/** A replica's past in its node's store. Writes of the op being applied are gathered and go out
+ *  as one record when its log line is written (`drain`); the records of the current step are
+ *  also kept here (`step`) until the step ends (`endStep`), so that reads see them before the
+ *  host's port does (as `VolumeState.written` for chunks). */
+export class StoredFsPast implements FsPast {
+  private opVersions = new Map<number, { prev: InodeVersion | undefined; v: InodeVersion }>()
+  private opEvents = new Map<string, readonly [number, string, number]>()
+  private length = 0
+  private readonly pending: Value[] = []
+  /** This step's records: epoch -> body, and what they add to the port's indexes. */
+  private readonly step = new Map<Epoch, Value>()
+  private readonly stepInos = new Map<number, Epoch[]>()
+  private readonly stepNames = new Map<string, Epoch[]>()
+  private readonly stepDirNames = new Map<number, Set<string>>()
+  /** Versions of the initial tree (small: createFs makes only the root). */
+  private readonly base = new Map<number, InodeVersion>()
+  private readonly baseEvents = new Map<string, EntryEvent>()
+  /** Records that did not decode (a damaged store), counted here and reported by status/verify. */
+  damaged = 0
+  /** While restore replays the log the records are on disk already: nothing goes out. */
+  replaying = false
+
+  constructor(private readonly volume: VolumeName, private readonly port: PastStore, private readonly baseEpoch: Epoch = 0) {}
+
+  get logLength(): number {
+    return this.length
+  }
+
+  putVersion(ino: number, v: InodeVersion, prev?: InodeVersion): void {
+    // The initial tree (epoch = baseEpoch: createFs's root) comes with the state, not from an op.
+    if (v.epoch === this.baseEpoch) {
+      this.base.set(ino, v)
+      return
+    }
+    const had = this.opVersions.get(ino)
+    this.opVersions.set(ino, { prev: had !== undefined ? had.prev : prev, v })
+  }
+
+  putEvent(dir: number, name: string, e: EntryEvent): void {
+    if (e.epoch === this.baseEpoch) {
+      this.baseEvents.set(`${dir}/${name}`, e)
+      return
+    }
+    this.opEvents.set(`${dir}/${name}`, [dir, name, e.ino])
+  }
+
+  putLogLine(line: LogLine): void {
+    const epoch = this.baseEpoch + this.length + 1
+    this.length++
+    const versions = [...this.opVersions].sort(([a], [b]) => a - b).map(([ino, { prev, v }]) => [ino, encodeVersion(v, prev)])
+    const events = [...this.opEvents.values()].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map(([d, n, i]) => [d, n, i])
+    const inos = [...this.opVersions.keys()]
+    this.opVersions = new Map()
+    this.opEvents = new Map()
+    if (this.replaying) return
+    const body: Value = [versions, events, encodeLine(line)]
+    this.pending.push(pastRecord(this.volume, epoch, versions, events, body[2] as Value))
+    this.step.set(epoch, body)
+    for (const ino of inos) push(this.stepInos, ino, epoch)
+    for (const [d, n] of events as [number, string, number][]) {
+      push(this.stepNames, `${d}/${n}`, epoch)
+      let s = this.stepDirNames.get(d)
+      if (s === undefined) this.stepDirNames.set(d, (s = new Set()))
+      s.add(n)
+    }
+  }
+
+  /** The records of the ops applied since the last drain, for the step's persist effect. */
+  drain(): Value[] {
+    return this.pending.splice(0)
+  }
+
+  endStep(): void {
+    this.step.clear()
+    this.stepInos.clear()
+    this.stepNames.clear()
+    this.stepDirNames.clear()
+  }
+
+  /** Whether anything of this step is still held (STORE-6: nothing between steps). */
+  get holdsStep(): boolean {
+    return this.step.size > 0 || this.pending.length > 0
+  }
+
+  private body(epoch: Epoch): Value[] | undefined {
+    const b = this.step.get(epoch) ?? this.port.pastRecord(this.volume, epoch)
+    if (!Array.isArray(b) || b.length !== 3 || !Array.isArray(b[0]) || !Array.isArray(b[1])) {
+      if (b !== undefined) this.damaged++
+      return undefined
+    }
+    return b as Value[]
+  }
+
+  versions(ino: number): readonly InodeVersion[] {
+    const epochs = [...this.port.versionEpochs(this.volume, ino), ...(this.stepInos.get(ino) ?? [])]
+    const first = this.base.get(ino)
+    const out: InodeVersion[] = first !== undefined ? [first] : []
+    for (const epoch of epochs) {
+      const b = this.body(epoch)
+      const x = b === undefined ? undefined : (b[0] as Value[]).find((y) => Array.isArray(y) && y[0] === ino)
+      const v = x === undefined ? undefined : decodeVersion((x as Value[])[1]!, epoch, out[out.length - 1])
+      if (v === undefined) {
+        this.damaged++
+        break
+      }
+      out.push(v)
+    }
+    return out
+  }
+
+  nameHistory(dir: number, name: string): readonly EntryEvent[] | undefined {
+    const epochs = [...this.port.nameEpochs(this.volume, dir, name), ...(this.stepNames.get(`${dir}/${name}`) ?? [])]
+    const first = this.baseEvents.get(`${dir}/${name}`)
+    if (epochs.length === 0 && first === undefined) return undefined
+    const out: EntryEvent[] = first !== undefined ? [first] : []
+    for (const epoch of epochs) {
+      const b = this.body(epoch)
+      const x = b === undefined ? undefined : (b[1] as Value[]).find((y) => Array.isArray(y) && y[0] === dir && y[1] === name)
+      if (x === undefined) {
+        this.damaged++
+        break
+      }
+      out.push({ epoch, ino: (x as Value[])[2] as number })
+    }
+    return out
+  }
+
+  *names(dir: number): IterableIterator<[string, readonly EntryEvent[]]> {
+    const all = new Set([...this.port.dirNames(this.volume, dir), ...(this.stepDirNames.get(dir) ?? [])])
+    for (const k of this.baseEvents.keys()) if (k.startsWith(`${dir}/`)) all.add(k.slice(`${dir}/`.length))
+    for (const name of all) {
+      const h = this.nameHistory(dir, name)
+      if (h !== undefined) yield [name, h]
+    }
+  }
+
+  logLine(epoch: Epoch): LogLine | undefined {
+    if (epoch <= this.baseEpoch || epoch > this.baseEpoch + this.length) return undefined
+    const b = this.body(epoch)
+    const line = b === undefined ? undefined : decodeLine(b[2]!)
+    if (line === undefined) this.damaged++
+    return line
+  }
+}
+
+function push<K>(m: Map<K, Epoch[]>, k: K, e: Epoch): void {
+  const l = m.get(k)
+  if (l === undefined) m.set(k, [e])
+  else if (l[l.length - 1] !== e) l.push(e)
+}
+
+/** The past's part of the storage port in memory, filled from performed `past` records
+ *  (`absorb`): the simulator's and the tests'. */
+export class MemoryPastStore implements PastStore {
+  private readonly bodies = new Map<string, Value>()
+  private readonly byIno = new Map<string, Epoch[]>()
+  private readonly byName = new Map<string, Epoch[]>()
+  private readonly dirs = new Map<string, Set<string>>()
+
+  absorb(records: readonly Value[]): void {
+    for (const r of records) {
+      const p = parsePastRecord(r)
+      if (p === undefined) continue
+      const v = p.volume
+      if (this.bodies.has(`${v}/${p.epoch}`)) continue
+      this.bodies.set(`${v}/${p.epoch}`, p.body)
+      for (const ino of p.inos) push(this.byIno, `${v}/${ino}`, p.epoch)
+      for (const [d, n] of p.names) {
+        push(this.byName, `${v}/${d}/${n}`, p.epoch)
+        let s = this.dirs.get(`${v}/${d}`)
+        if (s === undefined) this.dirs.set(`${v}/${d}`, (s = new Set()))
+        s.add(n)
+      }
+    }
+  }
+  clear(): void {
+    this.bodies.clear()
+    this.byIno.clear()
+    this.byName.clear()
+    this.dirs.clear()
+  }
+  pastRecord(volume: VolumeName, epoch: Epoch): Value | undefined {
+    return this.bodies.get(`${volume}/${epoch}`)
+  }
+  versionEpochs(volume: VolumeName, ino: number): readonly Epoch[] {
+    return this.byIno.get(`${volume}/${ino}`) ?? []
+  }
+  nameEpochs(volume: VolumeName, dir: number, name: string): readonly Epoch[] {
+    return this.byName.get(`${volume}/${dir}/${name}`) ?? []
+  }
+  dirNames(volume: VolumeName, dir: number): readonly string[] {
+    return [...(this.dirs.get(`${volume}/${dir}`) ?? [])]
+  }
+  /** Replaces a stored record's body (tests of damage). */
+  overwrite(volume: VolumeName, epoch: Epoch, body: Value): void {
+    this.bodies.set(`${volume}/${epoch}`, body)
+  }
+}
