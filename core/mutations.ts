@@ -19,6 +19,8 @@ export type Mutation =
   | 'keep-chunk-bytes'
   /** remote_get takes a PUT's chunks without persisting them: they live only until the step ends. */
   | 'forget-fetched-chunks'
+  /** the replica's past keeps a step's records after the step (spec/storage.md STORE-6). */
+  | 'keep-past-records'
   /** restart trusts any checkpoint record: no signature check, heads not compared with the chains. */
   | 'trust-any-checkpoint'
 
@@ -32,4 +34,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'keep-chunk-bytes',
   'forget-fetched-chunks',
   'trust-any-checkpoint',
+  'keep-past-records',
 ]

@@ -10,9 +10,10 @@ import { toHex, fromHex } from './bytes.ts'
 import { Out, type Effect, type RequestId } from './effects.ts'
 import * as fotb from './fotb/index.ts'
 import * as vol from './volume/index.ts'
+import { StoredFsPast } from './volume/past.ts'
 import type { CallResult, FsCall, Genesis, Policy, VolumeParams, VolumeState, VolumeUp } from './volume/index.ts'
 import { verifyVolume, type VolumeFinding } from './verify.ts'
-import { MemoryChunkStore, type ChunkStore } from './storage.ts'
+import { MemoryChunkStore, type NodeStorage } from './storage.ts'
 import { assert, isPid, isVolumeName, type Pid, type TimeMs, type VolumeName } from './types.ts'
 
 export interface NodeConfig {
@@ -21,8 +22,9 @@ export interface NodeConfig {
   readonly params: VolumeParams
   /** Period of the node's tick timer (anti-entropy, remote_get deadlines). */
   readonly tickMs: number
-  /** The storage port (spec/storage.md): the chunks the host has stored for this node. */
-  readonly storage: ChunkStore
+  /** The storage port (spec/storage.md): the chunks and the replicas' past the host has stored
+   *  for this node. */
+  readonly storage: NodeStorage
 }
 
 export interface NodeState {
@@ -63,7 +65,7 @@ export function nodeConfig(
   secretKey: Uint8Array,
   params: VolumeParams = vol.DEFAULT_VOLUME_PARAMS,
   tickMs = DEFAULT_TICK_MS,
-  storage: ChunkStore = new MemoryChunkStore(),
+  storage: NodeStorage = new MemoryChunkStore(),
 ): NodeConfig {
   return { crypto, secretKey, params, tickMs, storage }
 }
@@ -129,8 +131,10 @@ export function stepGroup(
 
 /** The step's chunks are in its persist effect now; from here on the host's port serves them. */
 function endStep(config: NodeConfig, state: NodeState): void {
-  if (config.params.mutation === 'keep-chunk-bytes') return
-  for (const v of state.volumes.values()) v.written.clear()
+  for (const v of state.volumes.values()) {
+    if (config.params.mutation !== 'keep-past-records' && v.fs.past instanceof StoredFsPast) v.fs.past.endStep()
+    if (config.params.mutation !== 'keep-chunk-bytes') v.written.clear()
+  }
 }
 
 /** Only the end of a step: seal and send what earlier `settle: false` groups appended. */
@@ -257,7 +261,7 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
 }
 
 function addVolume(config: NodeConfig, state: NodeState, ctx: vol.Ctx, genesis: Genesis, contacts: readonly Pid[]): VolumeState {
-  const v = vol.newVolume(config.crypto, genesis, state.me, contacts)
+  const v = vol.newVolume(config.crypto, genesis, state.me, contacts, config.storage)
   if (config.params.fotb.mutation) v.fotb.mutation = config.params.fotb.mutation
   state.volumes.set(genesis.name, v)
   ctx.out.persist(genesisRecord(genesis, contacts))
@@ -342,7 +346,7 @@ export function restoreNode(
     let r: ReturnType<typeof vol.restoreVolume> | undefined
     let used: vol.Checkpoint | undefined
     for (const c of [...candidates, undefined]) {
-      r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, contacts, c)
+      r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, contacts, c, config.storage)
       if (c === undefined || r.untrusted.length === 0 || trustAny) {
         used = c
         break

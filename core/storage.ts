@@ -10,7 +10,8 @@
 // and runtime/store.ts (level + segment files, a bounded cache).
 import type { Value } from './codec.ts'
 import { toHex } from './bytes.ts'
-import type { ChunkHash, VolumeName } from './types.ts'
+import type { ChunkHash, Epoch, VolumeName } from './types.ts'
+import { MemoryPastStore, type PastStore } from './volume/past.ts'
 
 /** Read side of a node's stored chunks, per volume. */
 export interface ChunkStore {
@@ -21,6 +22,9 @@ export interface ChunkStore {
   /** Whether chunk(volume, hash) would be found, without reading it. */
   hasChunk(volume: VolumeName, hash: ChunkHash): boolean
 }
+
+/** The whole port a node reads: its chunks and its replicas' past (spec/storage.md). */
+export interface NodeStorage extends ChunkStore, PastStore {}
 
 /** What an audit read of one stored chunk found. */
 export type ChunkAudit =
@@ -43,8 +47,9 @@ export function parseChunkRecord(r: Value): { volume: VolumeName; hash: ChunkHas
 
 /** Chunks in memory, filled from the persist effects a host performs (`absorb`). The simulator
  *  keeps one per node and rebuilds it from the durable records at restart. */
-export class MemoryChunkStore implements ChunkStore {
+export class MemoryChunkStore implements NodeStorage {
   private readonly byKey = new Map<string, Uint8Array>()
+  private readonly past = new MemoryPastStore()
 
   /** `hash` (e.g. chunkHash with a Crypto) lets auditChunk check bytes; without it only presence. */
   constructor(private readonly hash?: (bytes: Uint8Array) => string) {}
@@ -71,8 +76,21 @@ export class MemoryChunkStore implements ChunkStore {
     if (actual !== undefined && actual !== hash) return { ok: false, problem: 'does not hash to its name (damaged)', actual }
     return { ok: true, bytes: b.length }
   }
-  /** Takes the chunk records of one performed persist effect; other records are ignored. */
+  pastRecord(volume: VolumeName, epoch: Epoch): Value | undefined {
+    return this.past.pastRecord(volume, epoch)
+  }
+  versionEpochs(volume: VolumeName, ino: number): readonly Epoch[] {
+    return this.past.versionEpochs(volume, ino)
+  }
+  nameEpochs(volume: VolumeName, dir: number, name: string): readonly Epoch[] {
+    return this.past.nameEpochs(volume, dir, name)
+  }
+  dirNames(volume: VolumeName, dir: number): readonly string[] {
+    return this.past.dirNames(volume, dir)
+  }
+  /** Takes the chunk and past records of one performed persist effect; others are ignored. */
   absorb(records: readonly Value[]): void {
+    this.past.absorb(records)
     for (const r of records) {
       const c = parseChunkRecord(r)
       if (c === undefined) continue
@@ -97,5 +115,6 @@ export class MemoryChunkStore implements ChunkStore {
   /** Forgets everything (a crash of the host's memory; the simulator re-absorbs the disk). */
   clear(): void {
     this.byKey.clear()
+    this.past.clear()
   }
 }

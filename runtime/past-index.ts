@@ -2,11 +2,11 @@
 // `past` records of a volume, one per epoch, kept in level under keys the core's synchronous
 // port reads with getSync — never loaded at start, never all in memory.
 //
-//   pp:<vol>:<epoch 16 digits>           encode(body)            the record of one epoch
-//   pv:<vol>:<ino>                       encode(pages)           how many epoch pages ino has
-//   pv:<vol>:<ino>:<page 8 digits>       encode([epoch, ...])    up to PAGE epochs, ascending
-//   pn:<vol>:<dir>:<hex name>[:<page>]   the same for the events of one name in a directory
-//   pd:<vol>:<dir>[:<page>]              the same for the names ever bound in a directory
+//   h:r:<vol>:<epoch 16 digits>          encode(body)            the record of one epoch
+//   h:v:<vol>:<ino>                      encode(pages)           how many epoch pages ino has
+//   h:v:<vol>:<ino>:<page 8 digits>      encode([epoch, ...])    up to PAGE epochs, ascending
+//   h:n:<vol>:<dir>:<hex name>[:<page>]  the same for the events of one name in a directory
+//   h:d:<vol>:<dir>[:<page>]             the same for the names ever bound in a directory
 //
 // Pages bound the cost of one more entry (read the last page, append, write it back: O(PAGE)),
 // so an inode written a million times costs the same per write as a new one. Index entries are
@@ -23,10 +23,10 @@ export const PAST_PAGE = 256
 export type Put = { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
 
 const pad = (n: number, w: number): string => String(n).padStart(w, '0')
-const recordKey = (v: string, e: number): string => `pp:${v}:${pad(e, 16)}`
-const inoKey = (v: string, ino: number): string => `pv:${v}:${ino}`
-const nameKey = (v: string, dir: number, name: string): string => `pn:${v}:${dir}:${toHex(new TextEncoder().encode(name))}`
-const dirKey = (v: string, dir: number): string => `pd:${v}:${dir}`
+const recordKey = (v: string, e: number): string => `h:r:${v}:${pad(e, 16)}`
+const inoKey = (v: string, ino: number): string => `h:v:${v}:${ino}`
+const nameKey = (v: string, dir: number, name: string): string => `h:n:${v}:${dir}:${toHex(new TextEncoder().encode(name))}`
+const dirKey = (v: string, dir: number): string => `h:d:${v}:${dir}`
 
 export class PastIndex {
   /** Records staged and not yet durable (cleared once every staged batch is). */

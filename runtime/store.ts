@@ -5,7 +5,7 @@
 // `loadAll().records` to `restoreNode`.
 //
 // On disk (format 2, spec/runtime.md "Store format"), keys by prefix:
-//   m:format          'paciofs-store/2'; a store without it, or with another value, is refused
+//   m:format          'paciofs-store/3'; a store without it, or with another value, is refused
 //   b:<16 digits>     one step's records: the batch's sequence number 1, 2, 3 ..., zero-padded
 //                     so that level's byte order of keys is the order of appends;
 //                     value = encode([sha256(body), body]), body = encode([seq, records])
@@ -36,8 +36,9 @@ import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { Level } from 'level'
 import { decode, encode, tryDecode, type Value } from '../core/codec.ts'
 import { bytesEqual, fromHex } from '../core/bytes.ts'
-import { parseChunkRecord, type ChunkAudit, type ChunkStore } from '../core/storage.ts'
-import { assert, type ChunkHash, type VolumeName } from '../core/types.ts'
+import { parseChunkRecord, type ChunkAudit, type NodeStorage } from '../core/storage.ts'
+import { assert, type ChunkHash, type Epoch, type VolumeName } from '../core/types.ts'
+import { PastIndex } from './past-index.ts'
 import { CodedError } from './errors.ts'
 
 /** Chunks at least this long go to a segment file instead of level. */
@@ -47,7 +48,7 @@ export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024
 /** Verified chunk bytes kept in memory for reads (least recently used out first). */
 export const CHUNK_CACHE_BYTES_MAX = 64 * 1024 * 1024
 /** The one store format this version reads and writes. */
-export const STORE_FORMAT = 'paciofs-store/2'
+export const STORE_FORMAT = 'paciofs-store/3'
 
 export function segmentDir(dir: string): string {
   return `${dir}-chunks`
@@ -63,7 +64,7 @@ const BATCH_KEY = /^b:[0-9]{16}$/
 const FORMAT_KEY = 'm:format'
 /** The key ranges between and around the format's prefixes: empty in a store this code wrote. */
 const FOREIGN_RANGES: readonly { gte?: string; lt?: string }[] = [
-  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'm:' }, { gte: 'm;', lt: 's:' }, { gte: 's;' },
+  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'h:' }, { gte: 'h;', lt: 'm:' }, { gte: 'm;', lt: 's:' }, { gte: 's;' },
 ]
 const chunkKey = (volume: string, hash: string): string => `c:${volume}:${hash}`
 const statsKey = (volume: string): string => `s:${volume}`
@@ -149,7 +150,7 @@ export interface VolumeChunkStats {
   bytes: number
 }
 
-export class RecordStore implements ChunkStore {
+export class RecordStore implements NodeStorage {
   private readonly db: Level<string, Uint8Array>
   private readonly dir: string
   /** Sequence number of the last batch written (0: none). */
@@ -169,6 +170,9 @@ export class RecordStore implements ChunkStore {
   /** Segment file descriptors for synchronous reads. */
   private readonly readFds = new Map<number, number | null>()
   private readonly stats: Map<string, VolumeChunkStats>
+  /** The replicas' past (pp:/pv:/pn:/pd: keys, runtime/past-index.ts), read by the core's port. */
+  private readonly pastIndex = new PastIndex((key) => this.db.getSync(key))
+  private readonly pastPort = this.pastIndex.asPort()
   readonly counters: ChunkCounters = { reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 }
 
   private constructor(db: Level<string, Uint8Array>, dir: string, lastSeq: number, stats: Map<string, VolumeChunkStats>) {
@@ -231,6 +235,20 @@ export class RecordStore implements ChunkStore {
       const c = parseChunkRecord(r)
       if (c !== undefined) this.staged.set(`${c.volume}/${c.hash}`, c.bytes)
     }
+    this.pastIndex.stage(records)
+  }
+
+  pastRecord(volume: VolumeName, epoch: Epoch): Value | undefined {
+    return this.pastPort.pastRecord(volume, epoch)
+  }
+  versionEpochs(volume: VolumeName, ino: number): readonly Epoch[] {
+    return this.pastPort.versionEpochs(volume, ino)
+  }
+  nameEpochs(volume: VolumeName, dir: number, name: string): readonly Epoch[] {
+    return this.pastPort.nameEpochs(volume, dir, name)
+  }
+  dirNames(volume: VolumeName, dir: number): readonly string[] {
+    return this.pastPort.dirNames(volume, dir)
   }
 
   hasChunk(volume: VolumeName, hash: ChunkHash): boolean {
@@ -368,6 +386,7 @@ export class RecordStore implements ChunkStore {
         throw this.failed
       }
       // Durable: from now on the index serves these chunks; keep them hot in the cache.
+      this.pastIndex.durable(records)
       for (const r of records) {
         const c = parseChunkRecord(r)
         if (c === undefined) continue
@@ -392,6 +411,8 @@ export class RecordStore implements ChunkStore {
     let seg: { n: number; handle: FileHandle; size: number } | undefined
     let offset = 0
     for (const r of records) {
+      // Past records live under their own keys (runtime/past-index.ts), not in the batch body.
+      if (Array.isArray(r) && r[0] === 'past') continue
       const c = parseChunkRecord(r)
       if (c === undefined) {
         out.push(r)
@@ -429,6 +450,7 @@ export class RecordStore implements ChunkStore {
     }
     if (seg !== undefined) await this.flushSegment(seg, bufs)
     ops.unshift({ type: 'put', key: batchKey(seq), value: encodeBatch(seq, out) })
+    ops.push(...this.pastIndex.ops(records))
     for (const [volume, st] of touched) ops.push({ type: 'put', key: statsKey(volume), value: encode([st.chunks, st.bytes]) })
     // Counters in memory only once the batch is durable would be exact; they are read only for
     // statfs and status, and a failed batch stops the store anyway.
@@ -524,6 +546,7 @@ export class RecordStore implements ChunkStore {
     this.readFds.clear()
     this.cache.clear()
     this.staged.clear()
+    this.pastIndex.reset()
     await this.segment?.handle.close()
     await this.db.close()
   }

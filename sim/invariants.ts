@@ -5,6 +5,7 @@ import { decode, type Value } from '../core/codec.ts'
 import { restoreNode, verifyNodeVolume, type CheckpointUse } from '../core/node.ts'
 import { checkpointOf, decodePayload, membersOf, obfuscate, parseCheckpoint, replayMembership, type VolumeState } from '../core/volume/index.ts'
 import { toHex } from '../core/bytes.ts'
+import { StoredFsPast } from '../core/volume/past.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
 import { checkPermInvariants } from '../core/fs/perm.ts'
@@ -175,6 +176,7 @@ export class InvariantChecker {
   private checkNoChunkBytes(node: SimNode, at: TimeMs): void {
     for (const [name, v] of node.state.volumes) {
       if (v.written.size > 0) this.fail('STORE-3', `${name} at ${short(node.pid)}: ${v.written.size} chunks held in the state after a step`, at)
+      if (v.fs.past instanceof StoredFsPast && v.fs.past.holdsStep) this.fail('STORE-6', `${name} at ${short(node.pid)}: its past holds records after a step`, at)
     }
   }
 

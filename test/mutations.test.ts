@@ -18,6 +18,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'keep-chunk-bytes': { config: {}, caughtBy: ['STORE-3'] },
   'forget-fetched-chunks': { config: {}, caughtBy: ['STORE-1'] },
   'trust-any-checkpoint': { config: { forgeCheckpoints: true }, caughtBy: ['CKPT-2'] },
+  'keep-past-records': { config: {}, caughtBy: ['STORE-6'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

@@ -58,7 +58,7 @@ describe('the past index', () => {
       }
     }
     expect(index.asPort().versionEpochs(V, 7)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
-    expect(level.get('pv:v:7:00000002')).toBeDefined()
+    expect(level.get('h:v:v:7:00000002')).toBeDefined()
     expect(largest).toBeLessThan(PAST_PAGE * 8)
   })
 })

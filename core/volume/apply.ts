@@ -6,6 +6,7 @@ import { encode } from '../codec.ts'
 import { fromHex } from '../bytes.ts'
 import type { Out } from '../effects.ts'
 import { chunkRecord, type ChunkStore } from '../storage.ts'
+import { StoredFsPast, type PastStore } from './past.ts'
 import * as fotb from '../fotb/index.ts'
 import { entryHash, headerOf, type Entry } from '../ledger/index.ts'
 import { applyOp, createFs } from '../fs/state.ts'
@@ -20,12 +21,14 @@ import type { CallResult, Ctx, FsCall, Genesis, LogRecord, Pending, PlainOp, Ski
 // ---------------------------------------------------------------------------------------------
 // Creation and local calls
 
-export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: readonly Pid[] = []): VolumeState {
+/** A new volume; with `storage`, its replica's past goes to the store (StoredFsPast, spec/storage.md)
+ *  instead of memory. */
+export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: readonly Pid[] = [], storage?: PastStore): VolumeState {
   const state: VolumeState = {
     genesis,
     me,
     fotb: fotb.newFotb(genesis.name, me),
-    fs: createFs(crypto),
+    fs: createFs(crypto, {}, storage !== undefined ? new StoredFsPast(genesis.name, storage) : undefined),
     written: new Map(),
     plain: new Map(),
     log: [],
@@ -136,6 +139,8 @@ function entryHashOf(crypto: Crypto, entry: Entry): EntryHash {
 
 function appendLog(state: VolumeState, out: Out, record: LogRecord): void {
   assert(record.epoch === state.log.length + 1, 'log epochs are contiguous')
+  // The op's past (its versions, name events, log line) goes out with its log record.
+  if (state.fs.past instanceof StoredFsPast) for (const r of state.fs.past.drain()) out.persist(r)
   state.log.push(record)
   out.persist(logRecordValue(state.genesis.name, record))
   out.deliver(state.genesis.name, { type: 'logged', record } satisfies VolumeUp)

@@ -11,6 +11,7 @@ import { addVote, membersOf, replayMembership } from './membership.ts'
 import { newVolume } from './apply.ts'
 import { stateRootAt } from '../fs/merkle.ts'
 import type { Checkpoint } from './checkpoint.ts'
+import { StoredFsPast, type PastStore } from './past.ts'
 import type { Genesis, LogRecord, Pending, SkipRecord, VolumeParams, VolumeState } from './types.ts'
 
 export interface VolumeRestoreProblem {
@@ -26,11 +27,12 @@ export function restoreVolume(
   records: readonly Value[],
   contacts: readonly Pid[] = [],
   checkpoint?: Checkpoint,
+  storage?: PastStore,
 ): { state: VolumeState; problems: VolumeRestoreProblem[]; untrusted: Pid[] } {
   const volume = genesis.name
   const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records, checkpoint?.heads)
   const problems: VolumeRestoreProblem[] = [...restored.problems]
-  const base = newVolume(crypto, genesis, me, contacts)
+  const base = newVolume(crypto, genesis, me, contacts, storage)
   const state: VolumeState = { ...base, fotb: restored.state }
   if (params.fotb.mutation) state.fotb.mutation = params.fotb.mutation
   const logRecs: LogRecord[] = []
@@ -69,6 +71,9 @@ export function restoreVolume(
   // Replay the log into the replica, in epoch order; a gap or an unreplayable record is reported
   // and replay stops there (later records cannot be placed without it).
   logRecs.sort((a, b) => a.epoch - b.epoch)
+  // The replayed ops' past records are in the store already: replay writes none.
+  const stored = state.fs.past instanceof StoredFsPast ? state.fs.past : undefined
+  if (stored) stored.replaying = true
   for (const rec of logRecs) {
     if (rec.epoch !== state.log.length + 1) {
       problems.push({ record: `log epoch ${rec.epoch}`, problem: `expected epoch ${state.log.length + 1}` })
@@ -82,6 +87,7 @@ export function restoreVolume(
     applyOp(state.fs, op, { epoch: rec.epoch, author: rec.author })
     state.log.push(rec)
   }
+  if (stored) stored.replaying = false
   state.skipped.push(...skips)
   // Membership and pending queues from what fotb had delivered: membership is a function of the
   // set of delivered votes, so the order of replay does not matter.
