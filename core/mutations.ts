@@ -19,6 +19,12 @@ export type Mutation =
   | 'keep-chunk-bytes'
   /** remote_get takes a PUT's chunks without persisting them: they live only until the step ends. */
   | 'forget-fetched-chunks'
+  /** the node keeps a step's plain operations in the volume state after the step (spec/storage.md). */
+  | 'keep-plain-ops'
+  /** remote_get takes a PUT's plain operation without persisting it: it lives only until the step ends. */
+  | 'forget-fetched-plain'
+  /** fotb accepts a peer's batch without persisting its entries: they live only until the step ends. */
+  | 'forget-fetched-entries'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -29,4 +35,7 @@ export const MUTATIONS: readonly Mutation[] = [
   'verify-top-only',
   'keep-chunk-bytes',
   'forget-fetched-chunks',
+  'keep-plain-ops',
+  'forget-fetched-plain',
+  'forget-fetched-entries',
 ]
