@@ -6,7 +6,7 @@
 // The host's work (persisting, sending) is not included; encoding the persist records, which
 // every host must do, is timed separately. Run alone: npx tsx bench/node-bench.ts
 // Wired into `npm run bench:core` by bench/core.ts.
-import { MemoryChunkStore } from '../core/storage.ts'
+import { MemoryStorage } from '../core/storage.ts'
 import { nobleCrypto } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { createNode, encodeRecord, nodeConfig, step } from '../core/node.ts'
@@ -47,7 +47,7 @@ export class Driver {
     const t1 = performance.now()
     this.state = r.state
     // The host's part: a performed persist fills the storage port the next steps read.
-    if (this.config.storage instanceof MemoryChunkStore) for (const e of r.effects) if (e.type === 'persist') this.config.storage.absorb(e.records)
+    if (this.config.storage instanceof MemoryStorage) for (const e of r.effects) if (e.type === 'persist') this.config.storage.absorb(e.records)
     if (phase !== undefined) {
       phase.persistedBytes += persistBytes(r.effects)
       phase.encodeMs += performance.now() - t1

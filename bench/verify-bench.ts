@@ -16,11 +16,11 @@
 //
 //   npx tsx bench/verify-bench.ts [--quick] [--runs N] [--files N --mib M]    (npm run bench:verify)
 // Writes bench/results/verify.json and prints a markdown table; progress goes to stderr.
-import type { MemoryChunkStore } from '../core/storage.ts'
+import type { MemoryStorage } from '../core/storage.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { nodeConfig, verifyNodeVolume } from '../core/node.ts'
 import type { NodeConfig, NodeRequest, NodeState } from '../core/node.ts'
-import { opOfRecord } from '../core/volume/index.ts'
+import { opOfRecord, plainReader } from '../core/volume/index.ts'
 import { applyOp, createFs } from '../core/fs/state.ts'
 import type { VolumeName } from '../core/types.ts'
 import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
@@ -186,8 +186,9 @@ function replayOnly(config: NodeConfig, state: NodeState): { ms: number; ops: nu
   const v = state.volumes.get(VOLUME)!
   const t0 = performance.now()
   const fs = createFs(config.crypto)
+  const plain = plainReader(v, config.crypto, config.storage)
   for (const rec of v.log) {
-    const op = opOfRecord(v, rec)
+    const op = opOfRecord(plain, rec)
     if (!op) throw new Error(`bench: no op for epoch ${rec.epoch}`)
     applyOp(fs, op, { epoch: fs.epoch + 1, author: rec.author })
   }
@@ -209,7 +210,7 @@ async function main(): Promise<void> {
   const buildTiming = { ...timing }
   const v = built.state.volumes.get(VOLUME)!
   const logOps = v.log.length
-  const chunkStats = (config.storage as MemoryChunkStore).chunkStats(VOLUME)
+  const chunkStats = (config.storage as MemoryStorage).chunkStats(VOLUME)
   const chunkBytes = chunkStats.bytes
   const seals = v.fotb.chains.get(built.state.me)!.view.seals.length
   progress(`built in ${(built.ms / 1000).toFixed(1)} s: ${logOps} logged ops, ${chunkStats.chunks} chunks (${(chunkBytes / 2 ** 20).toFixed(1)} MiB), ${seals} seals; signing ${(buildTiming.signMs / 1000).toFixed(1)} s, content hashing ${(buildTiming.contentHashMs / 1000).toFixed(1)} s`)

@@ -19,6 +19,12 @@ export type Mutation =
   | 'keep-chunk-bytes'
   /** remote_get takes a PUT's chunks without persisting them: they live only until the step ends. */
   | 'forget-fetched-chunks'
+  /** the node keeps a step's plain operations in the volume state after the step (spec/storage.md). */
+  | 'keep-plain-ops'
+  /** remote_get takes a PUT's plain operation without persisting it: it lives only until the step ends. */
+  | 'forget-fetched-plain'
+  /** fotb accepts a peer's batch without persisting its entries: they live only until the step ends. */
+  | 'forget-fetched-entries'
   /** the replica's past keeps a step's records after the step (spec/storage.md STORE-6). */
   | 'keep-past-records'
   /** restart trusts any checkpoint record: no signature check, heads not compared with the chains. */
@@ -33,6 +39,9 @@ export const MUTATIONS: readonly Mutation[] = [
   'verify-top-only',
   'keep-chunk-bytes',
   'forget-fetched-chunks',
+  'keep-plain-ops',
+  'forget-fetched-plain',
+  'forget-fetched-entries',
   'trust-any-checkpoint',
   'keep-past-records',
 ]

@@ -13,7 +13,7 @@ import * as vol from './volume/index.ts'
 import { StoredFsPast } from './volume/past.ts'
 import type { CallResult, FsCall, Genesis, Policy, VolumeParams, VolumeState, VolumeUp } from './volume/index.ts'
 import { verifyVolume, type VolumeFinding } from './verify.ts'
-import { MemoryChunkStore, type NodeStorage } from './storage.ts'
+import { MemoryStorage, type Storage } from './storage.ts'
 import { assert, isPid, isVolumeName, type Pid, type TimeMs, type VolumeName } from './types.ts'
 
 export interface NodeConfig {
@@ -22,9 +22,9 @@ export interface NodeConfig {
   readonly params: VolumeParams
   /** Period of the node's tick timer (anti-entropy, remote_get deadlines). */
   readonly tickMs: number
-  /** The storage port (spec/storage.md): the chunks and the replicas' past the host has stored
-   *  for this node. */
-  readonly storage: NodeStorage
+  /** The storage port (spec/storage.md): the chunks, plain operations and ledger entries the host
+   *  has stored for this node. */
+  readonly storage: Storage
 }
 
 export interface NodeState {
@@ -57,15 +57,15 @@ export type NodeEffect = Effect<NodeReply, VolumeUp>
 
 export const DEFAULT_TICK_MS = 250
 
-/** A node's configuration. `storage` defaults to an empty MemoryChunkStore: the host that
- *  performs the node's persist effects must fill it (`absorb`), or content written in one step is
- *  unreadable in the next. */
+/** A node's configuration. `storage` defaults to an empty MemoryStorage: the host that performs
+ *  the node's persist effects must fill it (`absorb`), or what one step wrote is unreadable in
+ *  the next. */
 export function nodeConfig(
   crypto: Crypto,
   secretKey: Uint8Array,
   params: VolumeParams = vol.DEFAULT_VOLUME_PARAMS,
   tickMs = DEFAULT_TICK_MS,
-  storage: NodeStorage = new MemoryChunkStore(),
+  storage: Storage = new MemoryStorage(),
 ): NodeConfig {
   return { crypto, secretKey, params, tickMs, storage }
 }
@@ -88,7 +88,7 @@ function bump(state: NodeState, key: string): void {
 }
 
 function ctxFor(config: NodeConfig, state: NodeState, now: TimeMs, out: Out): vol.Ctx {
-  return { crypto: config.crypto, secretKey: config.secretKey, saltKey: state.saltKey, params: config.params, now, out, chunks: config.storage }
+  return { crypto: config.crypto, secretKey: config.secretKey, saltKey: state.saltKey, params: config.params, now, out, store: config.storage }
 }
 
 export function step(config: NodeConfig, state: NodeState, input: NodeInput): { state: NodeState; effects: NodeEffect[] } {
@@ -129,11 +129,14 @@ export function stepGroup(
   return { state, effects: out.effects() }
 }
 
-/** The step's chunks are in its persist effect now; from here on the host's port serves them. */
+/** The step's chunks, plain ops and entries are in its persist effect now; from here on the
+ *  host's port serves them (spec/storage.md STORE-3, STORE-4). */
 function endStep(config: NodeConfig, state: NodeState): void {
   for (const v of state.volumes.values()) {
     if (config.params.mutation !== 'keep-past-records' && v.fs.past instanceof StoredFsPast) v.fs.past.endStep()
     if (config.params.mutation !== 'keep-chunk-bytes') v.written.clear()
+    if (config.params.mutation !== 'keep-plain-ops') v.writtenPlain.clear()
+    fotb.clearWritten(v.fotb)
   }
 }
 
@@ -153,7 +156,7 @@ function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
     for (let round = 0; ; round++) {
       assert(round < 10_000, 'settle terminates')
       const ups: fotb.FotbUp[] = []
-      fotb.flush(v.fotb, config.crypto, config.secretKey, config.params.fotb, ctx.out, ups)
+      fotb.flush(v.fotb, config.crypto, config.secretKey, config.params.fotb, ctx.out, config.storage, ups)
       if (ups.length === 0 && v.fotb.unsealed.length === 0) break
       vol.onUps(v, ctx, ups)
       vol.membershipSettled(v, ctx)
@@ -199,7 +202,7 @@ function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid
       return
     }
     const ups: fotb.FotbUp[] = []
-    fotb.onMessage(v.fotb, config.crypto, config.params.fotb, ctx.now, from, parsed.msg, ctx.out, ups)
+    fotb.onMessage(v.fotb, config.crypto, config.params.fotb, ctx.now, from, parsed.msg, ctx.out, config.storage, ups)
     vol.onUps(v, ctx, ups)
     vol.membershipSettled(v, ctx)
   } else if (tag.startsWith('vol/')) {
@@ -268,7 +271,7 @@ function addVolume(config: NodeConfig, state: NodeState, ctx: vol.Ctx, genesis: 
   const ups: fotb.FotbUp[] = []
   const members = new Set(vol.membersOf(v))
   const audience = new Set([...members, ...v.contacts])
-  fotb.setMembers(v.fotb, members, audience, ctx.out, ups)
+  fotb.setMembers(v.fotb, members, audience, ctx.out, config.storage, ups)
   vol.onUps(v, ctx, ups)
   return v
 }
@@ -298,8 +301,9 @@ export interface RestoreOptions {
   readonly ignoreCheckpoints?: boolean
 }
 
-/** Rebuilds a node from what its host persisted (records in any order). Corrupted or torn
- *  records are reported, never used. The newest valid checkpoint of each volume spares the
+/** Rebuilds a node from what its host persisted (records in any order) and its storage port
+ *  (`config.storage`, which must hold what those records persisted: spec/storage.md). Corrupted
+ *  or torn records are reported, never used. The newest valid checkpoint of each volume spares the
  *  signature checks of what it covers (spec/checkpoint.md). */
 export function restoreNode(
   config: NodeConfig,
@@ -346,7 +350,7 @@ export function restoreNode(
     let r: ReturnType<typeof vol.restoreVolume> | undefined
     let used: vol.Checkpoint | undefined
     for (const c of [...candidates, undefined]) {
-      r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, contacts, c, config.storage)
+      r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, config.storage, contacts, c)
       if (c === undefined || r.untrusted.length === 0 || trustAny) {
         used = c
         break
@@ -371,10 +375,11 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     volume,
     me: state.me,
     chains: v.fotb.chains,
+    entry: (author, seq) => fotb.entryAt(v.fotb, config.storage, author, seq),
     delivered: v.fotb.delivered,
     log: v.log,
     skipped: v.skipped,
-    plain: v.plain,
+    plain: (obf) => v.writtenPlain.get(obf) ?? config.storage.plain(volume, obf),
     chunks: vol.chunkReader(v, config.storage),
     disk: v.fs,
     ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),

@@ -1,16 +1,19 @@
 // The storage port: what the core may read back of what its host persisted (spec/storage.md).
 //
-// Bulk data (content chunks) does not live in the core's state: the core persists it with a
-// `persist` effect and reads it back through this read-only port, as etcd raft's core reads its
-// log through `Storage`. The port's contents are a function of the persist effects the host has
-// performed for this node (durable or handed to the disk and not yet lost in a crash), so a step
-// stays a function of (state, input, port) and the simulator reproduces it exactly.
+// Bulk data does not live in the core's state: content chunks, plain operations and accepted
+// ledger entries go out with `persist` effects and are read back through this read-only port, as
+// etcd raft's core reads its log through `Storage`. The port's contents are a function of the
+// persist effects the host has performed for this node (durable or handed to the disk and not yet
+// lost in a crash), so a step stays a function of (state, input, port) and the simulator
+// reproduces it exactly.
 //
-// Two implementations: MemoryChunkStore here (the simulator, tests, and the model of the spec),
-// and runtime/store.ts (level + segment files, a bounded cache).
+// Two implementations: MemoryStorage here (the simulator, tests, and the model of the spec),
+// and runtime/store.ts (level + segment files, bounded caches).
 import type { Value } from './codec.ts'
 import { toHex } from './bytes.ts'
-import type { ChunkHash, Epoch, VolumeName } from './types.ts'
+import type { Entry } from './ledger/index.ts'
+import { decodeEntry } from './ledger/index.ts'
+import { isPid, type ChunkHash, type Epoch, type ObfHash, type Pid, type Seq, type VolumeName } from './types.ts'
 import { MemoryPastStore, type PastStore } from './volume/past.ts'
 
 /** Read side of a node's stored chunks, per volume. */
@@ -23,8 +26,23 @@ export interface ChunkStore {
   hasChunk(volume: VolumeName, hash: ChunkHash): boolean
 }
 
-/** The whole port a node reads: its chunks and its replicas' past (spec/storage.md). */
-export interface NodeStorage extends ChunkStore, PastStore {}
+/** A plain operation as persisted: its salt and the exact bytes its obf covers. */
+export interface PlainBytes {
+  readonly salt: Uint8Array
+  readonly opBytes: Uint8Array
+}
+
+/** The whole port: chunks, plain operations, the accepted ledger chains and the replicas' past
+ *  (core/volume/past.ts PastStore). */
+export interface Storage extends ChunkStore, PastStore {
+  /** The plain operation persisted under `obf` (a `plain` record), or undefined. The bytes are as
+   *  stored: the core checks them against `obf` before it uses or serves them. */
+  plain(volume: VolumeName, obf: ObfHash): PlainBytes | undefined
+  /** The accepted entry of `author`'s chain at `seq`: the last `entry` record persisted for it,
+   *  unless a later `cut` record of `author` with base < seq dropped it (a branch switch).
+   *  Undefined when there is none; the core re-checks entries it restores or audits. */
+  entry(volume: VolumeName, author: Pid, seq: Seq): Entry | undefined
+}
 
 /** What an audit read of one stored chunk found. */
 export type ChunkAudit =
@@ -45,10 +63,48 @@ export function parseChunkRecord(r: Value): { volume: VolumeName; hash: ChunkHas
   return { volume: volume as VolumeName, hash: toHex(hash) as ChunkHash, bytes }
 }
 
-/** Chunks in memory, filled from the persist effects a host performs (`absorb`). The simulator
+/** The persisted form of a plain operation: `['plain', volume, obf (32 bytes), salt, opBytes]`. */
+export function plainRecord(volume: VolumeName, obf: Uint8Array, salt: Uint8Array, opBytes: Uint8Array): Value {
+  return ['plain', volume, obf, salt, opBytes]
+}
+
+/** The (volume, obf, salt, opBytes) of a plain record; undefined for any other record. */
+export function parsePlainRecord(r: Value): { volume: VolumeName; obf: ObfHash; plain: PlainBytes } | undefined {
+  if (!Array.isArray(r) || r.length !== 5 || r[0] !== 'plain') return undefined
+  const [, volume, obf, salt, opBytes] = r
+  if (typeof volume !== 'string' || !(obf instanceof Uint8Array) || obf.length !== 32 || !(salt instanceof Uint8Array) || !(opBytes instanceof Uint8Array)) return undefined
+  return { volume: volume as VolumeName, obf: toHex(obf) as ObfHash, plain: { salt, opBytes } }
+}
+
+/** The (volume, entry) of an `['entry', volume, entryBytes]` record (spec/fotb.md "Records");
+ *  undefined for any other record or bytes that are no entry. */
+export function parseEntryRecord(r: Value): { volume: VolumeName; entry: Entry } | undefined {
+  if (!Array.isArray(r) || r.length !== 3 || r[0] !== 'entry' || typeof r[1] !== 'string' || !(r[2] instanceof Uint8Array)) return undefined
+  const d = decodeEntry(r[2], { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: Number.MAX_SAFE_INTEGER })
+  return d.ok ? { volume: r[1] as VolumeName, entry: d.value } : undefined
+}
+
+/** The persisted form of a branch switch: `['cut', volume, author (33 bytes), base]` drops the
+ *  author's entries and seals above `base`. */
+export function cutRecord(volume: VolumeName, author: Uint8Array, base: Seq): Value {
+  return ['cut', volume, author, base]
+}
+
+export function parseCutRecord(r: Value): { volume: VolumeName; author: Pid; base: Seq } | undefined {
+  if (!Array.isArray(r) || r.length !== 4 || r[0] !== 'cut' || typeof r[1] !== 'string' || !(r[2] instanceof Uint8Array) || r[2].length !== 33) return undefined
+  const author = toHex(r[2])
+  const base = r[3]
+  if (!isPid(author) || typeof base !== 'number' || !Number.isSafeInteger(base) || base < 0) return undefined
+  return { volume: r[1] as VolumeName, author, base }
+}
+
+/** The port in memory, filled from the persist effects a host performs (`absorb`). The simulator
  *  keeps one per node and rebuilds it from the durable records at restart. */
-export class MemoryChunkStore implements NodeStorage {
+export class MemoryStorage implements Storage {
   private readonly byKey = new Map<string, Uint8Array>()
+  private readonly plains = new Map<string, PlainBytes>()
+  /** 'volume/author' -> seq -> the accepted entry. */
+  private readonly chains = new Map<string, Map<Seq, Entry>>()
   private readonly past = new MemoryPastStore()
 
   /** `hash` (e.g. chunkHash with a Crypto) lets auditChunk check bytes; without it only presence. */
@@ -60,6 +116,12 @@ export class MemoryChunkStore implements NodeStorage {
   hasChunk(volume: VolumeName, hash: ChunkHash): boolean {
     return this.byKey.has(`${volume}/${hash}`)
   }
+  plain(volume: VolumeName, obf: ObfHash): PlainBytes | undefined {
+    return this.plains.get(`${volume}/${obf}`)
+  }
+  entry(volume: VolumeName, author: Pid, seq: Seq): Entry | undefined {
+    return this.chains.get(`${volume}/${author}`)?.get(seq)
+  }
   chunkStats(volume: VolumeName): { chunks: number; bytes: number } {
     let chunks = 0
     let bytes = 0
@@ -68,6 +130,12 @@ export class MemoryChunkStore implements NodeStorage {
       bytes += b.length
     }
     return { chunks, bytes }
+  }
+  /** How many plain operations of `volume` are stored (status). */
+  plainCount(volume: VolumeName): number {
+    let n = 0
+    for (const k of this.plains.keys()) if (k.startsWith(`${volume}/`)) n++
+    return n
   }
   auditChunk(volume: VolumeName, hash: ChunkHash): ChunkAudit {
     const b = this.chunk(volume, hash)
@@ -88,15 +156,42 @@ export class MemoryChunkStore implements NodeStorage {
   dirNames(volume: VolumeName, dir: number): readonly string[] {
     return this.past.dirNames(volume, dir)
   }
-  /** Takes the chunk and past records of one performed persist effect; others are ignored. */
+  /** Takes the chunk, plain, entry, cut and past records of one performed persist effect, in
+   *  order (a cut drops what an earlier record of the same effect put above its base); others
+   *  are ignored. */
   absorb(records: readonly Value[]): void {
     this.past.absorb(records)
     for (const r of records) {
-      const c = parseChunkRecord(r)
-      if (c === undefined) continue
-      const key = `${c.volume}/${c.hash}`
-      if (this.byKey.has(key)) continue
-      this.byKey.set(key, c.bytes)
+      if (!Array.isArray(r)) continue
+      switch (r[0]) {
+        case 'chunk': {
+          const c = parseChunkRecord(r)
+          if (c === undefined) continue
+          const key = `${c.volume}/${c.hash}`
+          if (!this.byKey.has(key)) this.byKey.set(key, c.bytes)
+          break
+        }
+        case 'plain': {
+          const p = parsePlainRecord(r)
+          if (p !== undefined) this.plains.set(`${p.volume}/${p.obf}`, p.plain)
+          break
+        }
+        case 'entry': {
+          const e = parseEntryRecord(r)
+          if (e === undefined) continue
+          const key = `${e.volume}/${e.entry.author}`
+          let chain = this.chains.get(key)
+          if (!chain) this.chains.set(key, (chain = new Map()))
+          chain.set(e.entry.seq, e.entry)
+          break
+        }
+        case 'cut': {
+          const c = parseCutRecord(r)
+          const chain = c === undefined ? undefined : this.chains.get(`${c.volume}/${c.author}`)
+          if (chain) for (const seq of [...chain.keys()]) if (seq > c!.base) chain.delete(seq)
+          break
+        }
+      }
     }
   }
   /** Every stored chunk of `volume`, hash order (audits, tests). */
@@ -112,9 +207,24 @@ export class MemoryChunkStore implements NodeStorage {
     if (bytes === undefined) this.byKey.delete(key)
     else this.byKey.set(key, bytes)
   }
+  /** Replaces (or with undefined removes) a stored plain operation (tests of damage). */
+  overwritePlain(volume: VolumeName, obf: ObfHash, plain: PlainBytes | undefined): void {
+    const key = `${volume}/${obf}`
+    if (plain === undefined) this.plains.delete(key)
+    else this.plains.set(key, plain)
+  }
+  /** Replaces a stored entry (tests of damage: restore and verify re-check every entry). */
+  overwriteEntry(volume: VolumeName, author: Pid, seq: Seq, entry: Entry): void {
+    const key = `${volume}/${author}`
+    let chain = this.chains.get(key)
+    if (!chain) this.chains.set(key, (chain = new Map()))
+    chain.set(seq, entry)
+  }
   /** Forgets everything (a crash of the host's memory; the simulator re-absorbs the disk). */
   clear(): void {
     this.byKey.clear()
     this.past.clear()
+    this.plains.clear()
+    this.chains.clear()
   }
 }

@@ -1,16 +1,19 @@
 // verify(disk, log): the auditor's check of one volume at one node (spec/paciofs.md "verify").
 // It trusts nothing it is given: the ledger is re-validated from its seals, every plain operation
 // is re-hashed, the log is replayed from an empty file system and the result is compared,
-// recursively and by content hash, with the replica the node serves ("the disk").
+// recursively and by content hash, with the replica the node serves ("the disk"). Entries and
+// plain operations are read one at a time through the given readers (the storage port), so
+// verify holds no copy of the ledger or of the plain operations.
 import type { Crypto } from './crypto.ts'
 import { toHex } from './bytes.ts'
 import { createFs, applyOp } from './fs/state.ts'
 import { diffHistory, diffTrees } from './fs/diff.ts'
 import type { FsState } from './fs/state.ts'
 import { FsView, readdir } from './fs/view.ts'
-import { encode, tryDecode } from './codec.ts'
+import { tryDecode } from './codec.ts'
 import { newChainView, validateBatch, entryHash, headerOf, type Entry } from './ledger/index.ts'
 import type { AuthorLog } from './fotb/index.ts'
+import type { PlainBytes } from './storage.ts'
 import {
   decodePayload,
   obfuscate,
@@ -19,7 +22,7 @@ import {
   type PlainOp,
   type SkipRecord,
 } from './volume/index.ts'
-import { validateOp, opToValue } from './fs/ops.ts'
+import { validateOp, type FsOp } from './fs/ops.ts'
 import type { ChunkReader } from './fs/types.ts'
 import type { ObfHash, Pid, Seq, VolumeName } from './types.ts'
 
@@ -34,11 +37,15 @@ export interface VolumeFinding {
 export interface VerifyInput {
   readonly volume: VolumeName
   readonly me: Pid
+  /** The accepted chains' views (heads, hashes, seals) as the node holds them. */
   readonly chains: ReadonlyMap<Pid, AuthorLog>
+  /** Reads an accepted entry (the storage port); every one is re-validated against its seal. */
+  readonly entry: (author: Pid, seq: Seq) => Entry | undefined
   readonly delivered: ReadonlyMap<Pid, Seq>
   readonly log: readonly LogRecord[]
   readonly skipped: readonly SkipRecord[]
-  readonly plain: ReadonlyMap<ObfHash, PlainOp>
+  /** Reads a stored plain operation as stored (the storage port); every one is re-hashed. */
+  readonly plain: (obf: ObfHash) => PlainBytes | undefined
   /** Reads the node's stored chunks (the storage port); a chunk is checked against its hash. */
   readonly chunks: ChunkReader
   /** The replica as the node holds it (the disk). */
@@ -61,7 +68,13 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     let view = newChainView(input.volume, author)
     for (const seal of log.view.seals) {
       if (seal.seq <= view.seq) continue
-      const batch = log.entries.slice(view.seq, seal.seq)
+      // One batch at a time; a missing entry shortens it, and validation names the gap.
+      const batch: Entry[] = []
+      for (let s = view.seq + 1; s <= seal.seq; s++) {
+        const e = input.entry(author, s)
+        if (e === undefined) break
+        batch.push(e)
+      }
       const r = validateBatch(crypto, view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: Number.MAX_SAFE_INTEGER })
       if (!r.ok) {
         add(`ledger ${short(author)} seq ${view.seq + 1}..${seal.seq}`, `ledger ${r.rejection.code}`, 'entries sealed by their author and hash-linked', r.rejection.detail)
@@ -69,7 +82,7 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
       }
       view = r.view
     }
-    if (view.seq < log.entries.length) add(`ledger ${short(author)}`, 'unsealed entries', `${log.entries.length} sealed entries`, `${view.seq} verifiable`)
+    if (view.seq < log.view.seq) add(`ledger ${short(author)}`, 'unsealed entries', `${log.view.seq} sealed entries`, `${view.seq} verifiable`)
     entriesOk.set(author, view.seq)
   }
 
@@ -84,8 +97,7 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
       return
     }
     logged.set(`${rec.author}/${rec.seq}`, rec.epoch)
-    const chain = input.chains.get(rec.author)
-    const entry: Entry | undefined = chain?.entries[rec.seq - 1]
+    const entry = input.entry(rec.author, rec.seq)
     if (!entry || rec.seq > (entriesOk.get(rec.author) ?? 0)) {
       add(where, 'ledger entry', `sealed entry ${short(rec.author)} seq ${rec.seq}`, 'missing or not verifiable')
       return
@@ -96,26 +108,26 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     if (!payload || payload.type !== 'op' || payload.obf !== rec.obf) {
       add(where, 'obf in ledger', rec.obf, payload?.type === 'op' ? payload.obf : `payload ${payload?.type ?? 'undecodable'}`)
     }
-    const plain = input.plain.get(rec.obf)
+    const plain = input.plain(rec.obf)
     if (!plain) {
       add(where, 'plain operation', `plain op for ${rec.obf.slice(0, 16)}`, 'missing')
       return
     }
     const obf = obfuscate(crypto, plain.salt, plain.opBytes)
     if (obf !== rec.obf) add(where, 'salted hash of plain operation', rec.obf, obf)
-    const reencoded = toHex(encode(opToValue(plain.op)))
-    if (reencoded !== toHex(plain.opBytes)) add(where, 'plain operation', 'the op its bytes encode', 'a different op in memory')
-    if (plain.op.type !== rec.kind) add(where, 'kind', plain.op.type, rec.kind)
+    const op = decodeOp(plain.opBytes)
+    if (op === undefined) add(where, 'plain operation', 'a valid operation', `bytes that are none (${toHex(plain.opBytes.subarray(0, 16))}...)`)
+    else if (op.type !== rec.kind) add(where, 'kind', op.type, rec.kind)
   })
 
   // 3. Completeness: every own op entry and every delivered op entry is logged, skipped or
   //    still pending below the delivered mark (pending entries are listed, not faults).
   const own = input.chains.get(input.me)
-  if (own) {
-    own.entries.forEach((e, i) => {
-      const p = decodePayload(e.payload)
-      if (p?.type === 'op' && !logged.has(`${input.me}/${i + 1}`)) add(`ledger ${short(input.me)} seq ${i + 1}`, 'own operation in log', 'logged', 'absent')
-    })
+  for (let seq = 1; seq <= (own?.view.seq ?? 0); seq++) {
+    const e = input.entry(input.me, seq)
+    if (e === undefined) continue // named by part 1 (the batch holding it does not validate)
+    const p = decodePayload(e.payload)
+    if (p?.type === 'op' && !logged.has(`${input.me}/${seq}`)) add(`ledger ${short(input.me)} seq ${seq}`, 'own operation in log', 'logged', 'absent')
   }
   for (const s of input.skipped) {
     if (logged.has(`${s.author}/${s.seq}`)) add(`skip ${short(s.author)} seq ${s.seq}`, 'skipped and logged', 'one of them', 'both')
@@ -123,8 +135,14 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
 
   // 4. Replay the log from an empty file system and compare with the disk, recursively.
   const replay = createFs(crypto)
+  // The op behind an obf as stored (its hash was checked in part 2).
+  const plainOp = (obf: ObfHash): PlainOp | undefined => {
+    const p = input.plain(obf)
+    const op = p === undefined ? undefined : decodeOp(p.opBytes)
+    return p === undefined || op === undefined ? undefined : { ...p, op }
+  }
   for (const rec of input.log) {
-    const op = opOfRecord(input, rec)
+    const op = opOfRecord(plainOp, rec)
     if (!op) {
       add(`log epoch ${rec.epoch}`, 'replay', 'a replayable operation', 'none: plain operation missing or invalid')
       return findings // later epochs cannot be placed without this one
@@ -152,4 +170,10 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
   // again leave the current tree equal but not the history.
   if (!(input.disk instanceof FsView)) for (const f of diffHistory(replay, input.disk)) add(f.path, f.what, f.expected, f.found)
   return findings
+}
+
+function decodeOp(bytes: Uint8Array): FsOp | undefined {
+  const d = tryDecode(bytes)
+  const v = d.ok ? validateOp(d.value) : undefined
+  return v && v.ok ? v.op : undefined
 }

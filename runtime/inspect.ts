@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type CheckpointUse, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
-import { opOfRecord, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
+import { opOfRecord, plainReader, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
 import { chunkHash } from '../core/fs/content.ts'
 import { history } from '../core/fs/history.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
@@ -19,15 +19,17 @@ import { parsePath } from '../core/fs/paths.ts'
 import type { Errno, FsTime } from '../core/fs/types.ts'
 import { currentView, snapshotAt, type FsView } from '../core/fs/view.ts'
 import type { ChunkHash, Pid, VolumeName } from '../core/types.ts'
-import { MemoryChunkStore, type ChunkAudit, type ChunkStore } from '../core/storage.ts'
+import { MemoryStorage, type ChunkAudit, type Storage } from '../core/storage.ts'
 import { loadKey, storePath } from './datadir.ts'
 import { nodeCrypto } from './node-crypto.ts'
 import { RecordStore, type StoreProblem } from './store.ts'
 
 /** The node's stored chunks as inspect reads them: the storage port plus totals and an audit
- *  read (runtime/store.ts RecordStore; core/storage.ts MemoryChunkStore in tests). */
-export interface SnapshotChunks extends ChunkStore {
+ *  read (runtime/store.ts RecordStore; core/storage.ts MemoryStorage in tests). */
+export interface SnapshotChunks extends Storage {
   chunkStats(volume: VolumeName): { readonly chunks: number; readonly bytes: number }
+  /** How many plain operations of the volume the store holds (status). */
+  plainCount(volume: VolumeName): number
   /** Reads the chunk as stored (no cache) and checks its hash. */
   auditChunk(volume: VolumeName, hash: ChunkHash): ChunkAudit
   /** What the port read since the store was opened (runtime/store.ts ChunkCounters). */
@@ -351,7 +353,7 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       pendingGets: pendingGets(v),
       logRecords: v.log.length,
       skipped: v.skipped.length,
-      plainOps: v.plain.size,
+      plainOps: snap.chunks.plainCount(v.genesis.name),
       chunks: snap.chunks.chunkStats(v.genesis.name).chunks,
       stats: { volume: mapObject(v.stats), fotb: mapObject(v.fotb.stats) },
     }
@@ -461,8 +463,9 @@ function log(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   const target = a.positionals[0] === undefined ? undefined : userPath(a.positionals[0])
   let unknown = 0
   const records: ReturnType<typeof logLine>[] = []
+  const plain = plainReader(v, snap.config.crypto, snap.chunks)
   for (const rec of v.log) {
-    const op = opOfRecord(v, rec)
+    const op = opOfRecord(plain, rec)
     if (target !== undefined) {
       if (op === undefined) {
         unknown++
@@ -658,7 +661,7 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   const summaries = vols.map((v) => {
     const name = v.genesis.name
     let ledgerEntries = 0
-    for (const c of v.fotb.chains.values()) ledgerEntries += c.entries.length
+    for (const c of v.fotb.chains.values()) ledgerEntries += c.view.seq
     try {
       for (const f of verifyNodeVolume(snap.config, snap.state, name)) findings.push({ volume: name, ...f })
     } catch (e) {
@@ -725,7 +728,7 @@ export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot & { cl
   // A node that never started has no store yet; opening one would create it, and a read-only
   // command should leave the directory as it found it.
   if (!existsSync(dir)) {
-    const chunks = new MemoryChunkStore()
+    const chunks = new MemoryStorage()
     return { config: { ...config, storage: chunks }, state: createNode(config), chunks, storeProblems: [], restoreProblems: [], restoredFrom: new Map(), source: 'offline', close: async () => undefined }
   }
   const store = await RecordStore.open(dir)

@@ -25,7 +25,7 @@ import type { VolumeParams, VolumeUp } from '../core/volume/index.ts'
 import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
-import { MemoryChunkStore } from '../core/storage.ts'
+import { MemoryStorage } from '../core/storage.ts'
 import { chunkHash } from '../core/fs/content.ts'
 
 /** A process. Usually one per pid; a Byzantine twin is a second process with the same key. */
@@ -38,8 +38,9 @@ export interface SimNode {
   state: NodeState
   /** The node's disk: canonical bytes of every persisted record, in write order. */
   readonly disk: Uint8Array[]
-  /** The storage port over the disk's chunk records (spec/storage.md): what `config.storage` reads. */
-  readonly chunks: MemoryChunkStore
+  /** The storage port over the disk's chunk, plain, entry and cut records (spec/storage.md): what
+   *  `config.storage` reads. */
+  readonly chunks: MemoryStorage
   up: boolean
   /** Stopped for good because its disk failed a check at restart (fail-stop, never silent). */
   halted: boolean
@@ -131,7 +132,7 @@ export class Cluster {
   }
 
   addNode(secretKey: Uint8Array, opts: { id?: NodeId; timerSkew?: number } = {}): Pid {
-    const chunks = new MemoryChunkStore((bytes) => chunkHash(this.options.crypto, bytes))
+    const chunks = new MemoryStorage((bytes) => chunkHash(this.options.crypto, bytes))
     const config = nodeConfig(this.options.crypto, secretKey, this.options.params ?? DEFAULT_VOLUME_PARAMS, this.options.tickMs, chunks)
     const state = createNode(config)
     const id = opts.id ?? state.me

@@ -7,6 +7,8 @@ import { checkpointOf, decodePayload, membersOf, obfuscate, parseCheckpoint, rep
 import { toHex } from '../core/bytes.ts'
 import { StoredFsPast } from '../core/volume/past.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
+import { entryHash, headerOf, type Entry } from '../core/ledger/index.ts'
+import type { Crypto } from '../core/crypto.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
 import { checkPermInvariants } from '../core/fs/perm.ts'
 import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../core/types.ts'
@@ -19,6 +21,7 @@ export interface Violation {
 }
 
 const short = (p: string): string => p.slice(0, 8)
+const hashAt = (crypto: Crypto, e: Entry): EntryHash => entryHash(crypto, headerOf(crypto, e))
 
 export interface CheckerOptions {
   /** Nodes that follow the protocol; only their behaviour is held to the invariants. */
@@ -27,8 +30,10 @@ export interface CheckerOptions {
 
 /** Whether `pid` put a `leave` into its own chain of this volume (it may never learn of its
  *  removal: the others stop talking to it). */
-function askedToLeave(v: VolumeState, pid: Pid): boolean {
-  return (v.fotb.chains.get(pid)?.entries ?? []).some((e) => decodePayload(e.payload)?.type === 'leave')
+function askedToLeave(node: SimNode, v: VolumeState, pid: Pid): boolean {
+  const seq = v.fotb.chains.get(pid)?.view.seq ?? 0
+  for (let s = 1; s <= seq; s++) if (decodePayload(node.chunks.entry(v.genesis.name, pid, s)?.payload ?? new Uint8Array())?.type === 'leave') return true
+  return false
 }
 
 export class InvariantChecker {
@@ -49,10 +54,13 @@ export class InvariantChecker {
   }
 
   observe(o: Observation, cluster: Cluster): void {
-    // STORE-3 after every step that had an effect: the step's chunks went out with its persist.
     if (o.type === 'restart') return this.checkCheckpointRestore(cluster.node(o.nodeId), o.records, o.checkpoints, o.halted, o.at)
     if (o.type === 'checkpoint') return this.checkCheckpoint(cluster.node(o.nodeId), o.record, o.at)
-    this.checkNoChunkBytes(cluster.node(o.type === 'send' ? o.fromId : o.nodeId), o.at)
+    // STORE-3, STORE-4 and STORE-6 after every step that had an effect: the step's chunks, plain
+    // ops, entries and past records went out with its persist.
+    const n = cluster.node(o.type === 'send' ? o.fromId : o.nodeId)
+    this.checkNoChunkBytes(n, o.at)
+    this.checkNoPlainOrEntries(n, o.at)
     if (o.type === 'send') return this.onSend(o, cluster)
     if (o.type !== 'up' || !this.options.correct(o.node)) return
     const node = cluster.node(o.nodeId)
@@ -68,6 +76,11 @@ export class InvariantChecker {
         const seq = up.from + i
         if (!chain || seq > chain.view.seq || chain.view.hashes[seq - 1] !== hash) {
           this.fail('FOTB-1', `${short(o.node)} delivered ${short(up.author)}#${seq} that is not on its sealed chain`, o.at)
+        }
+        // STORE-5: what was delivered is readable from the port, as the entry with that hash.
+        const stored = node.chunks.entry(o.volume, up.author, seq)
+        if (stored === undefined || hashAt(node.config.crypto, stored) !== hash) {
+          this.fail('STORE-5', `${short(o.node)} delivered ${short(up.author)}#${seq} but its store ${stored === undefined ? 'lacks the entry' : 'holds another entry'}`, o.at)
         }
         const g = `${o.volume}/${up.author}/${seq}`
         const seen = this.deliveredHash.get(g)
@@ -90,8 +103,11 @@ export class InvariantChecker {
       }
       if (v.fs.epoch !== v.log.length) this.fail('VOL-3', `${short(o.node)} replica epoch ${v.fs.epoch} != log length ${v.log.length}`, o.at)
       if (r.obf !== null) {
-        const plain = v.plain.get(r.obf)
-        if (!plain || obfuscate(node.config.crypto, plain.salt, plain.opBytes) !== r.obf) {
+        // STORE-5: the plain op of an applied op is readable from the port (the step that applied
+        // it is over: its persist was performed); VOL-4: and it is the one the ledger committed to.
+        const plain = node.chunks.plain(o.volume, r.obf)
+        if (!plain) this.fail('STORE-5', `${short(o.node)} logged epoch ${r.epoch} but its store lacks the plain op`, o.at)
+        else if (obfuscate(node.config.crypto, plain.salt, plain.opBytes) !== r.obf) {
           this.fail('VOL-4', `${short(o.node)} logged epoch ${r.epoch} without a plain op hashing to its obf`, o.at)
         }
       }
@@ -180,6 +196,42 @@ export class InvariantChecker {
     }
   }
 
+  /** STORE-4: no plain operations or ledger entries held in a volume's state between steps (the
+   *  only copies of entries are the candidate branches of equivocators, not yet accepted). */
+  private checkNoPlainOrEntries(node: SimNode, at: TimeMs): void {
+    for (const [name, v] of node.state.volumes) {
+      const entries = [...v.fotb.written.values()].reduce((n, m) => n + m.size, 0)
+      if (v.writtenPlain.size > 0 || entries > 0 || v.fotb.cuts.size > 0) {
+        this.fail('STORE-4', `${name} at ${short(node.pid)}: ${v.writtenPlain.size} plain ops, ${entries} entries, ${v.fotb.cuts.size} cuts held in the state after a step`, at)
+      }
+    }
+  }
+
+  /** STORE-5: every accepted entry of every chain is readable from the port, as the entry the
+   *  chain's view names, and nothing beyond the chain's head is (a cut dropped the losing branch). */
+  checkStoredChains(node: SimNode, at: TimeMs): void {
+    for (const [name, v] of node.state.volumes) {
+      for (const [author, log] of [...v.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        for (let seq = 1; seq <= log.view.seq; seq++) {
+          const e = node.chunks.entry(name, author, seq)
+          if (e === undefined || hashAt(node.config.crypto, e) !== log.view.hashes[seq - 1]) {
+            this.fail('STORE-5', `${name} at ${short(node.pid)}: entry ${short(author)}#${seq} of the accepted chain is ${e === undefined ? 'not in' : 'another one in'} its store`, at)
+            break
+          }
+        }
+        if (node.chunks.entry(name, author, log.view.seq + 1) !== undefined) {
+          this.fail('STORE-5', `${name} at ${short(node.pid)}: its store holds ${short(author)}#${log.view.seq + 1}, beyond the accepted chain`, at)
+        }
+      }
+      for (const rec of v.log) {
+        if (rec.obf !== null && node.chunks.plain(name, rec.obf) === undefined) {
+          this.fail('STORE-5', `${name} at ${short(node.pid)}: the plain op of log epoch ${rec.epoch} is not in its store`, at)
+          break
+        }
+      }
+    }
+  }
+
   /** STORE-1: every chunk a version of the replica references is in the node's storage port. */
   checkReferencedChunks(node: SimNode, at: TimeMs): void {
     for (const [name, v] of node.state.volumes) {
@@ -212,7 +264,10 @@ export class InvariantChecker {
     const at = cluster.now
     const before = this.violations.length
     const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up && !n.halted)
-    for (const n of correct) this.checkReferencedChunks(n, at)
+    for (const n of correct) {
+      this.checkReferencedChunks(n, at)
+      this.checkStoredChains(n, at)
+    }
     const volumes = new Set<VolumeName>()
     for (const n of correct) for (const name of n.state.volumes.keys()) volumes.add(name)
     for (const name of [...volumes].sort()) {
@@ -220,7 +275,7 @@ export class InvariantChecker {
       // to liveness (its own view may lag behind its removal).
       const holders = correct.filter((n) => {
         const v = n.state.volumes.get(name)
-        return v !== undefined && membersOf(v).includes(n.pid) && !askedToLeave(v, n.pid)
+        return v !== undefined && membersOf(v).includes(n.pid) && !askedToLeave(n, v, n.pid)
       })
       if (holders.length === 0) continue
       if (opts.liveness === false) {
@@ -247,7 +302,7 @@ export class InvariantChecker {
         // for a member that left: what it appends after its removal goes to nobody.
         for (const a of correct) {
           const own = a.state.volumes.get(name)?.fotb.chains.get(a.pid)
-          if (!own || v.leaves.has(a.pid) || askedToLeave(a.state.volumes.get(name)!, a.pid)) continue
+          if (!own || v.leaves.has(a.pid) || askedToLeave(a, a.state.volumes.get(name)!, a.pid)) continue
           const got = v.fotb.delivered.get(a.pid) ?? 0
           if (got < own.view.seq) this.fail('FOTB-5', `${name}: ${short(n.pid)} delivered ${got} of ${own.view.seq} entries of correct ${short(a.pid)}`, at)
         }

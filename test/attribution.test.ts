@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pidOf } from '../core/node.ts'
+import { decode } from '../core/codec.ts'
+import { validateOp, type FsOp } from '../core/fs/ops.ts'
 import type { VolumeName } from '../core/types.ts'
 import { RemoteBackend } from '../runtime/client.ts'
 import { NodeHost } from '../runtime/host.ts'
@@ -126,7 +128,8 @@ describe('[RT-8] client/server: the log names the client by its authenticated ke
       ['create', 1001, 'EACCES', alice],
     ])
     // The plain operations in the replica say the same (they are what peers receive).
-    const plainClients = [...host.state.volumes.get(V)!.plain.values()].map((p) => p.op.client)
+    const ops = host.state.volumes.get(V)!.log.filter((r) => r.obf !== null).map((r) => host.chunkStore.plain(V, r.obf!)!)
+    const plainClients = ops.map((p) => (validateOp(decode(p.opBytes)) as { ok: true; op: FsOp }).op.client)
     expect(plainClients.length).toBe(4)
     expect(new Set(plainClients)).toEqual(new Set([alice]))
   })

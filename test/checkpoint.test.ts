@@ -10,7 +10,7 @@ import { encode, type Value } from '../core/codec.ts'
 import { fromHex } from '../core/bytes.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { nodeConfig, restoreNode, type NodeConfig, type NodeReply } from '../core/node.ts'
-import { MemoryChunkStore } from '../core/storage.ts'
+import { MemoryStorage } from '../core/storage.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { checkpointOf, checkpointRecord, CHECKPOINT_TAG, DEFAULT_VOLUME_PARAMS, parseCheckpoint, type VolumeState } from '../core/volume/index.ts'
 import type { EntryHash, VolumeName } from '../core/types.ts'
@@ -36,7 +36,7 @@ function counting(base: Crypto): { crypto: Crypto; verifies: () => number } {
 
 /** A single-member volume driven through `ops` fs calls; every persisted record, in order. */
 function build(ops: number, checkpointEvery = EVERY): { config: NodeConfig; records: Value[]; driver: Driver } {
-  const store = new MemoryChunkStore()
+  const store = new MemoryStorage()
   const records: Value[] = []
   const absorb = store.absorb.bind(store)
   store.absorb = (rs) => {
@@ -154,7 +154,10 @@ describe('an invalid checkpoint is never used', () => {
     const changed = bytes.slice()
     changed[changed.length - 1]! ^= 1
     tampered[i] = ['entry', V, changed]
-    const r = restoreNode(config, tampered)
+    // The entries are read through the port: a port holding what the tampered records persisted.
+    const port = new MemoryStorage()
+    port.absorb(tampered)
+    const r = restoreNode({ ...config, storage: port }, tampered)
     expect(r.problems.length).toBeGreaterThan(0)
     expect(r.checkpoints.get(V)!.used).toBe(null)
     expect(r.checkpoints.get(V)!.rejected.length).toBeGreaterThan(0)

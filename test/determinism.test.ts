@@ -8,7 +8,7 @@
 // that hidden shared state — module-level caches, scratch buffers, aliasing of returned bytes —
 // would show). After every step their effect streams must be byte-identical and their state roots
 // equal. At the end, a node rebuilt from the persisted records has the same state root.
-import { MemoryChunkStore } from '../core/storage.ts'
+import { MemoryStorage } from '../core/storage.ts'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
@@ -79,7 +79,7 @@ class Host {
   state: NodeState
   readonly disk: Uint8Array[] = []
   /** The storage port this host fills as it performs persist effects (spec/storage.md). */
-  readonly chunks = new MemoryChunkStore()
+  readonly chunks = new MemoryStorage()
   constructor(secret: Uint8Array) {
     this.config = nodeConfig(crypto, secret, undefined, undefined, this.chunks)
     this.state = createNode(this.config)

@@ -7,10 +7,12 @@ import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { toHex } from '../core/bytes.ts'
-import { createNode, nodeConfig, pidOf, step, type NodeConfig, type NodeEffect, type NodeState } from '../core/node.ts'
+import { createNode, nodeConfig, pidOf, type NodeConfig, type NodeEffect, type NodeState } from '../core/node.ts'
 import * as fotb from '../core/fotb/index.ts'
 import { encodeFotbMessage, parseFotbMessage, quorum, type FotbMessage } from '../core/fotb/index.ts'
 import { Out } from '../core/effects.ts'
+import { MemoryStorage } from '../core/storage.ts'
+import { performStep } from './support/nodes.ts'
 import { append, decodeEntry, encodeEntry, encodeSeal, newOwnChain, seal, signSeal, type Entry, type OwnChain, type Seal } from '../core/ledger/index.ts'
 import { DEFAULT_VOLUME_PARAMS, encodePayload, membersOf, type Genesis } from '../core/volume/index.ts'
 import { Cluster } from '../sim/cluster.ts'
@@ -37,7 +39,7 @@ const PID_B = pidOf(crypto, SK_B)
 function founder(): { config: NodeConfig; state: NodeState; me: Pid } {
   const config = nodeConfig(crypto, SK_A)
   let state = createNode(config)
-  const r = step(config, state, { type: 'request', now: 0, req: 1, request: { type: 'create-volume', name: VOL, policy: 'majority' } })
+  const r = performStep(config, state, { type: 'request', now: 0, req: 1, request: { type: 'create-volume', name: VOL, policy: 'majority' } })
   state = r.state
   return { config, state, me: state.me }
 }
@@ -82,13 +84,13 @@ function chainOfB(): Batch[] {
 const B_BATCHES = chainOfB()
 
 function receive(config: NodeConfig, state: NodeState, from: Pid, bytes: Uint8Array, now = 100): NodeEffect[] {
-  return step(config, state, { type: 'receive', now, from, bytes }).effects
+  return performStep(config, state, { type: 'receive', now, from, bytes }).effects
 }
 
 function chainSnapshot(state: NodeState, author: Pid): string {
   const log = state.volumes.get(VOL)!.fotb.chains.get(author)
   if (!log) return 'none'
-  return JSON.stringify({ seq: log.view.seq, head: log.view.head, hashes: log.view.hashes, n: log.entries.length, seals: log.view.seals.length })
+  return JSON.stringify({ seq: log.view.seq, head: log.view.head, hashes: log.view.hashes, seals: log.view.seals.length })
 }
 
 function persistedKinds(effects: NodeEffect[]): string[] {
@@ -390,16 +392,20 @@ describe('[FOTB-5] a fetch is not captured by a peer that answers with junk', ()
     const state = fotb.newFotb(VOL, PID_X)
     const members = new Set([PID_X, PID_B, PID_C, PID_Z])
     const ups: fotb.FotbUp[] = []
-    fotb.setMembers(state, members, members, new Out(), ups)
+    // X's host: performs each step's persist into the storage port, then the step ends.
+    const store = new MemoryStorage()
+    fotb.setMembers(state, members, members, new Out(), store, ups)
     let askedZ = 0
     let askedCorrect = 0
     // Every message X receives is handled at once; X's FETCHes are answered at once (no latency).
     const handle = (now: number, from: Pid, msg: FotbMessage): void => {
       const out = new Out()
-      fotb.onMessage(state, crypto, params, now, from, msg, out, ups)
+      fotb.onMessage(state, crypto, params, now, from, msg, out, store, ups)
       flush(now, out)
     }
     const flush = (now: number, out: Out): void => {
+      store.absorb(out.records)
+      fotb.clearWritten(state)
       for (const e of out.effects()) {
         if (e.type !== 'send') continue
         const parts = decode(e.bytes) as Value[]

@@ -121,7 +121,7 @@ function snapshot(h: NodeHost): Record<string, unknown> {
     log: v.log.length,
     root: stateRoot(v.fs),
     skipped: v.skipped.length,
-    plain: v.plain.size,
+    plain: h.chunkStore.plainCount(V),
     chunks: h.chunkStore.chunkStats(V).chunks,
     queues: v.queues.size,
     members: membersOf(v),
@@ -445,8 +445,8 @@ describe('hostile peers against a NodeHost on loopback', () => {
     // The obfuscated hashes it may have seen in the ledger: A's own ops and B's (which A fetched).
     const known = v.log.filter((r) => r.obf !== null).map((r) => r.obf!)
     expect(new Set(v.log.filter((r) => r.obf !== null).map((r) => r.author))).toEqual(new Set([a.pid, b.pid]))
-    for (const o of known) expect(v.plain.has(o)).toBe(true)
-    const secrets = known.flatMap((o) => [v.plain.get(o)!.opBytes, v.plain.get(o)!.salt])
+    for (const o of known) expect(a.chunkStore.plain(V, o)).toBeDefined()
+    const secrets = known.flatMap((o) => [a.chunkStore.plain(V, o)!.opBytes, a.chunkStore.plain(V, o)!.salt])
     const unknown = 'cd'.repeat(32) as ObfHash // a member would get NOTFOUND for this one
     const h = await hostile(33, [a])
     const before = { rejected: volStat(a, 'reject:get-not-member'), in: volStat(a, 'in:get'), puts: volStat(a, 'out:put'), fetch: fotbStat(a, 'reject:fetch-not-in-audience') }
@@ -589,7 +589,8 @@ describe('hostile peers against a NodeHost on loopback', () => {
     const invented = toHex(nodeCrypto.publicKey(key(99))) as Pid
     const bLog = vol(a).fotb.chains.get(b.pid)!
     const bSeal = bLog.view.seals[0]!
-    const relabelled = encodeFotbMessage(V, { type: 'batch', entries: bLog.entries.slice(0, bSeal.seq), seal: { ...bSeal, author: invented } })
+    const bEntries = Array.from({ length: bSeal.seq }, (_, i) => a.chunkStore.entry(V, b.pid, i + 1)!)
+    const relabelled = encodeFotbMessage(V, { type: 'batch', entries: bEntries, seal: { ...bSeal, author: invented } })
     const wrongChain = fotbStat(a, 'reject:wrong-chain')
     expect(h.t.send(a.pid, relabelled)).toBe(true)
     await h.barrier(a)
@@ -601,14 +602,18 @@ describe('hostile peers against a NodeHost on loopback', () => {
     // encoders): none may crash the node or change what it delivered.
     const v = vol(a)
     const bases: Uint8Array[] = []
-    for (const [, log] of v.fotb.chains) {
+    for (const [author, log] of v.fotb.chains) {
       let from = 1
       for (const seal of log.view.seals) {
-        bases.push(encodeFotbMessage(V, { type: 'batch', entries: log.entries.slice(from - 1, seal.seq), seal }))
+        const entries = Array.from({ length: seal.seq - from + 1 }, (_, i) => a.chunkStore.entry(V, author, from + i)!)
+        bases.push(encodeFotbMessage(V, { type: 'batch', entries, seal }))
         from = seal.seq + 1
       }
     }
-    for (const [obf, plain] of v.plain) bases.push(encodeVolMessage(V, { type: 'put', obf, salt: plain.salt, opBytes: plain.opBytes, chunks: [] }))
+    for (const obf of v.log.map((r) => r.obf).filter((o) => o !== null)) {
+      const plain = a.chunkStore.plain(V, obf)!
+      bases.push(encodeVolMessage(V, { type: 'put', obf, salt: plain.salt, opBytes: plain.opBytes, chunks: [] }))
+    }
     bases.push(encodeFotbMessage(V, { type: 'heads', heads: [...v.fotb.chains].map(([author, log]) => ({ author, seq: log.view.seq, head: log.view.head })), proofs: [] }))
     const rand = prng(0x5eed)
     let mutants = 0

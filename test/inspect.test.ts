@@ -245,7 +245,7 @@ describe('paciofs verify', () => {
     expect(out.stderr).toBe('')
     expect(out.exitCode).toBe(0)
     const v = vol(w)
-    const entries = [...v.fotb.chains.values()].reduce((n, c) => n + c.entries.length, 0)
+    const entries = [...v.fotb.chains.values()].reduce((n, c) => n + c.view.seq, 0)
     // Every stored chunk is referenced by some version here, so all of them are hashed.
     const { chunks, bytes: chunkBytes } = w.cluster.node(w.a).chunks.chunkStats(VOL)
     expect(text(out)).toBe(
@@ -280,10 +280,11 @@ describe('paciofs verify', () => {
     const w = world()
     const v = vol(w)
     const rec = v.log[2]! // epoch 3: A's first write
-    const plain = v.plain.get(rec.obf!)!
+    const store = w.cluster.node(w.a).chunks
+    const plain = store.plain(VOL, rec.obf!)!
     const opBytes = plain.opBytes.slice()
     opBytes[opBytes.length - 1]! ^= 1
-    v.plain.set(rec.obf!, { ...plain, opBytes })
+    store.overwritePlain(VOL, rec.obf!, { ...plain, opBytes })
     const out = run('verify', [], w.snap)
     expect(out.exitCode).toBe(1)
     expect(text(out)).toContain(`FINDING ${VOL}:log epoch 3: salted hash of plain operation: expected ${rec.obf}, found `)

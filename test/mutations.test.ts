@@ -17,6 +17,9 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'verify-top-only': { config: {}, caughtBy: ['VOL-9'] },
   'keep-chunk-bytes': { config: {}, caughtBy: ['STORE-3'] },
   'forget-fetched-chunks': { config: {}, caughtBy: ['STORE-1'] },
+  'keep-plain-ops': { config: {}, caughtBy: ['STORE-4'] },
+  'forget-fetched-plain': { config: {}, caughtBy: ['STORE-5'] },
+  'forget-fetched-entries': { config: {}, caughtBy: ['STORE-5'] },
   'trust-any-checkpoint': { config: { forgeCheckpoints: true }, caughtBy: ['CKPT-2'] },
   'keep-past-records': { config: {}, caughtBy: ['STORE-6'] },
 }

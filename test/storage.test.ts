@@ -9,10 +9,11 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
-import { chunkRecord } from '../core/storage.ts'
+import { chunkRecord, cutRecord, MemoryStorage, plainRecord, type Storage } from '../core/storage.ts'
+import { append, encodeEntry, newOwnChain, type Entry } from '../core/ledger/index.ts'
 import type { Mutation } from '../core/mutations.ts'
 import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
-import type { ChunkHash, Pid, VolumeName } from '../core/types.ts'
+import type { ChunkHash, ObfHash, Pid, VolumeName } from '../core/types.ts'
 import { RecordStore, CHUNK_INLINE_MAX, segmentDir, segmentName, StoreError } from '../runtime/store.ts'
 import { NodeHost } from '../runtime/host.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
@@ -126,6 +127,16 @@ describe('RecordStore as the storage port', () => {
     await raw.close()
   })
 
+  it('a store of format 2 (plain ops and entries inside the batches) is refused with STORE_FORMAT: there is no migration', async () => {
+    const dir = freshDir()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.put('m:format', new TextEncoder().encode('paciofs-store/2'))
+    await db.close()
+    const err = await RecordStore.open(dir).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'STORE_FORMAT' })
+    expect((err as Error).message).toMatch(/\("paciofs-store\/2"\); this version reads only paciofs-store\/3/)
+  })
+
   it('a node restarted on a store with content reads no chunk until one is asked for', async () => {
     const dir = freshDir()
     const sk = key(1)
@@ -159,7 +170,7 @@ describe('RecordStore as the storage port', () => {
 describe('the simulator checks the storage port', () => {
   function world(opts: { mutation?: Mutation } = {}): { cluster: Cluster; checker: InvariantChecker; a: Pid; b: Pid } {
     const checker = new InvariantChecker({ correct: () => true })
-    const params = { ...DEFAULT_VOLUME_PARAMS, ...(opts.mutation ? { mutation: opts.mutation } : {}) }
+    const params = { ...DEFAULT_VOLUME_PARAMS, ...(opts.mutation ? { mutation: opts.mutation, fotb: { ...DEFAULT_VOLUME_PARAMS.fotb, mutation: opts.mutation } } : {}) }
     const cluster = new Cluster({ crypto: insecureTestCrypto, params, observe: (o, c) => checker.observe(o, c) })
     const [a, b] = [1, 2].map((i) => cluster.addNode(key(i))) as [Pid, Pid]
     const g = genesisOf(cluster.request(a, { type: 'create-volume', name: V, policy: 'majority' }))
@@ -206,5 +217,134 @@ describe('the simulator checks the storage port', () => {
     const w = world({ mutation: 'forget-fetched-chunks' })
     const found = w.checker.checkQuiesced(w.cluster, { equalRoots: true })
     expect(found.map((x) => x.id)).toContain('STORE-1')
+  })
+
+  it('[STORE-4] [STORE-5] hold on the same cluster: no plain op or entry stays in the state, every one is in the port', () => {
+    const w = world()
+    expect(w.checker.checkQuiesced(w.cluster, { equalRoots: true })).toEqual([])
+    expect(w.checker.violations).toEqual([])
+    const v = w.cluster.node(w.a).state.volumes.get(V)!
+    expect(v.writtenPlain.size).toBe(0)
+    expect(v.fotb.written.size).toBe(0)
+    // b's ops reached a: their plain ops and b's entries are in a's port, not in a's state.
+    const fromB = v.log.filter((r) => r.author === w.b && r.obf !== null)
+    expect(fromB.length).toBeGreaterThan(0)
+    for (const r of fromB) expect(w.cluster.node(w.a).chunks.plain(V, r.obf!)).toBeDefined()
+    expect(w.cluster.node(w.a).chunks.entry(V, w.b, v.fotb.chains.get(w.b)!.view.seq)).toBeDefined()
+  })
+
+  it('[STORE-5] an accepted entry missing from a node\'s port, or one beyond its chain, is a violation naming the node', () => {
+    const w = world()
+    const store = w.cluster.node(w.b).chunks
+    const seq = w.cluster.node(w.b).state.volumes.get(V)!.fotb.chains.get(w.a)!.view.seq
+    const last = store.entry(V, w.a, seq)!
+    store.overwriteEntry(V, w.a, seq + 1, { ...last, seq: seq + 1 })
+    const found = w.checker.checkQuiesced(w.cluster, { equalRoots: true }).filter((x) => x.id === 'STORE-5')
+    expect(found.map((x) => x.message)).toEqual([`${V} at ${w.b.slice(0, 8)}: its store holds ${w.a.slice(0, 8)}#${seq + 1}, beyond the accepted chain`])
+    store.overwriteEntry(V, w.a, 1, { ...last, payload: new Uint8Array([1]) })
+    const again = w.checker.checkQuiesced(w.cluster, { equalRoots: true }).filter((x) => x.id === 'STORE-5')
+    expect(again.map((x) => x.message)).toContain(`${V} at ${w.b.slice(0, 8)}: entry ${w.a.slice(0, 8)}#1 of the accepted chain is another one in its store`)
+  })
+
+  it('[STORE-4] a core that keeps plain ops in the state after a step is caught (mutation keep-plain-ops)', () => {
+    const w = world({ mutation: 'keep-plain-ops' })
+    expect(w.checker.violations.map((x) => x.id)).toContain('STORE-4')
+    expect(w.checker.violations.every((x) => x.id === 'STORE-4')).toBe(true)
+  })
+
+  it('[STORE-5] a core that does not persist fetched plain ops or accepted entries is caught (mutations forget-fetched-plain, forget-fetched-entries)', () => {
+    for (const mutation of ['forget-fetched-plain', 'forget-fetched-entries'] as const) {
+      const w = world({ mutation })
+      w.checker.checkQuiesced(w.cluster, { equalRoots: true })
+      expect(w.checker.violations.map((x) => x.id), mutation).toContain('STORE-5')
+    }
+  })
+})
+
+describe('[STORE-5] the port honours cut records (a branch switch drops the entries above its base)', () => {
+  const sk = key(7)
+  const author = toHex(nodeCrypto.publicKey(sk)) as Pid
+  // Author's chain 1..6, and a second branch from seq 3 on (an equivocator's other branch).
+  function chains(): { main: Entry[]; other: Entry[] } {
+    let c = newOwnChain(V, author)
+    const main: Entry[] = []
+    let at2: typeof c | undefined
+    for (let i = 1; i <= 6; i++) {
+      const r = append(nodeCrypto, c, new Uint8Array([i]))
+      c = r.chain
+      main.push(r.entry)
+      if (i === 2) at2 = c
+    }
+    const other: Entry[] = []
+    c = at2!
+    for (let i = 3; i <= 4; i++) {
+      const r = append(nodeCrypto, c, new Uint8Array([100 + i]))
+      c = r.chain
+      other.push(r.entry)
+    }
+    return { main, other }
+  }
+  const rec = (e: Entry): Value => ['entry', V, encodeEntry(e)]
+  const cut = (base: number): Value => cutRecord(V, fromHex(author)!, base)
+  const payloads = (port: Storage): (number | undefined)[] => [1, 2, 3, 4, 5, 6].map((s) => port.entry(V, author, s)?.payload[0])
+
+  it('MemoryStorage: a cut drops what lies above its base, earlier in the same effect too; later entries count', () => {
+    const { main, other } = chains()
+    const m = new MemoryStorage()
+    m.absorb(main.slice(0, 5).map(rec))
+    m.absorb([rec(main[5]!), cut(2), ...other.map(rec)])
+    expect(payloads(m)).toEqual([1, 2, 103, 104, undefined, undefined])
+  })
+
+  it('RecordStore: the same, while staged, once durable, and after reopen (the e: keys above the base are deleted)', async () => {
+    const dir = freshDir()
+    const { main, other } = chains()
+    const s = await RecordStore.open(dir)
+    try {
+      const first = main.slice(0, 5).map(rec)
+      s.stage(first)
+      await s.append(first)
+      expect(payloads(s)).toEqual([1, 2, 3, 4, 5, undefined])
+      const second = [rec(main[5]!), cut(2), ...other.map(rec)]
+      s.stage(second)
+      const write = s.append(second)
+      expect(payloads(s)).toEqual([1, 2, 103, 104, undefined, undefined]) // staged
+      await write
+      expect(payloads(s)).toEqual([1, 2, 103, 104, undefined, undefined]) // durable (and cached)
+    } finally {
+      await s.close()
+    }
+    const again = await RecordStore.open(dir)
+    try {
+      expect(payloads(again)).toEqual([1, 2, 103, 104, undefined, undefined])
+      expect(again.recordCounters.diskReads).toBe(4)
+      const { records } = await again.loadAll()
+      expect(records).toEqual([cut(2)]) // entries live under their e: keys only
+    } finally {
+      await again.close()
+    }
+  })
+
+  it('RecordStore: a plain op is readable staged, durable and after reopen, counted once per volume', async () => {
+    const dir = freshDir()
+    const obf = new Uint8Array(32).fill(3)
+    const plain = plainRecord(V, obf, new Uint8Array(32).fill(1), new Uint8Array([0x80]))
+    const s = await RecordStore.open(dir)
+    try {
+      s.stage([plain])
+      expect(s.plain(V, toHex(obf) as ObfHash)?.opBytes).toEqual(new Uint8Array([0x80]))
+      await s.append([plain])
+      await s.append([plain]) // the same op again (a late duplicate): stored once, counted once
+    } finally {
+      await s.close()
+    }
+    const again = await RecordStore.open(dir)
+    try {
+      expect(again.plain(V, toHex(obf) as ObfHash)).toEqual({ salt: new Uint8Array(32).fill(1), opBytes: new Uint8Array([0x80]) })
+      expect(again.plain(V, toHex(new Uint8Array(32)) as ObfHash)).toBeUndefined()
+      expect(again.plainCount(V)).toBe(1)
+    } finally {
+      await again.close()
+    }
   })
 })

@@ -61,6 +61,21 @@ async function editBatch(dataDir: string, kind: string, edit: (key: string, valu
   throw new Error(`no batch holds a '${kind}' record`)
 }
 
+/** Opens the copy's level database and rewrites the value of the first key under `prefix`. */
+async function editKey(dataDir: string, prefix: string, edit: (key: string, value: Uint8Array) => Uint8Array): Promise<string> {
+  const db = new Level<string, Uint8Array>(storePath(dataDir), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  try {
+    for await (const [key, value] of db.iterator({ gte: prefix, lt: prefix.slice(0, -1) + ';', limit: 1 })) {
+      await db.put(key, edit(key, value))
+      return key
+    }
+  } finally {
+    await db.close()
+  }
+  throw new Error(`no key under ${prefix}`)
+}
+
 /** Flips one byte in the middle of the stored value (checksum no longer matches). */
 const flip = (_k: string, value: Uint8Array): Uint8Array => {
   const v = value.slice()
@@ -86,13 +101,28 @@ async function refusesToStart(dataDir: string): Promise<void> {
 }
 
 describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is found by verify', () => {
-  for (const kind of ['chunk', 'log', 'entry', 'plain']) {
+  for (const kind of ['chunk', 'log']) {
     it(`a flipped byte in a stored '${kind}' record: exit 1, naming its batch; the node refuses to start`, async () => {
       const d = copyOfPristine()
       const key = await editBatch(d, kind, flip)
       const { findings, text } = await verifyFails(d)
       expect(findings.some((f) => f.where.includes(key))).toBe(true)
       expect(text).toContain(key)
+      await refusesToStart(d)
+    })
+  }
+
+  // Plain operations and entries are stored under keys of their own (spec/runtime.md "Store
+  // format"), read through the storage port and checked as the node restores: the finding names
+  // the plain op (its obf) or the chain (its author) whose check failed.
+  for (const [kind, prefix] of [['entry', 'e:'], ['plain', 'p:']] as const) {
+    it(`[STORE-5] a flipped byte in a stored ${kind} (its ${prefix} key): exit 1, naming it; the node refuses to start`, async () => {
+      const d = copyOfPristine()
+      const key = await editKey(d, prefix, flip)
+      const name = key.split(':')[2]!.slice(0, 12) // the author of an entry, the obf of a plain op
+      const { findings, text } = await verifyFails(d)
+      expect(findings.some((f) => f.where.includes(name) || f.found.includes(name)), JSON.stringify(findings)).toBe(true)
+      expect(text).toContain(name)
       await refusesToStart(d)
     })
   }
@@ -144,16 +174,13 @@ describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is foun
 
   it('a plain operation rewritten behind the store\'s back (valid batch checksum): exit 1, naming it', async () => {
     const d = copyOfPristine()
-    await editBatch(d, 'plain', (key, _v, records) => {
-      const out = records.map((r) => {
-        if (!Array.isArray(r) || r[0] !== 'plain') return r
-        const op = (r[4] as Uint8Array).slice()
-        // Change one byte of the op's text (a path or a mode): still CBOR, no longer the hashed op.
-        const i = op.length - 2
-        op[i] = op[i]! ^ 0x01
-        return [r[0], r[1], r[2], r[3], op]
-      })
-      return encodeBatch(Number(key.slice(2)), out as Value[])
+    await editKey(d, 'p:', (_key, value) => {
+      const [salt, opBytes] = decode(value) as [Uint8Array, Uint8Array]
+      const op = opBytes.slice()
+      // Change one byte of the op's text (a path or a mode): still CBOR, no longer the hashed op.
+      const i = op.length - 2
+      op[i] = op[i]! ^ 0x01
+      return encode([salt, op])
     })
     const { findings } = await verifyFails(d)
     expect(findings.length).toBeGreaterThan(0)

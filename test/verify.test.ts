@@ -8,7 +8,8 @@ import { verifyNodeVolume } from '../core/node.ts'
 import { membersOf, type FsCall, type VolumeState } from '../core/volume/index.ts'
 import { applyOp, invalidate } from '../core/fs/state.ts'
 import { currentView, getattr, lookup } from '../core/fs/view.ts'
-import type { FsOp } from '../core/fs/ops.ts'
+import { opToValue, validateOp, type FsOp } from '../core/fs/ops.ts'
+import { decode, encode, type Value } from '../core/codec.ts'
 import type { VolumeFinding } from '../core/verify.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
@@ -242,30 +243,33 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     ],
     [
       'a plain operation\'s salt replaced',
-      (_w, v) => {
+      (w, v) => {
         const obf = v.log.find((r) => r.kind === 'setxattr')!.obf!
-        const p = v.plain.get(obf)!
+        const store = w.cluster.node(w.a).chunks
+        const p = store.plain(VOL, obf)!
         const salt = p.salt.slice()
         salt[31]! ^= 0x80
-        v.plain.set(obf, { ...p, salt })
+        store.overwritePlain(VOL, obf, { ...p, salt })
         return `log epoch ${v.log.find((r) => r.kind === 'setxattr')!.epoch}`
       },
       (f, where: string) => named(f, where, /salted hash/),
     ],
     [
-      'a plain operation\'s decoded op differs from its bytes',
-      (_w, v) => {
+      'a plain operation replaced by another valid op (chmod to 0777)',
+      (w, v) => {
         const obf = v.log.find((r) => r.kind === 'chmod')!.obf!
-        const p = v.plain.get(obf)!
-        v.plain.set(obf, { ...p, op: { ...(p.op as Extract<FsOp, { type: 'chmod' }>), mode: 0o777 } })
+        const store = w.cluster.node(w.a).chunks
+        const p = store.plain(VOL, obf)!
+        const other = encode(opToValue({ ...(validateOp(decode(p.opBytes) as Value) as { ok: true; op: Extract<FsOp, { type: 'chmod' }> }).op, mode: 0o777 }))
+        store.overwritePlain(VOL, obf, { ...p, opBytes: other })
         return `log epoch ${v.log.find((r) => r.kind === 'chmod')!.epoch}`
       },
       (f, where: string) => named(f, where, /plain operation/),
     ],
     [
       'a plain operation removed',
-      (_w, v) => {
-        v.plain.delete(v.log.find((r) => r.kind === 'symlink')!.obf!)
+      (w, v) => {
+        w.cluster.node(w.a).chunks.overwritePlain(VOL, v.log.find((r) => r.kind === 'symlink')!.obf!, undefined)
         return `log epoch ${v.log.find((r) => r.kind === 'symlink')!.epoch}`
       },
       (f, where: string) => named(f, where, /plain operation|replay/),
@@ -273,12 +277,12 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     [
       'a byte of a ledger entry payload flipped (another author\'s chain)',
       (w, v) => {
-        const chain = v.fotb.chains.get(w.b)!
-        const i = chain.entries.length - 1
-        const e = chain.entries[i]!
+        const seq = v.fotb.chains.get(w.b)!.view.seq
+        const store = w.cluster.node(w.a).chunks
+        const e = store.entry(VOL, w.b, seq)!
         const payload = e.payload.slice()
         payload[payload.length - 1]! ^= 0x01
-        chain.entries[i] = { ...e, payload }
+        store.overwriteEntry(VOL, w.b, seq, { ...e, payload })
         return w.b.slice(0, 12)
       },
       (f, author: string) => named(f, (where) => where.startsWith('ledger ') && where.includes(author)),
@@ -286,12 +290,12 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     [
       'a byte of a ledger entry payload flipped (own chain)',
       (w, v) => {
-        const chain = v.fotb.chains.get(w.a)!
-        const i = chain.entries.length - 1
-        const e = chain.entries[i]!
+        const seq = v.fotb.chains.get(w.a)!.view.seq
+        const store = w.cluster.node(w.a).chunks
+        const e = store.entry(VOL, w.a, seq)!
         const payload = e.payload.slice()
         payload[payload.length - 3]! ^= 0x10
-        chain.entries[i] = { ...e, payload }
+        store.overwriteEntry(VOL, w.a, seq, { ...e, payload })
         return w.a.slice(0, 12)
       },
       (f, author: string) => named(f, (where) => where.startsWith('ledger ') && where.includes(author)),

@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { nobleCrypto as crypto } from '../core/crypto.ts'
 import { decode, encode, type Value } from '../core/codec.ts'
-import { createNode, nodeConfig, pidOf, step, type NodeEffect, type NodeReply } from '../core/node.ts'
+import { createNode, nodeConfig, pidOf, type NodeEffect, type NodeReply } from '../core/node.ts'
 import { computeStatus, DEFAULT_VOLUME_PARAMS, encodeVolMessage, membersOf, replayMembership, type FsCall, type Genesis, type MemberEvent, type MembershipPayload, type Policy, type Status } from '../core/volume/index.ts'
 import { Cluster } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import type { ObfHash, Pid, VolumeName } from '../core/types.ts'
-import { genesisOf, key } from './support/nodes.ts'
+import { genesisOf, key, performStep } from './support/nodes.ts'
 
 const VOL = 'vol' as VolumeName
 const cred = { uid: 1000, gid: 1000 }
@@ -366,8 +366,8 @@ describe('[VOL-7] plain data stays with members', () => {
   function withOp() {
     const config = nodeConfig(crypto, key(1))
     const state = createNode(config)
-    step(config, state, { type: 'request', now: 0, req: 1, request: { type: 'create-volume', name: VOL, policy: 'majority' } })
-    step(config, state, { type: 'request', now: 1, req: 2, request: { type: 'fs', volume: VOL, call: { type: 'create', path: '/secret', mode: 0o600, cred, time: t(1) } } })
+    performStep(config, state, { type: 'request', now: 0, req: 1, request: { type: 'create-volume', name: VOL, policy: 'majority' } })
+    performStep(config, state, { type: 'request', now: 1, req: 2, request: { type: 'fs', volume: VOL, call: { type: 'create', path: '/secret', mode: 0o600, cred, time: t(1) } } })
     const v = state.volumes.get(VOL)!
     const obf = v.log[0]!.obf as ObfHash
     expect(obf).not.toBeNull()
@@ -379,7 +379,7 @@ describe('[VOL-7] plain data stays with members', () => {
   it('[VOL-7] a GET from a pid that is not in the volume gets no PUT (and no other answer)', () => {
     const { config, state, v, obf } = withOp()
     const stranger = pidOf(crypto, key(9))
-    const { effects } = step(config, state, { type: 'receive', now: 2, from: stranger, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
+    const { effects } = performStep(config, state, { type: 'receive', now: 2, from: stranger, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
     expect(sentTags(effects)).not.toContain('vol/put')
     expect(effects.filter((e) => e.type === 'send' && e.to === stranger)).toEqual([])
     expect(v.stats.get('reject:get-not-member')).toBe(1)
@@ -394,12 +394,12 @@ describe('[VOL-7] plain data stays with members', () => {
     v.status.set(gone, 'removed')
     v.status.set(member, 'member')
     for (const p of [applicant, gone]) {
-      const { effects } = step(config, state, { type: 'receive', now: 3, from: p, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
+      const { effects } = performStep(config, state, { type: 'receive', now: 3, from: p, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
       expect(sentTags(effects)).not.toContain('vol/put')
     }
     expect(v.stats.get('reject:get-not-member')).toBe(2)
     // Control: the same GET from a member is answered with the plain op.
-    const { effects } = step(config, state, { type: 'receive', now: 4, from: member, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
+    const { effects } = performStep(config, state, { type: 'receive', now: 4, from: member, bytes: encodeVolMessage(VOL, { type: 'get', obf }) })
     expect(sentTags(effects)).toEqual(['vol/put'])
   })
 })

@@ -6,8 +6,8 @@ import type { Crypto } from '../crypto.ts'
 import type { Out } from '../effects.ts'
 import { append, cloneChainView, newChainView, seal as sealChain, validateBatch, type Entry, type EquivocationProof, type Seal } from '../ledger/index.ts'
 import { assert, type EntryHash, type Pid, type Seq, type TimeMs } from '../types.ts'
-import { authorLog, count, hashAt, limitsOf, mayTrack, type AuthorLog, type FotbParams, type FotbState, type FotbUp, type Report } from './state.ts'
-import { entryRecord, sealRecord, sendToAudience, type FotbMessage } from './messages.ts'
+import { authorLog, count, hashAt, limitsOf, mayTrack, type AuthorLog, type EntryReader, type FotbParams, type FotbState, type FotbUp, type Report } from './state.ts'
+import { acceptEntry, sealRecord, sendToAudience, type FotbMessage } from './messages.ts'
 import { echo, tryDeliver } from './deliver.ts'
 import { onFetch, requestRange } from './fetch.ts'
 import { branchBase, maybeAdopt, noteEquivocation, shareProofs, tryOtherBranch } from './equivocation.ts'
@@ -28,6 +28,7 @@ export function flush(
   secretKey: Uint8Array,
   params: FotbParams,
   out: Out,
+  port: EntryReader,
   ups: FotbUp[],
 ): void {
   while (state.unsealed.length > 0) {
@@ -41,10 +42,7 @@ export function flush(
     const r = validateBatch(crypto, log.view, batch, sealed.seal, limitsOf(params), { ownSeal: true })
     assert(r.ok, `own batch must validate: ${r.ok ? '' : r.rejection.code}`)
     log.view = r.view
-    for (const e of r.accepted) {
-      log.entries.push(e)
-      out.persist(entryRecord(state.volume, e))
-    }
+    for (const e of r.accepted) acceptEntry(state, out, e)
     out.persist(sealRecord(state.volume, sealed.seal))
     sendToAudience(state, out, { type: 'batch', entries: batch, seal: sealed.seal })
     state.headsChanged = true
@@ -53,7 +51,7 @@ export function flush(
   // answer every HEADS with a HEADS, forever.
   if (state.headsChanged) echo(state, out)
   // Only our own chain can have changed here; other authors are tried where their input arrives.
-  tryDeliver(state, state.me, out, ups)
+  tryDeliver(state, state.me, out, port, ups)
 }
 
 export function onMessage(
@@ -64,6 +62,7 @@ export function onMessage(
   from: Pid,
   msg: FotbMessage,
   out: Out,
+  port: EntryReader,
   ups: FotbUp[],
 ): void {
   count(state, `in:${msg.type}`)
@@ -73,12 +72,12 @@ export function onMessage(
   }
   switch (msg.type) {
     case 'batch':
-      return onBatch(state, crypto, params, now, from, msg.entries, msg.seal, out, ups)
+      return onBatch(state, crypto, params, now, from, msg.entries, msg.seal, out, port, ups)
     case 'heads':
-      onHeads(state, params, now, from, msg.heads, out, ups)
+      onHeads(state, params, now, from, msg.heads, out, port, ups)
       return shareProofs(state, from, msg.proofs, out)
     case 'fetch':
-      return onFetch(state, params, from, msg.author, msg.from, msg.to, out)
+      return onFetch(state, params, from, msg.author, msg.from, msg.to, out, port)
     case 'proof':
       return onProof(state, crypto, msg.proof, out, ups)
   }
@@ -93,6 +92,7 @@ function onBatch(
   entries: Entry[],
   seal: Seal,
   out: Out,
+  port: EntryReader,
   ups: FotbUp[],
 ): void {
   const author = seal.author
@@ -123,7 +123,7 @@ function onBatch(
   // change accepted state), using up the maxAuthors budget that mayTrack keeps for joiners; and a
   // restart (restoreFotb) would not rebuild those chains. test/hostile.test.ts shows it.
   const existing = state.chains.get(author)
-  const log: AuthorLog = existing ?? { view: newChainView(state.volume, author), entries: [] }
+  const log: AuthorLog = existing ?? { view: newChainView(state.volume, author) }
   let r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
   if (!r.ok && r.rejection.code === 'bad-signature' && params.mutation === 'accept-unsealed') {
     r = validateBatch(crypto, log.view, entries, seal, limitsOf(params), { ownSeal: true })
@@ -133,7 +133,7 @@ function onBatch(
     if (code === 'equivocation') noteEquivocation(state, crypto, r.rejection.proof, out, ups)
     if ((code === 'equivocation' || code === 'broken-link' || (code === 'gap' && state.candidates.has(author))) && state.proofs.has(author)) {
       if (existing === undefined) state.chains.set(author, log) // tryOtherBranch works on our chain
-      if (tryOtherBranch(state, crypto, params, now, from, author, entries, seal, out, ups)) return
+      if (tryOtherBranch(state, crypto, params, now, from, author, entries, seal, out, port, ups)) return
     }
     count(state, `reject:${code}`)
     if (code === 'gap') requestRange(state, params, now, from, author, log.view.seq + 1, seal.seq, out, 'gap')
@@ -142,15 +142,12 @@ function onBatch(
   }
   log.view = r.view
   if (existing === undefined) state.chains.set(author, log)
-  for (const e of r.accepted) {
-    log.entries.push(e)
-    out.persist(entryRecord(state.volume, e))
-  }
+  for (const e of r.accepted) acceptEntry(state, out, e, params.mutation !== 'forget-fetched-entries')
   out.persist(sealRecord(state.volume, seal))
   const pending = state.fetching.get(author)
   if (pending && log.view.seq >= pending.to) state.fetching.delete(author)
   state.headsChanged = true
-  tryDeliver(state, author, out, ups)
+  tryDeliver(state, author, out, port, ups)
 }
 
 /** Most peers outside the audience whose latest echo a node keeps (see onHeads). */
@@ -169,6 +166,7 @@ function onHeads(
   from: Pid,
   heads: { author: Pid; seq: Seq; head: EntryHash }[],
   out: Out,
+  port: EntryReader,
   ups: FotbUp[],
 ): void {
   if (!state.audience.has(from)) {
@@ -226,8 +224,8 @@ function onHeads(
   }
   // Only the reported authors' support can have changed.
   for (const author of [...new Set(heads.map((h) => h.author))].sort()) {
-    maybeAdopt(state, author, out, ups)
-    tryDeliver(state, author, out, ups)
+    maybeAdopt(state, author, out, port, ups)
+    tryDeliver(state, author, out, port, ups)
   }
 }
 

@@ -1,9 +1,9 @@
 // Delivery (spec/fotb.md "Why an echo quorum on heads", FOTB-3, FOTB-4): an entry is delivered
 // once a quorum of members echoes a head at or beyond it on our chain; echoes are HEADS messages.
 import type { Out } from '../effects.ts'
-import type { ChainView } from '../ledger/index.ts'
+import type { ChainView, Entry } from '../ledger/index.ts'
 import { assert, type EntryHash, type Pid, type Seq } from '../types.ts'
-import type { FotbState, FotbUp } from './state.ts'
+import { count, entryAt, type EntryReader, type FotbState, type FotbUp } from './state.ts'
 import { deliveredRecord, sendToAudience } from './messages.ts'
 
 export function quorum(n: number): number {
@@ -57,16 +57,30 @@ export function deliverableSeq(state: FotbState, author: Pid): Seq {
   return Math.max(done, supportedSeq(state, log.view))
 }
 
-export function tryDeliver(state: FotbState, author: Pid, out: Out, ups: FotbUp[]): void {
-  const target = deliverableSeq(state, author)
+export function tryDeliver(state: FotbState, author: Pid, out: Out, port: EntryReader, ups: FotbUp[]): void {
+  let target = deliverableSeq(state, author)
   const done = state.delivered.get(author) ?? 0
   if (target <= done) return
   const log = state.chains.get(author)!
+  // The payloads come from the storage port. An accepted entry it cannot produce (runtime: damaged
+  // on disk) stops delivery before it: later entries must not overtake it (FOTB-3).
+  const entries: Entry[] = []
+  for (let seq = done + 1; seq <= target; seq++) {
+    const e = entryAt(state, port, author, seq)
+    if (e === undefined) {
+      count(state, 'entry:unavailable')
+      out.trace({ kind: 'entry-unavailable', volume: state.volume, peer: author, detail: `seq ${seq}` })
+      target = seq - 1
+      break
+    }
+    entries.push(e)
+  }
+  if (target <= done) return
   const seqs: Seq[] = []
   for (let seq = done + 1; seq <= target; seq++) seqs.push(seq)
   if (state.mutation === 'deliver-out-of-order' && seqs.length >= 2) seqs.reverse()
   for (const seq of seqs) {
-    const entry = log.entries[seq - 1]!
+    const entry = entries[seq - done - 1]!
     ups.push({ type: 'deliver', author, seq, hash: log.view.hashes[seq - 1]!, payload: entry.payload })
     // Observable by hosts and invariant checkers (FIFO, exactly once, consistency).
     out.deliver(state.volume, { type: 'entries', author, from: seq, hashes: [log.view.hashes[seq - 1]!] })
@@ -75,15 +89,15 @@ export function tryDeliver(state: FotbState, author: Pid, out: Out, ups: FotbUp[
   out.persist(deliveredRecord(state.volume, author, target))
 }
 
-export function tryDeliverAll(state: FotbState, out: Out, ups: FotbUp[]): void {
-  for (const author of [...state.chains.keys()].sort()) tryDeliver(state, author, out, ups)
+export function tryDeliverAll(state: FotbState, out: Out, port: EntryReader, ups: FotbUp[]): void {
+  for (const author of [...state.chains.keys()].sort()) tryDeliver(state, author, out, port, ups)
 }
 
 /** Membership changed in the volume layer: new quorum base, maybe new deliveries. */
-export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pid>, out: Out, ups: FotbUp[], removed?: ReadonlySet<Pid>): void {
+export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pid>, out: Out, port: EntryReader, ups: FotbUp[], removed?: ReadonlySet<Pid>): void {
   state.members = members
   state.audience = audience
   if (removed) state.removed = removed
   for (const peer of [...state.reports.keys()]) if (state.removed.has(peer)) state.reports.delete(peer)
-  tryDeliverAll(state, out, ups)
+  tryDeliverAll(state, out, port, ups)
 }

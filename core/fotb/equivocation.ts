@@ -5,8 +5,9 @@ import type { Crypto } from '../crypto.ts'
 import type { Out } from '../effects.ts'
 import { validateBatch, verifyProof, type Entry, type EquivocationProof, type Seal } from '../ledger/index.ts'
 import { ZERO_HASH, type Pid, type Seq, type TimeMs } from '../types.ts'
-import { count, limitsOf, type AuthorLog, type FotbParams, type FotbState, type FotbUp } from './state.ts'
-import { entryRecord, pidBytes, proofRecord, send, sealRecord, sendToAudience } from './messages.ts'
+import { cutRecord } from '../storage.ts'
+import { count, limitsOf, noteCut, type AuthorLog, type Candidate, type EntryReader, type FotbParams, type FotbState, type FotbUp } from './state.ts'
+import { acceptEntry, pidBytes, proofRecord, send, sealRecord, sendToAudience } from './messages.ts'
 import { supportedSeq, tryDeliver } from './deliver.ts'
 import { requestRange } from './fetch.ts'
 
@@ -44,7 +45,9 @@ export function branchBase(state: FotbState, author: Pid): Seq {
   return base
 }
 
-function cutAt(log: AuthorLog, seq: Seq): AuthorLog {
+/** A candidate branch starting from our chain cut at `seq`: it needs no entries below the cut,
+ *  which are ours (delivered, in the port). */
+function cutAt(log: AuthorLog, seq: Seq): Candidate {
   const v = log.view
   return {
     view: {
@@ -55,7 +58,8 @@ function cutAt(log: AuthorLog, seq: Seq): AuthorLog {
       payloadHashes: v.payloadHashes.slice(0, seq),
       seals: v.seals.filter((s) => s.seq <= seq),
     },
-    entries: log.entries.slice(0, seq),
+    base: seq,
+    entries: [],
   }
 }
 
@@ -72,6 +76,7 @@ export function tryOtherBranch(
   entries: Entry[],
   seal: Seal,
   out: Out,
+  port: EntryReader,
   ups: FotbUp[],
 ): boolean {
   const log = state.chains.get(author)!
@@ -89,7 +94,7 @@ export function tryOtherBranch(
     state.candidates.delete(author)
     return false
   }
-  cand = { view: r.view, entries: [...cand.entries, ...r.accepted] }
+  cand = { view: r.view, base: cand.base, entries: [...cand.entries, ...r.accepted] }
   for (let s = 1; s <= Math.min(done, cand.view.seq); s++) {
     if (cand.view.hashes[s - 1] !== log.view.hashes[s - 1]) {
       count(state, 'reject:branch-rewrites-delivered')
@@ -98,25 +103,39 @@ export function tryOtherBranch(
     }
   }
   state.candidates.set(author, cand)
-  maybeAdopt(state, author, out, ups)
+  maybeAdopt(state, author, out, port, ups)
   return true
 }
 
 /** Adopts an author's candidate branch once a quorum (without us) vouches for it beyond what we
  *  delivered; checked when a candidate grows and when echoes arrive. */
-export function maybeAdopt(state: FotbState, author: Pid, out: Out, ups: FotbUp[]): void {
+export function maybeAdopt(state: FotbState, author: Pid, out: Out, port: EntryReader, ups: FotbUp[]): void {
   const cand = state.candidates.get(author)
-  if (!cand || supportedSeq(state, cand.view, false) <= (state.delivered.get(author) ?? 0)) return
+  const done = state.delivered.get(author) ?? 0
+  if (!cand || supportedSeq(state, cand.view, false) <= done) return
+  // Our entries up to the new base stay (they are read from the port), so the candidate must
+  // agree with every entry we delivered: delivery may have moved on along our chain since the
+  // candidate was last checked (tryOtherBranch). Delivered entries never change.
+  const log = state.chains.get(author)!
+  for (let s = 1; s <= Math.min(done, cand.view.seq); s++) {
+    if (cand.view.hashes[s - 1] !== log.view.hashes[s - 1]) {
+      count(state, 'reject:branch-rewrites-delivered')
+      state.candidates.delete(author)
+      return
+    }
+  }
   // Adopt: our chain becomes the branch the quorum backs. Persisted as a cut plus new records,
-  // so that a restart rebuilds the same chain.
+  // so that a restart (and the storage port) rebuilds the same chain.
   const base = branchBase(state, author)
-  state.chains.set(author, cand)
+  state.chains.set(author, { view: cand.view })
   state.candidates.delete(author)
   count(state, 'branch-switch')
   out.trace({ kind: 'branch-switch', volume: state.volume, peer: author, detail: `from seq ${base + 1}` })
-  out.persist(['cut', state.volume, pidBytes(author), base])
-  for (const e of cand.entries.slice(base)) out.persist(entryRecord(state.volume, e))
+  out.persist(cutRecord(state.volume, pidBytes(author), base))
+  noteCut(state, author, base)
+  // base >= cand.base: delivery only grows, so the branch base does too.
+  for (const e of cand.entries) if (e.seq > base) acceptEntry(state, out, e)
   for (const s of cand.view.seals) if (s.seq > base) out.persist(sealRecord(state.volume, s))
   state.headsChanged = true
-  tryDeliver(state, author, out, ups)
+  tryDeliver(state, author, out, port, ups)
 }

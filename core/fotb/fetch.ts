@@ -2,7 +2,7 @@
 // the tick that retries a fetch that made no progress at the next peer that holds more.
 import type { Out } from '../effects.ts'
 import type { Pid, Seq, TimeMs } from '../types.ts'
-import { count, type FotbParams, type FotbState } from './state.ts'
+import { count, entriesAt, type EntryReader, type FotbParams, type FotbState } from './state.ts'
 import { send } from './messages.ts'
 import { echo } from './deliver.ts'
 
@@ -57,7 +57,7 @@ export function requestRange(
   send(state, out, peer, { type: 'fetch', author, from, to: clippedTo })
 }
 
-export function onFetch(state: FotbState, params: FotbParams, from: Pid, author: Pid, lo: Seq, hi: Seq, out: Out): void {
+export function onFetch(state: FotbState, params: FotbParams, from: Pid, author: Pid, lo: Seq, hi: Seq, out: Out, port: EntryReader): void {
   if (!state.audience.has(from)) {
     count(state, 'reject:fetch-not-in-audience')
     return
@@ -70,7 +70,13 @@ export function onFetch(state: FotbState, params: FotbParams, from: Pid, author:
   for (const seal of log.view.seals) {
     if (seal.seq < start) continue
     const first = Math.max(start, seal.seq - params.maxBatchEntries + 1)
-    send(state, out, from, { type: 'batch', entries: log.entries.slice(first - 1, seal.seq), seal })
+    const entries = entriesAt(state, port, author, first, seal.seq)
+    if (entries === undefined) {
+      // Unreadable from the port (runtime: damaged on disk): no partial batch; other holders answer.
+      count(state, 'entry:unavailable')
+      return
+    }
+    send(state, out, from, { type: 'batch', entries, seal })
     start = seal.seq + 1
     if (seal.seq >= to) break
   }

@@ -3,8 +3,8 @@
 //
 // The ledger (core/ledger/) decides what a valid chain is; this layer decides who gets what,
 // when an entry may be delivered (echo quorum on heads), and how missing ranges are fetched.
-export type { FotbParams, AuthorLog, Fetch, Report, FotbState, FotbUp } from './state.ts'
-export { DEFAULT_FOTB_PARAMS, newFotb, count } from './state.ts'
+export type { FotbParams, AuthorLog, Candidate, EntryReader, Fetch, Report, FotbState, FotbUp } from './state.ts'
+export { DEFAULT_FOTB_PARAMS, newFotb, count, entryAt, entriesAt, clearWritten } from './state.ts'
 export type { FotbMessage } from './messages.ts'
 export { encodeFotbMessage, parseFotbMessage, entryRecord, sealRecord, deliveredRecord, proofRecord } from './messages.ts'
 export { quorum, deliverableSeq, tryDeliverAll, setMembers } from './deliver.ts'

@@ -5,7 +5,7 @@ import { fromHex, toHex } from '../bytes.ts'
 import type { Out } from '../effects.ts'
 import { decodeEntry, decodeProof, decodeSeal, encodeEntry, encodeProof, encodeSeal, type Entry, type EquivocationProof, type Seal } from '../ledger/index.ts'
 import { isPid, type EntryHash, type Pid, type Seq, type VolumeName } from '../types.ts'
-import { count, type FotbParams, type FotbState } from './state.ts'
+import { count, noteWritten, type FotbParams, type FotbState } from './state.ts'
 
 export type FotbMessage =
   | { readonly type: 'batch'; readonly entries: Entry[]; readonly seal: Seal }
@@ -117,6 +117,13 @@ export function parseFotbMessage(
 
 export function entryRecord(volume: VolumeName, entry: Entry): Value {
   return ['entry', volume, encodeEntry(entry)]
+}
+/** An entry joins an accepted chain: persisted, and readable for the rest of the step from the
+ *  step's buffer (then from the storage port). `persist: false` only for the test-only mutation
+ *  'forget-fetched-entries'. */
+export function acceptEntry(state: FotbState, out: Out, entry: Entry, persist = true): void {
+  noteWritten(state, entry)
+  if (persist) out.persist(entryRecord(state.volume, entry))
 }
 export function sealRecord(volume: VolumeName, seal: Seal): Value {
   return ['seal', volume, encodeSeal(seal)]

@@ -1,9 +1,12 @@
-// fotb's restart: rebuild from persisted records, validating them exactly like peer input.
+// fotb's restart: rebuild from persisted records, validating them exactly like peer input. The
+// seals, cuts, delivery marks and proofs come from the records; the entries of the chains from
+// the storage port (spec/storage.md), which honours the same cut records, and every batch of
+// every chain is validated against its seal as it is read.
 import type { Crypto } from '../crypto.ts'
 import type { Value } from '../codec.ts'
-import { decodeEntry, decodeProof, decodeSeal, validateBatch, verifyProof, type Entry, type Seal } from '../ledger/index.ts'
+import { decodeProof, decodeSeal, validateBatch, verifyProof, type Entry, type Seal } from '../ledger/index.ts'
 import type { Pid, Seq, VolumeName } from '../types.ts'
-import { authorLog, newFotb, type FotbParams, type FotbState } from './state.ts'
+import { authorLog, newFotb, type EntryReader, type FotbParams, type FotbState } from './state.ts'
 import { asPid, isSeq } from './messages.ts'
 
 export interface RestoreProblem {
@@ -21,11 +24,11 @@ export function restoreFotb(
   me: Pid,
   params: FotbParams,
   records: readonly Value[],
+  port: EntryReader,
   trusted: TrustedHeads = new Map(),
 ): { state: FotbState; problems: RestoreProblem[]; untrusted: Pid[] } {
   const state = newFotb(volume, me)
   const problems: RestoreProblem[] = []
-  const entries = new Map<Pid, Map<Seq, Entry>>()
   const seals = new Map<Pid, Seal[]>()
   const delivered = new Map<Pid, Seq>()
   const cut = new Set<Pid>()
@@ -33,16 +36,8 @@ export function restoreFotb(
     if (!Array.isArray(rec) || rec[1] !== volume) continue
     const kind = rec[0]
     const body = rec[2]
-    if (kind === 'entry' && body instanceof Uint8Array) {
-      const r = decodeEntry(body)
-      if (!r.ok) {
-        problems.push({ record: 'entry', problem: r.rejection.detail })
-        continue
-      }
-      let m = entries.get(r.value.author)
-      if (!m) entries.set(r.value.author, (m = new Map()))
-      m.set(r.value.seq, r.value)
-    } else if (kind === 'seal' && body instanceof Uint8Array) {
+    // Entry records are the storage port's: read below, batch by batch, never collected here.
+    if (kind === 'seal' && body instanceof Uint8Array) {
       const r = decodeSeal(body)
       if (!r.ok) {
         problems.push({ record: 'seal', problem: r.rejection.detail })
@@ -68,8 +63,6 @@ export function restoreFotb(
         continue
       }
       cut.add(author)
-      const m = entries.get(author)
-      if (m) for (const seq of [...m.keys()]) if (seq > base) m.delete(seq)
       const list = seals.get(author)
       if (list) seals.set(author, list.filter((x) => x.seq <= base))
     } else if (kind === 'proof' && body instanceof Uint8Array) {
@@ -84,7 +77,6 @@ export function restoreFotb(
   }
   for (const author of [...seals.keys()].sort()) {
     const list = seals.get(author)!.sort((a, b) => a.seq - b.seq)
-    const byseq = entries.get(author) ?? new Map<Seq, Entry>()
     const log = authorLog(state, author)
     // A branch switch may have replaced what the checkpoint named: no trust for that chain.
     const trust = cut.has(author) ? undefined : trusted.get(author)
@@ -92,7 +84,7 @@ export function restoreFotb(
       if (seal.seq <= log.view.seq) continue
       const batch: Entry[] = []
       for (let s = log.view.seq + 1; s <= seal.seq; s++) {
-        const e = byseq.get(s)
+        const e = port.entry(volume, author, s)
         if (!e) break
         batch.push(e)
       }
@@ -103,7 +95,6 @@ export function restoreFotb(
         break
       }
       log.view = r.view
-      for (const e of r.accepted) log.entries.push(e)
     }
   }
   // Every trusted head must be in the restored chain; the caller drops the checkpoint otherwise.

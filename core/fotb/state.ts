@@ -4,6 +4,7 @@
 // branch switches), broadcast.ts (own entries out, peer messages in), restore.ts (restart).
 import type { Crypto } from '../crypto.ts'
 import type { Mutation } from '../mutations.ts'
+import type { Storage } from '../storage.ts'
 import { entryHash, headerOf, newChainView, newOwnChain, type ChainView, type Entry, type EquivocationProof, type OwnChain } from '../ledger/index.ts'
 import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../types.ts'
 
@@ -29,11 +30,22 @@ export const DEFAULT_FOTB_PARAMS: FotbParams = {
   fetchRetryMs: 2000,
 }
 
+/** An author's accepted chain. Its entries are not in the state: they were persisted when
+ *  accepted and are read back through the storage port (`entryAt`, spec/storage.md). */
 export interface AuthorLog {
   view: ChainView
-  /** entries[i] is the accepted entry at seq i+1. */
+}
+
+/** An equivocator's other branch being collected (volatile, never persisted until adopted): its
+ *  view from `base` on, and the entries above `base` (entries[i] is at seq base+1+i). */
+export interface Candidate {
+  view: ChainView
+  readonly base: Seq
   entries: Entry[]
 }
+
+/** The part of the storage port fotb reads: the accepted chains. */
+export type EntryReader = Pick<Storage, 'entry'>
 
 export interface Fetch {
   to: Seq
@@ -58,7 +70,7 @@ export interface FotbState {
   readonly proofs: Map<Pid, EquivocationProof>
   /** For an equivocating author: the other branch being collected, from our delivered prefix on,
    *  adopted as our chain once a quorum vouches for it beyond what we delivered. */
-  readonly candidates: Map<Pid, AuthorLog>
+  readonly candidates: Map<Pid, Candidate>
   members: Set<Pid>
   /** Removed members: their HEADS and FETCHes are ignored and nothing is fetched from them. */
   removed: ReadonlySet<Pid>
@@ -74,6 +86,12 @@ export interface FotbState {
   /** Our accepted heads changed since the last echo. */
   headsChanged: boolean
   readonly stats: Map<string, number>
+  /** Entries this step accepted, until the host has performed the step's persist (volatile;
+   *  emptied by the node at the end of every step, spec/storage.md): reads see them first. */
+  readonly written: Map<Pid, Map<Seq, Entry>>
+  /** Chains this step cut at a base (branch switch): the port's entries above it are the losing
+   *  branch's until the step's persist (with its `cut` record) is performed (volatile, as `written`). */
+  readonly cuts: Map<Pid, Seq>
 }
 
 /** What fotb hands up to the volume layer, in order. */
@@ -99,6 +117,8 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     lastHeartbeat: -Infinity,
     headsChanged: false,
     stats: new Map(),
+    written: new Map(),
+    cuts: new Map(),
   }
 }
 
@@ -109,7 +129,7 @@ export function count(state: FotbState, key: string, by = 1): void {
 export function authorLog(state: FotbState, author: Pid): AuthorLog {
   let log = state.chains.get(author)
   if (!log) {
-    log = { view: newChainView(state.volume, author), entries: [] }
+    log = { view: newChainView(state.volume, author) }
     state.chains.set(author, log)
   }
   return log
@@ -127,4 +147,46 @@ export function hashAt(crypto: Crypto, entry: Entry): EntryHash {
 
 export function limitsOf(params: FotbParams): { maxEntries: number; maxPayloadBytes: number } {
   return { maxEntries: params.maxBatchEntries, maxPayloadBytes: params.maxPayloadBytes }
+}
+
+/** The accepted entry of `author` at `seq`: this step's own first, then the storage port (unless
+ *  this step cut the chain below `seq`). Undefined only when the port cannot produce it (runtime:
+ *  damaged on disk); callers treat it as unavailable, never as a different entry. */
+export function entryAt(state: FotbState, port: EntryReader, author: Pid, seq: Seq): Entry | undefined {
+  const own = state.written.get(author)?.get(seq)
+  if (own !== undefined) return own
+  const cut = state.cuts.get(author)
+  if (cut !== undefined && seq > cut) return undefined
+  return port.entry(state.volume, author, seq)
+}
+
+/** Entries [from, to] of `author`'s accepted chain, or undefined when one is unavailable. */
+export function entriesAt(state: FotbState, port: EntryReader, author: Pid, from: Seq, to: Seq): Entry[] | undefined {
+  const out: Entry[] = []
+  for (let seq = from; seq <= to; seq++) {
+    const e = entryAt(state, port, author, seq)
+    if (e === undefined) return undefined
+    out.push(e)
+  }
+  return out
+}
+
+/** Remembers an accepted entry for the rest of the step; the caller persists it. */
+export function noteWritten(state: FotbState, e: Entry): void {
+  let m = state.written.get(e.author)
+  if (!m) state.written.set(e.author, (m = new Map()))
+  m.set(e.seq, e)
+}
+
+/** A branch switch of `author` at `base` in this step: entries above it are gone until rewritten. */
+export function noteCut(state: FotbState, author: Pid, base: Seq): void {
+  const m = state.written.get(author)
+  if (m) for (const seq of [...m.keys()]) if (seq > base) m.delete(seq)
+  state.cuts.set(author, Math.min(base, state.cuts.get(author) ?? base))
+}
+
+/** End of step: the host has the step's persist now, and with it the port (spec/storage.md STORE-4). */
+export function clearWritten(state: FotbState): void {
+  state.written.clear()
+  state.cuts.clear()
 }

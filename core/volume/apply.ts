@@ -5,7 +5,7 @@ import type { Crypto } from '../crypto.ts'
 import { encode } from '../codec.ts'
 import { fromHex } from '../bytes.ts'
 import type { Out } from '../effects.ts'
-import { chunkRecord, type ChunkStore } from '../storage.ts'
+import { chunkRecord, plainRecord, type ChunkStore, type Storage } from '../storage.ts'
 import { StoredFsPast, type PastStore } from './past.ts'
 import * as fotb from '../fotb/index.ts'
 import { entryHash, headerOf, type Entry } from '../ledger/index.ts'
@@ -13,10 +13,10 @@ import { applyOp, createFs } from '../fs/state.ts'
 import { opToValue, type FsOp } from '../fs/ops.ts'
 import { planWrite } from '../fs/content.ts'
 import type { ChunkReader } from '../fs/types.ts'
-import { assert, type ChunkHash, type EntryHash, type Pid } from '../types.ts'
-import { encodePayload, inoFor, logRecordValue, obfuscate, saltFor } from './records.ts'
+import { assert, type ChunkHash, type EntryHash, type ObfHash, type Pid } from '../types.ts'
+import { checkPlain, encodePayload, inoFor, logRecordValue, obfuscate, saltFor } from './records.ts'
 import { computeStatus, isMember } from './membership.ts'
-import type { CallResult, Ctx, FsCall, Genesis, LogRecord, Pending, PlainOp, SkipRecord, VolumeState, VolumeUp } from './types.ts'
+import { bump, type CallResult, type Ctx, type FsCall, type Genesis, type LogRecord, type Pending, type PlainOp, type SkipRecord, type VolumeState, type VolumeUp } from './types.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Creation and local calls
@@ -30,7 +30,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     fotb: fotb.newFotb(genesis.name, me),
     fs: createFs(crypto, {}, storage !== undefined ? new StoredFsPast(genesis.name, storage) : undefined),
     written: new Map(),
-    plain: new Map(),
+    writtenPlain: new Map(),
     log: [],
     skipped: [],
     joins: new Set(),
@@ -61,7 +61,38 @@ export function chunkReader(state: VolumeState, store: ChunkStore): ChunkReader 
 }
 
 export function hasChunk(state: VolumeState, ctx: Ctx, h: ChunkHash): boolean {
-  return state.written.has(h) || ctx.chunks.hasChunk(state.genesis.name, h)
+  return state.written.has(h) || ctx.store.hasChunk(state.genesis.name, h)
+}
+
+/** Reads this volume's plain operations: this step's own first, then the storage port, checked
+ *  (checkPlain). `onDamaged` hears of a stored copy that fails the check. */
+export function plainReader(state: VolumeState, crypto: Crypto, store: Storage, onDamaged?: () => void): (obf: ObfHash) => PlainOp | undefined {
+  const volume = state.genesis.name
+  return (obf) => {
+    const own = state.writtenPlain.get(obf)
+    if (own !== undefined) return own
+    const stored = store.plain(volume, obf)
+    const checked = checkPlain(crypto, obf, stored)
+    if (stored !== undefined && checked === undefined) onDamaged?.()
+    return checked
+  }
+}
+
+/** The plain operation behind `obf`, if this node holds an intact one. */
+export function plainOf(state: VolumeState, ctx: Ctx, obf: ObfHash): PlainOp | undefined {
+  return plainReader(state, ctx.crypto, ctx.store, () => bump(state, 'plain:unavailable'))(obf)
+}
+
+/** Whether this node holds the plain operation behind `obf` (intact or not: not fetched again). */
+export function hasPlain(state: VolumeState, ctx: Ctx, obf: ObfHash): boolean {
+  return state.writtenPlain.has(obf) || ctx.store.plain(state.genesis.name, obf) !== undefined
+}
+
+/** Persists a plain operation; readable for the rest of the step from `writtenPlain`.
+ *  `persist: false` only for the test-only mutation 'forget-fetched-plain'. */
+export function storePlain(state: VolumeState, ctx: Ctx, obf: ObfHash, plain: PlainOp, persist = true): void {
+  if (persist) ctx.out.persist(plainRecord(state.genesis.name, fromHex(obf)!, plain.salt, plain.opBytes))
+  state.writtenPlain.set(obf, plain)
 }
 
 /** Persists a chunk unless the node holds it already. */
@@ -76,7 +107,7 @@ export function storeChunk(state: VolumeState, ctx: Ctx, h: ChunkHash, bytes: Ui
 export function chunksOf(state: VolumeState, ctx: Ctx, op: FsOp): [ChunkHash, Uint8Array][] | undefined {
   const chunks: [ChunkHash, Uint8Array][] = []
   if (op.type !== 'write') return chunks
-  const read = chunkReader(state, ctx.chunks)
+  const read = chunkReader(state, ctx.store)
   const seen = new Set<ChunkHash>()
   for (const [, h] of op.blocks) {
     if (h === null || seen.has(h)) continue
@@ -102,7 +133,7 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
       op = { ...c, ino: inoFor(ctx.crypto, state.genesis.name, state.me, seq, 0) } as FsOp
       break
     case 'write': {
-      const plan = planWrite(state.fs, chunkReader(state, ctx.chunks), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
+      const plan = planWrite(state.fs, chunkReader(state, ctx.store), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
       if (!plan.ok) return { ok: false, errno: plan.errno }
       op = plan.value.op
       newChunks = plan.value.chunks
@@ -123,8 +154,7 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
   if (newChunks) for (const [h, bytes] of newChunks) storeChunk(state, ctx, h, bytes)
   const salt = saltFor(ctx.crypto, ctx.saltKey, state.genesis.name, seq)
   const obf = obfuscate(ctx.crypto, salt, opBytes)
-  state.plain.set(obf, { salt, opBytes, op })
-  ctx.out.persist(['plain', state.genesis.name, fromHex(obf)!, salt, opBytes])
+  storePlain(state, ctx, obf, { salt, opBytes, op })
   const entry = fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'op', obf }))
   assert(entry.seq === seq, 'op entry takes the predicted seq')
   const txid = entryHashOf(ctx.crypto, entry)

@@ -4,7 +4,7 @@ import type { FotbUp } from '../fotb/index.ts'
 import type { EntryHash, Pid, Seq } from '../types.ts'
 import { decodePayload } from './records.ts'
 import { addVote, admits, recomputeMembership, vote, voteKick } from './membership.ts'
-import { applyRemote } from './apply.ts'
+import { applyRemote, plainOf } from './apply.ts'
 import { enqueue } from './fetch.ts'
 import { bump, type Ctx, type VolumeState } from './types.ts'
 
@@ -54,7 +54,7 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
     case 'op':
       if (author === state.me) {
         // Applied once, at the call (VOL-3) — unless the test-only mutation re-applies it.
-        const plain = ctx.params.mutation === 'apply-own-twice' ? state.plain.get(p.obf) : undefined
+        const plain = ctx.params.mutation === 'apply-own-twice' ? plainOf(state, ctx, p.obf) : undefined
         if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, notFound: new Set() }, plain)
         return false
       }

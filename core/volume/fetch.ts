@@ -3,14 +3,13 @@
 // for (GET) on a schedule, checked against the ledger (PUT), and withholders and liars are voted
 // out.
 import { tryDecode } from '../codec.ts'
-import { fromHex } from '../bytes.ts'
 import * as fotb from '../fotb/index.ts'
 import { validateOp } from '../fs/ops.ts'
 import { chunkHash } from '../fs/content.ts'
 import type { ChunkHash, ObfHash, Pid } from '../types.ts'
 import { encodeVolMessage, obfuscate } from './records.ts'
 import { isMember, membersOf, voteKick } from './membership.ts'
-import { applyRemote, chunksOf, hasChunk, skip, storeChunk } from './apply.ts'
+import { applyRemote, chunksOf, hasChunk, hasPlain, plainOf, skip, storeChunk, storePlain } from './apply.ts'
 import { bump, type Ctx, type Pending, type VolMessage, type VolumeParams, type VolumeState } from './types.ts'
 
 /** Most plain ops, and bytes, held for entries not delivered yet. */
@@ -39,7 +38,7 @@ export function pushOwnOps(state: VolumeState, ctx: Ctx): void {
 }
 
 function putMessageFor(state: VolumeState, ctx: Ctx, obf: ObfHash): Uint8Array | undefined {
-  const plain = state.plain.get(obf)
+  const plain = plainOf(state, ctx, obf)
   if (!plain) return undefined
   const chunks = chunksOf(state, ctx, plain.op)
   if (chunks === undefined) {
@@ -65,7 +64,7 @@ function advanceQueue(state: VolumeState, ctx: Ctx, author: Pid): void {
   if (status !== 'member' && status !== 'removed') return // held until the author is admitted
   while (q && q.length > 0) {
     const head = q[0]!
-    const plain = state.plain.get(head.obf)
+    const plain = plainOf(state, ctx, head.obf)
     if (plain) {
       q.shift()
       applyRemote(state, ctx, head, plain)
@@ -167,7 +166,7 @@ export function onVolMessage(state: VolumeState, ctx: Ctx, from: Pid, msg: VolMe
         bump(state, 'reject:get-not-member') // VOL-7: plain data stays with members
         return
       }
-      const plain = state.plain.get(msg.obf)
+      const plain = plainOf(state, ctx, msg.obf)
       const chunks = plain === undefined ? undefined : chunksOf(state, ctx, plain.op)
       if (plain === undefined || chunks === undefined) {
         // A chunk we cannot read (damaged on disk) makes the op one we do not have: NOTFOUND
@@ -201,7 +200,7 @@ function onPut(state: VolumeState, ctx: Ctx, from: Pid, msg: Extract<VolMessage,
       bump(state, 'reject:put-not-member') // plain data is only taken from members
       return
     }
-    if (state.plain.has(msg.obf)) {
+    if (hasPlain(state, ctx, msg.obf)) {
       bump(state, 'put-unexpected') // a late duplicate (a push and a GET's answer both came): harmless
       return
     }
@@ -274,8 +273,7 @@ function acceptPut(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, msg: Ext
   }
   if (ctx.params.mutation === 'forget-fetched-chunks') for (const [h, bytes] of fresh) state.written.set(h, bytes)
   else for (const [h, bytes] of fresh) storeChunk(state, ctx, h, bytes)
-  state.plain.set(msg.obf, { salt: msg.salt, opBytes: msg.opBytes, op })
-  ctx.out.persist(['plain', state.genesis.name, fromHex(msg.obf)!, msg.salt, msg.opBytes])
+  storePlain(state, ctx, msg.obf, { salt: msg.salt, opBytes: msg.opBytes, op }, ctx.params.mutation !== 'forget-fetched-plain')
   return 'stored'
 }
 

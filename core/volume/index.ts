@@ -12,10 +12,10 @@ export type {
 export { DEFAULT_VOLUME_PARAMS } from './types.ts'
 export {
   genesisValue, parseGenesis, encodePayload, decodePayload, encodeVolMessage, parseVolMessage, saltKey, saltFor, obfuscate,
-  inoFor, logRecordValue, parseLogRecord, opOfRecord,
+  inoFor, logRecordValue, parseLogRecord, checkPlain, opOfRecord,
 } from './records.ts'
 export { computeStatus, replayMembership, membersOf, isMember, requestJoin, requestLeave, voteKick } from './membership.ts'
-export { newVolume, chunkReader, call } from './apply.ts'
+export { newVolume, chunkReader, plainReader, call } from './apply.ts'
 export { onUps } from './deliver.ts'
 export { PREFETCH_MAX, PREFETCH_BYTES_MAX, pushOwnOps, onVolMessage, onTick, membershipSettled } from './fetch.ts'
 export type { Checkpoint, ParsedCheckpoint } from './checkpoint.ts'

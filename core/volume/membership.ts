@@ -165,5 +165,5 @@ export function refreshAudience(state: VolumeState, ctx: Ctx, ups: FotbUp[] = []
   // Until we are a member, also talk to the contacts we were given (they relay our join).
   if (!members.has(state.me)) for (const c of state.contacts) audience.add(c)
   const removed = new Set([...state.status].filter(([, s]) => s === 'removed').map(([p]) => p))
-  fotb.setMembers(state.fotb, members, audience, ctx.out, ups, removed)
+  fotb.setMembers(state.fotb, members, audience, ctx.out, ctx.store, ups, removed)
 }

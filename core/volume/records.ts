@@ -6,6 +6,7 @@ import { encode, tryDecode, type Value } from '../codec.ts'
 import { fromHex, toHex, utf8 } from '../bytes.ts'
 import { validateOp, type FsOp, type OpKind } from '../fs/ops.ts'
 import { isPid, isVolumeName, type ChunkHash, type EntryHash, type ObfHash, type Pid, type Seq, type VolumeName } from '../types.ts'
+import type { PlainBytes } from '../storage.ts'
 import { KICK_REASONS, type Genesis, type KickReason, type LogRecord, type PlainOp, type VolMessage, type VolumePayload } from './types.ts'
 
 // ---------------------------------------------------------------------------------------------
@@ -181,9 +182,19 @@ export function parseLogRecord(r: readonly Value[]): LogRecord | undefined {
   }
 }
 
-/** The operation a log record stands for: the plain op behind its obf, or its local op bytes. */
-export function opOfRecord(state: { readonly plain: ReadonlyMap<ObfHash, PlainOp> }, rec: LogRecord): FsOp | undefined {
-  if (rec.obf !== null) return state.plain.get(rec.obf)?.op
+/** A stored plain operation, checked: its salted hash must be `obf` and its bytes a valid op.
+ *  Undefined otherwise: a damaged copy is never used or served (the asker would take us for a liar). */
+export function checkPlain(crypto: Crypto, obf: ObfHash, p: PlainBytes | undefined): PlainOp | undefined {
+  if (p === undefined || obfuscate(crypto, p.salt, p.opBytes) !== obf) return undefined
+  const d = tryDecode(p.opBytes)
+  const v = d.ok ? validateOp(d.value) : undefined
+  return v && v.ok ? { salt: p.salt, opBytes: p.opBytes, op: v.op } : undefined
+}
+
+/** The operation a log record stands for: the plain op behind its obf (`plain` reads it, e.g.
+ *  from the storage port), or its local op bytes. */
+export function opOfRecord(plain: (obf: ObfHash) => PlainOp | undefined, rec: LogRecord): FsOp | undefined {
+  if (rec.obf !== null) return plain(rec.obf)?.op
   if (!rec.localOp) return undefined
   const d = tryDecode(rec.localOp)
   const v = d.ok ? validateOp(d.value) : undefined

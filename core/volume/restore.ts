@@ -1,17 +1,19 @@
-// The volume's restart: rebuild from persisted records (spec/paciofs.md "Records").
+// The volume's restart: rebuild from persisted records (spec/paciofs.md "Records"). Plain
+// operations and ledger entries are read through the storage port (spec/storage.md), checked as
+// they are read: every logged op's plain op must hash to its obf and be a valid op.
 import type { Crypto } from '../crypto.ts'
-import { tryDecode, type Value } from '../codec.ts'
+import type { Value } from '../codec.ts'
 import { toHex } from '../bytes.ts'
 import * as fotb from '../fotb/index.ts'
 import { applyOp } from '../fs/state.ts'
-import { validateOp } from '../fs/ops.ts'
+import type { Storage } from '../storage.ts'
 import { isPid, type ObfHash, type Pid, type Seq } from '../types.ts'
-import { decodePayload, obfuscate, opOfRecord, parseLogRecord } from './records.ts'
+import { decodePayload, opOfRecord, parseLogRecord } from './records.ts'
 import { addVote, membersOf, replayMembership } from './membership.ts'
-import { newVolume } from './apply.ts'
+import { newVolume, plainReader } from './apply.ts'
 import { stateRootAt } from '../fs/merkle.ts'
 import type { Checkpoint } from './checkpoint.ts'
-import { StoredFsPast, type PastStore } from './past.ts'
+import { StoredFsPast } from './past.ts'
 import type { Genesis, LogRecord, Pending, SkipRecord, VolumeParams, VolumeState } from './types.ts'
 
 export interface VolumeRestoreProblem {
@@ -25,14 +27,14 @@ export function restoreVolume(
   me: Pid,
   params: VolumeParams,
   records: readonly Value[],
+  store: Storage,
   contacts: readonly Pid[] = [],
   checkpoint?: Checkpoint,
-  storage?: PastStore,
 ): { state: VolumeState; problems: VolumeRestoreProblem[]; untrusted: Pid[] } {
   const volume = genesis.name
-  const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records, checkpoint?.heads)
+  const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records, store, checkpoint?.heads)
   const problems: VolumeRestoreProblem[] = [...restored.problems]
-  const base = newVolume(crypto, genesis, me, contacts, storage)
+  const base = newVolume(crypto, genesis, me, contacts, store)
   const state: VolumeState = { ...base, fotb: restored.state }
   if (params.fotb.mutation) state.fotb.mutation = params.fotb.mutation
   const logRecs: LogRecord[] = []
@@ -40,22 +42,9 @@ export function restoreVolume(
   for (const rec of records) {
     if (!Array.isArray(rec) || rec[1] !== volume) continue
     const r = rec as Value[]
-    // Chunk records are the storage port's (spec/storage.md): the state holds no chunk bytes.
-    if (r[0] === 'plain') {
-      const [, , obfB, salt, opBytes] = r
-      if (!(obfB instanceof Uint8Array) || !(salt instanceof Uint8Array) || !(opBytes instanceof Uint8Array)) {
-        problems.push({ record: 'plain', problem: 'malformed' })
-        continue
-      }
-      const obf = toHex(obfB) as ObfHash
-      const d = tryDecode(opBytes)
-      const v = d.ok ? validateOp(d.value) : undefined
-      if (obfuscate(crypto, salt, opBytes) !== obf || !v || !v.ok) {
-        problems.push({ record: `plain ${obf.slice(0, 12)}`, problem: 'does not hash to its obf or is no valid op' })
-        continue
-      }
-      state.plain.set(obf, { salt, opBytes, op: v.op })
-    } else if (r[0] === 'log') {
+    // Chunk, plain and entry records are the storage port's (spec/storage.md): the state holds
+    // none of them; plain ops are read (and checked) below as the log replays.
+    if (r[0] === 'log') {
       const parsed = parseLogRecord(r)
       if (!parsed) problems.push({ record: typeof r[2] === 'number' ? `log epoch ${r[2]}` : 'log', problem: 'malformed' })
       else logRecs.push(parsed)
@@ -74,14 +63,18 @@ export function restoreVolume(
   // The replayed ops' past records are in the store already: replay writes none.
   const stored = state.fs.past instanceof StoredFsPast ? state.fs.past : undefined
   if (stored) stored.replaying = true
+  const plain = plainReader(state, crypto, store)
   for (const rec of logRecs) {
     if (rec.epoch !== state.log.length + 1) {
       problems.push({ record: `log epoch ${rec.epoch}`, problem: `expected epoch ${state.log.length + 1}` })
       break
     }
-    const op = opOfRecord(state, rec)
+    const op = opOfRecord(plain, rec)
     if (!op) {
-      problems.push({ record: `log epoch ${rec.epoch}`, problem: 'its plain operation is missing' })
+      problems.push({
+        record: `log epoch ${rec.epoch}`,
+        problem: rec.obf === null ? 'its local op is no valid op' : store.plain(volume, rec.obf) === undefined ? `its plain operation ${rec.obf.slice(0, 12)} is missing (or unreadable)` : `its plain operation ${rec.obf.slice(0, 12)} does not hash to its obf or is no valid op`,
+      })
       break
     }
     applyOp(state.fs, op, { epoch: rec.epoch, author: rec.author })
@@ -97,8 +90,14 @@ export function restoreVolume(
   const pendingOps: Pending[] = []
   for (const [author, log] of [...state.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const delivered = state.fotb.delivered.get(author) ?? 0
-    for (let seq = 1; seq <= log.entries.length; seq++) {
-      const p = decodePayload(log.entries[seq - 1]!.payload)
+    for (let seq = 1; seq <= log.view.seq; seq++) {
+      // restoreFotb validated these very entries against their seals just now.
+      const entry = store.entry(volume, author, seq)
+      if (entry === undefined) {
+        problems.push({ record: `chain ${author.slice(0, 12)} seq ${seq}`, problem: 'an accepted entry is missing from the store' })
+        break
+      }
+      const p = decodePayload(entry.payload)
       if (!p) continue
       if (author === me && p.type !== 'op') state.myVotes.add(`${p.type}:${'target' in p ? p.target : ''}`)
       if (author === me && p.type !== 'op') state.maxRound = Math.max(state.maxRound, p.round)

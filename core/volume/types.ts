@@ -5,7 +5,7 @@
 import type { Crypto } from '../crypto.ts'
 import type { Out } from '../effects.ts'
 import type { Mutation } from '../mutations.ts'
-import type { ChunkStore } from '../storage.ts'
+import type { Storage } from '../storage.ts'
 import * as fotb from '../fotb/index.ts'
 import type { FotbParams, FotbState } from '../fotb/index.ts'
 import type { FsState } from '../fs/state.ts'
@@ -120,7 +120,9 @@ export interface VolumeState {
   /** Chunks this step persisted, until the host has performed the step's persist (volatile;
    *  emptied at the end of every step, spec/storage.md): reads see them before the port does. */
   readonly written: Map<ChunkHash, Uint8Array>
-  readonly plain: Map<ObfHash, PlainOp>
+  /** Plain operations this step persisted (own calls, accepted PUTs), until the host has performed
+   *  the step's persist (volatile, emptied with `written`): the port serves them after that. */
+  readonly writtenPlain: Map<ObfHash, PlainOp>
   readonly log: LogRecord[]
   readonly skipped: SkipRecord[]
   /** Membership inputs (sets, so the outcome does not depend on delivery order). */
@@ -187,6 +189,7 @@ export interface Ctx {
   readonly params: VolumeParams
   readonly now: TimeMs
   readonly out: Out
-  /** The storage port (spec/storage.md): chunks persisted by earlier steps. */
-  readonly chunks: ChunkStore
+  /** The storage port (spec/storage.md): chunks, plain operations and ledger entries persisted by
+   *  earlier steps. */
+  readonly store: Storage
 }
