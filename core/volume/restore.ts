@@ -87,11 +87,22 @@ export function restoreVolume(
   const lastDone = new Map<Pid, Seq>()
   for (const r of state.log) if (r.seq !== null) lastDone.set(r.author, Math.max(lastDone.get(r.author) ?? 0, r.seq))
   for (const s of state.skipped) lastDone.set(s.author, Math.max(lastDone.get(s.author) ?? 0, s.seq))
+  // The entries the log names are ops applied or skipped: they add nothing below, so they are
+  // not read again (restoreFotb read and validated every entry just now).
+  const logged = new Map<Pid, Set<Seq>>()
+  const note = (author: Pid, seq: Seq): void => {
+    let set = logged.get(author)
+    if (set === undefined) logged.set(author, (set = new Set()))
+    set.add(seq)
+  }
+  for (const r of state.log) if (r.seq !== null) note(r.author, r.seq)
+  for (const s of state.skipped) note(s.author, s.seq)
   const pendingOps: Pending[] = []
   for (const [author, log] of [...state.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const delivered = state.fotb.delivered.get(author) ?? 0
+    const done = logged.get(author)
     for (let seq = 1; seq <= log.view.seq; seq++) {
-      // restoreFotb validated these very entries against their seals just now.
+      if (done?.has(seq)) continue
       const entry = store.entry(volume, author, seq)
       if (entry === undefined) {
         problems.push({ record: `chain ${author.slice(0, 12)} seq ${seq}`, problem: 'an accepted entry is missing from the store' })
