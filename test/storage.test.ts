@@ -119,7 +119,7 @@ describe('RecordStore as the storage port', () => {
     const err = await RecordStore.open(dir).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect(err).toMatchObject({ code: 'STORE_FORMAT' })
-    expect((err as Error).message).toMatch(/written by another version of paciofs \(format 1.*this version reads only paciofs-store\/2.*join the volume again/)
+    expect((err as Error).message).toMatch(/written by another version of paciofs \(format 1.*this version reads only paciofs-store\/3.*join the volume again/)
     // Refused means untouched: the old key is still there, no format key was written.
     const raw = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     expect(await raw.keys().all()).toEqual(['0000000000000001'])

@@ -1,0 +1,120 @@
+// The record store on a full disk and with a lost tail (spec/runtime.md RT-10, RT-9), on a real
+// tmpfs (root only): a batch that meets a full disk is refused with STORE_FULL, nothing of it is
+// referenced, every earlier batch stays readable (reads go on while the disk is full), and once
+// space is freed the same batch is written with its own number — no reopen by the caller, no gap.
+// Then the tail witness: a store whose newest batch went missing behind its back is reported.
+import { afterAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { fromHex, toHex } from '../core/bytes.ts'
+import { chunkRecord } from '../core/storage.ts'
+import type { Value } from '../core/codec.ts'
+import type { ChunkHash, VolumeName } from '../core/types.ts'
+import { batchKey, RecordStore, StoreError } from '../runtime/store.ts'
+import { nodeCrypto } from '../runtime/node-crypto.ts'
+
+const isRoot = process.getuid?.() === 0
+const root = mkdtempSync(join(tmpdir(), 'paciofs-storefull-'))
+const mounted: string[] = []
+afterAll(() => {
+  for (const m of mounted) execFileSync('umount', ['-l', m], { stdio: 'ignore' })
+  rmSync(root, { recursive: true, force: true })
+})
+
+const V = 'v' as VolumeName
+function chunk(n: number, size: number): { hash: ChunkHash; bytes: Uint8Array; record: Value } {
+  const bytes = new Uint8Array(size)
+  for (let i = 0; i < size; i++) bytes[i] = Math.imul(i + 1 + n * 1_000_003, 2654435761) >>> 24
+  const hash = toHex(nodeCrypto.sha256(bytes)) as ChunkHash
+  return { hash, bytes, record: chunkRecord(V, fromHex(hash)!, bytes) }
+}
+
+describe.skipIf(!isRoot)('a full disk under the record store', () => {
+  // Segment chunks (>= 16 KiB) meet the full disk in the segment file, inline ones in LevelDB's
+  // log (whose write error is sticky until the database is opened again).
+  it.each([['segment', 300_000], ['level', 9000]])('[RT-10] a full %s write: STORE_FULL, every durable batch stays readable, and the same batch is written once space is freed', async (kind, size) => {
+    const disk = join(root, `disk-${kind}`)
+    mkdirSync(disk)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', disk])
+    mounted.push(disk)
+    const dir = join(disk, 'store')
+    const store = await RecordStore.open(dir)
+    const durable: ReturnType<typeof chunk>[] = []
+    let full: { n: number; c: ReturnType<typeof chunk> } | undefined
+    for (let n = 0; n < 5000 && full === undefined; n++) {
+      // Alternate segment chunks (>= 16 KiB) and inline ones, so both paths meet the full disk.
+      const c = chunk(n, size)
+      store.stage([c.record])
+      try {
+        await store.append([c.record, ['plain', V, new Uint8Array([n & 0xff])]])
+        durable.push(c)
+      } catch (err) {
+        expect(err).toBeInstanceOf(StoreError)
+        expect((err as StoreError).code).toBe('STORE_FULL')
+        full = { n, c }
+      }
+    }
+    expect(full).toBeDefined()
+    expect(durable.length).toBeGreaterThan(3)
+    expect(store.waitingForSpace).toBe(true)
+    // Another append must wait for the stuck batch: refused, and it takes no number.
+    await expect(store.append([['plain', V, new Uint8Array([1])]])).rejects.toMatchObject({ code: 'STORE_FULL' })
+    // Reads go on while the disk is full: every durable chunk, read from disk and hashed.
+    for (const c of durable) expect(store.auditChunk(V, c.hash)).toEqual({ ok: true, bytes: c.bytes.length })
+    expect(await store.retryFull()).toBe(false) // still full
+    execFileSync('mount', ['-o', 'remount,size=64m', disk])
+    expect(await store.retryFull()).toBe(true)
+    expect(store.waitingForSpace).toBe(false)
+    await store.append([['plain', V, new Uint8Array([0xee])]])
+    await store.close()
+
+    const again = await RecordStore.open(dir)
+    const { records, problems } = await again.loadAll()
+    expect(problems).toEqual([])
+    // Every batch once, in order, the stuck one under its own number: durable + 1 + 1 plain records.
+    const plains = records.filter((r) => Array.isArray(r) && r[0] === 'plain')
+    expect(plains.length).toBe(durable.length + 2)
+    for (const c of [...durable, full!.c]) expect(Buffer.from(again.chunk(V, c.hash) ?? []).equals(c.bytes), c.hash).toBe(true)
+    await again.close()
+  }, 60_000)
+})
+
+describe('[RT-9] the tail witness', () => {
+  it('a store whose newest batch vanished behind its back (as LevelDB skips a damaged newest record) is reported, naming the lost batch', async () => {
+    const dir = join(root, 'tail')
+    const store = await RecordStore.open(dir)
+    for (let n = 1; n <= 3; n++) await store.append([['plain', V, new Uint8Array([n])]])
+    await store.close()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.del(batchKey(3))
+    await db.close()
+    const again = await RecordStore.open(dir)
+    const { problems } = await again.loadAll()
+    expect(problems).toEqual([expect.objectContaining({ tail: true, problem: expect.stringMatching(/batch 3 was durable, the store ends at batch 2: batch 3 is lost/) })])
+    // Numbering never goes back to a witnessed batch.
+    await again.close()
+  })
+
+  it('a newest batch replaced by another valid one is reported; a store one batch beyond its witness (a crash between the two writes) is not', async () => {
+    const dir = join(root, 'tail2')
+    const store = await RecordStore.open(dir)
+    for (let n = 1; n <= 2; n++) await store.append([['plain', V, new Uint8Array([n])]])
+    await store.close()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const { encodeBatch } = await import('../runtime/store.ts')
+    await db.put(batchKey(3), encodeBatch(3, [['plain', V, new Uint8Array([3])]]))
+    await db.close()
+    const ahead = await RecordStore.open(dir)
+    expect((await ahead.loadAll()).problems).toEqual([])
+    await ahead.close()
+    const db2 = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db2.put(batchKey(2), encodeBatch(2, [['plain', V, new Uint8Array([0x42])]]))
+    await db2.close()
+    const swapped = await RecordStore.open(dir)
+    expect((await swapped.loadAll()).problems).toEqual([expect.objectContaining({ tail: true, problem: expect.stringMatching(/batch 2 differs/) })])
+    await swapped.close()
+  })
+})
