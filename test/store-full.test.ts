@@ -15,6 +15,10 @@ import type { Value } from '../core/codec.ts'
 import type { ChunkHash, VolumeName } from '../core/types.ts'
 import { batchKey, RecordStore, StoreError } from '../runtime/store.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
+import { NodeHost } from '../runtime/host.ts'
+import { currentView } from '../core/fs/view.ts'
+import { chunkReader } from '../core/volume/index.ts'
+import { genesisOf, key } from './support/nodes.ts'
 
 const isRoot = process.getuid?.() === 0
 const root = mkdtempSync(join(tmpdir(), 'paciofs-storefull-'))
@@ -79,6 +83,98 @@ describe.skipIf(!isRoot)('a full disk under the record store', () => {
     expect(plains.length).toBe(durable.length + 2)
     for (const c of [...durable, full!.c]) expect(Buffer.from(again.chunk(V, c.hash) ?? []).equals(c.bytes), c.hash).toBe(true)
     await again.close()
+  }, 60_000)
+})
+
+describe.skipIf(!isRoot)('a full disk under a running node (NodeHost)', () => {
+  const cred = { uid: 0, gid: 0 }
+  const time = { sec: 1_700_000_000, nsec: 0 }
+  async function fill(host: NodeHost, max: number): Promise<{ acked: number[]; refused: number | undefined; pending: Promise<unknown> | undefined }> {
+    const acked: number[] = []
+    for (let i = 0; i < max; i++) {
+      const path = `/f${i}`
+      const c = await host.request({ type: 'fs', volume: V, call: { type: 'create', path, mode: 0o644, cred, time } })
+      if (!c.ok) return { acked, refused: i, pending: undefined }
+      const w = host.request({ type: 'fs', volume: V, call: { type: 'write', path, writes: [{ offset: 0, data: chunk(i, 200_000).bytes }], cred, time } })
+      // A write held with its batch (the disk filled under it) does not answer: it waits for space.
+      const held = new Promise((ok) => {
+        const t = setInterval(() => (host.stats.get('persist:full') ?? 0) > 0 && (clearInterval(t), ok('held')), 20)
+        void w.finally(() => clearInterval(t))
+      })
+      const r = await Promise.race([w, held])
+      if (r === 'held') return { acked, refused: undefined, pending: w }
+      if (!(r as { ok: boolean }).ok) return { acked, refused: i, pending: undefined }
+      acked.push(i)
+    }
+    return { acked, refused: undefined, pending: undefined }
+  }
+  function readBack(host: NodeHost, i: number): boolean {
+    const v = host.state.volumes.get(V)!
+    const r = currentView(v.fs).readFile(chunkReader(v, host.chunkStore), `/f${i}`, 0, 300_000)
+    return r.ok && Buffer.from(r.value).equals(chunk(i, 200_000).bytes)
+  }
+
+  it('[RT-10] with the reserve: a write is refused ENOSPC before it is stepped, reads go on, and writes succeed again once space is freed, without a restart', async () => {
+    const disk = join(root, 'host-reserve')
+    mkdirSync(disk)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk])
+    mounted.push(disk)
+    const host = await NodeHost.start({ dataDir: join(disk, 'data'), secretKey: key(41), listen: { host: '127.0.0.1', port: 0 }, peers: [], diskReserveBytes: 4 * 1024 * 1024 })
+    try {
+      genesisOf(await host.request({ type: 'create-volume', name: V, policy: 'majority' }))
+      const { acked, refused, pending } = await fill(host, 500)
+      expect(pending).toBeUndefined()
+      expect(refused).toBeDefined()
+      expect(acked.length).toBeGreaterThan(5)
+      expect(host.stats.get('request:enospc')).toBeGreaterThan(0)
+      expect(host.stats.get('persist:full') ?? 0).toBe(0) // the check came first: no batch met the full disk
+      for (const i of acked) expect(readBack(host, i), `f${i}`).toBe(true)
+      execFileSync('mount', ['-o', 'remount,size=64m', disk])
+      let ok = false
+      for (let t = 0; t < 50 && !ok; t++) {
+        const r = await host.request({ type: 'fs', volume: V, call: { type: 'create', path: `/after${t}`, mode: 0o644, cred, time } })
+        ok = r.ok
+        if (!ok) await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(ok).toBe(true)
+      expect(host.halted).toBeUndefined()
+    } finally {
+      await host.stop()
+    }
+  }, 60_000)
+
+  it('[RT-10] without the reserve: a batch that meets the full disk is held, nothing of it answered, and written once space is freed', async () => {
+    const disk = join(root, 'host-held')
+    mkdirSync(disk)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', disk])
+    mounted.push(disk)
+    const data = join(disk, 'data')
+    const host = await NodeHost.start({ dataDir: data, secretKey: key(42), listen: { host: '127.0.0.1', port: 0 }, peers: [], diskReserveBytes: 0, requestTimeoutMs: 60_000 })
+    let acked: number[] = []
+    try {
+      genesisOf(await host.request({ type: 'create-volume', name: V, policy: 'majority' }))
+      const filled = await fill(host, 500)
+      acked = filled.acked
+      expect(filled.pending).toBeDefined()
+      expect(host.stats.get('persist:full')).toBe(1)
+      // While held: reads of everything acknowledged go on; a new write is refused, not stepped.
+      for (const i of acked) expect(readBack(host, i), `f${i}`).toBe(true)
+      expect(await host.request({ type: 'fs', volume: V, call: { type: 'create', path: '/while-full', mode: 0o644, cred, time } })).toMatchObject({ ok: false, errno: 'ENOSPC' })
+      execFileSync('mount', ['-o', 'remount,size=64m', disk])
+      expect(await filled.pending).toMatchObject({ ok: true })
+      acked.push(acked.length)
+      expect((await host.request({ type: 'fs', volume: V, call: { type: 'create', path: '/after', mode: 0o644, cred, time } })).ok).toBe(true)
+      expect(host.halted).toBeUndefined()
+    } finally {
+      await host.stop()
+    }
+    // A restart holds everything, the held batch under its own number (no gap, no damage).
+    const again = await NodeHost.start({ dataDir: data, secretKey: key(42), listen: { host: '127.0.0.1', port: 0 }, peers: [] })
+    try {
+      for (const i of acked) expect(readBack(again, i), `f${i}`).toBe(true)
+    } finally {
+      await again.stop()
+    }
   }, 60_000)
 })
 
