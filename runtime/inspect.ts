@@ -638,7 +638,8 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   const vols = someVolumes(snap, a.volume)
   const findings: Finding[] = []
   for (const p of snap.storeProblems) {
-    findings.push({ volume: null, where: `store batch ${p.key}`, what: 'damaged batch', expected: 'an intact batch, in sequence, matching its checksum', found: p.problem })
+    if (p.tail) findings.push({ volume: null, where: `store ${p.key}`, what: 'lost tail (RT-9)', expected: 'every batch the tail witness vouches for', found: p.problem })
+    else findings.push({ volume: null, where: `store batch ${p.key}`, what: 'damaged batch', expected: 'an intact batch, in sequence, matching its checksum', found: p.problem })
   }
   // Restore problems of other volumes belong to those volumes' verify; those of a volume the node
   // does not hold (no genesis, unreadable records) to every verify, since no --volume names them.
