@@ -167,6 +167,8 @@ export class NodeHost {
   private stagedSinceFree = 0
   private freeCheck: Promise<void> | undefined
   private freeCheckedAt = 0
+  /** whileQuiet() callers: while > 0 nothing is stepped (inputs wait in the queue). */
+  private holds = 0
 
   private constructor(opts: NodeHostOptions, config: NodeConfig, state: NodeState, store: RecordStore, transport: Transport, port: number) {
     this.opts = opts
@@ -331,6 +333,26 @@ export class NodeHost {
     })
   }
 
+  /** Runs `fn` while the node steps nothing and everything stepped before is durable (unless a
+   *  batch waits for disk space: then `fn` runs with what is durable, `settled` false). Inputs
+   *  arriving meanwhile wait in the queue. For audits that read the store's files (live verify). */
+  async whileQuiet<T>(fn: (settled: boolean) => Promise<T>): Promise<T> {
+    this.holds++
+    try {
+      await this.pumping
+      if (!this.store.waitingForSpace) await this.drainWriter()
+      return await fn(!this.store.waitingForSpace && this.writing === undefined)
+    } finally {
+      this.holds--
+      if (this.holds === 0 && this.queue.length > 0 && !this.closing && !this.haltedBy) this.pumping ??= this.pump()
+    }
+  }
+
+  /** The store's directory (the level database; segments and the tail witness beside it). */
+  get storeDir(): string {
+    return this.opts.dataDir
+  }
+
   /** Stops taking inputs, finishes the step in progress (its records stay durable), rejects the
    *  requests still waiting, and closes timers, transport and store. Idempotent. */
   stop(): Promise<void> {
@@ -380,7 +402,7 @@ export class NodeHost {
     await new Promise<void>((r) => setImmediate(r))
     try {
       while (this.queue.length > 0) {
-        if (this.closing || this.haltedBy) break
+        if (this.closing || this.haltedBy || this.holds > 0) break
         // A batch waits for disk space: nothing after it is stepped until it is durable.
         if (this.store.waitingForSpace && this.writing) {
           await this.writing

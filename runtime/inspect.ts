@@ -46,6 +46,18 @@ export interface NodeSnapshot {
   readonly restoreProblems: readonly NodeRestoreProblem[]
   /** 'live' when answered by the running node, 'offline' when loaded from a stopped node's data dir */
   readonly source: 'live' | 'offline'
+  /** A running node's verify (runtime/live-verify.ts): the snapshot is what its disk rebuilds;
+   *  `findings` where that differs from its memory, `note` what was read from disk. */
+  readonly disk?: { readonly findings: readonly DiskFinding[]; readonly note: string }
+}
+
+/** A finding of the live disk check (volume null: the store as a whole). */
+export interface DiskFinding {
+  readonly volume: string | null
+  readonly where: string
+  readonly what: string
+  readonly expected: string
+  readonly found: string
 }
 
 export type InspectCommand = 'status' | 'members' | 'log' | 'history' | 'cat' | 'verify'
@@ -649,6 +661,7 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     if (known && !chosen.has(p.volume)) continue
     findings.push({ volume: known ? p.volume : null, where: known ? `restore ${p.record}` : `restore ${p.volume}/${p.record}`, what: 'record not restored', expected: 'a record the node can rebuild from', found: p.problem })
   }
+  for (const f of snap.disk?.findings ?? []) if (f.volume === null || chosen.has(f.volume)) findings.push(f)
   const summaries = vols.map((v) => {
     const name = v.genesis.name
     let ledgerEntries = 0
@@ -686,13 +699,16 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   }
   const clean = findings.length === 0
   const exitCode = clean ? 0 : 1
-  if (a.json) return { exitCode, stdout: json({ clean, node: snap.state.me, source: snap.source, findings, volumes: summaries, counts }), stderr: '' }
+  const checked = snap.disk?.note ?? (snap.source === 'offline' ? 'read from disk: the stopped node\'s data directory' : 'checked the node\'s memory only')
+  if (a.json) return { exitCode, stdout: json({ clean, node: snap.state.me, source: snap.source, checked, findings, volumes: summaries, counts }), stderr: '' }
   const lines = findings.map((f) => `FINDING ${f.volume === null ? '' : `${f.volume}:`}${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`)
   lines.push(
     `verify: ${clean ? 'clean' : 'FAILED'}: ${plural(counts.volumes, 'volume')} (${listed(summaries.map((s) => s.name))}), ` +
       `${plural(counts.ledgerEntries, 'ledger entry', 'ledger entries')} checked, ${plural(counts.opsReplayed, 'op')} replayed, ` +
       `${plural(counts.chunks, 'chunk')} (${plural(counts.chunkBytes, 'byte')}) hashed, ${plural(counts.findings, 'finding')}`,
   )
+  // A running node says what it read from disk, before the summary (which stays the last line).
+  if (snap.disk !== undefined) lines.splice(lines.length - 1, 0, `verify: ${checked}`)
   return { exitCode, stdout: lines.join('\n') + '\n', stderr: '' }
 }
 

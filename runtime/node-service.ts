@@ -15,6 +15,7 @@ import { controlSocketPath, loadKey, storePath } from './datadir.ts'
 import { NodeHost, type HostAddress } from './host.ts'
 import { runInspect, INSPECT_COMMANDS, type CommandOutput, type InspectCommand } from './inspect.ts'
 import { serveControl, type ControlRequest } from './control.ts'
+import { verifyLive } from './live-verify.ts'
 import { frameTag } from './frames.ts'
 
 export interface PacioNodeOptions {
@@ -172,6 +173,8 @@ export class PacioNode {
   }
 
   private async onControl(req: ControlRequest): Promise<CommandOutput> {
+    // verify reads the disk (RT-11); the other commands answer from memory between two steps.
+    if (req.command === 'verify' && !req.argv.includes('-h') && !req.argv.includes('--help')) return verifyLive(this.host, this.host.config, req.argv)
     if ((INSPECT_COMMANDS as readonly string[]).includes(req.command)) {
       return runInspect(req.command as InspectCommand, req.argv, {
         config: this.host.config,

@@ -436,6 +436,11 @@ export class RecordStore implements ChunkStore {
     return write
   }
 
+  /** The number of the newest batch appended (durable once its append resolved). */
+  get lastBatch(): number {
+    return this.lastSeq
+  }
+
   /** Whether a batch waits for disk space (it met a full disk and is not durable). */
   get waitingForSpace(): boolean {
     return this.full !== undefined
@@ -641,7 +646,7 @@ export class RecordStore implements ChunkStore {
 
   /** Every batch's records in append order, chunk records left out (the port serves chunks).
    *  Damaged batches are reported in `problems` and their records left out. */
-  async loadAll(): Promise<{ records: Value[]; problems: StoreProblem[] }> {
+  async loadAll(): Promise<{ records: Value[]; problems: StoreProblem[]; highest: number }> {
     this.usable()
     await this.tail
     const records: Value[] = []
@@ -649,6 +654,7 @@ export class RecordStore implements ChunkStore {
     let expected = 1
     const w = this.witnessAtOpen
     let witnessed: Uint8Array | undefined
+    let highest = 0
     try {
       for await (const [key, value] of this.db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) {
         if (!BATCH_KEY.test(key)) {
@@ -677,7 +683,7 @@ export class RecordStore implements ChunkStore {
         }
       }
       // RT-9: the newest batches must be the ones the tail witness vouches for.
-      const highest = expected - 1
+      highest = expected - 1
       const tailKey = `tail ${witnessPath(this.dir)}`
       if (!w.ok) {
         if (highest > 0 || !w.missing) problems.push({ key: tailKey, problem: `${w.problem}; the newest batch cannot be vouched for (the store holds ${highest} batches)`, tail: true })
@@ -692,7 +698,7 @@ export class RecordStore implements ChunkStore {
     } catch (err) {
       throw new StoreError('STORE_READ_FAILED', `Reading the store in ${this.dir} failed (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
     }
-    return { records, problems }
+    return { records, problems, highest }
   }
 
   /** Waits for pending appends, then closes the database (and releases its lock). */
