@@ -19,6 +19,8 @@ export type Mutation =
   | 'keep-chunk-bytes'
   /** remote_get takes a PUT's chunks without persisting them: they live only until the step ends. */
   | 'forget-fetched-chunks'
+  /** a node that lost its tail appends at once instead of learning its own head (core/fotb/recover.ts). */
+  | 'skip-tail-recovery'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -29,4 +31,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'verify-top-only',
   'keep-chunk-bytes',
   'forget-fetched-chunks',
+  'skip-tail-recovery',
 ]

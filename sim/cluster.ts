@@ -25,6 +25,7 @@ import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { toHex } from '../core/bytes.ts'
 import { MemoryChunkStore } from '../core/storage.ts'
+import { recoverNode } from '../core/recover.ts'
 import { chunkHash } from '../core/fs/content.ts'
 
 /** A process. Usually one per pid; a Byzantine twin is a second process with the same key. */
@@ -37,6 +38,9 @@ export interface SimNode {
   state: NodeState
   /** The node's disk: canonical bytes of every persisted record, in write order. */
   readonly disk: Uint8Array[]
+  /** The tail witness (runtime/tail-witness.ts, RT-9): how many batches were durable. A restart
+   *  on a disk with fewer finds its tail lost and recovers its own chain from the members. */
+  witness: number
   /** The storage port over the disk's chunk records (spec/storage.md): what `config.storage` reads. */
   readonly chunks: MemoryChunkStore
   up: boolean
@@ -79,6 +83,10 @@ export type Observation =
   | { at: TimeMs; type: 'up'; node: Pid; nodeId: NodeId; volume: VolumeName; up: VolumeUp }
   | { at: TimeMs; type: 'send'; from: Pid; fromId: NodeId; to: Pid; bytes: Uint8Array }
   | { at: TimeMs; type: 'restart'; node: Pid; nodeId: NodeId }
+  /** A restart found its tail lost (fewer batches than its witness) and recovers (FOTB-8). */
+  | { at: TimeMs; type: 'tail-lost'; node: Pid; nodeId: NodeId }
+  /** A state-changing fs request answered ok: its own entry is `seq` with `hash` (FOTB-9). */
+  | { at: TimeMs; type: 'acked'; node: Pid; nodeId: NodeId; volume: VolumeName; seq: number; hash: string }
 
 type Event =
   | { at: TimeMs; order: number; type: 'message'; id: number; from: NodeId; fromPid: Pid; to: NodeId; bytes: Uint8Array }
@@ -134,6 +142,7 @@ export class Cluster {
       config,
       state,
       disk: [],
+      witness: 0,
       chunks,
       up: true,
       halted: false,
@@ -166,6 +175,11 @@ export class Cluster {
     this.input(node, { type: 'request', now: this.now, req, request })
     const reply = this.replies.get(req)
     this.replies.delete(req)
+    if (reply?.ok && request.type === 'fs' && node.up) {
+      const own = node.state.volumes.get(request.volume)?.fotb.chains.get(node.pid)?.view
+      const seq = node.state.volumes.get(request.volume)?.fotb.own.seq ?? 0
+      if (own && seq > 0 && seq <= own.seq) this.options.observe?.({ at: this.now, type: 'acked', node: node.pid, nodeId: id, volume: request.volume, seq, hash: own.hashes[seq - 1]! }, this)
+    }
     const result = reply === undefined ? 'lost (crashed in the step)' : reply.ok ? 'ok' : reply.errno
     this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result })
     return reply ?? { ok: false, errno: 'ENOENT', detail: 'node crashed during the request' }
@@ -196,6 +210,16 @@ export class Cluster {
     rec[b >> 3]! ^= 1 << (b & 7)
     n.disk[i] = rec
     this.record({ at: this.now, t: 'fault', node: id, what: `flip disk batch ${i} bit ${b}` })
+  }
+
+  /** The newest `count` durable batches vanish while the node is down, leaving no trace in the
+   *  disk itself — as LevelDB skips a damaged newest log record at open. */
+  loseTail(id: NodeId, count: number): void {
+    const n = this.node(id)
+    const lost = Math.min(count, n.disk.length)
+    if (lost === 0) return
+    n.disk.splice(n.disk.length - lost, lost)
+    this.record({ at: this.now, t: 'fault', node: id, what: `the newest ${lost} durable batch(es) lost` })
   }
 
   /** Restart from disk: every record is checked and decoded, as the runtime does. A node whose
@@ -231,8 +255,18 @@ export class Cluster {
     }
     n.state = r.state
     n.up = true
-    this.record({ at: this.now, t: 'fault', node: id, what: 'restart' })
+    // The tail witness names batches the disk no longer holds: the runtime refuses to start
+    // (HOST_TAIL_LOST) until told to recover; the simulated operator always does.
+    const tailLost = n.disk.length < n.witness
+    n.witness = n.disk.length
+    this.record({ at: this.now, t: 'fault', node: id, what: tailLost ? 'restart on a lost tail: recovering the own chains from the members' : 'restart' })
     this.options.observe?.({ at: this.now, type: 'restart', node: n.pid, nodeId: id }, this)
+    if (tailLost) {
+      this.options.observe?.({ at: this.now, type: 'tail-lost', node: n.pid, nodeId: id }, this)
+      const rec = recoverNode(n.config, n.state)
+      n.state = rec.state
+      this.perform(n, rec.effects)
+    }
     this.input(n, { type: 'tick', now: this.now })
   }
 
@@ -274,6 +308,7 @@ export class Cluster {
       switch (e.type) {
         case 'persist':
           node.disk.push(writeBatch(this.options.crypto, e.records))
+          node.witness = node.disk.length
           node.chunks.absorb(e.records)
           break
         case 'send': {

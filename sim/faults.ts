@@ -5,8 +5,10 @@ import type { NetworkModel, NodeId } from './cluster.ts'
 import { Prng } from './prng.ts'
 import type { TimeMs } from '../core/types.ts'
 
-export type FaultClass = 'loss' | 'dup' | 'delay' | 'partition' | 'crash' | 'torn' | 'corrupt' | 'skew'
-export const FAULT_CLASSES: readonly FaultClass[] = ['loss', 'dup', 'delay', 'partition', 'crash', 'torn', 'corrupt', 'skew']
+/** 'tail': a restart finds the newest durable batches gone without a trace in the store itself (as
+ *  LevelDB skips a damaged newest log record); the tail witness tells (spec/runtime.md RT-9). */
+export type FaultClass = 'loss' | 'dup' | 'delay' | 'partition' | 'crash' | 'torn' | 'corrupt' | 'skew' | 'tail'
+export const FAULT_CLASSES: readonly FaultClass[] = ['loss', 'dup', 'delay', 'partition', 'crash', 'torn', 'corrupt', 'skew', 'tail']
 
 export type ByzStrategy = 'equivocate' | 'twin' | 'forge' | 'tamper' | 'replay' | 'withhold' | 'lie' | 'vote-abuse'
 export const BYZ_STRATEGIES: readonly ByzStrategy[] = ['equivocate', 'twin', 'forge', 'tamper', 'replay', 'withhold', 'lie', 'vote-abuse']
@@ -29,6 +31,10 @@ export interface Crash {
   readonly torn: number | null
   /** Bits of the disk flipped while down (bit rot; the node must detect them). */
   readonly flips: readonly { record: number; bit: number }[]
+  /** The newest durable batches lost while down (0: none): the node restarts on a store that
+   *  ends before them, finds that from its tail witness and recovers its own chain from the
+   *  members (core/fotb/recover.ts). */
+  readonly lostTail: number
 }
 
 export interface FaultPlan {
@@ -86,6 +92,8 @@ export function planArbitrary(opts: {
     flips: has('corrupt')
       ? fc.array(fc.record({ record: fc.nat({ max: 100_000 }), bit: fc.nat({ max: 10_000 }) }), { maxLength: 1 })
       : fc.constant([]),
+    // Last in the record: plans without the class draw exactly what they drew before it existed.
+    lostTail: has('tail') ? fc.constantFrom(0, 0, 1, 2) : fc.constant(0),
   })
   return fc.record({
     lossPct: has('loss') ? fc.integer({ min: 0, max: 30 }) : fc.constant(0),
@@ -93,7 +101,7 @@ export function planArbitrary(opts: {
     delayMinMs: fc.constant(has('delay') ? 1 : 5),
     delayMaxMs: has('delay') ? fc.integer({ min: 1, max: 400 }) : fc.constant(5),
     partitions: has('partition') ? fc.array(partition, { maxLength: 3 }) : fc.constant([]),
-    crashes: has('crash') || has('torn') || has('corrupt') ? fc.array(crash, { maxLength: 2 }) : fc.constant([]),
+    crashes: has('crash') || has('torn') || has('corrupt') || has('tail') ? fc.array(crash, { maxLength: 2 }) : fc.constant([]),
     skew: has('skew')
       ? fc.array(fc.integer({ min: 50, max: 200 }).map((p) => p / 100), { minLength: opts.nodes, maxLength: opts.nodes })
       : fc.constant([]),
@@ -147,7 +155,7 @@ export function describePlan(plan: FaultPlan): string[] {
   for (const p of plan.partitions) lines.push(`partition ${p.kind} [${p.side.join(',')}] at +${p.startMs} ms for ${p.durationMs} ms`)
   for (const c of plan.crashes) {
     const how = c.torn === null ? 'crash' : `crash mid-step (${Math.round(c.torn * 100)}% of its records written)`
-    lines.push(`${how} of node ${c.node} at +${c.startMs} ms, down ${c.downMs} ms${c.flips.length ? `, ${c.flips.length} disk bit flip(s)` : ''}`)
+    lines.push(`${how} of node ${c.node} at +${c.startMs} ms, down ${c.downMs} ms${c.flips.length ? `, ${c.flips.length} disk bit flip(s)` : ''}${c.lostTail ? `, newest ${c.lostTail} batch(es) lost` : ''}`)
   }
   if (plan.skew.length) lines.push(`timer clock rates: ${plan.skew.join(' ')}`)
   if (plan.byzantine.length) lines.push(`byzantine strategies: ${plan.byzantine.join(', ')}`)

@@ -39,6 +39,12 @@ export class InvariantChecker {
   private readonly lastDelivered = new Map<string, Seq>()
   /** (node, volume, author, seq) of logged own ops (VOL-3). */
   private readonly loggedOwn = new Set<string>()
+  /** (process, volume) -> every own entry hash it ever held, by seq-1, and how far its current
+   *  own chain was compared (FOTB-8). */
+  private readonly ownHashes = new Map<string, { hashes: EntryHash[]; checked: number }>()
+  /** Own entries a correct process acknowledged to a request (FOTB-9); `atRisk`: it was above
+   *  the restored chain when the process lost its tail. */
+  private readonly acked: { nodeId: string; volume: VolumeName; seq: Seq; hash: string; atRisk: boolean }[] = []
 
   constructor(private readonly options: CheckerOptions) {}
 
@@ -48,8 +54,17 @@ export class InvariantChecker {
 
   observe(o: Observation, cluster: Cluster): void {
     // STORE-3 after every step that had an effect: the step's chunks went out with its persist.
-    if (o.type !== 'restart') this.checkNoChunkBytes(cluster.node(o.type === 'send' ? o.fromId : o.nodeId), o.at)
-    if (o.type === 'send') return this.onSend(o, cluster)
+    if (o.type !== 'restart' && o.type !== 'tail-lost') this.checkNoChunkBytes(cluster.node(o.type === 'send' ? o.fromId : o.nodeId), o.at)
+    if (o.type === 'send') {
+      // FOTB-8 where it matters: before anything of a new own entry leaves the process.
+      if (this.options.correct(o.from)) this.checkOwnChains(cluster.node(o.fromId), o.at)
+      return this.onSend(o, cluster)
+    }
+    if (o.type === 'restart' || o.type === 'tail-lost') return this.onRestart(o, cluster)
+    if (o.type === 'acked') {
+      if (this.options.correct(o.node)) this.acked.push({ nodeId: o.nodeId, volume: o.volume, seq: o.seq, hash: o.hash, atRisk: false })
+      return
+    }
     if (o.type !== 'up' || !this.options.correct(o.node)) return
     const node = cluster.node(o.nodeId)
     const v = node.state.volumes.get(o.volume)
@@ -116,6 +131,65 @@ export class InvariantChecker {
     }
   }
 
+  /** FOTB-8: a correct process never holds two different own entries at one seq over its life,
+   *  across crashes and lost tails: compared from where it was last compared up to its chain. */
+  private checkOwnChains(node: SimNode, at: TimeMs): void {
+    for (const [name, v] of node.state.volumes) {
+      const view = v.fotb.chains.get(node.pid)?.view
+      if (view === undefined) continue
+      const key = `${node.id}/${name}`
+      let o = this.ownHashes.get(key)
+      if (o === undefined) this.ownHashes.set(key, (o = { hashes: [], checked: 0 }))
+      for (let s = o.checked + 1; s <= view.seq; s++) {
+        const h = view.hashes[s - 1]!
+        const before = o.hashes[s - 1]
+        if (before === undefined) o.hashes[s - 1] = h
+        else if (before !== h) this.fail('FOTB-8', `${short(node.pid)} sealed a second, different own entry at ${name}#${s}`, at)
+      }
+      o.checked = view.seq
+    }
+  }
+
+  private onRestart(o: Extract<Observation, { type: 'restart' | 'tail-lost' }>, cluster: Cluster): void {
+    const node = cluster.node(o.nodeId)
+    for (const [name, v] of node.state.volumes) {
+      const seq = v.fotb.chains.get(node.pid)?.view.seq ?? 0
+      const own = this.ownHashes.get(`${node.id}/${name}`)
+      if (own) own.checked = Math.min(own.checked, seq)
+      if (o.type !== 'tail-lost') continue
+      // What the lost tail held happens again here: deliveries (FOTB-3 counts from the restored
+      // counters), and own ops regained from the members are logged again (VOL-3).
+      for (const [author, d] of v.fotb.delivered) this.lastDelivered.set(`${node.pid}/${name}/${author}`, d)
+      for (const key of [...this.lastDelivered.keys()]) {
+        const [p, vol, author] = key.split('/')
+        if (p === node.pid && vol === name && !v.fotb.delivered.has(author as Pid)) this.lastDelivered.delete(key)
+      }
+      for (const k of [...this.loggedOwn]) {
+        const [p, vol, s] = k.split('/')
+        if (p === node.pid && vol === name && Number(s) > seq) this.loggedOwn.delete(k)
+      }
+      for (const a of this.acked) if (a.nodeId === node.id && a.volume === name && a.seq > seq) a.atRisk = true
+    }
+  }
+
+  /** FOTB-9 at the end: every own entry a correct process acknowledged is in its chain — unless
+   *  it lost its tail and no other correct process ever held the entry (then nothing could
+   *  bring it back; the loss was reported by the tail witness, never silent). */
+  private checkAcked(cluster: Cluster, at: TimeMs): void {
+    for (const a of this.acked) {
+      const node = cluster.nodes.get(a.nodeId)
+      if (!node || !node.up || node.halted) continue
+      const view = node.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view
+      if (view !== undefined && a.seq <= view.seq && view.hashes[a.seq - 1] === a.hash) continue
+      const heldElsewhere = [...cluster.nodes.values()].some((n) => n.id !== node.id && this.options.correct(n.pid) && n.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view.hashes[a.seq - 1] === a.hash)
+      if (a.atRisk && !heldElsewhere) {
+        this.notes.push(`${a.volume}: ${short(node.pid)}#${a.seq} was lost with its tail before any member held it (reported by the tail witness)`)
+        continue
+      }
+      this.fail('FOTB-9', `${short(node.pid)} lost its acknowledged own entry ${a.volume}#${a.seq}${heldElsewhere ? ' though a member holds it' : ''}`, at)
+    }
+  }
+
   /** STORE-3: no chunk bytes held in a volume's state between steps. */
   private checkNoChunkBytes(node: SimNode, at: TimeMs): void {
     for (const [name, v] of node.state.volumes) {
@@ -156,6 +230,14 @@ export class InvariantChecker {
     const before = this.violations.length
     const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up && !n.halted)
     for (const n of correct) this.checkReferencedChunks(n, at)
+    for (const n of correct) this.checkOwnChains(n, at)
+    this.checkAcked(cluster, at)
+    // FOTB-8 also means: a recovery ends (the own chain resumes) once the members are heard.
+    if (opts.liveness !== false) {
+      for (const n of correct) for (const [name, v] of n.state.volumes) {
+        if (v.fotb.recovering !== undefined && membersOf(v).includes(n.pid)) this.fail('FOTB-8', `${name}: ${short(n.pid)} still learns its own chain head after the heal phase`, at)
+      }
+    }
     const volumes = new Set<VolumeName>()
     for (const n of correct) for (const name of n.state.volumes.keys()) volumes.add(name)
     for (const name of [...volumes].sort()) {

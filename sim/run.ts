@@ -226,6 +226,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
       run: () => {
         cluster.crash(id) // a torn crash that found no step to tear crashes here
         for (const f of c.flips) cluster.flipDiskBit(id, f.record, f.bit)
+        if (c.lostTail > 0) cluster.loseTail(id, c.lostTail)
         cluster.restart(id)
       },
     })

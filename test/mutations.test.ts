@@ -17,6 +17,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'verify-top-only': { config: {}, caughtBy: ['VOL-9'] },
   'keep-chunk-bytes': { config: {}, caughtBy: ['STORE-3'] },
   'forget-fetched-chunks': { config: {}, caughtBy: ['STORE-1'] },
+  'skip-tail-recovery': { config: {}, caughtBy: ['FOTB-8', 'FOTB-9'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

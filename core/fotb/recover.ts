@@ -50,7 +50,7 @@ export function recoveredRecord(volume: VolumeName, range: RegainedRange): Value
 
 /** Starts recovery (the host found a lost tail): no own entry is appended until `tryFinish`. */
 export function startRecovery(state: FotbState, out: Out): void {
-  if (state.recovering !== undefined) return
+  if (state.recovering !== undefined || state.mutation === 'skip-tail-recovery') return
   state.recovering = { from: state.own.seq, since: undefined, heard: new Map() }
   count(state, 'recovery:started')
   out.persist(recoveringRecord(state.volume, state.own.seq))
