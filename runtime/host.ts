@@ -45,6 +45,7 @@ import type { Value } from '../core/codec.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { nodeCrypto } from './node-crypto.ts'
 import { RecordStore, StoreError } from './store.ts'
+import { recoverNode } from '../core/recover.ts'
 import { Transport } from './transport.ts'
 import { CodedError } from './errors.ts'
 
@@ -88,6 +89,9 @@ export interface NodeHostOptions {
   /** Free bytes kept in reserve (RT-10); default DISK_RESERVE_BYTES_DEFAULT. 0 turns the check
    *  before stepping off (tests of a batch meeting a full disk). */
   readonly diskReserveBytes?: number
+  /** Start on a lost tail (RT-9): accept what the store holds and recover the own chains from
+   *  the members before appending (core/recover.ts; spec/fotb.md). */
+  readonly recoverTail?: boolean
 }
 
 /** Host counters (the core keeps its own in `state.stats`, the transport in `transportStats`). */
@@ -188,11 +192,21 @@ export class NodeHost {
     // The store is the core's storage port: chunks are read back from it, never held in the state.
     const config = nodeConfig(crypto, opts.secretKey, opts.params ?? DEFAULT_VOLUME_PARAMS, opts.tickMs ?? DEFAULT_TICK_MS, store)
     let state: NodeState
+    let recover = false
     try {
-      const { records, problems } = await store.loadAll()
+      const loaded = await store.loadAll()
+      const { records } = loaded
+      let problems = loaded.problems
       const tail = problems.filter((p) => p.tail)
+      if (tail.length > 0 && !opts.recoverTail) {
+        throw new HostError('HOST_TAIL_LOST', `The store in ${opts.dataDir} lost its newest batches: ${tail.map((p) => p.problem).join('; ')}. The node refuses to start (fail-stop, RT-9): starting one batch back would lose acknowledged writes and seal new entries at sequence numbers it already sealed. Keep a copy of the directory; then start it with --recover-tail and --peer <a member>: it takes no write until it has learnt its own chains back from the members.`)
+      }
       if (tail.length > 0) {
-        throw new HostError('HOST_TAIL_LOST', `The store in ${opts.dataDir} lost its newest batches: ${tail.map((p) => p.problem).join('; ')}. The node refuses to start (fail-stop, RT-9): starting one batch back would lose acknowledged writes and seal new entries at sequence numbers it already sealed. Keep a copy of the directory; rebuild the node from its peers.`)
+        // The operator chose to go on: the witness now vouches for what the store holds, and the
+        // core learns the own chains from the members before it appends (FOTB-8).
+        await store.acceptTail(loaded.highest)
+        problems = problems.filter((p) => !p.tail)
+        recover = true
       }
       if (problems.length > 0) {
         throw new HostError('HOST_RESTORE_FAILED', `The store in ${opts.dataDir} has ${problems.length} damaged batch(es): ${problems.map((p) => `${p.key}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
@@ -234,6 +248,12 @@ export class NodeHost {
       throw err
     }
     host = new NodeHost(opts, config, state, store, transport, port)
+    if (recover) {
+      const r = recoverNode(config, host.nodeState)
+      host.nodeState = r.state
+      host.stageEffects(r.effects)
+      host.staged.urgent = true
+    }
     for (const p of opts.peers) transport.connect(p.host, p.port)
     host.checkFree()
     host.enqueue({ type: 'tick' })

@@ -31,6 +31,8 @@ export interface PacioNodeOptions {
   readonly requestTimeoutMs?: number
   readonly reconnectMinMs?: number
   readonly reconnectMaxMs?: number
+  /** Start on a lost tail (RT-9) and recover the own chains from the members (spec/fotb.md). */
+  readonly recoverTail?: boolean
   readonly log?: (line: string) => void
 }
 
@@ -65,6 +67,7 @@ export class PacioNode {
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
       ...(opts.reconnectMinMs !== undefined ? { reconnectMinMs: opts.reconnectMinMs } : {}),
       ...(opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: opts.reconnectMaxMs } : {}),
+      ...(opts.recoverTail ? { recoverTail: true } : {}),
     })
     const node = new PacioNode(host, opts.dataDir, opts.log ?? (() => undefined))
     host.addFrameFilter((from, bytes) => node.onFrame(from, bytes))

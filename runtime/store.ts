@@ -204,7 +204,7 @@ export class RecordStore implements ChunkStore {
   readonly counters: ChunkCounters = { reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 }
   /** The tail witness, written after every batch (RT-9); undefined when the file is missing from
    *  a store that holds batches (loadAll reports it and the host refuses to start). */
-  private readonly witness: WitnessFile | undefined
+  private witness: WitnessFile | undefined
   /** What the witness said at open; loadAll checks the store against it. */
   private readonly witnessAtOpen: WitnessRead
   /** A batch that met a full disk: not durable; `retryFull` writes it again with its number.
@@ -434,6 +434,18 @@ export class RecordStore implements ChunkStore {
     // The chain continues past a failure; later appends then throw `failed` (or STORE_FULL) themselves.
     this.tail = write.catch(() => undefined)
     return write
+  }
+
+  /** After a lost tail the operator chose to go on (serve --recover-tail): the witness vouches
+   *  for the store as it is, ending at batch `highest` (loadAll's), and numbering continues
+   *  after it, so that the batch numbers have no gap. */
+  async acceptTail(highest: number): Promise<void> {
+    this.usable()
+    const value = highest > 0 ? await this.db.get(batchKey(highest)) : undefined
+    this.witness ??= await WitnessFile.open(this.dir, true)
+    // Both slots: the other one may still name a lost batch with a higher number.
+    await this.witness.reset({ seq: highest, hash: value !== undefined ? sha256(value) : new Uint8Array(32) })
+    this.lastSeq = highest
   }
 
   /** The number of the newest batch appended (durable once its append resolved). */

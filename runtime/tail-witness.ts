@@ -101,6 +101,13 @@ export class WitnessFile {
     await this.handle.datasync()
   }
 
+  /** Both slots say `w` (after an accepted loss: no slot may name a batch beyond it). */
+  async reset(w: Witness): Promise<void> {
+    const slot = encodeSlot(w)
+    await this.handle.write(Buffer.concat([slot, slot]), 0, 2 * WITNESS_SLOT_BYTES, 0)
+    await this.handle.datasync()
+  }
+
   close(): Promise<void> {
     return this.handle.close()
   }
