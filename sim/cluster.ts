@@ -28,6 +28,9 @@ import { MemoryChunkStore } from '../core/storage.ts'
 import { recoverNode } from '../core/recover.ts'
 import { chunkHash } from '../core/fs/content.ts'
 
+/** Inputs a node with a held batch keeps waiting (beyond: dropped, like a full input queue). */
+const WAITING_MAX = 10_000
+
 /** A process. Usually one per pid; a Byzantine twin is a second process with the same key. */
 export type NodeId = string
 
@@ -53,6 +56,13 @@ export interface SimNode {
   timerSkew: number
   /** Set by `crashDuringNextStep`: the next step persists only this share of its records. */
   tearNextStep: number | null
+  /** The disk is full (RT-10): 'reserve' refuses fs requests ENOSPC before stepping them; either
+   *  way a step whose batch meets the full disk is held. */
+  diskFull: 'reserve' | 'no-reserve' | null
+  /** A step whose batch met the full disk: none of its effects performed yet. */
+  held: NodeEffect[] | null
+  /** Inputs that came while a batch was held: stepped, in order, once it is written. */
+  readonly waiting: NodeInput[]
 }
 
 /** Where copies of a message go and when; an empty list drops it. */
@@ -150,6 +160,9 @@ export class Cluster {
       restoreProblems: [],
       timerSkew: opts.timerSkew ?? 1,
       tearNextStep: null,
+      diskFull: null,
+      held: null,
+      waiting: [],
     }
     this.nodes.set(id, node)
     this.input(node, { type: 'tick', now: this.now })
@@ -171,6 +184,11 @@ export class Cluster {
   request(id: NodeId, request: NodeRequest): NodeReply {
     const node = this.node(id)
     if (!node.up) return { ok: false, errno: 'ENOENT', detail: 'node is down' }
+    if (request.type === 'fs' && (node.held !== null || node.diskFull === 'reserve')) {
+      // The runtime's check before stepping (RT-10): never stepped, so nothing of it happened.
+      this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result: 'ENOSPC' })
+      return { ok: false, errno: 'ENOSPC', detail: 'the disk is full' }
+    }
     const req = this.nextReq++
     this.input(node, { type: 'request', now: this.now, req, request })
     const reply = this.replies.get(req)
@@ -180,7 +198,7 @@ export class Cluster {
       const seq = node.state.volumes.get(request.volume)?.fotb.own.seq ?? 0
       if (own && seq > 0 && seq <= own.seq) this.options.observe?.({ at: this.now, type: 'acked', node: node.pid, nodeId: id, volume: request.volume, seq, hash: own.hashes[seq - 1]! }, this)
     }
-    const result = reply === undefined ? 'lost (crashed in the step)' : reply.ok ? 'ok' : reply.errno
+    const result = reply === undefined ? (node.held !== null ? 'held (disk full)' : 'lost (crashed in the step)') : reply.ok ? 'ok' : reply.errno
     this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result })
     return reply ?? { ok: false, errno: 'ENOENT', detail: 'node crashed during the request' }
   }
@@ -191,7 +209,32 @@ export class Cluster {
     if (!n.up) return
     n.up = false
     n.incarnation++
+    // A held batch never reached the disk: it is lost with the volatile state, like its inputs.
+    n.held = null
+    n.waiting.length = 0
     this.record({ at: this.now, t: 'fault', node: id, what: 'crash' })
+  }
+
+  /** The node's disk fills up (`reserve`: the host refuses fs requests before stepping them) or
+   *  gets space again (null): then the held batch is written, its effects performed, and the
+   *  inputs that waited are stepped in order. */
+  setDiskFull(id: NodeId, full: 'reserve' | 'no-reserve' | null): void {
+    const n = this.node(id)
+    n.diskFull = full
+    this.record({ at: this.now, t: 'fault', node: id, what: full === null ? 'disk has space again' : `disk full (${full === 'reserve' ? 'ENOSPC before stepping' : 'batches held'})` })
+    if (full !== null || n.held === null || !n.up) return
+    const held = n.held
+    n.held = null
+    this.perform(n, held)
+    const waiting = n.waiting.splice(0)
+    for (let i = 0; i < waiting.length; i++) {
+      this.input(n, waiting[i]!)
+      // Full again meanwhile: the rest waits behind the new held batch.
+      if (n.held !== null) {
+        n.waiting.push(...waiting.slice(i + 1))
+        break
+      }
+    }
   }
 
   /** Crash in the middle of the node's next step: only `share` (0..1) of its records reach the
@@ -279,10 +322,21 @@ export class Cluster {
 
   private input(node: SimNode, input: NodeInput): void {
     if (!node.up) return
+    if (node.held !== null) {
+      // Nothing after a held batch is stepped (runtime/host.ts); a bounded wait, as the
+      // runtime's input queue (peers repeat what is dropped).
+      if (node.waiting.length < WAITING_MAX) node.waiting.push(input)
+      return
+    }
     this.events++
     const { state, effects } = step(node.config, node.state, input)
     node.state = state
     if (node.tearNextStep !== null) return this.tear(node, effects)
+    if (node.diskFull !== null && effects.some((e) => e.type === 'persist' && e.records.length > 0)) {
+      node.held = effects
+      this.record({ at: this.now, t: 'fault', node: node.id, what: 'a batch met the full disk: held' })
+      return
+    }
     this.perform(node, effects)
   }
 

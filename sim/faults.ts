@@ -6,9 +6,11 @@ import { Prng } from './prng.ts'
 import type { TimeMs } from '../core/types.ts'
 
 /** 'tail': a restart finds the newest durable batches gone without a trace in the store itself (as
- *  LevelDB skips a damaged newest log record); the tail witness tells (spec/runtime.md RT-9). */
-export type FaultClass = 'loss' | 'dup' | 'delay' | 'partition' | 'crash' | 'torn' | 'corrupt' | 'skew' | 'tail'
-export const FAULT_CLASSES: readonly FaultClass[] = ['loss', 'dup', 'delay', 'partition', 'crash', 'torn', 'corrupt', 'skew', 'tail']
+ *  LevelDB skips a damaged newest log record); the tail witness tells (spec/runtime.md RT-9).
+ *  'full': a node's disk is full for a while (RT-10): fs calls are refused ENOSPC before they are
+ *  stepped, and a batch that meets the full disk is held with everything after it. */
+export type FaultClass = 'loss' | 'dup' | 'delay' | 'partition' | 'crash' | 'torn' | 'corrupt' | 'skew' | 'tail' | 'full'
+export const FAULT_CLASSES: readonly FaultClass[] = ['loss', 'dup', 'delay', 'partition', 'crash', 'torn', 'corrupt', 'skew', 'tail', 'full']
 
 export type ByzStrategy = 'equivocate' | 'twin' | 'forge' | 'tamper' | 'replay' | 'withhold' | 'lie' | 'vote-abuse'
 export const BYZ_STRATEGIES: readonly ByzStrategy[] = ['equivocate', 'twin', 'forge', 'tamper', 'replay', 'withhold', 'lie', 'vote-abuse']
@@ -37,6 +39,15 @@ export interface Crash {
   readonly lostTail: number
 }
 
+export interface DiskFull {
+  readonly node: number
+  readonly startMs: number
+  readonly durationMs: number
+  /** Whether fs calls are refused ENOSPC before they are stepped (the runtime's reserve check);
+   *  without it every step's batch meets the full disk and is held. */
+  readonly reserve: boolean
+}
+
 export interface FaultPlan {
   readonly lossPct: number
   readonly dupPct: number
@@ -49,6 +60,8 @@ export interface FaultPlan {
   readonly skew: readonly number[]
   /** Strategy per Byzantine node (the last `byzantine` node indices). */
   readonly byzantine: readonly ByzStrategy[]
+  /** Windows in which a correct node's disk is full (absent in plans from before the class). */
+  readonly diskFull?: readonly DiskFull[]
 }
 
 export const NO_FAULTS: FaultPlan = {
@@ -108,6 +121,14 @@ export function planArbitrary(opts: {
     byzantine: opts.byzantine > 0 && opts.strategies.length > 0
       ? fc.array(fc.constantFrom(...opts.strategies), { minLength: opts.byzantine, maxLength: opts.byzantine })
       : fc.constant([]),
+    diskFull: has('full')
+      ? fc.array(fc.record({
+        node: fc.integer({ min: 0, max: Math.max(0, correctCount - 1) }),
+        startMs: fc.integer({ min: 0, max: FAULT_PHASE_MS - 1000 }),
+        durationMs: fc.integer({ min: 100, max: MAX_DOWN_MS }),
+        reserve: fc.boolean(),
+      }), { maxLength: 2 })
+      : fc.constant([]),
   })
 }
 
@@ -157,6 +178,7 @@ export function describePlan(plan: FaultPlan): string[] {
     const how = c.torn === null ? 'crash' : `crash mid-step (${Math.round(c.torn * 100)}% of its records written)`
     lines.push(`${how} of node ${c.node} at +${c.startMs} ms, down ${c.downMs} ms${c.flips.length ? `, ${c.flips.length} disk bit flip(s)` : ''}${c.lostTail ? `, newest ${c.lostTail} batch(es) lost` : ''}`)
   }
+  for (const d of plan.diskFull ?? []) lines.push(`disk of node ${d.node} full at +${d.startMs} ms for ${d.durationMs} ms (${d.reserve ? 'ENOSPC before stepping' : 'batches held'})`)
   if (plan.skew.length) lines.push(`timer clock rates: ${plan.skew.join(' ')}`)
   if (plan.byzantine.length) lines.push(`byzantine strategies: ${plan.byzantine.join(', ')}`)
   return lines
