@@ -359,8 +359,14 @@ export class NodeHost {
   async whileQuiet<T>(fn: (settled: boolean) => Promise<T>): Promise<T> {
     this.holds++
     try {
-      await this.pumping
-      if (!this.store.waitingForSpace) await this.drainWriter()
+      // The pump steps nothing once it sees the hold; while a batch waits for space it waits for
+      // that batch, which may take long: then run with what is durable.
+      if (!this.store.waitingForSpace) await this.pumping
+      this.startWriter(true)
+      while (this.writing && !this.store.waitingForSpace) {
+        await Promise.race([this.writing, new Promise((r) => setTimeout(r, DISK_RETRY_MS))])
+        this.startWriter(true)
+      }
       return await fn(!this.store.waitingForSpace && this.writing === undefined)
     } finally {
       this.holds--

@@ -60,6 +60,9 @@ describe.skipIf(!isRoot)('a full disk', () => {
     for (const i of acked) expect((await fs.readFile(join(mnt, `f${i}`))).equals(contentOf(i)), `file f${i}`).toBe(true)
     expect((await fs.readdir(mnt)).length).toBeGreaterThan(acked.length - 1)
     expect((await writeUntilError('g', 1)).error).toBe('ENOSPC')
+    // An audit of the running node reads its disk while it is full (its scratch copy is elsewhere).
+    const whileFull = await runPaciofs(['verify', '--data', data])
+    expect(whileFull.code, whileFull.stdout + whileFull.stderr).toBe(0)
 
     execFileSync('mount', ['-o', 'remount,size=256m', disk])
     // The node notices the freed space by itself (statfs at the next request after a refusal).
