@@ -86,34 +86,34 @@ describe.skipIf(!isRoot)('a full disk under the record store', () => {
   }, 60_000)
 })
 
-describe.skipIf(!isRoot)('a full disk under a running node (NodeHost)', () => {
-  const cred = { uid: 0, gid: 0 }
-  const time = { sec: 1_700_000_000, nsec: 0 }
-  async function fill(host: NodeHost, max: number): Promise<{ acked: number[]; refused: number | undefined; pending: Promise<unknown> | undefined }> {
-    const acked: number[] = []
-    for (let i = 0; i < max; i++) {
-      const path = `/f${i}`
-      const c = await host.request({ type: 'fs', volume: V, call: { type: 'create', path, mode: 0o644, cred, time } })
-      if (!c.ok) return { acked, refused: i, pending: undefined }
-      const w = host.request({ type: 'fs', volume: V, call: { type: 'write', path, writes: [{ offset: 0, data: chunk(i, 200_000).bytes }], cred, time } })
-      // A write held with its batch (the disk filled under it) does not answer: it waits for space.
-      const held = new Promise((ok) => {
-        const t = setInterval(() => (host.stats.get('persist:full') ?? 0) > 0 && (clearInterval(t), ok('held')), 20)
-        void w.finally(() => clearInterval(t))
-      })
-      const r = await Promise.race([w, held])
-      if (r === 'held') return { acked, refused: undefined, pending: w }
-      if (!(r as { ok: boolean }).ok) return { acked, refused: i, pending: undefined }
-      acked.push(i)
-    }
-    return { acked, refused: undefined, pending: undefined }
+const cred = { uid: 0, gid: 0 }
+const time = { sec: 1_700_000_000, nsec: 0 }
+async function fill(host: NodeHost, max: number): Promise<{ acked: number[]; refused: number | undefined; pending: Promise<unknown> | undefined }> {
+  const acked: number[] = []
+  for (let i = 0; i < max; i++) {
+    const path = `/f${i}`
+    const c = await host.request({ type: 'fs', volume: V, call: { type: 'create', path, mode: 0o644, cred, time } })
+    if (!c.ok) return { acked, refused: i, pending: undefined }
+    const w = host.request({ type: 'fs', volume: V, call: { type: 'write', path, writes: [{ offset: 0, data: chunk(i, 200_000).bytes }], cred, time } })
+    // A write held with its batch (the disk filled under it) does not answer: it waits for space.
+    const held = new Promise((ok) => {
+      const t = setInterval(() => (host.stats.get('persist:full') ?? 0) > 0 && (clearInterval(t), ok('held')), 20)
+      w.then(() => clearInterval(t), () => clearInterval(t))
+    })
+    const r = await Promise.race([w, held])
+    if (r === 'held') return { acked, refused: undefined, pending: w }
+    if (!(r as { ok: boolean }).ok) return { acked, refused: i, pending: undefined }
+    acked.push(i)
   }
-  function readBack(host: NodeHost, i: number): boolean {
-    const v = host.state.volumes.get(V)!
-    const r = currentView(v.fs).readFile(chunkReader(v, host.chunkStore), `/f${i}`, 0, 300_000)
-    return r.ok && Buffer.from(r.value).equals(chunk(i, 200_000).bytes)
-  }
+  return { acked, refused: undefined, pending: undefined }
+}
+function readBack(host: NodeHost, i: number): boolean {
+  const v = host.state.volumes.get(V)!
+  const r = currentView(v.fs).readFile(chunkReader(v, host.chunkStore), `/f${i}`, 0, 300_000)
+  return r.ok && Buffer.from(r.value).equals(chunk(i, 200_000).bytes)
+}
 
+describe.skipIf(!isRoot)('a full disk under a running node (NodeHost)', () => {
   it('[RT-10] with the reserve: a write is refused ENOSPC before it is stepped, reads go on, and writes succeed again once space is freed, without a restart', async () => {
     const disk = join(root, 'host-reserve')
     mkdirSync(disk)
@@ -172,6 +172,32 @@ describe.skipIf(!isRoot)('a full disk under a running node (NodeHost)', () => {
     const again = await NodeHost.start({ dataDir: data, secretKey: key(42), listen: { host: '127.0.0.1', port: 0 }, peers: [] })
     try {
       for (const i of acked) expect(readBack(again, i), `f${i}`).toBe(true)
+    } finally {
+      await again.stop()
+    }
+  }, 60_000)
+})
+
+describe.skipIf(!isRoot)('stopping a node whose batch waits for space', () => {
+  it('[RT-10] stop() returns, the waiting request is rejected HOST_STOPPED, and a restart holds everything acknowledged before', async () => {
+    const disk = join(root, 'host-stop')
+    mkdirSync(disk)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', disk])
+    mounted.push(disk)
+    const data = join(disk, 'data')
+    const host = await NodeHost.start({ dataDir: data, secretKey: key(43), listen: { host: '127.0.0.1', port: 0 }, peers: [], diskReserveBytes: 0, requestTimeoutMs: 60_000 })
+    genesisOf(await host.request({ type: 'create-volume', name: V, policy: 'majority' }))
+    const { acked, pending } = await fill(host, 500)
+    const waiting = pending?.catch((e: unknown) => e)
+    expect(waiting).toBeDefined()
+    await host.stop()
+    expect(await waiting).toMatchObject({ code: 'HOST_STOPPED' })
+    execFileSync('mount', ['-o', 'remount,size=64m', disk])
+    const again = await NodeHost.start({ dataDir: data, secretKey: key(43), listen: { host: '127.0.0.1', port: 0 }, peers: [] })
+    try {
+      const v = again.state.volumes.get(V)!
+      for (const i of acked) expect(readBack(again, i), `f${i}`).toBe(true)
+      expect(v.fs.epoch).toBeGreaterThan(0)
     } finally {
       await again.stop()
     }
