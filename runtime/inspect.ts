@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
 import { opOfRecord, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
+import { recoveryWaitingFor } from '../core/fotb/index.ts'
 import { chunkHash } from '../core/fs/content.ts'
 import { history } from '../core/fs/history.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
@@ -355,6 +356,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
         ownSealedSeq: v.fotb.own.sealedSeq,
         delivered: Object.fromEntries(delivered),
         equivocators: [...v.fotb.proofs.keys()].sort(),
+        // After a lost tail (spec/fotb.md): the own chain resumes once these members are heard.
+        recovering: v.fotb.recovering === undefined ? null : { fromSeq: v.fotb.recovering.from, waitingFor: recoveryWaitingFor(v.fotb) },
       },
       pendingGets: pendingGets(v),
       logRecords: v.log.length,
@@ -389,6 +392,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     const delivered = Object.entries(v.ledger.delivered).map(([p, s]) => `${short(p)} ${s}`).join(', ') || 'none'
     lines.push(`  ledger: own seq ${v.ledger.ownSeq} (sealed ${v.ledger.ownSealedSeq}); delivered per author: ${delivered}`)
     if (v.ledger.equivocators.length > 0) lines.push(`  equivocation proofs against: ${v.ledger.equivocators.map(short).join(', ')}`)
+    const rec = v.ledger.recovering
+    if (rec !== null) lines.push(`  recovering the own chain after a lost tail (from seq ${rec.fromSeq}): read-only until ${rec.waitingFor.length === 0 ? 'the next echo' : `${rec.waitingFor.map(short).join(', ')} echo(es) it`}`)
     const waiting = v.pendingGets.reduce((n, p) => n + p.waiting, 0)
     lines.push(
       `  pending remote gets: ${waiting === 0 ? 'none' : `${waiting} (${v.pendingGets.map((p) => `${short(p.author)}: ${p.waiting} from seq ${p.headSeq}, attempt ${p.attempts}${p.asked ? `, asked ${short(p.asked)}` : ''}`).join('; ')})`}`,

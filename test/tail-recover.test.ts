@@ -78,6 +78,8 @@ describe('[FOTB-8] [RT-9] a node of a cluster loses the newest record of its sto
     await eventually('node 2', join(m2, 'after.txt'), 'after\n')
     const after = await status('d1')
     expect(after.ledger.ownSeq).toBeGreaterThan(sealed)
+    expect(after.ledger.recovering).toBeNull()
+    expect(after.stats.fotb['recovery:regained']).toBeGreaterThan(0) // its own entries came back from b and c
     for (const d of ['d2', 'd3']) {
       const s = await status(d)
       expect(s.ledger.equivocators).toEqual([]) // nobody saw node 1 seal twice at one seq
