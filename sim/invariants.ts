@@ -39,9 +39,10 @@ export class InvariantChecker {
   private readonly lastDelivered = new Map<string, Seq>()
   /** (node, volume, author, seq) of logged own ops (VOL-3). */
   private readonly loggedOwn = new Set<string>()
-  /** (process, volume) -> every own entry hash it ever held, by seq-1, and how far its current
-   *  own chain was compared (FOTB-8). */
-  private readonly ownHashes = new Map<string, { hashes: EntryHash[]; checked: number }>()
+  /** (author process, volume, holder process) pairs already reported for FOTB-8. */
+  private readonly selfEquivocations = new Set<string>()
+  /** (volume, author, seq) -> the processes that delivered it (FOTB-4 after a lost tail). */
+  private readonly deliveredBy = new Map<string, Set<string>>()
   /** Own entries a correct process acknowledged to a request (FOTB-9); `atRisk`: it was above
    *  the restored chain when the process lost its tail. */
   private readonly acked: { nodeId: string; volume: VolumeName; seq: Seq; hash: string; atRisk: boolean }[] = []
@@ -57,7 +58,7 @@ export class InvariantChecker {
     if (o.type !== 'restart' && o.type !== 'tail-lost') this.checkNoChunkBytes(cluster.node(o.type === 'send' ? o.fromId : o.nodeId), o.at)
     if (o.type === 'send') {
       // FOTB-8 where it matters: before anything of a new own entry leaves the process.
-      if (this.options.correct(o.from)) this.checkOwnChains(cluster.node(o.fromId), o.at)
+      if (this.options.correct(o.from)) this.checkOwnChains(cluster.node(o.fromId), cluster, o.at)
       return this.onSend(o, cluster)
     }
     if (o.type === 'restart' || o.type === 'tail-lost') return this.onRestart(o, cluster)
@@ -81,6 +82,9 @@ export class InvariantChecker {
           this.fail('FOTB-1', `${short(o.node)} delivered ${short(up.author)}#${seq} that is not on its sealed chain`, o.at)
         }
         const g = `${o.volume}/${up.author}/${seq}`
+        let by = this.deliveredBy.get(g)
+        if (!by) this.deliveredBy.set(g, (by = new Set()))
+        by.add(o.nodeId)
         const seen = this.deliveredHash.get(g)
         if (seen === undefined) this.deliveredHash.set(g, hash)
         else if (seen !== hash) this.fail('FOTB-4', `${short(o.node)} delivered a different entry at ${short(up.author)}#${seq}`, o.at)
@@ -131,32 +135,41 @@ export class InvariantChecker {
     }
   }
 
-  /** FOTB-8: a correct process never holds two different own entries at one seq over its life,
-   *  across crashes and lost tails: compared from where it was last compared up to its chain. */
-  private checkOwnChains(node: SimNode, at: TimeMs): void {
+  /** FOTB-8: no process holds an entry of a correct author that differs from the author's own
+   *  entry at that seq — also after the author lost its tail and sealed again. Comparing heads is
+   *  enough: chains are hash-linked, so equal hashes at one seq mean equal chains below it. */
+  private checkOwnChains(node: SimNode, cluster: Cluster, at: TimeMs): void {
     for (const [name, v] of node.state.volumes) {
-      const view = v.fotb.chains.get(node.pid)?.view
-      if (view === undefined) continue
-      const key = `${node.id}/${name}`
-      let o = this.ownHashes.get(key)
-      if (o === undefined) this.ownHashes.set(key, (o = { hashes: [], checked: 0 }))
-      for (let s = o.checked + 1; s <= view.seq; s++) {
-        const h = view.hashes[s - 1]!
-        const before = o.hashes[s - 1]
-        if (before === undefined) o.hashes[s - 1] = h
-        else if (before !== h) this.fail('FOTB-8', `${short(node.pid)} sealed a second, different own entry at ${name}#${s}`, at)
+      const mine = v.fotb.chains.get(node.pid)?.view
+      if (mine === undefined || mine.seq === 0) continue
+      for (const other of cluster.nodes.values()) {
+        if (other.id === node.id) continue
+        const theirs = other.state.volumes.get(name)?.fotb.chains.get(node.pid)?.view
+        if (theirs === undefined || theirs.seq === 0) continue
+        const s = Math.min(mine.seq, theirs.seq)
+        if (mine.hashes[s - 1] === theirs.hashes[s - 1]) continue
+        const key = `${node.id}/${name}/${other.id}`
+        if (this.selfEquivocations.has(key)) continue // once per pair
+        this.selfEquivocations.add(key)
+        this.fail('FOTB-8', `${short(node.pid)} holds another own entry at ${name} up to #${s} than ${other.id} accepted from it (sealed twice at one seq)`, at)
       }
-      o.checked = view.seq
     }
   }
 
   private onRestart(o: Extract<Observation, { type: 'restart' | 'tail-lost' }>, cluster: Cluster): void {
     const node = cluster.node(o.nodeId)
+    if (o.type !== 'tail-lost') return
     for (const [name, v] of node.state.volumes) {
       const seq = v.fotb.chains.get(node.pid)?.view.seq ?? 0
-      const own = this.ownHashes.get(`${node.id}/${name}`)
-      if (own) own.checked = Math.min(own.checked, seq)
-      if (o.type !== 'tail-lost') continue
+      // Own entries above the restored chain that only this process delivered are gone with the
+      // tail: nobody else holds them, and sealing those seqs again is unobservable (FOTB-8).
+      for (const [g, by] of this.deliveredBy) {
+        const [vol, author, s] = g.split('/')
+        if (vol === name && author === node.pid && Number(s) > seq && by.size === 1 && by.has(node.id)) {
+          this.deliveredHash.delete(g)
+          this.deliveredBy.delete(g)
+        }
+      }
       // What the lost tail held happens again here: deliveries (FOTB-3 counts from the restored
       // counters), and own ops regained from the members are logged again (VOL-3).
       for (const [author, d] of v.fotb.delivered) this.lastDelivered.set(`${node.pid}/${name}/${author}`, d)
@@ -230,7 +243,7 @@ export class InvariantChecker {
     const before = this.violations.length
     const correct = [...cluster.nodes.values()].filter((n) => this.options.correct(n.pid) && n.up && !n.halted)
     for (const n of correct) this.checkReferencedChunks(n, at)
-    for (const n of correct) this.checkOwnChains(n, at)
+    for (const n of correct) this.checkOwnChains(n, cluster, at)
     this.checkAcked(cluster, at)
     // FOTB-8 also means: a recovery ends (the own chain resumes) once the members are heard.
     if (opts.liveness !== false) {
