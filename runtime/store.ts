@@ -4,8 +4,8 @@
 // promise resolves (core/effects.ts, "persist before send"); at restart it feeds
 // `loadAll().records` to `restoreNode`.
 //
-// On disk (format 2, spec/runtime.md "Store format"), keys by prefix:
-//   m:format          'paciofs-store/2'; a store without it, or with another value, is refused
+// On disk (format 3, spec/runtime.md "Record store"), keys by prefix:
+//   m:format          'paciofs-store/3'; a store without it, or with another value, is refused
 //   b:<16 digits>     one step's records: the batch's sequence number 1, 2, 3 ..., zero-padded
 //                     so that level's byte order of keys is the order of appends;
 //                     value = encode([sha256(body), body]), body = encode([seq, records])
@@ -17,7 +17,14 @@
 // copied to another key fails the key check, so a reordered or duplicated batch is caught like a
 // flipped bit. Why no torn-write handling (unlike sim/cluster.ts readBatch): a level batch is
 // all-or-nothing, so a damaged or missing batch is corruption (bit rot, tampering), never a
-// crash's leftover.
+// crash's leftover. LevelDB drops a damaged NEWEST log record without a word (no gap shows), so
+// the newest batch's number and hash also go to the tail witness file (runtime/tail-witness.ts,
+// RT-9), written after the level batch and before the append resolves.
+//
+// A full disk is not a failure (RT-10): the append rejects with STORE_FULL, nothing of the batch
+// is referenced (its segment bytes are cut off again once it is known to be absent), and
+// `retryFull` writes the same batch under the same number later (after reopening LevelDB, whose
+// error after a failed log write is sticky). Any other write error stops the store for good.
 //
 // Chunk bytes never stay in memory beyond a bounded cache. In a batch a chunk record
 // ['chunk', volume, hash, bytes] is kept as a reference: ['chunk~', volume, hash, length] (its
