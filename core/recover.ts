@@ -14,8 +14,3 @@ export function recoverNode(_config: NodeConfig, state: NodeState): { state: Nod
   return { state, effects: out.effects() }
 }
 
-/** Whether any volume of the node still learns its own head (its requests are refused EROFS). */
-export function recovering(state: NodeState): boolean {
-  for (const v of state.volumes.values()) if (!fotb.mayAppendOwn(v.fotb)) return true
-  return false
-}

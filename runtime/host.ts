@@ -202,9 +202,6 @@ export class NodeHost {
         throw new HostError('HOST_TAIL_LOST', `The store in ${opts.dataDir} lost its newest batches: ${tail.map((p) => p.problem).join('; ')}. The node refuses to start (fail-stop, RT-9): starting one batch back would lose acknowledged writes and seal new entries at sequence numbers it already sealed. Keep a copy of the directory; then start it with --recover-tail and --peer <a member>: it takes no write until it has learnt its own chains back from the members.`)
       }
       if (tail.length > 0) {
-        // The operator chose to go on: the witness now vouches for what the store holds, and the
-        // core learns the own chains from the members before it appends (FOTB-8).
-        await store.acceptTail(loaded.highest)
         problems = problems.filter((p) => !p.tail)
         recover = true
       }
@@ -219,6 +216,18 @@ export class NodeHost {
           throw new HostError('HOST_RESTORE_FAILED', `The records in ${opts.dataDir} do not rebuild a node: ${restored.problems.map((p) => `${p.volume}/${p.record}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
         }
         state = restored.state
+      }
+      // The operator chose to go on after a lost tail, and nothing else is damaged: the core
+      // learns the own chains from the members before it appends (FOTB-8). Its 'recovering'
+      // records are durable before the witness stops naming the loss: a crash in between finds
+      // the loss again, never a node that forgot it must recover.
+      if (recover) {
+        await store.acceptTail(loaded.highest)
+        const r = recoverNode(config, state)
+        state = r.state
+        const records = r.effects.flatMap((e) => (e.type === 'persist' ? e.records : []))
+        if (records.length > 0) await store.append(records)
+        await store.resetWitness()
       }
     } catch (err) {
       await store.close()
@@ -248,12 +257,6 @@ export class NodeHost {
       throw err
     }
     host = new NodeHost(opts, config, state, store, transport, port)
-    if (recover) {
-      const r = recoverNode(config, host.nodeState)
-      host.nodeState = r.state
-      host.stageEffects(r.effects)
-      host.staged.urgent = true
-    }
     for (const p of opts.peers) transport.connect(p.host, p.port)
     host.checkFree()
     host.enqueue({ type: 'tick' })

@@ -443,16 +443,23 @@ export class RecordStore implements ChunkStore {
     return write
   }
 
-  /** After a lost tail the operator chose to go on (serve --recover-tail): the witness vouches
-   *  for the store as it is, ending at batch `highest` (loadAll's), and numbering continues
-   *  after it, so that the batch numbers have no gap. */
+  /** After a lost tail the operator chose to go on (serve --recover-tail): numbering continues
+   *  after batch `highest` (loadAll's), the store's real end, so that the batch numbers have no
+   *  gap. The witness still names the loss until `resetWitness` — call that only once what must
+   *  survive a crash (the 'recovering' records) is durable. */
   async acceptTail(highest: number): Promise<void> {
     this.usable()
-    const value = highest > 0 ? await this.db.get(batchKey(highest)) : undefined
     this.witness ??= await WitnessFile.open(this.dir, true)
-    // Both slots: the other one may still name a lost batch with a higher number.
-    await this.witness.reset({ seq: highest, hash: value !== undefined ? sha256(value) : new Uint8Array(32) })
     this.lastSeq = highest
+  }
+
+  /** Both witness slots name the newest batch the store holds now (after acceptTail and a write:
+   *  no slot may still name a lost batch with a higher number). */
+  async resetWitness(): Promise<void> {
+    this.usable()
+    await this.tail
+    const value = this.lastSeq > 0 ? await this.db.get(batchKey(this.lastSeq)) : undefined
+    await this.witness!.reset({ seq: this.lastSeq, hash: value !== undefined ? sha256(value) : new Uint8Array(32) })
   }
 
   /** The number of the newest batch appended (durable once its append resolved). */

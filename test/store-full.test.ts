@@ -220,6 +220,33 @@ describe('[RT-9] the tail witness', () => {
     await again.close()
   })
 
+  it('after an accepted loss the witness names the loss until it is reset: numbering goes on from the real end, no gap', async () => {
+    const dir = join(root, 'tail3')
+    const store = await RecordStore.open(dir)
+    for (let n = 1; n <= 4; n++) await store.append([['plain', V, new Uint8Array([n])]])
+    await store.close()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.del(batchKey(4))
+    await db.del(batchKey(3))
+    await db.close()
+    const a = await RecordStore.open(dir)
+    const first = await a.loadAll()
+    expect(first.problems).toEqual([expect.objectContaining({ tail: true })])
+    await a.acceptTail(first.highest)
+    await a.append([['recovering', V, 1]])
+    await a.close() // a crash before resetWitness: the loss is still on record
+    const b = await RecordStore.open(dir)
+    const second = await b.loadAll()
+    expect(second.highest).toBe(3)
+    expect(second.problems).toEqual([expect.objectContaining({ tail: true })])
+    await b.acceptTail(second.highest)
+    await b.resetWitness()
+    await b.close()
+    const c = await RecordStore.open(dir)
+    expect((await c.loadAll()).problems).toEqual([])
+    await c.close()
+  })
+
   it('a newest batch replaced by another valid one is reported; a store one batch beyond its witness (a crash between the two writes) is not', async () => {
     const dir = join(root, 'tail2')
     const store = await RecordStore.open(dir)
