@@ -311,6 +311,7 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     plain: v.plain,
     chunks: vol.chunkReader(v, config.storage),
     disk: v.fs,
+    regained: (seq) => fotb.isRegained(v.fotb, seq),
     ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),
   })
 }

@@ -45,6 +45,9 @@ export interface VerifyInput {
   readonly disk: FsState | FsView
   /** Test only (core/mutations.ts 'verify-top-only'): the prototype's shallow comparison. */
   readonly topOnly?: boolean
+  /** Own entries regained from the members after a lost tail (core/fotb/recover.ts): applied
+   *  like a peer's, so one may still be pending instead of logged. */
+  readonly regained?: (seq: Seq) => boolean
 }
 
 const short = (pid: string): string => pid.slice(0, 12)
@@ -114,7 +117,7 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
   if (own) {
     own.entries.forEach((e, i) => {
       const p = decodePayload(e.payload)
-      if (p?.type === 'op' && !logged.has(`${input.me}/${i + 1}`)) add(`ledger ${short(input.me)} seq ${i + 1}`, 'own operation in log', 'logged', 'absent')
+      if (p?.type === 'op' && !logged.has(`${input.me}/${i + 1}`) && input.regained?.(i + 1) !== true) add(`ledger ${short(input.me)} seq ${i + 1}`, 'own operation in log', 'logged', 'absent')
     })
   }
   for (const s of input.skipped) {
