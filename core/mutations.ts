@@ -29,6 +29,8 @@ export type Mutation =
   | 'keep-past-records'
   /** restart trusts any checkpoint record: no signature check, heads not compared with the chains. */
   | 'trust-any-checkpoint'
+  /** a node that lost its tail appends at once instead of learning its own head (core/fotb/recover.ts). */
+  | 'skip-tail-recovery'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -44,4 +46,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'forget-fetched-entries',
   'trust-any-checkpoint',
   'keep-past-records',
+  'skip-tail-recovery',
 ]

@@ -382,6 +382,7 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     plain: (obf) => v.writtenPlain.get(obf) ?? config.storage.plain(volume, obf),
     chunks: vol.chunkReader(v, config.storage),
     disk: v.fs,
+    regained: (seq) => fotb.isRegained(v.fotb, seq),
     ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),
   })
 }

@@ -52,6 +52,9 @@ export interface VerifyInput {
   readonly disk: FsState | FsView
   /** Test only (core/mutations.ts 'verify-top-only'): the prototype's shallow comparison. */
   readonly topOnly?: boolean
+  /** Own entries regained from the members after a lost tail (core/fotb/recover.ts): applied
+   *  like a peer's, so one may still be pending instead of logged. */
+  readonly regained?: (seq: Seq) => boolean
 }
 
 const short = (pid: string): string => pid.slice(0, 12)
@@ -127,7 +130,7 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     const e = input.entry(input.me, seq)
     if (e === undefined) continue // named by part 1 (the batch holding it does not validate)
     const p = decodePayload(e.payload)
-    if (p?.type === 'op' && !logged.has(`${input.me}/${seq}`)) add(`ledger ${short(input.me)} seq ${seq}`, 'own operation in log', 'logged', 'absent')
+    if (p?.type === 'op' && !logged.has(`${input.me}/${seq}`) && input.regained?.(seq) !== true) add(`ledger ${short(input.me)} seq ${seq}`, 'own operation in log', 'logged', 'absent')
   }
   for (const s of input.skipped) {
     if (logged.has(`${s.author}/${s.seq}`)) add(`skip ${short(s.author)} seq ${s.seq}`, 'skipped and logged', 'one of them', 'both')

@@ -15,9 +15,15 @@
 // makes it durable by fsync. The clock enters the core only as the `now` of an input
 // (Date.now(), held non-decreasing).
 //
-// Fail-stop: a store that reports damaged batches or a restore with problems refuses to start
-// (spec VOL-12); a failed write, or a throw from the core (our bug), halts the node: it stops
-// stepping, rejects every pending request and closes its transport. It never runs on.
+// Fail-stop: a store that reports damaged batches, a lost tail (RT-9) or a restore with problems
+// refuses to start (spec VOL-12); a failed write, or a throw from the core (our bug), halts the
+// node: it stops stepping, rejects every pending request and closes its transport. It never runs on.
+//
+// A full disk is not a failure (RT-10): a state-changing request is answered ENOSPC before it is
+// stepped when the free space (statfs) minus what is staged would fall below a reserve; a batch
+// that meets a full disk anyway is held — nothing of it is performed, no request of it answered,
+// no input stepped after it — and written again, with its own number, once space is freed. Reads
+// never wait for the disk: they are answered from the state between steps.
 import type { Crypto } from '../core/crypto.ts'
 import {
   createNode,
@@ -39,7 +45,8 @@ import type { RequestId } from '../core/effects.ts'
 import type { Value } from '../core/codec.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { nodeCrypto } from './node-crypto.ts'
-import { RecordStore } from './store.ts'
+import { RecordStore, StoreError } from './store.ts'
+import { recoverNode } from '../core/recover.ts'
 import { Transport } from './transport.ts'
 import { CodedError } from './errors.ts'
 
@@ -47,7 +54,13 @@ import { CodedError } from './errors.ts'
 export const INPUT_QUEUE_MAX_DEFAULT = 10_000
 export const REQUEST_TIMEOUT_MS_DEFAULT = 10_000
 
-export type HostErrorCode = 'HOST_RESTORE_FAILED' | 'HOST_REQUEST_TIMEOUT' | 'HOST_STOPPED' | 'HOST_HALTED'
+export type HostErrorCode = 'HOST_RESTORE_FAILED' | 'HOST_TAIL_LOST' | 'HOST_REQUEST_TIMEOUT' | 'HOST_STOPPED' | 'HOST_HALTED'
+
+/** Free disk space below which state-changing requests are refused with ENOSPC (RT-10): room for
+ *  LevelDB's log, its compactions and one more batch, so that a batch rarely meets a full disk. */
+export const DISK_RESERVE_BYTES_DEFAULT = 8 * 1024 * 1024
+/** How often a node with a batch waiting for space looks again (statfs, then a retry). */
+export const DISK_RETRY_MS = 200
 
 /** An error a user can meet: a stable code and a sentence that says what to do. */
 export class HostError extends CodedError<HostErrorCode> {}
@@ -74,6 +87,12 @@ export interface NodeHostOptions {
   /** Passed through to the Transport (tests shorten the redial backoff). */
   readonly reconnectMinMs?: number
   readonly reconnectMaxMs?: number
+  /** Free bytes kept in reserve (RT-10); default DISK_RESERVE_BYTES_DEFAULT. 0 turns the check
+   *  before stepping off (tests of a batch meeting a full disk). */
+  readonly diskReserveBytes?: number
+  /** Start on a lost tail (RT-9): accept what the store holds and recover the own chains from
+   *  the members before appending (core/recover.ts; spec/fotb.md). */
+  readonly recoverTail?: boolean
 }
 
 /** Host counters (the core keeps its own in `state.stats`, the transport in `transportStats`). */
@@ -84,6 +103,9 @@ export type HostStat =
   | 'step' // steps performed (groups of inputs)
   | 'step:inputs' // inputs stepped
   | 'persist:batches' // store appends
+  | 'request:enospc' // a state-changing request refused before stepping: the disk is (nearly) full
+  | 'input:dropped-disk-short' // a large peer message not stepped while the disk is short (peers repeat)
+  | 'persist:full' // a batch that met a full disk (held, then written again)
   | `trace:${string}` // trace effects, by kind
 
 type QueuedInput =
@@ -145,6 +167,13 @@ export class NodeHost {
   private closing = false
   private transportClosed: Promise<void> | undefined
   private haltedBy: Error | undefined
+  /** Free bytes at the last statfs, bytes staged since, and the statfs in flight (RT-10). */
+  private freeBytes: number | undefined
+  private stagedSinceFree = 0
+  private freeCheck: Promise<void> | undefined
+  private freeCheckedAt = 0
+  /** whileQuiet() callers: while > 0 nothing is stepped (inputs wait in the queue). */
+  private holds = 0
 
   private constructor(opts: NodeHostOptions, config: NodeConfig, state: NodeState, store: RecordStore, transport: Transport, port: number) {
     this.opts = opts
@@ -165,8 +194,19 @@ export class NodeHost {
     const config = nodeConfig(crypto, opts.secretKey, opts.params ?? DEFAULT_VOLUME_PARAMS, opts.tickMs ?? DEFAULT_TICK_MS, store)
     let state: NodeState
     let checkpoints = new Map<VolumeName, CheckpointUse>()
+    let recover = false
     try {
-      const { records, problems } = await store.loadAll()
+      const loaded = await store.loadAll()
+      const { records } = loaded
+      let problems = loaded.problems
+      const tail = problems.filter((p) => p.tail)
+      if (tail.length > 0 && !opts.recoverTail) {
+        throw new HostError('HOST_TAIL_LOST', `The store in ${opts.dataDir} lost its newest batches: ${tail.map((p) => p.problem).join('; ')}. The node refuses to start (fail-stop, RT-9): starting one batch back would lose acknowledged writes and seal new entries at sequence numbers it already sealed. Keep a copy of the directory; then start it with --recover-tail and --peer <a member>: it takes no write until it has learnt its own chains back from the members.`)
+      }
+      if (tail.length > 0) {
+        problems = problems.filter((p) => !p.tail)
+        recover = true
+      }
       if (problems.length > 0) {
         throw new HostError('HOST_RESTORE_FAILED', `The store in ${opts.dataDir} has ${problems.length} damaged batch(es): ${problems.map((p) => `${p.key}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
       }
@@ -179,6 +219,18 @@ export class NodeHost {
           throw new HostError('HOST_RESTORE_FAILED', `The records in ${opts.dataDir} do not rebuild a node: ${restored.problems.map((p) => `${p.volume}/${p.record}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
         }
         state = restored.state
+      }
+      // The operator chose to go on after a lost tail, and nothing else is damaged: the core
+      // learns the own chains from the members before it appends (FOTB-8). Its 'recovering'
+      // records are durable before the witness stops naming the loss: a crash in between finds
+      // the loss again, never a node that forgot it must recover.
+      if (recover) {
+        await store.acceptTail(loaded.highest)
+        const r = recoverNode(config, state)
+        state = r.state
+        const records = r.effects.flatMap((e) => (e.type === 'persist' ? e.records : []))
+        if (records.length > 0) await store.append(records)
+        await store.resetWitness()
       }
     } catch (err) {
       await store.close()
@@ -210,6 +262,7 @@ export class NodeHost {
     host = new NodeHost(opts, config, state, store, transport, port)
     host.restoredFrom = checkpoints
     for (const p of opts.peers) transport.connect(p.host, p.port)
+    host.checkFree()
     host.enqueue({ type: 'tick' })
     return host
   }
@@ -274,6 +327,11 @@ export class NodeHost {
   request(request: NodeRequest, opts: { readonly early?: boolean } = {}): Promise<NodeReply> {
     if (this.haltedBy) return Promise.reject(this.haltError())
     if (this.closing) return Promise.reject(stoppedError())
+    if (request.type === 'fs' && this.diskShort(requestBytes(request))) {
+      // Never stepped, so nothing of it happened: ENOSPC is the whole truth (RT-10).
+      this.bump('request:enospc')
+      return Promise.resolve({ ok: false, errno: 'ENOSPC', detail: `the disk of ${this.opts.dataDir} is full (less than ${this.reserve()} bytes free); free space and try again` })
+    }
     const req = this.nextReq++
     const timeoutMs = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT
     return new Promise<NodeReply>((resolve, reject) => {
@@ -305,6 +363,32 @@ export class NodeHost {
     })
   }
 
+  /** Runs `fn` while the node steps nothing and everything stepped before is durable (unless a
+   *  batch waits for disk space: then `fn` runs with what is durable, `settled` false). Inputs
+   *  arriving meanwhile wait in the queue. For audits that read the store's files (live verify). */
+  async whileQuiet<T>(fn: (settled: boolean) => Promise<T>): Promise<T> {
+    this.holds++
+    try {
+      // The pump steps nothing once it sees the hold; while a batch waits for space it waits for
+      // that batch, which may take long: then run with what is durable.
+      if (!this.store.waitingForSpace) await this.pumping
+      this.startWriter(true)
+      while (this.writing && !this.store.waitingForSpace) {
+        await Promise.race([this.writing, new Promise((r) => setTimeout(r, DISK_RETRY_MS))])
+        this.startWriter(true)
+      }
+      return await fn(!this.store.waitingForSpace && this.writing === undefined)
+    } finally {
+      this.holds--
+      if (this.holds === 0 && this.queue.length > 0 && !this.closing && !this.haltedBy) this.pumping ??= this.pump()
+    }
+  }
+
+  /** The store's directory (the level database; segments and the tail witness beside it). */
+  get storeDir(): string {
+    return this.opts.dataDir
+  }
+
   /** Stops taking inputs, finishes the step in progress (its records stay durable), rejects the
    *  requests still waiting, and closes timers, transport and store. Idempotent. */
   stop(): Promise<void> {
@@ -313,7 +397,8 @@ export class NodeHost {
   }
 
   private async shutdown(): Promise<void> {
-    if (!this.haltedBy && !this.closing) {
+    // (Not while a batch waits for disk space: nothing more could be written.)
+    if (!this.haltedBy && !this.closing && !this.store.waitingForSpace) {
       // A clean stop ends with a checkpoint (spec/checkpoint.md): the next start checks no
       // signature again that this run checked. Queued peer messages are dropped first (peers
       // repeat what matters); queued requests are still answered.
@@ -342,6 +427,11 @@ export class NodeHost {
       this.bump('input:dropped-queue-full')
       return
     }
+    if (input.type === 'receive' && input.bytes.length > RECEIVE_BYTES_WHEN_SHORT && this.diskShort(input.bytes.length)) {
+      // What a peer sends with content would fill the disk further; fotb and remote_get repeat it.
+      this.bump('input:dropped-disk-short')
+      return
+    }
     this.queue.push(input)
     this.pumping ??= this.pump()
   }
@@ -356,7 +446,12 @@ export class NodeHost {
     await new Promise<void>((r) => setImmediate(r))
     try {
       while (this.queue.length > 0) {
-        if (this.closing || this.haltedBy) break
+        if (this.closing || this.haltedBy || this.holds > 0) break
+        // A batch waits for disk space: nothing after it is stepped until it is durable.
+        if (this.store.waitingForSpace && this.writing) {
+          await this.writing
+          continue
+        }
         if (this.staged.bytes >= GROUP_BYTES_MAX && this.writing) {
           await this.writing
           continue
@@ -409,7 +504,9 @@ export class NodeHost {
         // Performed: the port serves this step's chunks from now on (spec/storage.md).
         this.store.stage(e.records)
         for (const r of e.records) this.staged.records.push(r)
-        this.staged.bytes += recordsBytes(e.records)
+        const n = recordsBytes(e.records)
+        this.staged.bytes += n
+        this.stagedSinceFree += n
       } else if (e.type === 'reply') {
         // An early request learns its answer now; its records become durable with the batch.
         const p = this.pending.get(e.req)
@@ -445,8 +542,9 @@ export class NodeHost {
     this.writing = (async () => {
       if (batch.records.length > 0) {
         // Everything after this await may leave the node (persist before send).
-        await this.store.append(batch.records)
+        await this.appendHeld(batch.records)
         this.bump('persist:batches')
+        this.checkFree()
       }
       for (const effects of batch.effects) this.perform(effects)
       for (const done of batch.barriers) done()
@@ -457,9 +555,71 @@ export class NodeHost {
       },
       (err: unknown) => {
         this.writing = undefined
+        // Stopped while a batch waited for space: its requests are rejected by stop(), not a halt.
+        if (err instanceof HostError && err.code === 'HOST_STOPPED') return
         this.halt(err instanceof Error ? err : new Error(String(err)))
       },
     )
+  }
+
+  /** Appends a batch; on a full disk holds it and writes it again, with its number, once space
+   *  is freed (RT-10). Throws HOST_STOPPED when the node stops while it waits. */
+  private async appendHeld(records: readonly Value[]): Promise<void> {
+    try {
+      await this.store.append(records)
+      return
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'STORE_FULL')) throw err
+      this.bump('persist:full')
+    }
+    for (;;) {
+      await new Promise<void>((r) => setTimeout(r, DISK_RETRY_MS))
+      if (this.closing) throw stoppedError()
+      if (this.haltedBy) throw this.haltedBy
+      await this.refreshFree()
+      // Reopening LevelDB and writing need room: wait until the reserve's half is free again.
+      if (this.freeBytes !== undefined && this.freeBytes < this.reserve() / 2) continue
+      if (await this.store.retryFull()) return
+    }
+  }
+
+  private reserve(): number {
+    return this.opts.diskReserveBytes ?? DISK_RESERVE_BYTES_DEFAULT
+  }
+
+  /** Whether `bytes` more would take the disk below the reserve (RT-10). A batch waiting for
+   *  space: always. Looks again (statfs, at most every DISK_RETRY_MS / 2) when short, so that
+   *  freed space is noticed by the next request. */
+  private diskShort(bytes: number): boolean {
+    if (this.store.waitingForSpace) return true
+    const reserve = this.reserve()
+    if (reserve === 0 || this.freeBytes === undefined) return false
+    // Twice the bytes: LevelDB writes a value to its log and again into a table.
+    const short = this.freeBytes - this.stagedSinceFree - 2 * bytes < reserve
+    if (short && Date.now() - this.freeCheckedAt > DISK_RETRY_MS / 2) this.checkFree()
+    return short
+  }
+
+  /** Starts a statfs unless one is in flight. */
+  private checkFree(): void {
+    void this.refreshFree()
+  }
+
+  private refreshFree(): Promise<void> {
+    this.freeCheck ??= (async () => {
+      const before = this.stagedSinceFree
+      try {
+        this.freeBytes = await this.store.freeBytes()
+        // What was staged while statfs ran is not yet in its answer.
+        this.stagedSinceFree = Math.max(0, this.stagedSinceFree - before)
+        this.freeCheckedAt = Date.now()
+      } catch {
+        this.freeBytes = undefined // unknown: the batch write itself tells
+      } finally {
+        this.freeCheck = undefined
+      }
+    })()
+    return this.freeCheck
   }
 
   /** Resolves when nothing is staged or being written. */
@@ -596,6 +756,13 @@ function recordsBytes(records: readonly Value[]): number {
     if (Array.isArray(r)) for (const x of r) if (x instanceof Uint8Array) n += x.length
   }
   return n
+}
+
+/** A peer message larger than this is not stepped while the disk is short (RT-10). */
+const RECEIVE_BYTES_WHEN_SHORT = 64 * 1024
+
+function requestBytes(request: NodeRequest): number {
+  return inputBytes({ type: 'request', now: 0, req: 0, request })
 }
 
 /** Bytes an input may add to the group's batch (content dominates; the rest is small). */

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type CheckpointUse, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
 import { opOfRecord, plainReader, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
+import { recoveryWaitingFor } from '../core/fotb/index.ts'
 import { chunkHash } from '../core/fs/content.ts'
 import { history } from '../core/fs/history.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
@@ -50,6 +51,18 @@ export interface NodeSnapshot {
   readonly restoredFrom: ReadonlyMap<VolumeName, CheckpointUse>
   /** 'live' when answered by the running node, 'offline' when loaded from a stopped node's data dir */
   readonly source: 'live' | 'offline'
+  /** A running node's verify (runtime/live-verify.ts): the snapshot is what its disk rebuilds;
+   *  `findings` where that differs from its memory, `note` what was read from disk. */
+  readonly disk?: { readonly findings: readonly DiskFinding[]; readonly note: string }
+}
+
+/** A finding of the live disk check (volume null: the store as a whole). */
+export interface DiskFinding {
+  readonly volume: string | null
+  readonly where: string
+  readonly what: string
+  readonly expected: string
+  readonly found: string
 }
 
 export type InspectCommand = 'status' | 'members' | 'log' | 'history' | 'cat' | 'verify'
@@ -349,6 +362,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
         ownSealedSeq: v.fotb.own.sealedSeq,
         delivered: Object.fromEntries(delivered),
         equivocators: [...v.fotb.proofs.keys()].sort(),
+        // After a lost tail (spec/fotb.md): the own chain resumes once these members are heard.
+        recovering: v.fotb.recovering === undefined ? null : { fromSeq: v.fotb.recovering.from, waitingFor: recoveryWaitingFor(v.fotb) },
       },
       pendingGets: pendingGets(v),
       logRecords: v.log.length,
@@ -386,6 +401,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     const delivered = Object.entries(v.ledger.delivered).map(([p, s]) => `${short(p)} ${s}`).join(', ') || 'none'
     lines.push(`  ledger: own seq ${v.ledger.ownSeq} (sealed ${v.ledger.ownSealedSeq}); delivered per author: ${delivered}`)
     if (v.ledger.equivocators.length > 0) lines.push(`  equivocation proofs against: ${v.ledger.equivocators.map(short).join(', ')}`)
+    const rec = v.ledger.recovering
+    if (rec !== null) lines.push(`  recovering the own chain after a lost tail (from seq ${rec.fromSeq}): read-only until ${rec.waitingFor.length === 0 ? 'the next echo' : `${rec.waitingFor.map(short).join(', ')} echo(es) it`}`)
     const waiting = v.pendingGets.reduce((n, p) => n + p.waiting, 0)
     lines.push(
       `  pending remote gets: ${waiting === 0 ? 'none' : `${waiting} (${v.pendingGets.map((p) => `${short(p.author)}: ${p.waiting} from seq ${p.headSeq}, attempt ${p.attempts}${p.asked ? `, asked ${short(p.asked)}` : ''}`).join('; ')})`}`,
@@ -648,7 +665,8 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   const vols = someVolumes(snap, a.volume)
   const findings: Finding[] = []
   for (const p of snap.storeProblems) {
-    findings.push({ volume: null, where: `store batch ${p.key}`, what: 'damaged batch', expected: 'an intact batch, in sequence, matching its checksum', found: p.problem })
+    if (p.tail) findings.push({ volume: null, where: `store ${p.key}`, what: 'lost tail (RT-9)', expected: 'every batch the tail witness vouches for', found: p.problem })
+    else findings.push({ volume: null, where: `store batch ${p.key}`, what: 'damaged batch', expected: 'an intact batch, in sequence, matching its checksum', found: p.problem })
   }
   // Restore problems of other volumes belong to those volumes' verify; those of a volume the node
   // does not hold (no genesis, unreadable records) to every verify, since no --volume names them.
@@ -658,6 +676,7 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     if (known && !chosen.has(p.volume)) continue
     findings.push({ volume: known ? p.volume : null, where: known ? `restore ${p.record}` : `restore ${p.volume}/${p.record}`, what: 'record not restored', expected: 'a record the node can rebuild from', found: p.problem })
   }
+  for (const f of snap.disk?.findings ?? []) if (f.volume === null || chosen.has(f.volume)) findings.push(f)
   const summaries = vols.map((v) => {
     const name = v.genesis.name
     let ledgerEntries = 0
@@ -695,13 +714,16 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   }
   const clean = findings.length === 0
   const exitCode = clean ? 0 : 1
-  if (a.json) return { exitCode, stdout: json({ clean, node: snap.state.me, source: snap.source, findings, volumes: summaries, counts }), stderr: '' }
+  const checked = snap.disk?.note ?? (snap.source === 'offline' ? 'read from disk: the stopped node\'s data directory' : 'checked the node\'s memory only')
+  if (a.json) return { exitCode, stdout: json({ clean, node: snap.state.me, source: snap.source, checked, findings, volumes: summaries, counts }), stderr: '' }
   const lines = findings.map((f) => `FINDING ${f.volume === null ? '' : `${f.volume}:`}${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`)
   lines.push(
     `verify: ${clean ? 'clean' : 'FAILED'}: ${plural(counts.volumes, 'volume')} (${listed(summaries.map((s) => s.name))}), ` +
       `${plural(counts.ledgerEntries, 'ledger entry', 'ledger entries')} checked, ${plural(counts.opsReplayed, 'op')} replayed, ` +
       `${plural(counts.chunks, 'chunk')} (${plural(counts.chunkBytes, 'byte')}) hashed, ${plural(counts.findings, 'finding')}`,
   )
+  // A running node says what it read from disk, before the summary (which stays the last line).
+  if (snap.disk !== undefined) lines.splice(lines.length - 1, 0, `verify: ${checked}`)
   return { exitCode, stdout: lines.join('\n') + '\n', stderr: '' }
 }
 

@@ -38,6 +38,9 @@ Runs a node until SIGINT/SIGTERM: replicates its volumes with its peers over TCP
   --policy <p>         majority | any: the vote rule of volumes this node creates (default majority)
   --client <node-id>   a client key that may mount this node's volumes (paciofs mount --server);
                        repeatable; without it no client is served
+  --recover-tail       start although the store lost its newest batches (HOST_TAIL_LOST): the
+                       node takes no write until it has learnt its own chains back from the
+                       members (give --peer); what no member held is lost
 `,
   mount: `usage: paciofs mount <dir> [--data <dir>] [--volume <name>] [--at <epoch>] [--listen host:port] [--peer host:port]...
 
@@ -52,6 +55,7 @@ the volume '${DEFAULT_VOLUME}' (created on first use).
   --listen, --peer  as for serve: the node replicates while mounted (default listen: none)
   --server host:port  client mode: mount the volume a node serves there (started with
                     --client <this data directory's node id>); --data holds the client's key
+  --recover-tail    as for serve
 `,
   create: `usage: paciofs create <volume> [--data <dir>]      (asks the running node)\n`,
   join: `usage: paciofs join <volume> [--data <dir>]        (asks the running node; it must be connected to a member)\n`,
@@ -213,6 +217,7 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
       data: { type: 'string' }, listen: { type: 'string' }, peer: { type: 'string', multiple: true },
       volume: { type: 'string', multiple: true }, join: { type: 'string', multiple: true },
       admit: { type: 'string', multiple: true }, policy: { type: 'string' }, client: { type: 'string', multiple: true },
+      'recover-tail': { type: 'boolean' },
     },
     strict: true,
   })
@@ -226,7 +231,7 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
   const joins = (values.join ?? []).map(volumeArg)
   const opts = nodeOptions(values, io, DEFAULT_LISTEN)
   if (!hasKey(opts.dataDir)) throw new Error(`${opts.dataDir} has no node key; run \`paciofs init --data ${opts.dataDir}\` first`)
-  const node = await PacioNode.start({ ...opts, create, policy })
+  const node = await PacioNode.start({ ...opts, create, policy, ...(values['recover-tail'] ? { recoverTail: true } : {}) })
   if (clients.length > 0) new ClientServer(node.host, new Set(clients))
   io.stdout(`serving node ${node.pid} on ${opts.listen.host}:${node.host.port} (data ${opts.dataDir}); volumes: ${node.volumes().join(', ') || '(none)'}\n`)
   const stopped = untilSignal()
@@ -294,7 +299,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
     options: {
       data: { type: 'string' }, volume: { type: 'string' }, at: { type: 'string' },
       listen: { type: 'string' }, peer: { type: 'string', multiple: true }, join: { type: 'boolean' },
-      server: { type: 'string' }, admit: { type: 'string', multiple: true },
+      server: { type: 'string' }, admit: { type: 'string', multiple: true }, 'recover-tail': { type: 'boolean' },
     },
     allowPositionals: true,
     strict: true,
@@ -318,7 +323,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
   if (values.server !== undefined) return mountClient(dir, volume, at, parseAddress(values.server, '--server'), opts.dataDir, io)
   let node: PacioNode
   try {
-    node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [] })
+    node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [], ...(values['recover-tail'] ? { recoverTail: true } : {}) })
   } catch (err) {
     if ((err as { code?: string }).code === 'STORE_LOCKED') throw new Error(`a node is already running on ${opts.dataDir}; mount through it with --server <its --listen address> (client mode), or stop it first`)
     throw err

@@ -15,6 +15,7 @@ import { controlSocketPath, loadKey, storePath } from './datadir.ts'
 import { NodeHost, type HostAddress } from './host.ts'
 import { runInspect, INSPECT_COMMANDS, type CommandOutput, type InspectCommand } from './inspect.ts'
 import { serveControl, type ControlRequest } from './control.ts'
+import { verifyLive } from './live-verify.ts'
 import { frameTag } from './frames.ts'
 
 export interface PacioNodeOptions {
@@ -30,6 +31,8 @@ export interface PacioNodeOptions {
   readonly requestTimeoutMs?: number
   readonly reconnectMinMs?: number
   readonly reconnectMaxMs?: number
+  /** Start on a lost tail (RT-9) and recover the own chains from the members (spec/fotb.md). */
+  readonly recoverTail?: boolean
   readonly log?: (line: string) => void
 }
 
@@ -64,6 +67,7 @@ export class PacioNode {
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
       ...(opts.reconnectMinMs !== undefined ? { reconnectMinMs: opts.reconnectMinMs } : {}),
       ...(opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: opts.reconnectMaxMs } : {}),
+      ...(opts.recoverTail ? { recoverTail: true } : {}),
     })
     const node = new PacioNode(host, opts.dataDir, opts.log ?? (() => undefined))
     host.addFrameFilter((from, bytes) => node.onFrame(from, bytes))
@@ -172,6 +176,8 @@ export class PacioNode {
   }
 
   private async onControl(req: ControlRequest): Promise<CommandOutput> {
+    // verify reads the disk (RT-11); the other commands answer from memory between two steps.
+    if (req.command === 'verify' && !req.argv.includes('-h') && !req.argv.includes('--help')) return verifyLive(this.host, this.host.config, req.argv)
     if ((INSPECT_COMMANDS as readonly string[]).includes(req.command)) {
       return runInspect(req.command as InspectCommand, req.argv, {
         config: this.host.config,

@@ -228,7 +228,7 @@ function parsePlan(text: string, config: Omit<SimConfig, 'seed'>): FaultPlan {
     return x
   }
   if (!isObj(v)) return fail('must be a JSON object')
-  const known = ['lossPct', 'dupPct', 'delayMinMs', 'delayMaxMs', 'partitions', 'crashes', 'skew', 'byzantine']
+  const known = ['lossPct', 'dupPct', 'delayMinMs', 'delayMaxMs', 'partitions', 'crashes', 'skew', 'byzantine', 'diskFull']
   for (const k of Object.keys(v)) if (!known.includes(k)) fail(`unknown field '${k}' (fields: ${known.join(', ')})`)
   num(v, 'lossPct', 0, 100, '')
   num(v, 'dupPct', 0, 100, '')
@@ -257,7 +257,20 @@ function parsePlan(text: string, config: Omit<SimConfig, 'seed'>): FaultPlan {
       num(f, 'record', 0, Number.MAX_SAFE_INTEGER, `${w}flips[${j}].`)
       num(f, 'bit', 0, Number.MAX_SAFE_INTEGER, `${w}flips[${j}].`)
     })
+    // Absent in plans printed before the 'tail' class existed: no batch lost.
+    if (c.lostTail !== undefined) num(c, 'lostTail', 0, 1_000_000, w)
   })
+  // Absent in plans printed before the 'full' class existed: no full disk.
+  if (v.diskFull !== undefined) {
+    arr(v, 'diskFull').forEach((d, i) => {
+      const w = `diskFull[${i}].`
+      if (!isObj(d)) return fail(`${w.slice(0, -1)} must be an object`)
+      nodeIx(d.node, `${w}node`)
+      num(d, 'startMs', 0, 3_600_000, w)
+      num(d, 'durationMs', 0, 3_600_000, w)
+      if (typeof d.reserve !== 'boolean') fail(`${w}reserve must be true or false`)
+    })
+  }
   arr(v, 'skew').forEach((s, i) => {
     if (typeof s !== 'number' || !(s > 0) || s > 100) fail(`skew[${i}] must be a clock rate in (0, 100]`)
   })

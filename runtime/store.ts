@@ -5,7 +5,7 @@
 // promise resolves (core/effects.ts, "persist before send"); at restart it feeds
 // `loadAll().records` to `restoreNode`.
 //
-// On disk (format 3, spec/runtime.md "Store format"), keys by prefix:
+// On disk (format 3, spec/runtime.md "Record store"), keys by prefix:
 //   m:format          'paciofs-store/3'; a store without it, or with another value, is refused
 //                     (there is no migration from an older format yet)
 //   b:<16 digits>     one step's records: the batch's sequence number 1, 2, 3 ..., zero-padded
@@ -25,7 +25,14 @@
 // copied to another key fails the key check, so a reordered or duplicated batch is caught like a
 // flipped bit. Why no torn-write handling (unlike sim/cluster.ts readBatch): a level batch is
 // all-or-nothing, so a damaged or missing batch is corruption (bit rot, tampering), never a
-// crash's leftover.
+// crash's leftover. LevelDB drops a damaged NEWEST log record without a word (no gap shows), so
+// the newest batch's number and hash also go to the tail witness file (runtime/tail-witness.ts,
+// RT-9), written after the level batch and before the append resolves.
+//
+// A full disk is not a failure (RT-10): the append rejects with STORE_FULL, nothing of the batch
+// is referenced (its segment bytes are cut off again once it is known to be absent), and
+// `retryFull` writes the same batch under the same number later (after reopening LevelDB, whose
+// error after a failed log write is sticky). Any other write error stops the store for good.
 //
 // Chunk bytes never stay in memory beyond a bounded cache. In a batch a chunk record
 // ['chunk', volume, hash, bytes] is kept as a reference: ['chunk~', volume, hash, length] (its
@@ -41,7 +48,7 @@
 // or cached; plain operations and entries are checked by the core (their obf, their seal).
 import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync } from 'node:fs'
-import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, statfs, type FileHandle } from 'node:fs/promises'
 import { Level } from 'level'
 import { decode, encode, tryDecode, type Value } from '../core/codec.ts'
 import { bytesEqual, fromHex } from '../core/bytes.ts'
@@ -50,6 +57,7 @@ import { decodeEntry, type Entry } from '../core/ledger/index.ts'
 import { assert, type ChunkHash, type Epoch, type ObfHash, type Pid, type Seq, type VolumeName } from '../core/types.ts'
 import { PastIndex } from './past-index.ts'
 import { CodedError } from './errors.ts'
+import { checkTail, readWitness, witnessPath, WitnessFile, type WitnessRead } from './tail-witness.ts'
 
 /** Chunks at least this long go to a segment file instead of level. */
 export const CHUNK_INLINE_MAX = 16 * 1024
@@ -60,6 +68,8 @@ export const CHUNK_CACHE_BYTES_MAX = 64 * 1024 * 1024
 /** Decoded plain operations and entries kept in memory for reads (least recently used out first). */
 export const RECORD_CACHE_BYTES_MAX = 16 * 1024 * 1024
 /** The one store format this version reads and writes. */
+/** Format 3 adds the tail witness file (runtime/tail-witness.ts): a format-2 store has none, and
+ *  its newest batch cannot be vouched for. */
 export const STORE_FORMAT = 'paciofs-store/3'
 
 export function segmentDir(dir: string): string {
@@ -85,7 +95,28 @@ const chainPrefix = (volume: string, author: string): string => `e:${volume}:${a
 const entryKey = (volume: string, author: string, seq: number): string => chainPrefix(volume, author) + String(seq).padStart(KEY_DIGITS, '0')
 const statsKey = (volume: string): string => `s:${volume}`
 
-export type StoreErrorCode = 'STORE_LOCKED' | 'STORE_OPEN_FAILED' | 'STORE_FORMAT' | 'STORE_WRITE_FAILED' | 'STORE_READ_FAILED' | 'STORE_CLOSED'
+export type StoreErrorCode =
+  | 'STORE_LOCKED'
+  | 'STORE_OPEN_FAILED'
+  | 'STORE_FORMAT'
+  | 'STORE_WRITE_FAILED'
+  | 'STORE_READ_FAILED'
+  | 'STORE_CLOSED'
+  /** The disk is full: the batch is not durable, the store is consistent, `retryFull()` writes it
+   *  (same batch number) once there is space again. Not fatal. */
+  | 'STORE_FULL'
+  /** The newest durable batch(es) are gone (RT-9): fail-stop. */
+  | 'STORE_TAIL_LOST'
+
+/** Whether an error (or one of its causes) says the disk is full. LevelDB reports it as an
+ *  'IO error: ... No space left on device' message, node:fs as code ENOSPC. */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ENOSPC') return true
+    if (typeof e.message === 'string' && /ENOSPC|No space left/i.test(e.message)) return true
+  }
+  return false
+}
 
 /** An error a user can meet: a stable code and a sentence that says what to do. */
 export class StoreError extends CodedError<StoreErrorCode> {}
@@ -93,6 +124,9 @@ export class StoreError extends CodedError<StoreErrorCode> {}
 export interface StoreProblem {
   readonly key: string
   readonly problem: string
+  /** The store ends before the batch its tail witness vouches for, or the witness is gone (RT-9):
+   *  acknowledged writes may be lost; the host stops with STORE_TAIL_LOST. */
+  readonly tail?: true
 }
 
 /** What the port did, for tests and `status` (a remount must read no chunk it does not need). */
@@ -143,6 +177,11 @@ export function decodeBatch(seq: number, value: Uint8Array): { ok: true; records
   if (!Array.isArray(inner) || inner.length !== 2 || !Array.isArray(inner[1])) return { ok: false, problem: 'the body is not [seq, records]' }
   if (inner[0] !== seq) return { ok: false, problem: `the body belongs to batch ${String(inner[0])}, not to this key` }
   return { ok: true, records: inner[1] as Value[] }
+}
+
+interface SegmentMark {
+  readonly n: number
+  readonly size: number
 }
 
 type StoredRead = { ok: true; bytes: Uint8Array } | { ok: false; absent: boolean; problem: string; actual?: string }
@@ -220,11 +259,28 @@ export class RecordStore implements Storage {
   private recordCacheBytes = 0
   readonly recordCounters: RecordCounters = { reads: 0, diskReads: 0, damaged: 0 }
 
-  private constructor(db: Level<string, Uint8Array>, dir: string, lastSeq: number, stats: Map<string, VolumeChunkStats & { plainOps: number }>) {
+
+  /** The tail witness, written after every batch (RT-9); undefined when the file is missing from
+   *  a store that holds batches (loadAll reports it and the host refuses to start). */
+  private witness: WitnessFile | undefined
+  /** What the witness said at open; loadAll checks the store against it. */
+  private readonly witnessAtOpen: WitnessRead
+  /** A batch that met a full disk: not durable; `retryFull` writes it again with its number.
+   *  `levelTried`: level's batch write was attempted (and failed), so LevelDB may refuse every
+   *  further write until it is reopened, and the record may or may not be in its log. */
+  private full: { seq: number; records: readonly Value[]; levelTried: boolean; mark: SegmentMark | undefined } | undefined
+  /** Where the segment ended before the batch being written (to cut a failed attempt's bytes). */
+  private mark: SegmentMark | undefined
+  /** The database is closed for a moment (reopened after a full disk): reads answer absent. */
+  private reopening = false
+
+  private constructor(db: Level<string, Uint8Array>, dir: string, lastSeq: number, stats: Map<string, VolumeChunkStats & { plainOps: number }>, witness: WitnessFile | undefined, witnessAtOpen: WitnessRead) {
     this.db = db
     this.dir = dir
     this.lastSeq = lastSeq
     this.stats = stats
+    this.witness = witness
+    this.witnessAtOpen = witnessAtOpen
   }
 
   /** Opens (creating if needed) the store in `dir`. Throws StoreError STORE_LOCKED,
@@ -242,10 +298,15 @@ export class RecordStore implements Storage {
     }
     let lastSeq = 0
     const stats = new Map<string, VolumeChunkStats & { plainOps: number }>()
+    let witness: WitnessFile | undefined
+    let witnessAtOpen: WitnessRead
     try {
       const format = await db.get(FORMAT_KEY)
       const [anyKey] = await db.keys({ limit: 1 }).all()
       if (format === undefined && anyKey === undefined) {
+        // The witness first: a crash before the format key leaves an empty store, made anew.
+        witness = await WitnessFile.open(dir, true)
+        witnessAtOpen = { ok: true, witness: { seq: 0, hash: new Uint8Array(32) } }
         await db.put(FORMAT_KEY, new TextEncoder().encode(STORE_FORMAT), { sync: true })
       } else if (format === undefined || new TextDecoder().decode(format) !== STORE_FORMAT) {
         const found = format === undefined ? 'format 1 (before content moved out of memory)' : JSON.stringify(new TextDecoder().decode(format))
@@ -256,6 +317,20 @@ export class RecordStore implements Storage {
       // A key that is not a sequence number is reported by loadAll; numbering continues after the
       // highest well-formed key so that no append overwrites a stored batch.
       if (last !== undefined) lastSeq = BATCH_KEY.test(last) ? Number(last.slice(BATCH_PREFIX.length)) : await highestSeq(db)
+      witnessAtOpen ??= readWitness(dir)
+      if (witness === undefined) {
+        // A store without batches lost nothing: a missing witness (a crash right after the format
+        // key) is made anew. With batches it is damage, and loadAll says so.
+        if (!witnessAtOpen.ok && witnessAtOpen.missing && lastSeq === 0) {
+          witness = await WitnessFile.open(dir, true)
+          witnessAtOpen = { ok: true, witness: { seq: 0, hash: new Uint8Array(32) } }
+        } else if (witnessAtOpen.ok || !witnessAtOpen.missing) {
+          witness = await WitnessFile.open(dir, false).catch(() => undefined)
+        }
+      }
+      // Never number a new batch at or below one the witness vouches for (were the store to run
+      // on a lost tail, which the host refuses).
+      if (witnessAtOpen.ok) lastSeq = Math.max(lastSeq, witnessAtOpen.witness.seq)
       for await (const [key, value] of db.iterator({ gte: 's:', lt: 's;' })) {
         const d = tryDecode(value)
         if (d.ok && Array.isArray(d.value) && typeof d.value[0] === 'number' && typeof d.value[1] === 'number' && typeof d.value[2] === 'number') {
@@ -267,7 +342,7 @@ export class RecordStore implements Storage {
       if (err instanceof StoreError) throw err
       throw new StoreError('STORE_OPEN_FAILED', `Cannot read the store in ${dir} (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
     }
-    return new RecordStore(db, dir, lastSeq, stats)
+    return new RecordStore(db, dir, lastSeq, stats, witness, witnessAtOpen)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -407,6 +482,8 @@ export class RecordStore implements Storage {
 
   chunk(volume: VolumeName, hash: ChunkHash): Uint8Array | undefined {
     this.counters.reads++
+    // Closed for a moment after a full disk (reopen): absent, not damaged.
+    if (this.reopening && !this.staged.has(`${volume}/${hash}`) && !this.cache.has(`${volume}/${hash}`)) return undefined
     const key = `${volume}/${hash}`
     const staged = this.staged.get(key)
     if (staged !== undefined) {
@@ -506,10 +583,14 @@ export class RecordStore implements Storage {
   // -------------------------------------------------------------------------------------------
   // Appending
 
-  /** Makes one step's records durable, all or none (one level batch, fsync'd). Resolved means
-   *  durable. Chunk records become index entries (and segment bytes) in the same batch. */
+  /** Makes one step's records durable, all or none (one level batch, fsync'd, then the tail
+   *  witness). Resolved means durable. Chunk records become index entries (and segment bytes) in
+   *  the same batch. Rejects with STORE_FULL when the disk is full: then nothing of the batch is
+   *  referenced, the store stays usable for reads, and `retryFull()` must write this batch (with
+   *  its number) before any other is appended. */
   async append(records: readonly Value[]): Promise<void> {
     this.usable()
+    if (this.full !== undefined) throw this.fullError(this.full.seq)
     if (records.length === 0) return this.tail // nothing to write; resolves once earlier appends are durable
     // Everything up to the first await runs synchronously, so concurrent appends take numbers in
     // call order. Validate now: an unencodable record is the caller's bug and must throw before
@@ -517,65 +598,183 @@ export class RecordStore implements Storage {
     const seq = this.lastSeq + 1
     for (const r of records) if (parseChunkRecord(r) === undefined) encode(r)
     this.lastSeq = seq
-    const write = this.tail.then(async () => {
-      this.usable()
-      try {
-        await this.db.batch(await this.toOps(seq, records), { sync: true })
-      } catch (err) {
-        const full = (err as { code?: string }).code === 'ENOSPC' || /ENOSPC|No space/i.test(String((err as Error).message))
-        this.failed = new StoreError('STORE_WRITE_FAILED', `Writing to the store in ${this.dir} failed (${(err as Error).message}); the node must stop: ${full ? 'the disk is full, free space' : 'free disk space or fix the disk'}, then restart it.`, err)
-        throw this.failed
-      }
-      // Durable: from now on level serves these chunks, plain operations and entries; keep them
-      // hot in the caches, and lift the batch's cuts (level has deleted what they dropped).
-      this.pastIndex.durable(records)
-      for (const r of records) {
-        if (!Array.isArray(r)) continue
-        if (r[0] === 'chunk') {
-          const c = parseChunkRecord(r)
-          if (c === undefined) continue
-          const key = `${c.volume}/${c.hash}`
-          if (this.staged.get(key) === c.bytes) this.staged.delete(key)
-          this.remember(key, c.bytes)
-        } else if (r[0] === 'plain') {
-          const p = parsePlainRecord(r)
-          if (p === undefined) continue
-          const key = `${p.volume}/${p.obf}`
-          const staged = this.stagedPlain.get(key)
-          if (staged !== undefined && staged.opBytes === p.plain.opBytes) this.stagedPlain.delete(key)
-          this.rememberRecord(plainKey(p.volume, p.obf), { value: p.plain, bytes: plainCost(p.plain.salt, p.plain.opBytes) })
-        } else if (r[0] === 'entry') {
-          const e = parseEntryRecord(r)
-          if (e === undefined) continue
-          const chain = chainPrefix(e.volume, e.entry.author)
-          const m = this.stagedEntries.get(chain)
-          const staged = m?.get(e.entry.seq)
-          // Unstaged only if it is this record's: a later batch may have staged another entry at
-          // this seq after a cut.
-          if (staged !== undefined && staged.rec === r) {
-            m!.delete(e.entry.seq)
-            if (m!.size === 0) this.stagedEntries.delete(chain)
-          }
-          // Cached unless a cut still in force drops it (a later cut of this batch, or of a later
-          // batch already staged): the cache must never outlive a cut.
-          if (!this.stagedCuts.some((c) => c.chain === chain && e.entry.seq > c.base)) {
-            this.rememberRecord(entryKey(e.volume, e.entry.author, e.entry.seq), { value: e.entry, bytes: entryCost(e.entry) })
-          }
-        } else if (r[0] === 'cut') {
-          // In record order: the entries this batch holds after its cut are the new branch's.
-          const i = this.stagedCuts.findIndex((c) => c.rec === r)
-          if (i >= 0) this.stagedCuts.splice(i, 1)
-        }
-      }
-    })
-    // The chain continues past a failure; later appends then throw `failed` themselves.
+    const write = this.tail.then(() => this.writeBatch(seq, records, undefined))
+    // The chain continues past a failure; later appends then throw `failed` (or STORE_FULL) themselves.
     this.tail = write.catch(() => undefined)
     return write
   }
 
+  /** After a lost tail the operator chose to go on (serve --recover-tail): numbering continues
+   *  after batch `highest` (loadAll's), the store's real end, so that the batch numbers have no
+   *  gap. The witness still names the loss until `resetWitness` — call that only once what must
+   *  survive a crash (the 'recovering' records) is durable. */
+  async acceptTail(highest: number): Promise<void> {
+    this.usable()
+    this.witness ??= await WitnessFile.open(this.dir, true)
+    this.lastSeq = highest
+  }
+
+  /** Both witness slots name the newest batch the store holds now (after acceptTail and a write:
+   *  no slot may still name a lost batch with a higher number). */
+  async resetWitness(): Promise<void> {
+    this.usable()
+    await this.tail
+    const value = this.lastSeq > 0 ? await this.db.get(batchKey(this.lastSeq)) : undefined
+    await this.witness!.reset({ seq: this.lastSeq, hash: value !== undefined ? sha256(value) : new Uint8Array(32) })
+  }
+
+  /** The number of the newest batch appended (durable once its append resolved). */
+  get lastBatch(): number {
+    return this.lastSeq
+  }
+
+  /** Whether a batch waits for disk space (it met a full disk and is not durable). */
+  get waitingForSpace(): boolean {
+    return this.full !== undefined
+  }
+
+  /** Writes the batch that met a full disk again, under its own number. True once it is durable,
+   *  false while the disk is still full (nothing changed then); throws STORE_WRITE_FAILED on any
+   *  other failure. */
+  async retryFull(): Promise<boolean> {
+    this.usable()
+    const f = this.full
+    if (f === undefined) return true
+    const write = this.tail.then(() => this.writeBatch(f.seq, f.records, f))
+    this.tail = write.catch(() => undefined)
+    try {
+      await write
+      return true
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'STORE_FULL') return false
+      throw err
+    }
+  }
+
+  /** Free bytes for this user on the store's file system (statfs), for the host's check before it
+   *  steps a state-changing request. */
+  async freeBytes(): Promise<number> {
+    const st = await statfs(this.dir)
+    return st.bavail * st.bsize
+  }
+
+  private fullError(seq: number): StoreError {
+    return new StoreError('STORE_FULL', `The disk of the store in ${this.dir} is full: batch ${seq} is not written (nothing of it is acknowledged). Free space; the node writes it and goes on by itself.`)
+  }
+
+  /** One attempt at batch `seq`. `again`: the earlier attempt that met a full disk. */
+  private async writeBatch(seq: number, records: readonly Value[], again: NonNullable<RecordStore['full']> | undefined): Promise<void> {
+    this.usable()
+    let levelTried = again?.levelTried ?? false
+    let value: Uint8Array | undefined
+    this.mark = again?.mark ?? (this.segment !== undefined ? { n: this.segment.n, size: this.segment.size } : undefined)
+    try {
+      if (again?.levelTried) {
+        // LevelDB refuses every write after a failed log write until it is opened again; and the
+        // failed record "may or may not show up" (db_impl.cc): if it did, the batch is durable.
+        await this.reopen()
+        const have = await this.db.get(batchKey(seq))
+        if (have !== undefined && decodeBatch(seq, have).ok) value = have
+        else levelTried = false // absent for good: the log was read back without it
+      }
+      if (value === undefined) {
+        // The earlier attempt's segment bytes are referenced by nothing: write over them.
+        if (again !== undefined) await this.cutSegment()
+        const { ops, touched, batch } = await this.toOps(seq, records)
+        levelTried = true
+        await this.db.batch(ops, { sync: true })
+        for (const [volume, st] of touched) this.stats.set(volume, st)
+        value = batch
+      }
+      if (this.witness === undefined) throw new StoreError('STORE_TAIL_LOST', `The tail witness of the store in ${this.dir} is missing; the node must not write (RT-9).`)
+      // Before the batch counts as durable: a later start can tell if LevelDB dropped it.
+      await this.witness.write({ seq, hash: sha256(value) })
+    } catch (err) {
+      if (isDiskFull(err)) {
+        // Nothing of this batch is referenced unless level's write reached its log; only when it
+        // surely did not are the segment bytes cut now (else after the reopen has shown it absent).
+        if (!levelTried) await this.cutSegment().catch(() => undefined)
+        this.full = { seq, records, levelTried, mark: this.mark }
+        throw this.fullError(seq)
+      }
+      if (err instanceof StoreError && err.code === 'STORE_TAIL_LOST') throw err
+      this.failed = new StoreError('STORE_WRITE_FAILED', `Writing to the store in ${this.dir} failed (${(err as Error).message}); the node must stop: free disk space or fix the disk, then restart it.`, err)
+      throw this.failed
+    }
+    this.full = undefined
+    // Durable: from now on level serves these chunks, plain operations and entries; keep them
+    // hot in the caches, and lift the batch's cuts (level has deleted what they dropped).
+    this.pastIndex.durable(records)
+    for (const r of records) {
+      if (!Array.isArray(r)) continue
+      if (r[0] === 'chunk') {
+        const c = parseChunkRecord(r)
+        if (c === undefined) continue
+        const key = `${c.volume}/${c.hash}`
+        if (this.staged.get(key) === c.bytes) this.staged.delete(key)
+        this.remember(key, c.bytes)
+      } else if (r[0] === 'plain') {
+        const p = parsePlainRecord(r)
+        if (p === undefined) continue
+        const key = `${p.volume}/${p.obf}`
+        const staged = this.stagedPlain.get(key)
+        if (staged !== undefined && staged.opBytes === p.plain.opBytes) this.stagedPlain.delete(key)
+        this.rememberRecord(plainKey(p.volume, p.obf), { value: p.plain, bytes: plainCost(p.plain.salt, p.plain.opBytes) })
+      } else if (r[0] === 'entry') {
+        const e = parseEntryRecord(r)
+        if (e === undefined) continue
+        const chain = chainPrefix(e.volume, e.entry.author)
+        const m = this.stagedEntries.get(chain)
+        const staged = m?.get(e.entry.seq)
+        // Unstaged only if it is this record's: a later batch may have staged another entry at
+        // this seq after a cut.
+        if (staged !== undefined && staged.rec === r) {
+          m!.delete(e.entry.seq)
+          if (m!.size === 0) this.stagedEntries.delete(chain)
+        }
+        // Cached unless a cut still in force drops it (a later cut of this batch, or of a later
+        // batch already staged): the cache must never outlive a cut.
+        if (!this.stagedCuts.some((c) => c.chain === chain && e.entry.seq > c.base)) {
+          this.rememberRecord(entryKey(e.volume, e.entry.author, e.entry.seq), { value: e.entry, bytes: entryCost(e.entry) })
+        }
+      } else if (r[0] === 'cut') {
+        // In record order: the entries this batch holds after its cut are the new branch's.
+        const i = this.stagedCuts.findIndex((c) => c.rec === r)
+        if (i >= 0) this.stagedCuts.splice(i, 1)
+      }
+    }
+  }
+
+  /** Cuts the segment back to where it ended before the batch being written (its bytes are
+   *  referenced by nothing): space on a full disk, and no half-written chunk left behind. */
+  private async cutSegment(): Promise<void> {
+    const m = this.mark
+    const seg = this.segment
+    if (m === undefined || seg === undefined || seg.n !== m.n) return
+    await seg.handle.truncate(m.size)
+    seg.size = m.size
+  }
+
+  /** Closes and opens the database again: LevelDB's error after a failed write is sticky. Reads
+   *  that come meanwhile find nothing (the port answers absent, a read fails EIO once). */
+  private async reopen(): Promise<void> {
+    this.reopening = true
+    try {
+      if (this.db.status === 'open') await this.db.close()
+      await this.db.open()
+    } finally {
+      this.reopening = false
+    }
+    for await (const [key, value] of this.db.iterator({ gte: 's:', lt: 's;' })) {
+      const d = tryDecode(value)
+      if (d.ok && Array.isArray(d.value) && typeof d.value[0] === 'number' && typeof d.value[1] === 'number') this.stats.set(key.slice(2), { chunks: d.value[0], bytes: d.value[1], plainOps: typeof d.value[2] === 'number' ? d.value[2] : 0 })
+    }
+  }
+
   /** The level operations of one batch: segment bytes written and synced first, then the batch
-   *  with references, the new index entries and the updated volume counters. */
-  private async toOps(seq: number, records: readonly Value[]): Promise<({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[]> {
+   *  with references, the new index entries and the updated volume counters (applied to memory
+   *  by the caller once durable). */
+  private async toOps(seq: number, records: readonly Value[]): Promise<{ ops: ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[]; touched: Map<string, VolumeChunkStats & { plainOps: number }>; batch: Uint8Array }> {
     const out: Value[] = []
     const ops: ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[] = []
     const bufs: Uint8Array[] = []
@@ -647,10 +846,12 @@ export class RecordStore implements Storage {
         out.push(['chunk~', c.volume, hash, c.bytes.length])
       } else {
         seg ??= await this.openSegment()
+        this.mark ??= { n: seg.n, size: seg.size }
         if (bufs.length === 0) offset = seg.size
         if (offset + c.bytes.length > SEGMENT_BYTES_MAX && offset > 0) {
           await this.flushSegment(seg, bufs.splice(0))
           seg = await this.openSegment(seg.n + 1)
+          this.mark = { n: seg.n, size: seg.size }
           offset = 0
         }
         bufs.push(c.bytes)
@@ -666,14 +867,12 @@ export class RecordStore implements Storage {
       }
     }
     if (seg !== undefined) await this.flushSegment(seg, bufs)
-    ops.unshift({ type: 'put', key: batchKey(seq), value: encodeBatch(seq, out) })
+    const batch = encodeBatch(seq, out)
+    ops.unshift({ type: 'put', key: batchKey(seq), value: batch })
     for (const [key, value] of chainOps) ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value })
     for (const [volume, st] of touched) ops.push({ type: 'put', key: statsKey(volume), value: encode([st.chunks, st.bytes, st.plainOps]) })
     ops.push(...this.pastIndex.ops(records))
-    // Counters in memory only once the batch is durable would be exact; they are read only for
-    // statfs and status, and a failed batch stops the store anyway.
-    for (const [volume, st] of touched) this.stats.set(volume, st)
-    return ops
+    return { ops, touched, batch }
   }
 
   /** Appends bytes at the segment's end and makes them durable. A short write is completed or
@@ -715,12 +914,15 @@ export class RecordStore implements Storage {
 
   /** Every batch's records in append order, chunk records left out (the port serves chunks).
    *  Damaged batches are reported in `problems` and their records left out. */
-  async loadAll(): Promise<{ records: Value[]; problems: StoreProblem[] }> {
+  async loadAll(): Promise<{ records: Value[]; problems: StoreProblem[]; highest: number }> {
     this.usable()
     await this.tail
     const records: Value[] = []
     const problems: StoreProblem[] = []
     let expected = 1
+    const w = this.witnessAtOpen
+    let witnessed: Uint8Array | undefined
+    let highest = 0
     try {
       for await (const [key, value] of this.db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) {
         if (!BATCH_KEY.test(key)) {
@@ -733,6 +935,9 @@ export class RecordStore implements Storage {
         }
         expected = seq + 1
         const batch = decodeBatch(seq, value)
+        // A damaged witnessed batch is reported as such below; comparing it with the witness
+        // would only name it twice.
+        if (w.ok && seq === w.witness.seq) witnessed = batch.ok ? sha256(value) : w.witness.hash
         if (!batch.ok) {
           problems.push({ key, problem: batch.problem })
           continue
@@ -745,6 +950,15 @@ export class RecordStore implements Storage {
           records.push(r)
         }
       }
+      // RT-9: the newest batches must be the ones the tail witness vouches for.
+      highest = expected - 1
+      const tailKey = `tail ${witnessPath(this.dir)}`
+      if (!w.ok) {
+        if (highest > 0 || !w.missing) problems.push({ key: tailKey, problem: `${w.problem}; the newest batch cannot be vouched for (the store holds ${highest} batches)`, tail: true })
+      } else {
+        const problem = checkTail(w.witness, highest, (seq) => (seq === w.witness.seq ? witnessed : undefined))
+        if (problem !== undefined) problems.push({ key: tailKey, problem, tail: true })
+      }
       // Keys outside the format's prefixes (b: c: m: s:) were written by something else.
       for (const range of FOREIGN_RANGES) {
         for await (const key of this.db.keys({ ...range, limit: 16 })) problems.push({ key, problem: 'a key that is not a batch sequence number (the store was written by something else)' })
@@ -752,7 +966,7 @@ export class RecordStore implements Storage {
     } catch (err) {
       throw new StoreError('STORE_READ_FAILED', `Reading the store in ${this.dir} failed (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
     }
-    return { records, problems }
+    return { records, problems, highest }
   }
 
   /** Waits for pending appends, then closes the database (and releases its lock). */
@@ -771,6 +985,7 @@ export class RecordStore implements Storage {
     this.stagedCuts.length = 0
     this.pastIndex.reset()
     await this.segment?.handle.close()
+    await this.witness?.close()
     await this.db.close()
   }
 

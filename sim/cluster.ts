@@ -26,7 +26,11 @@ import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
 import { MemoryStorage } from '../core/storage.ts'
+import { recoverNode } from '../core/recover.ts'
 import { chunkHash } from '../core/fs/content.ts'
+
+/** Inputs a node with a held batch keeps waiting (beyond: dropped, like a full input queue). */
+const WAITING_MAX = 10_000
 
 /** A process. Usually one per pid; a Byzantine twin is a second process with the same key. */
 export type NodeId = string
@@ -38,8 +42,11 @@ export interface SimNode {
   state: NodeState
   /** The node's disk: canonical bytes of every persisted record, in write order. */
   readonly disk: Uint8Array[]
-  /** The storage port over the disk's chunk, plain, entry and cut records (spec/storage.md): what
-   *  `config.storage` reads. */
+  /** The tail witness (runtime/tail-witness.ts, RT-9): how many batches were durable. A restart
+   *  on a disk with fewer finds its tail lost and recovers its own chain from the members. */
+  witness: number
+  /** The storage port over the disk's chunk, plain, entry, cut and past records (spec/storage.md):
+   *  what `config.storage` reads. */
   readonly chunks: MemoryStorage
   up: boolean
   /** Stopped for good because its disk failed a check at restart (fail-stop, never silent). */
@@ -51,6 +58,13 @@ export interface SimNode {
   timerSkew: number
   /** Set by `crashDuringNextStep`: the next step persists only this share of its records. */
   tearNextStep: number | null
+  /** The disk is full (RT-10): 'reserve' refuses fs requests ENOSPC before stepping them; either
+   *  way a step whose batch meets the full disk is held. */
+  diskFull: 'reserve' | 'no-reserve' | null
+  /** A step whose batch met the full disk: none of its effects performed yet. */
+  held: NodeEffect[] | null
+  /** Inputs that came while a batch was held: stepped, in order, once it is written. */
+  readonly waiting: NodeInput[]
 }
 
 /** Where copies of a message go and when; an empty list drops it. */
@@ -85,6 +99,10 @@ export type Observation =
   | { at: TimeMs; type: 'restart'; node: Pid; nodeId: NodeId; records: readonly Value[]; checkpoints: ReadonlyMap<VolumeName, CheckpointUse>; halted: boolean }
   /** A checkpoint record the node just persisted (CKPT-3). */
   | { at: TimeMs; type: 'checkpoint'; node: Pid; nodeId: NodeId; record: Value }
+  /** A restart found its tail lost (fewer batches than its witness) and recovers (FOTB-8). */
+  | { at: TimeMs; type: 'tail-lost'; node: Pid; nodeId: NodeId }
+  /** A state-changing fs request answered ok: its own entry is `seq` with `hash` (FOTB-9). */
+  | { at: TimeMs; type: 'acked'; node: Pid; nodeId: NodeId; volume: VolumeName; seq: number; hash: string }
 
 type Event =
   | { at: TimeMs; order: number; type: 'message'; id: number; from: NodeId; fromPid: Pid; to: NodeId; bytes: Uint8Array }
@@ -143,6 +161,7 @@ export class Cluster {
       config,
       state,
       disk: [],
+      witness: 0,
       chunks,
       up: true,
       halted: false,
@@ -150,6 +169,9 @@ export class Cluster {
       restoreProblems: [],
       timerSkew: opts.timerSkew ?? 1,
       tearNextStep: null,
+      diskFull: null,
+      held: null,
+      waiting: [],
     }
     this.nodes.set(id, node)
     this.input(node, { type: 'tick', now: this.now })
@@ -171,11 +193,21 @@ export class Cluster {
   request(id: NodeId, request: NodeRequest): NodeReply {
     const node = this.node(id)
     if (!node.up) return { ok: false, errno: 'ENOENT', detail: 'node is down' }
+    if (request.type === 'fs' && (node.held !== null || node.diskFull === 'reserve')) {
+      // The runtime's check before stepping (RT-10): never stepped, so nothing of it happened.
+      this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result: 'ENOSPC' })
+      return { ok: false, errno: 'ENOSPC', detail: 'the disk is full' }
+    }
     const req = this.nextReq++
     this.input(node, { type: 'request', now: this.now, req, request })
     const reply = this.replies.get(req)
     this.replies.delete(req)
-    const result = reply === undefined ? 'lost (crashed in the step)' : reply.ok ? 'ok' : reply.errno
+    if (reply?.ok && request.type === 'fs' && node.up) {
+      const own = node.state.volumes.get(request.volume)?.fotb.chains.get(node.pid)?.view
+      const seq = node.state.volumes.get(request.volume)?.fotb.own.seq ?? 0
+      if (own && seq > 0 && seq <= own.seq) this.options.observe?.({ at: this.now, type: 'acked', node: node.pid, nodeId: id, volume: request.volume, seq, hash: own.hashes[seq - 1]! }, this)
+    }
+    const result = reply === undefined ? (node.held !== null ? 'held (disk full)' : 'lost (crashed in the step)') : reply.ok ? 'ok' : reply.errno
     this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result })
     return reply ?? { ok: false, errno: 'ENOENT', detail: 'node crashed during the request' }
   }
@@ -186,7 +218,32 @@ export class Cluster {
     if (!n.up) return
     n.up = false
     n.incarnation++
+    // A held batch never reached the disk: it is lost with the volatile state, like its inputs.
+    n.held = null
+    n.waiting.length = 0
     this.record({ at: this.now, t: 'fault', node: id, what: 'crash' })
+  }
+
+  /** The node's disk fills up (`reserve`: the host refuses fs requests before stepping them) or
+   *  gets space again (null): then the held batch is written, its effects performed, and the
+   *  inputs that waited are stepped in order. */
+  setDiskFull(id: NodeId, full: 'reserve' | 'no-reserve' | null): void {
+    const n = this.node(id)
+    n.diskFull = full
+    this.record({ at: this.now, t: 'fault', node: id, what: full === null ? 'disk has space again' : `disk full (${full === 'reserve' ? 'ENOSPC before stepping' : 'batches held'})` })
+    if (full !== null || n.held === null || !n.up) return
+    const held = n.held
+    n.held = null
+    this.perform(n, held)
+    const waiting = n.waiting.splice(0)
+    for (let i = 0; i < waiting.length; i++) {
+      this.input(n, waiting[i]!)
+      // Full again meanwhile: the rest waits behind the new held batch.
+      if (n.held !== null) {
+        n.waiting.push(...waiting.slice(i + 1))
+        break
+      }
+    }
   }
 
   /** Crash in the middle of the node's next step: only `share` (0..1) of its records reach the
@@ -207,6 +264,16 @@ export class Cluster {
     this.record({ at: this.now, t: 'fault', node: id, what: `flip disk batch ${i} bit ${b}` })
   }
 
+  /** The newest `count` durable batches vanish while the node is down, leaving no trace in the
+   *  disk itself — as LevelDB skips a damaged newest log record at open. */
+  loseTail(id: NodeId, count: number): void {
+    const n = this.node(id)
+    const lost = Math.min(count, n.disk.length)
+    if (lost === 0) return
+    n.disk.splice(n.disk.length - lost, lost)
+    this.record({ at: this.now, t: 'fault', node: id, what: `the newest ${lost} durable batch(es) lost` })
+  }
+
   /** Restart from disk: every record is checked and decoded, as the runtime does. A node whose
    *  disk fails a check stops for good (fail-stop) and says why; it never runs on bad data. */
   restart(id: NodeId): void {
@@ -216,6 +283,7 @@ export class Cluster {
       for (const name of n.state.volumes.keys()) {
         const body = encode(['paciofs/checkpoint/v1', name, fromHex(n.pid)!, 1_000_000_000, new Uint8Array(32), []])
         n.disk.push(writeBatch(this.options.crypto, [['checkpoint', name, body, new Uint8Array(64)]]))
+        n.witness++ // written like any batch: it does not hide a lost tail
       }
       this.record({ at: this.now, t: 'fault', node: id, what: 'forged checkpoint written to the disk' })
     }
@@ -248,8 +316,18 @@ export class Cluster {
     }
     n.state = r.state
     n.up = true
-    this.record({ at: this.now, t: 'fault', node: id, what: 'restart' })
+    // The tail witness names batches the disk no longer holds: the runtime refuses to start
+    // (HOST_TAIL_LOST) until told to recover; the simulated operator always does.
+    const tailLost = n.disk.length < n.witness
+    n.witness = n.disk.length
+    this.record({ at: this.now, t: 'fault', node: id, what: tailLost ? 'restart on a lost tail: recovering the own chains from the members' : 'restart' })
     this.options.observe?.({ at: this.now, type: 'restart', node: n.pid, nodeId: id, records, checkpoints: r.checkpoints, halted: false }, this)
+    if (tailLost) {
+      this.options.observe?.({ at: this.now, type: 'tail-lost', node: n.pid, nodeId: id }, this)
+      const rec = recoverNode(n.config, n.state)
+      n.state = rec.state
+      this.perform(n, rec.effects)
+    }
     this.input(n, { type: 'tick', now: this.now })
   }
 
@@ -262,10 +340,21 @@ export class Cluster {
 
   private input(node: SimNode, input: NodeInput): void {
     if (!node.up) return
+    if (node.held !== null) {
+      // Nothing after a held batch is stepped (runtime/host.ts); a bounded wait, as the
+      // runtime's input queue (peers repeat what is dropped).
+      if (node.waiting.length < WAITING_MAX) node.waiting.push(input)
+      return
+    }
     this.events++
     const { state, effects } = step(node.config, node.state, input)
     node.state = state
     if (node.tearNextStep !== null) return this.tear(node, effects)
+    if (node.diskFull !== null && effects.some((e) => e.type === 'persist' && e.records.length > 0)) {
+      node.held = effects
+      this.record({ at: this.now, t: 'fault', node: node.id, what: 'a batch met the full disk: held' })
+      return
+    }
     this.perform(node, effects)
   }
 
@@ -291,6 +380,7 @@ export class Cluster {
       switch (e.type) {
         case 'persist':
           node.disk.push(writeBatch(this.options.crypto, e.records))
+          node.witness = node.disk.length
           node.chunks.absorb(e.records)
           for (const r of e.records) {
             if (Array.isArray(r) && r[0] === 'checkpoint') this.options.observe?.({ at: this.now, type: 'checkpoint', node: node.pid, nodeId: node.id, record: r }, this)

@@ -5,8 +5,12 @@ import type { NetworkModel, NodeId } from './cluster.ts'
 import { Prng } from './prng.ts'
 import type { TimeMs } from '../core/types.ts'
 
-export type FaultClass = 'loss' | 'dup' | 'delay' | 'partition' | 'crash' | 'torn' | 'corrupt' | 'skew'
-export const FAULT_CLASSES: readonly FaultClass[] = ['loss', 'dup', 'delay', 'partition', 'crash', 'torn', 'corrupt', 'skew']
+/** 'tail': a restart finds the newest durable batches gone without a trace in the store itself (as
+ *  LevelDB skips a damaged newest log record); the tail witness tells (spec/runtime.md RT-9).
+ *  'full': a node's disk is full for a while (RT-10): fs calls are refused ENOSPC before they are
+ *  stepped, and a batch that meets the full disk is held with everything after it. */
+export type FaultClass = 'loss' | 'dup' | 'delay' | 'partition' | 'crash' | 'torn' | 'corrupt' | 'skew' | 'tail' | 'full'
+export const FAULT_CLASSES: readonly FaultClass[] = ['loss', 'dup', 'delay', 'partition', 'crash', 'torn', 'corrupt', 'skew', 'tail', 'full']
 
 export type ByzStrategy = 'equivocate' | 'twin' | 'forge' | 'tamper' | 'replay' | 'withhold' | 'lie' | 'vote-abuse'
 export const BYZ_STRATEGIES: readonly ByzStrategy[] = ['equivocate', 'twin', 'forge', 'tamper', 'replay', 'withhold', 'lie', 'vote-abuse']
@@ -29,6 +33,19 @@ export interface Crash {
   readonly torn: number | null
   /** Bits of the disk flipped while down (bit rot; the node must detect them). */
   readonly flips: readonly { record: number; bit: number }[]
+  /** The newest durable batches lost while down (0: none): the node restarts on a store that
+   *  ends before them, finds that from its tail witness and recovers its own chain from the
+   *  members (core/fotb/recover.ts). */
+  readonly lostTail: number
+}
+
+export interface DiskFull {
+  readonly node: number
+  readonly startMs: number
+  readonly durationMs: number
+  /** Whether fs calls are refused ENOSPC before they are stepped (the runtime's reserve check);
+   *  without it every step's batch meets the full disk and is held. */
+  readonly reserve: boolean
 }
 
 export interface FaultPlan {
@@ -43,6 +60,8 @@ export interface FaultPlan {
   readonly skew: readonly number[]
   /** Strategy per Byzantine node (the last `byzantine` node indices). */
   readonly byzantine: readonly ByzStrategy[]
+  /** Windows in which a correct node's disk is full (absent in plans from before the class). */
+  readonly diskFull?: readonly DiskFull[]
 }
 
 export const NO_FAULTS: FaultPlan = {
@@ -86,6 +105,8 @@ export function planArbitrary(opts: {
     flips: has('corrupt')
       ? fc.array(fc.record({ record: fc.nat({ max: 100_000 }), bit: fc.nat({ max: 10_000 }) }), { maxLength: 1 })
       : fc.constant([]),
+    // Last in the record: plans without the class draw exactly what they drew before it existed.
+    lostTail: has('tail') ? fc.constantFrom(0, 0, 1, 2) : fc.constant(0),
   })
   return fc.record({
     lossPct: has('loss') ? fc.integer({ min: 0, max: 30 }) : fc.constant(0),
@@ -93,12 +114,20 @@ export function planArbitrary(opts: {
     delayMinMs: fc.constant(has('delay') ? 1 : 5),
     delayMaxMs: has('delay') ? fc.integer({ min: 1, max: 400 }) : fc.constant(5),
     partitions: has('partition') ? fc.array(partition, { maxLength: 3 }) : fc.constant([]),
-    crashes: has('crash') || has('torn') || has('corrupt') ? fc.array(crash, { maxLength: 2 }) : fc.constant([]),
+    crashes: has('crash') || has('torn') || has('corrupt') || has('tail') ? fc.array(crash, { maxLength: 2 }) : fc.constant([]),
     skew: has('skew')
       ? fc.array(fc.integer({ min: 50, max: 200 }).map((p) => p / 100), { minLength: opts.nodes, maxLength: opts.nodes })
       : fc.constant([]),
     byzantine: opts.byzantine > 0 && opts.strategies.length > 0
       ? fc.array(fc.constantFrom(...opts.strategies), { minLength: opts.byzantine, maxLength: opts.byzantine })
+      : fc.constant([]),
+    diskFull: has('full')
+      ? fc.array(fc.record({
+        node: fc.integer({ min: 0, max: Math.max(0, correctCount - 1) }),
+        startMs: fc.integer({ min: 0, max: FAULT_PHASE_MS - 1000 }),
+        durationMs: fc.integer({ min: 100, max: MAX_DOWN_MS }),
+        reserve: fc.boolean(),
+      }), { maxLength: 2 })
       : fc.constant([]),
   })
 }
@@ -147,8 +176,9 @@ export function describePlan(plan: FaultPlan): string[] {
   for (const p of plan.partitions) lines.push(`partition ${p.kind} [${p.side.join(',')}] at +${p.startMs} ms for ${p.durationMs} ms`)
   for (const c of plan.crashes) {
     const how = c.torn === null ? 'crash' : `crash mid-step (${Math.round(c.torn * 100)}% of its records written)`
-    lines.push(`${how} of node ${c.node} at +${c.startMs} ms, down ${c.downMs} ms${c.flips.length ? `, ${c.flips.length} disk bit flip(s)` : ''}`)
+    lines.push(`${how} of node ${c.node} at +${c.startMs} ms, down ${c.downMs} ms${c.flips.length ? `, ${c.flips.length} disk bit flip(s)` : ''}${c.lostTail ? `, newest ${c.lostTail} batch(es) lost` : ''}`)
   }
+  for (const d of plan.diskFull ?? []) lines.push(`disk of node ${d.node} full at +${d.startMs} ms for ${d.durationMs} ms (${d.reserve ? 'ENOSPC before stepping' : 'batches held'})`)
   if (plan.skew.length) lines.push(`timer clock rates: ${plan.skew.join(' ')}`)
   if (plan.byzantine.length) lines.push(`byzantine strategies: ${plan.byzantine.join(', ')}`)
   return lines

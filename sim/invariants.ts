@@ -46,6 +46,13 @@ export class InvariantChecker {
   private readonly lastDelivered = new Map<string, Seq>()
   /** (node, volume, author, seq) of logged own ops (VOL-3). */
   private readonly loggedOwn = new Set<string>()
+  /** (author process, volume, holder process) pairs already reported for FOTB-8. */
+  private readonly selfEquivocations = new Set<string>()
+  /** (volume, author, seq) -> the processes that delivered it (FOTB-4 after a lost tail). */
+  private readonly deliveredBy = new Map<string, Set<string>>()
+  /** Own entries a correct process acknowledged to a request (FOTB-9); `atRisk`: it was above
+   *  the restored chain when the process lost its tail. */
+  private readonly acked: { nodeId: string; volume: VolumeName; seq: Seq; hash: string; atRisk: boolean }[] = []
 
   constructor(private readonly options: CheckerOptions) {}
 
@@ -54,14 +61,26 @@ export class InvariantChecker {
   }
 
   observe(o: Observation, cluster: Cluster): void {
-    if (o.type === 'restart') return this.checkCheckpointRestore(cluster.node(o.nodeId), o.records, o.checkpoints, o.halted, o.at)
+    if (o.type === 'restart') {
+      this.checkCheckpointRestore(cluster.node(o.nodeId), o.records, o.checkpoints, o.halted, o.at)
+      return this.onRestart(o, cluster)
+    }
+    if (o.type === 'tail-lost') return this.onRestart(o, cluster)
     if (o.type === 'checkpoint') return this.checkCheckpoint(cluster.node(o.nodeId), o.record, o.at)
+    if (o.type === 'acked') {
+      if (this.options.correct(o.node)) this.acked.push({ nodeId: o.nodeId, volume: o.volume, seq: o.seq, hash: o.hash, atRisk: false })
+      return
+    }
     // STORE-3, STORE-4 and STORE-6 after every step that had an effect: the step's chunks, plain
     // ops, entries and past records went out with its persist.
     const n = cluster.node(o.type === 'send' ? o.fromId : o.nodeId)
     this.checkNoChunkBytes(n, o.at)
     this.checkNoPlainOrEntries(n, o.at)
-    if (o.type === 'send') return this.onSend(o, cluster)
+    if (o.type === 'send') {
+      // FOTB-8 where it matters: before anything of a new own entry leaves the process.
+      if (this.options.correct(o.from)) this.checkOwnChains(cluster.node(o.fromId), cluster, o.at)
+      return this.onSend(o, cluster)
+    }
     if (o.type !== 'up' || !this.options.correct(o.node)) return
     const node = cluster.node(o.nodeId)
     const v = node.state.volumes.get(o.volume)
@@ -83,6 +102,9 @@ export class InvariantChecker {
           this.fail('STORE-5', `${short(o.node)} delivered ${short(up.author)}#${seq} but its store ${stored === undefined ? 'lacks the entry' : 'holds another entry'}`, o.at)
         }
         const g = `${o.volume}/${up.author}/${seq}`
+        let by = this.deliveredBy.get(g)
+        if (!by) this.deliveredBy.set(g, (by = new Set()))
+        by.add(o.nodeId)
         const seen = this.deliveredHash.get(g)
         if (seen === undefined) this.deliveredHash.set(g, hash)
         else if (seen !== hash) this.fail('FOTB-4', `${short(o.node)} delivered a different entry at ${short(up.author)}#${seq}`, o.at)
@@ -133,6 +155,74 @@ export class InvariantChecker {
     if (Array.isArray(msg) && msg[0] === 'vol/put') {
       const v = cluster.node(o.fromId).state.volumes.get(msg[1] as VolumeName)
       if (!v || v.status.get(o.to) !== 'member') this.fail('VOL-7', `${short(o.from)} sent a plain op to non-member ${short(o.to)}`, o.at)
+    }
+  }
+
+  /** FOTB-8: no process holds an entry of a correct author that differs from the author's own
+   *  entry at that seq — also after the author lost its tail and sealed again. Comparing heads is
+   *  enough: chains are hash-linked, so equal hashes at one seq mean equal chains below it. */
+  private checkOwnChains(node: SimNode, cluster: Cluster, at: TimeMs): void {
+    for (const [name, v] of node.state.volumes) {
+      const mine = v.fotb.chains.get(node.pid)?.view
+      if (mine === undefined || mine.seq === 0) continue
+      for (const other of cluster.nodes.values()) {
+        if (other.id === node.id) continue
+        const theirs = other.state.volumes.get(name)?.fotb.chains.get(node.pid)?.view
+        if (theirs === undefined || theirs.seq === 0) continue
+        const s = Math.min(mine.seq, theirs.seq)
+        if (mine.hashes[s - 1] === theirs.hashes[s - 1]) continue
+        const key = `${node.id}/${name}/${other.id}`
+        if (this.selfEquivocations.has(key)) continue // once per pair
+        this.selfEquivocations.add(key)
+        this.fail('FOTB-8', `${short(node.pid)} holds another own entry at ${name} up to #${s} than ${other.id} accepted from it (sealed twice at one seq)`, at)
+      }
+    }
+  }
+
+  private onRestart(o: Extract<Observation, { type: 'restart' | 'tail-lost' }>, cluster: Cluster): void {
+    const node = cluster.node(o.nodeId)
+    if (o.type !== 'tail-lost') return
+    for (const [name, v] of node.state.volumes) {
+      const seq = v.fotb.chains.get(node.pid)?.view.seq ?? 0
+      // Own entries above the restored chain that only this process delivered are gone with the
+      // tail: nobody else holds them, and sealing those seqs again is unobservable (FOTB-8).
+      for (const [g, by] of this.deliveredBy) {
+        const [vol, author, s] = g.split('/')
+        if (vol === name && author === node.pid && Number(s) > seq && by.size === 1 && by.has(node.id)) {
+          this.deliveredHash.delete(g)
+          this.deliveredBy.delete(g)
+        }
+      }
+      // What the lost tail held happens again here: deliveries (FOTB-3 counts from the restored
+      // counters), and own ops regained from the members are logged again (VOL-3).
+      for (const [author, d] of v.fotb.delivered) this.lastDelivered.set(`${node.pid}/${name}/${author}`, d)
+      for (const key of [...this.lastDelivered.keys()]) {
+        const [p, vol, author] = key.split('/')
+        if (p === node.pid && vol === name && !v.fotb.delivered.has(author as Pid)) this.lastDelivered.delete(key)
+      }
+      for (const k of [...this.loggedOwn]) {
+        const [p, vol, s] = k.split('/')
+        if (p === node.pid && vol === name && Number(s) > seq) this.loggedOwn.delete(k)
+      }
+      for (const a of this.acked) if (a.nodeId === node.id && a.volume === name && a.seq > seq) a.atRisk = true
+    }
+  }
+
+  /** FOTB-9 at the end: every own entry a correct process acknowledged is in its chain — unless
+   *  it lost its tail and no other correct process ever held the entry (then nothing could
+   *  bring it back; the loss was reported by the tail witness, never silent). */
+  private checkAcked(cluster: Cluster, at: TimeMs): void {
+    for (const a of this.acked) {
+      const node = cluster.nodes.get(a.nodeId)
+      if (!node || !node.up || node.halted) continue
+      const view = node.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view
+      if (view !== undefined && a.seq <= view.seq && view.hashes[a.seq - 1] === a.hash) continue
+      const heldElsewhere = [...cluster.nodes.values()].some((n) => n.id !== node.id && this.options.correct(n.pid) && n.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view.hashes[a.seq - 1] === a.hash)
+      if (a.atRisk && !heldElsewhere) {
+        this.notes.push(`${a.volume}: ${short(node.pid)}#${a.seq} was lost with its tail before any member held it (reported by the tail witness)`)
+        continue
+      }
+      this.fail('FOTB-9', `${short(node.pid)} lost its acknowledged own entry ${a.volume}#${a.seq}${heldElsewhere ? ' though a member holds it' : ''}`, at)
     }
   }
 
@@ -267,6 +357,14 @@ export class InvariantChecker {
     for (const n of correct) {
       this.checkReferencedChunks(n, at)
       this.checkStoredChains(n, at)
+    }
+    for (const n of correct) this.checkOwnChains(n, cluster, at)
+    this.checkAcked(cluster, at)
+    // FOTB-8 also means: a recovery ends (the own chain resumes) once the members are heard.
+    if (opts.liveness !== false) {
+      for (const n of correct) for (const [name, v] of n.state.volumes) {
+        if (v.fotb.recovering !== undefined && membersOf(v).includes(n.pid)) this.fail('FOTB-8', `${name}: ${short(n.pid)} still learns its own chain head after the heal phase`, at)
+      }
     }
     const volumes = new Set<VolumeName>()
     for (const n of correct) for (const name of n.state.volumes.keys()) volumes.add(name)

@@ -233,9 +233,15 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
       run: () => {
         cluster.crash(id) // a torn crash that found no step to tear crashes here
         for (const f of c.flips) cluster.flipDiskBit(id, f.record, f.bit)
+        if ((c.lostTail ?? 0) > 0) cluster.loseTail(id, c.lostTail)
         cluster.restart(id)
       },
     })
+  }
+  for (const d of plan.diskFull ?? []) {
+    const id = ids[d.node]!
+    schedule.push({ at: t0 + d.startMs, run: () => cluster.setDiskFull(id, d.reserve ? 'reserve' : 'no-reserve') })
+    schedule.push({ at: t0 + d.startMs + d.durationMs, run: () => cluster.setDiskFull(id, null) })
   }
   for (const p of plan.partitions) {
     schedule.push({ at: t0 + p.startMs, run: () => cluster.record({ at: cluster.now, t: 'fault', what: `partition ${p.kind} [${p.side.join(',')}] begins` }) })

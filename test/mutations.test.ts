@@ -22,6 +22,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'forget-fetched-entries': { config: {}, caughtBy: ['STORE-5'] },
   'trust-any-checkpoint': { config: { forgeCheckpoints: true }, caughtBy: ['CKPT-2'] },
   'keep-past-records': { config: {}, caughtBy: ['STORE-6'] },
+  'skip-tail-recovery': { config: {}, caughtBy: ['FOTB-8', 'FOTB-9'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

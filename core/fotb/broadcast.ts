@@ -11,9 +11,13 @@ import { acceptEntry, sealRecord, sendToAudience, type FotbMessage } from './mes
 import { echo, tryDeliver } from './deliver.ts'
 import { onFetch, requestRange } from './fetch.ts'
 import { branchBase, maybeAdopt, noteEquivocation, shareProofs, tryOtherBranch } from './equivocation.ts'
+import { noteEcho, tryFinishRecovery } from './recover.ts'
 
 /** Append an own payload; it is sealed and pushed by `flush` at the end of the step. */
 export function broadcast(state: FotbState, crypto: Crypto, payload: Uint8Array): Entry {
+  // Callers check mayAppendOwn first (recover.ts): sealing while the own head is unknown could
+  // seal a second entry at a seq already sealed (FOTB-8).
+  assert(state.recovering === undefined, 'no own entry while the own head is unknown')
   const { chain, entry } = append(crypto, state.own, payload)
   state.own = chain
   state.unsealed.push(entry)
@@ -98,6 +102,28 @@ function onBatch(
   const author = seal.author
   if (seal.volume !== state.volume) {
     count(state, 'reject:wrong-chain')
+    return
+  }
+  if (author === state.me && state.recovering !== undefined) {
+    // Recovering a lost tail: our sealed entries come back from the members (recover.ts). The
+    // seal is ours, so validation against our view is all it takes; accepted like a peer's.
+    const log = authorLog(state, author)
+    const r = validateBatch(crypto, log.view, entries, seal, limitsOf(params))
+    if (!r.ok) {
+      if (r.rejection.code === 'equivocation') return noteEquivocation(state, crypto, r.rejection.proof, out, ups)
+      count(state, `reject:${r.rejection.code}`)
+      if (r.rejection.code === 'gap') requestRange(state, params, now, from, author, log.view.seq + 1, seal.seq, out, 'gap')
+      return
+    }
+    log.view = r.view
+    for (const e of r.accepted) acceptEntry(state, out, e, true)
+    out.persist(sealRecord(state.volume, seal))
+    count(state, 'recovery:regained', r.accepted.length)
+    const pending = state.fetching.get(author)
+    if (pending && log.view.seq >= pending.to) state.fetching.delete(author)
+    state.headsChanged = true
+    tryFinishRecovery(state, out)
+    tryDeliver(state, author, out, port, ups)
     return
   }
   if (author === state.me) {
@@ -187,6 +213,7 @@ function onHeads(
     }
     return
   }
+  noteEcho(state, params, now, from, heads)
   let reports = state.reports.get(from)
   if (!reports) {
     reports = new Map()
@@ -227,6 +254,7 @@ function onHeads(
     maybeAdopt(state, author, out, port, ups)
     tryDeliver(state, author, out, port, ups)
   }
+  tryFinishRecovery(state, out)
 }
 
 function onProof(state: FotbState, crypto: Crypto, proof: EquivocationProof, out: Out, ups: FotbUp[]): void {

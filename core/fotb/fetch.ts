@@ -5,6 +5,7 @@ import type { Pid, Seq, TimeMs } from '../types.ts'
 import { count, entriesAt, type EntryReader, type FotbParams, type FotbState } from './state.ts'
 import { send } from './messages.ts'
 import { echo } from './deliver.ts'
+import { tryFinishRecovery } from './recover.ts'
 
 /** Least time between two fetches for one author, even when forced. */
 const MIN_FETCH_GAP_MS = 100
@@ -84,6 +85,8 @@ export function onFetch(state: FotbState, params: FotbParams, from: Pid, author:
 
 /** Periodic work: anti-entropy heads, re-issue stale fetches. */
 export function onTick(state: FotbState, params: FotbParams, now: TimeMs, out: Out): void {
+  // A volume whose only member is this node hears no echo: its recovery ends here.
+  tryFinishRecovery(state, out)
   if (now - state.lastHeartbeat >= params.heartbeatMs) {
     state.lastHeartbeat = now
     echo(state, out)

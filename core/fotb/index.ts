@@ -13,3 +13,5 @@ export { broadcast, flush, onMessage, STRANGER_REPORTERS_MAX } from './broadcast
 export type { RestoreProblem } from './restore.ts'
 export { restoreFotb } from './restore.ts'
 export type { TrustedHeads } from './restore.ts'
+export type { Recovery, RegainedRange } from './recover.ts'
+export { startRecovery, mayAppendOwn, isRegained, waitingFor as recoveryWaitingFor } from './recover.ts'

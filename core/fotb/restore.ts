@@ -65,6 +65,19 @@ export function restoreFotb(
       cut.add(author)
       const list = seals.get(author)
       if (list) seals.set(author, list.filter((x) => x.seq <= base))
+    } else if (kind === 'recovering' || kind === 'recovered') {
+      // Records come in batch order: the last of these says whether recovery still runs.
+      const from = rec[2]
+      const to = kind === 'recovered' ? rec[3] : from
+      if (!isSeq(from) && from !== 0) {
+        problems.push({ record: kind, problem: 'malformed' })
+        continue
+      }
+      if (kind === 'recovering') state.recovering = { from: from as Seq, since: undefined, heard: new Map() }
+      else if ((isSeq(to) || to === 0) && (to as Seq) >= (from as Seq)) {
+        state.recovering = undefined
+        if ((to as Seq) > (from as Seq)) state.regained.push({ from: from as Seq, to: to as Seq })
+      } else problems.push({ record: kind, problem: 'malformed' })
     } else if (kind === 'proof' && body instanceof Uint8Array) {
       const r = decodeProof(body)
       const v = r.ok ? verifyProof(crypto, r.value) : undefined

@@ -7,6 +7,7 @@ import type { Mutation } from '../mutations.ts'
 import type { Storage } from '../storage.ts'
 import { entryHash, headerOf, newChainView, newOwnChain, type ChainView, type Entry, type EquivocationProof, type OwnChain } from '../ledger/index.ts'
 import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../types.ts'
+import type { Recovery, RegainedRange } from './recover.ts'
 
 export interface FotbParams {
   /** Most entries in one BATCH and in one FETCH range; also the longest span one seal covers. */
@@ -85,6 +86,11 @@ export interface FotbState {
   mutation?: Mutation
   /** Our accepted heads changed since the last echo. */
   headsChanged: boolean
+  /** Set while the node learns its own head after losing its tail: no own entry is appended
+   *  (recover.ts, FOTB-8). Persisted as 'recovering' / 'recovered' records. */
+  recovering: Recovery | undefined
+  /** Own entries regained from the members after a lost tail (applied like a peer's). */
+  readonly regained: RegainedRange[]
   readonly stats: Map<string, number>
   /** Entries this step accepted, until the host has performed the step's persist (volatile;
    *  emptied by the node at the end of every step, spec/storage.md): reads see them first. */
@@ -116,6 +122,8 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     fetching: new Map(),
     lastHeartbeat: -Infinity,
     headsChanged: false,
+    recovering: undefined,
+    regained: [],
     stats: new Map(),
     written: new Map(),
     cuts: new Map(),

@@ -122,6 +122,8 @@ export function chunksOf(state: VolumeState, ctx: Ctx, op: FsOp): [ChunkHash, Ui
 /** A local state-changing call: apply once, keep the plain op off-ledger, broadcast its hash. */
 export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
   if (!isMember(state, state.me)) return { ok: false, errno: 'EROFS', detail: 'this node is not a member of the volume' }
+  // FOTB-8: after a lost tail the own chain resumes only once its head is learnt from the members.
+  if (!fotb.mayAppendOwn(state.fotb)) return { ok: false, errno: 'EROFS', detail: 'this node lost the tail of its store and is learning its own chain head from the members; read-only until then' }
   const seq = state.fotb.own.seq + 1 // the ledger position this op's entry will take
   let op: FsOp
   let newChunks: Map<ChunkHash, Uint8Array> | undefined

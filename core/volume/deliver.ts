@@ -1,6 +1,7 @@
 // What fotb hands up (spec/paciofs.md "Ledger payloads"): membership entries feed the
 // membership rule, op entries queue for their plain operation (fetch.ts), proofs become kicks.
 import type { FotbUp } from '../fotb/index.ts'
+import * as fotb from '../fotb/index.ts'
 import type { EntryHash, Pid, Seq } from '../types.ts'
 import { decodePayload } from './records.ts'
 import { addVote, admits, recomputeMembership, vote, voteKick } from './membership.ts'
@@ -52,7 +53,7 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
       addVote(state.kickVotes, p.target, author)
       return true
     case 'op':
-      if (author === state.me) {
+      if (author === state.me && !fotb.isRegained(state.fotb, seq)) {
         // Applied once, at the call (VOL-3) — unless the test-only mutation re-applies it.
         const plain = ctx.params.mutation === 'apply-own-twice' ? plainOf(state, ctx, p.obf) : undefined
         if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, notFound: new Set() }, plain)

@@ -93,7 +93,8 @@ function target(state: VolumeState, p: Pending): Pid {
   // The author is asked even after its removal: a member that left in good order still holds
   // its plain operations, and every replica must get them to converge.
   const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
-  if (others.length === 0 || p.attempt % 2 === 0) return p.author
+  // Our own op regained after a lost tail (FOTB-9) is asked of the others, never of ourselves.
+  if (others.length === 0 || (p.attempt % 2 === 0 && p.author !== state.me)) return p.author
   const rot = parseInt(p.obf.slice(0, 8), 16)
   return others[(Math.floor(p.attempt / 2) + rot) % others.length]!
 }

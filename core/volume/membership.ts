@@ -105,11 +105,13 @@ export function isMember(state: VolumeState, pid: Pid): boolean {
 }
 
 export function requestJoin(state: VolumeState, ctx: Ctx): void {
+  if (!fotb.mayAppendOwn(state.fotb)) return // FOTB-8: a recovering node appends nothing
   fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'join', round: state.maxRound + 1 }))
   refreshAudience(state, ctx)
 }
 
 export function requestLeave(state: VolumeState, ctx: Ctx): void {
+  if (!fotb.mayAppendOwn(state.fotb)) return // FOTB-8: a recovering node appends nothing
   fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'leave', round: state.maxRound + 1 }))
 }
 
@@ -120,7 +122,8 @@ export type VoteIntent =
 export function vote(state: VolumeState, ctx: Ctx, intent: VoteIntent): void {
   const payload: VolumePayload = { ...intent, round: state.maxRound + 1 }
   const key = `${payload.type}:${payload.target}`
-  if (state.myVotes.has(key) || !isMember(state, state.me)) return
+  // A recovering node casts no vote (FOTB-8); the other members' votes decide meanwhile.
+  if (state.myVotes.has(key) || !isMember(state, state.me) || !fotb.mayAppendOwn(state.fotb)) return
   state.myVotes.add(key)
   bump(state, `vote:${payload.type === 'vote-kick' ? payload.reason : 'accept'}`)
   ctx.out.trace({ kind: payload.type, volume: state.genesis.name, peer: payload.target, detail: payload.type === 'vote-kick' ? payload.reason : '' })

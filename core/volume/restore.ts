@@ -121,7 +121,7 @@ export function restoreVolume(
       else if (p.type === 'leave') state.leaves.add(author)
       else if (p.type === 'vote-accept') addVote(state.acceptVotes, p.target, author)
       else if (p.type === 'vote-kick') addVote(state.kickVotes, p.target, author)
-      else if (author !== me && seq > (lastDone.get(author) ?? 0)) {
+      else if ((author !== me || fotb.isRegained(state.fotb, seq)) && seq > (lastDone.get(author) ?? 0)) {
         pendingOps.push({ author, seq, txid: log.view.hashes[seq - 1]!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
       }
     }

@@ -180,7 +180,8 @@ export type FsCall =
   | Omit<SymlinkOp, 'ino'>
   | { readonly type: 'write'; readonly path: string; readonly writes: readonly WriteStep[]; readonly truncateTo?: number; readonly cred: Cred; readonly time: FsTime; readonly client?: Pid }
 
-export type CallResult = FsResult | { readonly ok: false; readonly errno: 'EACCES' | 'EROFS'; readonly detail: string }
+/** ENOSPC is never the core's answer: a host gives it for a call it did not step (disk full). */
+export type CallResult = FsResult | { readonly ok: false; readonly errno: 'EACCES' | 'EROFS' | 'ENOSPC'; readonly detail: string }
 
 export interface Ctx {
   readonly crypto: Crypto

@@ -20,6 +20,8 @@ export function runSeeds(from: number, to: number): { results: SimResult[]; faul
     if (p.crashes.length > 0) faults.add('crash')
     if (p.crashes.some((c) => c.torn !== null)) faults.add('torn')
     if (p.crashes.some((c) => c.flips.length > 0)) faults.add('corrupt')
+    if (p.crashes.some((c) => c.lostTail > 0)) faults.add('tail')
+    if ((p.diskFull ?? []).length > 0) faults.add('full')
     if (p.skew.some((x) => x !== 1)) faults.add('skew')
     for (const s of p.byzantine) strategies.add(s)
   }
