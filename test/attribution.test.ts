@@ -17,7 +17,6 @@ import { nodeCrypto } from '../runtime/node-crypto.ts'
 import { ClientServer } from '../runtime/server.ts'
 import { genesisOf, key } from './support/nodes.ts'
 import { cleanupAll, mountPaciofs, runPaciofs, stopProc, type Proc } from './support/procs.ts'
-import type { MemoryFsPast } from '../core/fs/past.ts'
 
 const exec = promisify(execFile)
 const isRoot = process.getuid?.() === 0
@@ -119,7 +118,9 @@ describe('[RT-8] client/server: the log names the client by its authenticated ke
     expect(await c.call({ type: 'write', path: '/d/f', writes: [{ offset: 0, data }], cred, time, client: mallory })).toMatchObject({ ok: true })
     // Denied ops are attributed too (bob may not write into alice's 0755 directory).
     expect(await c.call({ type: 'create', path: '/d/g', mode: 0o644, cred: { uid: 1001, gid: 1001 }, time })).toMatchObject({ ok: false, errno: 'EACCES' })
-    const log = (host.state.volumes.get(V)!.fs.past as MemoryFsPast).log
+    // The node keeps the past in its store (StoredFsPast): the log lines are read back from it.
+    const past = host.state.volumes.get(V)!.fs.past
+    const log = Array.from({ length: past.logLength }, (_, i) => past.logLine(i + 1)!)
     expect(log.map((l) => [l.kind, l.uid, l.errno, l.client])).toEqual([
       ['mkdir', 1000, null, alice],
       ['mkdir', 1000, null, alice],
