@@ -39,6 +39,7 @@ import { bytesEqual, fromHex } from '../core/bytes.ts'
 import { parseChunkRecord, type ChunkAudit, type ChunkStore } from '../core/storage.ts'
 import { assert, type ChunkHash, type VolumeName } from '../core/types.ts'
 import { CodedError } from './errors.ts'
+import { ReadAhead, READAHEAD_SPAN_BYTES_MAX, type ReadAheadCounters, type SpanChunk } from './readahead.ts'
 
 /** Chunks at least this long go to a segment file instead of level. */
 export const CHUNK_INLINE_MAX = 16 * 1024
@@ -170,6 +171,11 @@ export class RecordStore implements ChunkStore {
   private readonly readFds = new Map<number, number | null>()
   private readonly stats: Map<string, VolumeChunkStats>
   readonly counters: ChunkCounters = { reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 }
+  /** Sequential reads' chunks, read and hash-checked by a worker (runtime/readahead.ts); made on
+   *  the first `prefetch`. */
+  private readAhead: ReadAhead | undefined
+  /** Set when read-ahead could not be used (no worker): not tried again. */
+  private readAheadOff = false
 
   private constructor(db: Level<string, Uint8Array>, dir: string, lastSeq: number, stats: Map<string, VolumeChunkStats>) {
     this.db = db
@@ -248,6 +254,17 @@ export class RecordStore implements ChunkStore {
   }
 
   chunk(volume: VolumeName, hash: ChunkHash): Uint8Array | undefined {
+    return this.readChunk(volume, hash, false)
+  }
+
+  /** chunk(), for a caller that copies the bytes before its next call of this store (a read into
+   *  FUSE's buffer: core/fs/view.ts readInodeInto): read-ahead bytes come as a view of a buffer
+   *  that is reused later, without a copy of their own. */
+  borrowChunk(volume: VolumeName, hash: ChunkHash): Uint8Array | undefined {
+    return this.readChunk(volume, hash, true)
+  }
+
+  private readChunk(volume: VolumeName, hash: ChunkHash, borrow: boolean): Uint8Array | undefined {
     this.counters.reads++
     const key = `${volume}/${hash}`
     const staged = this.staged.get(key)
@@ -262,6 +279,14 @@ export class RecordStore implements ChunkStore {
       this.cache.set(key, hit)
       return hit
     }
+    // Read ahead for a sequential read: verified by the worker, served without entering the
+    // cache (a scan neither evicts hot chunks nor cycles the cache). Not there (never asked for,
+    // dropped, or rejected as damaged): read and checked here, damage counted.
+    const ahead = this.readAhead?.take(key)
+    if (ahead !== undefined) {
+      this.counters.bytesRead += ahead.length
+      return borrow ? ahead : ahead.slice()
+    }
     const read = this.readStored(volume, hash)
     if (!read.ok) {
       if (!read.absent) this.counters.damaged++
@@ -269,6 +294,93 @@ export class RecordStore implements ChunkStore {
     }
     this.remember(key, read.bytes)
     return read.bytes
+  }
+
+  /** A hint that chunk(volume, hash) is about to be asked for each of `wanted`, in this order
+   *  (a sequential read of a file: runtime/backend.ts), with each chunk's length as far as the
+   *  caller knows it. Chunks in memory already are skipped; the others are read and checked by
+   *  the read-ahead worker in spans of consecutive bytes of one segment. Never throws, never
+   *  waits for the disk; bounded (readahead.ts).
+   *
+   *  A span's chunks are expected one behind the other, as a file written in one go is laid out:
+   *  only its first and last chunk are looked up in the index (getSync, ~10 µs each), and where
+   *  the last is not where expected, each chunk of the span is. A wrong guess would cost a wasted
+   *  read, never wrong bytes: the worker keeps only bytes that hash to the chunk's name, and
+   *  chunk() reads whatever it did not keep through the index, as without read-ahead. */
+  prefetch(volume: VolumeName, wanted: readonly { readonly hash: ChunkHash; readonly length: number }[]): void {
+    if (this.closed || this.failed !== undefined || wanted.length === 0) return
+    if (this.readAheadOff || (this.readAhead !== undefined && !this.readAhead.usable)) return
+    try {
+      this.planReadAhead((this.readAhead ??= new ReadAhead()), volume, wanted)
+    } catch {
+      // No worker (or an index read failed): reads go on through chunk()'s own path, which
+      // reports what is wrong with a chunk when it is asked for.
+      this.readAheadOff = true
+      this.readAhead?.close()
+    }
+  }
+
+  private planReadAhead(ra: ReadAhead, volume: VolumeName, wanted: readonly { readonly hash: ChunkHash; readonly length: number }[]): void {
+    const locate = (hash: ChunkHash): { n: number; offset: number; length: number } | undefined => {
+      const raw = this.db.getSync(chunkKey(volume, hash))
+      const entry = raw === undefined ? undefined : parseIndexEntry(raw)
+      return entry === undefined || entry.kind !== 'seg' || entry.length > READAHEAD_SPAN_BYTES_MAX ? undefined : entry
+    }
+    const submit = (n: number, offset: number, chunks: SpanChunk[]): void => {
+      const last = chunks[chunks.length - 1]!
+      ra.submit({ path: `${segmentDir(this.dir)}/${segmentName(n)}`, offset, length: last.at + last.length, chunks })
+    }
+    /** Chunks [from, to) of `todo`, each looked up, in spans of consecutive bytes. */
+    const oneByOne = (from: number, to: number): void => {
+      let span: { n: number; offset: number; chunks: SpanChunk[] } | undefined
+      let end = 0
+      for (let k = from; k < to; k++) {
+        const { hash, key } = todo[k]!
+        const at = locate(hash)
+        if (at === undefined) continue // absent, malformed or inline: chunk() answers it
+        if (span !== undefined && (span.n !== at.n || end !== at.offset || at.offset + at.length - span.offset > READAHEAD_SPAN_BYTES_MAX)) {
+          submit(span.n, span.offset, span.chunks)
+          span = undefined
+        }
+        span ??= { n: at.n, offset: at.offset, chunks: [] }
+        span.chunks.push({ key, hash, at: at.offset - span.offset, length: at.length })
+        end = at.offset + at.length
+      }
+      if (span !== undefined) submit(span.n, span.offset, span.chunks)
+    }
+    const todo: { hash: ChunkHash; key: string; length: number }[] = []
+    for (const { hash, length } of wanted) {
+      const key = `${volume}/${hash}`
+      if (!(this.staged.has(key) || this.cache.has(key) || ra.has(key))) todo.push({ hash, key, length })
+    }
+    let i = 0
+    while (i < todo.length) {
+      const first = locate(todo[i]!.hash)
+      if (first === undefined) {
+        i++
+        continue
+      }
+      // Guess: the chunks after the first follow it, as long as they fit into one span and their
+      // lengths (as the caller knows them) are plausible for a segment chunk.
+      const chunks: SpanChunk[] = [{ key: todo[i]!.key, hash: todo[i]!.hash, at: 0, length: first.length }]
+      let end = first.length
+      let j = i + 1
+      while (j < todo.length && todo[j]!.length >= CHUNK_INLINE_MAX && end + todo[j]!.length <= READAHEAD_SPAN_BYTES_MAX) {
+        chunks.push({ key: todo[j]!.key, hash: todo[j]!.hash, at: end, length: todo[j]!.length })
+        end += todo[j]!.length
+        j++
+      }
+      const last = chunks[chunks.length - 1]!
+      const check = chunks.length === 1 ? first : locate(todo[j - 1]!.hash)
+      if (check !== undefined && check.n === first.n && check.offset === first.offset + last.at && check.length === last.length) submit(first.n, first.offset, chunks)
+      else oneByOne(i, j)
+      i = j
+    }
+  }
+
+  /** What read-ahead did (tests, benchmarks); undefined before the first prefetch. */
+  get readAheadCounters(): Readonly<ReadAheadCounters> | undefined {
+    return this.readAhead?.counters
   }
 
   /** Chunk count and bytes of a volume (durable ones; statfs, status). */
@@ -520,6 +632,7 @@ export class RecordStore implements ChunkStore {
     if (this.closed) return
     this.closed = true
     await this.tail
+    this.readAhead?.close()
     for (const fd of this.readFds.values()) if (fd !== null) closeSync(fd)
     this.readFds.clear()
     this.cache.clear()
