@@ -23,7 +23,6 @@
 // Bounds: READAHEAD_BYTES_MAX of slots, READAHEAD_FDS_MAX segment descriptors in the worker. A
 // worker that fails or does not answer within READAHEAD_WAIT_MS_MAX is given up: the store reads
 // on its own thread as before.
-import { availableParallelism } from 'node:os'
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
 
 /** Bytes of the read-ahead slots (chunks verified and waiting, or being read). */
@@ -33,9 +32,6 @@ export const READAHEAD_SPAN_BYTES_MAX = 2 * 1024 * 1024
 const SLOTS = READAHEAD_BYTES_MAX / READAHEAD_SPAN_BYTES_MAX
 /** Segment file descriptors the worker keeps open. */
 export const READAHEAD_FDS_MAX = 64
-/** Worker threads (spans go round robin): one core is left to the main thread; at most 2. On
- *  the 2-core machine of bench/README one worker, and a second measured no faster there. */
-export const READAHEAD_WORKERS = Math.max(1, Math.min(2, availableParallelism() - 1))
 /** How long `take` waits for the worker before giving it up. */
 export const READAHEAD_WAIT_MS_MAX = 10_000
 
@@ -118,7 +114,8 @@ parentPort.on('message', (job) => {
 `
 
 export class ReadAhead {
-  private workers: { worker: Worker; port: MessagePort }[] = []
+  private worker: Worker | undefined
+  private readonly port: MessagePort
   private readonly slots: SharedArrayBuffer
   /** [0]: spans the worker has finished (it only grows). */
   private readonly done: Int32Array
@@ -141,18 +138,19 @@ export class ReadAhead {
     this.slots = new SharedArrayBuffer(READAHEAD_BYTES_MAX)
     this.done = new Int32Array(new SharedArrayBuffer(4))
     for (let s = SLOTS - 1; s >= 0; s--) this.free.push(s)
-    for (let i = 0; i < READAHEAD_WORKERS; i++) {
-      const { port1, port2 } = new MessageChannel()
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { port: port2, slots: this.slots, slotBytes: READAHEAD_SPAN_BYTES_MAX, done: this.done.buffer, fdsMax: READAHEAD_FDS_MAX },
-        transferList: [port2],
-      })
-      worker.unref() // read-ahead never keeps the process alive
-      worker.on('error', () => this.giveUp())
-      worker.on('exit', () => this.giveUp())
-      this.workers.push({ worker, port: port1 })
-    }
+    const { port1, port2 } = new MessageChannel()
+    this.port = port1
+    // One worker: a second one (spans round robin) measured slower on the 2-core machine of
+    // bench/README, where the main thread, FUSE's threads and the reader share the cores.
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { port: port2, slots: this.slots, slotBytes: READAHEAD_SPAN_BYTES_MAX, done: this.done.buffer, fdsMax: READAHEAD_FDS_MAX },
+      transferList: [port2],
+    })
+    worker.unref() // read-ahead never keeps the process alive
+    worker.on('error', () => this.giveUp())
+    worker.on('exit', () => this.giveUp())
+    this.worker = worker
   }
 
   get usable(): boolean {
@@ -180,7 +178,7 @@ export class ReadAhead {
     this.pending.set(id, { span, slot })
     for (const c of span.chunks) this.inFlight.set(c.key, id)
     this.counters.spans++
-    this.workers[id % this.workers.length]!.worker.postMessage(job)
+    this.worker!.postMessage(job)
     return true
   }
 
@@ -219,12 +217,10 @@ export class ReadAhead {
 
   /** Absorbs every result the worker has posted (synchronously: no event loop turn needed). */
   private drain(): void {
-    for (const { port } of this.workers) {
-      for (;;) {
-        const m = receiveMessageOnPort(port)
-        if (m === undefined) break
-        this.absorb(m.message as Result)
-      }
+    for (;;) {
+      const m = receiveMessageOnPort(this.port)
+      if (m === undefined) return
+      this.absorb(m.message as Result)
     }
   }
 
@@ -261,10 +257,10 @@ export class ReadAhead {
   private giveUp(): void {
     if (this.broken) return
     this.broken = true
-    for (const { worker, port } of this.workers.splice(0)) {
-      void worker.terminate()
-      port.close()
-    }
+    const w = this.worker
+    this.worker = undefined
+    void w?.terminate()
+    this.port.close()
     this.pending.clear()
     this.inFlight.clear()
     this.ready.clear()
