@@ -16,8 +16,8 @@ export const READAHEAD_WINDOW_BYTES = 4 * 1024 * 1024
 /** Files whose read position is followed at once (oldest forgotten first). */
 export const READAHEAD_FILES_MAX = 256
 
-/** Where the reads of one file got to: `next` the offset right after the last read, `ahead` the
- *  first block not yet asked for. */
+/** Where the reads of one file got to: `next` the offset right after the furthest read, `ahead`
+ *  the first block not yet asked for. */
 interface ReadCursor {
   next: number
   ahead: number
@@ -100,14 +100,17 @@ export class VolumeReader {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0) return
     const cur = this.cursors.get(ino)
     const end = offset + length
-    if (cur === undefined || cur.next !== offset) {
+    // Near the previous read counts as sequential: the kernel's read-ahead has several requests
+    // out at once and FUSE's threads may hand them over out of order.
+    const near = READAHEAD_WINDOW_BYTES / 2
+    if (cur === undefined || offset < cur.next - near || offset > cur.next + near) {
       // A first read, or a jump: follow it from here, read nothing ahead yet.
       this.cursors.delete(ino)
       if (this.cursors.size >= READAHEAD_FILES_MAX) this.cursors.delete(this.cursors.keys().next().value!)
       this.cursors.set(ino, { next: end, ahead: -1 })
       return
     }
-    cur.next = end
+    cur.next = Math.max(cur.next, end)
     const window = READAHEAD_WINDOW_BYTES / BLOCK_SIZE
     const first = Math.floor(offset / BLOCK_SIZE)
     if (cur.ahead - first > window / 2) return
