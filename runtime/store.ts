@@ -29,7 +29,9 @@
 //
 // The port (`chunk`, `hasChunk`) reads synchronously (the core is synchronous): chunks the host has
 // staged but not yet written come from memory, the rest from the index (level's getSync) and the
-// segment (readSync), checked against their hash before they are handed out or cached.
+// segment (readSync), checked against their hash before they are handed out or cached. A
+// sequential read of a file asks ahead (`prefetch`, from runtime/backend.ts): a worker thread
+// reads and checks those chunks (runtime/readahead.ts) and chunk() takes them from there.
 import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
