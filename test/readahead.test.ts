@@ -2,9 +2,10 @@
 // cursor): every chunk comes back with its own bytes wherever the worker's guess of its place was
 // right or wrong (span limits, a second segment, inline and short chunks, a chunk stored once and
 // referenced twice); a damaged chunk inside a span is never served and is counted on each read,
-// its neighbours are served; bytes handed out by chunk() survive the reuse of their slot; and
-// through a real mount, a remounted file reads back equal, and a flipped byte in its segment
-// fails only the reads of that block (STORE-2).
+// its neighbours are served; a worker that is gone leaves reads to the store's own path; bytes
+// handed out by chunk() survive the reuse of their slot; and through a real mount, a remounted
+// file reads back equal, and a flipped byte in its segment fails only the reads of that block
+// (STORE-2).
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -137,6 +138,27 @@ describe('RecordStore read-ahead', () => {
       const got = readInOrder(s, cs)
       got.forEach((b, i) => (i >= 8 ? expect(b).toBeUndefined() : expect(same(b, cs[i]!.bytes), `chunk ${i}`).toBe(true)))
       expect(s.counters.damaged).toBe(4)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('a worker that is gone (spans still being read) leaves every read to the store\'s own path: right bytes, no read-ahead after it', async () => {
+    const dir = freshDir()
+    const cs = Array.from({ length: 64 }, () => chunkOf(BLOCK))
+    let s = await RecordStore.open(dir)
+    await s.append(records(cs))
+    await s.close()
+    s = await RecordStore.open(dir)
+    try {
+      s.prefetch(V, wanted(cs))
+      // As when the worker exits or hangs (ReadAhead gives it up): stop it with spans in flight.
+      ;(s as unknown as { readAhead: { close(): void } }).readAhead.close()
+      const spans = s.readAheadCounters!.spans
+      const got = readInOrder(s, cs)
+      got.forEach((b, i) => expect(same(b, cs[i]!.bytes), `chunk ${i}`).toBe(true))
+      expect(s.readAheadCounters!.spans).toBe(spans)
+      expect(s.counters).toMatchObject({ reads: cs.length, damaged: 0 })
     } finally {
       await s.close()
     }
