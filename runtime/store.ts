@@ -350,10 +350,15 @@ export class RecordStore implements ChunkStore {
       }
       if (span !== undefined) submit(span.n, span.offset, span.chunks)
     }
+    // Each chunk once: a file with repeated blocks refers to one chunk, stored once (where it
+    // was first written), so the chunks after it follow its first place.
     const todo: { hash: ChunkHash; key: string; length: number }[] = []
+    const seen = new Set<string>()
     for (const { hash, length } of wanted) {
       const key = `${volume}/${hash}`
-      if (!(this.staged.has(key) || this.cache.has(key) || ra.has(key))) todo.push({ hash, key, length })
+      if (seen.has(key) || this.staged.has(key) || this.cache.has(key) || ra.has(key)) continue
+      seen.add(key)
+      todo.push({ hash, key, length })
     }
     let i = 0
     while (i < todo.length) {
