@@ -42,10 +42,12 @@
 // writes at ~30 MB/s. Segment bytes are made durable (fdatasync) BEFORE the level batch that
 // refers to them; a crash in between leaves unreferenced bytes in the segment: space, never state.
 //
-// The port (`chunk`, `hasChunk`, `plain`, `entry`) reads synchronously (the core is synchronous):
-// what the host has staged but not yet written comes from memory, the rest from level (getSync)
-// and the segments (readSync). Chunks are checked against their hash before they are handed out
-// or cached; plain operations and entries are checked by the core (their obf, their seal).
+// The port (`chunk`, `hasChunk`, `plain`, `entry`, the past) reads synchronously (the core is
+// synchronous): what the host has staged but not yet written comes from memory, the rest from
+// level (getSync) and the segments (readSync). Chunks are checked against their hash before they
+// are handed out or cached; plain operations and entries are checked by the core (their obf,
+// their seal). A sequential read of a file asks ahead (`prefetch`, from runtime/backend.ts): a
+// worker thread reads and checks those chunks (runtime/readahead.ts) and chunk() takes them from there.
 import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readdir, statfs, type FileHandle } from 'node:fs/promises'
@@ -58,6 +60,7 @@ import { assert, type ChunkHash, type Epoch, type ObfHash, type Pid, type Seq, t
 import { PastIndex } from './past-index.ts'
 import { CodedError } from './errors.ts'
 import { checkTail, readWitness, witnessPath, WitnessFile, type WitnessRead } from './tail-witness.ts'
+import { ReadAhead, READAHEAD_SPAN_BYTES_MAX, type ReadAheadCounters, type SpanChunk } from './readahead.ts'
 
 /** Chunks at least this long go to a segment file instead of level. */
 export const CHUNK_INLINE_MAX = 16 * 1024
@@ -258,6 +261,11 @@ export class RecordStore implements Storage {
   private readonly recordCache = new Map<string, { value: PlainBytes | Entry; bytes: number }>()
   private recordCacheBytes = 0
   readonly recordCounters: RecordCounters = { reads: 0, diskReads: 0, damaged: 0 }
+  /** Sequential reads' chunks, read and hash-checked by a worker (runtime/readahead.ts); made on
+   *  the first `prefetch`. */
+  private readAhead: ReadAhead | undefined
+  /** Set when read-ahead could not be used (no worker): not tried again. */
+  private readAheadOff = false
 
 
   /** The tail witness, written after every batch (RT-9); undefined when the file is missing from
@@ -481,6 +489,17 @@ export class RecordStore implements Storage {
   }
 
   chunk(volume: VolumeName, hash: ChunkHash): Uint8Array | undefined {
+    return this.readChunk(volume, hash, false)
+  }
+
+  /** chunk(), for a caller that copies the bytes before its next call of this store (a read into
+   *  FUSE's buffer: core/fs/view.ts readInodeInto): read-ahead bytes come as a view of a buffer
+   *  that is reused later, without a copy of their own. */
+  borrowChunk(volume: VolumeName, hash: ChunkHash): Uint8Array | undefined {
+    return this.readChunk(volume, hash, true)
+  }
+
+  private readChunk(volume: VolumeName, hash: ChunkHash, borrow: boolean): Uint8Array | undefined {
     this.counters.reads++
     // Closed for a moment after a full disk (reopen): absent, not damaged.
     if (this.reopening && !this.staged.has(`${volume}/${hash}`) && !this.cache.has(`${volume}/${hash}`)) return undefined
@@ -497,6 +516,14 @@ export class RecordStore implements Storage {
       this.cache.set(key, hit)
       return hit
     }
+    // Read ahead for a sequential read: verified by the worker, served without entering the
+    // cache (a scan neither evicts hot chunks nor cycles the cache). Not there (never asked for,
+    // dropped, or rejected as damaged): read and checked here, damage counted.
+    const ahead = this.readAhead?.take(key)
+    if (ahead !== undefined) {
+      this.counters.bytesRead += ahead.length
+      return borrow ? ahead : ahead.slice()
+    }
     const read = this.readStored(volume, hash)
     if (!read.ok) {
       if (!read.absent) this.counters.damaged++
@@ -504,6 +531,98 @@ export class RecordStore implements Storage {
     }
     this.remember(key, read.bytes)
     return read.bytes
+  }
+
+  /** A hint that chunk(volume, hash) is about to be asked for each of `wanted`, in this order
+   *  (a sequential read of a file: runtime/backend.ts), with each chunk's length as far as the
+   *  caller knows it. Chunks in memory already are skipped; the others are read and checked by
+   *  the read-ahead worker in spans of consecutive bytes of one segment. Never throws, never
+   *  waits for the disk; bounded (readahead.ts).
+   *
+   *  A span's chunks are expected one behind the other, as a file written in one go is laid out:
+   *  only its first and last chunk are looked up in the index (getSync, ~10 µs each), and where
+   *  the last is not where expected, each chunk of the span is. A wrong guess would cost a wasted
+   *  read, never wrong bytes: the worker keeps only bytes that hash to the chunk's name, and
+   *  chunk() reads whatever it did not keep through the index, as without read-ahead. */
+  prefetch(volume: VolumeName, wanted: readonly { readonly hash: ChunkHash; readonly length: number }[]): void {
+    if (this.closed || this.failed !== undefined || wanted.length === 0) return
+    if (this.readAheadOff || (this.readAhead !== undefined && !this.readAhead.usable)) return
+    try {
+      this.planReadAhead((this.readAhead ??= new ReadAhead()), volume, wanted)
+    } catch {
+      // No worker (or an index read failed): reads go on through chunk()'s own path, which
+      // reports what is wrong with a chunk when it is asked for.
+      this.readAheadOff = true
+      this.readAhead?.close()
+    }
+  }
+
+  private planReadAhead(ra: ReadAhead, volume: VolumeName, wanted: readonly { readonly hash: ChunkHash; readonly length: number }[]): void {
+    const locate = (hash: ChunkHash): { n: number; offset: number; length: number } | undefined => {
+      const raw = this.db.getSync(chunkKey(volume, hash))
+      const entry = raw === undefined ? undefined : parseIndexEntry(raw)
+      return entry === undefined || entry.kind !== 'seg' || entry.length > READAHEAD_SPAN_BYTES_MAX ? undefined : entry
+    }
+    const submit = (n: number, offset: number, chunks: SpanChunk[]): void => {
+      const last = chunks[chunks.length - 1]!
+      ra.submit({ path: `${segmentDir(this.dir)}/${segmentName(n)}`, offset, length: last.at + last.length, chunks })
+    }
+    /** Chunks [from, to) of `todo`, each looked up, in spans of consecutive bytes. */
+    const oneByOne = (from: number, to: number): void => {
+      let span: { n: number; offset: number; chunks: SpanChunk[] } | undefined
+      let end = 0
+      for (let k = from; k < to; k++) {
+        const { hash, key } = todo[k]!
+        const at = locate(hash)
+        if (at === undefined) continue // absent, malformed or inline: chunk() answers it
+        if (span !== undefined && (span.n !== at.n || end !== at.offset || at.offset + at.length - span.offset > READAHEAD_SPAN_BYTES_MAX)) {
+          submit(span.n, span.offset, span.chunks)
+          span = undefined
+        }
+        span ??= { n: at.n, offset: at.offset, chunks: [] }
+        span.chunks.push({ key, hash, at: at.offset - span.offset, length: at.length })
+        end = at.offset + at.length
+      }
+      if (span !== undefined) submit(span.n, span.offset, span.chunks)
+    }
+    // Each chunk once: a file with repeated blocks refers to one chunk, stored once (where it
+    // was first written), so the chunks after it follow its first place.
+    const todo: { hash: ChunkHash; key: string; length: number }[] = []
+    const seen = new Set<string>()
+    for (const { hash, length } of wanted) {
+      const key = `${volume}/${hash}`
+      if (seen.has(key) || this.staged.has(key) || this.cache.has(key) || ra.has(key)) continue
+      seen.add(key)
+      todo.push({ hash, key, length })
+    }
+    let i = 0
+    while (i < todo.length) {
+      const first = locate(todo[i]!.hash)
+      if (first === undefined) {
+        i++
+        continue
+      }
+      // Guess: the chunks after the first follow it, as long as they fit into one span and their
+      // lengths (as the caller knows them) are plausible for a segment chunk.
+      const chunks: SpanChunk[] = [{ key: todo[i]!.key, hash: todo[i]!.hash, at: 0, length: first.length }]
+      let end = first.length
+      let j = i + 1
+      while (j < todo.length && todo[j]!.length >= CHUNK_INLINE_MAX && end + todo[j]!.length <= READAHEAD_SPAN_BYTES_MAX) {
+        chunks.push({ key: todo[j]!.key, hash: todo[j]!.hash, at: end, length: todo[j]!.length })
+        end += todo[j]!.length
+        j++
+      }
+      const last = chunks[chunks.length - 1]!
+      const check = chunks.length === 1 ? first : locate(todo[j - 1]!.hash)
+      if (check !== undefined && check.n === first.n && check.offset === first.offset + last.at && check.length === last.length) submit(first.n, first.offset, chunks)
+      else oneByOne(i, j)
+      i = j
+    }
+  }
+
+  /** What read-ahead did (tests, benchmarks); undefined before the first prefetch. */
+  get readAheadCounters(): Readonly<ReadAheadCounters> | undefined {
+    return this.readAhead?.counters
   }
 
   /** Chunk count and bytes of a volume (durable ones; statfs, status). */
@@ -974,6 +1093,7 @@ export class RecordStore implements Storage {
     if (this.closed) return
     this.closed = true
     await this.tail
+    this.readAhead?.close()
     for (const fd of this.readFds.values()) if (fd !== null) closeSync(fd)
     this.readFds.clear()
     this.cache.clear()
