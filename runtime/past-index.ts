@@ -29,9 +29,9 @@ const nameKey = (v: string, dir: number, name: string): string => `h:n:${v}:${di
 const dirKey = (v: string, dir: number): string => `h:d:${v}:${dir}`
 
 export class PastIndex {
-  /** Records staged and not yet durable (cleared once every staged batch is). */
+  /** Records staged and not yet durable; each leaves when its batch is durable (with pipelined
+   *  group commit some batch is nearly always in flight, so waiting for none would never clear). */
   private staged = new MemoryPastStore()
-  private stagedBatches = 0
 
   constructor(private readonly getSync: (key: string) => Uint8Array | undefined) {}
 
@@ -39,7 +39,6 @@ export class PastIndex {
   stage(records: readonly Value[]): void {
     if (!records.some((r) => Array.isArray(r) && r[0] === 'past')) return
     this.staged.absorb(records)
-    this.stagedBatches++
   }
 
   /** The level puts that store and index the past records of one batch, given what earlier
@@ -93,13 +92,17 @@ export class PastIndex {
   /** A staged batch with past records is durable. */
   durable(records: readonly Value[]): void {
     if (!records.some((r) => Array.isArray(r) && r[0] === 'past')) return
-    if (--this.stagedBatches === 0) this.staged = new MemoryPastStore()
+    this.staged.forget(records)
+  }
+
+  /** Records staged and not yet durable (bounded by what is in flight). */
+  get stagedRecords(): number {
+    return this.staged.size
   }
 
   /** Forgets what was staged (the store closed or failed before it was durable). */
   reset(): void {
     this.staged = new MemoryPastStore()
-    this.stagedBatches = 0
   }
 
   private list(base: string): unknown[] {

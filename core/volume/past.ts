@@ -247,6 +247,29 @@ export class MemoryPastStore implements PastStore {
       }
     }
   }
+  /** How many epochs' records it holds. */
+  get size(): number {
+    return this.bodies.size
+  }
+  /** Drops what these records put in (the host's copy elsewhere is durable now). */
+  forget(records: readonly Value[]): void {
+    for (const r of records) {
+      const p = parsePastRecord(r)
+      if (p === undefined || !this.bodies.delete(`${p.volume}/${p.epoch}`)) continue
+      const v = p.volume
+      const drop = (m: Map<string, Epoch[]>, k: string): boolean => {
+        const l = m.get(k)?.filter((e) => e !== p.epoch)
+        if (l === undefined || l.length === 0) {
+          m.delete(k)
+          return true
+        }
+        m.set(k, l)
+        return false
+      }
+      for (const ino of p.inos) drop(this.byIno, `${v}/${ino}`)
+      for (const [d, n] of p.names) if (drop(this.byName, `${v}/${d}/${n}`)) this.dirs.get(`${v}/${d}`)?.delete(n)
+    }
+  }
   clear(): void {
     this.bodies.clear()
     this.byIno.clear()
