@@ -51,6 +51,7 @@
 import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readdir, statfs, type FileHandle } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { Level } from 'level'
 import { decode, encode, tryDecode, type Value } from '../core/codec.ts'
 import { bytesEqual, fromHex } from '../core/bytes.ts'
@@ -98,6 +99,14 @@ const chainPrefix = (volume: string, author: string): string => `e:${volume}:${a
 const entryKey = (volume: string, author: string, seq: number): string => chainPrefix(volume, author) + String(seq).padStart(KEY_DIGITS, '0')
 const statsKey = (volume: string): string => `s:${volume}`
 
+/** Whether classic-level loaded our build (runtime/native/classic-level.patch): it verifies every
+ *  block's checksum on read and opens paranoid, so a damaged table is an error we report; the
+ *  stock prebuilt reads unverified blocks and, built with assertions, aborts on a mangled key. */
+export function levelVerifiesChecksums(): boolean {
+  const binding = createRequire(import.meta.url)('classic-level/binding') as { paciofs_checksums?: number }
+  return binding.paciofs_checksums === 1
+}
+
 export type StoreErrorCode =
   | 'STORE_LOCKED'
   | 'STORE_OPEN_FAILED'
@@ -110,6 +119,8 @@ export type StoreErrorCode =
   | 'STORE_FULL'
   /** The newest durable batch(es) are gone (RT-9): fail-stop. */
   | 'STORE_TAIL_LOST'
+  /** The LevelDB binding loaded is not PacioFS's patched one (runtime/native/README.md). */
+  | 'STORE_UNCHECKED_BINDING'
 
 /** Whether an error (or one of its causes) says the disk is full. LevelDB reports it as an
  *  'IO error: ... No space left on device' message, node:fs as code ENOSPC. */
@@ -294,6 +305,9 @@ export class RecordStore implements Storage {
   /** Opens (creating if needed) the store in `dir`. Throws StoreError STORE_LOCKED,
    *  STORE_OPEN_FAILED, or STORE_FORMAT (a store written by another version). */
   static async open(dir: string): Promise<RecordStore> {
+    if (!levelVerifiesChecksums()) {
+      throw new StoreError('STORE_UNCHECKED_BINDING', `The LevelDB binding loaded is the stock one, which does not verify block checksums and aborts the process on some damaged files; build PacioFS's patched binding with \`npm run build:native\` (runtime/native/README.md), then start again.`)
+    }
     const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
       await db.open()

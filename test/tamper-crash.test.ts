@@ -190,7 +190,7 @@ describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is foun
     const pristineVerify = await runPaciofs(['verify', '--data', pristine])
     const pristineRoot = JSON.parse((await runPaciofs(['status', '--json', '--data', pristine])).stdout).volumes[0].stateRoot as string
     let named = 0
-    for (const at of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+    for (const at of [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) {
       const d = copyOfPristine()
       // Opening the store may have compacted the write-ahead log into tables: flip in all files.
       for (const f of readdirSync(storePath(d))) {
