@@ -258,7 +258,10 @@ export class RecordStore implements Storage {
   private readonly readFds = new Map<number, number | null>()
   private readonly stats: Map<string, VolumeChunkStats & { plainOps: number }>
   /** The replicas' past (h: keys, runtime/past-index.ts), read by the core's port. */
-  private readonly pastIndex = new PastIndex((key) => this.db.getSync(key))
+  private readonly pastIndex = new PastIndex({
+    getSync: (key) => this.db.getSync(key),
+    scan: (gte, lt) => this.db.iterator({ gte, lt }),
+  })
   private readonly pastPort = this.pastIndex.asPort()
   readonly counters: ChunkCounters = { reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 }
   /** Plain operations staged and not yet durable: 'volume/obf'. */
@@ -364,7 +367,14 @@ export class RecordStore implements Storage {
       if (err instanceof StoreError) throw err
       throw new StoreError('STORE_OPEN_FAILED', `Cannot read the store in ${dir} (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
     }
-    return new RecordStore(db, dir, lastSeq, stats, witness, witnessAtOpen)
+    const store = new RecordStore(db, dir, lastSeq, stats, witness, witnessAtOpen)
+    try {
+      await store.pastIndex.recover()
+    } catch (err) {
+      await db.close().catch(() => undefined)
+      throw new StoreError('STORE_OPEN_FAILED', `Cannot read the file system's past in the store in ${dir} (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
+    }
+    return store
   }
 
   // -------------------------------------------------------------------------------------------
