@@ -124,6 +124,26 @@ function encodeLarge(value: Value): Uint8Array {
   return out
 }
 
+/** The encoding of an array whose items are given already encoded (each by `encode`): the
+ *  canonical array head and the items' bytes, equal to `encode([...items decoded])`. Lets a
+ *  caller that had to encode items anyway (to check them) not encode them a second time. */
+export function encodeArrayOfEncoded(items: readonly Uint8Array[]): Uint8Array {
+  const n = items.length
+  // Major type 4, shortest length head (RFC 8949 §4.2.1).
+  const head = n < 24 ? [0x80 | n] : n < 0x100 ? [0x98, n] : n < 0x10000 ? [0x99, n >> 8, n & 0xff] : [0x9a, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]
+  if (n > 0xffffffff) throw new CodecError('unsupported-value', 'array too long')
+  let size = head.length
+  for (const item of items) size += item.length
+  const out = new Uint8Array(size)
+  out.set(head, 0)
+  let at = head.length
+  for (const item of items) {
+    out.set(item, at)
+    at += item.length
+  }
+  return out
+}
+
 /** Decodes canonical bytes. Throws CodecError for malformed or non-canonical input. */
 export function decode(bytes: Uint8Array): Value {
   let value: Value

@@ -76,13 +76,23 @@ export function parsePlainRecord(r: Value): { volume: VolumeName; obf: ObfHash; 
   return { volume: volume as VolumeName, obf: toHex(obf) as ObfHash, plain: { salt, opBytes } }
 }
 
+/** parseEntryRecord's results by record (a cache: it changes no result, and goes with the record). */
+const parsedEntries = new WeakMap<readonly Value[], { volume: VolumeName; entry: Entry }>()
+
 /** The (volume, entry) of an `['entry', volume, entryBytes]` record (spec/fotb.md "Records");
  *  undefined for any other record or bytes that are no entry. */
 export function parseEntryRecord(r: Value): { volume: VolumeName; entry: Entry } | undefined {
   if (!Array.isArray(r) || r.length !== 3 || r[0] !== 'entry' || typeof r[1] !== 'string' || !(r[2] instanceof Uint8Array)) return undefined
+  // A host parses each entry record it performs several times (stage, write, durable): decode
+  // (a strict, re-encoding decode) once per record. Records are never changed once made.
+  const known = parsedEntries.get(r)
+  if (known !== undefined) return known
   const d = decodeEntry(r[2], { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: Number.MAX_SAFE_INTEGER })
-  return d.ok ? { volume: r[1] as VolumeName, entry: d.value } : undefined
+  const parsed = d.ok ? { volume: r[1] as VolumeName, entry: d.value } : undefined
+  if (parsed !== undefined) parsedEntries.set(r, parsed)
+  return parsed
 }
+
 
 /** The persisted form of a branch switch: `['cut', volume, author (33 bytes), base]` drops the
  *  author's entries and seals above `base`. */

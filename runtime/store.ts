@@ -53,7 +53,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readdir, statfs, type FileHandle } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { Level } from 'level'
-import { decode, encode, tryDecode, type Value } from '../core/codec.ts'
+import { decode, encode, encodeArrayOfEncoded, tryDecode, type Value } from '../core/codec.ts'
 import { bytesEqual, fromHex } from '../core/bytes.ts'
 import { parseChunkRecord, parseCutRecord, parseEntryRecord, parsePlainRecord, type ChunkAudit, type PlainBytes, type Storage } from '../core/storage.ts'
 import { decodeEntry, type Entry } from '../core/ledger/index.ts'
@@ -165,9 +165,12 @@ function sha256(bytes: Uint8Array): Uint8Array {
 }
 
 export function encodeBatch(seq: number, records: readonly Value[]): Uint8Array {
-  const body = encode([seq, records as Value[]])
+  const body = encodeArrayOfEncoded([encode(seq), encodeArrayOfEncoded(records.map((r) => (typeof r === 'object' && r !== null && encodedRecords.get(r)) || encode(r)))])
   return encode([sha256(body), body])
 }
+
+/** Records `append` encoded to check them, by record: the batch body reuses the bytes. */
+const encodedRecords = new WeakMap<object, Uint8Array>()
 
 /** The records of one stored value, or what is wrong with it. */
 export function decodeBatch(seq: number, value: Uint8Array): { ok: true; records: Value[] } | { ok: false; problem: string } {
@@ -739,7 +742,17 @@ export class RecordStore implements Storage {
     // call order. Validate now: an unencodable record is the caller's bug and must throw before
     // a number is taken.
     const seq = this.lastSeq + 1
-    for (const r of records) if (parseChunkRecord(r) === undefined) encode(r)
+    // Chunk, plain, entry and past records are taken apart by their parsers and never stored as
+    // they are; the others go into the batch body as encoded here.
+    for (const r of records) {
+      if (!Array.isArray(r)) {
+        encode(r)
+        continue
+      }
+      const tag = r[0]
+      if (tag === 'plain' || tag === 'entry' || tag === 'past' || parseChunkRecord(r) !== undefined) continue
+      encodedRecords.set(r, encode(r))
+    }
     this.lastSeq = seq
     const write = this.tail.then(() => this.writeBatch(seq, records, undefined))
     // The chain continues past a failure; later appends then throw `failed` (or STORE_FULL) themselves.

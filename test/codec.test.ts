@@ -3,7 +3,7 @@
 // forbids (long heads, indefinite lengths, unsorted or duplicated map keys) and says whether it did.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { encode, decode, tryDecode, CodecError } from '../core/codec.ts'
+import { encode, encodeArrayOfEncoded, decode, tryDecode, CodecError } from '../core/codec.ts'
 import type { Value } from '../core/codec.ts'
 import { bytesEqual, compareBytes, concatBytes, fromHex, toHex, utf8 } from '../core/bytes.ts'
 
@@ -176,6 +176,16 @@ describe('codec', () => {
       }),
       { numRuns: 500 },
     )
+  })
+
+  it('[CODEC-1] an array of items encoded one by one is byte-identical to encoding the array, at every length head', () => {
+    fc.assert(fc.property(fc.array(valueArb, { maxLength: 30 }), (items) => {
+      expect(toHex(encodeArrayOfEncoded(items.map(encode)))).toBe(toHex(encode(items)))
+    }), { numRuns: 300 })
+    for (const n of [0, 23, 24, 255, 256, 65535, 65536]) {
+      const items = Array.from({ length: n }, (_, i) => i % 3)
+      expect(bytesEqual(encodeArrayOfEncoded(items.map(encode)), encode(items))).toBe(true)
+    }
   })
 
   it('[CODEC-1] keys that are special in JavaScript stay plain own properties', () => {

@@ -27,6 +27,11 @@ export function pushOwnOps(state: VolumeState, ctx: Ctx): void {
     return
   }
   const to = membersOf(state).filter((m) => m !== state.me)
+  if (to.length === 0) {
+    // Nobody to push to: reading each op back (and checking it) would be all the work.
+    state.toPush.length = 0
+    return
+  }
   for (const obf of state.toPush.splice(0)) {
     const bytes = putMessageFor(state, ctx, obf)
     if (bytes === undefined) continue
