@@ -838,7 +838,15 @@ export class RecordStore implements Storage {
         if (again !== undefined) await this.cutSegment()
         const { ops, touched, batch } = await this.toOps(seq, records)
         levelTried = true
-        await this.db.batch(ops, { sync: true })
+        // A chained batch hands each operation to the binding as it is added; the array form
+        // first copies and checks every operation object in JavaScript (measured: ~7 % of a
+        // small-file workload's CPU, bench/scale-history.ts).
+        const chained = this.db.batch()
+        for (const op of ops) {
+          if (op.type === 'put') chained.put(op.key, op.value)
+          else chained.del(op.key)
+        }
+        await chained.write({ sync: true })
         for (const [volume, st] of touched) this.stats.set(volume, st)
         value = batch
       }
