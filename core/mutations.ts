@@ -31,6 +31,8 @@ export type Mutation =
   | 'trust-any-checkpoint'
   /** a node that lost its tail appends at once instead of learning its own head (core/fotb/recover.ts). */
   | 'skip-tail-recovery'
+  /** a tree image leaves out the lowest inode that changed since the previous one (spec/checkpoint.md). */
+  | 'stale-image'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -47,4 +49,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'trust-any-checkpoint',
   'keep-past-records',
   'skip-tail-recovery',
+  'stale-image',
 ]

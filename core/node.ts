@@ -171,6 +171,9 @@ function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
 
 /** The volume's checkpoint as the last record of this step's persist (spec/checkpoint.md). */
 function writeCheckpoint(config: NodeConfig, v: VolumeState, ctx: vol.Ctx): void {
+  // Its tree image first: the inodes changed since the previous one (spec/checkpoint.md).
+  const omit = config.params.mutation === 'stale-image' && v.fs.dirty.size > 0 ? new Set([Math.min(...v.fs.dirty)]) : undefined
+  ctx.out.persist(vol.imageRecord(v.genesis.name, v.fs, omit))
   ctx.out.persist(vol.checkpointRecord(config.crypto, config.secretKey, vol.checkpointOf(v)))
   v.lastCheckpoint = v.fs.epoch
 }
@@ -294,6 +297,8 @@ export interface CheckpointUse {
   /** Epoch of the checkpoint used, null when none was (every signature checked). */
   readonly used: number | null
   readonly rejected: readonly { readonly epoch: number | null; readonly why: string }[]
+  /** Whether the replica was built from the checkpoint's tree image (spec/checkpoint.md). */
+  readonly image: vol.ImageUse
 }
 
 export interface RestoreOptions {
@@ -349,8 +354,10 @@ export function restoreNode(
     // Newest first; one whose heads are not in the restored chains does not describe this disk.
     let r: ReturnType<typeof vol.restoreVolume> | undefined
     let used: vol.Checkpoint | undefined
+    const fold = opts.ignoreCheckpoints === true ? undefined : vol.foldImages(g.name, recs)
+    const image = fold !== undefined && !('bad' in fold) ? fold : undefined
     for (const c of [...candidates, undefined]) {
-      r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, config.storage, contacts, c)
+      r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, config.storage, contacts, c, image)
       if (c === undefined || r.untrusted.length === 0 || trustAny) {
         used = c
         break
@@ -359,7 +366,8 @@ export function restoreNode(
     }
     for (const p of r!.problems) problems.push({ volume: name, ...p })
     state.volumes.set(g.name, r!.state)
-    checkpoints.set(g.name, { used: used?.epoch ?? null, rejected })
+    const imageUse: vol.ImageUse = fold !== undefined && 'bad' in fold && used !== undefined ? { rejected: fold.bad } : r!.image
+    checkpoints.set(g.name, { used: used?.epoch ?? null, rejected, image: imageUse })
   }
   for (const name of byVolume.keys()) if (!genesis.has(name)) problems.push({ volume: name, record: 'genesis', problem: 'records of a volume without genesis' })
   return { state, problems, checkpoints }

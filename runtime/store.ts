@@ -6,7 +6,8 @@
 // `loadAll().records` to `restoreNode`.
 //
 // On disk (format 3, spec/runtime.md "Record store"), keys by prefix:
-//   m:format          'paciofs-store/3'; a store without it, or with another value, is refused
+//   m:format          'paciofs-store/4' (a '/3' store is made '/4' at open); a store without it, or with
+//                     another value, is refused
 //                     (there is no migration from an older format yet)
 //   b:<16 digits>     one step's records: the batch's sequence number 1, 2, 3 ..., zero-padded
 //                     so that level's byte order of keys is the order of appends;
@@ -15,6 +16,8 @@
 //                     CHUNK_INLINE_MAX bytes, encode(['seg', segment, offset, length]) otherwise
 //   p:<volume>:<obf>  a plain operation: encode([salt, opBytes])
 //   e:<volume>:<author>:<16 digits seq>  an accepted ledger entry: its canonical entry bytes
+//   t:<volume>:<16 digits ino> | t:<volume>:epoch  the fold of the volume's tree images
+//                     (spec/checkpoint.md): each inode's encoding (see imageOps), the newest image's epoch
 //   s:<volume>        encode([chunks, bytes, plainOps]): what the volume's chunks count and weigh,
 //                     and how many plain operations it holds
 // One append = one atomic level batch with `sync: true`: the batch, its chunks' index entries, its
@@ -71,10 +74,14 @@ export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024
 export const CHUNK_CACHE_BYTES_MAX = 64 * 1024 * 1024
 /** Decoded plain operations and entries kept in memory for reads (least recently used out first). */
 export const RECORD_CACHE_BYTES_MAX = 16 * 1024 * 1024
-/** The one store format this version reads and writes. */
-/** Format 3 adds the tail witness file (runtime/tail-witness.ts): a format-2 store has none, and
- *  its newest batch cannot be vouched for. */
-export const STORE_FORMAT = 'paciofs-store/3'
+/** The store format this version writes. Format 3 added the tail witness file
+ *  (runtime/tail-witness.ts): a format-2 store has none, and its newest batch cannot be vouched
+ *  for. Format 4 adds the tree images' fold (t: keys) and writes the past index's pages only every
+ *  FLUSH_EPOCHS records (an h:i: mark says how far they go). */
+export const STORE_FORMAT = 'paciofs-store/4'
+/** Read too, and made format 4 at open: every past record of a format-3 store is in its pages
+ *  (so each volume is marked up to its newest record), and it has no image (a full replay). */
+export const STORE_FORMAT_3 = 'paciofs-store/3'
 
 export function segmentDir(dir: string): string {
   return `${dir}-chunks`
@@ -90,7 +97,7 @@ const BATCH_KEY = /^b:[0-9]{16}$/
 const FORMAT_KEY = 'm:format'
 /** The key ranges between and around the format's prefixes: empty in a store this code wrote. */
 const FOREIGN_RANGES: readonly { gte?: string; lt?: string }[] = [
-  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'e:' }, { gte: 'e;', lt: 'h:' }, { gte: 'h;', lt: 'm:' }, { gte: 'm;', lt: 'p:' }, { gte: 'p;', lt: 's:' }, { gte: 's;' },
+  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'e:' }, { gte: 'e;', lt: 'h:' }, { gte: 'h;', lt: 'm:' }, { gte: 'm;', lt: 'p:' }, { gte: 'p;', lt: 's:' }, { gte: 's;', lt: 't:' }, { gte: 't;' },
 ]
 const chunkKey = (volume: string, hash: string): string => `c:${volume}:${hash}`
 const plainKey = (volume: string, obf: string): string => `p:${volume}:${obf}`
@@ -98,6 +105,45 @@ const plainKey = (volume: string, obf: string): string => `p:${volume}:${obf}`
 const chainPrefix = (volume: string, author: string): string => `e:${volume}:${author}:`
 const entryKey = (volume: string, author: string, seq: number): string => chainPrefix(volume, author) + String(seq).padStart(KEY_DIGITS, '0')
 const statsKey = (volume: string): string => `s:${volume}`
+/** The fold of a volume's tree images (spec/checkpoint.md "Folding"): one key per inode and the
+ *  newest image's epoch. An image record is not kept in its batch: its inodes replace the ones
+ *  stored, in the same level batch, so the store holds the fold and nothing that grows with it. */
+const imageKey = (volume: string): string => `t:${volume}:epoch`
+const imageInodeKey = (volume: string, ino: number): string => `t:${volume}:${String(ino).padStart(KEY_DIGITS, '0')}`
+
+/** The level operations that fold an `['image', volume, epoch, [[ino, inode | null], ...]]` record
+ *  into the store; undefined for a record of another shape (kept in the batch body then). */
+function imageOps(r: Value): ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[] | undefined {
+  if (!Array.isArray(r) || r.length !== 4 || typeof r[1] !== 'string' || typeof r[2] !== 'number' || !Array.isArray(r[3])) return undefined
+  const volume = r[1]
+  const ops: ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[] = []
+  for (const x of r[3] as Value[]) {
+    if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== 'number' || !Number.isSafeInteger(x[0]) || x[0] < 0) return undefined
+    ops.push(x[1] === null ? { type: 'del', key: imageInodeKey(volume, x[0]) } : { type: 'put', key: imageInodeKey(volume, x[0]), value: encode(x[1]!) })
+  }
+  ops.push({ type: 'put', key: imageKey(volume), value: encode(r[2]) })
+  return ops
+}
+
+/** Format 3 to 4: a format-3 store wrote every past record's pages with its batch, so each
+ *  volume's h:i: mark is its newest h:r: record (runtime/past-index.ts). Keys of a volume's
+ *  records all start `h:r:<volume>:` (names have no ':'): `h:r:<volume>;` is past them. */
+async function markPastPaged(db: Level<string, Uint8Array>): Promise<void> {
+  for (let from = 'h:r:'; ;) {
+    const [first] = await db.keys({ gte: from, lt: 'h:r;', limit: 1 }).all()
+    if (first === undefined) return
+    const colon = first.indexOf(':', 4)
+    if (colon < 0) {
+      from = `${first}\u0000`
+      continue
+    }
+    const volume = first.slice(4, colon)
+    const [last] = await db.keys({ gte: `h:r:${volume}:`, lt: `h:r:${volume};`, reverse: true, limit: 1 }).all()
+    const epoch = Number(last!.slice(last!.lastIndexOf(':') + 1))
+    if (Number.isSafeInteger(epoch)) await db.put(`h:i:${volume}`, encode(epoch))
+    from = `h:r:${volume};`
+  }
+}
 
 /** Whether classic-level loaded our build (runtime/native/classic-level.patch): it verifies every
  *  block's checksum on read and opens paranoid, so a damaged table is an error we report; the
@@ -336,10 +382,13 @@ export class RecordStore implements Storage {
         witness = await WitnessFile.open(dir, true)
         witnessAtOpen = { ok: true, witness: { seq: 0, hash: new Uint8Array(32) } }
         await db.put(FORMAT_KEY, new TextEncoder().encode(STORE_FORMAT), { sync: true })
+      } else if (format !== undefined && new TextDecoder().decode(format) === STORE_FORMAT_3) {
+        await markPastPaged(db)
+        await db.put(FORMAT_KEY, new TextEncoder().encode(STORE_FORMAT), { sync: true })
       } else if (format === undefined || new TextDecoder().decode(format) !== STORE_FORMAT) {
         const found = format === undefined ? 'format 1 (before content moved out of memory)' : JSON.stringify(new TextDecoder().decode(format))
         await db.close().catch(() => undefined)
-        throw new StoreError('STORE_FORMAT', `The store in ${dir} was written by another version of paciofs (${found}); this version reads only ${STORE_FORMAT}. Open it with the version that wrote it, or give this node a new data directory and let it join the volume again to fetch everything from its peers.`)
+        throw new StoreError('STORE_FORMAT', `The store in ${dir} was written by another version of paciofs (${found}); this version reads only ${STORE_FORMAT_3} and ${STORE_FORMAT}. Open it with the version that wrote it, or give this node a new data directory and let it join the volume again to fetch everything from its peers.`)
       }
       const [last] = await db.keys({ gte: BATCH_PREFIX, lt: 'b;', reverse: true, limit: 1 }).all()
       // A key that is not a sequence number is reported by loadAll; numbering continues after the
@@ -958,6 +1007,12 @@ export class RecordStore implements Storage {
       // Past records live under their own keys (runtime/past-index.ts), not in the batch body.
       if (Array.isArray(r) && r[0] === 'past') continue
       const tag = Array.isArray(r) ? r[0] : undefined
+      if (tag === 'image') {
+        const image = imageOps(r)
+        if (image === undefined) out.push(r)
+        else ops.push(...image)
+        continue
+      }
       if (tag === 'plain') {
         const p = parsePlainRecord(r)
         if (p === undefined) {
@@ -1114,6 +1169,7 @@ export class RecordStore implements Storage {
           records.push(r)
         }
       }
+      records.push(...(await this.loadImages()))
       // RT-9: the newest batches must be the ones the tail witness vouches for.
       highest = expected - 1
       const tailKey = `tail ${witnessPath(this.dir)}`
@@ -1131,6 +1187,33 @@ export class RecordStore implements Storage {
       throw new StoreError('STORE_READ_FAILED', `Reading the store in ${this.dir} failed (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
     }
     return { records, problems, highest }
+  }
+
+  /** Each volume's folded tree image as one record, after every batch's records (the core folds
+   *  image records in order, spec/checkpoint.md). An inode value that does not decode is handed
+   *  on as `['damaged']`: the core rejects the image, names why, and replays the whole log. */
+  private async loadImages(): Promise<Value[]> {
+    const out: Value[] = []
+    // Every key of a volume starts `t:<volume>:` (names have no ':'), so `t:<volume>;` is past them.
+    for (let from = 't:'; ;) {
+      const [first] = await this.db.keys({ gte: from, lt: 't;', limit: 1 }).all()
+      if (first === undefined) return out
+      const colon = first.indexOf(':', 2)
+      if (colon < 0) {
+        from = `${first}\u0000` // not one of ours (loadAll names foreign keys elsewhere)
+        continue
+      }
+      const volume = first.slice(2, colon)
+      let epoch = -1
+      const inodes: Value[] = []
+      for await (const [key, value] of this.db.iterator({ gte: `t:${volume}:`, lt: `t:${volume};` })) {
+        const d = tryDecode(value)
+        if (key === imageKey(volume)) epoch = d.ok && typeof d.value === 'number' ? d.value : -1
+        else inodes.push([Number(key.slice(key.lastIndexOf(':') + 1)), d.ok ? d.value : ['damaged']])
+      }
+      out.push(['image', volume, epoch, inodes])
+      from = `t:${volume};`
+    }
   }
 
   /** Waits for pending appends, then closes the database (and releases its lock). */

@@ -3,7 +3,7 @@
 // cluster has quiesced after faults stopped (`checkQuiesced`). Each violation names its spec ID.
 import { decode, type Value } from '../core/codec.ts'
 import { restoreNode, verifyNodeVolume, type CheckpointUse } from '../core/node.ts'
-import { checkpointOf, decodePayload, membersOf, obfuscate, parseCheckpoint, replayMembership, type VolumeState } from '../core/volume/index.ts'
+import { checkpointOf, decodePayload, foldImages, membersOf, obfuscate, parseCheckpoint, replayMembership, type VolumeState } from '../core/volume/index.ts'
 import { toHex } from '../core/bytes.ts'
 import { StoredFsPast } from '../core/volume/past.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
@@ -276,6 +276,12 @@ export class InvariantChecker {
       }
       const u = used.get(name)?.used ?? null
       if (u !== newest) this.fail('CKPT-2', `${short(node.pid)} restored ${name} from checkpoint ${u ?? 'none'}, the newest valid one is ${newest ?? 'none'}`, at)
+      // CKPT-4: the simulator never damages an image, so the one of the checkpoint used is used.
+      const fold = foldImages(name, records)
+      const image = used.get(name)?.image
+      if (!halted && u !== null && fold !== undefined && ('bad' in fold || fold.epoch === u) && image !== 'used') {
+        this.fail('CKPT-4', `${short(node.pid)} restored ${name} from checkpoint ${u} without its image (${'bad' in fold ? fold.bad : typeof image === 'object' ? image.rejected : String(image)})`, at)
+      }
     }
   }
 

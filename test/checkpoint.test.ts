@@ -16,6 +16,7 @@ import { checkpointOf, checkpointRecord, CHECKPOINT_TAG, DEFAULT_VOLUME_PARAMS, 
 import type { EntryHash, VolumeName } from '../core/types.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
 import { NodeHost } from '../runtime/host.ts'
+import { RecordStore } from '../runtime/store.ts'
 import { Driver } from '../bench/node-bench.ts'
 import { runSim, DEFAULT_SIM_CONFIG } from '../sim/run.ts'
 
@@ -58,6 +59,8 @@ function build(ops: number, checkpointEvery = EVERY): { config: NodeConfig; reco
 }
 
 const volOf = (s: { volumes: Map<VolumeName, VolumeState> }): VolumeState => s.volumes.get(V)!
+/** `summary` without the checkpoint the restart took (a restart ignoring checkpoints has none). */
+const sameState = (v: VolumeState): string => JSON.stringify({ ...JSON.parse(summary(v)), lastCheckpoint: 0 })
 const summary = (v: VolumeState): string =>
   JSON.stringify({
     views: [...v.fotb.chains].map(([p, l]) => [p, l.view.seq, l.view.head, l.view.seals.length]),
@@ -78,8 +81,8 @@ describe('restart from a checkpoint', () => {
     expect(a.problems).toEqual([])
     expect(b.problems).toEqual([])
     // 101 steps (create-volume + 100 calls), one seal each; the newest checkpoint at epoch 96.
-    expect(a.checkpoints.get(V)).toEqual({ used: 96, rejected: [] })
-    expect(b.checkpoints.get(V)).toEqual({ used: null, rejected: [] })
+    expect(a.checkpoints.get(V)).toEqual({ used: 96, rejected: [], image: 'used' })
+    expect(b.checkpoints.get(V)).toEqual({ used: null, rejected: [], image: 'none' })
     const sa = JSON.parse(summary(volOf(a.state)))
     const sb = JSON.parse(summary(volOf(b.state)))
     expect(sa.lastCheckpoint).toBe(96)
@@ -87,6 +90,53 @@ describe('restart from a checkpoint', () => {
     // Without: every seal (>= 100). With: the checkpoints' signatures (6) and the seals after 96.
     expect(none.verifies()).toBeGreaterThanOrEqual(100)
     expect(withCk.verifies()).toBeLessThanOrEqual(6 + 6)
+  })
+
+  it('[CKPT-4] with the image of the checkpoint used, only the log after it is replayed: no plain op below it is read', () => {
+    const { config, records } = build(100)
+    const store = config.storage as MemoryStorage
+    const reads: string[] = []
+    const plain = store.plain.bind(store)
+    const counted = Object.assign(Object.create(Object.getPrototypeOf(store) as object) as MemoryStorage, store, {
+      plain: (volume: VolumeName, obf: string) => (reads.push(obf), plain(volume, obf as never)),
+    })
+    const a = restoreNode({ ...config, storage: counted }, records)
+    expect(a.problems).toEqual([])
+    expect(a.checkpoints.get(V)!.image).toBe('used')
+    // Epochs 97..101 (the tail) are replayed; 1..96 come from the image.
+    const tail = volOf(a.state).fs.epoch - 96
+    expect(tail).toBeGreaterThan(0)
+    expect(reads.length).toBe(tail)
+    const full = restoreNode(config, records, { ignoreCheckpoints: true })
+    expect(sameState(volOf(a.state))).toBe(sameState(volOf(full.state)))
+    // History below the image is read from the store as before.
+    expect(volOf(a.state).fs.past.logLength).toBe(volOf(full.state).fs.past.logLength)
+    expect(volOf(a.state).fs.past.versions(1).length).toBe(volOf(full.state).fs.past.versions(1).length)
+  })
+
+  it('[CKPT-4] a damaged image (parses, wrong content) is rejected and named; the whole log is replayed to the same state', () => {
+    const { config, records } = build(100)
+    let last = records.length - 1
+    while (!(Array.isArray(records[last]) && (records[last] as Value[])[0] === 'image')) last--
+    const img = records[last] as Value[]
+    // Change one inode's mode in the newest image: still an image, no longer the checkpoint's root.
+    const inodes = (img[3] as Value[]).map((x) => {
+      const [ino, rec] = x as [number, Value[]]
+      const version = [...(rec[1] as Value[])]
+      version[1] = (version[1] as number) ^ 0o004
+      return [ino, [rec[0]!, version, rec[2]!, rec[3]!]]
+    })
+    const damaged = [...records.slice(0, last), ['image', img[1]!, img[2]!, inodes], ...records.slice(last + 1)]
+    const a = restoreNode(config, damaged)
+    expect(a.problems).toEqual([])
+    expect(a.checkpoints.get(V)!.image).toEqual({ rejected: 'its state root is not the checkpoint\'s' })
+    const full = restoreNode(config, records, { ignoreCheckpoints: true })
+    expect(sameState(volOf(a.state))).toBe(sameState(volOf(full.state)))
+    // Not parsing at all: rejected with the reason, the same state again.
+    const garbage = [...records.slice(0, last), ['image', img[1]!, img[2]!, [[1, ['not', 'an', 'inode']]]], ...records.slice(last + 1)]
+    const g = restoreNode(config, garbage)
+    expect(g.checkpoints.get(V)!.image).toEqual({ rejected: 'inode 1 does not parse' })
+    expect(sameState(volOf(g.state))).toBe(sameState(volOf(full.state)))
   })
 
   it('[CKPT-1] a restored node goes on and its next checkpoint comes EVERY epochs after the one it used', () => {
@@ -199,9 +249,22 @@ describe('the runtime', () => {
     const epoch = volOf(a.state).fs.epoch
     const root = stateRoot(volOf(a.state).fs)
     await a.stop()
+    // The store keeps the images' fold under t: keys, not in the batches: loadAll hands on one
+    // image record, the last one, holding every inode (the root and the 30 directories).
+    const raw = await RecordStore.open(dataDir)
+    try {
+      const { records } = await raw.loadAll()
+      const images = records.filter((r) => Array.isArray(r) && r[0] === 'image')
+      expect(images).toHaveLength(1)
+      expect(records.at(-1)).toBe(images[0])
+      expect((images[0] as Value[])[2]).toBe(epoch)
+      expect(((images[0] as Value[])[3] as Value[]).length).toBe(31)
+    } finally {
+      await raw.close()
+    }
     const b = await NodeHost.start(opts)
     try {
-      expect(b.restoredFrom.get(V)).toEqual({ used: epoch, rejected: [] })
+      expect(b.restoredFrom.get(V)).toEqual({ used: epoch, rejected: [], image: 'used' })
       expect(stateRoot(volOf(b.state).fs)).toBe(root)
     } finally {
       await b.stop()

@@ -21,6 +21,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'forget-fetched-plain': { config: {}, caughtBy: ['STORE-5'] },
   'forget-fetched-entries': { config: {}, caughtBy: ['STORE-5'] },
   'trust-any-checkpoint': { config: { forgeCheckpoints: true }, caughtBy: ['CKPT-2'] },
+  'stale-image': { config: {}, caughtBy: ['CKPT-4'] },
   'keep-past-records': { config: {}, caughtBy: ['STORE-6'] },
   'skip-tail-recovery': { config: {}, caughtBy: ['FOTB-8', 'FOTB-9'] },
 }

@@ -120,7 +120,7 @@ describe('RecordStore as the storage port', () => {
     const err = await RecordStore.open(dir).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect(err).toMatchObject({ code: 'STORE_FORMAT' })
-    expect((err as Error).message).toMatch(/written by another version of paciofs \(format 1.*this version reads only paciofs-store\/3.*join the volume again/)
+    expect((err as Error).message).toMatch(/written by another version of paciofs \(format 1.*this version reads only paciofs-store\/3 and paciofs-store\/4.*join the volume again/)
     // Refused means untouched: the old key is still there, no format key was written.
     const raw = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     expect(await raw.keys().all()).toEqual(['0000000000000001'])
@@ -134,7 +134,29 @@ describe('RecordStore as the storage port', () => {
     await db.close()
     const err = await RecordStore.open(dir).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'STORE_FORMAT' })
-    expect((err as Error).message).toMatch(/\("paciofs-store\/2"\); this version reads only paciofs-store\/3/)
+    expect((err as Error).message).toMatch(/\("paciofs-store\/2"\); this version reads only paciofs-store\/3 and paciofs-store\/4/)
+  })
+
+  it('a store of format 3 (past pages written with every batch) is made format 4 at open: each volume marked up to its newest past record', async () => {
+    const dir = freshDir()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.put('m:format', new TextEncoder().encode('paciofs-store/3'))
+    // Two volumes whose keys interleave ('a-b' sorts inside 'a''s range of keys), as format 3 wrote them.
+    const body = encode([[], [], ['line']])
+    for (const [vol, epochs] of [['a', 7], ['a-b', 3], ['z', 1]] as const) {
+      for (let e = 1; e <= epochs; e++) await db.put(`h:r:${vol}:${String(e).padStart(16, '0')}`, body)
+    }
+    await db.close()
+    const store = await RecordStore.open(dir)
+    await store.close()
+    const raw = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    try {
+      expect(new TextDecoder().decode((await raw.get('m:format'))!)).toBe('paciofs-store/4')
+      const marks = await raw.iterator({ gte: 'h:i:', lt: 'h:i;' }).all()
+      expect(marks.map(([k, v]) => [k, decode(v)])).toEqual([['h:i:a', 7], ['h:i:a-b', 3], ['h:i:z', 1]])
+    } finally {
+      await raw.close()
+    }
   })
 
   it('a node restarted on a store with content reads no chunk until one is asked for', async () => {

@@ -41,6 +41,9 @@ export interface FsState {
   /** Entry trees of current directories (volatile, built on a directory's first hash, then kept
    *  up to date by bind/unbind and invalidate). Invariant: an uncached child's leaves are dirty. */
   readonly dirTrees: Map<number, DirTree>
+  /** Inodes whose record changed since the last tree image took them (spec/checkpoint.md "The
+   *  tree image"): the next image's contents. Emptied by core/volume/image.ts imageRecord. */
+  readonly dirty: Set<number>
 }
 
 const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
@@ -80,7 +83,7 @@ export function createFs(crypto: Crypto, root: RootOptions = {}, past: FsPast = 
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
   past.putVersion(ROOT_INO, v)
-  return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new Map(), dirTrees: new Map() }
+  return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new Map(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
 }
 
 export function currentVersion(fs: FsState, ino: number): InodeVersion | undefined {
@@ -144,6 +147,7 @@ class Tx {
     rec.cur = next
     this.fs.past.putVersion(ino, next, last)
     this.touched.add(ino)
+    this.fs.dirty.add(ino)
   }
 
   /** A directory's entries changed at `time`. Its mtime and ctime advance to the later of their
@@ -159,6 +163,7 @@ class Tx {
     this.fs.inodes.set(ino, newInodeRec(ino, v))
     this.fs.past.putVersion(ino, v)
     this.touched.add(ino)
+    this.fs.dirty.add(ino)
   }
 
   bind(dir: number, name: string, ino: number): void {
@@ -171,6 +176,7 @@ class Tx {
     const child = this.rec(ino)
     child.parents.set(dir, (child.parents.get(dir) ?? 0) + 1)
     this.touched.add(dir)
+    this.fs.dirty.add(dir).add(ino)
   }
 
   unbind(dir: number, name: string): number {
@@ -189,6 +195,7 @@ class Tx {
     if (n === 1) child.parents.delete(dir)
     else child.parents.set(dir, n - 1)
     this.touched.add(dir)
+    this.fs.dirty.add(dir).add(ino)
     return ino
   }
 

@@ -157,7 +157,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
     }
   }
   if (seen.size !== inodes.size) bad(`image: ${inodes.size - seen.size} inode(s) unreachable from the root`)
-  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new Map(), dirTrees: new Map() }
+  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new Map(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
 }
 
 /** Builds a state from an image. A bad image is a typed rejection with a reason, never a throw. */

@@ -100,6 +100,12 @@ export class StoredFsPast implements FsPast {
     return this.length
   }
 
+  /** The replica starts at `epoch` from a tree image (spec/checkpoint.md): the log lines up to it
+   *  are in the store already. */
+  startAt(epoch: Epoch): void {
+    this.length = epoch - this.baseEpoch
+  }
+
   putVersion(ino: number, v: InodeVersion, prev?: InodeVersion): void {
     // The initial tree (epoch = baseEpoch: createFs's root) comes with the state, not from an op.
     if (v.epoch === this.baseEpoch) {

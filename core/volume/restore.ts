@@ -14,7 +14,13 @@ import { newVolume, plainReader } from './apply.ts'
 import { stateRootAt } from '../fs/merkle.ts'
 import type { Checkpoint } from './checkpoint.ts'
 import { StoredFsPast } from './past.ts'
+import { inodesOf, type ImageFold } from './image.ts'
+import { stateRoot } from '../fs/merkle.ts'
 import type { Genesis, LogRecord, Pending, SkipRecord, VolumeParams, VolumeState } from './types.ts'
+
+/** Whether restart built the replica from a tree image (spec/checkpoint.md): 'used', 'none' (no
+ *  image of the checkpoint's epoch, or no checkpoint), or why the image was not used. */
+export type ImageUse = 'used' | 'none' | { readonly rejected: string }
 
 export interface VolumeRestoreProblem {
   readonly record: string
@@ -30,12 +36,13 @@ export function restoreVolume(
   store: Storage,
   contacts: readonly Pid[] = [],
   checkpoint?: Checkpoint,
-): { state: VolumeState; problems: VolumeRestoreProblem[]; untrusted: Pid[] } {
+  image?: ImageFold,
+): { state: VolumeState; problems: VolumeRestoreProblem[]; untrusted: Pid[]; image: ImageUse } {
   const volume = genesis.name
   const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records, store, checkpoint?.heads)
   const problems: VolumeRestoreProblem[] = [...restored.problems]
   const base = newVolume(crypto, genesis, me, contacts, store)
-  const state: VolumeState = { ...base, fotb: restored.state }
+  let state: VolumeState = { ...base, fotb: restored.state }
   if (params.fotb.mutation) state.fotb.mutation = params.fotb.mutation
   const logRecs: LogRecord[] = []
   const skips: SkipRecord[] = []
@@ -60,6 +67,33 @@ export function restoreVolume(
   // Replay the log into the replica, in epoch order; a gap or an unreplayable record is reported
   // and replay stops there (later records cannot be placed without it).
   logRecs.sort((a, b) => a.epoch - b.epoch)
+  // With the trusted checkpoint's tree image the replica starts at its epoch; the log up to it is
+  // taken as it is (spec/checkpoint.md "Restart with an image").
+  let imageUse: ImageUse = 'none'
+  let imageEpoch = 0
+  if (checkpoint !== undefined && restored.untrusted.length === 0 && image !== undefined && image.epoch === checkpoint.epoch) {
+    const built = inodesOf(image)
+    if (!built.ok) imageUse = { rejected: built.why }
+    else if (!built.inodes.has(1)) imageUse = { rejected: 'it has no root directory' }
+    else if (!(state.fs.past instanceof StoredFsPast)) imageUse = { rejected: 'the replica keeps its past in memory' }
+    else {
+      state.fs.past.startAt(image.epoch)
+      const fs = state.fs
+      fs.inodes.clear()
+      for (const [ino, rec] of built.inodes) fs.inodes.set(ino, rec)
+      fs.epoch = image.epoch
+      fs.hashCache.clear()
+      fs.dirTrees.clear()
+      fs.dirty.clear()
+      if (stateRoot(fs) === checkpoint.root) {
+        imageUse = 'used'
+        imageEpoch = image.epoch
+      } else {
+        imageUse = { rejected: `its state root is not the checkpoint's` }
+        state = { ...state, fs: newVolume(crypto, genesis, me, contacts, store).fs }
+      }
+    }
+  }
   // The replayed ops' past records are in the store already: replay writes none.
   const stored = state.fs.past instanceof StoredFsPast ? state.fs.past : undefined
   if (stored) stored.replaying = true
@@ -68,6 +102,10 @@ export function restoreVolume(
     if (rec.epoch !== state.log.length + 1) {
       problems.push({ record: `log epoch ${rec.epoch}`, problem: `expected epoch ${state.log.length + 1}` })
       break
+    }
+    if (rec.epoch <= imageEpoch) {
+      state.log.push(rec)
+      continue
     }
     const op = opOfRecord(plain, rec)
     if (!op) {
@@ -143,11 +181,13 @@ export function restoreVolume(
   // The checkpoint named the replica at its epoch: replay must reach it (spec/checkpoint.md).
   if (checkpoint !== undefined && restored.untrusted.length === 0) {
     state.lastCheckpoint = checkpoint.epoch
-    if (state.fs.epoch < checkpoint.epoch) {
+    if (imageUse === 'used') {
+      // Its root was checked against the checkpoint's before the tail was replayed.
+    } else if (state.fs.epoch < checkpoint.epoch) {
       problems.push({ record: `checkpoint epoch ${checkpoint.epoch}`, problem: `the log replays only to epoch ${state.fs.epoch}` })
     } else if (stateRootAt(state.fs, checkpoint.epoch) !== checkpoint.root) {
       problems.push({ record: `checkpoint epoch ${checkpoint.epoch}`, problem: 'replay does not reproduce the state root the node had at that epoch' })
     }
   }
-  return { state, problems, untrusted: restored.untrusted }
+  return { state, problems, untrusted: restored.untrusted, image: imageUse }
 }
