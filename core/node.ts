@@ -341,22 +341,32 @@ export function restoreNode(
     const recs = byVolume.get(name) ?? []
     const trustAny = config.params.mutation === 'trust-any-checkpoint'
     const rejected: { epoch: number | null; why: string }[] = []
-    const candidates: vol.Checkpoint[] = []
+    // Parsed without their signatures first; a signature is checked only when its checkpoint is
+    // the newest one left (one check per restart, not one per checkpoint ever written).
+    const candidates: { checkpoint: vol.Checkpoint; record: Value }[] = []
     if (opts.ignoreCheckpoints !== true) {
       for (const rec of recs) {
         if (!Array.isArray(rec) || rec[0] !== 'checkpoint') continue
-        const c = vol.parseCheckpoint(config.crypto, g.name, state.me, rec, { skipSignature: trustAny })
-        if (c.ok) candidates.push(c.checkpoint)
+        const c = vol.parseCheckpoint(config.crypto, g.name, state.me, rec, { skipSignature: true })
+        if (c.ok) candidates.push({ checkpoint: c.checkpoint, record: rec })
         else rejected.push({ epoch: null, why: c.why })
       }
     }
-    candidates.sort((a, b) => b.epoch - a.epoch)
+    candidates.sort((a, b) => b.checkpoint.epoch - a.checkpoint.epoch)
     // Newest first; one whose heads are not in the restored chains does not describe this disk.
     let r: ReturnType<typeof vol.restoreVolume> | undefined
     let used: vol.Checkpoint | undefined
     const fold = opts.ignoreCheckpoints === true ? undefined : vol.foldImages(g.name, recs)
     const image = fold !== undefined && !('bad' in fold) ? fold : undefined
-    for (const c of [...candidates, undefined]) {
+    for (const cand of [...candidates, undefined]) {
+      if (cand !== undefined && !trustAny) {
+        const signed = vol.parseCheckpoint(config.crypto, g.name, state.me, cand.record)
+        if (!signed.ok) {
+          rejected.push({ epoch: null, why: signed.why })
+          continue
+        }
+      }
+      const c = cand?.checkpoint
       r = vol.restoreVolume(config.crypto, g, state.me, config.params, recs, config.storage, contacts, c, image)
       if (c === undefined || r.untrusted.length === 0 || trustAny) {
         used = c
