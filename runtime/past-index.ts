@@ -49,7 +49,8 @@ class Unpaged {
   private readonly dirs = new Map<string, Set<string>>()
 
   add(p: ParsedPast): void {
-    this.items.push(p)
+    // Without its body: the body is in level already (h:r:), only the index entries wait here.
+    this.items.push({ volume: p.volume, epoch: p.epoch, body: null, inos: p.inos, names: p.names })
     for (const ino of p.inos) push(this.byIno, `${p.volume}/${ino}`, p.epoch)
     for (const [d, n] of p.names) {
       push(this.byName, `${p.volume}/${d}/${n}`, p.epoch)
