@@ -7,7 +7,7 @@
 import type { Crypto } from './crypto.ts'
 import { toHex } from './bytes.ts'
 import { createFs, applyOp } from './fs/state.ts'
-import { diffHistory, diffTrees } from './fs/diff.ts'
+import { diffHistory, diffTrees, SummaryPast } from './fs/diff.ts'
 import type { FsState } from './fs/state.ts'
 import { FsView, readdir } from './fs/view.ts'
 import { tryDecode } from './codec.ts'
@@ -137,7 +137,8 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
   }
 
   // 4. Replay the log from an empty file system and compare with the disk, recursively.
-  const replay = createFs(crypto)
+  // Its past only as what diffHistory compares: verify's memory does not grow with every version.
+  const replay = createFs(crypto, {}, new SummaryPast(crypto))
   // The op behind an obf as stored (its hash was checked in part 2).
   const plainOp = (obf: ObfHash): PlainOp | undefined => {
     const p = input.plain(obf)

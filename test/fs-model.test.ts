@@ -10,12 +10,13 @@ import { decode, encode } from '../core/codec.ts'
 import type { Pid } from '../core/types.ts'
 import type { FsOp, FsResult, FsState, FsView, NodeKind, Cred, FsTime, WriteStep } from '../core/fs/index.ts'
 import { MemoryPastStore, StoredFsPast } from '../core/volume/past.ts'
+import { MemoryFsPast } from '../core/fs/past.ts'
 import { checkPermInvariants } from '../core/fs/perm.ts'
 import type { VolumeName } from '../core/types.ts'
 import {
   applyOp, checkFsInvariants, createFs, currentView, diffHistory, diffTrees, history, planWrite, snapshotAt, stateRoot,
   stateRootAt, validateOp, opToValue, S_IFMT, S_IFREG, S_IFDIR, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK, S_IFLNK,
-  S_ISGID, PERM_MASK,
+  S_ISGID, PERM_MASK, SummaryPast,
 } from '../core/fs/index.ts'
 
 const AUTHOR = '02'.padEnd(66, 'a') as Pid
@@ -615,6 +616,30 @@ describe('fs state machine vs reference model', () => {
         expect(checkFsInvariants(stored, { deep: true })).toEqual([])
         expect(checkPermInvariants(stored)).toEqual(checkPermInvariants(r.fs))
         expect(past.damaged).toBe(0)
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('[FS-7] a replay whose past keeps only summaries (SummaryPast, verify) gives diffHistory the same findings as one with every version, on an intact and on a damaged replica', () => {
+    fc.assert(
+      fc.property(fc.array(specs, { minLength: 1, maxLength: 40 }), fc.nat(), (list, pick) => {
+        const { r } = replay(list)
+        const summary = createFs(nobleCrypto, {}, new SummaryPast(nobleCrypto))
+        r.ops.forEach((op, i) => applyOp(summary, op, { epoch: i + 1, author: AUTHOR }))
+        expect(diffHistory(summary, r.fs)).toEqual([])
+        // Damage one version of the replica's past (its mode): both replays name the same things.
+        const past = r.fs.past as MemoryFsPast
+        const all = [...past.versionsOf].flatMap(([ino, vs]) => vs.map((_, i) => [ino, i] as const))
+        const [ino, i] = all[pick % all.length]!
+        const vs = past.versionsOf.get(ino)!
+        vs[i] = { ...vs[i]!, mode: vs[i]!.mode ^ 0o001 }
+        const full = createFs(nobleCrypto)
+        r.ops.forEach((op, k) => applyOp(full, op, { epoch: k + 1, author: AUTHOR }))
+        const expected = diffHistory(full, r.fs)
+        expect(expected.length).toBeGreaterThan(0)
+        expect(diffHistory(summary, r.fs)).toEqual(expected)
+        expect(() => summary.past.versions(1)).toThrow(/keeps no versions/)
       }),
       { numRuns: 60 },
     )

@@ -9,6 +9,7 @@ import type { ChunkReader, FsTime, InodeVersion } from './types.ts'
 import { BLOCK_SIZE, ROOT_INO } from './types.ts'
 import { FsView, asView, sortedBlocks } from './view.ts'
 import { hashInodeVersion } from './merkle.ts'
+import { MemoryFsPast } from './past.ts'
 
 export interface Finding {
   readonly path: string
@@ -147,6 +148,42 @@ export function diffTrees(expected: FsView | FsState, actual: FsView | FsState, 
  *  the epoch, the op log lines, and every version of every inode that ever existed (with the
  *  name history of directories). Catches changes that leave the current tree as it was, e.g. a
  *  file planted and removed again behind the log's back. Empty when the histories are equal. */
+/** How diffHistory shows one version: its epoch, whether it is the tombstone, its hash's prefix. */
+function versionSummary(crypto: Crypto, ino: number, v: InodeVersion): string {
+  return `epoch ${v.epoch}${v.deleted ? ' deleted' : ''} ${toHex(hashInodeVersion(crypto, ino, v)).slice(0, 16)}`
+}
+
+/** The past of a replay that is only compared (verify): every version is kept as its summary, a
+ *  string of ~40 bytes, not as the version (whose block tree and times a file system of a million
+ *  versions cannot hold); name events and log lines as in memory. Nothing may read its versions. */
+export class SummaryPast extends MemoryFsPast {
+  private readonly summaries = new Map<number, { epoch: number; text: string }[]>()
+
+  constructor(private readonly crypto: Crypto, baseEpoch = 0) {
+    super(baseEpoch)
+  }
+
+  override putVersion(ino: number, v: InodeVersion): void {
+    let list = this.summaries.get(ino)
+    if (list === undefined) this.summaries.set(ino, (list = []))
+    const s = { epoch: v.epoch, text: versionSummary(this.crypto, ino, v) }
+    if (list.length > 0 && list[list.length - 1]!.epoch === v.epoch) list[list.length - 1] = s
+    else list.push(s)
+  }
+
+  override versions(): readonly InodeVersion[] {
+    throw new Error('a SummaryPast keeps no versions, only what diffHistory compares')
+  }
+
+  versionSummaries(ino: number): readonly string[] {
+    return (this.summaries.get(ino) ?? []).map((s) => s.text)
+  }
+}
+
+function summariesOf(fs: FsState, ino: number): readonly string[] {
+  return fs.past instanceof SummaryPast ? fs.past.versionSummaries(ino) : fs.past.versions(ino).map((v) => versionSummary(fs.crypto, ino, v))
+}
+
 export function diffHistory(expected: FsState, actual: FsState): Finding[] {
   const out: Finding[] = []
   const add = (path: string, what: string, e: string, f: string) => out.push({ path, what, expected: e, found: f })
@@ -161,7 +198,6 @@ export function diffHistory(expected: FsState, actual: FsState): Finding[] {
     if (fmt(e) !== fmt(a)) add(`(epoch ${expected.baseEpoch + i + 1})`, 'history: op', fmt(e), fmt(a))
   }
   const inos = [...new Set([...expected.inodes.keys(), ...actual.inodes.keys()])].sort((x, y) => x - y)
-  const crypto = expected.crypto
   for (const ino of inos) {
     const er = expected.inodes.get(ino)
     const ar = actual.inodes.get(ino)
@@ -170,15 +206,13 @@ export function diffHistory(expected: FsState, actual: FsState): Finding[] {
       add(where, 'history: inode', er ? 'present' : 'never existed', ar ? 'present' : 'never existed')
       continue
     }
-    const evs = expected.past.versions(ino)
-    const avs = actual.past.versions(ino)
+    const evs = summariesOf(expected, ino)
+    const avs = summariesOf(actual, ino)
     const n = Math.max(evs.length, avs.length)
     for (let i = 0; i < n; i++) {
-      const ev = evs[i]
-      const av = avs[i]
-      const fmt = (v: InodeVersion | undefined) =>
-        v ? `epoch ${v.epoch}${v.deleted ? ' deleted' : ''} ${toHex(hashInodeVersion(crypto, ino, v)).slice(0, 16)}` : 'none'
-      if (fmt(ev) !== fmt(av)) add(where, `history: version ${i + 1}`, fmt(ev), fmt(av))
+      const ev = evs[i] ?? 'none'
+      const av = avs[i] ?? 'none'
+      if (ev !== av) add(where, `history: version ${i + 1}`, ev, av)
     }
     if (er.entries !== null && ar.entries !== null) {
       const eh = new Map(expected.past.names(ino))
