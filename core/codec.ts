@@ -144,6 +144,17 @@ export function encodeArrayOfEncoded(items: readonly Uint8Array[]): Uint8Array {
   return out
 }
 
+/** Decodes well-formed bytes with decode's strict options but without its canonical check (the
+ *  re-encoding): for bytes a store of this node wrote itself (core/ledger decodeStoredEntry says
+ *  why that is safe there). Throws CodecError for malformed input. */
+export function decodeUnchecked(bytes: Uint8Array): Value {
+  try {
+    return cborDecode(bytes, decodeOptions) as Value
+  } catch (err) {
+    throw new CodecError('malformed', (err as Error).message)
+  }
+}
+
 /** Decodes canonical bytes. Throws CodecError for malformed or non-canonical input. */
 export function decode(bytes: Uint8Array): Value {
   let value: Value

@@ -213,7 +213,7 @@ export class NodeHost {
       if (records.length === 0) {
         state = createNode(config)
       } else {
-        const restored = restoreNode(config, records)
+        const restored = store.passThrough(() => restoreNode(config, records))
         checkpoints = restored.checkpoints
         if (restored.problems.length > 0) {
           throw new HostError('HOST_RESTORE_FAILED', `The records in ${opts.dataDir} do not rebuild a node: ${restored.problems.map((p) => `${p.volume}/${p.record}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)

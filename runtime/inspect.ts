@@ -760,7 +760,7 @@ export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot & { cl
     // Unlike NodeHost.start, restore even when batches are damaged: an audit must show what is
     // intact next to what is not, and the problems become findings of verify.
     const withStore = { ...config, storage: store }
-    const restored = restoreNode(withStore, records)
+    const restored = store.passThrough(() => restoreNode(withStore, records))
     return { config: withStore, state: restored.state, chunks: store, storeProblems: problems, restoreProblems: restored.problems, restoredFrom: restored.checkpoints, source: 'offline', close: () => store.close() }
   } catch (err) {
     await store.close()

@@ -90,7 +90,7 @@ export async function verifyLive(host: NodeHost, config: NodeConfig, argv: reado
       // Name the live witness, not the scratch copy's.
       const problems = loaded.problems.map((p) => (p.tail ? { ...p, key: `tail ${witnessPath(host.storeDir)}` } : p))
       const withStore = { ...config, storage: copied }
-      const restored = restoreNode(withStore, records)
+      const restored = copied.passThrough(() => restoreNode(withStore, records))
       const findings = compare(memory, restored.state.volumes, highest)
       const segments = existsSync(segmentDir(host.storeDir)) ? (await readdir(segmentDir(host.storeDir))).filter((f) => /^seg-\d{6}$/.test(f)).length : 0
       const note = `read from disk: ${highest} batches of the level files (copied while the node was quiet, opened by a fresh LevelDB), the tail witness, ${segments} segment file(s); compared with the running node's memory${memory.settled ? '' : ' (a batch waits for disk space: memory is ahead of the disk, not compared)'}`

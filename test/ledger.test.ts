@@ -15,6 +15,7 @@ import {
   checkViewsAgree,
   cloneChainView,
   decodeEntry,
+  decodeStoredEntry,
   decodeProof,
   decodeSeal,
   encodeEntry,
@@ -141,9 +142,30 @@ describe('ledger formats', () => {
         const bytes = encodeEntry(e)
         expect(decodeEntry(bytes)).toEqual({ ok: true, value: e })
         expect(toHex(encodeEntry((decodeEntry(bytes) as { value: Entry }).value))).toBe(toHex(bytes))
+        // A store's own bytes: the same entry without the canonical re-check.
+        expect(decodeStoredEntry(bytes)).toEqual({ ok: true, value: e })
       }),
       { numRuns: 200 },
     )
+  })
+
+  it('[LEDGER-6] decodeStoredEntry (a node\'s own store) rejects malformed, non-shortest and wrongly shaped bytes as decodeEntry does, never throws', () => {
+    const { batches } = chainOf([1])
+    const e = batches[0]!.entries[0]!
+    const eb = encodeEntry(e)
+    for (const bad of [new Uint8Array([...eb, 0]), eb.subarray(0, eb.length - 1), encodeSeal(batches[0]!.seal), new Uint8Array([0xff, 0x00]), new Uint8Array(0)]) {
+      expect(decodeStoredEntry(bad)).toMatchObject({ ok: false })
+    }
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (junk) => {
+      const d = decodeStoredEntry(junk)
+      expect(typeof d.ok).toBe('boolean')
+    }), { numRuns: 300 })
+    const seqAt = 1 + 17 + 1 + VOL.length + 2 + 33
+    const longSeq = new Uint8Array([...eb.subarray(0, seqAt), 0x18, 0x01, ...eb.subarray(seqAt + 1)])
+    // cborg's strict decoding already refuses a non-shortest head; only key order and value kinds
+    // are what the skipped re-encoding would add, and an entry has no map.
+    expect(decodeEntry(longSeq)).toMatchObject({ ok: false })
+    expect(decodeStoredEntry(longSeq)).toMatchObject({ ok: false })
   })
 
   it('[LEDGER-6] non-canonical and wrongly shaped bytes are rejected as malformed, never thrown', () => {

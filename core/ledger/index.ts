@@ -8,6 +8,7 @@ export {
   SEAL_TAG,
   PROOF_TAG,
   decodeEntry,
+  decodeStoredEntry,
   decodeProof,
   decodeSeal,
   encodeEntry,
