@@ -56,7 +56,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readdir, statfs, type FileHandle } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { Level } from 'level'
-import { decode, encode, encodeArrayOfEncoded, tryDecode, type Value } from '../core/codec.ts'
+import { decode, decodeUnchecked, encode, encodeArrayOfEncoded, tryDecode, type Value } from '../core/codec.ts'
 import { bytesEqual, fromHex } from '../core/bytes.ts'
 import { parseChunkRecord, parseCutRecord, parseEntryRecord, parsePlainRecord, type ChunkAudit, type PlainBytes, type Storage } from '../core/storage.ts'
 import { decodeStoredEntry, type Entry } from '../core/ledger/index.ts'
@@ -231,11 +231,13 @@ export function decodeBatch(seq: number, value: Uint8Array): { ok: true; records
   }
   const [sum, body] = outer as [Uint8Array, Uint8Array]
   if (!bytesEqual(sha256(body), sum)) return { ok: false, problem: 'the SHA-256 checksum does not match the body' }
+  // The checksum vouches for the body's bytes as written (canonical, by encodeBatch): decoding them
+  // again without the canonical re-encoding is ~5 % of a start after 70k ops.
   let inner: Value
   try {
-    inner = decode(body)
+    inner = decodeUnchecked(body)
   } catch (err) {
-    return { ok: false, problem: `the body is not canonical CBOR (${(err as Error).message})` }
+    return { ok: false, problem: `the body is not CBOR (${(err as Error).message})` }
   }
   if (!Array.isArray(inner) || inner.length !== 2 || !Array.isArray(inner[1])) return { ok: false, problem: 'the body is not [seq, records]' }
   if (inner[0] !== seq) return { ok: false, problem: `the body belongs to batch ${String(inner[0])}, not to this key` }
