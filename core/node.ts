@@ -259,7 +259,9 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
       settle(config, state, ctx)
       for (const name of [...state.volumes.keys()].sort()) {
         const v = state.volumes.get(name)!
-        if (v.fs.epoch > v.lastCheckpoint) writeCheckpoint(config, v, ctx)
+        // Also when no image holds some inode yet: a restart that replayed without an image
+        // (an older store, a rejected image) writes one at its clean stop.
+        if (v.fs.epoch > v.lastCheckpoint || v.fs.dirty.size > 0) writeCheckpoint(config, v, ctx)
       }
       return { ok: true }
     }
