@@ -235,6 +235,32 @@ describe('the runtime', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
   })
 
+  it('[CKPT-4] a time before 1970 survives the past and the image: history, image restart and verify', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paciofs-ckpt-'))
+    dirs.push(dataDir)
+    const opts = { dataDir, secretKey: nodeCrypto.sha256(new Uint8Array([4])), listen: { host: '127.0.0.1', port: 0 }, peers: [] }
+    const a = await NodeHost.start(opts)
+    await a.request({ type: 'create-volume', name: V, policy: 'majority' })
+    const t = { sec: 1, nsec: 0 }
+    expect((await a.request({ type: 'fs', volume: V, call: { type: 'create', path: '/old', mode: 0o644, cred, time: t } })).ok).toBe(true)
+    const r = await a.request({ type: 'fs', volume: V, call: { type: 'utimens', path: '/old', atime: { sec: -315_619_200, nsec: 5 }, mtime: { sec: -1, nsec: 999_999_999 }, cred, time: t } })
+    expect(r.ok).toBe(true)
+    const root = stateRoot(volOf(a.state).fs)
+    await a.stop()
+    const b = await NodeHost.start(opts)
+    try {
+      expect(b.restoredFrom.get(V)!.image).toBe('used')
+      const fs = volOf(b.state).fs
+      expect(stateRoot(fs)).toBe(root)
+      const ino = fs.inodes.get(1)!.entries!.get('old')!
+      const versions = fs.past.versions(ino)
+      expect(versions.map((v) => v.mtime.sec)).toEqual([1, -1])
+      expect((fs.past as { damaged?: number }).damaged ?? 0).toBe(0)
+    } finally {
+      await b.stop()
+    }
+  })
+
   it('[CKPT-1] a node stopped cleanly restarts from the checkpoint it wrote at shutdown', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'paciofs-ckpt-'))
     dirs.push(dataDir)

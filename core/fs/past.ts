@@ -101,7 +101,9 @@ const isUint = (x: unknown): x is number => typeof x === 'number' && Number.isSa
 export function decodeVersion(value: Value, epoch: Epoch, prev: InodeVersion | undefined): InodeVersion | undefined {
   if (!Array.isArray(value) || value.length !== 14) return undefined
   const [kind, mode, uid, gid, size, nlink, atime, mtime, ctime, rdev, xattrs, changes, target, deleted] = value
-  const time = (x: Value): FsTime | undefined => (Array.isArray(x) && x.length === 2 && isUint(x[0]) && isUint(x[1]) ? { sec: x[0], nsec: x[1] } : undefined)
+  // Seconds may be negative (a time before 1970 is a valid utimens, core/fs/ops.ts); nanoseconds not.
+  const isSec = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n)
+  const time = (x: Value): FsTime | undefined => (Array.isArray(x) && x.length === 2 && isSec(x[0]) && isUint(x[1]) && x[1] <= 999_999_999 ? { sec: x[0], nsec: x[1] } : undefined)
   const at = time(atime as Value)
   const mt = time(mtime as Value)
   const ct = time(ctime as Value)
