@@ -134,7 +134,11 @@ function onBatch(
     // validation extends the view's arrays in place (core/ledger/ledger.ts), which must not happen here.
     // Looked up, not created: a rejected batch must leave no (empty) chain behind (FOTB-7).
     const view = state.chains.get(author)?.view ?? newChainView(state.volume, author)
-    const r = validateBatch(crypto, cloneChainView(view), entries, seal, limitsOf(params))
+    // validateBatch extends the arrays only for a batch that reaches past the view's head, so
+    // only then is a copy needed: copying our whole chain for every batch of ours that comes back
+    // cost O(history) per message.
+    const reaches = typeof seal === 'object' && seal !== null && typeof seal.seq === 'number' && seal.seq > view.seq
+    const r = validateBatch(crypto, reaches ? cloneChainView(view) : view, entries, seal, limitsOf(params))
     if (!r.ok && r.rejection.code === 'equivocation') return noteEquivocation(state, crypto, r.rejection.proof, out, ups)
     count(state, r.ok ? 'reject:own-chain' : `reject:${r.rejection.code}`)
     return
