@@ -205,7 +205,7 @@ export class Cluster {
     if (reply?.ok && request.type === 'fs' && node.up) {
       const own = node.state.volumes.get(request.volume)?.fotb.chains.get(node.pid)?.view
       const seq = node.state.volumes.get(request.volume)?.fotb.own.seq ?? 0
-      if (own && seq > 0 && seq <= own.seq) this.options.observe?.({ at: this.now, type: 'acked', node: node.pid, nodeId: id, volume: request.volume, seq, hash: own.hashes[seq - 1]! }, this)
+      if (own && seq > 0 && seq <= own.seq) this.options.observe?.({ at: this.now, type: 'acked', node: node.pid, nodeId: id, volume: request.volume, seq, hash: own.hashes.get(seq - 1)! }, this)
     }
     const result = reply === undefined ? (node.held !== null ? 'held (disk full)' : 'lost (crashed in the step)') : reply.ok ? 'ok' : reply.errno
     this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result })

@@ -93,7 +93,7 @@ export class InvariantChecker {
       const chain = v.fotb.chains.get(up.author)
       up.hashes.forEach((hash, i) => {
         const seq = up.from + i
-        if (!chain || seq > chain.view.seq || chain.view.hashes[seq - 1] !== hash) {
+        if (!chain || seq > chain.view.seq || chain.view.hashes.get(seq - 1) !== hash) {
           this.fail('FOTB-1', `${short(o.node)} delivered ${short(up.author)}#${seq} that is not on its sealed chain`, o.at)
         }
         // STORE-5: what was delivered is readable from the port, as the entry with that hash.
@@ -110,7 +110,7 @@ export class InvariantChecker {
         else if (seen !== hash) this.fail('FOTB-4', `${short(o.node)} delivered a different entry at ${short(up.author)}#${seq}`, o.at)
         if (this.options.correct(up.author)) {
           const own = cluster.nodes.get(up.author)?.state.volumes.get(o.volume)?.fotb.chains.get(up.author)
-          if (own && seq <= own.view.seq && own.view.hashes[seq - 1] !== hash) {
+          if (own && seq <= own.view.seq && own.view.hashes.get(seq - 1) !== hash) {
             this.fail('FOTB-2', `${short(o.node)} delivered ${short(up.author)}#${seq} which its correct author did not append`, o.at)
           }
         }
@@ -170,7 +170,7 @@ export class InvariantChecker {
         const theirs = other.state.volumes.get(name)?.fotb.chains.get(node.pid)?.view
         if (theirs === undefined || theirs.seq === 0) continue
         const s = Math.min(mine.seq, theirs.seq)
-        if (mine.hashes[s - 1] === theirs.hashes[s - 1]) continue
+        if (mine.hashes.get(s - 1) === theirs.hashes.get(s - 1)) continue
         const key = `${node.id}/${name}/${other.id}`
         if (this.selfEquivocations.has(key)) continue // once per pair
         this.selfEquivocations.add(key)
@@ -216,8 +216,8 @@ export class InvariantChecker {
       const node = cluster.nodes.get(a.nodeId)
       if (!node || !node.up || node.halted) continue
       const view = node.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view
-      if (view !== undefined && a.seq <= view.seq && view.hashes[a.seq - 1] === a.hash) continue
-      const heldElsewhere = [...cluster.nodes.values()].some((n) => n.id !== node.id && this.options.correct(n.pid) && n.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view.hashes[a.seq - 1] === a.hash)
+      if (view !== undefined && a.seq <= view.seq && view.hashes.get(a.seq - 1) === a.hash) continue
+      const heldElsewhere = [...cluster.nodes.values()].some((n) => n.id !== node.id && this.options.correct(n.pid) && n.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view.hashes.get(a.seq - 1) === a.hash)
       if (a.atRisk && !heldElsewhere) {
         this.notes.push(`${a.volume}: ${short(node.pid)}#${a.seq} was lost with its tail before any member held it (reported by the tail witness)`)
         continue
@@ -271,7 +271,7 @@ export class InvariantChecker {
         if (!Array.isArray(rec) || rec[0] !== 'checkpoint' || rec[1] !== name) continue
         const p = parseCheckpoint(node.config.crypto, name, node.pid, rec)
         if (!p.ok) continue
-        const inChains = [...p.checkpoint.heads].every(([author, h]) => cut.has(author) || ref.fotb.chains.get(author)?.view.hashes[h.seq - 1] === h.head)
+        const inChains = [...p.checkpoint.heads].every(([author, h]) => cut.has(author) || ref.fotb.chains.get(author)?.view.hashes.get(h.seq - 1) === h.head)
         if (inChains && (newest === null || p.checkpoint.epoch > newest)) newest = p.checkpoint.epoch
       }
       const u = used.get(name)?.used ?? null
@@ -310,7 +310,7 @@ export class InvariantChecker {
       for (const [author, log] of [...v.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
         for (let seq = 1; seq <= log.view.seq; seq++) {
           const e = node.chunks.entry(name, author, seq)
-          if (e === undefined || hashAt(node.config.crypto, e) !== log.view.hashes[seq - 1]) {
+          if (e === undefined || hashAt(node.config.crypto, e) !== log.view.hashes.get(seq - 1)) {
             this.fail('STORE-5', `${name} at ${short(node.pid)}: entry ${short(author)}#${seq} of the accepted chain is ${e === undefined ? 'not in' : 'another one in'} its store`, at)
             break
           }

@@ -34,6 +34,7 @@ import {
   validateBatch,
   verifyProof,
   verifySeal,
+  HashList,
 } from '../core/ledger/index.ts'
 import type { ChainView, Entry, EntryHeader, EquivocationProof, LedgerRejectionCode, OwnChain, Seal } from '../core/ledger/index.ts'
 
@@ -326,7 +327,7 @@ describe('ledger writer and reader', () => {
     const { batches, entries } = chainOf([2, 2])
     const v = viewOf(batches)
     const bad1 = cloneChainView(v)
-    bad1.hashes[0] = bad1.hashes[1]!
+    bad1.hashes.set(0, bad1.hashes.get(1)!)
     expect(checkChainView(crypto, bad1).map((x) => x.id)).toContain('LEDGER-1')
     const bad2 = cloneChainView(v)
     bad2.seals.pop()
@@ -527,5 +528,32 @@ describe('ledger equivocation', () => {
     expect(checkViewsAgree(v, viewOf(batches.slice(0, 2)))).toEqual([])
     const { a: ha, b: hb } = twins(1, [1], [1])
     expect(checkViewsAgree(viewOf(ha), viewOf(hb)).map((x) => x.id)).toEqual(['LEDGER-5'])
+  })
+})
+
+describe('HashList (a view\'s packed entry hashes)', () => {
+  it('behaves like an array of hex hashes under push, get, set and slice', () => {
+    const hex = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => toHex(b))
+    fc.assert(fc.property(fc.array(hex, { maxLength: 80 }), fc.integer({ min: -3, max: 90 }), fc.integer({ min: -3, max: 90 }), hex, (items, a, b, other) => {
+      const list = HashList.empty()
+      const model: string[] = []
+      for (const h of items) {
+        list.push(h)
+        model.push(h)
+      }
+      expect(list.length).toBe(model.length)
+      for (let i = -2; i <= model.length + 1; i++) expect(list.get(i)).toBe(i >= 0 ? model[i] : undefined)
+      const s = list.slice(Math.max(0, a), Math.max(0, b))
+      expect(s.toArray()).toEqual(model.slice(Math.max(0, a), Math.max(0, b)))
+      if (model.length > 0) {
+        const i = Math.abs(a) % model.length
+        s.push(other) // a slice is a copy: the list is unchanged
+        list.set(i, other)
+        model[i] = other
+        expect(list.toArray()).toEqual(model)
+        expect(JSON.stringify(list)).toBe(JSON.stringify(model))
+      }
+      expect(() => list.push('not hex')).toThrow()
+    }), { numRuns: 200 })
   })
 })

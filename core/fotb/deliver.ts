@@ -41,7 +41,7 @@ export function supportedSeq(state: FotbState, view: ChainView, selfCounts = tru
     if (!rep || rep.seq === 0) continue
     // A report beyond our chain supports only as far as we can check; a correct member's
     // chain is linear, so its report at rep.seq also vouches for every seq below it.
-    if (rep.seq <= view.seq && view.hashes[rep.seq - 1] === rep.head) supports.push(rep.seq)
+    if (rep.seq <= view.seq && view.hashes.get(rep.seq - 1) === rep.head) supports.push(rep.seq)
   }
   const q = Math.max(1, quorum(state.members.size) - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
   if (supports.length < q) return 0
@@ -81,9 +81,9 @@ export function tryDeliver(state: FotbState, author: Pid, out: Out, port: EntryR
   if (state.mutation === 'deliver-out-of-order' && seqs.length >= 2) seqs.reverse()
   for (const seq of seqs) {
     const entry = entries[seq - done - 1]!
-    ups.push({ type: 'deliver', author, seq, hash: log.view.hashes[seq - 1]!, payload: entry.payload })
+    ups.push({ type: 'deliver', author, seq, hash: log.view.hashes.get(seq - 1)!, payload: entry.payload })
     // Observable by hosts and invariant checkers (FIFO, exactly once, consistency).
-    out.deliver(state.volume, { type: 'entries', author, from: seq, hashes: [log.view.hashes[seq - 1]!] })
+    out.deliver(state.volume, { type: 'entries', author, from: seq, hashes: [log.view.hashes.get(seq - 1)!] })
   }
   state.delivered.set(author, target)
   out.persist(deliveredRecord(state.volume, author, target))

@@ -53,7 +53,7 @@ function cutAt(log: AuthorLog, seq: Seq): Candidate {
     view: {
       ...v,
       seq,
-      head: seq === 0 ? ZERO_HASH : v.hashes[seq - 1]!,
+      head: seq === 0 ? ZERO_HASH : v.hashes.get(seq - 1)!,
       hashes: v.hashes.slice(0, seq),
       payloadHashes: v.payloadHashes.slice(0, seq),
       seals: v.seals.filter((s) => s.seq <= seq),
@@ -96,7 +96,7 @@ export function tryOtherBranch(
   }
   cand = { view: r.view, base: cand.base, entries: [...cand.entries, ...r.accepted] }
   for (let s = 1; s <= Math.min(done, cand.view.seq); s++) {
-    if (cand.view.hashes[s - 1] !== log.view.hashes[s - 1]) {
+    if (cand.view.hashes.get(s - 1) !== log.view.hashes.get(s - 1)) {
       count(state, 'reject:branch-rewrites-delivered')
       state.candidates.delete(author)
       return true
@@ -118,7 +118,7 @@ export function maybeAdopt(state: FotbState, author: Pid, out: Out, port: EntryR
   // candidate was last checked (tryOtherBranch). Delivered entries never change.
   const log = state.chains.get(author)!
   for (let s = 1; s <= Math.min(done, cand.view.seq); s++) {
-    if (cand.view.hashes[s - 1] !== log.view.hashes[s - 1]) {
+    if (cand.view.hashes.get(s - 1) !== log.view.hashes.get(s - 1)) {
       count(state, 'reject:branch-rewrites-delivered')
       state.candidates.delete(author)
       return

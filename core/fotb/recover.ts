@@ -90,7 +90,7 @@ export function waitingFor(state: FotbState): Pid[] {
   for (const m of [...state.members].sort()) {
     if (m === state.me) continue
     const rep = r.heard.get(m)
-    if (rep === undefined || rep.seq > seq || (rep.seq > 0 && mine?.hashes[rep.seq - 1] !== rep.head)) out.push(m)
+    if (rep === undefined || rep.seq > seq || (rep.seq > 0 && mine?.hashes.get(rep.seq - 1) !== rep.head)) out.push(m)
   }
   return out
 }

@@ -115,7 +115,7 @@ export function restoreFotb(
   for (const [author, t] of trusted) {
     if (cut.has(author)) continue
     const view = state.chains.get(author)?.view
-    if (view === undefined || view.seq < t.seq || view.hashes[t.seq - 1] !== t.head) untrusted.push(author)
+    if (view === undefined || view.seq < t.seq || view.hashes.get(t.seq - 1) !== t.head) untrusted.push(author)
   }
   for (const [author, seq] of delivered) {
     const have = state.chains.get(author)?.view.seq ?? 0

@@ -40,7 +40,7 @@ export function checkChainView(
   }
   if (view.hashes.length !== view.seq) v(`hashes has ${view.hashes.length} items, seq is ${view.seq}`)
   if (view.payloadHashes.length !== view.seq) v(`payloadHashes has ${view.payloadHashes.length} items, seq is ${view.seq}`)
-  const expectedHead = view.seq === 0 ? ZERO_HASH : view.hashes[view.seq - 1]
+  const expectedHead = view.seq === 0 ? ZERO_HASH : view.hashes.get(view.seq - 1)
   if (view.head !== expectedHead) v(`head ${view.head} is not the hash at seq ${view.seq}`)
   const n = Math.min(view.seq, view.hashes.length, view.payloadHashes.length)
   let prev: string = ZERO_HASH
@@ -50,14 +50,14 @@ export function checkChainView(
       author: view.author,
       seq: k,
       prev: prev as EntryHeader['prev'],
-      payloadHash: view.payloadHashes[k - 1]!,
+      payloadHash: view.payloadHashes.get(k - 1)!,
     }
     if (headerShapeError(h) !== undefined) {
       v(`the header at seq ${k} is malformed`)
       break
     }
     const hash = entryHash(crypto, h)
-    if (hash !== view.hashes[k - 1]) {
+    if (hash !== view.hashes.get(k - 1)) {
       v(`the header at seq ${k} does not hash to the stored hash (broken link or tampered)`)
       break
     }
@@ -69,7 +69,7 @@ export function checkChainView(
     if (sealShapeError(s) !== undefined) v(`a seal is malformed`)
     else if (s.volume !== view.volume || s.author !== view.author) v(`the seal at seq ${s.seq} is of another chain`)
     else if (s.seq <= last) v(`seals are not strictly ascending at seq ${s.seq}`)
-    else if (s.seq > view.seq || view.hashes[s.seq - 1] !== s.head) v(`the seal at seq ${s.seq} does not commit to the accepted hash`)
+    else if (s.seq > view.seq || view.hashes.get(s.seq - 1) !== s.head) v(`the seal at seq ${s.seq} does not commit to the accepted hash`)
     else if (verify && !verifySeal(crypto, s)) v(`the seal at seq ${s.seq} does not verify`)
     if (typeof s?.seq === 'number') last = s.seq
   }
@@ -83,7 +83,7 @@ export function checkChainView(
         v(`stored entry ${i} is not the entry at seq ${k} of this chain`)
         continue
       }
-      if (e.payloadHash !== view.payloadHashes[i] || e.prev !== (k === 1 ? ZERO_HASH : view.hashes[k - 2])) {
+      if (e.payloadHash !== view.payloadHashes.get(i) || e.prev !== (k === 1 ? ZERO_HASH : view.hashes.get(k - 2))) {
         v(`stored entry at seq ${k} differs from the accepted header`)
         continue
       }
@@ -102,7 +102,7 @@ export function checkViewsAgree(a: ChainView, b: ChainView): LedgerViolation[] {
   if (a.volume !== b.volume || a.author !== b.author) return []
   const n = Math.min(a.seq, b.seq, a.hashes.length, b.hashes.length)
   for (let k = 1; k <= n; k++) {
-    if (a.hashes[k - 1] !== b.hashes[k - 1]) {
+    if (a.hashes.get(k - 1) !== b.hashes.get(k - 1)) {
       return [{ id: 'LEDGER-5', message: `${a.volume}/${a.author}: two views differ at seq ${k}` }]
     }
   }

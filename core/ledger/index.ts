@@ -30,3 +30,4 @@ export {
 export type { Decoded, Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, LedgerRejectionCode, Seal, SealedPath } from './format.ts'
 export * from './proof.ts'
 export * from './check.ts'
+export { HashList } from './hashlist.ts'

@@ -30,6 +30,7 @@ import {
   writeHeaderTail,
 } from './format.ts'
 import type { Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, Seal, SealedPath } from './format.ts'
+import { HashList } from './hashlist.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Writer side
@@ -77,17 +78,17 @@ export interface ChainView {
   seq: Seq
   /** Hash of the last accepted entry (ZERO_HASH when none). */
   head: EntryHash
-  /** hashes[i] = hash of the entry at seq i+1. */
-  hashes: EntryHash[]
-  /** payloadHashes[i] = payloadHash of the entry at seq i+1 (with hashes, enough to rebuild
+  /** hashes.get(i) = hash of the entry at seq i+1 (packed, core/ledger/hashlist.ts). */
+  hashes: HashList<EntryHash>
+  /** payloadHashes.get(i) = payloadHash of the entry at seq i+1 (with hashes, enough to rebuild
    *  every accepted header for proofs). Added to the contract. */
-  payloadHashes: string[]
+  payloadHashes: HashList
   /** Accepted seals, strictly ascending seq; the last one is at `seq`. */
   seals: Seal[]
 }
 
 export function newChainView(volume: VolumeName, author: Pid): ChainView {
-  return { volume, author, seq: 0, head: ZERO_HASH, hashes: [], payloadHashes: [], seals: [] }
+  return { volume, author, seq: 0, head: ZERO_HASH, hashes: HashList.empty<EntryHash>(), payloadHashes: HashList.empty(), seals: [] }
 }
 
 /** A deep-enough copy (fresh arrays) to keep a view across a successful validateBatch. */
@@ -102,8 +103,8 @@ export function acceptedHeader(view: ChainView, seq: Seq): EntryHeader {
     volume: view.volume,
     author: view.author,
     seq,
-    prev: seq === 1 ? ZERO_HASH : view.hashes[seq - 2]!,
-    payloadHash: view.payloadHashes[seq - 1]!,
+    prev: seq === 1 ? ZERO_HASH : view.hashes.get(seq - 2)!,
+    payloadHash: view.payloadHashes.get(seq - 1)!,
   }
 }
 
@@ -214,10 +215,10 @@ export function validateBatch(
   // 4. Compare the overlap with accepted history: seqs first.seq-1 (through prev) .. min(last, view.seq).
   let conflict = 0
   const overlapEnd = Math.min(lastSeq, view.seq)
-  if (first.seq >= 2 && first.seq - 1 <= view.seq && first.prev !== view.hashes[first.seq - 2]) conflict = first.seq - 1
+  if (first.seq >= 2 && first.seq - 1 <= view.seq && first.prev !== view.hashes.get(first.seq - 2)) conflict = first.seq - 1
   else {
     for (let k = first.seq; k <= overlapEnd; k++) {
-      if (hashes[k - first.seq] !== view.hashes[k - 1]) {
+      if (hashes[k - first.seq] !== view.hashes.get(k - 1)) {
         conflict = k
         break
       }
@@ -279,7 +280,7 @@ export function checkSeal(
   }
   if (!verifySeal(crypto, seal)) return reject({ code: 'bad-signature', detail: `the seal at seq ${seal.seq} does not verify under its author's key` })
   if (seal.seq > view.seq) return { ok: true, known: false }
-  if (view.hashes[seal.seq - 1] === seal.head) return { ok: true, known: true }
+  if (view.hashes.get(seal.seq - 1) === seal.head) return { ok: true, known: true }
   const proof: EquivocationProof = { a: acceptedPath(view, seal.seq), b: { seal, path: [] } }
   return reject({ code: 'equivocation', detail: `the author sealed two different heads at seq ${seal.seq}`, proof })
 }

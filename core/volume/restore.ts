@@ -160,7 +160,7 @@ export function restoreVolume(
       else if (p.type === 'vote-accept') addVote(state.acceptVotes, p.target, author)
       else if (p.type === 'vote-kick') addVote(state.kickVotes, p.target, author)
       else if ((author !== me || fotb.isRegained(state.fotb, seq)) && seq > (lastDone.get(author) ?? 0)) {
-        pendingOps.push({ author, seq, txid: log.view.hashes[seq - 1]!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
+        pendingOps.push({ author, seq, txid: log.view.hashes.get(seq - 1)!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
       }
     }
   }
