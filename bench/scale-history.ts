@@ -4,7 +4,7 @@
 // script drives this checkout and a baseline one alike) and uses only what every checkout since
 // the runtime offers: PacioNode.start({ dataDir, listen }), node.host.request({ type: 'fs', ... })
 // and node.stop().
-//   node --import tsx bench/scale-history.ts --checkout DIR --data DIR --ops H [--window W]
+//   node --import tsx bench/scale-history.ts --checkout DIR --data DIR --ops H [--window W] [--create]
 // Prints one JSON line: ops, seconds, ops_per_s, the time the node took to start (restore from
 // its store, no FUSE), store batches written, the process's RSS.
 import { readFileSync } from 'node:fs'
@@ -55,6 +55,9 @@ async function main(): Promise<void> {
       window: { type: 'string', default: '16' },
       volume: { type: 'string', default: 'default' },
       seed: { type: 'string', default: '11' },
+      // make the volume first (a data directory made by `paciofs init --data DIR`; for use by
+      // hand: the scale bench mounts first)
+      create: { type: 'boolean', default: false },
     },
     strict: true,
   })
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
   const mod = (await import(pathToFileURL(join(resolve(values.checkout), 'runtime/node-service.ts')).href)) as NodeServiceModule
 
   const t0 = performance.now()
-  const node = await mod.PacioNode.start({ dataDir: resolve(values.data), listen: { host: '127.0.0.1', port: 0 } })
+  const node = await mod.PacioNode.start({ dataDir: resolve(values.data), listen: { host: '127.0.0.1', port: 0 }, ...(values.create ? { create: [volume] } : {}) })
   const start_ms = performance.now() - t0
   const rssStarted = rssMB()
   const batches0 = node.host.stats?.get('persist:batches') ?? 0

@@ -381,3 +381,17 @@ describe('codec', () => {
     for (const s of ['\uD83D\uDE00', 'a\uDBFF\uDFFFb', '\uD800\uDC00']) expect(decode(encode({ [s]: s }))).toEqual({ [s]: s })
   })
 })
+
+describe('hex (core/bytes.ts)', () => {
+  it('toHex is the two lowercase digits of every byte, at any length (also past its scratch buffer), and fromHex inverts it', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 5000 }), (bytes) => {
+        const hex = toHex(bytes)
+        expect(hex).toBe(Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(''))
+        expect(fromHex(hex)).toEqual(bytes)
+      }),
+      { numRuns: 200 },
+    )
+    expect(toHex(Uint8Array.from({ length: 256 }, (_, i) => i))).toMatch(/^(?:[0-9a-f]{2}){256}$/)
+  })
+})
