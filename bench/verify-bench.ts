@@ -212,7 +212,7 @@ async function main(): Promise<void> {
   const logOps = v.log.length
   const chunkStats = (config.storage as MemoryStorage).chunkStats(VOLUME)
   const chunkBytes = chunkStats.bytes
-  const seals = v.fotb.chains.get(built.state.me)!.view.seals.length
+  const seals = v.fotb.chains.get(built.state.me)!.view.seals.toArray().length
   progress(`built in ${(built.ms / 1000).toFixed(1)} s: ${logOps} logged ops, ${chunkStats.chunks} chunks (${(chunkBytes / 2 ** 20).toFixed(1)} MiB), ${seals} seals; signing ${(buildTiming.signMs / 1000).toFixed(1)} s, content hashing ${(buildTiming.contentHashMs / 1000).toFixed(1)} s`)
 
   const figures: Record<string, number[]> = {

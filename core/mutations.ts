@@ -27,6 +27,8 @@ export type Mutation =
   | 'forget-fetched-entries'
   /** the replica's past keeps a step's records after the step (spec/storage.md STORE-6). */
   | 'keep-past-records'
+  /** the volume keeps every log record in memory after a step (spec/storage.md STORE-7). */
+  | 'keep-log-records'
   /** restart trusts any checkpoint record: no signature check, heads not compared with the chains. */
   | 'trust-any-checkpoint'
   /** a node that lost its tail appends at once instead of learning its own head (core/fotb/recover.ts). */
@@ -48,6 +50,7 @@ export const MUTATIONS: readonly Mutation[] = [
   'forget-fetched-entries',
   'trust-any-checkpoint',
   'keep-past-records',
+  'keep-log-records',
   'skip-tail-recovery',
   'stale-image',
 ]

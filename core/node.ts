@@ -134,6 +134,7 @@ export function stepGroup(
 function endStep(config: NodeConfig, state: NodeState): void {
   for (const v of state.volumes.values()) {
     if (config.params.mutation !== 'keep-past-records' && v.fs.past instanceof StoredFsPast) v.fs.past.endStep()
+    if (config.params.mutation !== 'keep-log-records') v.log.endStep()
     if (config.params.mutation !== 'keep-chunk-bytes') v.written.clear()
     if (config.params.mutation !== 'keep-plain-ops') v.writtenPlain.clear()
     fotb.clearWritten(v.fotb)
@@ -269,7 +270,7 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
 }
 
 function addVolume(config: NodeConfig, state: NodeState, ctx: vol.Ctx, genesis: Genesis, contacts: readonly Pid[]): VolumeState {
-  const v = vol.newVolume(config.crypto, genesis, state.me, contacts, config.storage)
+  const v = vol.newVolume(config.crypto, genesis, state.me, contacts, config.storage, config.params.logKeep)
   if (config.params.fotb.mutation) v.fotb.mutation = config.params.fotb.mutation
   state.volumes.set(genesis.name, v)
   ctx.out.persist(genesisRecord(genesis, contacts))

@@ -11,10 +11,11 @@
 // and runtime/store.ts (level + segment files, bounded caches).
 import type { Value } from './codec.ts'
 import { toHex } from './bytes.ts'
-import type { Entry } from './ledger/index.ts'
-import { decodeEntry } from './ledger/index.ts'
+import type { Entry, Seal } from './ledger/index.ts'
+import { decodeEntry, decodeSeal } from './ledger/index.ts'
 import { isPid, type ChunkHash, type Epoch, type ObfHash, type Pid, type Seq, type VolumeName } from './types.ts'
 import { MemoryPastStore, type PastStore } from './volume/past.ts'
+import type { LogReader } from './volume/log.ts'
 
 /** Read side of a node's stored chunks, per volume. */
 export interface ChunkStore {
@@ -34,7 +35,7 @@ export interface PlainBytes {
 
 /** The whole port: chunks, plain operations, the accepted ledger chains and the replicas' past
  *  (core/volume/past.ts PastStore). */
-export interface Storage extends ChunkStore, PastStore {
+export interface Storage extends ChunkStore, PastStore, LogReader {
   /** The plain operation persisted under `obf` (a `plain` record), or undefined. The bytes are as
    *  stored: the core checks them against `obf` before it uses or serves them. */
   plain(volume: VolumeName, obf: ObfHash): PlainBytes | undefined
@@ -42,6 +43,10 @@ export interface Storage extends ChunkStore, PastStore {
    *  unless a later `cut` record of `author` with base < seq dropped it (a branch switch).
    *  Undefined when there is none; the core re-checks entries it restores or audits. */
   entry(volume: VolumeName, author: Pid, seq: Seq): Entry | undefined
+  /** The accepted seal of `author`'s chain at exactly `seq`: the last `seal` record persisted for
+   *  it, unless a later `cut` record of `author` with base < seq dropped it. Undefined when there is
+   *  none (most seqs have none: one seal per batch). */
+  seal(volume: VolumeName, author: Pid, seq: Seq): Seal | undefined
 }
 
 /** What an audit read of one stored chunk found. */
@@ -94,6 +99,20 @@ export function parseEntryRecord(r: Value): { volume: VolumeName; entry: Entry }
 }
 
 
+/** parseSealRecord's results by record (as parsedEntries). */
+const parsedSeals = new WeakMap<readonly Value[], { volume: VolumeName; seal: Seal }>()
+
+/** The (volume, seal) of a `['seal', volume, sealBytes]` record (spec/fotb.md "Records"). */
+export function parseSealRecord(r: Value): { volume: VolumeName; seal: Seal } | undefined {
+  if (!Array.isArray(r) || r.length !== 3 || r[0] !== 'seal' || typeof r[1] !== 'string' || !(r[2] instanceof Uint8Array)) return undefined
+  const known = parsedSeals.get(r)
+  if (known !== undefined) return known
+  const d = decodeSeal(r[2])
+  const parsed = d.ok && d.value.volume === r[1] ? { volume: r[1] as VolumeName, seal: d.value } : undefined
+  if (parsed !== undefined) parsedSeals.set(r, parsed)
+  return parsed
+}
+
 /** The persisted form of a branch switch: `['cut', volume, author (33 bytes), base]` drops the
  *  author's entries and seals above `base`. */
 export function cutRecord(volume: VolumeName, author: Uint8Array, base: Seq): Value {
@@ -116,6 +135,10 @@ export class MemoryStorage implements Storage {
   /** 'volume/author' -> seq -> the accepted entry. */
   private readonly chains = new Map<string, Map<Seq, Entry>>()
   private readonly past = new MemoryPastStore()
+  /** 'volume/author' -> seq -> the accepted seal. */
+  private readonly seals = new Map<string, Map<Seq, Seal>>()
+  /** 'volume/epoch' -> the log record. */
+  private readonly logs = new Map<string, Value>()
 
   /** `hash` (e.g. chunkHash with a Crypto) lets auditChunk check bytes; without it only presence. */
   constructor(private readonly hash?: (bytes: Uint8Array) => string) {}
@@ -131,6 +154,12 @@ export class MemoryStorage implements Storage {
   }
   entry(volume: VolumeName, author: Pid, seq: Seq): Entry | undefined {
     return this.chains.get(`${volume}/${author}`)?.get(seq)
+  }
+  seal(volume: VolumeName, author: Pid, seq: Seq): Seal | undefined {
+    return this.seals.get(`${volume}/${author}`)?.get(seq)
+  }
+  logRecord(volume: VolumeName, epoch: Epoch): Value | undefined {
+    return this.logs.get(`${volume}/${epoch}`)
   }
   chunkStats(volume: VolumeName): { chunks: number; bytes: number } {
     let chunks = 0
@@ -166,7 +195,7 @@ export class MemoryStorage implements Storage {
   dirNames(volume: VolumeName, dir: number): readonly string[] {
     return this.past.dirNames(volume, dir)
   }
-  /** Takes the chunk, plain, entry, cut and past records of one performed persist effect, in
+  /** Takes the chunk, plain, entry, seal, log, cut and past records of one performed persist effect, in
    *  order (a cut drops what an earlier record of the same effect put above its base); others
    *  are ignored. */
   absorb(records: readonly Value[]): void {
@@ -195,10 +224,24 @@ export class MemoryStorage implements Storage {
           chain.set(e.entry.seq, e.entry)
           break
         }
+        case 'seal': {
+          const s = parseSealRecord(r)
+          if (s === undefined) continue
+          const key = `${s.volume}/${s.seal.author}`
+          let chain = this.seals.get(key)
+          if (!chain) this.seals.set(key, (chain = new Map()))
+          chain.set(s.seal.seq, s.seal)
+          break
+        }
+        case 'log':
+          if (typeof r[1] === 'string' && typeof r[2] === 'number') this.logs.set(`${r[1]}/${r[2]}`, r)
+          break
         case 'cut': {
           const c = parseCutRecord(r)
           const chain = c === undefined ? undefined : this.chains.get(`${c.volume}/${c.author}`)
           if (chain) for (const seq of [...chain.keys()]) if (seq > c!.base) chain.delete(seq)
+          const sealed = c === undefined ? undefined : this.seals.get(`${c.volume}/${c.author}`)
+          if (sealed) for (const seq of [...sealed.keys()]) if (seq > c!.base) sealed.delete(seq)
           break
         }
       }
@@ -236,5 +279,7 @@ export class MemoryStorage implements Storage {
     this.past.clear()
     this.plains.clear()
     this.chains.clear()
+    this.logs.clear()
+    this.seals.clear()
   }
 }

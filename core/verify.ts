@@ -42,7 +42,8 @@ export interface VerifyInput {
   /** Reads an accepted entry (the storage port); every one is re-validated against its seal. */
   readonly entry: (author: Pid, seq: Seq) => Entry | undefined
   readonly delivered: ReadonlyMap<Pid, Seq>
-  readonly log: readonly LogRecord[]
+  /** The log: epochs 1..length, each read when needed (core/volume/log.ts VolumeLog). */
+  readonly log: { readonly length: number; at(epoch: number): LogRecord | undefined }
   readonly skipped: readonly SkipRecord[]
   /** Reads a stored plain operation as stored (the storage port); every one is re-hashed. */
   readonly plain: (obf: ObfHash) => PlainBytes | undefined
@@ -91,19 +92,26 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
 
   // 2. The log: contiguous epochs; each record matches its ledger entry and its plain operation.
   const logged = new Map<string, number>()
-  input.log.forEach((rec, i) => {
+  const logAt = (epoch: number): LogRecord | undefined => {
+    const rec = input.log.at(epoch)
+    if (rec === undefined) add(`log epoch ${epoch}`, 'log record', 'stored and readable', 'missing or unreadable')
+    return rec
+  }
+  for (let i = 0; i < input.log.length; i++) {
+    const rec = logAt(i + 1)
+    if (rec === undefined) continue
     const where = `log epoch ${rec.epoch}`
     if (rec.epoch !== i + 1) add(where, 'epoch', String(i + 1), String(rec.epoch))
     if (rec.seq === null || rec.obf === null || rec.txid === null) {
       if (rec.author !== input.me) add(where, 'local record of another author', short(input.me), short(rec.author))
       if (rec.result === 'ok') add(where, 'local record result', 'an errno (only failed calls stay local)', 'ok')
-      return
+      continue
     }
     logged.set(`${rec.author}/${rec.seq}`, rec.epoch)
     const entry = input.entry(rec.author, rec.seq)
     if (!entry || rec.seq > (entriesOk.get(rec.author) ?? 0)) {
       add(where, 'ledger entry', `sealed entry ${short(rec.author)} seq ${rec.seq}`, 'missing or not verifiable')
-      return
+      continue
     }
     const txid = entryHash(crypto, headerOf(crypto, entry))
     if (txid !== rec.txid) add(where, 'txid', txid, rec.txid)
@@ -114,14 +122,14 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     const plain = input.plain(rec.obf)
     if (!plain) {
       add(where, 'plain operation', `plain op for ${rec.obf.slice(0, 16)}`, 'missing')
-      return
+      continue
     }
     const obf = obfuscate(crypto, plain.salt, plain.opBytes)
     if (obf !== rec.obf) add(where, 'salted hash of plain operation', rec.obf, obf)
     const op = decodeOp(plain.opBytes)
     if (op === undefined) add(where, 'plain operation', 'a valid operation', `bytes that are none (${toHex(plain.opBytes.subarray(0, 16))}...)`)
     else if (op.type !== rec.kind) add(where, 'kind', op.type, rec.kind)
-  })
+  }
 
   // 3. Completeness: every own op entry and every delivered op entry is logged, skipped or
   //    still pending below the delivered mark (pending entries are listed, not faults).
@@ -145,7 +153,10 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     const op = p === undefined ? undefined : decodeOp(p.opBytes)
     return p === undefined || op === undefined ? undefined : { ...p, op }
   }
-  for (const rec of input.log) {
+  for (let epoch = 1; epoch <= input.log.length; epoch++) {
+    // A record part 2 could not read is named there: replay cannot place what follows it.
+    const rec = input.log.at(epoch)
+    if (rec === undefined) return findings
     const op = opOfRecord(plainOp, rec)
     if (!op) {
       add(`log epoch ${rec.epoch}`, 'replay', 'a replayable operation', 'none: plain operation missing or invalid')

@@ -5,10 +5,9 @@
 // promise resolves (core/effects.ts, "persist before send"); at restart it feeds
 // `loadAll().records` to `restoreNode`.
 //
-// On disk (format 3, spec/runtime.md "Record store"), keys by prefix:
-//   m:format          'paciofs-store/4' (a '/3' store is made '/4' at open); a store without it, or with
-//                     another value, is refused
-//                     (there is no migration from an older format yet)
+// On disk (format 5, spec/runtime.md "Record store"), keys by prefix:
+//   m:format          'paciofs-store/5' (a '/3' or '/4' store is made '/5' at open); a store
+//                     without it, or with another value, is refused
 //   b:<16 digits>     one step's records: the batch's sequence number 1, 2, 3 ..., zero-padded
 //                     so that level's byte order of keys is the order of appends;
 //                     value = encode([sha256(body), body]), body = encode([seq, records])
@@ -16,13 +15,16 @@
 //                     CHUNK_INLINE_MAX bytes, encode(['seg', segment, offset, length]) otherwise
 //   p:<volume>:<obf>  a plain operation: encode([salt, opBytes])
 //   e:<volume>:<author>:<16 digits seq>  an accepted ledger entry: its canonical entry bytes
+//   g:<volume>:<16 digits epoch>  the volume's log record of that epoch: encode(record)
+//   q:<volume>:<author>:<16 digits seq>  an accepted seal: its canonical seal bytes (also in its
+//                     batch body); a cut deletes the q: keys above its base with the e: keys
 //   t:<volume>:<16 digits ino> | t:<volume>:epoch  the fold of the volume's tree images
 //                     (spec/checkpoint.md): each inode's encoding (see imageOps), the newest image's epoch
 //   s:<volume>        encode([chunks, bytes, plainOps]): what the volume's chunks count and weigh,
 //                     and how many plain operations it holds
 // One append = one atomic level batch with `sync: true`: the batch, its chunks' index entries, its
-// plain operations and entries, and the volume counters together. A batch's `plain` and `entry`
-// records live only under their p: and e: keys (the batch body keeps its other records); a `cut`
+// plain operations and entries, and the volume counters together. A batch's `plain`, `entry` and `log`
+// records live only under their p:, e: and g: keys (the batch body keeps its other records); a `cut`
 // record stays in the body (restore reads the seals it drops) and deletes, in the same level
 // batch, the author's e: keys above its base. Why the sequence number is inside the body too: a value moved or
 // copied to another key fails the key check, so a reordered or duplicated batch is caught like a
@@ -58,8 +60,8 @@ import { createRequire } from 'node:module'
 import { Level } from 'level'
 import { decode, decodeUnchecked, encode, encodeArrayOfEncoded, tryDecode, type Value } from '../core/codec.ts'
 import { bytesEqual, fromHex } from '../core/bytes.ts'
-import { parseChunkRecord, parseCutRecord, parseEntryRecord, parsePlainRecord, type ChunkAudit, type PlainBytes, type Storage } from '../core/storage.ts'
-import { decodeStoredEntry, type Entry } from '../core/ledger/index.ts'
+import { parseChunkRecord, parseCutRecord, parseEntryRecord, parsePlainRecord, parseSealRecord, type ChunkAudit, type PlainBytes, type Storage } from '../core/storage.ts'
+import { decodeSeal, decodeStoredEntry, type Entry, type Seal } from '../core/ledger/index.ts'
 import { assert, type ChunkHash, type Epoch, type ObfHash, type Pid, type Seq, type VolumeName } from '../core/types.ts'
 import { PastIndex } from './past-index.ts'
 import { CodedError } from './errors.ts'
@@ -78,10 +80,12 @@ export const RECORD_CACHE_BYTES_MAX = 16 * 1024 * 1024
  *  (runtime/tail-witness.ts): a format-2 store has none, and its newest batch cannot be vouched
  *  for. Format 4 adds the tree images' fold (t: keys) and writes the past index's pages only every
  *  FLUSH_EPOCHS records (an h:i: mark says how far they go). */
-export const STORE_FORMAT = 'paciofs-store/4'
+export const STORE_FORMAT = 'paciofs-store/5'
 /** Read too, and made format 4 at open: every past record of a format-3 store is in its pages
  *  (so each volume is marked up to its newest record), and it has no image (a full replay). */
 export const STORE_FORMAT_3 = 'paciofs-store/3'
+/** Format 4 kept the log records and seals in the batch bodies only; made format 5 at open (indexLogsAndSeals). */
+export const STORE_FORMAT_4 = 'paciofs-store/4'
 
 export function segmentDir(dir: string): string {
   return `${dir}-chunks`
@@ -97,14 +101,24 @@ const BATCH_KEY = /^b:[0-9]{16}$/
 const FORMAT_KEY = 'm:format'
 /** The key ranges between and around the format's prefixes: empty in a store this code wrote. */
 const FOREIGN_RANGES: readonly { gte?: string; lt?: string }[] = [
-  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'e:' }, { gte: 'e;', lt: 'h:' }, { gte: 'h;', lt: 'm:' }, { gte: 'm;', lt: 'p:' }, { gte: 'p;', lt: 's:' }, { gte: 's;', lt: 't:' }, { gte: 't;' },
+  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'e:' }, { gte: 'e;', lt: 'g:' }, { gte: 'g;', lt: 'h:' }, { gte: 'h;', lt: 'm:' }, { gte: 'm;', lt: 'p:' }, { gte: 'p;', lt: 'q:' }, { gte: 'q;', lt: 's:' }, { gte: 's;', lt: 't:' }, { gte: 't;' },
 ]
 const chunkKey = (volume: string, hash: string): string => `c:${volume}:${hash}`
 const plainKey = (volume: string, obf: string): string => `p:${volume}:${obf}`
 /** Volume names have no ':' (core/types.ts isVolumeName), so a chain's keys share this prefix. */
 const chainPrefix = (volume: string, author: string): string => `e:${volume}:${author}:`
 const entryKey = (volume: string, author: string, seq: number): string => chainPrefix(volume, author) + String(seq).padStart(KEY_DIGITS, '0')
+/** A chain's accepted seals, by seq (Storage.seal): `q:` keys beside the `e:` ones, cut with them. */
+const sealPrefix = (volume: string, author: string): string => `q:${volume}:${author}:`
+const sealKey = (volume: string, author: string, seq: number): string => sealPrefix(volume, author) + String(seq).padStart(KEY_DIGITS, '0')
 const statsKey = (volume: string): string => `s:${volume}`
+/** A volume's log record of one epoch (core/volume/log.ts): read back by epoch, not kept in the
+ *  batch body. */
+const logKey = (volume: string, epoch: number): string => `g:${volume}:${String(epoch).padStart(KEY_DIGITS, '0')}`
+/** `['log', volume, epoch, ...]` with a name and an epoch a key can hold; others stay in the body. */
+function isLogRecord(r: Value): r is Value[] {
+  return Array.isArray(r) && r[0] === 'log' && typeof r[1] === 'string' && typeof r[2] === 'number' && Number.isSafeInteger(r[2]) && r[2] >= 1
+}
 /** The fold of a volume's tree images (spec/checkpoint.md "Folding"): one key per inode and the
  *  newest image's epoch. An image record is not kept in its batch: its inodes replace the ones
  *  stored, in the same level batch, so the store holds the fold and nothing that grows with it. */
@@ -143,6 +157,35 @@ async function markPastPaged(db: Level<string, Uint8Array>): Promise<void> {
     if (Number.isSafeInteger(epoch)) await db.put(`h:i:${volume}`, encode(epoch))
     from = `h:r:${volume};`
   }
+}
+
+/** Format 4 to 5: every log record of a batch body gets its `g:` key and every seal its `q:` key,
+ *  in batch order, a cut deleting the seals above its base (the bodies keep their copies). One
+ *  pass over the batches, once. */
+async function indexLogsAndSeals(db: Level<string, Uint8Array>): Promise<void> {
+  let chained = db.batch()
+  for await (const [key, value] of db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) {
+    if (!BATCH_KEY.test(key)) continue
+    const batch = decodeBatch(Number(key.slice(BATCH_PREFIX.length)), value)
+    if (!batch.ok) continue // named by loadAll
+    for (const r of batch.records) {
+      if (isLogRecord(r)) chained.put(logKey(r[1] as string, r[2] as number), encode(r))
+      const sl = parseSealRecord(r)
+      if (sl !== undefined) chained.put(sealKey(sl.volume, sl.seal.author, sl.seal.seq), (r as Value[])[2] as Uint8Array)
+      const c = parseCutRecord(r)
+      if (c !== undefined) {
+        await chained.write({ sync: false })
+        chained = db.batch()
+        const prefix = sealPrefix(c.volume, c.author)
+        for await (const k of db.keys({ gt: sealKey(c.volume, c.author, c.base), lt: prefix.slice(0, -1) + ';' })) chained.del(k)
+      }
+    }
+    if (chained.length >= 10_000) {
+      await chained.write({ sync: false })
+      chained = db.batch()
+    }
+  }
+  await chained.write({ sync: true })
 }
 
 /** Whether classic-level loaded our build (runtime/native/classic-level.patch): it verifies every
@@ -317,11 +360,15 @@ export class RecordStore implements Storage {
   readonly counters: ChunkCounters = { reads: 0, cacheHits: 0, bytesRead: 0, damaged: 0 }
   /** Plain operations staged and not yet durable: 'volume/obf'. */
   private readonly stagedPlain = new Map<string, PlainBytes>()
+  /** 'volume/epoch' -> a log record staged and not yet durable. */
+  private readonly stagedLogs = new Map<string, Value>()
   /** Entries staged and not yet durable: the chain's key prefix -> seq -> the entry and its record
    *  (by identity: the batch holding that record unstages it once durable). */
   private readonly stagedEntries = new Map<string, Map<Seq, { entry: Entry; rec: Value }>>()
   /** Cuts staged and not yet durable, in staging order. */
   private readonly stagedCuts: StagedCut[] = []
+  /** e:-chain prefix -> seq -> a seal staged and not yet durable (cut like the entries). */
+  private readonly stagedSeals = new Map<string, Map<Seq, { seal: Seal; rec: Value }>>()
   /** Decoded plain operations and entries by level key, least recently used first. */
   private readonly recordCache = new Map<string, { value: PlainBytes | Entry; bytes: number }>()
   private recordCacheBytes = 0
@@ -384,13 +431,14 @@ export class RecordStore implements Storage {
         witness = await WitnessFile.open(dir, true)
         witnessAtOpen = { ok: true, witness: { seq: 0, hash: new Uint8Array(32) } }
         await db.put(FORMAT_KEY, new TextEncoder().encode(STORE_FORMAT), { sync: true })
-      } else if (format !== undefined && new TextDecoder().decode(format) === STORE_FORMAT_3) {
-        await markPastPaged(db)
+      } else if (format !== undefined && [STORE_FORMAT_3, STORE_FORMAT_4].includes(new TextDecoder().decode(format))) {
+        if (new TextDecoder().decode(format) === STORE_FORMAT_3) await markPastPaged(db)
+        await indexLogsAndSeals(db)
         await db.put(FORMAT_KEY, new TextEncoder().encode(STORE_FORMAT), { sync: true })
       } else if (format === undefined || new TextDecoder().decode(format) !== STORE_FORMAT) {
         const found = format === undefined ? 'format 1 (before content moved out of memory)' : JSON.stringify(new TextDecoder().decode(format))
         await db.close().catch(() => undefined)
-        throw new StoreError('STORE_FORMAT', `The store in ${dir} was written by another version of paciofs (${found}); this version reads only ${STORE_FORMAT_3} and ${STORE_FORMAT}. Open it with the version that wrote it, or give this node a new data directory and let it join the volume again to fetch everything from its peers.`)
+        throw new StoreError('STORE_FORMAT', `The store in ${dir} was written by another version of paciofs (${found}); this version reads only ${STORE_FORMAT_3}, ${STORE_FORMAT_4} and ${STORE_FORMAT}. Open it with the version that wrote it, or give this node a new data directory and let it join the volume again to fetch everything from its peers.`)
       }
       const [last] = await db.keys({ gte: BATCH_PREFIX, lt: 'b;', reverse: true, limit: 1 }).all()
       // A key that is not a sequence number is reported by loadAll; numbering continues after the
@@ -446,6 +494,15 @@ export class RecordStore implements Storage {
       } else if (r[0] === 'plain') {
         const p = parsePlainRecord(r)
         if (p !== undefined) this.stagedPlain.set(`${p.volume}/${p.obf}`, p.plain)
+      } else if (isLogRecord(r)) {
+        this.stagedLogs.set(`${r[1]}/${r[2]}`, r)
+      } else if (r[0] === 'seal') {
+        const s = parseSealRecord(r)
+        if (s === undefined) continue
+        const chain = chainPrefix(s.volume, s.seal.author)
+        let m = this.stagedSeals.get(chain)
+        if (!m) this.stagedSeals.set(chain, (m = new Map()))
+        m.set(s.seal.seq, { seal: s.seal, rec: r })
       } else if (r[0] === 'entry') {
         const e = parseEntryRecord(r)
         if (e === undefined) continue
@@ -459,6 +516,8 @@ export class RecordStore implements Storage {
         const chain = chainPrefix(c.volume, c.author)
         const m = this.stagedEntries.get(chain)
         if (m) for (const seq of [...m.keys()]) if (seq > c.base) m.delete(seq)
+        const sm = this.stagedSeals.get(chain)
+        if (sm) for (const seq of [...sm.keys()]) if (seq > c.base) sm.delete(seq)
         this.stagedCuts.push({ chain, base: c.base, rec: r })
         // Cached entries above the base are the losing branch's: never served again.
         for (const key of [...this.recordCache.keys()]) {
@@ -495,6 +554,40 @@ export class RecordStore implements Storage {
       const d = decodeStoredEntry(raw)
       return d.ok && d.value.author === author && d.value.seq === seq ? { value: d.value, bytes: entryCost(d.value) } : undefined
     }) as Entry | undefined
+  }
+
+  seal(volume: VolumeName, author: Pid, seq: Seq): Seal | undefined {
+    this.recordCounters.reads++
+    const chain = chainPrefix(volume, author)
+    const staged = this.stagedSeals.get(chain)?.get(seq)
+    if (staged !== undefined) return staged.seal
+    for (const c of this.stagedCuts) if (c.chain === chain && seq > c.base) return undefined
+    this.usable()
+    const raw = this.db.getSync(sealKey(volume, author, seq))
+    if (raw === undefined) return undefined
+    this.recordCounters.diskReads++
+    const d = decodeSeal(raw)
+    if (!d.ok || d.value.volume !== volume || d.value.author !== author || d.value.seq !== seq) {
+      this.recordCounters.damaged++
+      return undefined
+    }
+    return d.value
+  }
+
+  logRecord(volume: VolumeName, epoch: Epoch): Value | undefined {
+    this.recordCounters.reads++
+    const staged = this.stagedLogs.get(`${volume}/${epoch}`)
+    if (staged !== undefined) return staged
+    this.usable()
+    const raw = this.db.getSync(logKey(volume, epoch))
+    if (raw === undefined) return undefined
+    this.recordCounters.diskReads++
+    const d = tryDecode(raw)
+    if (!d.ok || !isLogRecord(d.value) || d.value[1] !== volume || d.value[2] !== epoch) {
+      this.recordCounters.damaged++
+      return undefined
+    }
+    return d.value
   }
 
   /** How many plain operations of a volume the store holds (durable ones; status). */
@@ -942,6 +1035,9 @@ export class RecordStore implements Storage {
         const key = `${c.volume}/${c.hash}`
         if (this.staged.get(key) === c.bytes) this.staged.delete(key)
         this.remember(key, c.bytes)
+      } else if (isLogRecord(r)) {
+        const key = `${r[1]}/${r[2]}`
+        if (this.stagedLogs.get(key) === r) this.stagedLogs.delete(key)
       } else if (r[0] === 'plain') {
         const p = parsePlainRecord(r)
         if (p === undefined) continue
@@ -965,6 +1061,15 @@ export class RecordStore implements Storage {
         // batch already staged): the cache must never outlive a cut.
         if (!this.stagedCuts.some((c) => c.chain === chain && e.entry.seq > c.base)) {
           this.rememberRecord(entryKey(e.volume, e.entry.author, e.entry.seq), { value: e.entry, bytes: entryCost(e.entry) })
+        }
+      } else if (r[0] === 'seal') {
+        const sl = parseSealRecord(r)
+        if (sl === undefined) continue
+        const chain = chainPrefix(sl.volume, sl.seal.author)
+        const m = this.stagedSeals.get(chain)
+        if (m?.get(sl.seal.seq)?.rec === r) {
+          m.delete(sl.seal.seq)
+          if (m.size === 0) this.stagedSeals.delete(chain)
         }
       } else if (r[0] === 'cut') {
         // In record order: the entries this batch holds after its cut are the new branch's.
@@ -1029,6 +1134,10 @@ export class RecordStore implements Storage {
         else ops.push(...image)
         continue
       }
+      if (isLogRecord(r)) {
+        ops.push({ type: 'put', key: logKey(r[1] as string, r[2] as number), value: encode(r) })
+        continue
+      }
       if (tag === 'plain') {
         const p = parsePlainRecord(r)
         if (p === undefined) {
@@ -1051,17 +1160,27 @@ export class RecordStore implements Storage {
         chainOps.set(entryKey(e.volume, e.entry.author, e.entry.seq), (r as Value[])[2] as Uint8Array)
         continue
       }
+      if (tag === 'seal') {
+        // Kept in the body too (a restart reads the seals of its tail from there) and by seq.
+        const sl = parseSealRecord(r)
+        if (sl !== undefined) chainOps.set(sealKey(sl.volume, sl.seal.author, sl.seal.seq), (r as Value[])[2] as Uint8Array)
+        out.push(r)
+        continue
+      }
       if (tag === 'cut') {
         const c = parseCutRecord(r)
         if (c === undefined) {
           out.push(r)
           continue
         }
-        const prefix = chainPrefix(c.volume, c.author)
-        const above = entryKey(c.volume, c.author, c.base)
-        for (const key of [...chainOps.keys()]) if (key.startsWith(prefix) && key > above) chainOps.set(key, null)
-        // Earlier batches are durable (appends run one after another), so level holds them all.
-        for await (const key of this.db.keys({ gt: above, lt: prefix.slice(0, -1) + ';' })) chainOps.set(key, null)
+        for (const [prefix, above] of [
+          [chainPrefix(c.volume, c.author), entryKey(c.volume, c.author, c.base)],
+          [sealPrefix(c.volume, c.author), sealKey(c.volume, c.author, c.base)],
+        ] as const) {
+          for (const key of [...chainOps.keys()]) if (key.startsWith(prefix) && key > above) chainOps.set(key, null)
+          // Earlier batches are durable (appends run one after another), so level holds them all.
+          for await (const key of this.db.keys({ gt: above, lt: prefix.slice(0, -1) + ';' })) chainOps.set(key, null)
+        }
         out.push(r)
         continue
       }
@@ -1245,7 +1364,9 @@ export class RecordStore implements Storage {
     this.recordCache.clear()
     this.recordCacheBytes = 0
     this.stagedPlain.clear()
+    this.stagedLogs.clear()
     this.stagedEntries.clear()
+    this.stagedSeals.clear()
     this.stagedCuts.length = 0
     this.pastIndex.reset()
     await this.segment?.handle.close()

@@ -289,6 +289,7 @@ export class InvariantChecker {
     for (const [name, v] of node.state.volumes) {
       if (v.written.size > 0) this.fail('STORE-3', `${name} at ${short(node.pid)}: ${v.written.size} chunks held in the state after a step`, at)
       if (v.fs.past instanceof StoredFsPast && v.fs.past.holdsStep) this.fail('STORE-6', `${name} at ${short(node.pid)}: its past holds records after a step`, at)
+      if (v.log.held >= v.log.keepLimit) this.fail('STORE-7', `${name} at ${short(node.pid)}: ${v.log.held} log records held in the state after a step (at most ${v.log.keepLimit - 1})`, at)
     }
   }
 
@@ -319,6 +320,17 @@ export class InvariantChecker {
           this.fail('STORE-5', `${name} at ${short(node.pid)}: its store holds ${short(author)}#${log.view.seq + 1}, beyond the accepted chain`, at)
         }
       }
+      // STORE-7: every record of the log is readable (most of them through the port) at its epoch.
+      let unreadable = 0
+      for (let e = 1; e <= v.log.length; e++) {
+        const rec = v.log.at(e)
+        if (rec === undefined) unreadable++
+        else if (rec.epoch !== e) {
+          this.fail('STORE-7', `${name} at ${short(node.pid)}: the log reads epoch ${rec.epoch} at epoch ${e}`, at)
+          break
+        }
+      }
+      if (unreadable > 0) this.fail('STORE-7', `${name} at ${short(node.pid)}: ${unreadable} of ${v.log.length} log records cannot be read back`, at)
       for (const rec of v.log) {
         if (rec.obf !== null && node.chunks.plain(name, rec.obf) === undefined) {
           this.fail('STORE-5', `${name} at ${short(node.pid)}: the plain op of log epoch ${rec.epoch} is not in its store`, at)

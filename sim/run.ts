@@ -67,6 +67,9 @@ export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
 export const HEAL_MS = 150_000
 /** The simulator's checkpoint period in epochs (the runtime's default is 1024). */
 export const SIM_CHECKPOINT_EVERY = 8
+/** Log records a simulated volume keeps in memory (VolumeParams.logKeep): few, so that every run
+ *  reads most of its log back through the storage port (STORE-7). */
+export const SIM_LOG_KEEP = 4
 const SETUP_STEP_MS = 400
 
 export interface SimViolation {
@@ -148,7 +151,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const byzantineOf = new Map<Pid, ByzStrategy>()
   const checker = new InvariantChecker({ correct: (p) => !byzantineOf.has(p) })
   // Checkpoints every few epochs, so that crashes and restarts land around them (spec/checkpoint.md).
-  const simParams: VolumeParams = { ...DEFAULT_VOLUME_PARAMS, checkpointEvery: SIM_CHECKPOINT_EVERY }
+  const simParams: VolumeParams = { ...DEFAULT_VOLUME_PARAMS, checkpointEvery: SIM_CHECKPOINT_EVERY, logKeep: SIM_LOG_KEEP }
   const params: VolumeParams = config.mutation
     ? { ...simParams, mutation: config.mutation, fotb: { ...simParams.fotb, mutation: config.mutation } }
     : simParams

@@ -129,7 +129,7 @@ describe('[RT-8] client/server: the log names the client by its authenticated ke
       ['create', 1001, 'EACCES', alice],
     ])
     // The plain operations in the replica say the same (they are what peers receive).
-    const ops = host.state.volumes.get(V)!.log.filter((r) => r.obf !== null).map((r) => host.chunkStore.plain(V, r.obf!)!)
+    const ops = host.state.volumes.get(V)!.log.toArray().filter((r) => r.obf !== null).map((r) => host.chunkStore.plain(V, r.obf!)!)
     const plainClients = ops.map((p) => (validateOp(decode(p.opBytes)) as { ok: true; op: FsOp }).op.client)
     expect(plainClients.length).toBe(4)
     expect(new Set(plainClients)).toEqual(new Set([alice]))

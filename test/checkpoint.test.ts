@@ -63,7 +63,7 @@ const volOf = (s: { volumes: Map<VolumeName, VolumeState> }): VolumeState => s.v
 const sameState = (v: VolumeState): string => JSON.stringify({ ...JSON.parse(summary(v)), lastCheckpoint: 0 })
 const summary = (v: VolumeState): string =>
   JSON.stringify({
-    views: [...v.fotb.chains].map(([p, l]) => [p, l.view.seq, l.view.head, l.view.seals.length]),
+    views: [...v.fotb.chains].map(([p, l]) => [p, l.view.seq, l.view.head, l.view.seals.toArray().length]),
     delivered: [...v.fotb.delivered],
     log: v.log.length,
     root: stateRoot(v.fs),

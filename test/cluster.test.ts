@@ -120,7 +120,7 @@ describe('a cluster of five nodes with two volumes', () => {
     for (const p of [a, b, c]) {
       const v = alphaAt(p)
       expect(v.skipped.filter((r) => r.author === e).map((r) => r.why)).toEqual(['withheld'])
-      expect(v.log.some((r) => r.author === e)).toBe(false)
+      expect(v.log.toArray().some((r) => r.author === e)).toBe(false)
     }
   })
 

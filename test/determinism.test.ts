@@ -185,7 +185,7 @@ describe('determinism of the core reducer', () => {
         expect(many).toEqual(one)
         const [a, b] = [single.state.volumes.get(VOL)!, grouped.state.volumes.get(VOL)!]
         expect(stateRoot(b.fs)).toBe(stateRoot(a.fs))
-        expect(b.log.map((l) => [l.epoch, l.kind, l.result])).toEqual(a.log.map((l) => [l.epoch, l.kind, l.result]))
+        expect(b.log.toArray().map((l) => [l.epoch, l.kind, l.result])).toEqual(a.log.toArray().map((l) => [l.epoch, l.kind, l.result]))
         expect(b.fotb.own.seq).toBe(a.fotb.own.seq)
         const seals = (h: Host) => h.disk.filter((bytes) => (decode(bytes) as Value[])[0] === 'seal').length
         expect(seals(grouped)).toBeLessThanOrEqual(seals(single))

@@ -90,7 +90,7 @@ function receive(config: NodeConfig, state: NodeState, from: Pid, bytes: Uint8Ar
 function chainSnapshot(state: NodeState, author: Pid): string {
   const log = state.volumes.get(VOL)!.fotb.chains.get(author)
   if (!log) return 'none'
-  return JSON.stringify({ seq: log.view.seq, head: log.view.head, hashes: log.view.hashes, seals: log.view.seals.length })
+  return JSON.stringify({ seq: log.view.seq, head: log.view.head, hashes: log.view.hashes, seals: log.view.seals.toArray().length })
 }
 
 function persistedKinds(effects: NodeEffect[]): string[] {

@@ -126,7 +126,7 @@ function snapshot(h: NodeHost): Record<string, unknown> {
     queues: v.queues.size,
     members: membersOf(v),
     delivered: [...v.fotb.delivered].sort(),
-    chains: [...v.fotb.chains].map(([author, log]) => [author, log.view.seq, log.view.head, log.view.seals.length]).sort(),
+    chains: [...v.fotb.chains].map(([author, log]) => [author, log.view.seq, log.view.head, log.view.seals.toArray().length]).sort(),
     proofs: v.fotb.proofs.size,
   }
 }
@@ -406,7 +406,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
     const stepsIn = (): number => nodeStat(a, 'reject:malformed') + volStat(a, 'in:get')
     const coreBefore = stepsIn()
     const snap = snapshot(a)
-    const obf = vol(a).log.find((r) => r.obf !== null)!.obf!
+    const obf = vol(a).log.toArray().find((r) => r.obf !== null)!.obf!
     const smuggled = [encodeVolMessage(V, { type: 'get', obf }), new Uint8Array([0xff])]
     const claimed = key(23)
     const claimedKey = nodeCrypto.publicKey(claimed)
@@ -443,8 +443,8 @@ describe('hostile peers against a NodeHost on loopback', () => {
     const { a, b } = await twoMembers(31, 32)
     const v = vol(a)
     // The obfuscated hashes it may have seen in the ledger: A's own ops and B's (which A fetched).
-    const known = v.log.filter((r) => r.obf !== null).map((r) => r.obf!)
-    expect(new Set(v.log.filter((r) => r.obf !== null).map((r) => r.author))).toEqual(new Set([a.pid, b.pid]))
+    const known = v.log.toArray().filter((r) => r.obf !== null).map((r) => r.obf!)
+    expect(new Set(v.log.toArray().filter((r) => r.obf !== null).map((r) => r.author))).toEqual(new Set([a.pid, b.pid]))
     for (const o of known) expect(a.chunkStore.plain(V, o)).toBeDefined()
     const secrets = known.flatMap((o) => [a.chunkStore.plain(V, o)!.opBytes, a.chunkStore.plain(V, o)!.salt])
     const unknown = 'cd'.repeat(32) as ObfHash // a member would get NOTFOUND for this one
@@ -537,7 +537,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
     const { a, b } = await twoMembers(51, 52)
     const h = await hostile(53, [a])
     const snap = snapshot(a)
-    const obfBytes = fromHex(vol(a).log.find((r) => r.obf !== null)!.obf!)!
+    const obfBytes = fromHex(vol(a).log.toArray().find((r) => r.obf !== null)!.obf!)!
     const deep = new Uint8Array(200_001).fill(0x81) // [[[[...]]]] 200,000 deep
     deep[200_000] = 0x00
     const nodeMalformed: Uint8Array[] = [
@@ -588,7 +588,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
     // no (empty) chain — which would also use up the maxAuthors budget that admits joiners.
     const invented = toHex(nodeCrypto.publicKey(key(99))) as Pid
     const bLog = vol(a).fotb.chains.get(b.pid)!
-    const bSeal = bLog.view.seals[0]!
+    const bSeal = bLog.view.seals.toArray()[0]!
     const bEntries = Array.from({ length: bSeal.seq }, (_, i) => a.chunkStore.entry(V, b.pid, i + 1)!)
     const relabelled = encodeFotbMessage(V, { type: 'batch', entries: bEntries, seal: { ...bSeal, author: invented } })
     const wrongChain = fotbStat(a, 'reject:wrong-chain')
@@ -610,7 +610,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
         from = seal.seq + 1
       }
     }
-    for (const obf of v.log.map((r) => r.obf).filter((o) => o !== null)) {
+    for (const obf of v.log.toArray().map((r) => r.obf).filter((o) => o !== null)) {
       const plain = a.chunkStore.plain(V, obf)!
       bases.push(encodeVolMessage(V, { type: 'put', obf, salt: plain.salt, opBytes: plain.opBytes, chunks: [] }))
     }

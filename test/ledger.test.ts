@@ -213,7 +213,7 @@ describe('ledger writer and reader', () => {
     const v = viewOf(batches)
     expect(v.seq).toBe(8)
     expect(v.head).toBe(batches[2]!.seal.head)
-    expect(v.seals.map((s) => s.seq)).toEqual([3, 4, 8])
+    expect(v.seals.toArray().map((s) => s.seq)).toEqual([3, 4, 8])
     expect(checkChainView(crypto, v, entries)).toEqual([])
   })
 
@@ -330,10 +330,10 @@ describe('ledger writer and reader', () => {
     bad1.hashes.set(0, bad1.hashes.get(1)!)
     expect(checkChainView(crypto, bad1).map((x) => x.id)).toContain('LEDGER-1')
     const bad2 = cloneChainView(v)
-    bad2.seals.pop()
+    bad2.seals.rewriteForTest((s) => s.pop())
     expect(checkChainView(crypto, bad2, undefined, { verifySignatures: false }).length).toBeGreaterThan(0)
     const bad3 = cloneChainView(v)
-    bad3.seals[0] = { ...bad3.seals[0]!, sig: bad3.seals[1]!.sig }
+    bad3.seals.rewriteForTest((s) => (s[0] = { ...s[0]!, sig: s[1]!.sig }))
     expect(checkChainView(crypto, bad3).length).toBeGreaterThan(0)
     const badEntries = entries.slice()
     badEntries[3] = { ...badEntries[3]!, payload: utf8('other') }

@@ -23,6 +23,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'trust-any-checkpoint': { config: { forgeCheckpoints: true }, caughtBy: ['CKPT-2'] },
   'stale-image': { config: {}, caughtBy: ['CKPT-4'] },
   'keep-past-records': { config: {}, caughtBy: ['STORE-6'] },
+  'keep-log-records': { config: {}, caughtBy: ['STORE-7'] },
   'skip-tail-recovery': { config: {}, caughtBy: ['FOTB-8', 'FOTB-9'] },
 }
 

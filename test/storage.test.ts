@@ -10,11 +10,11 @@ import { Level } from 'level'
 import { decode, encode, type Value } from '../core/codec.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
 import { chunkRecord, cutRecord, MemoryStorage, plainRecord, type Storage } from '../core/storage.ts'
-import { append, encodeEntry, newOwnChain, type Entry } from '../core/ledger/index.ts'
+import { append, encodeEntry, encodeSeal, entryHash, headerOf, newOwnChain, signSeal, type Entry } from '../core/ledger/index.ts'
 import type { Mutation } from '../core/mutations.ts'
 import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import type { ChunkHash, ObfHash, Pid, VolumeName } from '../core/types.ts'
-import { RecordStore, CHUNK_INLINE_MAX, segmentDir, segmentName, StoreError } from '../runtime/store.ts'
+import { RecordStore, CHUNK_INLINE_MAX, encodeBatch, segmentDir, segmentName, StoreError } from '../runtime/store.ts'
 import { NodeHost } from '../runtime/host.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
 import { Cluster } from '../sim/cluster.ts'
@@ -120,7 +120,7 @@ describe('RecordStore as the storage port', () => {
     const err = await RecordStore.open(dir).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect(err).toMatchObject({ code: 'STORE_FORMAT' })
-    expect((err as Error).message).toMatch(/written by another version of paciofs \(format 1.*this version reads only paciofs-store\/3 and paciofs-store\/4.*join the volume again/)
+    expect((err as Error).message).toMatch(/written by another version of paciofs \(format 1.*this version reads only paciofs-store\/3, paciofs-store\/4 and paciofs-store\/5.*join the volume again/)
     // Refused means untouched: the old key is still there, no format key was written.
     const raw = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     expect(await raw.keys().all()).toEqual(['0000000000000001'])
@@ -134,10 +134,37 @@ describe('RecordStore as the storage port', () => {
     await db.close()
     const err = await RecordStore.open(dir).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'STORE_FORMAT' })
-    expect((err as Error).message).toMatch(/\("paciofs-store\/2"\); this version reads only paciofs-store\/3 and paciofs-store\/4/)
+    expect((err as Error).message).toMatch(/\("paciofs-store\/2"\); this version reads only paciofs-store\/3, paciofs-store\/4 and paciofs-store\/5/)
   })
 
-  it('a store of format 3 (past pages written with every batch) is made format 4 at open: each volume marked up to its newest past record', async () => {
+  it('a store of format 4 (log records only in the batch bodies) is made format 5 at open: every log record gets its g: key and is read by epoch (and every seal its q: key)', async () => {
+    const dir = freshDir()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.put('m:format', new TextEncoder().encode('paciofs-store/4'))
+    const pid = fromHex('02' + '11'.repeat(32))!
+    const log = (volume: string, epoch: number): Value => ['log', volume, epoch, pid, null, null, null, 'mkdir', 'EEXIST', new Uint8Array([epoch])]
+    await db.put('b:0000000000000001', encodeBatch(1, [log('a', 1), ['skip-like', 'a'], log('b', 1)]))
+    await db.put('b:0000000000000002', encodeBatch(2, [log('a', 2)]))
+    await db.close()
+    const store = await RecordStore.open(dir)
+    try {
+      expect(store.logRecord('a' as VolumeName, 1)).toEqual(log('a', 1))
+      expect(store.logRecord('a' as VolumeName, 2)).toEqual(log('a', 2))
+      expect(store.logRecord('b' as VolumeName, 1)).toEqual(log('b', 1))
+      expect(store.logRecord('a' as VolumeName, 3)).toBeUndefined()
+    } finally {
+      await store.close()
+    }
+    const raw = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    try {
+      expect(new TextDecoder().decode((await raw.get('m:format'))!)).toBe('paciofs-store/5')
+      expect(await raw.keys({ gte: 'g:', lt: 'g;' }).all()).toEqual(['g:a:0000000000000001', 'g:a:0000000000000002', 'g:b:0000000000000001'])
+    } finally {
+      await raw.close()
+    }
+  })
+
+  it('a store of format 3 (past pages written with every batch) is made format 5 at open: each volume marked up to its newest past record', async () => {
     const dir = freshDir()
     const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     await db.put('m:format', new TextEncoder().encode('paciofs-store/3'))
@@ -151,7 +178,7 @@ describe('RecordStore as the storage port', () => {
     await store.close()
     const raw = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
-      expect(new TextDecoder().decode((await raw.get('m:format'))!)).toBe('paciofs-store/4')
+      expect(new TextDecoder().decode((await raw.get('m:format'))!)).toBe('paciofs-store/5')
       const marks = await raw.iterator({ gte: 'h:i:', lt: 'h:i;' }).all()
       expect(marks.map(([k, v]) => [k, decode(v)])).toEqual([['h:i:a', 7], ['h:i:a-b', 3], ['h:i:z', 1]])
     } finally {
@@ -249,7 +276,7 @@ describe('the simulator checks the storage port', () => {
     expect(v.writtenPlain.size).toBe(0)
     expect(v.fotb.written.size).toBe(0)
     // b's ops reached a: their plain ops and b's entries are in a's port, not in a's state.
-    const fromB = v.log.filter((r) => r.author === w.b && r.obf !== null)
+    const fromB = v.log.toArray().filter((r) => r.author === w.b && r.obf !== null)
     expect(fromB.length).toBeGreaterThan(0)
     for (const r of fromB) expect(w.cluster.node(w.a).chunks.plain(V, r.obf!)).toBeDefined()
     expect(w.cluster.node(w.a).chunks.entry(V, w.b, v.fotb.chains.get(w.b)!.view.seq)).toBeDefined()
@@ -283,7 +310,7 @@ describe('the simulator checks the storage port', () => {
   })
 })
 
-describe('[STORE-5] the port honours cut records (a branch switch drops the entries above its base)', () => {
+describe('[STORE-5] the port honours cut records (a branch switch drops the entries and seals above its base)', () => {
   const sk = key(7)
   const author = toHex(nodeCrypto.publicKey(sk)) as Pid
   // Author's chain 1..6, and a second branch from seq 3 on (an equivocator's other branch).
@@ -309,13 +336,21 @@ describe('[STORE-5] the port honours cut records (a branch switch drops the entr
   const rec = (e: Entry): Value => ['entry', V, encodeEntry(e)]
   const cut = (base: number): Value => cutRecord(V, fromHex(author)!, base)
   const payloads = (port: Storage): (number | undefined)[] => [1, 2, 3, 4, 5, 6].map((s) => port.entry(V, author, s)?.payload[0])
+  // Seals: of the main branch at 2, 4 and 6, of the other at 4 (Storage.seal, cut like the entries).
+  const sealOf = (e: Entry): Value => ['seal', V, encodeSeal(signSeal(nodeCrypto, sk, V, author, e.seq, entryHash(nodeCrypto, headerOf(nodeCrypto, e))))]
+  const seals = (port: Storage): (number | undefined)[] => [1, 2, 3, 4, 5, 6].map((s) => {
+    const sl = port.seal(V, author, s)
+    return sl === undefined ? undefined : port.entry(V, author, s) !== undefined && sl.head === entryHash(nodeCrypto, headerOf(nodeCrypto, port.entry(V, author, s)!)) ? s : -s
+  })
 
   it('MemoryStorage: a cut drops what lies above its base, earlier in the same effect too; later entries count', () => {
     const { main, other } = chains()
     const m = new MemoryStorage()
-    m.absorb(main.slice(0, 5).map(rec))
-    m.absorb([rec(main[5]!), cut(2), ...other.map(rec)])
+    m.absorb([...main.slice(0, 5).map(rec), sealOf(main[1]!), sealOf(main[3]!)])
+    expect(seals(m)).toEqual([undefined, 2, undefined, 4, undefined, undefined])
+    m.absorb([rec(main[5]!), sealOf(main[5]!), cut(2), ...other.map(rec), sealOf(other[1]!)])
     expect(payloads(m)).toEqual([1, 2, 103, 104, undefined, undefined])
+    expect(seals(m)).toEqual([undefined, 2, undefined, 4, undefined, undefined]) // 4: the other branch's
   })
 
   it('RecordStore: the same, while staged, once durable, and after reopen (the e: keys above the base are deleted)', async () => {
@@ -323,16 +358,20 @@ describe('[STORE-5] the port honours cut records (a branch switch drops the entr
     const { main, other } = chains()
     const s = await RecordStore.open(dir)
     try {
-      const first = main.slice(0, 5).map(rec)
+      const first = [...main.slice(0, 5).map(rec), sealOf(main[1]!), sealOf(main[3]!)]
       s.stage(first)
+      expect(seals(s)).toEqual([undefined, 2, undefined, 4, undefined, undefined]) // staged
       await s.append(first)
       expect(payloads(s)).toEqual([1, 2, 3, 4, 5, undefined])
-      const second = [rec(main[5]!), cut(2), ...other.map(rec)]
+      expect(seals(s)).toEqual([undefined, 2, undefined, 4, undefined, undefined])
+      const second = [rec(main[5]!), sealOf(main[5]!), cut(2), ...other.map(rec), sealOf(other[1]!)]
       s.stage(second)
       const write = s.append(second)
       expect(payloads(s)).toEqual([1, 2, 103, 104, undefined, undefined]) // staged
+      expect(seals(s)).toEqual([undefined, 2, undefined, 4, undefined, undefined])
       await write
       expect(payloads(s)).toEqual([1, 2, 103, 104, undefined, undefined]) // durable (and cached)
+      expect(seals(s)).toEqual([undefined, 2, undefined, 4, undefined, undefined])
     } finally {
       await s.close()
     }
@@ -340,8 +379,10 @@ describe('[STORE-5] the port honours cut records (a branch switch drops the entr
     try {
       expect(payloads(again)).toEqual([1, 2, 103, 104, undefined, undefined])
       expect(again.recordCounters.diskReads).toBe(4)
+      expect(seals(again)).toEqual([undefined, 2, undefined, 4, undefined, undefined])
       const { records } = await again.loadAll()
-      expect(records).toEqual([cut(2)]) // entries live under their e: keys only
+      // Entries live under their e: keys only; seals under q: keys and in the bodies.
+      expect(records.filter((r) => Array.isArray(r) && r[0] !== 'seal')).toEqual([cut(2)])
     } finally {
       await again.close()
     }
@@ -368,5 +409,42 @@ describe('[STORE-5] the port honours cut records (a branch switch drops the entr
     } finally {
       await again.close()
     }
+  })
+})
+
+describe('the log behind the port', () => {
+  it('[STORE-7] a cluster keeps fewer than logKeep log records in memory after every step, reads the others back through the port at their epochs, also after a restart; a core that keeps them is caught', () => {
+    const run = (mutation?: Mutation) => {
+      const checker = new InvariantChecker({ correct: () => true })
+      const params = { ...DEFAULT_VOLUME_PARAMS, logKeep: 3, ...(mutation ? { mutation } : {}) }
+      const cluster = new Cluster({ crypto: insecureTestCrypto, params, observe: (o, c) => checker.observe(o, c) })
+      const [a, b] = [1, 2].map((i) => cluster.addNode(key(i))) as [Pid, Pid]
+      const g = genesisOf(cluster.request(a, { type: 'create-volume', name: V, policy: 'majority' }))
+      cluster.request(b, { type: 'join-volume', genesis: g, contacts: [a] })
+      cluster.runFor(2000)
+      for (let i = 0; i < 12; i++) {
+        const p = i % 2 === 0 ? a : b
+        expect(cluster.request(p, { type: 'fs', volume: V, call: { type: 'create', path: `/f${i}`, mode: 0o644, cred, time: { sec: i + 1, nsec: 0 } } }).ok).toBe(true)
+        cluster.runFor(300)
+      }
+      cluster.runFor(3000)
+      return { checker, cluster, a, b }
+    }
+    const w = run()
+    const v = w.cluster.node(w.a).state.volumes.get(V)!
+    expect(v.log.length).toBe(12)
+    expect(v.log.held).toBeLessThan(3)
+    expect(v.log.toArray().map((r) => r.epoch)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
+    expect(w.cluster.node(w.a).chunks.logRecord(V, 1)).toBeDefined()
+    w.cluster.crash(w.b)
+    w.cluster.restart(w.b)
+    w.cluster.runFor(3000)
+    const vb = w.cluster.node(w.b).state.volumes.get(V)!
+    expect(vb.log.held).toBe(0)
+    expect(vb.log.toArray().map((r) => [r.epoch, r.kind])).toEqual(v.log.toArray().map((r) => [r.epoch, r.kind]))
+    expect(w.checker.checkQuiesced(w.cluster, { equalRoots: true })).toEqual([])
+    expect(w.checker.violations).toEqual([])
+    const broken = run('keep-log-records')
+    expect(broken.checker.violations.map((x) => x.id)).toContain('STORE-7')
   })
 })

@@ -113,8 +113,8 @@ describe('[VOL-8] verify is clean on untouched nodes', () => {
       expect(verifyAt(w, p)).toEqual([])
     }
     // The failed call is a local record at A only.
-    expect(volAt(w, w.a).log.filter((r) => r.seq === null).map((r) => r.result)).toEqual(['EEXIST'])
-    expect(volAt(w, w.b).log.filter((r) => r.seq === null)).toEqual([])
+    expect(volAt(w, w.a).log.toArray().filter((r) => r.seq === null).map((r) => r.result)).toEqual(['EEXIST'])
+    expect(volAt(w, w.b).log.toArray().filter((r) => r.seq === null)).toEqual([])
   })
 
   it('[VOL-8] the workload did what it says (so the clean verify covers every kind of node)', () => {
@@ -209,8 +209,8 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     [
       'a log record\'s result altered',
       (_w, v) => {
-        const i = v.log.findIndex((r) => r.kind === 'chmod')
-        v.log[i] = { ...v.log[i]!, result: 'EPERM' }
+        const i = v.log.toArray().findIndex((r) => r.kind === 'chmod')
+        v.log.rewriteForTest((log) => (log[i] = { ...log[i]!, result: 'EPERM' }))
         return `log epoch ${i + 1}`
       },
       (f, where: string) => named(f, where, /result/),
@@ -218,9 +218,9 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     [
       'a log record\'s obf replaced by another op\'s',
       (_w, v) => {
-        const i = v.log.findIndex((r) => r.kind === 'link')
-        const other = v.log.find((r) => r.kind === 'symlink')!.obf
-        v.log[i] = { ...v.log[i]!, obf: other }
+        const i = v.log.toArray().findIndex((r) => r.kind === 'link')
+        const other = v.log.toArray().find((r) => r.kind === 'symlink')!.obf
+        v.log.rewriteForTest((log) => (log[i] = { ...log[i]!, obf: other }))
         return `log epoch ${i + 1}`
       },
       (f, where: string) => named(f, where, /obf/),
@@ -228,8 +228,8 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     [
       'a log record\'s kind altered',
       (_w, v) => {
-        const i = v.log.findIndex((r) => r.kind === 'rename')
-        v.log[i] = { ...v.log[i]!, kind: 'link' }
+        const i = v.log.toArray().findIndex((r) => r.kind === 'rename')
+        v.log.rewriteForTest((log) => (log[i] = { ...log[i]!, kind: 'link' }))
         return `log epoch ${i + 1}`
       },
       (f, where: string) => named(f, where, /kind/),
@@ -237,40 +237,40 @@ describe('[VOL-9] verify finds every kind of tampering and names it', () => {
     [
       'a log record removed (epochs no longer contiguous)',
       (_w, v) => {
-        v.log.splice(3, 1)
+        v.log.rewriteForTest((log) => log.splice(3, 1))
       },
       (f) => named(f, 'log epoch 5', /epoch/),
     ],
     [
       'a plain operation\'s salt replaced',
       (w, v) => {
-        const obf = v.log.find((r) => r.kind === 'setxattr')!.obf!
+        const obf = v.log.toArray().find((r) => r.kind === 'setxattr')!.obf!
         const store = w.cluster.node(w.a).chunks
         const p = store.plain(VOL, obf)!
         const salt = p.salt.slice()
         salt[31]! ^= 0x80
         store.overwritePlain(VOL, obf, { ...p, salt })
-        return `log epoch ${v.log.find((r) => r.kind === 'setxattr')!.epoch}`
+        return `log epoch ${v.log.toArray().find((r) => r.kind === 'setxattr')!.epoch}`
       },
       (f, where: string) => named(f, where, /salted hash/),
     ],
     [
       'a plain operation replaced by another valid op (chmod to 0777)',
       (w, v) => {
-        const obf = v.log.find((r) => r.kind === 'chmod')!.obf!
+        const obf = v.log.toArray().find((r) => r.kind === 'chmod')!.obf!
         const store = w.cluster.node(w.a).chunks
         const p = store.plain(VOL, obf)!
         const other = encode(opToValue({ ...(validateOp(decode(p.opBytes) as Value) as { ok: true; op: Extract<FsOp, { type: 'chmod' }> }).op, mode: 0o777 }))
         store.overwritePlain(VOL, obf, { ...p, opBytes: other })
-        return `log epoch ${v.log.find((r) => r.kind === 'chmod')!.epoch}`
+        return `log epoch ${v.log.toArray().find((r) => r.kind === 'chmod')!.epoch}`
       },
       (f, where: string) => named(f, where, /plain operation/),
     ],
     [
       'a plain operation removed',
       (w, v) => {
-        w.cluster.node(w.a).chunks.overwritePlain(VOL, v.log.find((r) => r.kind === 'symlink')!.obf!, undefined)
-        return `log epoch ${v.log.find((r) => r.kind === 'symlink')!.epoch}`
+        w.cluster.node(w.a).chunks.overwritePlain(VOL, v.log.toArray().find((r) => r.kind === 'symlink')!.obf!, undefined)
+        return `log epoch ${v.log.toArray().find((r) => r.kind === 'symlink')!.epoch}`
       },
       (f, where: string) => named(f, where, /plain operation|replay/),
     ],

@@ -322,8 +322,8 @@ describe('[VOL-4] remote_get soundness against a lying member', () => {
         expect(v.stats.get('vote:lied') ?? 0).toBe(1)
         expect(v.status.get(c)).toBe('removed')
         // The liar's op is not applied anywhere, and the honest one is.
-        expect(v.log.filter((r) => r.author === c)).toEqual([])
-        expect(v.log.filter((r) => r.author === a).length).toBe(1)
+        expect(v.log.toArray().filter((r) => r.author === c)).toEqual([])
+        expect(v.log.toArray().filter((r) => r.author === a).length).toBe(1)
         expect(v.skipped.filter((r) => r.author === c).map((r) => r.why)).toEqual(['withheld'])
       }
       const late = s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })
@@ -352,7 +352,7 @@ describe('[VOL-4] remote_get soundness against a lying member', () => {
       expect(v.stats.get('reject:lie') ?? 0).toBeGreaterThan(0)
       expect(v.myVotes.has(`vote-kick:${c}`)).toBe(true)
       // The create (no chunks) was applied, the write never was.
-      expect(v.log.filter((r) => r.author === c).map((r) => r.kind)).toEqual(['create'])
+      expect(v.log.toArray().filter((r) => r.author === c).map((r) => r.kind)).toEqual(['create'])
       expect(v.skipped.filter((r) => r.author === c).map((r) => r.why)).toEqual(['withheld'])
       // No chunk that fails its hash ever entered the store.
       for (const [h, bytes] of s.cluster.node(p).chunks.entries(VOL)) expect(crypto.sha256(bytes)).toEqual(Uint8Array.from(Buffer.from(h, 'hex')))
@@ -369,7 +369,7 @@ describe('[VOL-7] plain data stays with members', () => {
     performStep(config, state, { type: 'request', now: 0, req: 1, request: { type: 'create-volume', name: VOL, policy: 'majority' } })
     performStep(config, state, { type: 'request', now: 1, req: 2, request: { type: 'fs', volume: VOL, call: { type: 'create', path: '/secret', mode: 0o600, cred, time: t(1) } } })
     const v = state.volumes.get(VOL)!
-    const obf = v.log[0]!.obf as ObfHash
+    const obf = v.log.at(1)!.obf as ObfHash
     expect(obf).not.toBeNull()
     return { config, state, v, obf }
   }
@@ -415,7 +415,7 @@ describe('[VOL-3] own operations are applied once', () => {
     expect(fs(s, a, { type: 'create', path: '/once', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
     expect(vol(s, a).fs.epoch).toBe(before + 1)
     expect(vol(s, a).log.length).toBe(logBefore + 1)
-    const rec = vol(s, a).log[vol(s, a).log.length - 1]!
+    const rec = vol(s, a).log.at(vol(s, a).log.length)!
     expect(rec.author).toBe(a)
     expect(rec.seq).not.toBeNull()
     // Others also write, so that A delivers (and must not re-apply) its own op among theirs.
@@ -424,7 +424,7 @@ describe('[VOL-3] own operations are applied once', () => {
     s.cluster.runFor(5000)
     for (const p of [a, b, c]) {
       const v = vol(s, p)
-      expect(v.log.filter((r) => r.author === a && r.seq === rec.seq).length).toBe(1)
+      expect(v.log.toArray().filter((r) => r.author === a && r.seq === rec.seq).length).toBe(1)
       expect(v.log.length).toBe(3)
       expect(v.fs.epoch).toBe(3)
     }
@@ -439,7 +439,7 @@ describe('[VOL-3] own operations are applied once', () => {
     const r = fs(s, a, { type: 'unlink', path: '/missing', cred, time: t(1) })
     expect(r.ok).toBe(false)
     expect(vol(s, a).fotb.own.seq).toBe(seq)
-    const rec = vol(s, a).log[vol(s, a).log.length - 1]!
+    const rec = vol(s, a).log.at(vol(s, a).log.length)!
     expect([rec.seq, rec.obf, rec.result]).toEqual([null, null, 'ENOENT'])
     expect(vol(s, a).fs.epoch).toBe(vol(s, a).log.length)
   })
@@ -466,7 +466,7 @@ describe('[VOL-10] withholders are voted out, slow members are not', () => {
       expect(v.stats.get('vote:withheld') ?? 0).toBe(1)
       expect(v.status.get(c)).toBe('removed')
       expect(v.skipped.filter((r) => r.author === c).map((r) => r.why)).toEqual(['withheld'])
-      expect(v.log.some((r) => r.author === c)).toBe(false)
+      expect(v.log.toArray().some((r) => r.author === c)).toBe(false)
     }
     expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })).toEqual([])
   })

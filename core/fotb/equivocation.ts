@@ -40,9 +40,7 @@ export function shareProofs(state: FotbState, from: Pid, theirs: readonly Pid[],
 export function branchBase(state: FotbState, author: Pid): Seq {
   const log = state.chains.get(author)
   const done = state.delivered.get(author) ?? 0
-  let base = 0
-  for (const s of log?.view.seals ?? []) if (s.seq <= done) base = s.seq
-  return base
+  return log?.view.seals.atOrBelow(done)?.seq ?? 0
 }
 
 /** A candidate branch starting from our chain cut at `seq`: it needs no entries below the cut,
@@ -56,7 +54,7 @@ function cutAt(log: AuthorLog, seq: Seq): Candidate {
       head: seq === 0 ? ZERO_HASH : v.hashes.get(seq - 1)!,
       hashes: v.hashes.slice(0, seq),
       payloadHashes: v.payloadHashes.slice(0, seq),
-      seals: v.seals.filter((s) => s.seq <= seq),
+      seals: v.seals.upTo(seq),
     },
     base: seq,
     entries: [],
@@ -135,7 +133,7 @@ export function maybeAdopt(state: FotbState, author: Pid, out: Out, port: EntryR
   noteCut(state, author, base)
   // base >= cand.base: delivery only grows, so the branch base does too.
   for (const e of cand.entries) if (e.seq > base) acceptEntry(state, out, e)
-  for (const s of cand.view.seals) if (s.seq > base) out.persist(sealRecord(state.volume, s))
+  for (const s of cand.view.seals.from(base + 1)) out.persist(sealRecord(state.volume, s))
   state.headsChanged = true
   tryDeliver(state, author, out, port, ups)
 }

@@ -68,8 +68,7 @@ export function onFetch(state: FotbState, params: FotbParams, from: Pid, author:
   const to = Math.min(hi, lo + params.maxBatchEntries - 1)
   // Answer with batches that each end at a seal we hold: a seal is what makes entries checkable.
   let start = lo
-  for (const seal of log.view.seals) {
-    if (seal.seq < start) continue
+  for (const seal of log.view.seals.from(start)) {
     const first = Math.max(start, seal.seq - params.maxBatchEntries + 1)
     const entries = entriesAt(state, port, author, first, seal.seq)
     if (entries === undefined) {

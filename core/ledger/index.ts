@@ -2,6 +2,8 @@
 // the byte formats (format.ts; its scratch buffer and byte writers stay internal), proof
 // verification (proof.ts) and the executable LEDGER invariants (check.ts).
 export * from './ledger.ts'
+export type { Below } from './hashlist.ts'
+export { SealList, type SealAt } from './seallist.ts'
 export {
   DEFAULT_LEDGER_LIMITS,
   ENTRY_TAG,

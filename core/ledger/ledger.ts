@@ -30,6 +30,7 @@ import {
   writeHeaderTail,
 } from './format.ts'
 import type { Entry, EntryHeader, EquivocationProof, LedgerLimits, LedgerRejection, Seal, SealedPath } from './format.ts'
+import { SealList } from './seallist.ts'
 import { HashList } from './hashlist.ts'
 
 // ---------------------------------------------------------------------------------------------
@@ -83,12 +84,12 @@ export interface ChainView {
   /** payloadHashes.get(i) = payloadHash of the entry at seq i+1 (with hashes, enough to rebuild
    *  every accepted header for proofs). Added to the contract. */
   payloadHashes: HashList
-  /** Accepted seals, strictly ascending seq; the last one is at `seq`. */
-  seals: Seal[]
+  /** Accepted seals, strictly ascending seq; the last one is at `seq` (core/ledger/seallist.ts). */
+  seals: SealList
 }
 
 export function newChainView(volume: VolumeName, author: Pid): ChainView {
-  return { volume, author, seq: 0, head: ZERO_HASH, hashes: HashList.empty<EntryHash>(), payloadHashes: HashList.empty(), seals: [] }
+  return { volume, author, seq: 0, head: ZERO_HASH, hashes: HashList.empty<EntryHash>(), payloadHashes: HashList.empty(), seals: SealList.empty() }
 }
 
 /** A deep-enough copy (fresh arrays) to keep a view across a successful validateBatch. */
@@ -112,14 +113,7 @@ export function acceptedHeader(view: ChainView, seq: Seq): EntryHeader {
  *  and the headers c..seal.seq. */
 function acceptedPath(view: ChainView, c: Seq): SealedPath {
   assert(c >= 1 && c <= view.seq, 'acceptedPath: conflict within the view')
-  let lo = 0
-  let hi = view.seals.length - 1
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (view.seals[mid]!.seq >= c) hi = mid
-    else lo = mid + 1
-  }
-  const s = view.seals[lo]
+  const s = view.seals.atOrAbove(c)
   assert(s !== undefined && s.seq >= c, 'acceptedPath: a seal covers every accepted seq')
   const path: EntryHeader[] = []
   for (let k = c; k <= s.seq; k++) path.push(acceptedHeader(view, k))

@@ -7,6 +7,7 @@ import { fromHex } from '../bytes.ts'
 import type { Out } from '../effects.ts'
 import { chunkRecord, plainRecord, type ChunkStore, type Storage } from '../storage.ts'
 import { StoredFsPast, type PastStore } from './past.ts'
+import { VolumeLog, type LogReader } from './log.ts'
 import * as fotb from '../fotb/index.ts'
 import { entryHash, headerOf, type Entry } from '../ledger/index.ts'
 import { applyOp, createFs } from '../fs/state.ts'
@@ -23,7 +24,7 @@ import { bump, type CallResult, type Ctx, type FsCall, type Genesis, type LogRec
 
 /** A new volume; with `storage`, its replica's past goes to the store (StoredFsPast, spec/storage.md)
  *  instead of memory. */
-export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: readonly Pid[] = [], storage?: PastStore): VolumeState {
+export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: readonly Pid[] = [], storage?: PastStore & LogReader, logKeep?: number): VolumeState {
   const state: VolumeState = {
     genesis,
     me,
@@ -31,7 +32,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     fs: createFs(crypto, {}, storage !== undefined ? new StoredFsPast(genesis.name, storage) : undefined),
     written: new Map(),
     writtenPlain: new Map(),
-    log: [],
+    log: new VolumeLog(genesis.name, storage, 0, new Map(), logKeep),
     skipped: [],
     joins: new Set(),
     leaves: new Set(),

@@ -16,7 +16,8 @@ import type { Checkpoint } from './checkpoint.ts'
 import { StoredFsPast } from './past.ts'
 import { inodesOf, type ImageFold } from './image.ts'
 import { stateRoot } from '../fs/merkle.ts'
-import type { Genesis, LogRecord, Pending, SkipRecord, VolumeParams, VolumeState } from './types.ts'
+import type { Genesis, Pending, SkipRecord, VolumeParams, VolumeState } from './types.ts'
+import { VolumeLog } from './log.ts'
 
 /** Whether restart built the replica from a tree image (spec/checkpoint.md): 'used', 'none' (no
  *  image of the checkpoint's epoch, or no checkpoint), or why the image was not used. */
@@ -41,21 +42,16 @@ export function restoreVolume(
   const volume = genesis.name
   const restored = fotb.restoreFotb(crypto, volume, me, params.fotb, records, store, checkpoint?.heads)
   const problems: VolumeRestoreProblem[] = [...restored.problems]
-  const base = newVolume(crypto, genesis, me, contacts, store)
+  const base = newVolume(crypto, genesis, me, contacts, store, params.logKeep)
   let state: VolumeState = { ...base, fotb: restored.state }
   if (params.fotb.mutation) state.fotb.mutation = params.fotb.mutation
-  const logRecs: LogRecord[] = []
   const skips: SkipRecord[] = []
   for (const rec of records) {
     if (!Array.isArray(rec) || rec[1] !== volume) continue
     const r = rec as Value[]
-    // Chunk, plain and entry records are the storage port's (spec/storage.md): the state holds
-    // none of them; plain ops are read (and checked) below as the log replays.
-    if (r[0] === 'log') {
-      const parsed = parseLogRecord(r)
-      if (!parsed) problems.push({ record: typeof r[2] === 'number' ? `log epoch ${r[2]}` : 'log', problem: 'malformed' })
-      else logRecs.push(parsed)
-    } else if (r[0] === 'skip') {
+    // Chunk, plain, entry and log records are the storage port's (spec/storage.md): the state
+    // holds none of them; plain ops and log records are read (and checked) below as the log replays.
+    if (r[0] === 'skip') {
       const author = r[3] instanceof Uint8Array ? toHex(r[3]) : ''
       const obf = r[5] instanceof Uint8Array ? toHex(r[5]) : ''
       const why = r[6]
@@ -64,9 +60,9 @@ export function restoreVolume(
       } else skips.push({ atEpoch: r[2], author, seq: r[4], obf: obf as ObfHash, why })
     }
   }
-  // Replay the log into the replica, in epoch order; a gap or an unreplayable record is reported
-  // and replay stops there (later records cannot be placed without it).
-  logRecs.sort((a, b) => a.epoch - b.epoch)
+  // Replay the log into the replica, in epoch order, reading it from the port until its end; an
+  // unreadable or unreplayable record is reported and replay stops there (later records cannot be
+  // placed without it).
   // With the trusted checkpoint's tree image the replica starts at its epoch; the log up to it is
   // taken as it is (spec/checkpoint.md "Restart with an image").
   let imageUse: ImageUse = 'none'
@@ -98,43 +94,53 @@ export function restoreVolume(
   const stored = state.fs.past instanceof StoredFsPast ? state.fs.past : undefined
   if (stored) stored.replaying = true
   const plain = plainReader(state, crypto, store)
-  for (const rec of logRecs) {
-    if (rec.epoch !== state.log.length + 1) {
-      problems.push({ record: `log epoch ${rec.epoch}`, problem: `expected epoch ${state.log.length + 1}` })
-      break
-    }
-    if (rec.epoch <= imageEpoch) {
-      state.log.push(rec)
-      continue
-    }
-    const op = opOfRecord(plain, rec)
-    if (!op) {
-      problems.push({
-        record: `log epoch ${rec.epoch}`,
-        problem: rec.obf === null ? 'its local op is no valid op' : store.plain(volume, rec.obf) === undefined ? `its plain operation ${rec.obf.slice(0, 12)} is missing (or unreadable)` : `its plain operation ${rec.obf.slice(0, 12)} does not hash to its obf or is no valid op`,
-      })
-      break
-    }
-    applyOp(state.fs, op, { epoch: rec.epoch, author: rec.author })
-    state.log.push(rec)
-  }
-  if (stored) stored.replaying = false
-  state.skipped.push(...skips)
-  // Membership and pending queues from what fotb had delivered: membership is a function of the
-  // set of delivered votes, so the order of replay does not matter.
   const lastDone = new Map<Pid, Seq>()
-  for (const r of state.log) if (r.seq !== null) lastDone.set(r.author, Math.max(lastDone.get(r.author) ?? 0, r.seq))
-  for (const s of state.skipped) lastDone.set(s.author, Math.max(lastDone.get(s.author) ?? 0, s.seq))
-  // The entries the log names are ops applied or skipped: they add nothing below, so they are
-  // not read again (restoreFotb read and validated every entry just now).
+  // The entries the log or a skip record names are ops applied or skipped: they add nothing to
+  // membership or the queues, and are not read again below (restoreFotb read and validated every
+  // entry just now).
   const logged = new Map<Pid, Set<Seq>>()
   const note = (author: Pid, seq: Seq): void => {
     let set = logged.get(author)
     if (set === undefined) logged.set(author, (set = new Set()))
     set.add(seq)
   }
-  for (const r of state.log) if (r.seq !== null) note(r.author, r.seq)
-  for (const s of state.skipped) note(s.author, s.seq)
+  let epoch = 0
+  for (;;) {
+    const raw = store.logRecord(volume, epoch + 1)
+    if (raw === undefined) break
+    const rec = Array.isArray(raw) && raw[0] === 'log' && raw[1] === volume && raw[2] === epoch + 1 ? parseLogRecord(raw) : undefined
+    if (rec === undefined) {
+      problems.push({ record: `log epoch ${epoch + 1}`, problem: 'malformed' })
+      break
+    }
+    if (rec.epoch > imageEpoch) {
+      const op = opOfRecord(plain, rec)
+      if (!op) {
+        problems.push({
+          record: `log epoch ${rec.epoch}`,
+          problem: rec.obf === null ? 'its local op is no valid op' : store.plain(volume, rec.obf) === undefined ? `its plain operation ${rec.obf.slice(0, 12)} is missing (or unreadable)` : `its plain operation ${rec.obf.slice(0, 12)} does not hash to its obf or is no valid op`,
+        })
+        break
+      }
+      applyOp(state.fs, op, { epoch: rec.epoch, author: rec.author })
+    }
+    if (rec.seq !== null) {
+      lastDone.set(rec.author, Math.max(lastDone.get(rec.author) ?? 0, rec.seq))
+      note(rec.author, rec.seq)
+    }
+    epoch = rec.epoch
+  }
+  if (epoch < imageEpoch) problems.push({ record: `log epoch ${epoch + 1}`, problem: `the log ends before the tree image's epoch ${imageEpoch}` })
+  // The records replayed are in the port: the log reads them from there when asked.
+  state = { ...state, log: new VolumeLog(volume, store, epoch, lastDone, params.logKeep) }
+  if (stored) stored.replaying = false
+  state.skipped.push(...skips)
+  // Membership and pending queues from what fotb had delivered: membership is a function of the
+  // set of delivered votes, so the order of replay does not matter.
+  for (const s of state.skipped) {
+    lastDone.set(s.author, Math.max(lastDone.get(s.author) ?? 0, s.seq))
+    note(s.author, s.seq)
+  }
   const pendingOps: Pending[] = []
   for (const [author, log] of [...state.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const delivered = state.fotb.delivered.get(author) ?? 0

@@ -6,6 +6,7 @@ import type { Crypto } from '../crypto.ts'
 import type { Out } from '../effects.ts'
 import type { Mutation } from '../mutations.ts'
 import type { Storage } from '../storage.ts'
+import type { VolumeLog } from './log.ts'
 import * as fotb from '../fotb/index.ts'
 import type { FotbParams, FotbState } from '../fotb/index.ts'
 import type { FsState } from '../fs/state.ts'
@@ -38,6 +39,10 @@ export interface VolumeParams {
   /** A checkpoint (spec/checkpoint.md) at the end of the first step whose epoch is at least this
    *  many epochs past the last one; 0 = only when the host asks. Default 1024. */
   readonly checkpointEvery?: number
+  /** Log records kept in memory after a step at most (core/volume/log.ts); older ones are read
+   *  through the storage port. Default 1024; the simulator uses a few, so that its runs read the log
+   *  back from the port. */
+  readonly logKeep?: number
   readonly fotb: FotbParams
   /** Test only: a deliberately broken variant (core/mutations.ts); fotb's is in `fotb`. */
   readonly mutation?: Mutation
@@ -123,7 +128,9 @@ export interface VolumeState {
   /** Plain operations this step persisted (own calls, accepted PUTs), until the host has performed
    *  the step's persist (volatile, emptied with `written`): the port serves them after that. */
   readonly writtenPlain: Map<ObfHash, PlainOp>
-  readonly log: LogRecord[]
+  /** The applied operations, epoch order: the recent ones in memory, the rest through the port
+   *  (core/volume/log.ts). */
+  readonly log: VolumeLog
   readonly skipped: SkipRecord[]
   /** Membership inputs (sets, so the outcome does not depend on delivery order). */
   readonly joins: Set<Pid>
