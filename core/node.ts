@@ -166,7 +166,7 @@ function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
     // The batches are sent: now the plain ops of our new entries, to the members (remote_get push).
     vol.pushOwnOps(v, ctx)
     const every = config.params.checkpointEvery ?? 0
-    if (every > 0 && v.fs.epoch - v.lastCheckpoint >= every) writeCheckpoint(config, v, ctx)
+    if (every > 0 && (v.fs.epoch - v.lastCheckpoint >= every || v.checkpointDue)) writeCheckpoint(config, v, ctx)
   }
 }
 
@@ -177,6 +177,7 @@ function writeCheckpoint(config: NodeConfig, v: VolumeState, ctx: vol.Ctx): void
   ctx.out.persist(vol.imageRecord(v.genesis.name, v.fs, omit))
   ctx.out.persist(vol.checkpointRecord(config.crypto, config.secretKey, vol.checkpointOf(v)))
   v.lastCheckpoint = v.fs.epoch
+  v.checkpointDue = false
 }
 
 function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid, bytes: Uint8Array): void {
@@ -262,7 +263,7 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
         const v = state.volumes.get(name)!
         // Also when no image holds some inode yet: a restart that replayed without an image
         // (an older store, a rejected image) writes one at its clean stop.
-        if (v.fs.epoch > v.lastCheckpoint || v.fs.dirty.size > 0) writeCheckpoint(config, v, ctx)
+        if (v.fs.epoch > v.lastCheckpoint || v.fs.dirty.size > 0 || v.checkpointDue) writeCheckpoint(config, v, ctx)
       }
       return { ok: true }
     }
@@ -302,11 +303,23 @@ export interface CheckpointUse {
   readonly rejected: readonly { readonly epoch: number | null; readonly why: string }[]
   /** Whether the replica was built from the checkpoint's tree image (spec/checkpoint.md). */
   readonly image: vol.ImageUse
+  /** Whether the restart read only the records after the checkpoint ("Restart from the tail"). */
+  readonly tail: boolean
+  /** Why the newest checkpoint could not start a restart from the tail, if it could not. */
+  readonly fullBecause?: string
 }
 
 export interface RestoreOptions {
   /** Ignore every checkpoint record (every signature checked): the reference CKPT-1 compares with. */
   readonly ignoreCheckpoints?: boolean
+  /** The records are only the tail: the genesis records and what follows each volume's newest
+   *  checkpoint record (spec/checkpoint.md "Restart from the tail"). A volume that cannot start
+   *  from that checkpoint is named in `needsFull` instead of restored: the host loads every record
+   *  and restores again. */
+  readonly tail?: boolean
+  /** Test only: never restart from the tail, as before checkpoints carried the state (the
+   *  reference CKPT-5 compares with). */
+  readonly noTail?: boolean
 }
 
 /** Rebuilds a node from what its host persisted (records in any order) and its storage port
@@ -317,8 +330,9 @@ export function restoreNode(
   config: NodeConfig,
   records: readonly Value[],
   opts: RestoreOptions = {},
-): { state: NodeState; problems: NodeRestoreProblem[]; checkpoints: Map<VolumeName, CheckpointUse> } {
+): { state: NodeState; problems: NodeRestoreProblem[]; checkpoints: Map<VolumeName, CheckpointUse>; needsFull: VolumeName[] } {
   const state = createNode(config)
+  const needsFull: VolumeName[] = []
   const problems: NodeRestoreProblem[] = []
   const checkpoints = new Map<VolumeName, CheckpointUse>()
   const byVolume = new Map<string, Value[]>()
@@ -356,11 +370,35 @@ export function restoreNode(
       }
     }
     candidates.sort((a, b) => b.checkpoint.epoch - a.checkpoint.epoch)
+    const fold = opts.ignoreCheckpoints === true ? undefined : vol.foldImages(g.name, recs)
+    const image = fold !== undefined && !('bad' in fold) ? fold : undefined
+    // The newest checkpoint with the volume's state (v2) starts the restart from the tail: the
+    // records after it. It must be signed by this node like any other (CKPT-2).
+    const newest = candidates[0]
+    let fullBecause: string | undefined
+    if (newest !== undefined && newest.checkpoint.state !== undefined && opts.noTail !== true) {
+      const signed = trustAny ? { ok: true as const, checkpoint: newest.checkpoint } : vol.parseCheckpoint(config.crypto, g.name, state.me, newest.record)
+      const why = !signed.ok ? signed.why : undefined
+      const t = signed.ok && signed.checkpoint.state !== undefined
+        ? vol.restoreVolumeFromTail(config.crypto, g, state.me, config.params, recs.slice(recs.indexOf(newest.record) + 1), config.storage, contacts, { ...signed.checkpoint, state: signed.checkpoint.state }, image)
+        : undefined
+      if (t?.ok) {
+        for (const p of t.problems) problems.push({ volume: name, ...p })
+        state.volumes.set(g.name, t.state)
+        checkpoints.set(g.name, { used: newest.checkpoint.epoch, rejected, image: 'used', tail: true })
+        continue
+      }
+      // Not from the tail: with every record, this checkpoint and the older ones are tried as
+      // before (a bad signature or heads not in the chains reject it there, and name why).
+      fullBecause = why ?? (t !== undefined && !t.ok ? t.why : 'unusable')
+    }
+    if (opts.tail === true && newest !== undefined) {
+      needsFull.push(g.name)
+      continue
+    }
     // Newest first; one whose heads are not in the restored chains does not describe this disk.
     let r: ReturnType<typeof vol.restoreVolume> | undefined
     let used: vol.Checkpoint | undefined
-    const fold = opts.ignoreCheckpoints === true ? undefined : vol.foldImages(g.name, recs)
-    const image = fold !== undefined && !('bad' in fold) ? fold : undefined
     for (const cand of [...candidates, undefined]) {
       if (cand !== undefined && !trustAny) {
         const signed = vol.parseCheckpoint(config.crypto, g.name, state.me, cand.record)
@@ -378,12 +416,14 @@ export function restoreNode(
       rejected.push({ epoch: c.epoch, why: `its heads of ${r.untrusted.length} chain(s) are not in the restored ledger` })
     }
     for (const p of r!.problems) problems.push({ volume: name, ...p })
+    // A volume with history that could not start from the tail checkpoints at its next step.
+    if (r!.state.fs.epoch > 0 && opts.ignoreCheckpoints !== true) r!.state.checkpointDue = true
     state.volumes.set(g.name, r!.state)
     const imageUse: vol.ImageUse = fold !== undefined && 'bad' in fold && used !== undefined ? { rejected: fold.bad } : r!.image
-    checkpoints.set(g.name, { used: used?.epoch ?? null, rejected, image: imageUse })
+    checkpoints.set(g.name, { used: used?.epoch ?? null, rejected, image: imageUse, tail: false, ...(fullBecause !== undefined ? { fullBecause } : {}) })
   }
   for (const name of byVolume.keys()) if (!genesis.has(name)) problems.push({ volume: name, record: 'genesis', problem: 'records of a volume without genesis' })
-  return { state, problems, checkpoints }
+  return { state, problems, checkpoints, needsFull }
 }
 
 // ---------------------------------------------------------------------------------------------

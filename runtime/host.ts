@@ -196,8 +196,9 @@ export class NodeHost {
     let checkpoints = new Map<VolumeName, CheckpointUse>()
     let recover = false
     try {
-      const loaded = await store.loadAll()
-      const { records } = loaded
+      // From the tail first (spec/checkpoint.md "Restart from the tail"): the records after each
+      // volume's newest checkpoint; every record only when a volume cannot start from it.
+      let loaded = await store.loadAll({ tail: true })
       let problems = loaded.problems
       const tail = problems.filter((p) => p.tail)
       if (tail.length > 0 && !opts.recoverTail) {
@@ -210,10 +211,18 @@ export class NodeHost {
       if (problems.length > 0) {
         throw new HostError('HOST_RESTORE_FAILED', `The store in ${opts.dataDir} has ${problems.length} damaged batch(es): ${problems.map((p) => `${p.key}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
       }
-      if (records.length === 0) {
+      if (loaded.records.length === 0) {
         state = createNode(config)
       } else {
-        const restored = store.passThrough(() => restoreNode(config, records))
+        let restored = store.passThrough(() => restoreNode(config, loaded.records, { tail: loaded.from > 1 }))
+        if (restored.needsFull.length > 0) {
+          loaded = await store.loadAll()
+          const damaged = loaded.problems.filter((p) => !p.tail)
+          if (damaged.length > 0) {
+            throw new HostError('HOST_RESTORE_FAILED', `The store in ${opts.dataDir} has ${damaged.length} damaged batch(es): ${damaged.map((p) => `${p.key}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)
+          }
+          restored = store.passThrough(() => restoreNode(config, loaded.records))
+        }
         checkpoints = restored.checkpoints
         if (restored.problems.length > 0) {
           throw new HostError('HOST_RESTORE_FAILED', `The records in ${opts.dataDir} do not rebuild a node: ${restored.problems.map((p) => `${p.volume}/${p.record}: ${p.problem}`).join('; ')}. The node refuses to start (fail-stop); keep a copy of the directory and rebuild the node from its peers.`)

@@ -16,6 +16,9 @@
 //   p:<volume>:<obf>  a plain operation: encode([salt, opBytes])
 //   e:<volume>:<author>:<16 digits seq>  an accepted ledger entry: its canonical entry bytes
 //   g:<volume>:<16 digits epoch>  the volume's log record of that epoch: encode(record)
+//   k:<volume>        encode(batch number) of the batch with the volume's newest checkpoint record
+//   v:<volume>        encode(genesis record) (also in its batch body): a restart from the tail
+//                     reads these and the batches from the lowest k: on (loadAll({ tail: true }))
 //   q:<volume>:<author>:<16 digits seq>  an accepted seal: its canonical seal bytes (also in its
 //                     batch body); a cut deletes the q: keys above its base with the e: keys
 //   t:<volume>:<16 digits ino> | t:<volume>:epoch  the fold of the volume's tree images
@@ -101,13 +104,19 @@ const BATCH_KEY = /^b:[0-9]{16}$/
 const FORMAT_KEY = 'm:format'
 /** The key ranges between and around the format's prefixes: empty in a store this code wrote. */
 const FOREIGN_RANGES: readonly { gte?: string; lt?: string }[] = [
-  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'e:' }, { gte: 'e;', lt: 'g:' }, { gte: 'g;', lt: 'h:' }, { gte: 'h;', lt: 'm:' }, { gte: 'm;', lt: 'p:' }, { gte: 'p;', lt: 'q:' }, { gte: 'q;', lt: 's:' }, { gte: 's;', lt: 't:' }, { gte: 't;' },
+  { lt: 'b:' }, { gte: 'b;', lt: 'c:' }, { gte: 'c;', lt: 'e:' }, { gte: 'e;', lt: 'g:' }, { gte: 'g;', lt: 'h:' }, { gte: 'h;', lt: 'k:' }, { gte: 'k;', lt: 'm:' }, { gte: 'm;', lt: 'p:' }, { gte: 'p;', lt: 'q:' }, { gte: 'q;', lt: 's:' }, { gte: 's;', lt: 't:' }, { gte: 't;', lt: 'v:' }, { gte: 'v;' },
 ]
 const chunkKey = (volume: string, hash: string): string => `c:${volume}:${hash}`
 const plainKey = (volume: string, obf: string): string => `p:${volume}:${obf}`
 /** Volume names have no ':' (core/types.ts isVolumeName), so a chain's keys share this prefix. */
 const chainPrefix = (volume: string, author: string): string => `e:${volume}:${author}:`
 const entryKey = (volume: string, author: string, seq: number): string => chainPrefix(volume, author) + String(seq).padStart(KEY_DIGITS, '0')
+/** The batch holding the volume's newest checkpoint record: a restart from the tail reads from
+ *  there (spec/checkpoint.md "Restart from the tail"). */
+const checkpointBatchKey = (volume: string): string => `k:${volume}`
+/** The volume's genesis record (also in its batch body): a restart from the tail reads no batch
+ *  before the checkpoints. */
+const genesisKey = (volume: string): string => `v:${volume}`
 /** A chain's accepted seals, by seq (Storage.seal): `q:` keys beside the `e:` ones, cut with them. */
 const sealPrefix = (volume: string, author: string): string => `q:${volume}:${author}:`
 const sealKey = (volume: string, author: string, seq: number): string => sealPrefix(volume, author) + String(seq).padStart(KEY_DIGITS, '0')
@@ -160,8 +169,9 @@ async function markPastPaged(db: Level<string, Uint8Array>): Promise<void> {
 }
 
 /** Format 4 to 5: every log record of a batch body gets its `g:` key and every seal its `q:` key,
- *  in batch order, a cut deleting the seals above its base (the bodies keep their copies). One
- *  pass over the batches, once. */
+ *  in batch order, a cut deleting the seals above its base (the bodies keep their copies); each
+ *  volume its `k:` (the batch of its newest checkpoint) and `v:` (its genesis). One pass over the
+ *  batches, once. */
 async function indexLogsAndSeals(db: Level<string, Uint8Array>): Promise<void> {
   let chained = db.batch()
   for await (const [key, value] of db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) {
@@ -172,6 +182,8 @@ async function indexLogsAndSeals(db: Level<string, Uint8Array>): Promise<void> {
       if (isLogRecord(r)) chained.put(logKey(r[1] as string, r[2] as number), encode(r))
       const sl = parseSealRecord(r)
       if (sl !== undefined) chained.put(sealKey(sl.volume, sl.seal.author, sl.seal.seq), (r as Value[])[2] as Uint8Array)
+      if (Array.isArray(r) && r[0] === 'checkpoint' && typeof r[1] === 'string') chained.put(checkpointBatchKey(r[1]), encode(Number(key.slice(BATCH_PREFIX.length))))
+      if (Array.isArray(r) && r[0] === 'genesis' && typeof r[1] === 'string') chained.put(genesisKey(r[1]), encode(r))
       const c = parseCutRecord(r)
       if (c !== undefined) {
         await chained.write({ sync: false })
@@ -582,12 +594,18 @@ export class RecordStore implements Storage {
     const raw = this.db.getSync(logKey(volume, epoch))
     if (raw === undefined) return undefined
     this.recordCounters.diskReads++
-    const d = tryDecode(raw)
-    if (!d.ok || !isLogRecord(d.value) || d.value[1] !== volume || d.value[2] !== epoch) {
+    // LevelDB checked the block's checksum; decoding without the canonical re-encode is enough.
+    let v: Value | undefined
+    try {
+      v = decodeUnchecked(raw)
+    } catch {
+      v = undefined
+    }
+    if (v === undefined || !isLogRecord(v) || v[1] !== volume || v[2] !== epoch) {
       this.recordCounters.damaged++
       return undefined
     }
-    return d.value
+    return v
   }
 
   /** How many plain operations of a volume the store holds (durable ones; status). */
@@ -1160,6 +1178,16 @@ export class RecordStore implements Storage {
         chainOps.set(entryKey(e.volume, e.entry.author, e.entry.seq), (r as Value[])[2] as Uint8Array)
         continue
       }
+      if (tag === 'checkpoint' && typeof (r as Value[])[1] === 'string') {
+        ops.push({ type: 'put', key: checkpointBatchKey((r as Value[])[1] as string), value: encode(seq) })
+        out.push(r)
+        continue
+      }
+      if (tag === 'genesis' && typeof (r as Value[])[1] === 'string') {
+        ops.push({ type: 'put', key: genesisKey((r as Value[])[1] as string), value: encode(r) })
+        out.push(r)
+        continue
+      }
       if (tag === 'seal') {
         // Kept in the body too (a restart reads the seals of its tail from there) and by seq.
         const sl = parseSealRecord(r)
@@ -1268,17 +1296,20 @@ export class RecordStore implements Storage {
 
   /** Every batch's records in append order, chunk records left out (the port serves chunks).
    *  Damaged batches are reported in `problems` and their records left out. */
-  async loadAll(): Promise<{ records: Value[]; problems: StoreProblem[]; highest: number }> {
+  async loadAll(opts: { readonly tail?: boolean } = {}): Promise<{ records: Value[]; problems: StoreProblem[]; highest: number; from: number }> {
     this.usable()
     await this.tail
     const records: Value[] = []
     const problems: StoreProblem[] = []
-    let expected = 1
+    // From the tail (spec/checkpoint.md "Restart from the tail"): every volume's genesis record,
+    // then the batches from the first one that holds some volume's newest checkpoint.
+    const from = opts.tail === true ? await this.tailStart(records) : 1
+    let expected = from
     const w = this.witnessAtOpen
     let witnessed: Uint8Array | undefined
     let highest = 0
     try {
-      for await (const [key, value] of this.db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) {
+      for await (const [key, value] of this.db.iterator({ gte: batchKey(from), lt: 'b;' })) {
         if (!BATCH_KEY.test(key)) {
           problems.push({ key, problem: 'a key that is not a batch sequence number (the store was written by something else)' })
           continue
@@ -1321,7 +1352,26 @@ export class RecordStore implements Storage {
     } catch (err) {
       throw new StoreError('STORE_READ_FAILED', `Reading the store in ${this.dir} failed (${(err as Error).message}); the database may be damaged, keep a copy of the directory and restore the node from its peers.`, err)
     }
-    return { records, problems, highest }
+    return { records, problems, highest, from }
+  }
+
+  /** Puts each volume's genesis record into `records`; the number of the first batch a restart
+   *  from the tail reads (1 when a volume has no checkpoint yet, or a key does not decode). */
+  private async tailStart(records: Value[]): Promise<number> {
+    let from = Number.MAX_SAFE_INTEGER
+    for await (const [key, value] of this.db.iterator({ gte: 'v:', lt: 'v;' })) {
+      const g = tryDecode(value)
+      if (!g.ok || !Array.isArray(g.value) || g.value[0] !== 'genesis') return 1
+      records.push(g.value)
+      const k = this.db.getSync(checkpointBatchKey(key.slice(2)))
+      const n = k === undefined ? undefined : tryDecode(k)
+      from = Math.min(from, n !== undefined && n.ok && typeof n.value === 'number' && Number.isSafeInteger(n.value) && n.value >= 1 ? n.value : 1)
+    }
+    if (from === Number.MAX_SAFE_INTEGER) {
+      records.length = 0 // no volume yet: the whole store (a node's own records)
+      return 1
+    }
+    return from
   }
 
   /** Each volume's folded tree image as one record, after every batch's records (the core folds

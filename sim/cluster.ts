@@ -22,7 +22,7 @@ import {
   type NodeState,
 } from '../core/node.ts'
 import type { VolumeParams, VolumeUp } from '../core/volume/index.ts'
-import { DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
+import { DEFAULT_VOLUME_PARAMS, foldImages } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
 import { MemoryStorage } from '../core/storage.ts'
@@ -281,7 +281,8 @@ export class Cluster {
     if (n.up || n.halted) return
     if (this.options.forgeCheckpoints) {
       for (const name of n.state.volumes.keys()) {
-        const body = encode(['paciofs/checkpoint/v1', name, fromHex(n.pid)!, 1_000_000_000, new Uint8Array(32), []])
+        // v2 (with an empty state), so that the restart from the tail is what rejects it.
+        const body = encode(['paciofs/checkpoint/v2', name, fromHex(n.pid)!, 1_000_000_000, new Uint8Array(32), [], [[], [], [], [], 0, [], [], null, []]])
         n.disk.push(writeBatch(this.options.crypto, [['checkpoint', name, body, new Uint8Array(64)]]))
         n.witness++ // written like any batch: it does not hide a lost tail
       }
@@ -289,10 +290,12 @@ export class Cluster {
     }
     const records: Value[] = []
     const problems: NodeRestoreProblem[] = []
+    const batches: Value[][] = []
     for (const [i, bytes] of n.disk.entries()) {
       const batch = readBatch(this.options.crypto, bytes)
       if (Array.isArray(batch)) {
         records.push(...batch)
+        batches.push(batch)
       } else if (batch === 'torn' && i === n.disk.length - 1) {
         // A torn last batch: the crash hit its write, so none of its effects left the node.
         n.disk.pop()
@@ -304,7 +307,11 @@ export class Cluster {
     // The port holds exactly what the surviving batches persisted.
     n.chunks.clear()
     n.chunks.absorb(records)
-    const r = restoreNode(n.config, records)
+    // As the runtime does (spec/checkpoint.md "Restart from the tail"): the genesis records and
+    // the batches from each volume's newest checkpoint on; every record only if a volume needs it.
+    const tail = tailRecords(batches)
+    let r = restoreNode(n.config, tail, { tail: true })
+    if (r.needsFull.length > 0) r = restoreNode(n.config, records)
     problems.push(...r.problems)
     n.restoreProblems = problems
     n.incarnation++
@@ -571,4 +578,37 @@ function describeUp(up: VolumeUp): string {
     case 'members':
       return `members ${up.members.map((m) => m.slice(0, 8)).join(',')}`
   }
+}
+
+/** The records a restart from the tail reads: every genesis record, and every record from the
+ *  first batch that holds the newest checkpoint of some volume on (from the first batch when a
+ *  volume has none). The runtime reads the same from its index keys (spec/runtime.md). */
+export function tailRecords(batches: readonly (readonly Value[])[]): Value[] {
+  const newest = new Map<string, number>()
+  const volumes = new Set<string>()
+  batches.forEach((b, i) => {
+    for (const r of b) {
+      if (!Array.isArray(r) || typeof r[1] !== 'string') continue
+      volumes.add(r[1])
+      if (r[0] === 'checkpoint') newest.set(r[1], i)
+    }
+  })
+  let from = batches.length
+  for (const v of volumes) from = Math.min(from, newest.get(v) ?? 0)
+  const out: Value[] = []
+  const all: Value[] = []
+  batches.forEach((b, i) => {
+    all.push(...b)
+    // Images are folded below (the runtime keeps the fold under its t: keys, not the records).
+    if (i >= from) out.push(...b.filter((r) => !(Array.isArray(r) && r[0] === 'image')))
+    else for (const r of b) if (Array.isArray(r) && r[0] === 'genesis') out.push(r)
+  })
+  for (const v of [...volumes].sort()) {
+    const fold = foldImages(v as VolumeName, all)
+    if (fold === undefined) continue
+    // A fold that is bad stays bad: its records go on as they were, and the core names why.
+    if ('bad' in fold) out.push(...all.filter((r) => Array.isArray(r) && r[0] === 'image' && r[1] === v))
+    else out.push(['image', v, fold.epoch, [...fold.inodes].sort(([a], [b]) => a - b).map(([ino, x]) => [ino, x])])
+  }
+  return out
 }

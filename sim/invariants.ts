@@ -256,22 +256,47 @@ export class InvariantChecker {
       const views = (x: VolumeState): string => [...x.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, l]) => `${p}:${l.view.seq}:${l.view.head}`).join(',')
       const delivered = (x: VolumeState): string => [...x.fotb.delivered].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, q]) => `${p}:${q}`).join(',')
       const status = (x: VolumeState): string => [...x.status].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, q]) => `${p}:${q}`).join(',')
+      // What a restart from the tail takes from the checkpoint instead of the records (CKPT-5).
+      const queues = (x: VolumeState): string => [...x.queues].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, q]) => `${p}:${q.map((e) => `${e.seq}/${e.txid}/${e.obf}`).join(' ')}`).join(',')
+      const skipped = (x: VolumeState): string => x.skipped.map((k) => `${k.author}/${k.seq}/${k.why}`).sort().join(',')
+      const votes = (x: VolumeState): string => `${[...x.myVotes].sort().join(',')}@${x.maxRound}`
+      const events = (x: VolumeState): string => x.memberEvents.map((e) => `${e.author}/${e.seq}`).sort().join(',')
+      const done = (x: VolumeState): string => x.log.lastDoneAll().map(([p, q]) => `${p}:${q}`).join(',')
+      const proofs = (x: VolumeState): string => [...x.fotb.proofs.keys()].sort().join(',')
       const differs = [
         views(v) !== views(ref) && 'ledger views',
         delivered(v) !== delivered(ref) && 'delivered positions',
         v.log.length !== ref.log.length && `log (${v.log.length} vs ${ref.log.length} records)`,
         stateRoot(v.fs) !== stateRoot(ref.fs) && 'state root',
         status(v) !== status(ref) && 'membership',
+        queues(v) !== queues(ref) && 'queues of delivered ops',
+        skipped(v) !== skipped(ref) && 'skip records',
+        votes(v) !== votes(ref) && 'own votes and rounds',
+        events(v) !== events(ref) && 'membership events',
+        done(v) !== done(ref) && 'logged seqs',
+        proofs(v) !== proofs(ref) && 'equivocation proofs',
       ].filter((d): d is string => typeof d === 'string')
-      if (differs.length > 0) this.fail('CKPT-1', `${short(node.pid)} restored ${name} from a checkpoint with other ${differs.join(', ')} than from genesis`, at)
+      const tail = used.get(name)?.tail === true
+      if (differs.length > 0) this.fail(tail ? 'CKPT-5' : 'CKPT-1', `${short(node.pid)} restored ${name} from a checkpoint${tail ? ' and the tail after it' : ''} with other ${differs.join(', ')} than from genesis`, at)
       // CKPT-2: the newest checkpoint that is valid by the spec's rule, computed independently.
       let newest: number | null = null
       const cut = new Set(records.filter((r) => Array.isArray(r) && r[0] === 'cut' && r[1] === name).map((r) => toHex((r as Value[])[2] as Uint8Array)))
+      // A restart from the tail reads no chain below the checkpoint: its heads must be the port's
+      // entries (spec/checkpoint.md "Restart from the tail"); otherwise they must be in the chains
+      // a restart from genesis restores.
+      const fromTail = used.get(name)?.tail === true
+      const cutAfter = (rec: Value): Set<string> => new Set(records.slice(records.indexOf(rec) + 1).filter((r) => Array.isArray(r) && r[0] === 'cut' && r[1] === name).map((r) => toHex((r as Value[])[2] as Uint8Array)))
       for (const rec of records) {
         if (!Array.isArray(rec) || rec[0] !== 'checkpoint' || rec[1] !== name) continue
         const p = parseCheckpoint(node.config.crypto, name, node.pid, rec)
         if (!p.ok) continue
-        const inChains = [...p.checkpoint.heads].every(([author, h]) => cut.has(author) || ref.fotb.chains.get(author)?.view.hashes.get(h.seq - 1) === h.head)
+        const tailCut = fromTail ? cutAfter(rec) : cut
+        const inChains = [...p.checkpoint.heads].every(([author, h]) => {
+          if (tailCut.has(author)) return true
+          if (!fromTail) return ref.fotb.chains.get(author)?.view.hashes.get(h.seq - 1) === h.head
+          const e = node.chunks.entry(name, author, h.seq)
+          return e !== undefined && hashAt(node.config.crypto, e) === h.head
+        })
         if (inChains && (newest === null || p.checkpoint.epoch > newest)) newest = p.checkpoint.epoch
       }
       const u = used.get(name)?.used ?? null

@@ -9,10 +9,10 @@ import { join } from 'node:path'
 import { encode, type Value } from '../core/codec.ts'
 import { fromHex } from '../core/bytes.ts'
 import type { Crypto } from '../core/crypto.ts'
-import { nodeConfig, restoreNode, type NodeConfig, type NodeReply } from '../core/node.ts'
+import { nodeConfig, restoreNode, verifyNodeVolume, type NodeConfig, type NodeReply } from '../core/node.ts'
 import { MemoryStorage } from '../core/storage.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
-import { checkpointOf, checkpointRecord, CHECKPOINT_TAG, DEFAULT_VOLUME_PARAMS, parseCheckpoint, type VolumeState } from '../core/volume/index.ts'
+import { checkpointOf, checkpointRecord, CHECKPOINT_TAG_V1, DEFAULT_VOLUME_PARAMS, parseCheckpoint, type VolumeState } from '../core/volume/index.ts'
 import type { EntryHash, VolumeName } from '../core/types.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
 import { NodeHost } from '../runtime/host.ts'
@@ -81,8 +81,8 @@ describe('restart from a checkpoint', () => {
     expect(a.problems).toEqual([])
     expect(b.problems).toEqual([])
     // 101 steps (create-volume + 100 calls), one seal each; the newest checkpoint at epoch 96.
-    expect(a.checkpoints.get(V)).toEqual({ used: 96, rejected: [], image: 'used' })
-    expect(b.checkpoints.get(V)).toEqual({ used: null, rejected: [], image: 'none' })
+    expect(a.checkpoints.get(V)).toEqual({ used: 96, rejected: [], image: 'used', tail: true })
+    expect(b.checkpoints.get(V)).toEqual({ used: null, rejected: [], image: 'none', tail: false })
     const sa = JSON.parse(summary(volOf(a.state)))
     const sb = JSON.parse(summary(volOf(b.state)))
     expect(sa.lastCheckpoint).toBe(96)
@@ -173,7 +173,7 @@ describe('an invalid checkpoint is never used', () => {
   it('[CKPT-2] a forged newest checkpoint (bad signature) and another node\'s are skipped and named', () => {
     const { config, records, driver } = build(40)
     const v = volOf(driver.state)
-    const forged = ['checkpoint', V, encode([CHECKPOINT_TAG, V, fromHex(driver.state.me)!, 10_000, new Uint8Array(32), []]), new Uint8Array(64)]
+    const forged = ['checkpoint', V, encode([CHECKPOINT_TAG_V1, V, fromHex(driver.state.me)!, 10_000, new Uint8Array(32), []]), new Uint8Array(64)]
     const otherKey = nodeCrypto.sha256(new Uint8Array([9]))
     const foreign = checkpointRecord(nodeCrypto, otherKey, { ...checkpointOf(v), epoch: 20_000, node: driver.state.me })
     const r = restoreNode(config, [...records, forged, foreign])
@@ -195,7 +195,7 @@ describe('an invalid checkpoint is never used', () => {
     expect(r.checkpoints.get(V)!.rejected).toEqual([{ epoch: 41, why: 'its heads of 1 chain(s) are not in the restored ledger' }])
   })
 
-  it('[CKPT-2] a changed entry below the checkpoint is still found (no checkpoint describes the disk, every signature checked)', () => {
+  it('[CKPT-2] [CKPT-5] a changed entry below the checkpoint: a restart from the tail never reads it, verify finds it, a restart from genesis stops on it', () => {
     const { config, records } = build(40)
     // Replace the payload of the entry at seq 3 by another one: its hash chain breaks.
     const i = records.findIndex((r) => Array.isArray(r) && r[0] === 'entry' && (r[2] as Uint8Array).length > 0 && records.indexOf(r) > 10)
@@ -208,9 +208,16 @@ describe('an invalid checkpoint is never used', () => {
     const port = new MemoryStorage()
     port.absorb(tampered)
     const r = restoreNode({ ...config, storage: port }, tampered)
-    expect(r.problems.length).toBeGreaterThan(0)
-    expect(r.checkpoints.get(V)!.used).toBe(null)
-    expect(r.checkpoints.get(V)!.rejected.length).toBeGreaterThan(0)
+    expect(r.problems).toEqual([])
+    expect(r.checkpoints.get(V)).toMatchObject({ used: 32, tail: true })
+    const findings = verifyNodeVolume({ ...config, storage: port }, r.state, V)
+    expect(findings.some((f) => /^ledger /.test(f.where)), JSON.stringify(findings)).toBe(true)
+    // Without the tail (as before v2 checkpoints): no checkpoint describes the disk, every
+    // signature is checked, and the changed entry stops the restart.
+    const full = restoreNode({ ...config, storage: port }, tampered, { noTail: true })
+    expect(full.problems.length).toBeGreaterThan(0)
+    expect(full.checkpoints.get(V)!.used).toBe(null)
+    expect(full.checkpoints.get(V)!.rejected.length).toBeGreaterThan(0)
   })
 
   it('[CKPT-2] a checkpoint whose root replay does not reproduce stops the restart (fail-stop)', () => {
@@ -261,6 +268,38 @@ describe('the runtime', () => {
     }
   })
 
+  it('[CKPT-5] a node restarted after a checkpoint reads only the tail: no batch, log record, plain op or entry below it but one head per chain', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paciofs-ckpt-'))
+    dirs.push(dataDir)
+    const opts = { dataDir, secretKey: nodeCrypto.sha256(new Uint8Array([5])), listen: { host: '127.0.0.1', port: 0 }, peers: [], params: { ...DEFAULT_VOLUME_PARAMS, checkpointEvery: 16 } }
+    const a = await NodeHost.start(opts)
+    await a.request({ type: 'create-volume', name: V, policy: 'majority' })
+    const write = async (h: NodeHost, i: number): Promise<void> => {
+      expect((await h.request({ type: 'fs', volume: V, call: { type: 'create', path: `/f${i}`, mode: 0o644, cred, time: { sec: i, nsec: 0 } } })).ok).toBe(true)
+      expect((await h.request({ type: 'fs', volume: V, call: { type: 'write', path: `/f${i}`, writes: [{ offset: 0, data: new Uint8Array(100).fill(i) }], cred, time: { sec: i, nsec: 1 } } })).ok).toBe(true)
+    }
+    for (let i = 0; i < 50; i++) await write(a, i)
+    const root = stateRoot(volOf(a.state).fs)
+    const epoch = volOf(a.state).fs.epoch
+    await a.stop()
+    const b = await NodeHost.start(opts)
+    try {
+      expect(b.restoredFrom.get(V)).toMatchObject({ used: epoch, tail: true, image: 'used' })
+      expect(stateRoot(volOf(b.state).fs)).toBe(root)
+      // One entry read from disk: the head of the one chain (the checkpoint must describe the disk).
+      expect(b.chunkStore.recordCounters.diskReads).toBe(1)
+      expect(b.chunkStore.counters.reads).toBe(0) // no chunk
+      expect(volOf(b.state).log.length).toBe(epoch)
+      expect(volOf(b.state).log.held).toBe(0)
+      // It goes on, and the log below reads back through the port.
+      await write(b, 100)
+      expect(volOf(b.state).log.at(3)?.kind).toBe('create')
+      expect(volOf(b.state).fotb.chains.get(b.pid)!.view.hashes.base).toBeGreaterThan(0)
+    } finally {
+      await b.stop()
+    }
+  })
+
   it('[CKPT-1] a node stopped cleanly restarts from the checkpoint it wrote at shutdown', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'paciofs-ckpt-'))
     dirs.push(dataDir)
@@ -290,7 +329,7 @@ describe('the runtime', () => {
     }
     const b = await NodeHost.start(opts)
     try {
-      expect(b.restoredFrom.get(V)).toEqual({ used: epoch, rejected: [], image: 'used' })
+      expect(b.restoredFrom.get(V)).toEqual({ used: epoch, rejected: [], image: 'used', tail: true })
       expect(stateRoot(volOf(b.state).fs)).toBe(root)
     } finally {
       await b.stop()

@@ -49,6 +49,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     prefetched: new Map(),
     prefetchedBytes: 0,
     lastCheckpoint: 0,
+    checkpointDue: false,
     stats: new Map(),
   }
   state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)

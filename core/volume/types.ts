@@ -158,6 +158,9 @@ export interface VolumeState {
   prefetchedBytes: number
   /** Epoch of the newest checkpoint this node persisted (0: none yet; spec/checkpoint.md). */
   lastCheckpoint: Epoch
+  /** The restart could not start from the tail (no v2 checkpoint, or an unusable one): the next
+   *  step checkpoints, so that the next restart can (spec/checkpoint.md). */
+  checkpointDue: boolean
   readonly stats: Map<string, number>
 }
 
