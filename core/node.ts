@@ -135,6 +135,12 @@ function endStep(config: NodeConfig, state: NodeState): void {
   for (const v of state.volumes.values()) {
     if (config.params.mutation !== 'keep-past-records' && v.fs.past instanceof StoredFsPast) v.fs.past.endStep()
     if (config.params.mutation !== 'keep-log-records') v.log.endStep()
+    // After a checkpoint the views start over at their heads, backed by the port below: what a
+    // node holds of its ledger is what it accepted since its last checkpoint (spec/storage.md).
+    if (v.rebaseViews) {
+      v.rebaseViews = false
+      for (const [author, log] of v.fotb.chains) log.view = fotb.backedView(config.crypto, v.genesis.name, author, log.view.seq, log.view.head, config.storage)
+    }
     if (config.params.mutation !== 'keep-chunk-bytes') v.written.clear()
     if (config.params.mutation !== 'keep-plain-ops') v.writtenPlain.clear()
     fotb.clearWritten(v.fotb)
@@ -178,6 +184,7 @@ function writeCheckpoint(config: NodeConfig, v: VolumeState, ctx: vol.Ctx): void
   ctx.out.persist(vol.checkpointRecord(config.crypto, config.secretKey, vol.checkpointOf(v)))
   v.lastCheckpoint = v.fs.epoch
   v.checkpointDue = false
+  v.rebaseViews = true
 }
 
 function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid, bytes: Uint8Array): void {

@@ -50,6 +50,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     prefetchedBytes: 0,
     lastCheckpoint: 0,
     checkpointDue: false,
+    rebaseViews: false,
     stats: new Map(),
   }
   state.status = computeStatus(genesis, state.joins, state.acceptVotes, state.kickVotes)

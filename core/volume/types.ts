@@ -161,6 +161,9 @@ export interface VolumeState {
   /** The restart could not start from the tail (no v2 checkpoint, or an unusable one): the next
    *  step checkpoints, so that the next restart can (spec/checkpoint.md). */
   checkpointDue: boolean
+  /** This step wrote a checkpoint: at its end the ledger views drop what they hold in memory and
+   *  read it through the port instead (volatile; core/node.ts endStep). */
+  rebaseViews: boolean
   readonly stats: Map<string, number>
 }
 
