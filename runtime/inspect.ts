@@ -398,7 +398,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     const from = v.restoredFrom
     const skipped = from === null || from.rejected.length === 0 ? '' : `; skipped ${from.rejected.map((r) => `${r.epoch ?? '?'} (${r.why})`).join(', ')}`
     const image = from === null || from.used === null ? '' : from.image === 'used' ? `, replica from its tree image (log replayed after epoch ${from.used})` : from.image === 'none' ? ', no tree image of that epoch (log replayed from epoch 1)' : `, tree image rejected: ${from.image.rejected} (log replayed from epoch 1)`
-    lines.push(`  checkpoint: last written at epoch ${v.lastCheckpoint || 'none'}; ${from === null ? 'not restarted' : from.used === null ? 'restored from genesis (every signature checked)' : `restored from the one at epoch ${from.used}`}${image}${skipped}`)
+    const tail = from === null || from.used === null ? '' : from.tail ? '; read only the records after it' : `; read every record${from.fullBecause !== undefined ? ` (not from its tail: ${from.fullBecause})` : ''}`
+    lines.push(`  checkpoint: last written at epoch ${v.lastCheckpoint || 'none'}; ${from === null ? 'not restarted' : from.used === null ? 'restored from genesis (every signature checked)' : `restored from the one at epoch ${from.used}`}${image}${tail}${skipped}`)
     const delivered = Object.entries(v.ledger.delivered).map(([p, s]) => `${short(p)} ${s}`).join(', ') || 'none'
     lines.push(`  ledger: own seq ${v.ledger.ownSeq} (sealed ${v.ledger.ownSealedSeq}); delivered per author: ${delivered}`)
     if (v.ledger.equivocators.length > 0) lines.push(`  equivocation proofs against: ${v.ledger.equivocators.map(short).join(', ')}`)
