@@ -102,15 +102,38 @@ async function refusesToStart(dataDir: string): Promise<void> {
 
 describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is found by verify', () => {
   for (const kind of ['chunk']) {
-    it(`a flipped byte in a stored '${kind}' record: exit 1, naming its batch; the node refuses to start`, async () => {
+    it(`a flipped byte in a stored '${kind}' record: exit 1, naming its batch, offline and on the running node (a batch below the checkpoint is not read at start)`, async () => {
       const d = copyOfPristine()
       const key = await editBatch(d, kind, flip)
       const { findings, text } = await verifyFails(d)
       expect(findings.some((f) => f.where.includes(key))).toBe(true)
       expect(text).toContain(key)
-      await refusesToStart(d)
+      const p = startPaciofs(['serve', '--data', d, '--listen', '127.0.0.1:0'])
+      try {
+        await waitFor('the node to serve', async () => (await runPaciofs(['status', '--data', d])).stdout.includes('tree image'))
+        const live = await runPaciofs(['verify', '--data', d])
+        expect(live.code).toBe(1)
+        expect(live.stdout).toContain(key)
+      } finally {
+        await stopProc(p)
+      }
     })
   }
+
+  it('a flipped byte in the newest batch (the tail a restart reads): the node refuses to start, and verify names the batch', async () => {
+    const d = copyOfPristine()
+    const db = new Level<string, Uint8Array>(storePath(d), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    let key = ''
+    try {
+      key = (await db.keys({ gte: 'b:', lt: 'b;', reverse: true, limit: 1 }).all())[0]!
+      await db.put(key, flip(key, (await db.get(key))!))
+    } finally {
+      await db.close()
+    }
+    const { findings } = await verifyFails(d)
+    expect(findings.some((f) => f.where.includes(key)), JSON.stringify(findings)).toBe(true)
+    await refusesToStart(d)
+  })
 
   // Plain operations and entries are stored under keys of their own (spec/runtime.md "Store
   // format"), read through the storage port and checked as the node restores: the finding names
