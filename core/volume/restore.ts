@@ -1,6 +1,7 @@
-// The volume's restart: rebuild from persisted records (spec/paciofs.md "Records"). Plain
-// operations and ledger entries are read through the storage port (spec/storage.md), checked as
-// they are read: every logged op's plain op must hash to its obf and be a valid op.
+// The volume's restart from every record (spec/paciofs.md "Records"; the restart from the tail
+// after a checkpoint is core/volume/tail.ts, which shares the helpers at the end). Plain
+// operations, ledger entries and log records are read through the storage port (spec/storage.md),
+// checked as they are read: every logged op's plain op must hash to its obf and be a valid op.
 import type { Crypto } from '../crypto.ts'
 import type { Value } from '../codec.ts'
 import { toHex } from '../bytes.ts'
