@@ -105,6 +105,7 @@ export function updateReady(state: FotbState, author: Pid): void {
   const log = state.chains.get(author)
   if (!log) return
   const cur = readyOf(state, author)
+  if (cur >= log.view.seq) return // ready for the whole chain: nothing can move (most calls)
   const f = faultsTolerated(state.members.size)
   const next = Math.min(log.view.seq, Math.max(cur, supportedSeq(state, log.view), readySupport(state, log.view, f + 1, false)))
   if (next > cur) {
@@ -118,7 +119,7 @@ export function updateReady(state: FotbState, author: Pid): void {
 export function deliverableSeq(state: FotbState, author: Pid): Seq {
   const log = state.chains.get(author)
   const done = state.delivered.get(author) ?? 0
-  if (!log) return done
+  if (!log || done >= log.view.seq) return done
   const f = faultsTolerated(state.members.size)
   const k = Math.max(1, 2 * f + 1 - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
   return Math.max(done, readySupport(state, log.view, k))
