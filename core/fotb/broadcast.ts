@@ -75,11 +75,16 @@ export function onMessage(
     // cut off when it was removed and never learn it (nobody sends it anything any more): while
     // its heads show it lacks entries we hold, it gets our echo, so that it fetches them (the
     // FETCH is answered below) and delivers its own removal (policy any, simulation seed 50010).
-    // One answer per HEADS it sends, none once it has caught up, and none while it holds entries
-    // we lack: two nodes that each count the other removed would otherwise answer each other's
-    // answers forever (seen: 2.3 million events in one run).
+    // At most one answer per heartbeat, and none once it has caught up: two nodes that each
+    // count the other removed would otherwise answer each other's answers forever (seen: 2.3
+    // million events in one run). Not "none while it holds entries we lack": a removed member
+    // always holds own entries nobody took (seed 20 of --policy any).
     count(state, 'reject:from-removed')
-    if (isBehind(state, msg.heads) && !isAhead(state, msg.heads)) echoTo(state, out, from)
+    const last = state.answeredRemoved.get(from)
+    if (isBehind(state, msg.heads) && (last === undefined || now - last >= params.heartbeatMs)) {
+      state.answeredRemoved.set(from, now)
+      echoTo(state, out, from)
+    }
     return
   }
   switch (msg.type) {
@@ -194,11 +199,6 @@ function isBehind(state: FotbState, heads: readonly { author: Pid; seq: Seq }[])
   const theirs = new Map(heads.map((h) => [h.author, h.seq]))
   for (const [author, log] of state.chains) if (log.view.seq > (theirs.get(author) ?? 0)) return true
   return false
-}
-
-/** Whether `heads` show entries beyond a chain we hold (or of an author we do not know). */
-function isAhead(state: FotbState, heads: readonly { author: Pid; seq: Seq }[]): boolean {
-  return heads.some((h) => h.seq > (state.chains.get(h.author)?.view.seq ?? 0))
 }
 
 /** Most peers outside the audience whose latest echo a node keeps (see onHeads). */

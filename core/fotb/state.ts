@@ -83,6 +83,8 @@ export interface FotbState {
   readonly readies: Map<Pid, Map<Pid, Report>>
   /** How far we are ready per author (on our accepted chain; volatile: at least `delivered`). */
   readonly ready: Map<Pid, Seq>
+  /** When we last answered a removed member's HEADS with our echo (volatile; broadcast.ts). */
+  readonly answeredRemoved: Map<Pid, TimeMs>
   /** The outstanding fetch per author: the range's end, the peer this attempt asked, when the
    *  attempt started (its retry deadline runs from there) and when we last sent a FETCH for it. */
   readonly fetching: Map<Pid, Fetch>
@@ -126,6 +128,7 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     reports: new Map(),
     readies: new Map(),
     ready: new Map(),
+    answeredRemoved: new Map(),
     fetching: new Map(),
     lastHeartbeat: -Infinity,
     headsChanged: false,
