@@ -8,7 +8,7 @@ import { nobleCrypto, type Crypto } from '../core/crypto.ts'
 import { encode } from '../core/codec.ts'
 import type { Genesis, Policy } from '../core/volume/index.ts'
 import { membersOf } from '../core/volume/index.ts'
-import { quorum } from '../core/fotb/index.ts'
+import { quorum, recoveryWaitingFor } from '../core/fotb/index.ts'
 import type { NodeReply } from '../core/node.ts'
 import { DEFAULT_VOLUME_PARAMS, type VolumeParams } from '../core/volume/index.ts'
 import type { Mutation } from '../core/mutations.ts'
@@ -401,7 +401,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
 /** The volumes whose liveness the spec does not promise at the end of the run, with the reason.
  *  Liveness is promised in a volume whose member set M (as a correct, running member sees it)
  *  keeps its Byzantine members b within f = floor((|M|-1)/3) and whose correct running members
- *  c form an echo quorum q(|M|) (spec/fotb.md; spec/paciofs.md, "What each guarantees"): the
+ *  c (not stuck recovering) form an echo quorum q(|M|) (spec/fotb.md; spec/paciofs.md, "What each guarantees"): the
  *  fault model applied to the member set that is left. Fail-stopped correct nodes were removed
  *  at the start of the heal phase, kicks under policy any and removals of Byzantine members
  *  change M too. Checked when one correct member's view promises it. */
@@ -410,6 +410,17 @@ export function livenessNotes(cluster: Cluster, volumes: readonly VolumeName[], 
   const live = [...cluster.nodes.values()].filter((nd) => !byzantine(nd.pid) && nd.up && !nd.halted)
   const running = new Set(live.map((nd) => nd.pid))
   for (const name of volumes) {
+    // A node still recovering its own chain that waits only for members stopped for good or
+    // Byzantine appends nothing, so it cannot vote (spec/fotb.md, the cost of recovery): it
+    // counts as stopped. (One that waits for a correct running member is FOTB-8's violation.)
+    const stuck = new Set(
+      live
+        .filter((nd) => {
+          const f = nd.state.volumes.get(name)?.fotb
+          return f?.recovering !== undefined && recoveryWaitingFor(f).every((p) => !running.has(p))
+        })
+        .map((nd) => nd.pid),
+    )
     const whys: string[] = []
     let promised = false
     for (const nd of live) {
@@ -417,7 +428,7 @@ export function livenessNotes(cluster: Cluster, volumes: readonly VolumeName[], 
       if (!v || !membersOf(v).includes(nd.pid)) continue
       const m = membersOf(v)
       const b = m.filter(byzantine).length
-      const c = m.filter((p) => !byzantine(p) && running.has(p)).length
+      const c = m.filter((p) => !byzantine(p) && running.has(p) && !stuck.has(p)).length
       const f = Math.floor((m.length - 1) / 3)
       if (b <= f && c >= quorum(m.length)) promised = true
       else whys.push(`${m.length} members, ${b} Byzantine (f = ${f}), ${c} correct running (quorum ${quorum(m.length)})`)
