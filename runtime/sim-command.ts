@@ -430,6 +430,8 @@ function runSwarm(args: SimArgs, io: CommandIo): number {
 
   const byId = new Map<string, number>()
   const failures: Failure[] = []
+  // Checks a run did not make, with the reason (e.g. liveness beyond the fault model): by kind.
+  const notes: { seed: number; notes: string[] }[] = []
   let events = 0
   const t0 = performance.now()
   for (let seed = from; seed <= to; seed++) {
@@ -441,6 +443,7 @@ function runSwarm(args: SimArgs, io: CommandIo): number {
       failures.push({ seed, violations: [], crashed: outcome.error.message, replay: replayCommand(config, undefined) })
     } else {
       events += outcome.result.events
+      if (outcome.result.notes.length > 0) notes.push({ seed, notes: outcome.result.notes })
       const vs = outcome.result.violations
       for (const id of new Set(vs.map((v) => v.id))) byId.set(id, (byId.get(id) ?? 0) + 1)
       if (vs.length > 0) {
@@ -472,6 +475,7 @@ function runSwarm(args: SimArgs, io: CommandIo): number {
         eventsPerSec,
         violationsById,
         failures,
+        notes,
       })}\n`,
     )
     return failures.length === 0 ? 0 : 1
@@ -481,6 +485,9 @@ function runSwarm(args: SimArgs, io: CommandIo): number {
     `events: ${events} in ${fmtSeconds(wallMs)} wall, ${eventsPerSec} events/s`,
     `violations by invariant (runs): ${byId.size === 0 ? 'none' : [...byId].map(([id, n]) => `${id} ${n}`).join(', ')}`,
   ]
+  const kinds = noteKinds(notes)
+  out.push(`runs with unchecked properties: ${notes.length === 0 ? 'none' : `${notes.length} of ${runs}`}`)
+  for (const [kind, seeds] of kinds) out.push(`  ${seeds.length} run${seeds.length > 1 ? 's' : ''}: ${kind} (seeds ${seeds.slice(0, 12).join(', ')}${seeds.length > 12 ? ', ...' : ''})`)
   if (failures.length > 0) {
     out.push('failures:')
     for (const f of failures) {
@@ -490,6 +497,20 @@ function runSwarm(args: SimArgs, io: CommandIo): number {
   }
   io.stdout(`${out.join('\n')}\n`)
   return failures.length === 0 ? 0 : 1
+}
+
+/** Notes grouped by what they say, with names and numbers taken out: "vol1: liveness not
+ *  checked: beyond the fault model: 6 members, ..." and its vol0 twin are one kind. */
+function noteKinds(notes: readonly { seed: number; notes: string[] }[]): [string, number[]][] {
+  const kinds = new Map<string, number[]>()
+  for (const { seed, notes: ns } of notes) {
+    for (const kind of new Set(ns.map((n) => n.replace(/^vol\d+: /, '').replace(/: beyond the fault model: .*/, ': beyond the fault model').replace(/[0-9a-f]{8}#\d+/g, '<entry>')))) {
+      let seeds = kinds.get(kind)
+      if (!seeds) kinds.set(kind, (seeds = []))
+      seeds.push(seed)
+    }
+  }
+  return [...kinds].sort(([, a], [, b]) => b.length - a.length)
 }
 
 function countById(vs: SimResult['violations']): string {

@@ -58,12 +58,15 @@ export function strategyHook(strategy: ByzStrategy, crypto: Crypto, secretKey: U
         const msg = tryDecodeMsg(bytes)
         if (!msg || [...victims()].sort().indexOf(to) % 2 !== 1) return [{ to, bytes }]
         if (msg[0] === 'fotb/heads' && Array.isArray(msg[2])) {
-          // Echo the fork to the peers that hold it, so they see support for it.
-          const heads = (msg[2] as Value[][]).map((h) => {
-            const fork = forkHash.get(`${msg[1] as string}/${h[1] as number}`)
-            return h[0] instanceof Uint8Array && toHex(h[0]) === me && fork ? [h[0], h[1]!, fromHex(fork)!] : h
-          })
-          return [{ to, bytes: encode([msg[0], msg[1]!, heads, msg[3]!]) }]
+          // Echo the fork to the peers that hold it, so they see support for it; and say we are
+          // ready on it (our ready reports lie as our echoes do).
+          const fork = (list: Value[][]): Value[][] =>
+            list.map((h) => {
+              const f = forkHash.get(`${msg[1] as string}/${h[1] as number}`)
+              return h[0] instanceof Uint8Array && toHex(h[0]) === me && f ? [h[0], h[1]!, fromHex(f)!] : h
+            })
+          const readies = Array.isArray(msg[4]) ? fork(msg[4] as Value[][]) : []
+          return [{ to, bytes: encode([msg[0], msg[1]!, fork(msg[2] as Value[][]), msg[3]!, readies]) }]
         }
         const batch = parseBatch(msg)
         if (!batch || batch.entries[0]?.author !== me) return [{ to, bytes }]

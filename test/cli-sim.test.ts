@@ -182,8 +182,18 @@ describe('paciofs sim: swarm', () => {
     expect(r.stdout).toMatch(/^summary: 3 runs, 3 passed, 0 failed$/m)
     expect(r.stdout).toMatch(/^events: \d+ in .* wall, \d+ events\/s$/m)
     expect(r.stdout).toMatch(/^violations by invariant \(runs\): none$/m)
+    expect(r.stdout).toMatch(/^runs with unchecked properties: none$/m)
     expect(r.stderr).toBe('') // no progress bar when stderr is not a terminal
     expect(r.code).toBe(0)
+  })
+
+  it('a swarm prints the checks its runs did not make, by kind, with their seeds (here: 2 Byzantine of 4 is beyond the fault model)', async () => {
+    const r = await paciofs(['sim', '--seeds', '1..2', '--nodes', '4', '--byzantine', '2', '--ops', '10', '--faults', 'none', '--no-shrink'])
+    expect(r.stdout).toMatch(/^runs with unchecked properties: 2 of 2$/m)
+    expect(r.stdout).toMatch(/^ {2}2 runs: liveness not checked: beyond the fault model \(seeds 1, 2\)$/m)
+    const j = JSON.parse((await paciofs(['sim', '--seeds', '1..2', '--nodes', '4', '--byzantine', '2', '--ops', '10', '--faults', 'none', '--no-shrink', '--json'])).stdout) as { notes: { seed: number; notes: string[] }[] }
+    expect(j.notes.map((n) => n.seed)).toEqual([1, 2])
+    expect(j.notes[0]!.notes.some((n) => n.includes('liveness not checked'))).toBe(true)
   })
 
   it('--seeds with all faults prints the replay command of each failure, and the exit code follows the failures', async () => {

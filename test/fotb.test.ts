@@ -417,7 +417,8 @@ describe('[FOTB-5] a fetch is not captured by a peer that answers with junk', ()
         for (const b of answer(e.to, m.msg.from, m.msg.to)) handle(now, e.to, { type: 'batch', entries: b.entries, seal: b.seal })
       }
     }
-    const heads = (seq: Seq, head: EntryHash): FotbMessage => ({ type: 'heads', heads: [{ author: PID_B, seq, head }], proofs: [] })
+    // Each reporter is also ready up to its head (spec/fotb.md "Ready": delivery needs 2f+1).
+    const heads = (seq: Seq, head: EntryHash): FotbMessage => ({ type: 'heads', heads: [{ author: PID_B, seq, head }], proofs: [], readies: [{ author: PID_B, seq, head }] })
     // X holds B's first batch; B's later pushes were lost.
     handle(0, PID_B, { type: 'batch', entries: full[0]!.entries, seal: full[0]!.seal })
     for (let now = 1; now <= 60_000; now++) {

@@ -281,7 +281,7 @@ async function hostile(seed: number, targets: readonly NodeHost[]): Promise<Host
 }
 
 function barrierMessage(me: Pid, seq: number): Uint8Array {
-  return encodeFotbMessage(V, { type: 'heads', heads: [{ author: me, seq, head: 'ab'.repeat(32) as EntryHash }], proofs: [] })
+  return encodeFotbMessage(V, { type: 'heads', heads: [{ author: me, seq, head: 'ab'.repeat(32) as EntryHash }], proofs: [], readies: [] })
 }
 
 function isFetchOf(bytes: Uint8Array, author: Pid, to: number): boolean {
@@ -614,7 +614,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
       const plain = a.chunkStore.plain(V, obf)!
       bases.push(encodeVolMessage(V, { type: 'put', obf, salt: plain.salt, opBytes: plain.opBytes, chunks: [] }))
     }
-    bases.push(encodeFotbMessage(V, { type: 'heads', heads: [...v.fotb.chains].map(([author, log]) => ({ author, seq: log.view.seq, head: log.view.head })), proofs: [] }))
+    bases.push(encodeFotbMessage(V, { type: 'heads', heads: [...v.fotb.chains].map(([author, log]) => ({ author, seq: log.view.seq, head: log.view.head })), proofs: [], readies: [] }))
     const rand = prng(0x5eed)
     let mutants = 0
     for (let i = 0; i < 400; i++) {

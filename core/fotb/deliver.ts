@@ -1,10 +1,12 @@
-// Delivery (spec/fotb.md "Why an echo quorum on heads", FOTB-3, FOTB-4): an entry is delivered
-// once a quorum of members echoes a head at or beyond it on our chain; echoes are HEADS messages.
+// Delivery (spec/fotb.md "Why an echo quorum on heads", "Ready", FOTB-3, FOTB-4, FOTB-5): a node
+// is *ready* up to an entry once a quorum of members echoes a head at or beyond it on its chain
+// (or f+1 members report being ready there), and delivers it once 2f+1 members report being
+// ready at or beyond it on its chain; echoes and ready reports travel in HEADS messages.
 import type { Out } from '../effects.ts'
 import type { ChainView, Entry } from '../ledger/index.ts'
 import { assert, type EntryHash, type Pid, type Seq } from '../types.ts'
 import { count, entryAt, type EntryReader, type FotbState, type FotbUp } from './state.ts'
-import { deliveredRecord, sendToAudience } from './messages.ts'
+import { deliveredRecord, send, sendToAudience } from './messages.ts'
 
 export function quorum(n: number): number {
   assert(Number.isSafeInteger(n) && n >= 0, 'member count')
@@ -13,12 +15,39 @@ export function quorum(n: number): number {
   return Math.ceil((n + f + 1) / 2)
 }
 
-/** Our echo: the heads of every chain we accepted, to everyone in the audience. */
+/** f = floor((n-1)/3): the Byzantine members the member set tolerates (0 for n <= 3). */
+export function faultsTolerated(n: number): number {
+  return n === 0 ? 0 : Math.floor((n - 1) / 3)
+}
+
+/** Our echo: the heads of every chain we accepted and how far we are ready, to the audience. */
 export function echo(state: FotbState, out: Out): void {
   state.headsChanged = false
   const heads = headsOf(state)
   if (heads.length === 0) return
-  sendToAudience(state, out, { type: 'heads', heads, proofs: [...state.proofs.keys()].sort() })
+  sendToAudience(state, out, { type: 'heads', heads, proofs: [...state.proofs.keys()].sort(), readies: readiesOf(state) })
+}
+
+/** Our echo to one peer only (a removed member that lacks entries: broadcast.ts). */
+export function echoTo(state: FotbState, out: Out, to: Pid): void {
+  const heads = headsOf(state)
+  if (heads.length === 0) return
+  send(state, out, to, { type: 'heads', heads, proofs: [...state.proofs.keys()].sort(), readies: readiesOf(state) })
+}
+
+/** How far we are ready for `author`: never below what we delivered. */
+export function readyOf(state: FotbState, author: Pid): Seq {
+  return Math.max(state.ready.get(author) ?? 0, state.delivered.get(author) ?? 0)
+}
+
+function readiesOf(state: FotbState): { author: Pid; seq: Seq; head: EntryHash }[] {
+  const out: { author: Pid; seq: Seq; head: EntryHash }[] = []
+  for (const author of [...state.chains.keys()].sort()) {
+    const v = state.chains.get(author)!.view
+    const r = Math.min(readyOf(state, author), v.seq)
+    if (r > 0) out.push({ author, seq: r, head: v.hashes.get(r - 1)! })
+  }
+  return out
 }
 
 function headsOf(state: FotbState): { author: Pid; seq: Seq; head: EntryHash }[] {
@@ -49,15 +78,55 @@ export function supportedSeq(state: FotbState, view: ChainView, selfCounts = tru
   return supports[q - 1]!
 }
 
-/** How far `author`'s entries may be delivered: the q-th highest echo that lies on our chain. */
+/** The k-th highest ready report that lies on `view` (0 when fewer than k do). Our own ready
+ *  position counts only when `view` is our chain (`selfCounts`), as in supportedSeq. */
+export function readySupport(state: FotbState, view: ChainView, k: number, selfCounts = true): Seq {
+  const supports: Seq[] = []
+  for (const m of state.members) {
+    if (m === state.me && !selfCounts) continue
+    let rep: { seq: Seq; head: EntryHash } | undefined
+    if (m === state.me) {
+      const r = Math.min(readyOf(state, view.author), view.seq)
+      rep = r > 0 ? { seq: r, head: view.hashes.get(r - 1)! } : undefined
+    } else rep = state.readies.get(m)?.get(view.author)
+    if (!rep || rep.seq === 0) continue
+    if (rep.seq <= view.seq && view.hashes.get(rep.seq - 1) === rep.head) supports.push(rep.seq)
+  }
+  if (supports.length < k) return 0
+  supports.sort((a, b) => b - a)
+  return supports[k - 1]!
+}
+
+/** Moves our ready position for `author` on our chain: to where a quorum echoes, or where f+1
+ *  members (one of them correct) report being ready. Bracha's two thresholds, per head: two
+ *  correct members are never ready for different entries at one seq, and once 2f+1 are ready
+ *  every correct member becomes ready (FOTB-5, also of an equivocating author). */
+export function updateReady(state: FotbState, author: Pid): void {
+  const log = state.chains.get(author)
+  if (!log) return
+  const cur = readyOf(state, author)
+  if (cur >= log.view.seq) return // ready for the whole chain: nothing can move (most calls)
+  const f = faultsTolerated(state.members.size)
+  const next = Math.min(log.view.seq, Math.max(cur, supportedSeq(state, log.view), readySupport(state, log.view, f + 1, false)))
+  if (next > cur) {
+    state.ready.set(author, next)
+    state.headsChanged = true
+  }
+}
+
+/** How far `author`'s entries may be delivered: the (2f+1)-th highest ready report that lies on
+ *  our chain (our own included). */
 export function deliverableSeq(state: FotbState, author: Pid): Seq {
   const log = state.chains.get(author)
   const done = state.delivered.get(author) ?? 0
-  if (!log) return done
-  return Math.max(done, supportedSeq(state, log.view))
+  if (!log || done >= log.view.seq) return done
+  const f = faultsTolerated(state.members.size)
+  const k = Math.max(1, 2 * f + 1 - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
+  return Math.max(done, readySupport(state, log.view, k))
 }
 
 export function tryDeliver(state: FotbState, author: Pid, out: Out, port: EntryReader, ups: FotbUp[]): void {
+  updateReady(state, author)
   let target = deliverableSeq(state, author)
   const done = state.delivered.get(author) ?? 0
   if (target <= done) return
@@ -99,5 +168,6 @@ export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pi
   state.audience = audience
   if (removed) state.removed = removed
   for (const peer of [...state.reports.keys()]) if (state.removed.has(peer)) state.reports.delete(peer)
+  for (const peer of [...state.readies.keys()]) if (state.removed.has(peer)) state.readies.delete(peer)
   tryDeliverAll(state, out, port, ups)
 }

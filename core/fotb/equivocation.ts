@@ -8,7 +8,7 @@ import { ZERO_HASH, type Pid, type Seq, type TimeMs } from '../types.ts'
 import { cutRecord } from '../storage.ts'
 import { count, limitsOf, noteCut, type AuthorLog, type Candidate, type EntryReader, type FotbParams, type FotbState, type FotbUp } from './state.ts'
 import { acceptEntry, pidBytes, proofRecord, send, sealRecord, sendToAudience } from './messages.ts'
-import { supportedSeq, tryDeliver } from './deliver.ts'
+import { faultsTolerated, readyOf, readySupport, tryDeliver } from './deliver.ts'
 import { requestRange } from './fetch.ts'
 
 export function noteEquivocation(state: FotbState, crypto: Crypto, proof: EquivocationProof, out: Out, ups: FotbUp[]): void {
@@ -105,17 +105,23 @@ export function tryOtherBranch(
   return true
 }
 
-/** Adopts an author's candidate branch once a quorum (without us) vouches for it beyond what we
- *  delivered; checked when a candidate grows and when echoes arrive. */
+/** Adopts an author's candidate branch once f+1 members (without us; so at least one correct
+ *  member) report being ready on it beyond how far we are ready; checked when a candidate grows
+ *  and when echoes arrive. Why ready reports and not an echo quorum: with f >= 2 an equivocator
+ *  can give one branch an echo quorum (its own echo and another Byzantine member's included) at
+ *  some correct members while the others, handed the other branch, can never gather a quorum of
+ *  echoes for it; a correct member's ready report says a quorum echoed, which two correct members
+ *  never say of different entries at one seq (spec/fotb.md "Ready"). */
 export function maybeAdopt(state: FotbState, author: Pid, out: Out, port: EntryReader, ups: FotbUp[]): void {
   const cand = state.candidates.get(author)
-  const done = state.delivered.get(author) ?? 0
-  if (!cand || supportedSeq(state, cand.view, false) <= done) return
+  const ready = readyOf(state, author)
+  if (!cand || readySupport(state, cand.view, faultsTolerated(state.members.size) + 1, false) <= ready) return
   // Our entries up to the new base stay (they are read from the port), so the candidate must
-  // agree with every entry we delivered: delivery may have moved on along our chain since the
-  // candidate was last checked (tryOtherBranch). Delivered entries never change.
+  // agree with every entry we are ready for (and so every one we delivered): delivery may have
+  // moved on along our chain since the candidate was last checked (tryOtherBranch). Delivered
+  // entries never change, and we are never ready for two entries at one seq.
   const log = state.chains.get(author)!
-  for (let s = 1; s <= Math.min(done, cand.view.seq); s++) {
+  for (let s = 1; s <= Math.min(ready, cand.view.seq); s++) {
     if (cand.view.hashes.get(s - 1) !== log.view.hashes.get(s - 1)) {
       count(state, 'reject:branch-rewrites-delivered')
       state.candidates.delete(author)

@@ -58,8 +58,8 @@ export function requestRange(
   send(state, out, peer, { type: 'fetch', author, from, to: clippedTo })
 }
 
-export function onFetch(state: FotbState, params: FotbParams, from: Pid, author: Pid, lo: Seq, hi: Seq, out: Out, port: EntryReader): void {
-  if (!state.audience.has(from)) {
+export function onFetch(state: FotbState, params: FotbParams, from: Pid, author: Pid, lo: Seq, hi: Seq, out: Out, port: EntryReader, removed = false): void {
+  if (!state.audience.has(from) && !removed) {
     count(state, 'reject:fetch-not-in-audience')
     return
   }

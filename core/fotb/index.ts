@@ -2,7 +2,8 @@
 // layer's public API (`import * as fotb from '../fotb/index.ts'`).
 //
 // The ledger (core/ledger/) decides what a valid chain is; this layer decides who gets what,
-// when an entry may be delivered (echo quorum on heads), and how missing ranges are fetched.
+// when an entry may be delivered (echo quorum on heads, then 2f+1 ready reports), and how
+// missing ranges are fetched.
 export type { FotbParams, AuthorLog, Candidate, EntryReader, Fetch, Report, FotbState, FotbUp } from './state.ts'
 export { DEFAULT_FOTB_PARAMS, newFotb, count, entryAt, entriesAt, clearWritten } from './state.ts'
 export type { FotbMessage } from './messages.ts'

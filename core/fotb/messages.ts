@@ -9,7 +9,7 @@ import { count, noteWritten, type FotbParams, type FotbState } from './state.ts'
 
 export type FotbMessage =
   | { readonly type: 'batch'; readonly entries: Entry[]; readonly seal: Seal }
-  | { readonly type: 'heads'; readonly heads: { author: Pid; seq: Seq; head: EntryHash }[]; readonly proofs: Pid[] }
+  | { readonly type: 'heads'; readonly heads: { author: Pid; seq: Seq; head: EntryHash }[]; readonly proofs: Pid[]; readonly readies: { author: Pid; seq: Seq; head: EntryHash }[] }
   | { readonly type: 'fetch'; readonly author: Pid; readonly from: Seq; readonly to: Seq }
   | { readonly type: 'proof'; readonly proof: EquivocationProof }
 
@@ -27,6 +27,7 @@ export function encodeFotbMessage(volume: VolumeName, msg: FotbMessage): Uint8Ar
         volume,
         msg.heads.map((h) => [pidBytes(h.author), h.seq, fromHex(h.head)!]),
         msg.proofs.map(pidBytes),
+        msg.readies.map((h) => [pidBytes(h.author), h.seq, fromHex(h.head)!]),
       ])
     case 'fetch':
       return encode(['fotb/fetch', volume, pidBytes(msg.author), msg.from, msg.to])
@@ -48,6 +49,19 @@ export function asPid(v: Value | undefined): Pid | undefined {
 export function asHash(v: Value | undefined): EntryHash | undefined {
   if (!(v instanceof Uint8Array) || v.length !== 32) return undefined
   return toHex(v) as EntryHash
+}
+
+function parseHeadList(list: readonly Value[]): { author: Pid; seq: Seq; head: EntryHash }[] | string {
+  const heads: { author: Pid; seq: Seq; head: EntryHash }[] = []
+  for (const item of list) {
+    if (!Array.isArray(item) || item.length !== 3) return 'head shape'
+    const author = asPid(item[0])
+    const seq = item[1]
+    const head = asHash(item[2])
+    if (!author || !isSeq(seq) || !head) return 'head fields'
+    heads.push({ author, seq, head })
+  }
+  return heads
 }
 
 /** Parses the body of a decoded fotb message (tag and volume already checked by the node). */
@@ -75,7 +89,16 @@ export function parseFotbMessage(
   if (tag === 'fotb/heads') {
     const list = parts[2]
     const proofList = parts[3]
-    if (parts.length !== 4 || !Array.isArray(list) || list.length > params.maxAuthors || !Array.isArray(proofList) || proofList.length > params.maxAuthors) {
+    const readyList = parts[4]
+    if (
+      parts.length !== 5 ||
+      !Array.isArray(list) ||
+      list.length > params.maxAuthors ||
+      !Array.isArray(proofList) ||
+      proofList.length > params.maxAuthors ||
+      !Array.isArray(readyList) ||
+      readyList.length > params.maxAuthors
+    ) {
       return { ok: false, reason: 'heads shape' }
     }
     const proofs: Pid[] = []
@@ -84,16 +107,11 @@ export function parseFotbMessage(
       if (!p) return { ok: false, reason: 'proof author' }
       proofs.push(p)
     }
-    const heads: { author: Pid; seq: Seq; head: EntryHash }[] = []
-    for (const item of list as Value[]) {
-      if (!Array.isArray(item) || item.length !== 3) return { ok: false, reason: 'head shape' }
-      const author = asPid(item[0])
-      const seq = item[1]
-      const head = asHash(item[2])
-      if (!author || !isSeq(seq) || !head) return { ok: false, reason: 'head fields' }
-      heads.push({ author, seq, head })
-    }
-    return { ok: true, msg: { type: 'heads', heads, proofs } }
+    const heads = parseHeadList(list as Value[])
+    const readies = parseHeadList(readyList as Value[])
+    if (typeof heads === 'string') return { ok: false, reason: heads }
+    if (typeof readies === 'string') return { ok: false, reason: `ready ${readies}` }
+    return { ok: true, msg: { type: 'heads', heads, proofs, readies } }
   }
   if (tag === 'fotb/fetch') {
     const author = asPid(parts[2])

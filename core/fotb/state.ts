@@ -78,6 +78,13 @@ export interface FotbState {
   /** Members plus applicants: who gets pushes, echoes and may fetch. */
   audience: Set<Pid>
   readonly reports: Map<Pid, Map<Pid, Report>>
+  /** Each member's latest ready report per author (spec/fotb.md "Ready"): a head on its chain up
+   *  to which it saw an echo quorum, or f+1 ready reports. Kept like `reports`. */
+  readonly readies: Map<Pid, Map<Pid, Report>>
+  /** How far we are ready per author (on our accepted chain; volatile: at least `delivered`). */
+  readonly ready: Map<Pid, Seq>
+  /** When we last answered a removed member's HEADS with our echo (volatile; broadcast.ts). */
+  readonly answeredRemoved: Map<Pid, TimeMs>
   /** The outstanding fetch per author: the range's end, the peer this attempt asked, when the
    *  attempt started (its retry deadline runs from there) and when we last sent a FETCH for it. */
   readonly fetching: Map<Pid, Fetch>
@@ -119,6 +126,9 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     removed: new Set(),
     audience: new Set(),
     reports: new Map(),
+    readies: new Map(),
+    ready: new Map(),
+    answeredRemoved: new Map(),
     fetching: new Map(),
     lastHeartbeat: -Infinity,
     headsChanged: false,

@@ -1,16 +1,19 @@
 // Shared by the seed-swarm test files: runs a range of seeds of the default configuration and
 // reports which fault classes and Byzantine strategies the range exercised.
-import { DEFAULT_SIM_CONFIG, runSim, type SimResult } from '../../sim/run.ts'
+import { DEFAULT_SIM_CONFIG, runSim, type SimConfig, type SimResult } from '../../sim/run.ts'
 import type { FaultClass, ByzStrategy } from '../../sim/faults.ts'
 
 export const SWARM_OPS = 40
 
-export function runSeeds(from: number, to: number): { results: SimResult[]; faults: Set<FaultClass>; strategies: Set<ByzStrategy> } {
+/** A swarm's shape: what differs from the default configuration (nodes, Byzantine, policy). */
+export type Shape = Partial<Pick<SimConfig, 'nodes' | 'byzantine' | 'policy' | 'ops'>>
+
+export function runSeeds(from: number, to: number, shape: Shape = {}): { results: SimResult[]; faults: Set<FaultClass>; strategies: Set<ByzStrategy> } {
   const results: SimResult[] = []
   const faults = new Set<FaultClass>()
   const strategies = new Set<ByzStrategy>()
   for (let seed = from; seed <= to; seed++) {
-    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed, ops: SWARM_OPS })
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed, ops: SWARM_OPS, ...shape })
     results.push(r)
     const p = r.plan
     if (p.lossPct > 0) faults.add('loss')
@@ -32,5 +35,5 @@ export function runSeeds(from: number, to: number): { results: SimResult[]; faul
 export function failures(results: readonly SimResult[]): string[] {
   return results
     .filter((r) => r.violations.length > 0)
-    .map((r) => `seed ${r.seed} (${r.plan.byzantine.join(',')}): ${r.violations.slice(0, 3).map((v) => `${v.id} ${v.message}`).join(' | ')} — replay: npx paciofs sim --seed ${r.seed} --ops ${SWARM_OPS}`)
+    .map((r) => `seed ${r.seed} (${r.plan.byzantine.join(',')}): ${r.violations.slice(0, 3).map((v) => `${v.id} ${v.message}`).join(' | ')} — replay: npx paciofs sim --seed ${r.seed} --nodes ${r.config.nodes} --byzantine ${r.config.byzantine} --policy ${r.config.policy} --ops ${r.config.ops}`)
 }
