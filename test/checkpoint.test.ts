@@ -236,6 +236,15 @@ describe('an invalid checkpoint is never used', () => {
   })
 })
 
+describe('restart from the tail, seeds that found bugs', () => {
+  it('[CKPT-5] seed 2057 (a chain with nothing delivered) and seed 1076 (a batch with image records lost to a bit flip: the image is rejected, never walked) restart from the tail as from genesis', () => {
+    const r2057 = runSim({ ...DEFAULT_SIM_CONFIG, seed: 2057, ops: 100, volumes: 3 })
+    expect(r2057.violations).toEqual([])
+    const r1076 = runSim({ ...DEFAULT_SIM_CONFIG, seed: 1076, ops: 60 })
+    expect(r1076.violations).toEqual([])
+  })
+})
+
 describe('the runtime', () => {
   const dirs: string[] = []
   afterEach(() => {

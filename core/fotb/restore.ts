@@ -184,7 +184,8 @@ export function restoreFotbFromCheckpoint(
   const state = newFotb(volume, me)
   for (const [author, h] of cp.heads) {
     state.chains.set(author, { view: backedView(crypto, volume, author, h.seq, h.head, port) })
-    state.delivered.set(author, h.delivered ?? 0)
+    // As a restart from genesis: a mark only for a chain something was delivered of.
+    if ((h.delivered ?? 0) > 0) state.delivered.set(author, h.delivered!)
   }
   for (const p of cp.proofs) state.proofs.set(p.a.seal.author, p)
   if (cp.recovering !== undefined) state.recovering = { from: cp.recovering, since: undefined, heard: new Map() }

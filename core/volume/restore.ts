@@ -117,7 +117,15 @@ export function applyImage(state: VolumeState, image: ImageFold, root: string): 
   fs.hashCache.clear()
   fs.dirTrees.clear()
   fs.dirty.clear()
-  return stateRoot(fs) === root ? 'used' : { rejected: `its state root is not the checkpoint's` }
+  // An image read from disk may name an inode it does not hold, or loop (damage, or a batch of
+  // its records lost): the root's walk asserts on such a tree, which here is input, not our bug.
+  let got: string
+  try {
+    got = stateRoot(fs)
+  } catch (err) {
+    return { rejected: `its tree does not hold together (${(err as Error).message})` }
+  }
+  return got === root ? 'used' : { rejected: `its state root is not the checkpoint's` }
 }
 
 export function noteDone(lastDone: Map<Pid, Seq>, logged: Map<Pid, Set<Seq>>, author: Pid, seq: Seq): void {

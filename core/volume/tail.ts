@@ -39,10 +39,12 @@ export function restoreVolumeFromTail(
   const cs = checkpoint.state
   if (image === undefined || image.epoch !== checkpoint.epoch) return { ok: false, why: `there is no tree image of its epoch ${checkpoint.epoch}` }
   let state: VolumeState = newVolume(crypto, genesis, me, contacts, store, params.logKeep)
-  const imageUse = applyImage(state, image, checkpoint.root)
-  if (imageUse !== 'used') return { ok: false, why: `its tree image is not usable (${typeof imageUse === 'object' ? imageUse.rejected : imageUse})` }
+  // The chains first: heads that are not the port's entries mean the checkpoint does not describe
+  // this disk (a lost batch, say), and then its image is not to be trusted either.
   const restored = fotb.restoreFotbFromCheckpoint(crypto, volume, me, params.fotb, tail, store, { heads: checkpoint.heads, proofs: cs.proofs, recovering: cs.recovering, regained: cs.regained })
   if (restored.untrusted.length > 0) return { ok: false, why: `its heads of ${restored.untrusted.length} chain(s) are not in the store` }
+  const imageUse = applyImage(state, image, checkpoint.root)
+  if (imageUse !== 'used') return { ok: false, why: `its tree image is not usable (${typeof imageUse === 'object' ? imageUse.rejected : imageUse})` }
   const problems: VolumeRestoreProblem[] = [...restored.problems]
   state = { ...state, fotb: restored.state }
   if (params.fotb.mutation) state.fotb.mutation = params.fotb.mutation
