@@ -1361,17 +1361,17 @@ export class RecordStore implements Storage {
     let from = Number.MAX_SAFE_INTEGER
     for await (const [key, value] of this.db.iterator({ gte: 'v:', lt: 'v;' })) {
       const g = tryDecode(value)
-      if (!g.ok || !Array.isArray(g.value) || g.value[0] !== 'genesis') return 1
+      if (!g.ok || !Array.isArray(g.value) || g.value[0] !== 'genesis') {
+        records.length = 0 // every batch is read, and the genesis records with them
+        return 1
+      }
       records.push(g.value)
       const k = this.db.getSync(checkpointBatchKey(key.slice(2)))
       const n = k === undefined ? undefined : tryDecode(k)
       from = Math.min(from, n !== undefined && n.ok && typeof n.value === 'number' && Number.isSafeInteger(n.value) && n.value >= 1 ? n.value : 1)
     }
-    if (from === Number.MAX_SAFE_INTEGER) {
-      records.length = 0 // no volume yet: the whole store (a node's own records)
-      return 1
-    }
-    return from
+    // No volume yet: the whole store.
+    return from === Number.MAX_SAFE_INTEGER ? 1 : from
   }
 
   /** Each volume's folded tree image as one record, after every batch's records (the core folds

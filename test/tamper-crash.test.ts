@@ -100,6 +100,20 @@ async function refusesToStart(dataDir: string): Promise<void> {
   expect(p.stderr).toMatch(/refuses to start/)
 }
 
+/** The node starts on the damaged directory (a start from the tail does not read the damage), and
+ *  verify on the running node, which reads the disk (RT-11), exits 1 naming `name`. */
+async function startsAndLiveVerifyNames(dataDir: string, name: string): Promise<void> {
+  const p = startPaciofs(['serve', '--data', dataDir, '--listen', '127.0.0.1:0'])
+  try {
+    await waitFor('the node to serve', async () => (await runPaciofs(['status', '--data', dataDir])).stdout.includes('tree image'))
+    const live = await runPaciofs(['verify', '--data', dataDir])
+    expect(live.code).toBe(1)
+    expect(live.stdout).toContain(name)
+  } finally {
+    await stopProc(p)
+  }
+}
+
 describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is found by verify', () => {
   for (const kind of ['chunk']) {
     it(`a flipped byte in a stored '${kind}' record: exit 1, naming its batch, offline and on the running node (a batch below the checkpoint is not read at start)`, async () => {
@@ -108,15 +122,7 @@ describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is foun
       const { findings, text } = await verifyFails(d)
       expect(findings.some((f) => f.where.includes(key))).toBe(true)
       expect(text).toContain(key)
-      const p = startPaciofs(['serve', '--data', d, '--listen', '127.0.0.1:0'])
-      try {
-        await waitFor('the node to serve', async () => (await runPaciofs(['status', '--data', d])).stdout.includes('tree image'))
-        const live = await runPaciofs(['verify', '--data', d])
-        expect(live.code).toBe(1)
-        expect(live.stdout).toContain(key)
-      } finally {
-        await stopProc(p)
-      }
+      await startsAndLiveVerifyNames(d, key)
     })
   }
 
@@ -150,15 +156,7 @@ describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is foun
       // start reads only the tail after them: no entry and no plain op below (spec/checkpoint.md
       // "Restart from the tail"). It starts; verify, which replays from genesis, finds the damage
       // on the running node too (it reads the disk, RT-11).
-      const p = startPaciofs(['serve', '--data', d, '--listen', '127.0.0.1:0'])
-      try {
-        await waitFor('the node to serve', async () => (await runPaciofs(['status', '--data', d])).stdout.includes('tree image'))
-        const live = await runPaciofs(['verify', '--data', d])
-        expect(live.code).toBe(1)
-        expect(live.stdout).toContain(name)
-      } finally {
-        await stopProc(p)
-      }
+      await startsAndLiveVerifyNames(d, name)
     })
   }
 
@@ -169,15 +167,7 @@ describe('[VOL-9] [RT-3] tampering with a stopped node\'s data directory is foun
     const { findings, text } = await verifyFails(d)
     expect(findings.some((f) => f.where === `log epoch ${epoch}`), JSON.stringify(findings)).toBe(true)
     expect(text).toContain(`log epoch ${epoch}`)
-    const p = startPaciofs(['serve', '--data', d, '--listen', '127.0.0.1:0'])
-    try {
-      await waitFor('the node to serve', async () => (await runPaciofs(['status', '--data', d])).stdout.includes('tree image'))
-      const live = await runPaciofs(['verify', '--data', d])
-      expect(live.code).toBe(1)
-      expect(live.stdout).toContain(`log epoch ${epoch}`)
-    } finally {
-      await stopProc(p)
-    }
+    await startsAndLiveVerifyNames(d, `log epoch ${epoch}`)
   })
 
   it('[STORE-2] a chunk rewritten in its index entry (valid everything else): verify exits 1 naming the chunk; reading it is refused, never served', async () => {

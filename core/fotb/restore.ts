@@ -9,9 +9,9 @@ import { ZERO_HASH, type EntryHash, type Pid, type Seq, type VolumeName } from '
 import type { Storage } from '../storage.ts'
 import { authorLog, hashAt, newFotb, type EntryReader, type FotbParams, type FotbState } from './state.ts'
 import type { RegainedRange } from './recover.ts'
+import { asPid, isSeq } from './messages.ts'
 
 type SealReader = Pick<Storage, 'seal'>
-import { asPid, isSeq } from './messages.ts'
 
 export interface RestoreProblem {
   readonly record: string
@@ -33,28 +33,8 @@ export function restoreFotb(
 ): { state: FotbState; problems: RestoreProblem[]; untrusted: Pid[] } {
   const state = newFotb(volume, me)
   const { problems, seals, delivered, cut } = readRecords(crypto, volume, state, records)
-  for (const author of [...seals.keys()].sort()) {
-    const list = seals.get(author)!.sort((a, b) => a.seq - b.seq)
-    const log = authorLog(state, author)
-    // A branch switch may have replaced what the checkpoint named: no trust for that chain.
-    const trust = cut.has(author) ? undefined : trusted.get(author)
-    for (const seal of list) {
-      if (seal.seq <= log.view.seq) continue
-      const batch: Entry[] = []
-      for (let s = log.view.seq + 1; s <= seal.seq; s++) {
-        const e = port.entry(volume, author, s)
-        if (!e) break
-        batch.push(e)
-      }
-      const ownSeal = trust !== undefined && seal.seq <= trust.seq
-      const r = validateBatch(crypto, log.view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: params.maxPayloadBytes }, { ownSeal })
-      if (!r.ok) {
-        problems.push({ record: `chain ${author.slice(0, 12)} seq ${log.view.seq + 1}..${seal.seq}`, problem: `${r.rejection.code}: ${r.rejection.detail}` })
-        break
-      }
-      log.view = r.view
-    }
-  }
+  // A branch switch may have replaced what the checkpoint named: no trust for that chain.
+  extendChains(crypto, state, params, seals, port, problems, (author, seq) => !cut.has(author) && seq <= (trusted.get(author)?.seq ?? 0))
   // Every trusted head must be in the restored chain; the caller drops the checkpoint otherwise.
   const untrusted: Pid[] = []
   for (const [author, t] of trusted) {
@@ -62,14 +42,45 @@ export function restoreFotb(
     const view = state.chains.get(author)?.view
     if (view === undefined || view.seq < t.seq || view.hashes.get(t.seq - 1) !== t.head) untrusted.push(author)
   }
-  for (const [author, seq] of delivered) {
+  finish(state, delivered, problems)
+  return { state, problems, untrusted }
+}
+
+/** Validates each author's seals above its view, in seq order, against the port's entries (a
+ *  batch per seal; `ownSeal(author, seq)`: the signature need not be checked again), stopping a
+ *  chain at its first bad batch. */
+function extendChains(crypto: Crypto, state: FotbState, params: FotbParams, seals: ReadonlyMap<Pid, Seal[]>, port: EntryReader, problems: RestoreProblem[], ownSeal: (author: Pid, seq: Seq) => boolean): void {
+  for (const author of [...seals.keys()].sort()) {
+    const log = authorLog(state, author)
+    for (const seal of seals.get(author)!.sort((a, b) => a.seq - b.seq)) {
+      if (seal.seq <= log.view.seq) continue
+      const batch: Entry[] = []
+      for (let s = log.view.seq + 1; s <= seal.seq; s++) {
+        const e = port.entry(state.volume, author, s)
+        if (!e) break
+        batch.push(e)
+      }
+      const r = validateBatch(crypto, log.view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: params.maxPayloadBytes }, { ownSeal: ownSeal(author, seal.seq) })
+      if (!r.ok) {
+        problems.push({ record: `chain ${author.slice(0, 12)} seq ${log.view.seq + 1}..${seal.seq}`, problem: `${r.rejection.code}: ${r.rejection.detail}` })
+        break
+      }
+      log.view = r.view
+    }
+  }
+}
+
+/** The delivered marks (the highest of `delivered` and what `state` holds, never beyond the
+ *  restored chain) and the own chain's writer state from its view. */
+function finish(state: FotbState, delivered: ReadonlyMap<Pid, Seq>, problems: RestoreProblem[]): void {
+  for (const [author, seq] of delivered) state.delivered.set(author, Math.max(state.delivered.get(author) ?? 0, seq))
+  for (const [author, seq] of [...state.delivered]) {
     const have = state.chains.get(author)?.view.seq ?? 0
     if (seq > have) problems.push({ record: `delivered ${author.slice(0, 12)}`, problem: `delivered ${seq} beyond restored chain ${have}` })
     state.delivered.set(author, Math.min(seq, have))
   }
-  const ownLog = state.chains.get(me)
-  if (ownLog) state.own = { volume, author: me, seq: ownLog.view.seq, head: ownLog.view.head, sealedSeq: ownLog.view.seq }
-  return { state, problems, untrusted }
+  const ownLog = state.chains.get(state.me)
+  if (ownLog) state.own = { volume: state.volume, author: state.me, seq: ownLog.view.seq, head: ownLog.view.head, sealedSeq: ownLog.view.seq }
 }
 
 /** fotb's records of `volume` in order: seals per author (a cut drops the earlier ones above its
@@ -207,31 +218,8 @@ export function restoreFotbFromCheckpoint(
     const v = log.view
     log.view = { ...v, seq: base, head: base === 0 ? ZERO_HASH : v.hashes.get(base - 1)!, hashes: v.hashes.slice(0, base), payloadHashes: v.payloadHashes.slice(0, base), seals: v.seals.upTo(base) }
   }
-  for (const author of [...seals.keys()].sort()) {
-    const log = authorLog(state, author)
-    for (const seal of seals.get(author)!.sort((a, b) => a.seq - b.seq)) {
-      if (seal.seq <= log.view.seq) continue
-      const batch: Entry[] = []
-      for (let s = log.view.seq + 1; s <= seal.seq; s++) {
-        const e = port.entry(volume, author, s)
-        if (!e) break
-        batch.push(e)
-      }
-      const r = validateBatch(crypto, log.view, batch, seal, { maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: params.maxPayloadBytes })
-      if (!r.ok) {
-        problems.push({ record: `chain ${author.slice(0, 12)} seq ${log.view.seq + 1}..${seal.seq}`, problem: `${r.rejection.code}: ${r.rejection.detail}` })
-        break
-      }
-      log.view = r.view
-    }
-  }
-  for (const [author, seq] of delivered) state.delivered.set(author, Math.max(state.delivered.get(author) ?? 0, seq))
-  for (const [author, seq] of [...state.delivered]) {
-    const have = state.chains.get(author)?.view.seq ?? 0
-    if (seq > have) problems.push({ record: `delivered ${author.slice(0, 12)}`, problem: `delivered ${seq} beyond restored chain ${have}` })
-    state.delivered.set(author, Math.min(seq, have))
-  }
-  const ownLog = state.chains.get(me)
-  if (ownLog) state.own = { volume, author: me, seq: ownLog.view.seq, head: ownLog.view.head, sealedSeq: ownLog.view.seq }
+  // The tail's batches: every signature checked.
+  extendChains(crypto, state, params, seals, port, problems, () => false)
+  finish(state, delivered, problems)
   return { state, problems, untrusted }
 }
