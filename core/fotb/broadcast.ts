@@ -234,6 +234,16 @@ function onHeads(
     if (own && mayTrack(state, from, params) && own.seq > (state.chains.get(from)?.view.seq ?? 0)) {
       requestRange(state, params, now, from, from, (state.chains.get(from)?.view.seq ?? 0) + 1, own.seq, out, 'probe')
     }
+    // The chains of our own members it holds beyond us, too: a joiner that knows only the
+    // genesis members learns who else is a member from their chains, and if those members
+    // stopped, a stranger (a member it does not know of yet) is the only holder left. Safe:
+    // every entry is checked against its author's seal, and delivery still needs our members.
+    for (const h of heads) {
+      if (h.author === from || !state.members.has(h.author)) continue
+      if (h.seq > (state.chains.get(h.author)?.view.seq ?? 0)) {
+        requestRange(state, params, now, from, h.author, (state.chains.get(h.author)?.view.seq ?? 0) + 1, h.seq, out, 'report')
+      }
+    }
     // Kept (a few strangers, latest echo only) so that it counts at once if the stranger turns
     // out to be a member once we deliver more membership entries: a joiner would otherwise wait
     // a heartbeat for the echo of every member it learns of. It counts only while it is a member.

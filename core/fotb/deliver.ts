@@ -59,6 +59,17 @@ function headsOf(state: FotbState): { author: Pid; seq: Seq; head: EntryHash }[]
   return heads
 }
 
+/** Whether `m`'s own seal on `view` counts as its echo and ready report for its own chain
+ *  (spec/fotb.md "The author's seal"): the seal is the author's signed word on its whole chain,
+ *  which is all an echo or a ready report of it could say, and a Byzantine author could send us
+ *  both for the branch we hold anyway. Not for a proven equivocator: there the branches compete
+ *  and only the others' reports decide. Why at all: a joiner that knows only members that
+ *  stopped for good hears no echo of theirs, yet must deliver their sealed votes to learn the
+ *  member set (sim seed 2038 --ops 100 --volumes 3). */
+function sealVouches(state: FotbState, view: ChainView, m: Pid): boolean {
+  return m === view.author && m !== state.me && view.seq > 0 && !state.proofs.has(m)
+}
+
 /** The q-th highest member echo that lies on `view` (0 when fewer than q do). Our own chain
  *  counts as our echo only when `view` is our chain: for a candidate branch we have not echoed
  *  it, and counting ourselves would let one node vouch for two branches (FOTB-4). */
@@ -66,7 +77,7 @@ export function supportedSeq(state: FotbState, view: ChainView, selfCounts = tru
   const supports: Seq[] = []
   for (const m of state.members) {
     if (m === state.me && !selfCounts) continue
-    const rep = m === state.me ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(view.author)
+    const rep = m === state.me || sealVouches(state, view, m) ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(view.author)
     if (!rep || rep.seq === 0) continue
     // A report beyond our chain supports only as far as we can check; a correct member's
     // chain is linear, so its report at rep.seq also vouches for every seq below it.
@@ -84,13 +95,22 @@ export function readySupport(state: FotbState, view: ChainView, k: number, selfC
   const supports: Seq[] = []
   for (const m of state.members) {
     if (m === state.me && !selfCounts) continue
-    let rep: { seq: Seq; head: EntryHash } | undefined
     if (m === state.me) {
       const r = Math.min(readyOf(state, view.author), view.seq)
-      rep = r > 0 ? { seq: r, head: view.hashes.get(r - 1)! } : undefined
-    } else rep = state.readies.get(m)?.get(view.author)
-    if (!rep || rep.seq === 0) continue
-    if (rep.seq <= view.seq && view.hashes.get(rep.seq - 1) === rep.head) supports.push(rep.seq)
+      if (r > 0) supports.push(r)
+      continue
+    }
+    if (sealVouches(state, view, m)) {
+      supports.push(view.seq)
+      continue
+    }
+    // The member's latest ready report, or the one it signed into a vote, whichever reaches
+    // further on this chain: each is the member's word, and a member counts once.
+    let best = 0
+    for (const rep of [state.readies.get(m)?.get(view.author), state.vouches.get(m)?.get(view.author)]) {
+      if (rep && rep.seq > best && rep.seq <= view.seq && view.hashes.get(rep.seq - 1) === rep.head) best = rep.seq
+    }
+    if (best > 0) supports.push(best)
   }
   if (supports.length < k) return 0
   supports.sort((a, b) => b - a)
@@ -158,6 +178,18 @@ export function tryDeliver(state: FotbState, author: Pid, out: Out, port: EntryR
   out.persist(deliveredRecord(state.volume, author, target))
 }
 
+/** A member's ready report signed into its chain (spec/fotb.md "Signed ready reports"): its
+ *  delivered vote to admit `author`, which names the head of `author`'s chain it had delivered
+ *  (the join). Kept like a ready report of `voter`, then `author`'s delivery is tried. */
+export function addVouch(state: FotbState, voter: Pid, author: Pid, seq: Seq, head: EntryHash, out: Out, port: EntryReader, ups: FotbUp[]): void {
+  if (voter === state.me || seq < 1) return
+  let m = state.vouches.get(voter)
+  if (!m) state.vouches.set(voter, (m = new Map()))
+  if ((m.get(author)?.seq ?? 0) >= seq) return
+  m.set(author, { seq, head })
+  tryDeliver(state, author, out, port, ups)
+}
+
 export function tryDeliverAll(state: FotbState, out: Out, port: EntryReader, ups: FotbUp[]): void {
   for (const author of [...state.chains.keys()].sort()) tryDeliver(state, author, out, port, ups)
 }
@@ -169,5 +201,6 @@ export function setMembers(state: FotbState, members: Set<Pid>, audience: Set<Pi
   if (removed) state.removed = removed
   for (const peer of [...state.reports.keys()]) if (state.removed.has(peer)) state.reports.delete(peer)
   for (const peer of [...state.readies.keys()]) if (state.removed.has(peer)) state.readies.delete(peer)
+  for (const peer of [...state.vouches.keys()]) if (state.removed.has(peer)) state.vouches.delete(peer)
   tryDeliverAll(state, out, port, ups)
 }

@@ -103,7 +103,10 @@ export function onTick(state: FotbState, params: FotbParams, now: TimeMs, out: O
     const holders: { peer: Pid; seq: Seq }[] = []
     for (const [peer, reps] of [...state.reports].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const r = reps.get(author)
-      if (r && r.seq > mySeq && state.audience.has(peer) && !state.removed.has(peer)) holders.push({ peer, seq: r.seq })
+      // Strangers whose echo we keep count as holders too: entries are checked against their
+      // author's seal, so any holder will do, and a joiner whose only known members stopped
+      // must fetch from the members it does not know of yet (sim seed 2038 --ops 100 --volumes 3).
+      if (r && r.seq > mySeq && !state.removed.has(peer)) holders.push({ peer, seq: r.seq })
     }
     state.fetching.delete(author)
     if (holders.length === 0) continue

@@ -81,6 +81,10 @@ export interface FotbState {
   /** Each member's latest ready report per author (spec/fotb.md "Ready"): a head on its chain up
    *  to which it saw an echo quorum, or f+1 ready reports. Kept like `reports`. */
   readonly readies: Map<Pid, Map<Pid, Report>>
+  /** Ready reports that members signed into their chains (spec/fotb.md "Signed ready reports"):
+   *  voter -> author -> the head of the author's chain the voter had delivered when it voted to
+   *  admit the author (its join). Volatile, rebuilt from the delivered votes at restart. */
+  readonly vouches: Map<Pid, Map<Pid, Report>>
   /** How far we are ready per author (on our accepted chain; volatile: at least `delivered`). */
   readonly ready: Map<Pid, Seq>
   /** When we last answered a removed member's HEADS with our echo (volatile; broadcast.ts). */
@@ -127,6 +131,7 @@ export function newFotb(volume: VolumeName, me: Pid): FotbState {
     audience: new Set(),
     reports: new Map(),
     readies: new Map(),
+    vouches: new Map(),
     ready: new Map(),
     answeredRemoved: new Map(),
     fetching: new Map(),

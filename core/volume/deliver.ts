@@ -20,13 +20,13 @@ export function onUps(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
         voteKick(state, ctx, up.author, 'equivocated')
         continue
       }
-      membershipTouched = onDeliver(state, ctx, up.author, up.seq, up.hash, up.payload) || membershipTouched
+      membershipTouched = onDeliver(state, ctx, up.author, up.seq, up.hash, up.payload, ups) || membershipTouched
     }
     if (membershipTouched) recomputeMembership(state, ctx, ups)
   }
 }
 
-function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: EntryHash, payload: Uint8Array): boolean {
+function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: EntryHash, payload: Uint8Array, ups: FotbUp[]): boolean {
   const p = decodePayload(payload)
   if (!p) {
     bump(state, 'reject:payload')
@@ -48,6 +48,7 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
       return true
     case 'vote-accept':
       addVote(state.acceptVotes, p.target, author)
+      if (p.join) fotb.addVouch(state.fotb, author, p.target, p.join.seq, p.join.hash, ctx.out, ctx.store, ups)
       return true
     case 'vote-kick':
       addVote(state.kickVotes, p.target, author)

@@ -3,7 +3,7 @@
 // talks to.
 import * as fotb from '../fotb/index.ts'
 import type { FotbUp } from '../fotb/index.ts'
-import type { Pid, Seq } from '../types.ts'
+import type { EntryHash, Pid, Seq } from '../types.ts'
 import { encodePayload } from './records.ts'
 import { bump, type Ctx, type Genesis, type KickReason, type MemberEvent, type Policy, type Status, type VolumeParams, type VolumePayload, type VolumeState, type VolumeUp } from './types.ts'
 
@@ -120,7 +120,9 @@ export type VoteIntent =
   | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason }
 
 export function vote(state: VolumeState, ctx: Ctx, intent: VoteIntent): void {
-  const payload: VolumePayload = { ...intent, round: state.maxRound + 1 }
+  const payload: VolumePayload = intent.type === 'vote-accept'
+    ? { ...intent, round: state.maxRound + 1, ...joinOf(state, intent.target) }
+    : { ...intent, round: state.maxRound + 1 }
   const key = `${payload.type}:${payload.target}`
   // A recovering node casts no vote (FOTB-8); the other members' votes decide meanwhile.
   if (state.myVotes.has(key) || !isMember(state, state.me) || !fotb.mayAppendOwn(state.fotb)) return
@@ -128,6 +130,14 @@ export function vote(state: VolumeState, ctx: Ctx, intent: VoteIntent): void {
   bump(state, `vote:${payload.type === 'vote-kick' ? payload.reason : 'accept'}`)
   ctx.out.trace({ kind: payload.type, volume: state.genesis.name, peer: payload.target, detail: payload.type === 'vote-kick' ? payload.reason : '' })
   fotb.broadcast(state.fotb, ctx.crypto, encodePayload(payload))
+}
+
+/** The target's delivered join entry, which an accept vote names (a signed ready report for the
+ *  target's chain: spec/fotb.md "Signed ready reports"). None for a founder, which never joins. */
+function joinOf(state: VolumeState, target: Pid): { join?: { seq: Seq; hash: EntryHash } } {
+  const e = state.memberEvents.find((ev) => ev.author === target && ev.payload.type === 'join')
+  const hash = e && state.fotb.chains.get(target)?.view.hashes.get(e.seq - 1)
+  return e && hash ? { join: { seq: e.seq, hash } } : {}
 }
 
 export function voteKick(state: VolumeState, ctx: Ctx, target: Pid, reason: KickReason): void {

@@ -39,7 +39,7 @@ export function encodePayload(p: VolumePayload): Uint8Array {
     case 'leave':
       return encode([p.type, p.round])
     case 'vote-accept':
-      return encode([p.type, fromHex(p.target)!, p.round])
+      return encode(p.join ? [p.type, fromHex(p.target)!, p.round, p.join.seq, fromHex(p.join.hash)!] : [p.type, fromHex(p.target)!, p.round])
     case 'vote-kick':
       return encode([p.type, fromHex(p.target)!, p.reason, p.round])
     case 'op':
@@ -69,7 +69,13 @@ export function decodePayload(bytes: Uint8Array): VolumePayload | undefined {
     case 'vote-accept': {
       const target = pidAt(1)
       const round = roundAt(2)
-      return v.length === 3 && target && round ? { type: 'vote-accept', target, round } : undefined
+      if (!target || !round) return undefined
+      if (v.length === 3) return { type: 'vote-accept', target, round }
+      const seq = v[3]
+      const hash = v[4]
+      return v.length === 5 && typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 1 && hash instanceof Uint8Array && hash.length === 32
+        ? { type: 'vote-accept', target, round, join: { seq, hash: toHex(hash) as EntryHash } }
+        : undefined
     }
     case 'vote-kick': {
       const target = pidAt(1)
