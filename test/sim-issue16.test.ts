@@ -43,4 +43,26 @@ describe('issue 16 seeds', () => {
     expect(halted.length).toBe(1)
     for (const v of r.views) expect(v.members).not.toContain(halted[0]!.pid)
   })
+  it('[FOTB-5] [VOL-6] seeds 2038 and 2011, 3 volumes, 100 ops: a joiner whose only known member stopped for good still learns the member set', () => {
+    // Before signed ready reports (spec/fotb.md): the joiner knew only the founder, which
+    // fail-stopped on a bit flip; nobody else's echo counted for it, it never delivered the votes
+    // that admitted the others, and the members, who needed it for a quorum, stalled (FOTB-5 x4,
+    // VOL-6). Seed 2011 stalled the same way once the seal alone counted: the joins needed the
+    // founder's ready reports too, which its accept votes now carry.
+    for (const seed of [2038, 2011]) {
+      const r = runSim({ ...DEFAULT_SIM_CONFIG, seed, ops: 100, volumes: 3 })
+      expect(r.violations).toEqual([])
+      expect(r.notes.filter((n) => n.includes('liveness not checked'))).toEqual([])
+    }
+  })
+
+  it('[VOL-11] [VOL-5] seed 116: a member that lost a plain op with its tail is removed as a withholder, noted, and the GETs for it keep to the schedule', () => {
+    // Before: a NOTFOUND from any member (they are kept across attempts) started the next
+    // attempt, 1,000 attempts in 60 s (64,025 events); and VOL-11 failed for a removal that the
+    // members cannot tell from withholding.
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 116, ops: 40 })
+    expect(r.violations).toEqual([])
+    expect(r.notes.some((n) => n.includes('removed as a withholder of #11'))).toBe(true)
+    expect(r.events).toBeLessThan(20_000)
+  })
 })
