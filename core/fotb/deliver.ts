@@ -60,7 +60,7 @@ function headsOf(state: FotbState): { author: Pid; seq: Seq; head: EntryHash }[]
 }
 
 /** Whether `m`'s own seal on `view` counts as its echo and ready report for its own chain
- *  (spec/fotb.md "The author's seal"): the seal is the author's signed word on its whole chain,
+ *  (spec/fotb.md "The author's seal and signed ready reports"): the seal is the author's signed word on its whole chain,
  *  which is all an echo or a ready report of it could say, and a Byzantine author could send us
  *  both for the branch we hold anyway. Not for a proven equivocator: there the branches compete
  *  and only the others' reports decide. Why at all: a joiner that knows only members that
@@ -178,16 +178,23 @@ export function tryDeliver(state: FotbState, author: Pid, out: Out, port: EntryR
   out.persist(deliveredRecord(state.volume, author, target))
 }
 
-/** A member's ready report signed into its chain (spec/fotb.md "Signed ready reports"): its
+/** A member's ready report signed into its chain (spec/fotb.md "The author's seal and signed
+ *  ready reports"): its
  *  delivered vote to admit `author`, which names the head of `author`'s chain it had delivered
  *  (the join). Kept like a ready report of `voter`, then `author`'s delivery is tried. */
 export function addVouch(state: FotbState, voter: Pid, author: Pid, seq: Seq, head: EntryHash, out: Out, port: EntryReader, ups: FotbUp[]): void {
-  if (voter === state.me || seq < 1) return
+  if (noteVouch(state, voter, author, seq, head)) tryDeliver(state, author, out, port, ups)
+}
+
+/** Keeps `voter`'s signed ready report on `author`'s chain if it reaches further than the one we
+ *  have; true when it did. Also used at restart, where nothing is delivered yet. */
+export function noteVouch(state: FotbState, voter: Pid, author: Pid, seq: Seq, head: EntryHash): boolean {
+  if (voter === state.me || seq < 1) return false
   let m = state.vouches.get(voter)
   if (!m) state.vouches.set(voter, (m = new Map()))
-  if ((m.get(author)?.seq ?? 0) >= seq) return
+  if ((m.get(author)?.seq ?? 0) >= seq) return false
   m.set(author, { seq, head })
-  tryDeliver(state, author, out, port, ups)
+  return true
 }
 
 export function tryDeliverAll(state: FotbState, out: Out, port: EntryReader, ups: FotbUp[]): void {

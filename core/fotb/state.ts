@@ -81,7 +81,8 @@ export interface FotbState {
   /** Each member's latest ready report per author (spec/fotb.md "Ready"): a head on its chain up
    *  to which it saw an echo quorum, or f+1 ready reports. Kept like `reports`. */
   readonly readies: Map<Pid, Map<Pid, Report>>
-  /** Ready reports that members signed into their chains (spec/fotb.md "Signed ready reports"):
+  /** Ready reports that members signed into their chains (spec/fotb.md "The author's seal and signed
+   *  ready reports"):
    *  voter -> author -> the head of the author's chain the voter had delivered when it voted to
    *  admit the author (its join). Volatile, rebuilt from the delivered votes at restart. */
   readonly vouches: Map<Pid, Map<Pid, Report>>

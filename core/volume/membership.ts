@@ -120,12 +120,13 @@ export type VoteIntent =
   | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason }
 
 export function vote(state: VolumeState, ctx: Ctx, intent: VoteIntent): void {
+  const key = `${intent.type}:${intent.target}`
+  // A recovering node casts no vote (FOTB-8); the other members' votes decide meanwhile.
+  if (state.myVotes.has(key) || !isMember(state, state.me) || !fotb.mayAppendOwn(state.fotb)) return
+  // The join is looked up only for a vote that is cast (recomputeMembership asks for many).
   const payload: VolumePayload = intent.type === 'vote-accept'
     ? { ...intent, round: state.maxRound + 1, ...joinOf(state, intent.target) }
     : { ...intent, round: state.maxRound + 1 }
-  const key = `${payload.type}:${payload.target}`
-  // A recovering node casts no vote (FOTB-8); the other members' votes decide meanwhile.
-  if (state.myVotes.has(key) || !isMember(state, state.me) || !fotb.mayAppendOwn(state.fotb)) return
   state.myVotes.add(key)
   bump(state, `vote:${payload.type === 'vote-kick' ? payload.reason : 'accept'}`)
   ctx.out.trace({ kind: payload.type, volume: state.genesis.name, peer: payload.target, detail: payload.type === 'vote-kick' ? payload.reason : '' })
@@ -133,7 +134,7 @@ export function vote(state: VolumeState, ctx: Ctx, intent: VoteIntent): void {
 }
 
 /** The target's delivered join entry, which an accept vote names (a signed ready report for the
- *  target's chain: spec/fotb.md "Signed ready reports"). None for a founder, which never joins. */
+ *  target's chain: spec/fotb.md "The author's seal and signed ready reports"). None for a founder, which never joins. */
 function joinOf(state: VolumeState, target: Pid): { join?: { seq: Seq; hash: EntryHash } } {
   const e = state.memberEvents.find((ev) => ev.author === target && ev.payload.type === 'join')
   const hash = e && state.fotb.chains.get(target)?.view.hashes.get(e.seq - 1)

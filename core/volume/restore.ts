@@ -232,10 +232,7 @@ export function finishMembership(state: VolumeState, genesis: Genesis, pendingOp
   // The signed ready reports of the delivered votes (volatile in fotb, so rebuilt here).
   for (const e of state.memberEvents) {
     const p = e.payload
-    if (p.type !== 'vote-accept' || !p.join || e.author === state.me || state.fotb.removed.has(e.author)) continue
-    let m = state.fotb.vouches.get(e.author)
-    if (!m) state.fotb.vouches.set(e.author, (m = new Map()))
-    if ((m.get(p.target)?.seq ?? 0) < p.join.seq) m.set(p.target, { seq: p.join.seq, head: p.join.hash })
+    if (p.type === 'vote-accept' && p.join && !state.fotb.removed.has(e.author)) fotb.noteVouch(state.fotb, e.author, p.target, p.join.seq, p.join.hash)
   }
   for (const p of pendingOps) {
     let q = state.queues.get(p.author)

@@ -60,7 +60,7 @@ export type VolumePayload =
   | { readonly type: 'join'; readonly round: number }
   | { readonly type: 'leave'; readonly round: number }
   /** `join`: the seq and hash of the target's join entry, which the voter had delivered: its
-   *  signed ready report for the target's chain (spec/fotb.md "Signed ready reports"). Absent in
+   *  signed ready report for the target's chain (spec/fotb.md "The author's seal and signed ready reports"). Absent in
    *  votes written before it existed. */
   | { readonly type: 'vote-accept'; readonly target: Pid; readonly round: number; readonly join?: { readonly seq: Seq; readonly hash: EntryHash } }
   | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason; readonly round: number }
