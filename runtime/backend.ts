@@ -142,8 +142,8 @@ export class VolumeReader {
   }
   usage(): VolumeUsage {
     const v = this.state()
-    let files = 0
-    for (const rec of v.fs.inodes.values()) if (!rec.cur.deleted) files++
+    // The current state holds live inodes only (a deleted one leaves it).
+    const files = v.fs.inodes.size
     // The store keeps the volume's chunk total: statfs never walks the chunks.
     return { files, bytes: this.host.chunkStore.chunkStats(this.volume).bytes }
   }

@@ -732,7 +732,7 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
 /** The hashes of every chunk any version of any inode references, sorted. */
 function referencedChunks(v: VolumeState): ChunkHash[] {
   const seen = new Set<ChunkHash>()
-  for (const ino of v.fs.inodes.keys()) {
+  for (const ino of v.fs.past.everInodes()) {
     for (const ver of v.fs.past.versions(ino)) for (const [, ref] of ver.blocks) seen.add(ref.hash)
   }
   return [...seen].sort()

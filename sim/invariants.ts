@@ -371,12 +371,12 @@ export class InvariantChecker {
     for (const [name, v] of node.state.volumes) {
       let missing = 0
       let first = ''
-      for (const rec of v.fs.inodes.values()) {
-        for (const ver of v.fs.past.versions(rec.ino)) {
+      for (const ino of v.fs.past.everInodes()) {
+        for (const ver of v.fs.past.versions(ino)) {
           for (const [, ref] of ver.blocks) {
             if (node.chunks.hasChunk(name, ref.hash)) continue
             missing++
-            first ||= `inode ${rec.ino} epoch ${ver.epoch} chunk ${ref.hash.slice(0, 12)}`
+            first ||= `inode ${ino} epoch ${ver.epoch} chunk ${ref.hash.slice(0, 12)}`
           }
         }
       }

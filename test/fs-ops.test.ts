@@ -4,11 +4,13 @@ import fc from 'fast-check'
 import { nobleCrypto } from '../core/crypto.ts'
 import { decode, encode } from '../core/codec.ts'
 import type { Value } from '../core/codec.ts'
-import type { Pid } from '../core/types.ts'
+import type { Pid, VolumeName } from '../core/types.ts'
+import { MemoryFsPast } from '../core/fs/past.ts'
+import { MemoryPastStore, StoredFsPast } from '../core/volume/past.ts'
 import type { FsOp, FsState, FsResult } from '../core/fs/index.ts'
 import {
   applyOp, checkFsInvariants, createFs, diffTrees, exportTree, getattr, history, importTree, opKind, opPaths, opToValue,
-  provePath, readdir, readlink, stateRoot, stateRootUncached, validateOp, verifyPathProof, FS_PATH_MAX_BYTES, OP_KINDS,
+  provePath, readdir, readlink, snapshotAt, stateRoot, stateRootUncached, validateOp, verifyPathProof, FS_PATH_MAX_BYTES, OP_KINDS,
   PATH_MAX_BYTES,
 } from '../core/fs/index.ts'
 
@@ -223,6 +225,37 @@ describe('names and paths', () => {
     expect(run({ type: 'create', path: '/b', mode: 0o644, ino: 1, cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
     expect(run({ type: 'unlink', path: '/a', cred, time: t }).ok).toBe(true)
     expect(run({ type: 'mkdir', path: '/b', mode: 0o755, ino: 2, cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
+  })
+
+  it('[FS-4] [FS-6] a deleted inode leaves the current state (its tombstone stays in the past, in memory or in the store) and its ino is still never reused', () => {
+    for (const stored of [false, true]) {
+      const port = new MemoryPastStore()
+      const past = stored ? new StoredFsPast('v' as VolumeName, port) : new MemoryFsPast()
+      const fs = createFs(nobleCrypto, {}, past)
+      const run = (op: FsOp): FsResult => {
+        const r = applyOp(fs, op, { epoch: fs.epoch + 1, author: AUTHOR }).result
+        if (past instanceof StoredFsPast) {
+          port.absorb(past.drain())
+          past.endStep()
+        }
+        return r
+      }
+      expect(run(mkdir('/d', 2)(t)).ok).toBe(true)
+      expect(run(create('/d/f', 3)(t)).ok).toBe(true)
+      const before = fs.epoch
+      expect(run({ type: 'unlink', path: '/d/f', cred, time: t }).ok).toBe(true)
+      expect(run({ type: 'rmdir', path: '/d', cred, time: t }).ok).toBe(true)
+      expect([...fs.inodes.keys()]).toEqual([1])
+      expect(past.versions(3).map((v) => v.deleted)).toEqual([false, true])
+      expect(checkFsInvariants(fs, { deep: true })).toEqual([])
+      // The past still answers for the deleted directory and its file.
+      const then = snapshotAt(fs, before)
+      expect(then.lookup('/d/f')).toEqual({ ok: true, value: 3 })
+      expect(then.children(2)).toEqual([['f', 3]])
+      expect(run({ type: 'create', path: '/g', mode: 0o644, ino: 3, cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
+      expect(run({ type: 'mkdir', path: '/g', mode: 0o755, ino: 2, cred, time: t })).toEqual({ ok: false, errno: 'EEXIST' })
+      expect(run({ type: 'create', path: '/g', mode: 0o644, ino: 4, cred, time: t }).ok).toBe(true)
+    }
   })
 })
 

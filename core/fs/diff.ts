@@ -175,6 +175,15 @@ export class SummaryPast extends MemoryFsPast {
     throw new Error('a SummaryPast keeps no versions, only what diffHistory compares')
   }
 
+  override existedBy(ino: number, epoch: number): boolean {
+    const first = this.summaries.get(ino)?.[0]
+    return first !== undefined && first.epoch <= epoch
+  }
+
+  override everInodes(): Iterable<number> {
+    return this.summaries.keys()
+  }
+
   versionSummaries(ino: number): readonly string[] {
     return (this.summaries.get(ino) ?? []).map((s) => s.text)
   }
@@ -197,10 +206,11 @@ export function diffHistory(expected: FsState, actual: FsState): Finding[] {
       : 'none')
     if (fmt(e) !== fmt(a)) add(`(epoch ${expected.baseEpoch + i + 1})`, 'history: op', fmt(e), fmt(a))
   }
-  const inos = [...new Set([...expected.inodes.keys(), ...actual.inodes.keys()])].sort((x, y) => x - y)
+  // Every inode that ever existed: the deleted ones are only in the past.
+  const inos = [...new Set([...expected.past.everInodes(), ...actual.past.everInodes()])].sort((x, y) => x - y)
   for (const ino of inos) {
-    const er = expected.inodes.get(ino)
-    const ar = actual.inodes.get(ino)
+    const er = expected.inodes.has(ino) || expected.past.existedBy(ino, expected.epoch)
+    const ar = actual.inodes.has(ino) || actual.past.existedBy(ino, actual.epoch)
     const where = `(inode ${ino})`
     if (!er || !ar) {
       add(where, 'history: inode', er ? 'present' : 'never existed', ar ? 'present' : 'never existed')
@@ -214,13 +224,12 @@ export function diffHistory(expected: FsState, actual: FsState): Finding[] {
       const av = avs[i] ?? 'none'
       if (ev !== av) add(where, `history: version ${i + 1}`, ev, av)
     }
-    if (er.entries !== null && ar.entries !== null) {
-      const eh = new Map(expected.past.names(ino))
-      const ah = new Map(actual.past.names(ino))
-      for (const name of [...new Set([...eh.keys(), ...ah.keys()])].sort(compareNames)) {
-        const fmt = (h: readonly { epoch: number; ino: number }[] | undefined) => (h ?? []).map((x) => `${x.epoch}:${x.ino}`).join(' ')
-        if (fmt(eh.get(name)) !== fmt(ah.get(name))) add(`${where}/${name}`, 'history: name', fmt(eh.get(name)) || 'never bound', fmt(ah.get(name)) || 'never bound')
-      }
+    // Names: only directories have any (a deleted one's too).
+    const eh = new Map(expected.past.names(ino))
+    const ah = new Map(actual.past.names(ino))
+    for (const name of [...new Set([...eh.keys(), ...ah.keys()])].sort(compareNames)) {
+      const fmt = (h: readonly { epoch: number; ino: number }[] | undefined) => (h ?? []).map((x) => `${x.epoch}:${x.ino}`).join(' ')
+      if (fmt(eh.get(name)) !== fmt(ah.get(name))) add(`${where}/${name}`, 'history: name', fmt(eh.get(name)) || 'never bound', fmt(ah.get(name)) || 'never bound')
     }
   }
   return out

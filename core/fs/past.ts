@@ -13,6 +13,12 @@ export interface FsPast {
   /** Every version of `ino`, epoch-ascending, at most one per epoch, the current one last;
    *  empty for an inode that never existed. */
   versions(ino: number): readonly InodeVersion[]
+  /** Whether `ino` had a version at `epoch` or before (cheaper than `versions`; FS-6: an ino is
+   *  never reused). With the epoch because a replay re-applies ops whose records the past holds. */
+  existedBy(ino: number, epoch: Epoch): boolean
+  /** Every inode that ever had a version, deleted ones included (any order; checkers and
+   *  audits: may read the whole past). */
+  everInodes(): Iterable<number>
   /** The epoch-sorted history of `name` in directory `dir` (ino 0 = absent from then on). */
   nameHistory(dir: number, name: string): readonly EntryEvent[] | undefined
   /** Every name ever bound in `dir`, with its history (any order). */
@@ -43,6 +49,13 @@ export class MemoryFsPast implements FsPast {
 
   versions(ino: number): readonly InodeVersion[] {
     return this.versionsOf.get(ino) ?? []
+  }
+  existedBy(ino: number, epoch: Epoch): boolean {
+    const first = this.versionsOf.get(ino)?.[0]
+    return first !== undefined && first.epoch <= epoch
+  }
+  everInodes(): Iterable<number> {
+    return this.versionsOf.keys()
   }
   nameHistory(dir: number, name: string): readonly EntryEvent[] | undefined {
     return this.eventsOf.get(dir)?.get(name)

@@ -31,10 +31,11 @@ export interface FsState {
   epoch: Epoch
   /** Epoch of the initial tree (0 for createFs, the image's epoch for importTree). */
   readonly baseEpoch: Epoch
-  /** Every inode that ever existed, deleted ones included, each with its current version. */
+  /** Every live inode with its current version; a deleted inode leaves (its versions, the
+   *  tombstone last, stay in the past). */
   readonly inodes: Map<number, InodeRec>
   /** Every version, name history and log line (core/fs/past.ts): written by applyOp, read by
-   *  history queries, snapshots and checkers, never by an op. */
+   *  history queries, snapshots and checkers, and by an op only for the ino rule (FS-6). */
   readonly past: FsPast
   /** Cached Merkle hashes of current inodes. Invariant: a cached dir has all its children cached. */
   readonly hashCache: Map<number, Uint8Array>
@@ -215,8 +216,12 @@ class Tx {
     for (const ino of this.touched) {
       const v = currentVersion(this.fs, ino)
       if (v === undefined) {
+        // Deleted: its tombstone is in the past (putVersion), the current state keeps live
+        // inodes only, so that memory follows the live tree, not everything ever deleted. It
+        // stays dirty: the next tree image drops it (null).
         this.fs.hashCache.delete(ino)
         this.fs.dirTrees.delete(ino)
+        this.fs.inodes.delete(ino)
       }
     }
   }
@@ -309,7 +314,8 @@ function creatable(fs: FsState, path: string, ino: number, kind: NodeKind, cred:
   if (!slot.ok) return slot
   if (slot.value === null) return err('EEXIST')
   if (slot.value.ino !== undefined) return err('EEXIST')
-  if (fs.inodes.has(ino)) return err('EEXIST')
+  // FS-6: an ino that exists or ever existed (its versions are in the past) is never reused.
+  if (fs.inodes.has(ino) || fs.past.existedBy(ino, fs.epoch)) return err('EEXIST')
   const parent = currentVersion(fs, slot.value.parent)!
   const denied = mayCreate(parent, cred)
   if (denied !== null) return err(denied)

@@ -49,18 +49,18 @@ export class FsView {
   /** The version of an inode in this view; undefined if it did not exist (yet) or was deleted. */
   version(ino: number): InodeVersion | undefined {
     const rec = this.fs.inodes.get(ino)
-    if (rec === undefined) return undefined
-    // The current version answers the current view and every epoch since it was made.
-    if (rec.cur.epoch <= this.epoch) return rec.cur.deleted ? undefined : rec.cur
+    // The current version answers the current view and every epoch since it was made; an inode
+    // not in the current state is deleted (or never was) and only the past knows its versions.
+    if (rec !== undefined && rec.cur.epoch <= this.epoch) return rec.cur.deleted ? undefined : rec.cur
+    if (rec === undefined && this.isCurrent) return undefined
     const versions = this.fs.past.versions(ino)
     const v = versions[lastAtOrBefore(versions, this.epoch)]
     return v === undefined || v.deleted ? undefined : v
   }
 
   childIno(dir: number, name: string): number | undefined {
-    const rec = this.fs.inodes.get(dir)
-    if (rec === undefined || rec.entries === null) return undefined
-    if (this.isCurrent) return rec.entries.get(name)
+    if (this.isCurrent) return this.fs.inodes.get(dir)?.entries?.get(name)
+    // A past view: the directory may be deleted by now; its names are in the past.
     const hist = this.fs.past.nameHistory(dir, name)
     if (hist === undefined) return undefined
     const e = hist[lastAtOrBefore(hist, this.epoch)]
@@ -69,11 +69,11 @@ export class FsView {
 
   /** (name, ino) pairs of a directory, sorted by name in UTF-8 byte order. */
   children(dir: number): [string, number][] {
-    const rec = this.fs.inodes.get(dir)
-    if (rec === undefined || rec.entries === null) return []
     const out: [string, number][] = []
     if (this.isCurrent) {
-      for (const [name, ino] of rec.entries) out.push([name, ino])
+      const entries = this.fs.inodes.get(dir)?.entries
+      if (entries == null) return []
+      for (const [name, ino] of entries) out.push([name, ino])
     } else {
       for (const [name, hist] of this.fs.past.names(dir)) {
         const e = hist[lastAtOrBefore(hist, this.epoch)]

@@ -74,13 +74,20 @@ export function foldImages(volume: VolumeName, records: readonly Value[]): Image
 }
 
 /** The replica's inodes from a fold, or why they cannot be used. */
-export function inodesOf(fold: ImageFold): { ok: true; inodes: Map<number, InodeRec> } | { ok: false; why: string } {
+export function inodesOf(fold: ImageFold): { ok: true; inodes: Map<number, InodeRec>; tombstones: number[] } | { ok: false; why: string } {
   const out = new Map<number, InodeRec>()
+  const tombstones: number[] = []
   for (const [ino, v] of fold.inodes) {
     if (v === null) continue
     const rec = decodeInode(ino, v)
     if (rec === undefined) return { ok: false, why: `inode ${ino} does not parse` }
+    // A tombstone (images before the current state dropped deleted inodes): not in the replica,
+    // and named so that the next image drops it from the fold.
+    if (rec.cur.deleted) {
+      tombstones.push(ino)
+      continue
+    }
     out.set(ino, rec)
   }
-  return { ok: true, inodes: out }
+  return { ok: true, inodes: out, tombstones }
 }

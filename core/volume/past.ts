@@ -188,6 +188,22 @@ export class StoredFsPast implements FsPast {
     return out
   }
 
+  existedBy(ino: number, epoch: Epoch): boolean {
+    if (this.base.has(ino)) return true
+    const first = this.port.versionEpochs(this.volume, ino)[0] ?? this.stepInos.get(ino)?.[0]
+    return first !== undefined ? first <= epoch : this.opVersions.has(ino) && epoch > this.baseEpoch + this.length
+  }
+
+  everInodes(): Iterable<number> {
+    // From the records themselves, epoch by epoch (the port indexes by inode, not the set).
+    const out = new Set<number>(this.base.keys())
+    for (let epoch = this.baseEpoch + 1; epoch <= this.baseEpoch + this.length; epoch++) {
+      for (const x of this.body(epoch)?.[0] as Value[] | undefined ?? []) if (Array.isArray(x) && typeof x[0] === 'number') out.add(x[0])
+    }
+    for (const ino of this.opVersions.keys()) out.add(ino)
+    return out
+  }
+
   nameHistory(dir: number, name: string): readonly EntryEvent[] | undefined {
     const epochs = [...this.port.nameEpochs(this.volume, dir, name), ...(this.stepNames.get(`${dir}/${name}`) ?? [])]
     const first = this.baseEvents.get(`${dir}/${name}`)

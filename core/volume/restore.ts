@@ -117,6 +117,7 @@ export function applyImage(state: VolumeState, image: ImageFold, root: string): 
   fs.hashCache.clear()
   fs.dirTrees.clear()
   fs.dirty.clear()
+  for (const ino of built.tombstones) fs.dirty.add(ino)
   // An image read from disk may name an inode it does not hold, or loop (damage, or a batch of
   // its records lost): the root's walk asserts on such a tree, which here is input, not our bug.
   let got: string
