@@ -6,6 +6,7 @@ import { decode, encode } from '../core/codec.ts'
 import type { Value } from '../core/codec.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 import { MemoryFsPast } from '../core/fs/past.ts'
+import { Parents } from '../core/fs/types.ts'
 import { MemoryPastStore, StoredFsPast } from '../core/volume/past.ts'
 import type { FsOp, FsState, FsResult } from '../core/fs/index.ts'
 import {
@@ -309,5 +310,29 @@ describe('rename and link corner cases (POSIX)', () => {
     expect(s.run({ type: 'link', from: '/g', to: '/e/g2', cred, time: t })).toEqual({ ok: true, ino: 6 })
     const a = getattr(s.fs, '/e/g2')
     expect(a.ok && [a.value.nlink, a.value.ctime]).toEqual([3, t])
+  })
+})
+
+describe('Parents (an inode\'s names by directory, one entry inline)', () => {
+  it('[FS-4] behaves as a Map<dir, count> under random set and delete', () => {
+    const stepArb = fc.record({ del: fc.boolean(), dir: fc.integer({ min: 1, max: 5 }), n: fc.integer({ min: 1, max: 3 }) })
+    fc.assert(fc.property(fc.array(stepArb, { maxLength: 60 }), (steps) => {
+      const p = new Parents()
+      const m = new Map<number, number>()
+      for (const s of steps) {
+        if (s.del) expect(p.delete(s.dir)).toBe(m.delete(s.dir))
+        else {
+          p.set(s.dir, s.n)
+          m.set(s.dir, s.n)
+        }
+        expect(p.size).toBe(m.size)
+        for (let d = 0; d <= 6; d++) {
+          expect(p.get(d)).toBe(m.get(d))
+          expect(p.has(d)).toBe(m.has(d))
+        }
+        expect([...p].sort((a, b) => a[0] - b[0])).toEqual([...m].sort((a, b) => a[0] - b[0]))
+        expect([...p.keys()].sort()).toEqual([...m.keys()].sort())
+      }
+    }), { numRuns: 200 })
   })
 })

@@ -29,23 +29,9 @@ const POW: readonly number[] = Array.from({ length: TREE_MAX_LEVEL + 2 }, (_, l)
 /** Indices a tree can hold at all: [0, INDEX_LIMIT). */
 export const INDEX_LIMIT = POW[TREE_MAX_LEVEL + 1]!
 
-/** A block in a leaf: its ref, and the ref's chunk hash as bytes once a hash needed them (decoded
- *  once per block, not once per hash of every leaf it sits in; shared by all versions). */
-class Leaf {
-  private raw: Uint8Array | undefined
-  constructor(readonly ref: BlockRef) {}
-
-  hashBytes(): Uint8Array {
-    if (this.raw === undefined) {
-      const raw = new Uint8Array(32)
-      putHex32(raw, 0, this.ref.hash)
-      this.raw = raw
-    }
-    return this.raw
-  }
-}
-
-type Slot = TreeNode | Leaf | undefined
+/** A slot: a child node, or at level 0 the block's ref itself (no wrapper: one object less per
+ *  block; the ref's hex hash is written into a node's encoding when the node is hashed, once). */
+type Slot = TreeNode | BlockRef | undefined
 
 class TreeNode {
   /** The node hash, computed on demand and cached with the crypto that computed it (a node is
@@ -53,13 +39,23 @@ class TreeNode {
   private hashed: Uint8Array | undefined
   private hashedBy: Crypto | undefined
 
+  /** Up to TREE_FANOUT slots (slot s is slots[s]; empty slots at the end are not stored, so a
+   *  small file's node holds an array of 1, not 16). Level 0: block refs; above: child nodes of
+   *  level - 1. */
+  readonly slots: readonly Slot[]
+
   constructor(
     readonly level: number,
-    /** Exactly TREE_FANOUT slots. Level 0: Leafs; above: child nodes of level - 1. */
-    readonly slots: readonly Slot[],
+    /** A fresh array the node takes over (or a trimmed copy of it). */
+    slots: Slot[],
     /** Number of blocks in this subtree (>= 1). */
     readonly size: number,
-  ) {}
+  ) {
+    let n = slots.length
+    while (n > 0 && slots[n - 1] === undefined) n--
+    // A copy, not `length = n`: V8 keeps the backing store of an array whose length shrinks.
+    this.slots = n < slots.length ? slots.slice(0, n) : slots
+  }
 
   hash(crypto: Crypto): Uint8Array {
     if (this.hashedBy === crypto && this.hashed !== undefined) return this.hashed
@@ -84,7 +80,7 @@ class TreeNode {
       const x = this.slots[s]
       if (x === undefined) continue
       n++
-      bytes += 4 + 32 + (this.level === 0 ? uintBytes((x as Leaf).ref.len) : 0)
+      bytes += 4 + 32 + (this.level === 0 ? uintBytes((x as BlockRef).len) : 0)
     }
     const out = new Uint8Array(bytes)
     out[0] = 0x82 // array(2)
@@ -99,11 +95,10 @@ class TreeNode {
       out[p++] = 0x58 // bytes, one-byte length
       out[p++] = 32
       if (this.level === 0) {
-        const leaf = x as Leaf
-        if (fresh) putHex32(out, p, leaf.ref.hash)
-        else out.set(leaf.hashBytes(), p)
+        const ref = x as BlockRef
+        putHex32(out, p, ref.hash)
         p += 32
-        p = putUint(out, p, leaf.ref.len)
+        p = putUint(out, p, ref.len)
       } else {
         const child = x as TreeNode
         out.set(fresh ? child.freshHash(crypto) : child.hash(crypto), p)
@@ -207,7 +202,7 @@ function update(node: TreeNode | undefined, level: number, base: number, changes
     const s = Math.floor((index - base) / step)
     if (level === 0) {
       const ref = changes[i]![1]
-      slots[s] = ref === null ? undefined : new Leaf(ref)
+      slots[s] = ref === null ? undefined : ref
       i++
       continue
     }
@@ -246,7 +241,7 @@ function collect(node: TreeNode, base: number, from: number, to: number, out: [n
     if (start >= to) return
     const x = node.slots[s]
     if (x === undefined) continue
-    if (node.level === 0) out.push([start, (x as Leaf).ref])
+    if (node.level === 0) out.push([start, x as BlockRef])
     else collect(x as TreeNode, start, from, to, out)
   }
 }
@@ -257,8 +252,8 @@ function collect(node: TreeNode, base: number, from: number, to: number, out: [n
 function diffSlots(a: Slot, b: Slot, level: number, base: number, out: BlockChange[]): void {
   if (a === b) return
   if (level < 0) {
-    const ra = (a as Leaf | undefined)?.ref
-    const rb = (b as Leaf | undefined)?.ref
+    const ra = a as BlockRef | undefined
+    const rb = b as BlockRef | undefined
     if (rb === undefined) out.push([base, null])
     else if (ra === undefined || ra.hash !== rb.hash || ra.len !== rb.len) out.push([base, rb])
     return
@@ -308,7 +303,7 @@ export class BlockTree {
     for (;;) {
       const x = n.slots[Math.floor(index / POW[n.level]!) % TREE_FANOUT]
       if (x === undefined) return undefined
-      if (n.level === 0) return (x as Leaf).ref
+      if (n.level === 0) return x as BlockRef
       n = x as TreeNode
     }
   }
@@ -432,7 +427,7 @@ export class BlockTree {
     if (normalize(r) !== r) out.push('root has nothing beyond slot 0')
     const check = (n: TreeNode, level: number): void => {
       if (n.level !== level) out.push(`node at level ${level} says ${n.level}`)
-      if (n.slots.length !== TREE_FANOUT) out.push(`node with ${n.slots.length} slots`)
+      if (n.slots.length > TREE_FANOUT || (n.slots.length > 0 && n.slots[n.slots.length - 1] === undefined)) out.push(`node with ${n.slots.length} slots, the last empty or too many`)
       if (n.size < 1 || n.size !== sizeOf(n.level, n.slots)) out.push(`node size ${n.size} is not its blocks' count`)
       if (level > 0) for (const x of n.slots) if (x !== undefined) check(x as TreeNode, level - 1)
     }

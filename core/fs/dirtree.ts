@@ -29,8 +29,30 @@ const FANOUT = 16
 /** A key has 64 nibbles; two names with equal keys would be a sha256 collision. */
 const KEY_NIBBLES = 64
 
+/** Nibbles of a key a leaf keeps: the first 14 (two 28-bit small integers). Deeper nodes need
+ *  two names whose keys share 14 nibbles (56 bits: ~n^2 / 2^57 for n names), and then the key is
+ *  recomputed; so a leaf costs no 32-byte array (about 200 bytes of heap per name). */
+const KEPT_NIBBLES = 14
+
 class Leaf {
-  constructor(readonly name: string, readonly key: Uint8Array, public child: number) {}
+  /** Nibbles 0-6 and 7-13 of the key, high nibble first. */
+  private readonly k0: number
+  private readonly k1: number
+  constructor(readonly name: string, key: Uint8Array, public child: number) {
+    let a = 0
+    let b = 0
+    for (let d = 0; d < 7; d++) a = (a << 4) | nibble(key, d)
+    for (let d = 7; d < KEPT_NIBBLES; d++) b = (b << 4) | nibble(key, d)
+    this.k0 = a
+    this.k1 = b
+  }
+
+  /** Nibble `d` of the key (sha256 of the name, recomputed below the kept nibbles). */
+  nib(d: number, crypto: Crypto): number {
+    if (d < 7) return (this.k0 >>> (4 * (6 - d))) & 15
+    if (d < KEPT_NIBBLES) return (this.k1 >>> (4 * (13 - d))) & 15
+    return nibble(crypto.sha256(utf8(this.name)), d)
+  }
 }
 
 class Node {
@@ -56,8 +78,9 @@ export type DirTreeEntry = readonly [number, string, Uint8Array | null] | readon
 export class DirTree {
   private readonly root = new Node()
   private readonly leaves = new Map<string, Leaf>()
-  /** The names of each child in this directory (hard links: several). */
-  private readonly names = new Map<number, string[]>()
+  /** The names of each child in this directory: one name as itself, several (hard links) as a
+   *  list (a list per child would cost an array per file). */
+  private readonly names = new Map<number, string | string[]>()
 
   constructor(private readonly crypto: Crypto) {}
 
@@ -74,22 +97,24 @@ export class DirTree {
 
   /** Names bound to `child` here. */
   namesOf(child: number): readonly string[] {
-    return this.names.get(child) ?? []
+    const n = this.names.get(child)
+    return n === undefined ? [] : typeof n === 'string' ? [n] : n
   }
 
   insert(name: string, child: number): void {
     assert(!this.leaves.has(name), `DirTree.insert: ${name} exists`)
     const leaf = new Leaf(name, this.crypto.sha256(utf8(name)), child)
     this.leaves.set(name, leaf)
-    const list = this.names.get(child)
-    if (list === undefined) this.names.set(child, [name])
-    else list.push(name)
+    const had = this.names.get(child)
+    if (had === undefined) this.names.set(child, name)
+    else if (typeof had === 'string') this.names.set(child, [had, name])
+    else had.push(name)
     let node = this.root
     for (let d = 0; ; d++) {
       assert(d < KEY_NIBBLES, 'DirTree.insert: two names with one key')
       node.count++
       node.hash = null
-      const s = nibble(leaf.key, d)
+      const s: number = leaf.nib(d, this.crypto)
       const x = node.slots[s]
       if (x === undefined) {
         node.slots[s] = leaf
@@ -102,7 +127,7 @@ export class DirTree {
       // A leaf: both go one level down, into a node of their own.
       const sub = new Node()
       sub.count = 1
-      sub.slots[nibble(x.key, d + 1)] = x
+      sub.slots[x.nib(d + 1, this.crypto)] = x
       node.slots[s] = sub
       node = sub
     }
@@ -112,17 +137,20 @@ export class DirTree {
     const leaf = this.leaves.get(name)
     assert(leaf !== undefined, `DirTree.remove: ${name} absent`)
     this.leaves.delete(name)
-    const list = this.names.get(leaf.child)!
-    list.splice(list.indexOf(name), 1)
-    if (list.length === 0) this.names.delete(leaf.child)
+    const had = this.names.get(leaf.child)!
+    if (typeof had === 'string') this.names.delete(leaf.child)
+    else {
+      had.splice(had.indexOf(name), 1)
+      if (had.length === 1) this.names.set(leaf.child, had[0]!)
+    }
     const path: Node[] = []
     let node = this.root
     for (let d = 0; ; d++) {
       path.push(node)
       node.count--
       node.hash = null
-      const s = nibble(leaf.key, d)
-      const x = node.slots[s]!
+      const s: number = leaf.nib(d, this.crypto)
+      const x: Node | Leaf = node.slots[s]!
       if (x === leaf) {
         node.slots[s] = undefined
         break
@@ -135,18 +163,18 @@ export class DirTree {
       if (n.count !== 1) break
       const only = n.slots.find((x) => x !== undefined)!
       if (!(only instanceof Leaf)) break // its own node will have been replaced already
-      path[d - 1]!.slots[nibble(leaf.key, d - 1)] = only
+      path[d - 1]!.slots[leaf.nib(d - 1, this.crypto)] = only
     }
   }
 
   /** The child's node hash changed: every node above its leaves must be re-hashed. */
   markDirty(child: number): void {
     for (const name of this.namesOf(child)) {
-      const key = this.leaves.get(name)!.key
+      const leaf = this.leaves.get(name)!
       let node: Node | Leaf | undefined = this.root
       for (let d = 0; node instanceof Node; d++) {
         node.hash = null
-        node = node.slots[nibble(key, d)]
+        node = node.slots[leaf.nib(d, this.crypto)]
       }
     }
   }
@@ -183,9 +211,9 @@ export class DirTree {
     const out: DirTreeEntry[][] = []
     let node: Node = this.root
     for (let d = 0; ; d++) {
-      const s = nibble(leaf.key, d)
+      const s: number = leaf.nib(d, this.crypto)
       out.push(this.entries(node, childHash, s, name) as unknown as DirTreeEntry[])
-      const x = node.slots[s]!
+      const x: Node | Leaf = node.slots[s]!
       if (x === leaf) return out
       node = x as Node
     }
@@ -203,7 +231,8 @@ export class DirTree {
         if (x instanceof Leaf) {
           seen++
           count++
-          if (!prefix(x.key) || nibble(x.key, depth) !== s) out.push(`leaf ${x.name} in the wrong slot`)
+          const key = this.crypto.sha256(utf8(x.name))
+          if (!prefix(key) || nibble(key, depth) !== s || x.nib(depth, this.crypto) !== s) out.push(`leaf ${x.name} in the wrong slot`)
           if (this.leaves.get(x.name) !== x) out.push(`leaf ${x.name} not indexed`)
         } else {
           const c = walk(x, depth + 1, (k) => prefix(k) && nibble(k, depth) === s)

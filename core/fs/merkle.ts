@@ -16,6 +16,7 @@ import { ROOT_INO } from './types.ts'
 import { FsView, currentView, snapshotAt } from './view.ts'
 import type { DirTreeEntry } from './dirtree.ts'
 import { DirTree, dirTreeRootFromProof } from './dirtree.ts'
+import type { HashCacheLike } from './hashcache.ts'
 
 export const TAG_FILE = 'paciofs/fs/file/v2'
 export const TAG_DIR = 'paciofs/fs/dir/v2'
@@ -96,7 +97,7 @@ function liveDirTree(fs: FsState, ino: number): DirTree {
  *  With `cache` = fs.hashCache (the current state's), the directories' live entry trees are used
  *  and kept; with any other cache the directories are recomputed (snapshots), and with `fresh`
  *  the files' block trees too, ignoring the hashes cached in their nodes (FS-8 cache soundness). */
-function hashIn(view: FsView, ino: number, cache: Map<number, Uint8Array>, fresh = false): Uint8Array {
+function hashIn(view: FsView, ino: number, cache: HashCacheLike, fresh = false): Uint8Array {
   const hit = cache.get(ino)
   if (hit !== undefined) return hit
   const crypto = view.fs.crypto

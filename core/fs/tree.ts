@@ -9,6 +9,7 @@ import { checkName, compareNames } from './paths.ts'
 import type { FsState } from './state.ts'
 import { newInodeRec, newVersion } from './state.ts'
 import { MemoryFsPast } from './past.ts'
+import { HashCache } from './hashcache.ts'
 import type { BlockRef, FsTime, InodeRec, InodeVersion } from './types.ts'
 import { BLOCK_SIZE, ROOT_INO, kindOfMode } from './types.ts'
 import { currentView, sortedBlocks } from './view.ts'
@@ -157,7 +158,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
     }
   }
   if (seen.size !== inodes.size) bad(`image: ${inodes.size - seen.size} inode(s) unreachable from the root`)
-  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new Map(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
+  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new HashCache(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
 }
 
 /** Builds a state from an image. A bad image is a typed rejection with a reason, never a throw. */
