@@ -450,6 +450,7 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     plain: (obf) => v.writtenPlain.get(obf) ?? config.storage.plain(volume, obf),
     chunks: vol.chunkReader(v, config.storage),
     disk: v.fs,
+    ...(v.fs.past instanceof StoredFsPast ? { pastRecord: (epoch: number) => (v.fs.past as StoredFsPast).recordBody(epoch) } : {}),
     regained: (seq) => fotb.isRegained(v.fotb, seq),
     ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),
   })

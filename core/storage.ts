@@ -266,6 +266,11 @@ export class MemoryStorage implements Storage {
     if (plain === undefined) this.plains.delete(key)
     else this.plains.set(key, plain)
   }
+  /** Replaces (or with undefined removes) the body of a stored `past` record (tests of damage:
+   *  verify compares every epoch's record with its replay's). */
+  overwritePast(volume: VolumeName, epoch: Epoch, body: Value | undefined): void {
+    this.past.overwrite(volume, epoch, body)
+  }
   /** Replaces a stored entry (tests of damage: restore and verify re-check every entry). */
   overwriteEntry(volume: VolumeName, author: Pid, seq: Seq, entry: Entry): void {
     const key = `${volume}/${author}`

@@ -5,12 +5,13 @@
 // plain operations are read one at a time through the given readers (the storage port), so
 // verify holds no copy of the ledger or of the plain operations.
 import type { Crypto } from './crypto.ts'
-import { toHex } from './bytes.ts'
+import { bytesEqual, toHex } from './bytes.ts'
 import { createFs, applyOp } from './fs/state.ts'
 import { diffHistory, diffTrees, SummaryPast } from './fs/diff.ts'
+import { RecordingPast } from './volume/past.ts'
 import type { FsState } from './fs/state.ts'
 import { FsView, readdir } from './fs/view.ts'
-import { tryDecode } from './codec.ts'
+import { encode, tryDecode, type Value } from './codec.ts'
 import { newChainView, validateBatch, entryHash, headerOf, type Entry } from './ledger/index.ts'
 import type { AuthorLog } from './fotb/index.ts'
 import type { PlainBytes } from './storage.ts'
@@ -51,6 +52,11 @@ export interface VerifyInput {
   readonly chunks: ChunkReader
   /** The replica as the node holds it (the disk). */
   readonly disk: FsState | FsView
+  /** The body of the disk's `past` record of an epoch as stored (spec/storage.md), when its past
+   *  is in the store: then the replay's record of each epoch is compared with it as the replay
+   *  goes (memory bounded by the live tree); without it the replay keeps a summary of every
+   *  version and compares the histories at the end (diffHistory). */
+  readonly pastRecord?: (epoch: number) => Value | undefined
   /** Test only (core/mutations.ts 'verify-top-only'): the prototype's shallow comparison. */
   readonly topOnly?: boolean
   /** Own entries regained from the members after a lost tail (core/fotb/recover.ts): applied
@@ -144,9 +150,13 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     if (logged.has(`${s.author}/${s.seq}`)) add(`skip ${short(s.author)} seq ${s.seq}`, 'skipped and logged', 'one of them', 'both')
   }
 
-  // 4. Replay the log from an empty file system and compare with the disk, recursively.
-  // Its past only as what diffHistory compares: verify's memory does not grow with every version.
-  const replay = createFs(crypto, {}, new SummaryPast(crypto))
+  // 4. Replay the log from an empty file system and compare with the disk, recursively, and
+  // its history: epoch by epoch with the disk's past records when they are in the store (the
+  // replay keeps none), else as summaries compared at the end.
+  const diskRecord = input.pastRecord
+  const replay = createFs(crypto, {}, diskRecord !== undefined
+    ? new RecordingPast((epoch, body) => { for (const f of compareRecords(epoch, body, diskRecord(epoch))) add(f.where, f.what, f.expected, f.found) })
+    : new SummaryPast(crypto))
   // The op behind an obf as stored (its hash was checked in part 2).
   const plainOp = (obf: ObfHash): PlainOp | undefined => {
     const p = input.plain(obf)
@@ -183,8 +193,48 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
   for (const f of diffTrees(replay, input.disk, chunks, crypto)) add(f.path, f.what, f.expected, f.found)
   // The disk's history too (every version of every inode, every epoch): changes that were undone
   // again leave the current tree equal but not the history.
-  if (!(input.disk instanceof FsView)) for (const f of diffHistory(replay, input.disk)) add(f.path, f.what, f.expected, f.found)
+  if (input.disk instanceof FsView) return findings
+  if (diskRecord === undefined) for (const f of diffHistory(replay, input.disk)) add(f.path, f.what, f.expected, f.found)
+  else if (replay.epoch !== input.disk.epoch) add('(volume)', 'epoch', String(replay.epoch), String(input.disk.epoch))
   return findings
+}
+
+/** The differences between the replay's `past` record body of `epoch` and the disk's: which
+ *  inode's version, which name event, the op line. */
+function compareRecords(epoch: number, want: Value, got: Value | undefined): VolumeFinding[] {
+  const where = `(epoch ${epoch})`
+  if (got === undefined) return [{ where, what: 'history: record', expected: 'the past record of the epoch', found: 'missing or malformed' }]
+  if (bytesEqual(encode(want), encode(got))) return []
+  const [wv, we, wl] = want as Value[]
+  const g = got as Value[]
+  const out: VolumeFinding[] = []
+  const byKey = (list: Value, key: (x: Value[]) => string): Map<string, string> => {
+    const m = new Map<string, string>()
+    if (Array.isArray(list)) for (const x of list) if (Array.isArray(x)) m.set(key(x), toHex(encode(x)))
+    return m
+  }
+  const versionsW = byKey(wv!, (x) => String(x[0]))
+  const versionsG = byKey(g[0] ?? null, (x) => String(x[0]))
+  for (const ino of [...new Set([...versionsW.keys(), ...versionsG.keys()])].sort()) {
+    const a = versionsW.get(ino)
+    const b = versionsG.get(ino)
+    if (a !== b) out.push({ where: `${where} inode ${ino}`, what: 'history: version', expected: a === undefined ? 'unchanged by the op' : `version ${a.slice(0, 16)}…`, found: b === undefined ? 'unchanged by the op' : `version ${b.slice(0, 16)}…` })
+  }
+  const namesW = byKey(we!, (x) => `${String(x[0])}/${String(x[1])}`)
+  const namesG = byKey(g[1] ?? null, (x) => `${String(x[0])}/${String(x[1])}`)
+  for (const name of [...new Set([...namesW.keys(), ...namesG.keys()])].sort()) {
+    if (namesW.get(name) !== namesG.get(name)) out.push({ where: `${where} dir ${name}`, what: 'history: name', expected: namesW.has(name) ? 'bound or unbound by the op' : 'unchanged', found: namesG.has(name) ? 'bound or unbound by the op' : 'unchanged' })
+  }
+  if (!bytesEqual(encode(wl!), encode(g[2] ?? null))) out.push({ where, what: 'history: op', expected: lineText(wl!), found: lineText(g[2] ?? null) })
+  if (out.length === 0) out.push({ where, what: 'history: record', expected: 'the replay\'s record', found: 'a record of another form' })
+  return out
+}
+
+/** A log line of a past record as text: `kind by <author> uid gid errno`. */
+function lineText(v: Value): string {
+  if (!Array.isArray(v) || v.length !== 7) return 'malformed'
+  const [author, kind, uid, gid, , , errno] = v
+  return `${String(kind)} by ${author instanceof Uint8Array ? short(toHex(author)) : '?'} uid ${String(uid)} gid ${String(gid)} ${errno === null ? 'ok' : String(errno)}`
 }
 
 function decodeOp(bytes: Uint8Array): FsOp | undefined {

@@ -331,4 +331,23 @@ describe('[VOL-9] unlogged changes that leave the current tree as it was', () =>
     expect(v.fs.epoch).toBe(v.log.length + 2)
     expect(verifyAt(w, w.a)).not.toEqual([])
   })
+
+  it('[VOL-9] a changed or lost record of the past is named by its epoch: the replay compares its record of every epoch with the disk\'s as it goes (it keeps no history)', () => {
+    const w = world()
+    const storage = w.cluster.node(w.a).chunks
+    expect(verifyAt(w, w.a)).toEqual([])
+    // The first epoch whose record holds a version: one bit of its first version's mode flipped.
+    let epoch = 1
+    while ((storage.pastRecord(VOL, epoch) as Value[][])[0]!.length === 0) epoch++
+    const body = storage.pastRecord(VOL, epoch) as Value[]
+    const versions = body[0] as Value[][]
+    const [ino, version] = versions[0] as [number, Value[]]
+    const changed: Value = [[[ino, [version[0]!, (version[1] as number) ^ 1, ...version.slice(2)]], ...versions.slice(1)], body[1]!, body[2]!]
+    storage.overwritePast(VOL, epoch, changed)
+    expect(verifyAt(w, w.a)).toEqual([expect.objectContaining({ where: `(epoch ${epoch}) inode ${ino}`, what: 'history: version' })])
+    storage.overwritePast(VOL, epoch, undefined)
+    expect(verifyAt(w, w.a)).toEqual([{ where: `(epoch ${epoch})`, what: 'history: record', expected: 'the past record of the epoch', found: 'missing or malformed' }])
+    storage.overwritePast(VOL, epoch, body)
+    expect(verifyAt(w, w.a)).toEqual([])
+  })
 })

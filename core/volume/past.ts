@@ -72,6 +72,73 @@ function decodeLine(v: Value): LogLine | undefined {
   return line
 }
 
+/** What one op wrote to the past: its versions (each encoded on the inode's version before the
+ *  op), name events and log line, gathered by `putVersion` / `putEvent`. */
+type OpVersions = ReadonlyMap<number, { readonly prev: InodeVersion | undefined; readonly v: InodeVersion }>
+type OpEvents = ReadonlyMap<string, readonly [number, string, number]>
+
+/** The body `[versions, events, line]` of one epoch's `past` record (spec/storage.md). */
+function pastBody(opVersions: OpVersions, opEvents: OpEvents, line: LogLine): [Value[], Value[], Value] {
+  const versions = [...opVersions].sort(([a], [b]) => a - b).map(([ino, { prev, v }]) => [ino, encodeVersion(v, prev)])
+  const events = [...opEvents.values()].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map(([d, n, i]) => [d, n, i])
+  return [versions, events, encodeLine(line)]
+}
+
+/** A past that keeps nothing but the inodes seen (for FS-6) and hands each epoch's record body,
+ *  as a StoredFsPast would write it, to `onRecord`: verify's replay compares it with the disk's
+ *  record of that epoch as it goes, so an audit's memory does not grow with the history
+ *  (spec/paciofs.md "verify(disk, log)"). No history query can be answered from it. */
+export class RecordingPast implements FsPast {
+  private opVersions = new Map<number, { prev: InodeVersion | undefined; v: InodeVersion }>()
+  private opEvents = new Map<string, readonly [number, string, number]>()
+  private readonly seen = new Set<number>()
+  private length = 0
+
+  constructor(private readonly onRecord: (epoch: Epoch, body: Value) => void, private readonly baseEpoch: Epoch = 0) {}
+
+  get logLength(): number {
+    return this.length
+  }
+  existedBy(ino: number, _epoch: Epoch): boolean {
+    // Every inode seen was made by an op applied before the one asking (this one's are in opVersions).
+    return this.seen.has(ino)
+  }
+  everInodes(): Iterable<number> {
+    return this.seen
+  }
+  putVersion(ino: number, v: InodeVersion, prev?: InodeVersion): void {
+    if (v.epoch === this.baseEpoch) {
+      this.seen.add(ino)
+      return
+    }
+    const had = this.opVersions.get(ino)
+    this.opVersions.set(ino, { prev: had !== undefined ? had.prev : prev, v })
+  }
+  putEvent(dir: number, name: string, e: EntryEvent): void {
+    if (e.epoch !== this.baseEpoch) this.opEvents.set(`${dir}/${name}`, [dir, name, e.ino])
+  }
+  putLogLine(line: LogLine): void {
+    this.length++
+    const body = pastBody(this.opVersions, this.opEvents, line)
+    for (const ino of this.opVersions.keys()) this.seen.add(ino)
+    this.opVersions = new Map()
+    this.opEvents = new Map()
+    this.onRecord(this.baseEpoch + this.length, body)
+  }
+  versions(): readonly InodeVersion[] {
+    throw new Error('a RecordingPast keeps no versions: it hands each epoch\'s record on')
+  }
+  nameHistory(): readonly EntryEvent[] | undefined {
+    throw new Error('a RecordingPast keeps no names: it hands each epoch\'s record on')
+  }
+  names(): IterableIterator<[string, readonly EntryEvent[]]> {
+    throw new Error('a RecordingPast keeps no names: it hands each epoch\'s record on')
+  }
+  logLine(): LogLine | undefined {
+    throw new Error('a RecordingPast keeps no log: it hands each epoch\'s record on')
+  }
+}
+
 /** A replica's past in its node's store. Writes of the op being applied are gathered and go out
  *  as one record when its log line is written (`drain`); the records of the current step are
  *  also kept here (`step`) until the step ends (`endStep`), so that reads see them before the
@@ -127,14 +194,13 @@ export class StoredFsPast implements FsPast {
   putLogLine(line: LogLine): void {
     const epoch = this.baseEpoch + this.length + 1
     this.length++
-    const versions = [...this.opVersions].sort(([a], [b]) => a - b).map(([ino, { prev, v }]) => [ino, encodeVersion(v, prev)])
-    const events = [...this.opEvents.values()].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map(([d, n, i]) => [d, n, i])
+    const body = pastBody(this.opVersions, this.opEvents, line)
+    const [versions, events] = body
     const inos = [...this.opVersions.keys()]
     this.opVersions = new Map()
     this.opEvents = new Map()
     if (this.replaying) return
-    const body: Value = [versions, events, encodeLine(line)]
-    this.pending.push(pastRecord(this.volume, epoch, versions, events, body[2] as Value))
+    this.pending.push(pastRecord(this.volume, epoch, versions, events, body[2]))
     this.step.set(epoch, body)
     for (const ino of inos) push(this.stepInos, ino, epoch)
     for (const [d, n] of events as [number, string, number][]) {
@@ -160,6 +226,12 @@ export class StoredFsPast implements FsPast {
   /** Whether anything of this step is still held (STORE-6: nothing between steps). */
   get holdsStep(): boolean {
     return this.step.size > 0 || this.pending.length > 0
+  }
+
+  /** The body of the record of `epoch` as stored (or of this step), undefined when there is
+   *  none or it is malformed (counted in `damaged`). */
+  recordBody(epoch: Epoch): Value[] | undefined {
+    return this.body(epoch)
   }
 
   private body(epoch: Epoch): Value[] | undefined {
@@ -253,6 +325,12 @@ export class MemoryPastStore implements PastStore {
   private readonly byName = new Map<string, Epoch[]>()
   private readonly dirs = new Map<string, Set<string>>()
 
+  /** Replaces or removes a record's body, indexes unchanged (tests of damage). */
+  overwrite(volume: VolumeName, epoch: Epoch, body: Value | undefined): void {
+    if (body === undefined) this.bodies.delete(`${volume}/${epoch}`)
+    else this.bodies.set(`${volume}/${epoch}`, body)
+  }
+
   absorb(records: readonly Value[]): void {
     for (const r of records) {
       const p = parsePastRecord(r)
@@ -309,9 +387,5 @@ export class MemoryPastStore implements PastStore {
   }
   dirNames(volume: VolumeName, dir: number): readonly string[] {
     return [...(this.dirs.get(`${volume}/${dir}`) ?? [])]
-  }
-  /** Replaces a stored record's body (tests of damage). */
-  overwrite(volume: VolumeName, epoch: Epoch, body: Value): void {
-    this.bodies.set(`${volume}/${epoch}`, body)
   }
 }
