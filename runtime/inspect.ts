@@ -775,11 +775,21 @@ export async function loadSnapshot(dataDir: string): Promise<NodeSnapshot & { cl
   }
   const store = await RecordStore.open(dir)
   try {
-    const { records, problems } = await store.loadAll()
+    // Every batch is read and checked, none kept; the node is restored as a start restores it
+    // (from the tail: spec/checkpoint.md), and verify reads everything below the checkpoint
+    // through the store (entries, seals, log, plain ops, the past), so that an audit's memory is
+    // the node's, not the history's. A volume that cannot start from its tail is restored from
+    // every record, as a start does.
+    const { problems } = await store.loadAll({ check: true })
     // Unlike NodeHost.start, restore even when batches are damaged: an audit must show what is
     // intact next to what is not, and the problems become findings of verify.
     const withStore = { ...config, storage: store }
-    const restored = store.passThrough(() => restoreNode(withStore, records))
+    let loaded = await store.loadAll({ tail: true })
+    let restored = store.passThrough(() => restoreNode(withStore, loaded.records, { tail: loaded.from > 1 }))
+    if (restored.needsFull.length > 0) {
+      loaded = await store.loadAll()
+      restored = store.passThrough(() => restoreNode(withStore, loaded.records))
+    }
     return { config: withStore, state: restored.state, chunks: store, storeProblems: problems, restoreProblems: restored.problems, restoredFrom: restored.checkpoints, source: 'offline', close: () => store.close() }
   } catch (err) {
     await store.close()

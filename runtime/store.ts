@@ -1296,14 +1296,16 @@ export class RecordStore implements Storage {
 
   /** Every batch's records in append order, chunk records left out (the port serves chunks).
    *  Damaged batches are reported in `problems` and their records left out. */
-  async loadAll(opts: { readonly tail?: boolean } = {}): Promise<{ records: Value[]; problems: StoreProblem[]; highest: number; from: number }> {
+  /** `check`: read and check every batch from the first (tail ignored) but keep no record, for an
+   *  audit that restores from the tail and reads the rest through the port (memory O(1)). */
+  async loadAll(opts: { readonly tail?: boolean; readonly check?: boolean } = {}): Promise<{ records: Value[]; problems: StoreProblem[]; highest: number; from: number }> {
     this.usable()
     await this.tail
     const records: Value[] = []
     const problems: StoreProblem[] = []
     // From the tail (spec/checkpoint.md "Restart from the tail"): every volume's genesis record,
     // then the batches from the first one that holds some volume's newest checkpoint.
-    const from = opts.tail === true ? await this.tailStart(records) : 1
+    const from = opts.tail === true && opts.check !== true ? await this.tailStart(records) : 1
     let expected = from
     const w = this.witnessAtOpen
     let witnessed: Uint8Array | undefined
@@ -1332,10 +1334,10 @@ export class RecordStore implements Storage {
             if (!isChunkRef(r)) problems.push({ key, problem: 'a malformed chunk reference' })
             continue
           }
-          records.push(r)
+          if (opts.check !== true) records.push(r)
         }
       }
-      records.push(...(await this.loadImages()))
+      if (opts.check !== true) records.push(...(await this.loadImages()))
       // RT-9: the newest batches must be the ones the tail witness vouches for.
       highest = expected - 1
       const tailKey = `tail ${witnessPath(this.dir)}`
