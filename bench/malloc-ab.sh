@@ -1,0 +1,52 @@
+#!/bin/bash
+# A/B of glibc malloc settings for a mount (issue 11, bench/README.md "Session 23"): the same
+# workload against a fresh mount with the default settings, then with
+# MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=1048576 set for the mount
+# process only: FILES 1 KiB files (open, write, close), then GIB GiB of content in 1 MiB writes
+# and an fsync; VmRSS after each, and VmRSS/RssAnon/VmHWM at the end.
+#   bash bench/malloc-ab.sh [files=10000] [gib=3] [work=/tmp/paciofs-malloc-ab]
+set -euo pipefail
+FILES=${1:-10000}
+GIB=${2:-3}
+WORK=${3:-/tmp/paciofs-malloc-ab}
+BIN="$(cd "$(dirname "$0")/.." && pwd)/bin/paciofs.js"
+mkdir -p "$WORK"
+cat > "$WORK/load.py" <<'EOF'
+import os, sys, time
+mnt, pid, n, gib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def rss():
+    for l in open(f'/proc/{pid}/status'):
+        if l.startswith('VmRSS'): return int(l.split()[1]) * 1024
+for d in range(100): os.makedirs(f'{mnt}/d{d}', exist_ok=True)
+t0 = time.time()
+for i in range(n):
+    with open(f'{mnt}/d{i%100}/f{i}', 'wb') as f: f.write(i.to_bytes(8, 'little') * 128)
+dt = time.time() - t0; time.sleep(3); r0 = rss()
+print(f'  {n} files: rss {r0/1e6:.0f} MB, {n/dt:.0f} files/s', flush=True)
+buf = bytearray(1 << 20); t0 = time.time()
+with open(f'{mnt}/big.bin', 'wb') as f:
+    for i in range(gib * 1024):
+        for k in range(0, 1 << 20, 4096): buf[k:k+8] = (i * 256 + k // 4096).to_bytes(8, 'little')
+        f.write(buf)
+    os.fsync(f.fileno())
+dt = time.time() - t0; time.sleep(3); r1 = rss()
+print(f'  {gib} GiB: rss {r0/1e6:.0f} -> {r1/1e6:.0f} MB ({(r1-r0)/gib/1e6:.1f} MB/GiB), {gib*1024/dt:.0f} MB/s', flush=True)
+EOF
+echo "machine: $(nproc) cpus, $(node --version), load $(cut -d' ' -f1-3 /proc/loadavg)"
+for variant in default tuned; do
+  dir="$WORK/$variant"
+  rm -rf "$dir" && mkdir -p "$dir/mnt"
+  if [ "$variant" = tuned ]; then
+    MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=1048576 node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
+  else
+    node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
+  fi
+  pid=$!
+  for _ in $(seq 60); do grep -q "^mounted" "$dir/mount.log" 2>/dev/null && break; sleep 0.5; done
+  echo "$variant:"
+  python3 "$WORK/load.py" "$dir/mnt" "$pid" "$FILES" "$GIB"
+  echo "  end: $(grep -E 'VmHWM|VmRSS|RssAnon' /proc/$pid/status | tr -s ' \t\n' ' ')"
+  kill -TERM "$pid"; wait "$pid" || true
+  fusermount -uz "$dir/mnt" 2>/dev/null || true
+done
+rm -rf "$WORK"
