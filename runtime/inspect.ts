@@ -21,9 +21,8 @@ import type { Errno, FsTime } from '../core/fs/types.ts'
 import { currentView, snapshotAt, type FsView } from '../core/fs/view.ts'
 import type { ChunkHash, Pid, VolumeName } from '../core/types.ts'
 import { MemoryStorage, type ChunkAudit, type Storage } from '../core/storage.ts'
-import { StoredFsPast } from '../core/volume/past.ts'
+import { chunksSetIn, StoredFsPast } from '../core/volume/past.ts'
 import { toHex } from '../core/bytes.ts'
-import type { Value } from '../core/codec.ts'
 import { loadKey, storePath } from './datadir.ts'
 import { nodeCrypto } from './node-crypto.ts'
 import { RecordStore, type StoreProblem } from './store.ts'
@@ -742,11 +741,7 @@ function referencedChunks(v: VolumeState): ChunkHash[] {
   const past = v.fs.past
   if (past instanceof StoredFsPast) {
     for (let epoch = 1; epoch <= v.fs.epoch; epoch++) {
-      for (const x of (past.recordBody(epoch)?.[0] ?? []) as Value[]) {
-        const changes = Array.isArray(x) && Array.isArray(x[1]) ? x[1][11] : undefined
-        if (!Array.isArray(changes)) continue
-        for (const c of changes) if (Array.isArray(c) && c[1] instanceof Uint8Array) seen.add(toHex(c[1]) as ChunkHash)
-      }
+      for (const h of chunksSetIn(past.recordBody(epoch))) seen.add(toHex(h) as ChunkHash)
     }
     // The current tree too: a record that is missing is named by verify; its blocks are still checked.
     for (const rec of v.fs.inodes.values()) for (const [, ref] of rec.cur.blocks) seen.add(ref.hash)

@@ -1295,9 +1295,9 @@ export class RecordStore implements Storage {
   // Reading back
 
   /** Every batch's records in append order, chunk records left out (the port serves chunks).
-   *  Damaged batches are reported in `problems` and their records left out. */
-  /** `check`: read and check every batch from the first (tail ignored) but keep no record, for an
-   *  audit that restores from the tail and reads the rest through the port (memory O(1)). */
+   *  Damaged batches are reported in `problems` and their records left out. `check`: read and
+   *  check every batch from the first (`tail` ignored) but keep no record, for an audit that
+   *  restores from the tail and reads the rest through the port (memory O(1)). */
   async loadAll(opts: { readonly tail?: boolean; readonly check?: boolean } = {}): Promise<{ records: Value[]; problems: StoreProblem[]; highest: number; from: number }> {
     this.usable()
     await this.tail

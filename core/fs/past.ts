@@ -100,6 +100,9 @@ const KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink', 'fifo', 'chr', 'bl
 /** `[kind, mode, uid, gid, size, nlink, atime, mtime, ctime, rdev, xattrs | null, changes, target,
  *  deleted]`; times `[sec, nsec]`; xattrs `[[name, value]...]` or null when the same map as the
  *  previous version's; changes `[[index, hash(32B), len] | [index]]` (a block set or a hole). */
+/** Index of `changes` in an encoded version. */
+export const VERSION_CHANGES = 11
+
 export function encodeVersion(v: InodeVersion, prev: InodeVersion | undefined): Value {
   const changes = v.blocks.changesFrom(prev?.blocks ?? BlockTree.EMPTY).map(([i, ref]) => (ref === null ? [i] : [i, fromHex(ref.hash)!, ref.len]))
   const xattrs = prev !== undefined && prev.xattrs === v.xattrs ? null : [...v.xattrs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([n, b]) => [n, b])

@@ -5,7 +5,7 @@
 // as with MemoryFsPast.
 import type { Value } from '../codec.ts'
 import { fromHex, toHex } from '../bytes.ts'
-import { decodeVersion, encodeVersion, type FsPast } from '../fs/past.ts'
+import { decodeVersion, encodeVersion, VERSION_CHANGES, type FsPast } from '../fs/past.ts'
 import type { EntryEvent, Errno, InodeVersion, LogLine } from '../fs/types.ts'
 import type { Epoch, Pid, VolumeName } from '../types.ts'
 
@@ -82,6 +82,20 @@ function pastBody(opVersions: OpVersions, opEvents: OpEvents, line: LogLine): [V
   const versions = [...opVersions].sort(([a], [b]) => a - b).map(([ino, { prev, v }]) => [ino, encodeVersion(v, prev)])
   const events = [...opEvents.values()].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map(([d, n, i]) => [d, n, i])
   return [versions, events, encodeLine(line)]
+}
+
+/** The chunk hashes of the blocks a `past` record body's versions set at its epoch (each
+ *  version carries its blocks as the changes from the inode's previous version), in order,
+ *  repeats included; what is malformed is skipped (verify names the record itself). */
+export function chunksSetIn(body: Value | undefined): Uint8Array[] {
+  const out: Uint8Array[] = []
+  const versions = Array.isArray(body) ? body[0] : undefined
+  if (!Array.isArray(versions)) return out
+  for (const x of versions) {
+    const changes = Array.isArray(x) && Array.isArray(x[1]) ? x[1][VERSION_CHANGES] : undefined
+    if (Array.isArray(changes)) for (const c of changes) if (Array.isArray(c) && c[1] instanceof Uint8Array) out.push(c[1])
+  }
+  return out
 }
 
 /** A past that keeps nothing but the inodes seen (for FS-6) and hands each epoch's record body,
@@ -194,12 +208,15 @@ export class StoredFsPast implements FsPast {
   putLogLine(line: LogLine): void {
     const epoch = this.baseEpoch + this.length + 1
     this.length++
-    const body = pastBody(this.opVersions, this.opEvents, line)
-    const [versions, events] = body
-    const inos = [...this.opVersions.keys()]
+    const gathered = this.opVersions
+    const gatheredEvents = this.opEvents
     this.opVersions = new Map()
     this.opEvents = new Map()
+    // A replayed op's record is in the store already: nothing to encode.
     if (this.replaying) return
+    const body = pastBody(gathered, gatheredEvents, line)
+    const [versions, events] = body
+    const inos = [...gathered.keys()]
     this.pending.push(pastRecord(this.volume, epoch, versions, events, body[2]))
     this.step.set(epoch, body)
     for (const ino of inos) push(this.stepInos, ino, epoch)
