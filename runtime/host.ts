@@ -337,9 +337,11 @@ export class NodeHost {
     if (this.haltedBy) return Promise.reject(this.haltError())
     if (this.closing) return Promise.reject(stoppedError())
     if (request.type === 'fs' && this.diskShort(requestBytes(request))) {
-      // Never stepped, so nothing of it happened: ENOSPC is the whole truth (RT-10).
-      this.bump('request:enospc')
-      return Promise.resolve({ ok: false, errno: 'ENOSPC', detail: `the disk of ${this.opts.dataDir} is full (less than ${this.reserve()} bytes free); free space and try again` })
+      // A reading older than DISK_RETRY_MS / 2 is being taken again (diskShort): answer from the
+      // new one, so that the first call after space was freed is not refused on a stale figure.
+      const check = this.freeCheck
+      if (check !== undefined) return check.then(() => (this.diskShort(requestBytes(request)) ? this.refuseFull() : this.request(request, opts)))
+      return Promise.resolve(this.refuseFull())
     }
     const req = this.nextReq++
     const timeoutMs = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT
@@ -592,13 +594,20 @@ export class NodeHost {
     }
   }
 
+  /** A request refused before it was stepped, so nothing of it happened: ENOSPC is the whole
+   *  truth (RT-10). */
+  private refuseFull(): NodeReply {
+    this.bump('request:enospc')
+    return { ok: false, errno: 'ENOSPC', detail: `the disk of ${this.opts.dataDir} is full (less than ${this.reserve()} bytes free); free space and try again` }
+  }
+
   private reserve(): number {
     return this.opts.diskReserveBytes ?? DISK_RESERVE_BYTES_DEFAULT
   }
 
   /** Whether `bytes` more would take the disk below the reserve (RT-10). A batch waiting for
-   *  space: always. Looks again (statfs, at most every DISK_RETRY_MS / 2) when short, so that
-   *  freed space is noticed by the next request. */
+   *  space: always. Looks again (statfs, at most every DISK_RETRY_MS / 2) when short; `request`
+   *  waits for that reading before it refuses, so freed space is noticed by the next request. */
   private diskShort(bytes: number): boolean {
     if (this.store.waitingForSpace) return true
     const reserve = this.reserve()
