@@ -693,7 +693,7 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       findings.push({ volume: name, where: 'audit', what: 'verify could not complete', expected: 'a completed audit', found: (e as Error).message })
     }
     // Every chunk any version references is read as stored and hashed, one at a time (bounded
-    // memory: one chunk and the set of hashes seen).
+    // memory: one chunk and the recent hashes, referencedChunks).
     let chunkBytes = 0
     let chunkCount = 0
     for (const h of referencedChunks(v)) {
@@ -731,24 +731,54 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   return { exitCode, stdout: lines.join('\n') + '\n', stderr: '' }
 }
 
-/** The hashes of every chunk any version of any inode references, sorted. With the past in the
- *  store, from each epoch's record: its versions carry the blocks set at that epoch, so every
- *  referenced chunk is named once where it was written (walking every version's whole block
- *  list cost O(file size) per version: 1,024 versions of a 1 GiB file written in 1 MiB writes
- *  are 8 million block references). */
-function referencedChunks(v: VolumeState): ChunkHash[] {
-  const seen = new Set<ChunkHash>()
+/** Every chunk any version of any inode references, each named once while it is recent. With the
+ *  past in the store, from each epoch's record in epoch order: its versions carry the blocks set
+ *  at that epoch, so every referenced chunk is named where it was written (walking every
+ *  version's whole block list cost O(file size) per version: 1,024 versions of a 1 GiB file
+ *  written in 1 MiB writes are 8 million block references), and the segments are read in the
+ *  order they were written. Memory stays bounded: a chunk is not named again while it is among
+ *  the last RECENT_CHUNKS named (a set of every hash ever referenced grew with the archive:
+ *  ~100 bytes per chunk); one written again after that is read and hashed again. The current
+ *  tree's blocks are only walked when a record is missing (verify names the record; the blocks
+ *  are still checked), since otherwise every one of them was set by some epoch's record. */
+export function* referencedChunks(v: VolumeState, recent = RECENT_CHUNKS): Generator<ChunkHash> {
+  const seen = new RecentSet<ChunkHash>(recent)
   const past = v.fs.past
   if (past instanceof StoredFsPast) {
+    let missing = false
     for (let epoch = 1; epoch <= v.fs.epoch; epoch++) {
-      for (const h of chunksSetIn(past.recordBody(epoch))) seen.add(toHex(h) as ChunkHash)
+      const body = past.recordBody(epoch)
+      if (body === undefined) missing = true
+      for (const h of chunksSetIn(body)) {
+        const hex = toHex(h) as ChunkHash
+        if (seen.add(hex)) yield hex
+      }
     }
-    // The current tree too: a record that is missing is named by verify; its blocks are still checked.
-    for (const rec of v.fs.inodes.values()) for (const [, ref] of rec.cur.blocks) seen.add(ref.hash)
+    if (missing) for (const rec of v.fs.inodes.values()) for (const [, ref] of rec.cur.blocks) if (seen.add(ref.hash)) yield ref.hash
   } else {
-    for (const ino of past.everInodes()) for (const ver of past.versions(ino)) for (const [, ref] of ver.blocks) seen.add(ref.hash)
+    for (const ino of past.everInodes()) for (const ver of past.versions(ino)) for (const [, ref] of ver.blocks) if (seen.add(ref.hash)) yield ref.hash
   }
-  return [...seen].sort()
+}
+
+/** How many chunk hashes verify remembers to read each chunk once (~6.5 MB of hex strings). */
+export const RECENT_CHUNKS = 65_536
+
+/** A set of at most ~2 x `limit` recent keys: two generations, the older dropped when the newer
+ *  fills. `add` answers whether the key was new (not in either generation). */
+class RecentSet<K> {
+  private young = new Set<K>()
+  private old = new Set<K>()
+  constructor(private readonly limit: number) {}
+  add(key: K): boolean {
+    if (this.young.has(key)) return false
+    const known = this.old.has(key)
+    if (this.young.size >= this.limit) {
+      this.old = this.young
+      this.young = new Set()
+    }
+    this.young.add(key)
+    return !known
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

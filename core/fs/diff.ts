@@ -109,7 +109,7 @@ class Differ {
       let verdict = this.chunkVerdict.get(ref.hash)
       if (verdict === undefined) {
         const data = this.chunks(ref.hash)
-        if (data === undefined) verdict = 'missing from the chunk store'
+        if (data === undefined) verdict = 'missing from the chunk store, or damaged there (it serves only chunks that hash to their name)'
         else if (data.length > BLOCK_SIZE) verdict = `${data.length} bytes, more than a block (${BLOCK_SIZE})`
         else {
           const h = toHex(this.crypto.sha256(data))
