@@ -1,14 +1,17 @@
 #!/bin/bash
-# A/B of glibc malloc settings for a mount (issue 11, bench/README.md "Session 23"): the same
-# workload against a fresh mount with the default settings, then with
-# MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=1048576 set for the mount
-# process only: FILES 1 KiB files (open, write, close), then GIB GiB of content in 1 MiB writes
-# and an fsync; VmRSS after each, and VmRSS/RssAnon/VmHWM at the end.
-#   bash bench/malloc-ab.sh [files=10000] [gib=3] [work=/tmp/paciofs-malloc-ab]
+# A/B of a mount's memory settings (issue 11, bench/README.md "Session 23" and "Session 24"): the
+# same workload against a fresh mount with glibc's malloc defaults and LevelDB mapping its tables
+# (PACIOFS_MALLOC=glibc PACIOFS_LEVELDB_MMAPS=1000: how paciofs ran before session 24), then with
+# paciofs's own settings (runtime/store.ts tuneMalloc: 2 arenas, 64 KiB mmap threshold, 1 MiB
+# trim threshold; tables read without mmap, runtime/native/README.md): FILES 1 KiB files (open,
+# write, close), then GIB GiB of content in 1 MiB writes and an fsync; VmRSS after each, and
+# VmRSS/RssAnon/VmHWM at the end. ROUNDS > 1 alternates the two.
+#   bash bench/malloc-ab.sh [files=10000] [gib=3] [work=/tmp/paciofs-malloc-ab] [rounds=1]
 set -euo pipefail
 FILES=${1:-10000}
 GIB=${2:-3}
 WORK=${3:-/tmp/paciofs-malloc-ab}
+ROUNDS=${4:-1}
 BIN="$(cd "$(dirname "$0")/.." && pwd)/bin/paciofs.js"
 mkdir -p "$WORK"
 cat > "$WORK/load.py" <<'EOF'
@@ -33,20 +36,22 @@ dt = time.time() - t0; time.sleep(3); r1 = rss()
 print(f'  {gib} GiB: rss {r0/1e6:.0f} -> {r1/1e6:.0f} MB ({(r1-r0)/gib/1e6:.1f} MB/GiB), {gib*1024/dt:.0f} MB/s', flush=True)
 EOF
 echo "machine: $(nproc) cpus, $(node --version), load $(cut -d' ' -f1-3 /proc/loadavg)"
-for variant in default tuned; do
+for round in $(seq "$ROUNDS"); do
+for variant in before after; do
   dir="$WORK/$variant"
   rm -rf "$dir" && mkdir -p "$dir/mnt"
-  if [ "$variant" = tuned ]; then
-    MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=1048576 node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
+  if [ "$variant" = before ]; then
+    PACIOFS_MALLOC=glibc PACIOFS_LEVELDB_MMAPS=1000 node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
   else
     node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
   fi
   pid=$!
   for _ in $(seq 60); do grep -q "^mounted" "$dir/mount.log" 2>/dev/null && break; sleep 0.5; done
-  echo "$variant:"
+  echo "$variant (round $round, load $(cut -d' ' -f1 /proc/loadavg)):"
   python3 "$WORK/load.py" "$dir/mnt" "$pid" "$FILES" "$GIB"
   echo "  end: $(grep -E 'VmHWM|VmRSS|RssAnon' /proc/$pid/status | tr -s ' \t\n' ' ')"
   kill -TERM "$pid"; wait "$pid" || true
   fusermount -uz "$dir/mnt" 2>/dev/null || true
+done
 done
 rm -rf "$WORK"

@@ -3,6 +3,7 @@
 import { pathToFileURL } from 'node:url'
 import { simCommand, SIM_USAGE, type CommandIo } from './sim-command.ts'
 import { runtimeCommand, RUNTIME_USAGE } from './node-commands.ts'
+import { tuneProcessMemory } from './memory.ts'
 import { INSPECT_USAGE, type InspectCommand } from './inspect.ts'
 
 export const USAGE = `usage: paciofs <command> [options]
@@ -54,6 +55,7 @@ export function main(argv: readonly string[], io: CommandIo = processIo()): numb
       return simCommand(rest, io)
     case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave':
     case 'status': case 'members': case 'log': case 'history': case 'cat': case 'verify':
+      tuneProcessMemory()
       return runtimeCommand(command, rest, io)
     default:
       io.stderr(`paciofs: unknown command '${command}'\n\n${USAGE}`)
