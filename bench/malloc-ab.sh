@@ -1,11 +1,12 @@
 #!/bin/bash
 # A/B of a mount's memory settings (issue 11, bench/README.md "Session 23" and "Session 24"): the
-# same workload against a fresh mount with glibc's malloc defaults and LevelDB mapping its tables
-# (PACIOFS_MALLOC=glibc PACIOFS_LEVELDB_MMAPS=1000: how paciofs ran before session 24), then with
-# paciofs's own settings (runtime/store.ts tuneMalloc: 2 arenas, 64 KiB mmap threshold, 1 MiB
-# trim threshold; tables read without mmap, runtime/native/README.md): FILES 1 KiB files (open,
-# write, close), then GIB GiB of content in 1 MiB writes and an fsync; VmRSS after each, and
-# VmRSS/RssAnon/VmHWM at the end. ROUNDS > 1 alternates the two.
+# same workload against a fresh mount as paciofs ran before session 24 (PACIOFS_MALLOC=glibc
+# PACIOFS_HEAP=v8 PACIOFS_LEVELDB_MMAPS=1000: glibc's malloc defaults, V8's own heap growing,
+# LevelDB mapping its tables), then with paciofs's own settings (runtime/memory.ts: V8's heap grows
+# 1.2x, 2 arenas, 64 KiB mmap threshold, 1 MiB trim threshold; tables read without mmap,
+# runtime/native/README.md): FILES 1 KiB files (open, write, close), then GIB GiB of content in
+# 1 MiB writes and an fsync; VmRSS after each, and VmRSS/RssAnon/VmHWM at the end. ROUNDS > 1
+# alternates the two.
 #   bash bench/malloc-ab.sh [files=10000] [gib=3] [work=/tmp/paciofs-malloc-ab] [rounds=1]
 set -euo pipefail
 FILES=${1:-10000}
@@ -41,7 +42,7 @@ for variant in before after; do
   dir="$WORK/$variant"
   rm -rf "$dir" && mkdir -p "$dir/mnt"
   if [ "$variant" = before ]; then
-    PACIOFS_MALLOC=glibc PACIOFS_LEVELDB_MMAPS=1000 node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
+    PACIOFS_MALLOC=glibc PACIOFS_HEAP=v8 PACIOFS_LEVELDB_MMAPS=1000 node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
   else
     node "$BIN" mount "$dir/mnt" --data "$dir/data" > "$dir/mount.log" 2>&1 &
   fi
