@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { isMember } from '../core/volume/index.ts'
+import { isMember, membersOf } from '../core/volume/index.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { LocalBackend, type VolumeBackend } from './backend.ts'
 import { callControl } from './control.ts'
@@ -232,6 +232,7 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
   const opts = nodeOptions(values, io, DEFAULT_LISTEN)
   if (!hasKey(opts.dataDir)) throw new Error(`${opts.dataDir} has no node key; run \`paciofs init --data ${opts.dataDir}\` first`)
   const node = await PacioNode.start({ ...opts, create, policy, ...(values['recover-tail'] ? { recoverTail: true } : {}) })
+  if (values['recover-tail']) sayRecovery(node, io)
   if (clients.length > 0) new ClientServer(node.host, new Set(clients))
   io.stdout(`serving node ${node.pid} on ${opts.listen.host}:${node.host.port} (data ${opts.dataDir}); volumes: ${node.volumes().join(', ') || '(none)'}\n`)
   const stopped = untilSignal()
@@ -240,6 +241,16 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
   io.stderr(`paciofs: ${sig}: stopping\n`)
   await node.stop()
   return 0
+}
+
+/** --recover-tail: says, per volume, where the node's lost entries can come back from. A volume
+ *  this node alone is a member of has nobody who holds them: what the lost batches held is gone. */
+function sayRecovery(node: PacioNode, io: CommandIo): void {
+  for (const [name, v] of node.host.state.volumes) {
+    const others = membersOf(v).filter((p) => p !== node.pid).length
+    if (others === 0) io.stderr(`paciofs: --recover-tail: volume '${name}': this node is its only member, so nobody holds a copy of what the lost batches held; those writes are gone and the volume goes on from what the store holds\n`)
+    else io.stderr(`paciofs: --recover-tail: volume '${name}': this node learns its own chain back from the ${others} other member(s) before it takes a write\n`)
+  }
 }
 
 /** --join: keeps asking until a peer is connected that knows the volume. */
@@ -324,6 +335,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
   let node: PacioNode
   try {
     node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [], ...(values['recover-tail'] ? { recoverTail: true } : {}) })
+    if (values['recover-tail']) sayRecovery(node, io)
   } catch (err) {
     if ((err as { code?: string }).code === 'STORE_LOCKED') throw new Error(`a node is already running on ${opts.dataDir}; mount through it with --server <its --listen address> (client mode), or stop it first`)
     throw err

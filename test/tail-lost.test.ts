@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { storePath } from '../runtime/datadir.ts'
-import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc } from './support/procs.ts'
+import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitForLine } from './support/procs.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'paciofs-tail-'))
 const mnt = join(root, 'mnt')
@@ -83,5 +83,11 @@ describe('[RT-9] a damaged newest record of the store', () => {
     expect(v.stdout).toMatch(/^FINDING store tail \S+-tail: lost tail \(RT-9\): .*batch \d+ is lost/m)
     // Never silent on a second look either: the witness still vouches for the lost batch.
     expect((await runPaciofs(['verify', '--data', copy])).code).toBe(1)
+    // The sole member may go on with --recover-tail, and is told that nobody can give the lost
+    // batches back.
+    const going = startPaciofs(['serve', '--data', copy, '--listen', '127.0.0.1:0', '--recover-tail'])
+    await waitForLine(going, /^serving node /m, 30_000)
+    expect(going.stderr).toMatch(/--recover-tail: volume 'default': this node is its only member, so nobody holds a copy of what the lost batches held/)
+    expect(await stopProc(going)).toBe(0)
   }, 120_000)
 })

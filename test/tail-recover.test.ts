@@ -71,6 +71,7 @@ describe('[FOTB-8] [RT-9] a node of a cluster loses the newest record of its sto
     expect(refused.stderr).toMatch(/lost its newest batches.*refuses to start.*--recover-tail/s)
 
     const n1c = await mountPaciofs(m1, ['--data', dir('d1'), '--volume', 'docs', '--listen', addr(0), '--peer', addr(1), '--peer', addr(2), '--recover-tail'])
+    expect(n1c.stderr).toMatch(/--recover-tail: volume 'docs': this node learns its own chain back from the 2 other member\(s\) before it takes a write/)
     // It learns its chain back from the members (their echoes, then a fetch of its own range).
     await waitFor('node 1 to regain its own chain', async () => (await status('d1')).ledger.ownSeq === sealed, 60_000, 200)
     await eventually('node 1 regained the lost write', join(m1, 'lost.txt'), marker)
