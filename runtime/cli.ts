@@ -55,7 +55,7 @@ export function main(argv: readonly string[], io: CommandIo = processIo()): numb
       return simCommand(rest, io)
     case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave':
     case 'status': case 'members': case 'log': case 'history': case 'cat': case 'verify':
-      tuneProcessMemory()
+      tuneProcessMemory(process.env, command)
       return runtimeCommand(command, rest, io)
     default:
       io.stderr(`paciofs: unknown command '${command}'\n\n${USAGE}`)

@@ -14,6 +14,11 @@ import { setFlagsFromString } from 'node:v8'
  *  4x by itself). Smaller factors saved more RSS per small file but cost content writes dearly. */
 export const HEAP_GROWING_PERCENT = 100
 
+/** verify (and the other commands that read a store and exit) grow the heap by at most 20 %:
+ *  the full-size verify then peaked at 747 MB instead of 2,014 and took 567 s instead of 750
+ *  (bench/README.md "Session 24"): its garbage is collected before it piles up. */
+export const HEAP_GROWING_PERCENT_INSPECT = 20
+
 export interface MemoryTuning {
   readonly malloc: 'tuned' | 'glibc' | 'unavailable'
   readonly heap: 'tuned' | 'v8'
@@ -21,8 +26,9 @@ export interface MemoryTuning {
 
 /** Applies both unless told not to: `PACIOFS_MALLOC=glibc` keeps glibc's defaults,
  *  `PACIOFS_HEAP=v8` V8's own heap growing, `PACIOFS_HEAP=<percent>` another factor (A/B runs). */
-export function tuneProcessMemory(env: NodeJS.ProcessEnv = process.env): MemoryTuning {
-  return { malloc: tuneMalloc(env), heap: tuneHeap(env) }
+export function tuneProcessMemory(env: NodeJS.ProcessEnv = process.env, command?: string): MemoryTuning {
+  const long = command === undefined || command === 'serve' || command === 'mount'
+  return { malloc: tuneMalloc(env), heap: tuneHeap(env, long ? HEAP_GROWING_PERCENT : HEAP_GROWING_PERCENT_INSPECT) }
 }
 
 /** glibc malloc's settings, set through our LevelDB binding (runtime/native/README.md): 2 arenas,
@@ -40,9 +46,9 @@ export function tuneMalloc(env: NodeJS.ProcessEnv = process.env): MemoryTuning['
 
 /** V8's heap growing factor (--heap-growing-percent), set at run time: V8 reads it each time it
  *  computes the next collection's limit, so it holds from the next full GC on. */
-export function tuneHeap(env: NodeJS.ProcessEnv = process.env): MemoryTuning['heap'] {
+export function tuneHeap(env: NodeJS.ProcessEnv = process.env, growingPercent = HEAP_GROWING_PERCENT): MemoryTuning['heap'] {
   if (env.PACIOFS_HEAP === 'v8') return 'v8'
-  const percent = env.PACIOFS_HEAP !== undefined && /^[1-9][0-9]{0,2}$/.test(env.PACIOFS_HEAP) ? Number(env.PACIOFS_HEAP) : HEAP_GROWING_PERCENT
+  const percent = env.PACIOFS_HEAP !== undefined && /^[1-9][0-9]{0,2}$/.test(env.PACIOFS_HEAP) ? Number(env.PACIOFS_HEAP) : growingPercent
   setFlagsFromString(`--heap-growing-percent=${percent}`)
   return 'tuned'
 }
