@@ -5,8 +5,8 @@
 // having raised its mmap threshold after the first large free, kept even 1 MiB buffers in them.
 // Both are settings of the process, applied by `tuneProcessMemory` before the store, FUSE and the
 // thread pool allocate. Tighter settings were tried and rejected for their CPU cost on content
-// writes (mount CPU per GiB written, bench/README.md): a 64 KiB mmap threshold +10 %, a heap
-// growing factor of 1.2 or 1.5 +40-100 % (V8 then collects on every few chunks' garbage).
+// writes (mount CPU per GiB written, bench/README.md): a 64 KiB mmap threshold +10-25 %, a heap
+// growing factor of 1.5 or 1.2 +50 / +100 % (V8 then collects on every few chunks' garbage).
 import { createRequire } from 'node:module'
 import { setFlagsFromString } from 'node:v8'
 
@@ -14,9 +14,11 @@ import { setFlagsFromString } from 'node:v8'
  *  4x by itself). Smaller factors saved more RSS per small file but cost content writes dearly. */
 export const HEAP_GROWING_PERCENT = 100
 
-/** verify (and the other commands that read a store and exit) grow the heap by at most 20 %:
- *  the full-size verify then peaked at 747 MB instead of 2,014 and took 567 s instead of 750
- *  (bench/README.md "Session 24"): its garbage is collected before it piles up. */
+/** verify (and the other commands that read a store and exit) grow the heap by at most 20 %: their
+ *  garbage is collected before it piles up, and they write no content, where a tight heap costs.
+ *  The full-size verify with this, unmapped tables and the bounded chunk audit together peaked at
+ *  747 MB instead of 2,014 and took 567 s instead of 750 (bench/README.md "Session 24"); the part
+ *  of the heap setting alone was not measured apart. */
 export const HEAP_GROWING_PERCENT_INSPECT = 20
 
 export interface MemoryTuning {
@@ -35,8 +37,8 @@ export function tuneProcessMemory(env: NodeJS.ProcessEnv = process.env, command?
  *  the mmap threshold fixed at 128 KiB (glibc's start value, which it otherwise raises up to
  *  32 MiB after freeing a mapped buffer, so that 1 MiB FUSE and write buffers then fragment the
  *  arenas), free memory at the top of the heap returned above 1 MiB. Content written through a
- *  mount added ~82-90 MB of RSS per GiB with glibc's defaults, ~54-56 with these
- *  (bench/malloc-ab.sh). Arenas made before the call stay. */
+ *  mount added 60 / 37 MB of RSS per GiB over 3 GiB with glibc's defaults (two rounds), 40 / 44
+ *  with these (bench/malloc-ab.sh, bench/README.md "Session 24"). Arenas made before the call stay. */
 export function tuneMalloc(env: NodeJS.ProcessEnv = process.env): MemoryTuning['malloc'] {
   if (env.PACIOFS_MALLOC === 'glibc') return 'glibc'
   const binding = createRequire(import.meta.url)('classic-level/binding') as { paciofs_tune_malloc?: (arenas: number, mmapThreshold: number, trimThreshold: number) => number }
