@@ -1,6 +1,8 @@
 // The client's side of client/server mode (runtime/client-protocol.ts): a VolumeBackend whose
-// every request goes over an authenticated TCP connection to the node that serves the volume.
-// The client proves its own key in the handshake and learns the node's; a request that gets no
+// every request goes over an encrypted, authenticated channel (runtime/transport.ts,
+// spec/channel.md) to the node that serves the volume. The client proves its own key in the
+// handshake and learns the node's; the volume it mounts is in the channel's prologue, so the node
+// knows, bound to the handshake, which volume this connection is for. A request that gets no
 // answer within its timeout fails with ETIMEDOUT (the mount maps it), never hangs the kernel.
 import { decode, encode, type Value } from '../core/codec.ts'
 import type { Attr, DirEntry, Errno, Lookup } from '../core/fs/index.ts'
@@ -57,7 +59,7 @@ export class RemoteBackend implements VolumeBackend {
   /** Connects and checks that the node serves the volume (and the epoch). */
   static async connect(opts: RemoteOptions): Promise<RemoteBackend> {
     const b = new RemoteBackend(opts)
-    b.transport.connect(opts.server.host, opts.server.port)
+    b.transport.connect(opts.server.host, opts.server.port, undefined, { volume: opts.volume })
     const until = Date.now() + (opts.connectTimeoutMs ?? 10_000)
     while (b.serverPid === undefined) {
       if (Date.now() > until) {

@@ -48,6 +48,7 @@ import { nodeCrypto } from './node-crypto.ts'
 import { RecordStore, StoreError } from './store.ts'
 import { recoverNode } from '../core/recover.ts'
 import { Transport } from './transport.ts'
+import type { Intent } from '../core/channel/index.ts'
 import { CodedError } from './errors.ts'
 
 /** Inputs waiting to be stepped; beyond this, transport messages are dropped (never requests). */
@@ -297,6 +298,11 @@ export class NodeHost {
   /** Rejection counters of the transport (runtime/transport.ts TransportStat). */
   get transportStats(): ReadonlyMap<string, number> {
     return this.transport.stats
+  }
+
+  /** What the peer's connection was opened for (runtime/transport.ts channelOf). */
+  channelOf(pid: Pid): Intent | undefined {
+    return this.transport.channelOf(pid)
   }
 
   connectedPeers(): Pid[] {

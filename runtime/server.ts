@@ -14,6 +14,7 @@ export type ServerStat =
   | 'cs:malformed' // undecodable or ill-typed request
   | 'cs:call' // state-changing calls handed to the core
   | 'cs:failed' // a request the node could not answer (halted, timeout)
+  | 'cs:wrong-volume' // a request for another volume than the one its channel was opened for
 
 export class ClientServer {
   readonly stats = new Map<ServerStat, number>()
@@ -65,6 +66,13 @@ export class ClientServer {
       reply([false, 'EINVAL', why])
     }
     if (typeof volume !== 'string' || !isVolumeName(volume)) return bad('bad volume name')
+    // The client's channel names its volume in the handshake's prologue (spec/channel.md): a
+    // request on it for another volume is not what the client connected for.
+    const channel = this.host.channelOf(from)
+    if (channel?.kind === 'client' && channel.volume !== volume) {
+      this.bump('cs:wrong-volume')
+      return reply([false, 'EACCES', `this connection was opened for volume '${channel.volume}', not '${volume}'`])
+    }
     const state = this.host.state.volumes.get(volume as VolumeName)
     if (state === undefined) return reply([false, 'ENOENT', `this node does not serve volume '${volume}'`])
     if (at !== null && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < state.fs.baseEpoch || at > state.fs.epoch)) {

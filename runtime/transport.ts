@@ -1,54 +1,58 @@
-// The TCP transport between nodes: length-prefixed frames (runtime/frames.ts), a handshake in
-// which each side proves its key, then opaque messages delivered as (from: Pid, bytes). It makes
+// The TCP transport between nodes, and between a client and the node it mounts from:
+// length-prefixed frames (runtime/frames.ts) carrying an encrypted, authenticated channel
+// (core/channel, spec/channel.md), then opaque messages delivered as (from: Pid, bytes). It makes
 // no protocol decisions: what the bytes mean is the core's business. spec/fotb.md assumes
-// authenticated channels; this file is where that assumption is made true (see "Handshake").
+// authenticated channels; this file is where that assumption is made true.
 //
-// Handshake, on every connection, both sides at once (all messages canonical CBOR, core/codec.ts):
-//   HELLO = ['paciofs/hello/v1', pid (33-byte key), nonce (32 random bytes), volumes (names)]
-//   PROOF = ['paciofs/proof/v1', signature (64 bytes)]
-//   signature = sign(sha256(encode(['paciofs/handshake/v1', theirNonce, myNonce, myKey, theirKey])))
-// Each side sends HELLO at once, answers the peer's HELLO with PROOF, and treats the peer as
-// authenticated when the peer's PROOF verifies under the key the peer claimed. Only then do frames
-// reach onMessage. Why theirKey is in the signed transcript: without it a member M could relay
-// A's nonce to B and B's signature back to A, and so be taken by A for B (an identity misbinding);
-// with it, B's signature names M, not A, and A rejects it.
-// Limit (see the final report of the runtime issue): frames after the handshake carry no MAC, so an
-// attacker *on the network path* could still inject into an established TCP stream. Defending
-// against that needs a session key (ECDH + per-frame MAC, or TLS); members that are not on the
-// path cannot impersonate each other.
+// Every connection runs Noise_XX_25519_ChaChaPoly_SHA256: the dialer sends its opening (the
+// prologue: protocol, version, and the volume a client mounts) with its ephemeral X25519 key, the
+// listener answers with its ephemeral and static keys and its identity payload (secp256k1 pid,
+// a signature by that key over its static X25519 key, the volumes it serves), the dialer answers
+// with its own. Each side checks the signature against the static key the handshake proved, then
+// the policy here: not our own pid, the pid we dialed, acceptPeer. Only then do frames reach
+// onMessage, each one a ChaCha20-Poly1305 ciphertext under a per-direction key with a counter
+// nonce and the length prefix as associated data: a changed, injected, replayed, reordered or
+// dropped frame fails its tag, and the connection is closed and counted ('frame-auth-failed').
+// The ephemeral keys give forward secrecy: a node key stolen later does not open recorded traffic.
+// Randomness (the static key of this transport, one ephemeral key per connection) comes from
+// node:crypto here, so core/channel stays deterministic.
 import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { Crypto } from '../core/crypto.ts'
-import { encode, tryDecode } from '../core/codec.ts'
-import type { Value } from '../core/codec.ts'
-import { toHex } from '../core/bytes.ts'
-import { isPid, isVolumeName } from '../core/types.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
+import {
+  Channel,
+  ChannelHandshake,
+  DH_BYTES,
+  LENGTH_PREFIX_BYTES,
+  TAG_BYTES,
+  localIdentity,
+  type Identity,
+  type Intent,
+  type LocalIdentity,
+} from '../core/channel/index.ts'
 import { FrameDecoder, FrameError, encodeFrame, FRAME_BYTES_MAX_DEFAULT, FRAME_HEADER_BYTES } from './frames.ts'
 
-export const HELLO_TAG = 'paciofs/hello/v1'
-export const PROOF_TAG = 'paciofs/proof/v1'
-export const HANDSHAKE_TAG = 'paciofs/handshake/v1'
-export const NONCE_BYTES = 32
-export const PUBLIC_KEY_BYTES = 33
-export const SIGNATURE_BYTES = 64
 /** Before a peer is authenticated it may not make us buffer more than this per connection. */
 export const HANDSHAKE_FRAME_BYTES_MAX = 128 * 1024
-/** A node serves a handful of volumes; 1024 names of ≤64 bytes fit in a handshake frame. */
-export const HELLO_VOLUMES_MAX = 1024
 export const HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000
 export const RECONNECT_MIN_MS_DEFAULT = 100
 export const RECONNECT_MAX_MS_DEFAULT = 5_000
 export const QUEUE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024
 /** Bounds the sockets (mostly unauthenticated ones) an inbound flood can make us hold. */
 export const CONNECTIONS_MAX_DEFAULT = 1024
+/** A sealed frame is its message plus the AEAD tag: the wire limit after authentication. */
+export const SEALED_OVERHEAD_BYTES = TAG_BYTES
+
+if (LENGTH_PREFIX_BYTES !== FRAME_HEADER_BYTES) throw new Error('assertion failed: core/channel seals the length prefix of runtime/frames.ts')
 
 /** Every rejection the transport counts. Peer input never throws; it lands in one of these. */
 export type TransportStat =
   | 'frame-oversized' // a length prefix above the limit (the handshake limit before authentication)
-  | 'frame-malformed' // a handshake frame that is not canonical CBOR of the expected shape
-  | 'handshake-bad' // bad signature, a key that is not a key, our own pid, or not the pid we dialed
+  | 'frame-malformed' // a handshake frame of the wrong shape (no opening, no identity payload)
+  | 'handshake-bad' // a failed decryption or DH, a signature over another static key, our own pid, not the pid we dialed
   | 'handshake-timeout' // no complete handshake within handshakeTimeoutMs
+  | 'frame-auth-failed' // after the handshake: a frame whose tag fails (changed, injected, replayed, reordered, after a drop)
   | 'peer-unknown' // an authenticated pid that acceptPeer refused
   | 'send-unknown-peer' // send() to a pid with no authenticated connection
   | 'send-queue-full' // send() refused because the peer's send queue is full
@@ -61,7 +65,7 @@ export interface TransportOptions {
   /** 32-byte secp256k1 secret key; the pid is the hex of its compressed public key. */
   secretKey: Uint8Array
   listen?: { host: string; port: number }
-  /** Volumes this node serves, announced in HELLO. */
+  /** Volumes this node serves, announced in its identity payload. */
   volumes?: readonly VolumeName[]
   maxFrameBytes?: number
   /** Bytes waiting to go to one peer (in Node's socket buffer); must hold at least one max frame. */
@@ -76,17 +80,16 @@ export interface TransportOptions {
   acceptPeer?(pid: Pid): boolean
 }
 
-interface Hello {
-  key: Uint8Array
-  pid: Pid
-  nonce: Uint8Array
-  volumes: VolumeName[]
+export interface ConnectOptions {
+  /** A client connecting for one volume: it goes into the prologue (spec/channel.md). */
+  volume?: VolumeName
 }
 
 interface Dialer {
   host: string
   port: number
   expectPid: Pid | undefined
+  intent: Intent
   attempts: number
   timer: NodeJS.Timeout | undefined
   /** Set while another connection to this pid won the tie-break: redial when that peer goes down. */
@@ -97,57 +100,13 @@ interface Conn {
   socket: net.Socket
   dialer: Dialer | undefined
   decoder: FrameDecoder
-  nonce: Uint8Array
-  state: 'await-hello' | 'await-proof' | 'open' | 'closed'
-  peer: Hello | undefined
+  state: 'handshake' | 'open' | 'closed'
+  handshake: ChannelHandshake
+  channel: Channel | undefined
+  peer: Identity | undefined
+  intent: Intent | undefined
   timer: NodeJS.Timeout | undefined
   closed: Promise<void>
-}
-
-export function encodeHello(key: Uint8Array, nonce: Uint8Array, volumes: readonly VolumeName[]): Uint8Array {
-  return encode([HELLO_TAG, key, nonce, [...volumes]])
-}
-
-export function encodeProof(signature: Uint8Array): Uint8Array {
-  return encode([PROOF_TAG, signature])
-}
-
-/** What the signer signs: it binds both nonces and both keys, in the signer's point of view. */
-export function handshakeDigest(
-  crypto: Crypto,
-  theirNonce: Uint8Array,
-  myNonce: Uint8Array,
-  myKey: Uint8Array,
-  theirKey: Uint8Array,
-): Uint8Array {
-  return crypto.sha256(encode([HANDSHAKE_TAG, theirNonce, myNonce, myKey, theirKey]))
-}
-
-function isBytes(value: Value | undefined, length: number): value is Uint8Array {
-  return value instanceof Uint8Array && value.length === length
-}
-
-/** The peer's HELLO, or undefined for anything else (never throws on peer input). */
-export function decodeHello(body: Uint8Array): Hello | undefined {
-  const decoded = tryDecode(body)
-  if (!decoded.ok || !Array.isArray(decoded.value)) return undefined
-  const [tag, key, nonce, volumes, ...rest] = decoded.value as readonly Value[]
-  if (tag !== HELLO_TAG || rest.length !== 0) return undefined
-  if (!isBytes(key, PUBLIC_KEY_BYTES) || !isBytes(nonce, NONCE_BYTES)) return undefined
-  if (!Array.isArray(volumes) || volumes.length > HELLO_VOLUMES_MAX) return undefined
-  const names = volumes as readonly Value[]
-  if (!names.every((v): v is VolumeName => typeof v === 'string' && isVolumeName(v))) return undefined
-  const pid = toHex(key)
-  if (!isPid(pid)) return undefined
-  return { key, pid, nonce, volumes: [...names] }
-}
-
-export function decodeProof(body: Uint8Array): Uint8Array | undefined {
-  const decoded = tryDecode(body)
-  if (!decoded.ok || !Array.isArray(decoded.value)) return undefined
-  const [tag, signature, ...rest] = decoded.value as readonly Value[]
-  if (tag !== PROOF_TAG || rest.length !== 0 || !isBytes(signature, SIGNATURE_BYTES)) return undefined
-  return signature
 }
 
 export class Transport {
@@ -155,7 +114,8 @@ export class Transport {
   /** Rejection counters by name; a missing name means zero. */
   readonly stats = new Map<TransportStat, number>()
   private readonly opts: TransportOptions
-  private readonly key: Uint8Array
+  /** Our identity payload and X25519 static key, signed once for this transport's lifetime. */
+  private readonly local: LocalIdentity
   private readonly maxFrameBytes: number
   private readonly maxQueueBytes: number
   private readonly conns = new Set<Conn>()
@@ -167,8 +127,10 @@ export class Transport {
 
   constructor(opts: TransportOptions) {
     this.opts = opts
-    this.key = opts.crypto.publicKey(opts.secretKey)
-    this.pid = toHex(this.key) as Pid
+    // A fresh static X25519 key per transport: nothing persists it, since the identity payload
+    // binds whatever key we use to the pid; a restart simply signs a new one.
+    this.local = localIdentity(opts.crypto, opts.secretKey, new Uint8Array(randomBytes(DH_BYTES)), opts.volumes ?? [])
+    this.pid = this.local.identity.pid
     this.maxFrameBytes = opts.maxFrameBytes ?? FRAME_BYTES_MAX_DEFAULT
     this.maxQueueBytes = opts.maxQueueBytes ?? Math.max(QUEUE_BYTES_MAX_DEFAULT, 2 * this.maxFrameBytes)
     if (this.maxQueueBytes < this.maxFrameBytes + FRAME_HEADER_BYTES) {
@@ -179,6 +141,11 @@ export class Transport {
   /** Open sockets, authenticated or not (for status and tests). */
   get connectionCount(): number {
     return this.conns.size
+  }
+
+  /** What the peer's connection was opened for (its prologue): a node, or a client of one volume. */
+  channelOf(pid: Pid): Intent | undefined {
+    return this.peers.get(pid)?.intent
   }
 
   /** Peers with an authenticated connection now. */
@@ -207,11 +174,13 @@ export class Transport {
   /**
    * Keeps a connection to host:port up until close(): redials with exponential backoff
    * (reconnectMinMs doubling up to reconnectMaxMs), reset once a handshake succeeds. With
-   * expectPid, a peer that proves another key is rejected as 'handshake-bad'.
+   * expectPid, a peer that proves another key is rejected as 'handshake-bad'. With a volume, the
+   * connection is a client's for that volume (the prologue says so); without, a node's.
    */
-  connect(host: string, port: number, expectPid?: Pid): void {
+  connect(host: string, port: number, expectPid?: Pid, opts: ConnectOptions = {}): void {
     if (this.closing) return
-    const dialer: Dialer = { host, port, expectPid, attempts: 0, timer: undefined, parkedOn: undefined }
+    const intent: Intent = opts.volume !== undefined ? { kind: 'client', volume: opts.volume } : { kind: 'node' }
+    const dialer: Dialer = { host, port, expectPid, intent, attempts: 0, timer: undefined, parkedOn: undefined }
     this.dialers.add(dialer)
     this.dial(dialer)
   }
@@ -227,7 +196,11 @@ export class Transport {
   send(to: Pid, bytes: Uint8Array): boolean {
     const conn = this.peers.get(to)
     if (conn === undefined || conn.state !== 'open') return this.reject('send-unknown-peer')
-    const frame = encodeFrame(bytes, this.maxFrameBytes)
+    if (bytes.length > this.maxFrameBytes) {
+      // The sender's own bug: the host must not hand the transport messages larger than the limit.
+      throw new Error(`assertion failed: message of ${bytes.length} bytes exceeds the frame limit of ${this.maxFrameBytes}`)
+    }
+    const frame = conn.channel!.seal(bytes)
     // Node's socket buffer is the queue: writableLength is what the kernel has not taken yet.
     if (conn.socket.writableLength + frame.length > this.maxQueueBytes) return this.reject('send-queue-full')
     conn.socket.write(frame)
@@ -262,13 +235,17 @@ export class Transport {
 
   private setup(socket: net.Socket, dialer: Dialer | undefined): void {
     let onClosed = (): void => {}
+    const ephemeral = new Uint8Array(randomBytes(DH_BYTES))
+    const opening = dialer !== undefined ? ChannelHandshake.initiate(this.local, dialer.intent, ephemeral) : undefined
     const conn: Conn = {
       socket,
       dialer,
-      decoder: new FrameDecoder(Math.min(HANDSHAKE_FRAME_BYTES_MAX, this.maxFrameBytes)),
-      nonce: new Uint8Array(randomBytes(NONCE_BYTES)),
-      state: 'await-hello',
+      decoder: new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX),
+      state: 'handshake',
+      handshake: opening?.handshake ?? ChannelHandshake.respond(this.local, ephemeral),
+      channel: undefined,
       peer: undefined,
+      intent: undefined,
       timer: undefined,
       closed: new Promise<void>((resolve) => (onClosed = resolve)),
     }
@@ -281,7 +258,7 @@ export class Transport {
     })
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk))
     conn.timer = setTimeout(() => this.drop(conn, 'handshake-timeout'), this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS_DEFAULT)
-    socket.write(encodeFrame(encodeHello(this.key, conn.nonce, this.opts.volumes ?? [])))
+    if (opening !== undefined) socket.write(encodeFrame(opening.body))
   }
 
   private drop(conn: Conn, stat: TransportStat): void {
@@ -305,33 +282,34 @@ export class Transport {
     switch (conn.state) {
       case 'closed':
         return // frames coalesced after the one that closed the connection
-      case 'await-hello': {
-        const hello = decodeHello(body)
-        if (hello === undefined) return this.drop(conn, 'frame-malformed')
-        if (hello.pid === this.pid) return this.drop(conn, 'handshake-bad')
+      case 'handshake': {
+        const step = conn.handshake.onFrame(body)
+        if (step.type === 'reject') return this.drop(conn, step.reason === 'malformed' ? 'frame-malformed' : 'handshake-bad')
+        if (step.type === 'send') {
+          conn.socket.write(encodeFrame(step.body))
+          return
+        }
+        const peer = step.peer
+        // Policy before our message 3: a dialer that reached the wrong node tells it nothing of us.
+        if (peer.pid === this.pid) return this.drop(conn, 'handshake-bad')
         const expected = conn.dialer?.expectPid
-        if (expected !== undefined && hello.pid !== expected) return this.drop(conn, 'handshake-bad')
-        conn.peer = hello
-        conn.state = 'await-proof'
-        const digest = handshakeDigest(this.opts.crypto, hello.nonce, conn.nonce, this.key, hello.key)
-        conn.socket.write(encodeFrame(encodeProof(this.opts.crypto.sign(digest, this.opts.secretKey))))
-        return
-      }
-      case 'await-proof': {
-        const peer = conn.peer!
-        const signature = decodeProof(body)
-        if (signature === undefined) return this.drop(conn, 'frame-malformed')
-        const digest = handshakeDigest(this.opts.crypto, conn.nonce, peer.nonce, peer.key, this.key)
-        if (!this.opts.crypto.verify(signature, digest, peer.key)) return this.drop(conn, 'handshake-bad')
+        if (expected !== undefined && peer.pid !== expected) return this.drop(conn, 'handshake-bad')
         if (this.opts.acceptPeer !== undefined && !this.opts.acceptPeer(peer.pid)) return this.drop(conn, 'peer-unknown')
+        if (step.send !== undefined) conn.socket.write(encodeFrame(step.send))
         clearTimeout(conn.timer)
         conn.state = 'open'
-        conn.decoder.maxFrameBytes = this.maxFrameBytes
+        conn.peer = peer
+        conn.intent = step.intent
+        conn.channel = step.channel
+        conn.decoder.maxFrameBytes = this.maxFrameBytes + SEALED_OVERHEAD_BYTES
         if (conn.dialer !== undefined) conn.dialer.attempts = 0
         return this.register(conn, peer)
       }
-      case 'open':
-        return this.opts.onMessage(conn.peer!.pid, body)
+      case 'open': {
+        const plaintext = conn.channel!.open(body)
+        if (plaintext === undefined) return this.drop(conn, 'frame-auth-failed')
+        return this.opts.onMessage(conn.peer!.pid, plaintext)
+      }
     }
   }
 
@@ -340,7 +318,7 @@ export class Transport {
    * the tie-break depends only on the pair: keep the connection dialed by the smaller pid. Two
    * connections dialed by the same side mean the old one is stale (the peer redialed): keep the new.
    */
-  private register(conn: Conn, peer: Hello): void {
+  private register(conn: Conn, peer: Identity): void {
     const existing = this.peers.get(peer.pid)
     if (existing === undefined) {
       this.peers.set(peer.pid, conn)

@@ -1,5 +1,6 @@
 // The TCP transport: frames survive any TCP chunking, oversized lengths are refused before any
-// buffering, only peers that prove their key get their frames delivered (with `from` = their pid),
+// buffering, only peers that complete the Noise handshake with a valid identity get their frames
+// delivered (with `from` = their pid),
 // bad clients are dropped and counted while good ones are served, dialers reconnect, order holds.
 // Loopback only; every test closes what it opens; every wait is bounded.
 import net from 'node:net'
@@ -10,15 +11,9 @@ import { encode, decode } from '../core/codec.ts'
 import { utf8 } from '../core/bytes.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 import { FrameDecoder, FrameError, encodeFrame } from '../runtime/frames.ts'
-import {
-  Transport,
-  decodeHello,
-  encodeHello,
-  encodeProof,
-  handshakeDigest,
-  HANDSHAKE_FRAME_BYTES_MAX,
-} from '../runtime/transport.ts'
+import { Transport, HANDSHAKE_FRAME_BYTES_MAX, SEALED_OVERHEAD_BYTES } from '../runtime/transport.ts'
 import type { TransportOptions, TransportStat } from '../runtime/transport.ts'
+import { forgedIdentity, handshakeClient, honestIdentity } from './support/channel.ts'
 
 const HOST = '127.0.0.1'
 
@@ -214,36 +209,25 @@ describe('transport', () => {
     early.socket.write(header)
     await early.closed
     expect(stat(server.t, 'frame-oversized')).toBe(1)
-    // After authentication: a real peer whose frame exceeds maxFrameBytes.
-    const late = rawClient(port)
-    const key = secretKey(21)
-    const myKey = nobleCrypto.publicKey(key)
-    const nonce = new Uint8Array(32).fill(7)
-    late.socket.write(encodeFrame(encodeHello(myKey, nonce, [])))
-    await waitFor('server hello', () => late.frames.length >= 1)
-    const serverHello = decodeHello(late.frames[0]!)!
-    const digest = handshakeDigest(nobleCrypto, serverHello.nonce, nonce, myKey, serverHello.key)
-    late.socket.write(encodeFrame(encodeProof(nobleCrypto.sign(digest, key))))
+    // After authentication: a real peer announcing one byte more than a sealed frame of
+    // maxFrameBytes (the message plus its tag).
+    const late = await handshakeClient(HOST, port, honestIdentity(nobleCrypto, secretKey(21)), { track: (s) => sockets.push(s) })
+    expect(late.channel).toBeDefined()
     await waitFor('authenticated', () => server.t.connectedPeers().length === 1)
-    late.socket.write(encodeFrame(new Uint8Array(maxFrameBytes + 1), maxFrameBytes + 1))
+    new DataView(header.buffer).setUint32(0, maxFrameBytes + SEALED_OVERHEAD_BYTES + 1, false)
+    late.socket.write(header)
     await late.closed
     expect(stat(server.t, 'frame-oversized')).toBe(2)
     expect(server.inbox).toEqual([])
     await goodClientWorks(server, port, 22)
   })
 
-  it('a hello whose signature is not by the claimed key is dropped and counted', async () => {
+  it('[CHAN-4] an identity whose signature is not by the claimed key is dropped and counted', async () => {
     const server = node(30)
     const port = await listening(server)
-    const bad = rawClient(port)
     const claimedKey = nobleCrypto.publicKey(secretKey(31)) // claims to be node 31 ...
-    const nonce = new Uint8Array(32).fill(9)
-    bad.socket.write(encodeFrame(encodeHello(claimedKey, nonce, [])))
-    await waitFor('server hello', () => bad.frames.length >= 1)
-    const serverHello = decodeHello(bad.frames[0]!)!
-    const digest = handshakeDigest(nobleCrypto, serverHello.nonce, nonce, claimedKey, serverHello.key)
-    bad.socket.write(encodeFrame(encodeProof(nobleCrypto.sign(digest, secretKey(32))))) // ... signs as 32
-    bad.socket.write(encodeFrame(utf8('smuggled after the proof')))
+    const forged = forgedIdentity(nobleCrypto, { claimedKey, signer: secretKey(32) }) // ... signs as 32
+    const bad = await handshakeClient(HOST, port, forged, { track: (s) => sockets.push(s), after: [encodeFrame(utf8('smuggled after message 3'))] })
     await bad.closed
     expect(stat(server.t, 'handshake-bad')).toBe(1)
     expect(server.inbox).toEqual([])
@@ -251,20 +235,15 @@ describe('transport', () => {
     await goodClientWorks(server, port, 33)
   })
 
-  it('a relayed signature (made for another listener) does not authenticate', async () => {
-    // The relay attack: the signer's transcript names the key it talked to, so a signature that
-    // node 41 made for node 42 is useless to present to the server.
+  it('[CHAN-4] a signature the claimed key made over another static key does not authenticate', async () => {
+    // The relay attack: node 41's real signature, made for its own static X25519 key, presented
+    // with a static key the attacker holds. The handshake proves the attacker's static key; the
+    // signature covers another one.
     const server = node(40)
     const port = await listening(server)
-    const bad = rawClient(port)
-    const victimKey = nobleCrypto.publicKey(secretKey(41))
-    const nonce = new Uint8Array(32).fill(3)
-    bad.socket.write(encodeFrame(encodeHello(victimKey, nonce, [])))
-    await waitFor('server hello', () => bad.frames.length >= 1)
-    const serverHello = decodeHello(bad.frames[0]!)!
-    const elsewhereKey = nobleCrypto.publicKey(secretKey(42))
-    const digest = handshakeDigest(nobleCrypto, serverHello.nonce, nonce, victimKey, elsewhereKey)
-    bad.socket.write(encodeFrame(encodeProof(nobleCrypto.sign(digest, secretKey(41)))))
+    const victim = honestIdentity(nobleCrypto, secretKey(41))
+    const replayed = { ...victim, staticSecret: nobleCrypto.sha256(utf8('the attacker static key')) }
+    const bad = await handshakeClient(HOST, port, replayed, { track: (s) => sockets.push(s) })
     await bad.closed
     expect(stat(server.t, 'handshake-bad')).toBe(1)
     expect(server.events).toEqual([])
