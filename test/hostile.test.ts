@@ -1,6 +1,7 @@
 // Hostile peers against real NodeHosts (runtime/host.ts) on loopback TCP: garbage before the
-// handshake, oversized length prefixes, forged handshakes, an authenticated non-member asking for
-// plain operations, replays of what a member sent (the raw handshake and the sealed messages), and
+// handshake, oversized length prefixes, forged handshakes (identity payloads that do not bind the
+// static key), an authenticated non-member asking for plain operations, replays of what a member
+// sent (the recorded handshake and, by an authenticated peer, the messages themselves), and
 // well-formed frames that are no message. Each one is dropped or ignored, counted under the exact
 // name the code uses (TransportStat in runtime/transport.ts; the core's state.stats, the volume's
 // stats and fotb's stats), and the node keeps answering requests and replicating with an honest
@@ -13,16 +14,9 @@ import { join } from 'node:path'
 import { NodeHost } from '../runtime/host.ts'
 import { nodeCrypto } from '../runtime/node-crypto.ts'
 import { FrameDecoder, encodeFrame, FRAME_BYTES_MAX_DEFAULT } from '../runtime/frames.ts'
-import {
-  Transport,
-  decodeHello,
-  decodeProof,
-  encodeHello,
-  encodeProof,
-  handshakeDigest,
-  HANDSHAKE_FRAME_BYTES_MAX,
-  type TransportStat,
-} from '../runtime/transport.ts'
+import { Transport, HANDSHAKE_FRAME_BYTES_MAX, SEALED_OVERHEAD_BYTES, type TransportStat } from '../runtime/transport.ts'
+import { ChannelHandshake, decodeOpening, type Identity } from '../core/channel/index.ts'
+import { forgedIdentity, handshakeClient, honestIdentity } from './support/channel.ts'
 import { encode, tryDecode, type Value } from '../core/codec.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
 import { encodeFotbMessage } from '../core/fotb/index.ts'
@@ -53,6 +47,7 @@ afterEach(async () => {
   await Promise.all([...hosts].map((h) => h.stop()))
   hosts.clear()
   upsOf.clear()
+  receivedBy.clear()
   await Promise.all([...servers].map((s) => new Promise<void>((r) => s.close(() => r()))))
   servers.clear()
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
@@ -91,8 +86,17 @@ async function startHost(seed: number, peers: readonly number[] = []): Promise<N
   const seen: string[] = []
   h.on('up', (_volume, up) => seen.push(describeUp(up)))
   upsOf.set(h, seen)
+  // Every message the host received, decrypted, as the core got it: what the peers sent it.
+  const received: { from: Pid; bytes: Uint8Array }[] = []
+  h.addFrameFilter((from, bytes) => {
+    received.push({ from, bytes })
+    return false
+  })
+  receivedBy.set(h, received)
   return h
 }
+
+const receivedBy = new Map<NodeHost, { from: Pid; bytes: Uint8Array }[]>()
 
 // ---------------------------------------------------------------------------------------------
 // Observations (counters by the exact names the code uses)
@@ -234,16 +238,8 @@ function rawClient(port: number): { socket: net.Socket; frames: Uint8Array[]; cl
 
 /** A raw client that completes a correct handshake with the key of `seed`. */
 async function authenticatedRawClient(h: NodeHost, seed: number): Promise<ReturnType<typeof rawClient> & { pid: Pid }> {
-  const c = rawClient(h.port)
-  const secret = key(seed)
-  const myKey = nodeCrypto.publicKey(secret)
-  const nonce = new Uint8Array(32).fill(seed)
-  c.socket.write(encodeFrame(encodeHello(myKey, nonce, [])))
-  await waitFor('the node hello', () => c.frames.length >= 1)
-  const hello = decodeHello(c.frames[0]!)!
-  const digest = handshakeDigest(nodeCrypto, hello.nonce, nonce, myKey, hello.key)
-  c.socket.write(encodeFrame(encodeProof(nodeCrypto.sign(digest, secret))))
-  const pid = toHex(myKey) as Pid
+  const c = await handshakeClient(LOCAL, h.port, honestIdentity(nodeCrypto, key(seed)), { track: (s) => sockets.add(s) })
+  const pid = toHex(nodeCrypto.publicKey(key(seed))) as Pid
   await waitFor('authenticated', () => h.connectedPeers().includes(pid))
   return { ...c, pid }
 }
@@ -356,19 +352,21 @@ describe('hostile peers against a NodeHost on loopback', () => {
       // "GET " read as a length prefix: 0x47455420, about 1.2 GB.
       ['an HTTP request', text('GET / HTTP/1.1\r\nHost: paciofs\r\n\r\n')],
       ['a frame of bytes that are no CBOR', encodeFrame(new Uint8Array([0xff, 0xff, 0xff, 0x00, 0x13]))],
-      ['a CBOR frame that is no hello', encodeFrame(encode(['paciofs/hello/v1', 'not a key', 42, []]))],
-      // A well-formed hello, then garbage where the proof must come.
-      ['a hello followed by garbage', Buffer.concat([encodeFrame(encodeHello(nodeCrypto.publicKey(key(3)), new Uint8Array(32).fill(3), [])), encodeFrame(text('no proof'))])],
+      ['a CBOR frame that is no opening', encodeFrame(encode(['paciofs/channel/v1', 'node', null, 'not a key']))],
+      // A well-formed opening, then garbage where Noise message 3 must come.
+      ['an opening followed by garbage', Buffer.concat([encodeFrame(ChannelHandshake.initiate(honestIdentity(nodeCrypto, key(3)), { kind: 'node' }, new Uint8Array(32).fill(3)).body), encodeFrame(text('no message 3'))])],
     ]
+    const bad = transportStat(a, 'handshake-bad')
     for (const [what, bytes] of garbage) {
       const c = rawClient(a.port)
       c.socket.write(bytes)
       await within(c.closed, `the node closes the connection that sent ${what}`)
-      // Whatever the node sent before closing is its own HELLO (and, after a peer hello, its PROOF): nothing else.
-      expect(c.frames.map((f) => (decodeHello(f) ? 'hello' : decodeProof(f) ? 'proof' : 'other'))).not.toContain('other')
+      // Whatever the node sent before closing is at most its message 2 (after a valid opening).
+      expect(c.frames.length, what).toBeLessThanOrEqual(what.startsWith('an opening') ? 1 : 0)
     }
     expect(transportStat(a, 'frame-oversized') - oversized).toBe(1)
-    expect(transportStat(a, 'frame-malformed') - malformed).toBe(3)
+    expect(transportStat(a, 'frame-malformed') - malformed).toBe(2)
+    expect(transportStat(a, 'handshake-bad') - bad).toBe(1)
     expect(a.connectedPeers()).toEqual([b.pid])
     await keepsServing(a, b)
   })
@@ -389,17 +387,17 @@ describe('hostile peers against a NodeHost on loopback', () => {
     // After authentication: the node's frame limit (16 MiB by default).
     const late = await authenticatedRawClient(a, 13)
     const header = new Uint8Array(4)
-    new DataView(header.buffer).setUint32(0, FRAME_BYTES_MAX_DEFAULT + 1, false)
+    new DataView(header.buffer).setUint32(0, FRAME_BYTES_MAX_DEFAULT + SEALED_OVERHEAD_BYTES + 1, false)
     const written = late.socket.bytesWritten
     late.socket.write(header)
-    await within(late.closed, 'the node closes an authenticated peer announcing 16 MiB + 1')
+    await within(late.closed, 'the node closes an authenticated peer announcing a sealed frame of 16 MiB + 1')
     expect(late.socket.bytesWritten - written).toBe(4)
     expect(transportStat(a, 'frame-oversized') - before).toBe(3)
     expect(a.connectedPeers()).toEqual([b.pid])
     await keepsServing(a, b)
   })
 
-  it('forged handshakes (wrong signer, wrong nonce, reflected transcript, a non-key, our own pid) are closed and counted; frames behind them never reach the core', async () => {
+  it('[CHAN-4] forged handshakes (wrong signer, a signature over another static key, a reflected identity, a non-key, our own pid) are closed and counted; frames behind them never reach the core', async () => {
     const { a, b } = await twoMembers(21, 22)
     const badBefore = transportStat(a, 'handshake-bad')
     const getsBefore = volStat(a, 'in:get')
@@ -407,28 +405,27 @@ describe('hostile peers against a NodeHost on loopback', () => {
     const coreBefore = stepsIn()
     const snap = snapshot(a)
     const obf = vol(a).log.toArray().find((r) => r.obf !== null)!.obf!
-    const smuggled = [encodeVolMessage(V, { type: 'get', obf }), new Uint8Array([0xff])]
+    const smuggled = [encodeVolMessage(V, { type: 'get', obf }), new Uint8Array([0xff])].map((m) => encodeFrame(m))
     const claimed = key(23)
     const claimedKey = nodeCrypto.publicKey(claimed)
     const notAKey = new Uint8Array(33).fill(0xff) // x >= p: no point of the curve, though shaped as a pid
     notAKey[0] = 0x02
-    type Forge = (server: { nonce: Uint8Array; key: Uint8Array }, myNonce: Uint8Array) => Uint8Array
-    const cases: [string, Uint8Array, Forge | undefined][] = [
-      ['signed by another key', claimedKey, (s, n) => nodeCrypto.sign(handshakeDigest(nodeCrypto, s.nonce, n, claimedKey, s.key), key(24))],
-      ['signs the wrong nonce', claimedKey, (_s, n) => nodeCrypto.sign(handshakeDigest(nodeCrypto, new Uint8Array(32).fill(0xee), n, claimedKey, nodeCrypto.publicKey(key(21))), claimed)],
-      ['signs the node\'s own transcript (reflection)', claimedKey, (s, n) => nodeCrypto.sign(handshakeDigest(nodeCrypto, n, s.nonce, s.key, claimedKey), claimed)],
-      ['claims a key that is no curve point', notAKey, () => new Uint8Array(64).fill(1)],
-      ['claims the node\'s own pid', nodeCrypto.publicKey(key(21)), undefined],
+    // The node's own identity payload, as any dialer sees it in message 2.
+    const probe = await handshakeClient(LOCAL, a.port, honestIdentity(nodeCrypto, key(29)), { track: (s) => sockets.add(s) })
+    const nodeIdentity: Identity = probe.peer!
+    probe.socket.destroy()
+    await waitFor('the probe is gone', () => !a.connectedPeers().includes(toHex(nodeCrypto.publicKey(key(29))) as Pid))
+    const cases: [string, ReturnType<typeof forgedIdentity>][] = [
+      ['signed by another key', forgedIdentity(nodeCrypto, { claimedKey, signer: key(24) })],
+      ['signs another static key', forgedIdentity(nodeCrypto, { claimedKey, signer: claimed, signedStatic: new Uint8Array(32).fill(0xee) })],
+      ['reflects the node\'s own identity payload', { ...honestIdentity(nodeCrypto, claimed), identity: nodeIdentity }],
+      ['claims a key that is no curve point', forgedIdentity(nodeCrypto, { claimedKey: notAKey, signer: claimed })],
+      ['claims the node\'s own pid (validly signed with its key)', forgedIdentity(nodeCrypto, { claimedKey: nodeCrypto.publicKey(key(21)), signer: key(21) })],
     ]
-    for (const [what, myKey, forge] of cases) {
-      const c = rawClient(a.port)
-      const nonce = new Uint8Array(32).fill(0x42)
-      c.socket.write(encodeFrame(encodeHello(myKey, nonce, [V])))
-      await waitFor(`the node hello (${what})`, () => c.frames.length >= 1)
-      const server = decodeHello(c.frames[0]!)!
-      if (forge) c.socket.write(Buffer.concat([encodeFrame(encodeProof(forge(server, nonce))), ...smuggled.map((m) => encodeFrame(m))]))
+    for (const [what, local] of cases) {
+      const c = await handshakeClient(LOCAL, a.port, local, { track: (s) => sockets.add(s), after: smuggled })
       await within(c.closed, `the node closes a handshake that ${what}`)
-      expect(c.frames.slice(1).every((f) => decodeProof(f) !== undefined), what).toBe(true) // its HELLO, at most its PROOF
+      expect(c.frames.length, what).toBe(1) // its message 2, nothing after it
     }
     expect(transportStat(a, 'handshake-bad') - badBefore).toBe(cases.length)
     expect(a.connectedPeers()).toEqual([b.pid])
@@ -473,16 +470,17 @@ describe('hostile peers against a NodeHost on loopback', () => {
     const { toTarget, fromTarget } = proxy!
     const bStream = Buffer.concat(toTarget)
     const bFrames = framesOf(bStream)
-    const aFrames = framesOf(Buffer.concat(fromTarget))
-    expect(decodeHello(bFrames[0]!)?.pid).toBe(b.pid)
-    expect(decodeProof(bFrames[1]!)).toBeDefined()
-    const bToA = bFrames.slice(2) // what member B sent to A after its handshake
-    const aToB = aFrames.slice(2) // what member A sent to B
+    expect(framesOf(Buffer.concat(fromTarget)).length).toBeGreaterThan(1)
+    expect(decodeOpening(bFrames[0]!)?.intent).toEqual({ kind: 'node' })
+    // On the wire everything after the handshake is ciphertext; the messages themselves are what
+    // each member's core received from the other (recorded behind the transport).
+    const bToA = receivedBy.get(a)!.filter((m) => m.from === b.pid).map((m) => m.bytes)
+    const aToB = receivedBy.get(b)!.filter((m) => m.from === a.pid).map((m) => m.bytes)
     const snapA = snapshot(a)
     const snapB = snapshot(b)
 
     // 1. B's handshake and everything after it, replayed verbatim on a new connection: A's fresh
-    //    nonce makes B's recorded proof worthless; the real B stays connected.
+    //    ephemeral key makes B's recorded message 3 undecryptable; the real B stays connected.
     const bad = transportStat(a, 'handshake-bad')
     const replay = rawClient(a.port)
     replay.socket.write(bStream)
