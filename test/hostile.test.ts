@@ -371,7 +371,7 @@ describe('hostile peers against a NodeHost on loopback', () => {
     await keepsServing(a, b)
   })
 
-  it('a length prefix above the limit closes the connection before any body byte, before and after authentication', async () => {
+  it('[CHAN-8] a length prefix above the limit closes the connection before any body byte, before and after authentication', async () => {
     const { a, b } = await twoMembers(11, 12)
     const before = transportStat(a, 'frame-oversized')
     // Before authentication the handshake limit (128 KiB) applies; then the full uint32 range.

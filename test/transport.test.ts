@@ -198,7 +198,7 @@ describe('transport', () => {
     await goodClientWorks(server, port, 11)
   })
 
-  it('a frame above the limit is dropped and counted, before and after authentication', async () => {
+  it('[CHAN-8] a frame above the limit is dropped and counted, before and after authentication', async () => {
     const maxFrameBytes = 256 * 1024
     const server = node(20, { maxFrameBytes })
     const port = await listening(server)
@@ -249,7 +249,7 @@ describe('transport', () => {
     expect(server.events).toEqual([])
   })
 
-  it('a client that sends nothing is dropped at the handshake timeout; others are served meanwhile', async () => {
+  it('[CHAN-8] a client that sends nothing is dropped at the handshake timeout; others are served meanwhile', async () => {
     const server = node(50, { handshakeTimeoutMs: 300 })
     const port = await listening(server)
     const silent = rawClient(port)
@@ -258,7 +258,7 @@ describe('transport', () => {
     expect(stat(server.t, 'handshake-timeout')).toBe(1)
   })
 
-  it('a dialer that reaches an unexpected pid rejects it and keeps retrying', async () => {
+  it('[CHAN-4] a dialer that reaches an unexpected pid rejects it and keeps retrying', async () => {
     const server = node(60)
     const port = await listening(server)
     const client = node(61, { listen: undefined })
