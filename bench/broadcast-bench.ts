@@ -22,12 +22,17 @@
 //
 //   npx tsx bench/broadcast-bench.ts [--quick] [--runs N] [--duration S] [--warmup S]
 //       [--drain S] [--writers W] [--op write|create] [--bytes B] [--profile I]   (npm run bench:broadcast)
+//       [--checkout DIR] [--results NAME]
+// --checkout DIR runs the nodes from another checkout of the project (DIR/bench/broadcast-node.ts
+// and the runtime and core beside it, with DIR's node_modules), measured by this parent: an A/B
+// of two commits side by side in one session (bench/README.md). --results NAME writes
+// bench/results/NAME.json instead of broadcast.json.
 // --profile I runs node I under `node --cpu-prof` in the first run and prints the top of its
 // profile. Writes bench/results/broadcast.json and prints a markdown table; progress to stderr.
-import { fork, type ChildProcess } from 'node:child_process'
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fmt, machine, markdownTable, summarize, writeResults, type Summary } from './bench-util.ts'
 import type { Command, NodeResult, Reply } from './broadcast-node.ts'
@@ -58,6 +63,9 @@ interface Options {
   op: 'write' | 'create'
   bytes: number
   profile: number | undefined
+  /** The project root whose nodes run (this checkout unless --checkout). */
+  checkout: string
+  results: string
 }
 
 function argValue(argv: readonly string[], flag: string): string | undefined {
@@ -87,6 +95,16 @@ function parseArgs(argv: readonly string[]): Options {
     op,
     bytes: Math.round(num('--bytes', 256)),
     profile,
+    checkout: resolve(argValue(argv, '--checkout') ?? fileURLToPath(new URL('..', import.meta.url))),
+    results: argValue(argv, '--results') ?? 'broadcast',
+  }
+}
+
+function commitOf(dir: string): string {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
+  } catch {
+    return 'unknown'
   }
 }
 
@@ -101,10 +119,10 @@ class Child {
   pid = ''
   port = 0
 
-  constructor(readonly index: number, profileDir: string | undefined) {
-    const script = fileURLToPath(new URL('./broadcast-node.ts', import.meta.url))
+  constructor(readonly index: number, profileDir: string | undefined, checkout: string) {
+    const script = join(checkout, 'bench', 'broadcast-node.ts')
     const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]
-    this.proc = fork(script, [], { execArgv, cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.proc = fork(script, [], { execArgv, cwd: checkout, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.proc.on('message', (m: Reply) => {
       if (m.type === 'members') this.members = m.count
       if (m.type === 'error') {
@@ -193,7 +211,7 @@ async function oneRun(opts: Options, run: number, profileDir: string | undefined
   const children: Child[] = []
   const t0 = Date.now()
   try {
-    for (let i = 0; i < NODES; i++) children.push(new Child(i, opts.profile === i ? profileDir : undefined))
+    for (let i = 0; i < NODES; i++) children.push(new Child(i, opts.profile === i ? profileDir : undefined, opts.checkout))
     await Promise.all(
       children.map(async (c) => {
         const r = await c.request({ type: 'init', index: c.index, dataDir: join(root, `n${c.index}`), secretKeyHex: secretKeyHex(c.index) }, 'ready')
@@ -424,8 +442,9 @@ async function main(): Promise<void> {
   const results: Record<string, Summary> = {}
   for (const [k, a] of Object.entries(figures)) results[k] = summarize(a)
   const seconds = (performance.now() - started) / 1000
-  const path = writeResults('broadcast', {
+  const path = writeResults(opts.results, {
     name: 'broadcast',
+    checkout: { dir: opts.checkout, commit: commitOf(opts.checkout) },
     date: new Date().toISOString(),
     machine: m,
     config: {
