@@ -12,11 +12,12 @@
 // - verifySha256 = verifyMessage: OpenSSL (~8x faster than noble). It verifies a signature over
 //   sha256(message) and accepts exactly what `nobleCrypto.verify(signature, sha256(message),
 //   publicKey)` accepts; the ledger's seals sign sha256(message), so they are checked with it.
-import { createHash, createHmac, createPublicKey, verify as osslVerify } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, verify as osslVerify } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import * as secp from '@noble/secp256k1'
 import { nobleCrypto } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
+import { TAG_BYTES, type Aead } from '../core/channel/index.ts'
 import { toHex } from '../core/bytes.ts'
 
 /** Order of the secp256k1 group; noble's `lowS` rejects s > n/2. */
@@ -94,4 +95,41 @@ export const nodeCrypto: Crypto = {
   sign: (digest, secretKey) => nobleCrypto.sign(digest, secretKey),
   verify: (signature, digest, publicKey) => nobleCrypto.verify(signature, digest, publicKey),
   verifyMessage: (signature, message, publicKey) => verifySha256(signature, message, publicKey),
+}
+
+/**
+ * The channel's ChaCha20-Poly1305 (core/channel/cipher.ts `Aead`) through OpenSSL: the same
+ * function as `nobleAead` (test/channel.test.ts checks both on the Noise vector and on random
+ * inputs, and that both refuse the same tampered ones), about 20x faster on 64 KiB frames, which
+ * is what keeps encrypted client/server reads and replication near the speed of clear text.
+ * The plaintext of a frame is returned only after OpenSSL has checked its tag.
+ */
+export const nodeAead: Aead = {
+  name: 'node',
+  encrypt: (k, nonce, ad, plaintext, output) => {
+    const c = createCipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES })
+    c.setAAD(ad, { plaintextLength: plaintext.length })
+    const body = c.update(plaintext)
+    const rest = c.final()
+    const out = output ?? new Uint8Array(plaintext.length + TAG_BYTES)
+    if (out.length !== plaintext.length + TAG_BYTES) throw new Error('assertion failed: AEAD output must be plaintext + tag long')
+    out.set(body, 0)
+    out.set(rest, body.length)
+    out.set(c.getAuthTag(), plaintext.length)
+    return out
+  },
+  decrypt: (k, nonce, ad, ciphertext) => {
+    if (ciphertext.length < TAG_BYTES) return undefined
+    const length = ciphertext.length - TAG_BYTES
+    const d = createDecipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES })
+    d.setAAD(ad, { plaintextLength: length })
+    d.setAuthTag(ciphertext.subarray(length))
+    const body = d.update(ciphertext.subarray(0, length))
+    try {
+      d.final()
+    } catch {
+      return undefined
+    }
+    return new Uint8Array(body.buffer, body.byteOffset, body.length)
+  },
 }

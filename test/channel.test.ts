@@ -12,6 +12,8 @@ import {
   ChannelHandshake,
   CipherState,
   HandshakeState,
+  nobleAead,
+  nonceBytes,
   PROTOCOL_NAME,
   REKEY_INTERVAL_FRAMES,
   TAG_BYTES,
@@ -25,6 +27,7 @@ import {
   type LocalIdentity,
 } from '../core/channel/index.ts'
 import { FrameDecoder, FrameError } from '../runtime/frames.ts'
+import { nodeAead } from '../runtime/node-crypto.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 
 const hex = (s: string): Uint8Array => fromHex(s)!
@@ -55,11 +58,11 @@ const CACOPHONY_XX = {
 } as const
 
 describe('Noise XX against the published vectors', () => {
-  it('[CHAN-7] Noise_XX_25519_ChaChaPoly_SHA256 (cacophony): every handshake and transport message byte for byte, both directions, and the handshake hash', () => {
+  for (const aead of [nobleAead, nodeAead]) it(`[CHAN-7] Noise_XX_25519_ChaChaPoly_SHA256 (cacophony): every handshake and transport message byte for byte, both directions, and the handshake hash (${aead.name} ChaCha20-Poly1305)`, () => {
     expect(PROTOCOL_NAME).toBe('Noise_XX_25519_ChaChaPoly_SHA256')
     const v = CACOPHONY_XX
-    const init = new HandshakeState({ initiator: true, prologue: hex(v.prologue), staticSecret: hex(v.initStatic), ephemeralSecret: hex(v.initEphemeral) })
-    const resp = new HandshakeState({ initiator: false, prologue: hex(v.prologue), staticSecret: hex(v.respStatic), ephemeralSecret: hex(v.respEphemeral) })
+    const init = new HandshakeState({ initiator: true, prologue: hex(v.prologue), staticSecret: hex(v.initStatic), ephemeralSecret: hex(v.initEphemeral), aead })
+    const resp = new HandshakeState({ initiator: false, prologue: hex(v.prologue), staticSecret: hex(v.respStatic), ephemeralSecret: hex(v.respEphemeral), aead })
     for (let i = 0; i < 3; i++) {
       const [payload, ciphertext] = v.messages[i]!
       const [writer, reader] = i % 2 === 0 ? [init, resp] : [resp, init]
@@ -82,6 +85,37 @@ describe('Noise XX against the published vectors', () => {
       expect(toHex(out), `transport message ${i + 1}`).toBe(ciphertext)
       expect(toHex(rx.decryptWithAd(EMPTY, out)!)).toBe(payload)
     }
+  })
+
+  it('[CHAN-7] the OpenSSL ChaCha20-Poly1305 the runtime plugs is noble\'s function: equal outputs, equal refusals', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (k, n, ad, plaintext, at, flip) => {
+          const nonce = nonceBytes(n)
+          const a = nobleAead.encrypt(k, nonce, ad, plaintext)
+          const b = nodeAead.encrypt(k, nonce, ad, plaintext)
+          expect(toHex(b)).toBe(toHex(a))
+          const out = new Uint8Array(plaintext.length + TAG_BYTES)
+          expect(nodeAead.encrypt(k, nonce, ad, plaintext, out)).toBe(out)
+          expect(toHex(out)).toBe(toHex(a))
+          for (const aead of [nobleAead, nodeAead]) {
+            expect(toHex(aead.decrypt(k, nonce, ad, a)!)).toBe(toHex(plaintext))
+            const bad = a.slice()
+            bad[at % bad.length]! ^= flip
+            expect(aead.decrypt(k, nonce, ad, bad)).toBeUndefined()
+            expect(aead.decrypt(k, nonceBytes(n === 0 ? 1 : n - 1), ad, a)).toBeUndefined()
+            expect(aead.decrypt(k, nonce, ad, a.subarray(0, Math.min(at % 16, a.length)))).toBeUndefined()
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 
   it('[CHAN-7] a handshake message changed in any byte fails at the reader, and the handshake cannot go on', () => {

@@ -8,7 +8,7 @@
 // their meaning (the node's identity).
 import { x25519 } from '@noble/curves/ed25519.js'
 import { assert } from '../types.ts'
-import { CipherState, TAG_BYTES } from './cipher.ts'
+import { CipherState, TAG_BYTES, type Aead } from './cipher.ts'
 import { SymmetricState } from './symmetric.ts'
 
 export const PROTOCOL_NAME = 'Noise_XX_25519_ChaChaPoly_SHA256'
@@ -50,9 +50,9 @@ export class HandshakeState {
   private index = 0
   private failed = false
 
-  constructor(opts: { initiator: boolean; prologue: Uint8Array; staticSecret: Uint8Array; ephemeralSecret: Uint8Array; protocolName?: string }) {
+  constructor(opts: { initiator: boolean; prologue: Uint8Array; staticSecret: Uint8Array; ephemeralSecret: Uint8Array; protocolName?: string; aead?: Aead }) {
     this.initiator = opts.initiator
-    this.ss = new SymmetricState(opts.protocolName ?? PROTOCOL_NAME)
+    this.ss = new SymmetricState(opts.protocolName ?? PROTOCOL_NAME, opts.aead)
     this.ss.mixHash(opts.prologue)
     this.s = x25519KeyPair(opts.staticSecret)
     this.e = x25519KeyPair(opts.ephemeralSecret)

@@ -7,7 +7,7 @@
 import type { Crypto } from '../crypto.ts'
 import { toHex } from '../bytes.ts'
 import { assert, type Pid, type VolumeName } from '../types.ts'
-import { CipherState, TAG_BYTES } from './cipher.ts'
+import { CipherState, TAG_BYTES, type Aead } from './cipher.ts'
 import { HandshakeState, x25519KeyPair } from './handshake.ts'
 import {
   checkIdentity,
@@ -34,13 +34,15 @@ export interface LocalIdentity {
   readonly crypto: Crypto
   readonly staticSecret: Uint8Array
   readonly identity: Identity
+  /** The ChaCha20-Poly1305 of this node's channels (noble unless the host plugs its own). */
+  readonly aead?: Aead
 }
 
-export function localIdentity(crypto: Crypto, secretKey: Uint8Array, staticSecret: Uint8Array, volumes: readonly VolumeName[]): LocalIdentity {
+export function localIdentity(crypto: Crypto, secretKey: Uint8Array, staticSecret: Uint8Array, volumes: readonly VolumeName[], aead?: Aead): LocalIdentity {
   const key = crypto.publicKey(secretKey)
   const staticPublic = x25519KeyPair(staticSecret).public
   const signature = crypto.sign(staticKeyDigest(crypto, staticPublic), secretKey)
-  return { crypto, staticSecret, identity: { key, pid: toHex(key) as Pid, signature, volumes: [...volumes] } }
+  return { crypto, staticSecret, identity: { key, pid: toHex(key) as Pid, signature, volumes: [...volumes] }, ...(aead !== undefined ? { aead } : {}) }
 }
 
 /** Why a handshake was refused: 'malformed' (a frame of the wrong shape), 'bad' (a failed
@@ -67,7 +69,7 @@ export class ChannelHandshake {
   static initiate(local: LocalIdentity, intent: Intent, ephemeralSecret: Uint8Array): { handshake: ChannelHandshake; body: Uint8Array } {
     const h = new ChannelHandshake(local, ephemeralSecret)
     h.intent = intent
-    h.hs = new HandshakeState({ initiator: true, prologue: prologueOf(intent), staticSecret: local.staticSecret, ephemeralSecret })
+    h.hs = new HandshakeState({ initiator: true, prologue: prologueOf(intent), staticSecret: local.staticSecret, ephemeralSecret, ...(local.aead ? { aead: local.aead } : {}) })
     // Message 1 carries no payload: nothing in it is encrypted yet (Noise sends it in clear).
     return { handshake: h, body: encodeOpening(intent, h.hs.writeMessage(new Uint8Array(0))) }
   }
@@ -92,7 +94,7 @@ export class ChannelHandshake {
       const opening = decodeOpening(body)
       if (opening === undefined) return reject('malformed', 'the first frame is not a paciofs/channel/v1 opening')
       this.intent = opening.intent
-      this.hs = new HandshakeState({ initiator: false, prologue: prologueOf(opening.intent), staticSecret: this.local.staticSecret, ephemeralSecret: this.ephemeralSecret })
+      this.hs = new HandshakeState({ initiator: false, prologue: prologueOf(opening.intent), staticSecret: this.local.staticSecret, ephemeralSecret: this.ephemeralSecret, ...(this.local.aead ? { aead: this.local.aead } : {}) })
       const read = this.hs.readMessage(opening.message1)
       if (!read.ok) return reject('bad', `message 1: ${read.why}`)
       return { type: 'send', body: this.hs.writeMessage(encodeIdentity(this.local.identity)) }

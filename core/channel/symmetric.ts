@@ -7,7 +7,7 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { concatBytes } from '../bytes.ts'
 import { utf8 } from '../bytes.ts'
 import { assert } from '../types.ts'
-import { CipherState } from './cipher.ts'
+import { CipherState, nobleAead, type Aead } from './cipher.ts'
 
 export const HASH_BYTES = 32
 
@@ -21,10 +21,14 @@ export function hkdf2(ck: Uint8Array, ikm: Uint8Array): [Uint8Array, Uint8Array]
 export class SymmetricState {
   private ck: Uint8Array
   private h: Uint8Array
-  private readonly cipher = new CipherState()
+  private readonly cipher: CipherState
 
   /** InitializeSymmetric: h = the name padded with zeros if it fits in 32 bytes, else its hash. */
-  constructor(protocolName: string) {
+  constructor(
+    protocolName: string,
+    private readonly aead: Aead = nobleAead,
+  ) {
+    this.cipher = new CipherState(undefined, aead)
     const name = utf8(protocolName)
     if (name.length <= HASH_BYTES) {
       this.h = new Uint8Array(HASH_BYTES)
@@ -73,6 +77,6 @@ export class SymmetricState {
   split(): [CipherState, CipherState] {
     assert(this.cipher.hasKey(), 'split before any DH was mixed in')
     const [k1, k2] = hkdf2(this.ck, new Uint8Array(0))
-    return [new CipherState(k1), new CipherState(k2)]
+    return [new CipherState(k1, this.aead), new CipherState(k2, this.aead)]
   }
 }
