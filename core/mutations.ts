@@ -35,6 +35,8 @@ export type Mutation =
   | 'skip-tail-recovery'
   /** a tree image leaves out the lowest inode that changed since the previous one (spec/checkpoint.md). */
   | 'stale-image'
+  /** a member votes to accept an applicant whose invite another applicant's join already used. */
+  | 'accept-reused-invite'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -53,4 +55,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'keep-log-records',
   'skip-tail-recovery',
   'stale-image',
+  'accept-reused-invite',
 ]

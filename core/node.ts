@@ -35,8 +35,18 @@ export interface NodeState {
 }
 
 export type NodeRequest =
-  | { readonly type: 'create-volume'; readonly name: VolumeName; readonly policy: Policy }
-  | { readonly type: 'join-volume'; readonly genesis: Genesis; readonly contacts: readonly Pid[] }
+  /** `admission`: who the volume admits (spec/paciofs.md "Admission"); absent writes a v1 genesis,
+   *  the form of volumes created before admission was a volume parameter (hosts always set it:
+   *  the runtime's default is 'closed'). */
+  | { readonly type: 'create-volume'; readonly name: VolumeName; readonly policy: Policy; readonly admission?: vol.Admission }
+  /** `invite`: a token to carry in the join. A node that has the volume and is still an applicant
+   *  applies again with it. */
+  | { readonly type: 'join-volume'; readonly genesis: Genesis; readonly contacts: readonly Pid[]; readonly invite?: Uint8Array }
+  /** An operator of a member admits `target` by id: an admit entry in the ledger. */
+  | { readonly type: 'admit'; readonly volume: VolumeName; readonly target: Pid }
+  /** A one-time invite signed by this node; `id` (16 random bytes) and the expiry come from the
+   *  host (the core has no randomness and no clock). Only a member invites. */
+  | { readonly type: 'invite'; readonly volume: VolumeName; readonly id: Uint8Array; readonly expiresS: number; readonly invitee: Pid | null }
   | { readonly type: 'leave-volume'; readonly volume: VolumeName }
   | { readonly type: 'kick'; readonly volume: VolumeName; readonly target: Pid }
   | { readonly type: 'fs'; readonly volume: VolumeName; readonly call: FsCall }
@@ -46,6 +56,7 @@ export type NodeRequest =
 export type NodeReply =
   | CallResult
   | { readonly ok: true; readonly genesis: Genesis }
+  | { readonly ok: true; readonly invite: Uint8Array }
   | { readonly ok: false; readonly errno: 'EEXIST' | 'ENOENT' | 'EINVAL'; readonly detail: string }
 
 export type NodeInput =
@@ -235,15 +246,37 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
     case 'create-volume': {
       if (!isVolumeName(r.name)) return { ok: false, errno: 'EINVAL', detail: 'volume names are 1-64 characters of A-Z a-z 0-9 . _ -' }
       if (state.volumes.has(r.name)) return { ok: false, errno: 'EEXIST', detail: `volume ${r.name} exists on this node` }
-      const genesis: Genesis = { name: r.name, policy: r.policy, founders: [state.me] }
+      const genesis: Genesis = { name: r.name, policy: r.policy, founders: [state.me], ...(r.admission !== undefined ? { admission: r.admission } : {}) }
       addVolume(config, state, ctx, genesis, [])
       return { ok: true, genesis }
     }
     case 'join-volume': {
-      if (state.volumes.has(r.genesis.name)) return { ok: false, errno: 'EEXIST', detail: `volume ${r.genesis.name} exists on this node` }
+      const had = state.volumes.get(r.genesis.name)
+      if (had !== undefined) {
+        // An applicant that was refused applies again with a (fresh) invite.
+        const s = had.status.get(state.me)
+        if (r.invite === undefined || s === 'member' || s === 'removed') return { ok: false, errno: 'EEXIST', detail: `volume ${r.genesis.name} exists on this node` }
+        vol.requestJoin(had, ctx, r.invite)
+        return { ok: true, genesis: had.genesis }
+      }
       const v = addVolume(config, state, ctx, r.genesis, r.contacts)
-      if (!vol.isMember(v, state.me)) vol.requestJoin(v, ctx)
+      if (!vol.isMember(v, state.me)) vol.requestJoin(v, ctx, r.invite)
       return { ok: true, genesis: r.genesis }
+    }
+    case 'admit': {
+      const v = state.volumes.get(r.volume)
+      if (!v) return { ok: false, errno: 'ENOENT', detail: `no volume ${r.volume} on this node` }
+      if (!vol.requestAdmit(v, ctx, r.target)) return { ok: false, errno: 'EINVAL', detail: `this node is no member of ${r.volume} (only members admit)` }
+      return { ok: true }
+    }
+    case 'invite': {
+      const v = state.volumes.get(r.volume)
+      if (!v) return { ok: false, errno: 'ENOENT', detail: `no volume ${r.volume} on this node` }
+      if (!vol.isMember(v, state.me)) return { ok: false, errno: 'EINVAL', detail: `this node is no member of ${r.volume} (only members invite; others would not count it)` }
+      if (r.id.length !== vol.INVITE_ID_BYTES || !Number.isSafeInteger(r.expiresS) || r.expiresS < 0) return { ok: false, errno: 'EINVAL', detail: `an invite needs ${vol.INVITE_ID_BYTES} random id bytes and an expiry in unix seconds` }
+      const invite = vol.makeInvite(config.crypto, config.secretKey, { volume: r.volume, issuer: state.me, id: toHex(r.id), expiresS: r.expiresS, invitee: r.invitee })
+      bump(state, 'invite')
+      return { ok: true, invite }
     }
     case 'leave-volume': {
       const v = state.volumes.get(r.volume)

@@ -55,7 +55,7 @@ export class PacioNode {
   static async start(opts: PacioNodeOptions): Promise<PacioNode> {
     const secretKey = loadKey(opts.dataDir)
     const params: VolumeParams = opts.admit && opts.admit.length > 0
-      ? { ...DEFAULT_VOLUME_PARAMS, admission: { allow: new Set(opts.admit) } }
+      ? { ...DEFAULT_VOLUME_PARAMS, allow: new Set(opts.admit) }
       : DEFAULT_VOLUME_PARAMS
     const host = await NodeHost.start({
       dataDir: storePath(opts.dataDir),

@@ -47,6 +47,10 @@ options:
   --faults <list>         all | none | a comma list of: ${FAULT_CLASSES.join(',')} (default all)
   --strategies <list>     Byzantine strategies to choose from: ${BYZ_STRATEGIES.join(',')} (default all)
   --policy <p>            vote policy of the volumes: majority | any (default ${DEFAULT_SIM_CONFIG.policy})
+  --admission <a>         closed | open: the volumes' admission (default: unset, the genesis of
+                          volumes made before admission existed: every applicant is admitted).
+                          closed: joiners are invited or admitted by id, and two applicants
+                          without a valid invite (reused, expired, forged, ...) try to join vol0
   --ops <n>               file system operations in the workload (default ${DEFAULT_SIM_CONFIG.ops})
   --crypto <c>            test (fast, insecure) | real (secp256k1) (default ${DEFAULT_SIM_CONFIG.crypto})
   --plan <json>           a fault plan (JSON) instead of the seed's; failures print one to replay
@@ -111,6 +115,7 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
       faults: { type: 'string' },
       strategies: { type: 'string' },
       policy: { type: 'string' },
+      admission: { type: 'string' },
       ops: { type: 'string' },
       crypto: { type: 'string' },
       plan: { type: 'string' },
@@ -150,6 +155,7 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
     ops: values.ops === undefined ? d.ops : integer('--ops', values.ops, 0, 100_000),
     crypto: values.crypto === undefined ? d.crypto : oneOf('--crypto', values.crypto, ['test', 'real'] as const),
     ...(values.strategies === undefined ? {} : { strategies: strategyList(values.strategies) }),
+    ...(values.admission === undefined ? {} : { admission: oneOf('--admission', values.admission, ['closed', 'open'] as const) }),
   }
   const bad = validateConfig({ ...config, seed: seeds.from })
   if (bad) throw new UsageError(bad)
@@ -292,6 +298,7 @@ export function replayCommand(config: SimConfig, plan: FaultPlan | undefined, ex
     `--faults ${faults}`,
     ...(config.strategies ? [`--strategies ${config.strategies.join(',')}`] : []),
     `--policy ${config.policy}`,
+    ...(config.admission !== undefined ? [`--admission ${config.admission}`] : []),
     `--ops ${config.ops}`,
     `--crypto ${config.crypto}`,
     ...(plan ? [`--plan ${shellQuote(JSON.stringify(plan))}`] : []),

@@ -555,9 +555,13 @@ function describeRequest(r: NodeRequest): string {
     case 'fs':
       return `${r.volume}: ${r.call.type} ${'path' in r.call ? r.call.path : `${r.call.from} -> ${r.call.to}`}`
     case 'create-volume':
-      return `create volume ${r.name} (${r.policy})`
+      return `create volume ${r.name} (${r.policy}${r.admission !== undefined ? `, ${r.admission}` : ''})`
     case 'join-volume':
-      return `join ${r.genesis.name}`
+      return `join ${r.genesis.name}${r.invite !== undefined ? ' with an invite' : ''}`
+    case 'admit':
+      return `admit ${r.target.slice(0, 8)} to ${r.volume}`
+    case 'invite':
+      return `invite ${r.invitee === null ? 'anyone' : r.invitee.slice(0, 8)} to ${r.volume} until ${r.expiresS} s`
     case 'leave-volume':
       return `leave ${r.volume}`
     case 'kick':

@@ -3,7 +3,7 @@
 // cluster has quiesced after faults stopped (`checkQuiesced`). Each violation names its spec ID.
 import { decode, type Value } from '../core/codec.ts'
 import { restoreNode, verifyNodeVolume, type CheckpointUse } from '../core/node.ts'
-import { checkpointOf, decodePayload, foldImages, membersOf, obfuscate, parseCheckpoint, replayMembership, type VolumeState } from '../core/volume/index.ts'
+import { checkpointOf, decodePayload, foldImages, inviteExpired, inviteKey, membersOf, obfuscate, parseCheckpoint, parseInvite, replayMembership, type VolumeState } from '../core/volume/index.ts'
 import { toHex } from '../core/bytes.ts'
 import { recoveryWaitingFor } from '../core/fotb/index.ts'
 import { StoredFsPast } from '../core/volume/past.ts'
@@ -55,7 +55,91 @@ export class InvariantChecker {
    *  the restored chain when the process lost its tail. */
   private readonly acked: { nodeId: string; volume: VolumeName; seq: Seq; hash: string; atRisk: boolean }[] = []
 
+  /** (node, volume) -> own chain seq up to which its accept votes were checked (VOL-13, VOL-14). */
+  private readonly admissionChecked = new Map<string, Seq>()
+  /** (node, volume, invite key) -> the applicant the node voted for on that invite (VOL-14). */
+  private readonly inviteVotes = new Map<string, Pid>()
+
   constructor(private readonly options: CheckerOptions) {}
+
+  /** VOL-13 and VOL-14 on the accept votes a correct node appended since the last look,
+   *  judged from the node's delivered entries and its clock (the step's time: the simulator's
+   *  nodes read no skewed clock, only skewed timers). */
+  private checkAdmissionVotes(node: SimNode, at: TimeMs): void {
+    if (!this.options.correct(node.pid)) return
+    for (const [name, v] of node.state.volumes) {
+      const key = `${node.id}/${name}`
+      const seq = v.fotb.chains.get(node.pid)?.view.seq ?? 0
+      let last = Math.min(this.admissionChecked.get(key) ?? 0, seq) // a lost tail appends again
+      for (let s = last + 1; s <= seq; s++) {
+        const p = decodePayload(node.chunks.entry(name, node.pid, s)?.payload ?? new Uint8Array())
+        if (p?.type === 'vote-accept') this.checkAcceptVote(node, v, p.target, at)
+        last = s
+      }
+      this.admissionChecked.set(key, last)
+    }
+  }
+
+  private checkAcceptVote(node: SimNode, v: VolumeState, target: Pid, at: TimeMs): void {
+    const params = node.config.params
+    const everyone = v.genesis.admission === 'open' || (v.genesis.admission === undefined && params.allow === undefined)
+    const wasMember = (p: Pid): boolean => v.status.get(p) === 'member' || v.status.get(p) === 'removed'
+    const byList = params.allow?.has(target) === true
+    const byAdmit = v.memberEvents.some((e) => e.payload.type === 'admit' && e.payload.target === target && wasMember(e.author))
+    // Invites of the target's delivered joins that a member signed for this volume, in time.
+    const keys: string[] = []
+    for (const e of v.memberEvents) {
+      if (e.author !== target || e.payload.type !== 'join' || e.payload.invite === undefined) continue
+      const r = parseInvite(node.config.crypto, e.payload.invite)
+      if (!r.ok || r.invite.volume !== v.genesis.name || !wasMember(r.invite.issuer) || inviteExpired(r.invite, at)) continue
+      if (r.invite.invitee !== null && r.invite.invitee !== target) continue
+      keys.push(inviteKey(r.invite))
+    }
+    if (!everyone && !byList && !byAdmit && keys.length === 0) {
+      this.fail('VOL-13', `${v.genesis.name}: ${short(node.pid)} voted to accept ${short(target)} without an invite, an allow-list entry or an admit by a member`, at)
+    }
+    if (everyone || byList || byAdmit) return
+    for (const k of keys) {
+      const slot = `${node.id}/${v.genesis.name}/${k}`
+      const first = this.inviteVotes.get(slot)
+      if (first === undefined) this.inviteVotes.set(slot, target)
+      else if (first !== target) this.fail('VOL-14', `${v.genesis.name}: ${short(node.pid)} voted to accept ${short(target)} on the invite it had accepted ${short(first)} on`, at)
+      const holder = [...this.holdersOf(node, v, k)].find((h) => h !== target && wasMember(h))
+      if (holder !== undefined) this.fail('VOL-14', `${v.genesis.name}: ${short(node.pid)} voted to accept ${short(target)} on the invite that admitted ${short(holder)}`, at)
+    }
+  }
+
+  /** The applicants whose delivered joins carry an invite with key `k`, signed by its issuer. */
+  private holdersOf(node: SimNode, v: VolumeState, k: string): Set<Pid> {
+    const out = new Set<Pid>()
+    for (const e of v.memberEvents) {
+      if (e.payload.type !== 'join' || e.payload.invite === undefined) continue
+      const r = parseInvite(node.config.crypto, e.payload.invite)
+      if (r.ok && r.invite.volume === v.genesis.name && inviteKey(r.invite) === k) out.add(e.author)
+    }
+    return out
+  }
+
+  /** VOL-14 on the outcome: no two members of a closed volume, as a correct node sees them, got
+   *  in on one invite alone (no admit entry, no allow-list). */
+  private checkInviteMembers(node: SimNode, v: VolumeState, at: TimeMs): void {
+    if (v.genesis.admission !== 'closed' || !this.options.correct(node.pid)) return
+    const byKey = new Map<string, Pid[]>()
+    for (const [pid, s] of v.status) {
+      if (s !== 'member' || v.genesis.founders.includes(pid) || node.config.params.allow?.has(pid) === true) continue
+      if (v.memberEvents.some((e) => e.payload.type === 'admit' && e.payload.target === pid)) continue
+      const keys = new Set<string>()
+      for (const e of v.memberEvents) {
+        if (e.author !== pid || e.payload.type !== 'join' || e.payload.invite === undefined) continue
+        const r = parseInvite(node.config.crypto, e.payload.invite)
+        if (r.ok && r.invite.volume === v.genesis.name) keys.add(inviteKey(r.invite))
+      }
+      for (const k of keys) byKey.set(k, [...(byKey.get(k) ?? []), pid])
+    }
+    for (const [k, holders] of byKey) {
+      if (holders.length > 1) this.fail('VOL-14', `${v.genesis.name}: at ${short(node.pid)} members ${holders.map(short).join(', ')} got in on one invite (${k.slice(-8)})`, at)
+    }
+  }
 
   private fail(id: string, message: string, at: TimeMs): void {
     this.violations.push({ id, message, at })
@@ -75,6 +159,7 @@ export class InvariantChecker {
     // STORE-3, STORE-4 and STORE-6 after every step that had an effect: the step's chunks, plain
     // ops, entries and past records went out with its persist.
     const n = cluster.node(o.type === 'send' ? o.fromId : o.nodeId)
+    this.checkAdmissionVotes(n, o.at)
     this.checkNoChunkBytes(n, o.at)
     this.checkNoPlainOrEntries(n, o.at)
     if (o.type === 'send') {
@@ -135,6 +220,7 @@ export class InvariantChecker {
         }
       }
     } else if (up.type === 'members') {
+      this.checkInviteMembers(node, v, o.at)
       const expected = replayMembership(v.genesis, v.memberEvents).status
       for (const [pid, s] of expected) {
         if (v.status.get(pid) !== s) this.fail('VOL-1', `${short(o.node)} has ${short(pid)} ${v.status.get(pid)}, the rule says ${s}`, o.at)

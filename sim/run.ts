@@ -6,8 +6,8 @@ import fc from 'fast-check'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { nobleCrypto, type Crypto } from '../core/crypto.ts'
 import { encode } from '../core/codec.ts'
-import type { Genesis, Policy } from '../core/volume/index.ts'
-import { membersOf } from '../core/volume/index.ts'
+import type { Admission, Genesis, Policy } from '../core/volume/index.ts'
+import { makeInvite, membersOf } from '../core/volume/index.ts'
 import { quorum, recoveryWaitingFor } from '../core/fotb/index.ts'
 import type { NodeReply } from '../core/node.ts'
 import { DEFAULT_VOLUME_PARAMS, type VolumeParams } from '../core/volume/index.ts'
@@ -51,7 +51,18 @@ export interface SimConfig {
   readonly mutation?: Mutation
   /** Write a forged checkpoint to a node's disk before each restart (CKPT-2). */
   readonly forgeCheckpoints?: boolean
+  /** The volumes' admission (spec/paciofs.md "Admission"). Absent: v1 genesis records, every
+   *  applicant admitted (the runs before admission existed, bit for bit). `closed`: members
+   *  invite or admit every joiner, and uninvited applicants try their luck (ROGUE_DEFECTS). */
+  readonly admission?: Admission
 }
+
+/** What the applicants of a closed run that should stay out bring (spec/paciofs.md VOL-13,
+ *  VOL-14); `byzantine-invite` is a valid invite of a Byzantine member: that one is admitted. */
+export const ROGUE_DEFECTS = ['no-invite', 'expired', 'forged', 'self-signed', 'other-invitee', 'byzantine-invite'] as const
+export type RogueDefect = (typeof ROGUE_DEFECTS)[number] | 'reused'
+/** Unix seconds far past any simulated time: the invites that should work. */
+const FAR_EXPIRY_S = 4_000_000_000
 
 export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
   nodes: 5,
@@ -117,7 +128,7 @@ export function planFor(config: SimConfig): FaultPlan {
 
 export function describeConfig(config: SimConfig, plan: FaultPlan): string {
   return [
-    `seed ${config.seed}: ${config.nodes} nodes (${config.byzantine} Byzantine), ${config.volumes} volumes, policy ${config.policy}, ${config.ops} ops, ${config.crypto} crypto`,
+    `seed ${config.seed}: ${config.nodes} nodes (${config.byzantine} Byzantine), ${config.volumes} volumes, policy ${config.policy}${config.admission !== undefined ? `, admission ${config.admission}` : ''}, ${config.ops} ops, ${config.crypto} crypto`,
     `faults: ${config.faults.length ? config.faults.join(',') : 'none'}`,
     ...describePlan(plan),
   ].join('\n')
@@ -173,11 +184,34 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
 
   // --- setup: volumes and joins, before any fault -------------------------------------------
   const correctCount = firstByz
+  // Forked only for admission runs, so that the other runs draw exactly what they drew before.
+  const admPrng = config.admission !== undefined ? prng.fork() : undefined
+  const closed = config.admission === 'closed'
+  /** A member's invite (the host's part: 16 random bytes and an expiry). */
+  const inviteOf = (issuer: string, volume: VolumeName, invitee: Pid | null, expiresS = FAR_EXPIRY_S): Uint8Array | undefined => {
+    const r = cluster.request(issuer, { type: 'invite', volume, id: admPrng!.bytes(16), expiresS, invitee })
+    return r.ok && 'invite' in r ? r.invite : undefined
+  }
+  /** The unbound invites setup joiners used, per volume: a rogue reuses one. */
+  const usedInvites = new Map<VolumeName, Uint8Array>()
+  /** A closed volume's joiner gets an invite from `issuer` (every other one bound to it) or, with
+   *  `byId`, is admitted by id first; the join follows. */
+  const joinRequest = (i: number, v: { name: VolumeName; genesis: Genesis }, contact: Pid, issuer: number, byId = false): NodeReply => {
+    if (!closed) return cluster.request(ids[i]!, { type: 'join-volume', genesis: v.genesis, contacts: [contact] })
+    if (byId) {
+      cluster.request(ids[issuer]!, { type: 'admit', volume: v.name, target: pids[i]! })
+      return cluster.request(ids[i]!, { type: 'join-volume', genesis: v.genesis, contacts: [contact] })
+    }
+    const bound = i % 2 === 0
+    const invite = inviteOf(ids[issuer]!, v.name, bound ? pids[i]! : null)
+    if (invite && !bound && !usedInvites.has(v.name)) usedInvites.set(v.name, invite)
+    return cluster.request(ids[i]!, { type: 'join-volume', genesis: v.genesis, contacts: [contact], ...(invite ? { invite } : {}) })
+  }
   const volumes: { name: VolumeName; genesis: Genesis; members: number[] }[] = []
   for (let k = 0; k < config.volumes; k++) {
     const name = `vol${k}` as VolumeName
     const founder = k % Math.max(1, correctCount)
-    const r = cluster.request(ids[founder]!, { type: 'create-volume', name, policy: config.policy })
+    const r = cluster.request(ids[founder]!, { type: 'create-volume', name, policy: config.policy, ...(config.admission !== undefined ? { admission: config.admission } : {}) })
     if (!r.ok || !('genesis' in r)) throw new Error(`setup: create ${name} failed`)
     // vol0 has every node; each further volume leaves one correct node out (isolation), which
     // joins it during the fault phase.
@@ -186,7 +220,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     volumes.push({ name, genesis: r.genesis, members })
     for (const i of members) {
       if (i === founder) continue
-      cluster.request(ids[i]!, { type: 'join-volume', genesis: r.genesis, contacts: [pids[founder]!] })
+      joinRequest(i, { name, genesis: r.genesis }, pids[founder]!, founder)
       cluster.runFor(SETUP_STEP_MS)
     }
   }
@@ -197,7 +231,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     volumes.forEach((v, k) => {
       const outsider = Array.from({ length: n }, (_, i) => i).find((i) => !v.members.includes(i))
       if (outsider === undefined) return
-      if (ok(cluster.request(ids[outsider]!, { type: 'join-volume', genesis: v.genesis, contacts: [pids[k % Math.max(1, correctCount)]!] }))) v.members.push(outsider)
+      if (ok(joinRequest(outsider, v, pids[k % Math.max(1, correctCount)]!, k % Math.max(1, correctCount), k % 2 === 1))) v.members.push(outsider)
       cluster.runFor(2000)
     })
   }
@@ -278,10 +312,42 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     schedule.push({
       at: t0 + 3000 + k * 2000,
       run: () => {
-        if (ok(cluster.request(ids[outsider]!, { type: 'join-volume', genesis: v.genesis, contacts: [pids[k % Math.max(1, correctCount)]!] }))) v.members.push(outsider)
+        if (ok(joinRequest(outsider, v, pids[k % Math.max(1, correctCount)]!, k % Math.max(1, correctCount), k % 2 === 1))) v.members.push(outsider)
       },
     })
   })
+  // Closed runs: applicants that should stay out apply to vol0 (VOL-13, VOL-14): one reuses a
+  // setup joiner's invite, the other brings the seed's defect. They follow the protocol
+  // (correct nodes), they only lack an admission.
+  if (closed) {
+    const defects: RogueDefect[] = ['reused', ROGUE_DEFECTS[admPrng!.int(ROGUE_DEFECTS.length)]!]
+    defects.forEach((defect, j) => {
+      const key = secretKeyOf(config.seed, 1000 + j)
+      const id = `r${j}`
+      const pid = cluster.addNode(key, { id })
+      cluster.record({ at: cluster.now, t: 'byz', node: id, what: `applicant with ${defect}` })
+      const v = volumes[0]!
+      schedule.push({
+        at: t0 + 5000 + j * 1500,
+        run: () => {
+          const founder = ids[0]!
+          const byz = ids.slice(firstByz).find((bid) => {
+            const vs = cluster.node(bid).state.volumes.get(v.name)
+            return vs !== undefined && membersOf(vs).includes(cluster.node(bid).pid)
+          })
+          const invite: Uint8Array | undefined =
+            defect === 'reused' ? usedInvites.get(v.name)
+            : defect === 'expired' ? inviteOf(founder, v.name, null, 1)
+            : defect === 'other-invitee' ? inviteOf(founder, v.name, pids[0]!)
+            : defect === 'forged' ? makeInvite(crypto, key, { volume: v.name, issuer: pids[0]!, id: '00'.repeat(16), expiresS: FAR_EXPIRY_S, invitee: pid })
+            : defect === 'self-signed' ? makeInvite(crypto, key, { volume: v.name, issuer: pid, id: '11'.repeat(16), expiresS: FAR_EXPIRY_S, invitee: null })
+            : defect === 'byzantine-invite' && byz !== undefined ? inviteOf(byz, v.name, pid)
+            : undefined
+          cluster.request(id, { type: 'join-volume', genesis: v.genesis, contacts: [pids[0]!], ...(invite ? { invite } : {}) })
+        },
+      })
+    })
+  }
   // One correct member that founded nothing leaves vol0 late in the fault phase (after the joins,
   // so that membership changes do not overlap: spec/paciofs.md, Membership).
   const founders = new Set(volumes.map((_, k) => k % Math.max(1, correctCount)))

@@ -25,6 +25,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'keep-past-records': { config: {}, caughtBy: ['STORE-6'] },
   'keep-log-records': { config: {}, caughtBy: ['STORE-7'] },
   'skip-tail-recovery': { config: {}, caughtBy: ['FOTB-8', 'FOTB-9'] },
+  'accept-reused-invite': { config: { admission: 'closed' }, caughtBy: ['VOL-14'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

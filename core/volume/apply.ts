@@ -43,6 +43,7 @@ export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: r
     maxRound: 0,
     contacts: new Set(contacts.filter((c) => c !== me)),
     myVotes: new Set(),
+    refusals: new Map(),
     queues: new Map(),
     silent: new Set(),
     toPush: [],

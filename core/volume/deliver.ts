@@ -4,7 +4,8 @@ import type { FotbUp } from '../fotb/index.ts'
 import * as fotb from '../fotb/index.ts'
 import type { EntryHash, Pid, Seq } from '../types.ts'
 import { decodePayload } from './records.ts'
-import { addVote, admits, recomputeMembership, vote, voteKick } from './membership.ts'
+import { acceptVote, addVote, recomputeMembership, vote, voteKick } from './membership.ts'
+import { considerApplicant } from './admission.ts'
 import { applyRemote, plainOf } from './apply.ts'
 import { enqueue } from './fetch.ts'
 import { bump, type Ctx, type VolumeState } from './types.ts'
@@ -40,8 +41,13 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
   switch (p.type) {
     case 'join':
       state.joins.add(author)
-      if (admits(ctx.params, author)) vote(state, ctx, { type: 'vote-accept', target: author })
+      considerApplicant(state, ctx, author, acceptVote(state, ctx))
       return true
+    case 'admit':
+      // An admit from a member lets this member vote for the target once its join is here
+      // (admission.ts judges the author's membership); before the join, the join's delivery does.
+      if (state.joins.has(p.target)) considerApplicant(state, ctx, p.target, acceptVote(state, ctx))
+      return false
     case 'leave':
       state.leaves.add(author)
       vote(state, ctx, { type: 'vote-kick', target: author, reason: 'left' })

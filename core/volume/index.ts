@@ -6,7 +6,7 @@
 // system replica (core/fs/). Handlers mutate the state they are given and push effects into
 // `out`; core/node.ts routes inputs to them and seals what they broadcast at the end of every step.
 export type {
-  Policy, Status, KickReason, Genesis, VolumeParams, VolumePayload, MembershipPayload, MemberEvent, PlainOp, LogRecord,
+  Admission, Refusal, Policy, Status, KickReason, Genesis, VolumeParams, VolumePayload, MembershipPayload, MemberEvent, PlainOp, LogRecord,
   SkipRecord, VolumeState, VolMessage, VolumeUp, FsCall, CallResult, Ctx,
 } from './types.ts'
 export { DEFAULT_VOLUME_PARAMS } from './types.ts'
@@ -14,7 +14,9 @@ export {
   genesisValue, parseGenesis, encodePayload, decodePayload, encodeVolMessage, parseVolMessage, saltKey, saltFor, obfuscate,
   inoFor, logRecordValue, parseLogRecord, checkPlain, opOfRecord,
 } from './records.ts'
-export { computeStatus, replayMembership, membersOf, isMember, requestJoin, requestLeave, voteKick } from './membership.ts'
+export { computeStatus, replayMembership, membersOf, isMember, requestJoin, requestLeave, requestAdmit, voteKick } from './membership.ts'
+export { judgeApplicant, joinInvites, type Basis } from './admission.ts'
+export { makeInvite, parseInvite, inviteKey, inviteExpired, inviteText, inviteFromText, INVITE_ID_BYTES, INVITE_BYTES_MAX, type Invite } from './invite.ts'
 export { newVolume, chunkReader, plainReader, call } from './apply.ts'
 export { onUps } from './deliver.ts'
 export { PREFETCH_MAX, PREFETCH_BYTES_MAX, pushOwnOps, onVolMessage, onTick, membershipSettled } from './fetch.ts'

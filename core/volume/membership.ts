@@ -5,7 +5,8 @@ import * as fotb from '../fotb/index.ts'
 import type { FotbUp } from '../fotb/index.ts'
 import type { EntryHash, Pid, Seq } from '../types.ts'
 import { encodePayload } from './records.ts'
-import { bump, type Ctx, type Genesis, type KickReason, type MemberEvent, type Policy, type Status, type VolumeParams, type VolumePayload, type VolumeState, type VolumeUp } from './types.ts'
+import { considerApplicant } from './admission.ts'
+import { bump, type Ctx, type Genesis, type KickReason, type MemberEvent, type Policy, type Status, type VolumePayload, type VolumeState, type VolumeUp } from './types.ts'
 
 // Membership (VOL-1): a function of the set of delivered joins, leaves and votes.
 
@@ -88,6 +89,7 @@ export function replayMembership(genesis: Genesis, events: readonly MemberEvent[
   for (const e of ordered) {
     if (e.seq >= (heldFrom.get(e.author) ?? Infinity)) continue
     const p = e.payload
+    if (p.type === 'admit') continue // no status change: it lets correct members vote (admission.ts)
     if (p.type === 'join') joins.add(e.author)
     else if (p.type === 'leave') leaves.add(e.author)
     else addVote(p.type === 'vote-accept' ? acceptVotes : kickVotes, p.target, e.author)
@@ -104,10 +106,21 @@ export function isMember(state: VolumeState, pid: Pid): boolean {
   return state.status.get(pid) === 'member'
 }
 
-export function requestJoin(state: VolumeState, ctx: Ctx): void {
+/** `invite`: the token to carry (spec/paciofs.md "Admission"); a node that is still an applicant
+ *  may apply again with a fresh one. */
+export function requestJoin(state: VolumeState, ctx: Ctx, invite?: Uint8Array): void {
   if (!fotb.mayAppendOwn(state.fotb)) return // FOTB-8: a recovering node appends nothing
-  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'join', round: state.maxRound + 1 }))
+  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'join', round: state.maxRound + 1, ...(invite ? { invite } : {}) }))
   refreshAudience(state, ctx)
+}
+
+/** A member's operator admits `target` by id (`paciofs admit`): an entry in the ledger, so that
+ *  every member sees who admitted whom. False when this node is no member (only members admit). */
+export function requestAdmit(state: VolumeState, ctx: Ctx, target: Pid): boolean {
+  if (!isMember(state, state.me) || !fotb.mayAppendOwn(state.fotb)) return false
+  fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'admit', target, round: state.maxRound + 1 }))
+  bump(state, 'admit')
+  return true
 }
 
 export function requestLeave(state: VolumeState, ctx: Ctx): void {
@@ -141,12 +154,13 @@ function joinOf(state: VolumeState, target: Pid): { join?: { seq: Seq; hash: Ent
   return e && hash ? { join: { seq: e.seq, hash } } : {}
 }
 
-export function voteKick(state: VolumeState, ctx: Ctx, target: Pid, reason: KickReason): void {
-  vote(state, ctx, { type: 'vote-kick', target, reason })
+/** The vote considerApplicant casts. */
+export function acceptVote(state: VolumeState, ctx: Ctx): (target: Pid) => void {
+  return (target) => vote(state, ctx, { type: 'vote-accept', target })
 }
 
-export function admits(params: VolumeParams, pid: Pid): boolean {
-  return params.admission === 'open' || params.admission.allow.has(pid)
+export function voteKick(state: VolumeState, ctx: Ctx, target: Pid, reason: KickReason): void {
+  vote(state, ctx, { type: 'vote-kick', target, reason })
 }
 
 export function addVote(map: Map<Pid, Set<Pid>>, target: Pid, voter: Pid): void {
@@ -165,7 +179,7 @@ export function recomputeMembership(state: VolumeState, ctx: Ctx, ups: FotbUp[])
   ctx.out.trace({ kind: 'members', volume: state.genesis.name, detail: members.map((m) => m.slice(0, 8)).join(',') })
   // A member that joined late votes on joins and leaves it already delivered.
   if (isMember(state, state.me)) {
-    for (const j of [...state.joins].sort()) if (next.get(j) === 'applicant' && admits(ctx.params, j)) vote(state, ctx, { type: 'vote-accept', target: j })
+    for (const j of [...state.joins].sort()) if (next.get(j) === 'applicant') considerApplicant(state, ctx, j, acceptVote(state, ctx))
     for (const l of [...state.leaves].sort()) if (next.get(l) === 'member') vote(state, ctx, { type: 'vote-kick', target: l, reason: 'left' })
     for (const a of [...state.fotb.proofs.keys()].sort()) if (next.get(a) === 'member') vote(state, ctx, { type: 'vote-kick', target: a, reason: 'equivocated' })
   }

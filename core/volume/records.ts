@@ -7,18 +7,24 @@ import { fromHex, toHex, utf8 } from '../bytes.ts'
 import { validateOp, type FsOp, type OpKind } from '../fs/ops.ts'
 import { isPid, isVolumeName, type ChunkHash, type EntryHash, type ObfHash, type Pid, type Seq, type VolumeName } from '../types.ts'
 import type { PlainBytes } from '../storage.ts'
-import { KICK_REASONS, type Genesis, type KickReason, type LogRecord, type PlainOp, type VolMessage, type VolumePayload } from './types.ts'
+import { INVITE_BYTES_MAX } from './invite.ts'
+import { KICK_REASONS, type Admission, type Genesis, type KickReason, type LogRecord, type PlainOp, type VolMessage, type VolumePayload } from './types.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Encodings
 
+/** v1: a genesis written before admission was a volume parameter (no admission field); v2 adds it. */
 export function genesisValue(g: Genesis): Value {
-  return ['paciofs/genesis/v1', g.name, g.policy, g.founders.map((p) => fromHex(p)!)]
+  const founders = g.founders.map((p) => fromHex(p)!)
+  return g.admission === undefined ? ['paciofs/genesis/v1', g.name, g.policy, founders] : ['paciofs/genesis/v2', g.name, g.policy, founders, g.admission]
 }
 
 export function parseGenesis(v: Value): Genesis | undefined {
-  if (!Array.isArray(v) || v.length !== 4 || v[0] !== 'paciofs/genesis/v1') return undefined
-  const [, name, policy, founders] = v as Value[]
+  if (!Array.isArray(v)) return undefined
+  const v2 = v.length === 5 && v[0] === 'paciofs/genesis/v2'
+  if (!v2 && (v.length !== 4 || v[0] !== 'paciofs/genesis/v1')) return undefined
+  const [, name, policy, founders, admission] = v as Value[]
+  if (v2 && admission !== 'open' && admission !== 'closed') return undefined
   if (typeof name !== 'string' || !isVolumeName(name)) return undefined
   if (policy !== 'majority' && policy !== 'any') return undefined
   if (!Array.isArray(founders) || founders.length === 0 || founders.length > 256) return undefined
@@ -30,14 +36,17 @@ export function parseGenesis(v: Value): Genesis | undefined {
   }
   const sorted = [...new Set(pids)].sort()
   if (sorted.length !== pids.length || sorted.some((p, i) => p !== pids[i])) return undefined
-  return { name, policy, founders: sorted }
+  return v2 ? { name, policy, founders: sorted, admission: admission as Admission } : { name, policy, founders: sorted }
 }
 
 export function encodePayload(p: VolumePayload): Uint8Array {
   switch (p.type) {
     case 'join':
+      return encode(p.invite ? ['join', p.round, p.invite] : ['join', p.round])
     case 'leave':
       return encode([p.type, p.round])
+    case 'admit':
+      return encode(['admit', fromHex(p.target)!, p.round])
     case 'vote-accept':
       return encode(p.join ? [p.type, fromHex(p.target)!, p.round, p.join.seq, fromHex(p.join.hash)!] : [p.type, fromHex(p.target)!, p.round])
     case 'vote-kick':
@@ -61,10 +70,21 @@ export function decodePayload(bytes: Uint8Array): VolumePayload | undefined {
     return typeof r === 'number' && Number.isSafeInteger(r) && r >= 1 ? r : undefined
   }
   switch (v[0]) {
-    case 'join':
+    case 'join': {
+      // ["join", round] (no invite, and every join written before invites) or ["join", round, token].
+      const round = roundAt(1)
+      const invite = v[2]
+      if (v.length === 2 && round) return { type: 'join', round }
+      return v.length === 3 && round && invite instanceof Uint8Array && invite.length <= INVITE_BYTES_MAX ? { type: 'join', round, invite } : undefined
+    }
     case 'leave': {
       const round = roundAt(1)
-      return v.length === 2 && round ? { type: v[0], round } : undefined
+      return v.length === 2 && round ? { type: 'leave', round } : undefined
+    }
+    case 'admit': {
+      const target = pidAt(1)
+      const round = roundAt(2)
+      return v.length === 3 && target && round ? { type: 'admit', target, round } : undefined
     }
     case 'vote-accept': {
       const target = pidAt(1)

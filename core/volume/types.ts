@@ -17,22 +17,42 @@ import type { ChunkHash, Epoch, EntryHash, ObfHash, Pid, Seq, TimeMs, VolumeName
 
 export type Policy = 'majority' | 'any'
 export type Status = 'applicant' | 'member' | 'removed'
+/** Why a correct member does not vote to accept an applicant (spec/paciofs.md "Admission"). */
+export type Refusal =
+  | 'no-invite'
+  | 'invite-malformed'
+  | 'invite-bad-signature'
+  | 'invite-other-volume'
+  | 'invite-issuer-not-member'
+  | 'invite-expired'
+  | 'invite-other-invitee'
+  | 'invite-used'
 export type KickReason = 'left' | 'equivocated' | 'withheld' | 'lied' | 'operator'
 export const KICK_REASONS: readonly KickReason[] = ['left', 'equivocated', 'withheld', 'lied', 'operator']
+
+/** Who a volume admits (spec/paciofs.md "Admission"): `open`: every applicant; `closed`: only
+ *  one a member invited or admitted by id, or one on a voter's allow-list. */
+export type Admission = 'open' | 'closed'
 
 export interface Genesis {
   readonly name: VolumeName
   readonly policy: Policy
   /** Sorted, no duplicates. */
   readonly founders: readonly Pid[]
+  /** Absent in a genesis written before admission was a volume parameter (the v1 record): each
+   *  member then applies its own rule as it did then (every applicant unless it has an
+   *  allow-list), and still honours invites and admits. */
+  readonly admission?: Admission
 }
 
 export interface VolumeParams {
   /** remote_get schedule: attempt k waits getTimeoutsMs[min(k, last)]; after the whole schedule
    *  without a valid answer the author is voted out as a withholder. */
   readonly getTimeoutsMs: readonly number[]
-  /** Which applicants this node votes to accept: everyone, or an allow-list. */
-  readonly admission: 'open' | { readonly allow: ReadonlySet<Pid> }
+  /** This node's allow-list (`--admit`): applicants it votes to accept without an invite or an
+   *  admit entry. Absent: none — except on a volume whose genesis predates admission, where
+   *  absent means every applicant (the rule of that time). */
+  readonly allow?: ReadonlySet<Pid>
   /** Push own plain ops to the members after their batch (remote_get's fast path); false leaves
    *  only GET (tests of the GET path). Default true. */
   readonly push?: boolean
@@ -50,14 +70,18 @@ export interface VolumeParams {
 
 export const DEFAULT_VOLUME_PARAMS: VolumeParams = {
   getTimeoutsMs: [500, 1000, 2000, 4000, 8000, 16000, 32000],
-  admission: 'open',
   checkpointEvery: 1024,
   fotb: fotb.DEFAULT_FOTB_PARAMS,
 }
 
 /** What a volume puts in the ledger (spec/paciofs.md "Ledger payloads"). */
 export type VolumePayload =
-  | { readonly type: 'join'; readonly round: number }
+  /** `invite`: the token (core/volume/invite.ts) the applicant carries; absent in a join without one
+   *  and in every join written before invites existed. */
+  | { readonly type: 'join'; readonly round: number; readonly invite?: Uint8Array }
+  /** A member's operator admits `target` by its id (`paciofs admit`): correct members then vote
+   *  to accept it once its join is delivered. */
+  | { readonly type: 'admit'; readonly target: Pid; readonly round: number }
   | { readonly type: 'leave'; readonly round: number }
   /** `join`: the seq and hash of the target's join entry, which the voter had delivered: its
    *  signed ready report for the target's chain (spec/fotb.md "The author's seal and signed ready reports"). Absent in
@@ -149,6 +173,9 @@ export interface VolumeState {
   contacts: Set<Pid>
   /** Votes this node cast, "accept:<pid>" / "kick:<pid>": never twice. */
   readonly myVotes: Set<string>
+  /** Why this node last refused to vote for an applicant (volatile: shown by status, counted in
+   *  `stats` as refuse:<reason> when it changes; judged again when membership changes). */
+  readonly refusals: Map<Pid, Refusal>
   /** Per author, delivered op entries waiting for their plain operation, in seq order. */
   readonly queues: Map<Pid, Pending[]>
   /** Removed authors that let a whole GET round time out (volatile). */
