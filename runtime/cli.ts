@@ -14,6 +14,8 @@ commands:
   serve     run a node that replicates its volumes with peers over TCP
   create    create a volume on the running node
   join      apply to join a volume through the running node's peers
+  invite    print a one-time invite to a volume, signed by the running node (a member)
+  admit     admit a node to a volume by its id (the running node must be a member)
   leave     leave a volume
   status    the node and its volumes (epoch, state root, ledger)
   members   the processes of a volume and their membership
@@ -53,7 +55,7 @@ export function main(argv: readonly string[], io: CommandIo = processIo()): numb
   switch (command) {
     case 'sim':
       return simCommand(rest, io)
-    case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave':
+    case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave': case 'invite': case 'admit':
     case 'status': case 'members': case 'log': case 'history': case 'cat': case 'verify':
       tuneProcessMemory(process.env, command)
       return runtimeCommand(command, rest, io)

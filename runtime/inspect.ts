@@ -351,6 +351,9 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     return {
       name: v.genesis.name,
       policy: v.genesis.policy,
+      // spec/paciofs.md "Admission": a v1 genesis has no admission field (each node's old rule).
+      admission: v.genesis.admission ?? 'v1',
+      refusals: Object.fromEntries([...v.refusals].sort(([x], [y]) => (x < y ? -1 : 1))),
       myStatus: myStatus(v),
       members: countStatus(v, 'member'),
       applicants: countStatus(v, 'applicant'),
@@ -396,6 +399,9 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   if (vols.length === 0) lines.push('no volumes')
   for (const v of vols) {
     lines.push(`volume ${v.name} (policy ${v.policy}): this node is ${v.myStatus === 'member' ? 'a member' : v.myStatus === 'applicant' ? 'an applicant' : 'removed'}; ${plural(v.members, 'member')}, ${plural(v.applicants, 'applicant')}, ${v.removed} removed`)
+    lines.push(`  admission: ${v.admission === 'v1' ? 'as before admission was a volume parameter (v1 genesis): every applicant unless a node has --admit; invites and admits count too' : v.admission === 'open' ? 'open: every applicant' : 'closed: invited or admitted applicants only'}`)
+    const refused = Object.entries(v.refusals)
+    if (refused.length > 0) lines.push(`  applicants this node refused to vote for: ${refused.map(([p, why]) => `${short(p)} (${why})`).join(', ')}`)
     lines.push(`  epoch ${v.epoch}, state root ${v.stateRoot}`)
     const from = v.restoredFrom
     const skipped = from === null || from.rejected.length === 0 ? '' : `; skipped ${from.rejected.map((r) => `${r.epoch ?? '?'} (${r.why})`).join(', ')}`
@@ -446,6 +452,8 @@ function members(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     kickVotes: countFrom(v.kickVotes.get(pid)),
     acceptVotes: countFrom(v.acceptVotes.get(pid)),
     equivocated: v.fotb.proofs.has(pid),
+    refused: v.refusals.get(pid) ?? null,
+    admittedBy: v.memberEvents.filter((e) => e.payload.type === 'admit' && e.payload.target === pid).map((e) => e.author).sort(),
   }))
   if (a.json) return ok(json({ volume: v.genesis.name, members: list }))
   const rows = list.map((m) => {
@@ -453,6 +461,8 @@ function members(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     if (m.status === 'removed') notes.push(m.kickReasons.length > 0 ? `kicked: ${m.kickReasons.join(', ')}` : 'kick reason not known here')
     else if (m.status === 'member' && m.kickVotes > 0) notes.push(`${plural(m.kickVotes, 'kick vote')} (${m.kickReasons.join(', ')})`)
     if (m.status === 'applicant') notes.push(`${plural(m.acceptVotes, 'accept vote')}`)
+    if (m.status === 'applicant' && m.refused !== null) notes.push(`this node refused: ${m.refused}`)
+    if (m.admittedBy.length > 0) notes.push(`admitted by ${m.admittedBy.map(short).join(', ')}`)
     if (m.equivocated) notes.push('equivocation proof held')
     if (m.founder) notes.push('founder')
     if (m.me) notes.push('this node')

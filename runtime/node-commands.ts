@@ -3,8 +3,9 @@
 // data directory through its control socket, or read a stopped node's store directly.
 import { existsSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { isMember, membersOf } from '../core/volume/index.ts'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { inviteExpired, inviteFromText, isMember, membersOf, parseInvite } from '../core/volume/index.ts'
+import { decode } from '../core/codec.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { LocalBackend, type VolumeBackend } from './backend.ts'
 import { callControl } from './control.ts'
@@ -27,14 +28,19 @@ export const RUNTIME_USAGE: Record<string, string> = {
 Creates a data directory with a fresh node key (secp256k1) and prints the node's id.
   --data <dir>   default: $PACIOFS_HOME or ~/.paciofs
 `,
-  serve: `usage: paciofs serve [--data <dir>] [--listen host:port] [--peer host:port]... [--volume <name>]... [--join <name>]... [--admit <node-id>]...
+  serve: `usage: paciofs serve [--data <dir>] [--listen host:port] [--peer host:port]... [--volume <name>]... [--open] [--join <name>]... [--invite <token>]... [--admit <node-id>]...
 
 Runs a node until SIGINT/SIGTERM: replicates its volumes with its peers over TCP.
   --listen host:port   where peers connect (default ${DEFAULT_LISTEN})
   --peer host:port     a node to keep a connection to (repeatable)
   --volume <name>      create this volume if the node has none of that name (repeatable)
+  --open               volumes this node creates admit every applicant; without it a volume is
+                       closed: its members vote only for applicants a member invited
+                       (paciofs invite) or admitted by id (paciofs admit), or on their --admit list
   --join <name>        apply to join this volume through the peers if the node lacks it (repeatable)
-  --admit <node-id>    vote to accept only these applicants (repeatable; default: everyone)
+  --invite <token>     the invite to carry in the join of the volume it names (paciofs invite
+                       prints it on a member; repeatable, one per volume)
+  --admit <node-id>    also vote to accept these applicants without an invite (repeatable)
   --policy <p>         majority | any: the vote rule of volumes this node creates (default majority)
   --client <node-id>   a client key that may mount this node's volumes (paciofs mount --server);
                        repeatable; without it no client is served
@@ -42,23 +48,44 @@ Runs a node until SIGINT/SIGTERM: replicates its volumes with its peers over TCP
                        node takes no write until it has learnt its own chains back from the
                        members (give --peer); what no member held is lost
 `,
-  mount: `usage: paciofs mount <dir> [--data <dir>] [--volume <name>] [--at <epoch>] [--listen host:port] [--peer host:port]...
+  mount: `usage: paciofs mount <dir> [--data <dir>] [--volume <name>] [--open] [--at <epoch>] [--listen host:port] [--peer host:port]... [--join [--invite <token>]]
 
 Mounts a volume on <dir> until SIGINT/SIGTERM, in local mode: the node runs in this process.
 With no options: the data directory $PACIOFS_HOME or ~/.paciofs (created on first use) and
 the volume '${DEFAULT_VOLUME}' (created on first use).
   --volume <name>   the volume to mount (created if the node has none of that name)
   --at <epoch>      mount the volume read-only as it was right after that epoch
-  --admit <node-id> as for serve: vote to accept only these applicants (repeatable)
+  --open            as for serve: a volume this mount creates admits every applicant
+  --admit <node-id> as for serve: also vote to accept these applicants (repeatable)
   --join            when the node lacks the volume, apply to join it through the peers and mount
                     once the members accepted this node (instead of creating it)
+  --invite <token>  with --join: the invite to carry (paciofs invite prints it on a member)
   --listen, --peer  as for serve: the node replicates while mounted (default listen: none)
   --server host:port  client mode: mount the volume a node serves there (started with
                     --client <this data directory's node id>); --data holds the client's key
   --recover-tail    as for serve
 `,
-  create: `usage: paciofs create <volume> [--data <dir>]      (asks the running node)\n`,
-  join: `usage: paciofs join <volume> [--data <dir>]        (asks the running node; it must be connected to a member)\n`,
+  create: `usage: paciofs create <volume> [--open] [--data <dir>]      (asks the running node)
+
+A volume is closed unless created with --open: its members vote only for applicants a member
+invited (paciofs invite) or admitted by id (paciofs admit), or on their --admit list.
+`,
+  join: `usage: paciofs join <volume> [--invite <token>] [--data <dir>]        (asks the running node; it must be connected to a member)
+`,
+  invite: `usage: paciofs invite --volume <name> [--expires <time>] [--for <node-id>] [--data <dir>]      (asks the running node)
+
+Prints a one-time invite to the volume, signed by this node's key (it must be a member). The
+applicant passes it to paciofs serve|mount --join <name> --invite <token>. The members vote to
+accept the first node whose join carries it, until it expires.
+  --expires <time>  how long it is valid: <n>s, <n>m, <n>h or <n>d (default 24h)
+  --for <node-id>   only this node may use it (its id: paciofs init prints it); without it,
+                    whichever node uses it first
+`,
+  admit: `usage: paciofs admit --volume <name> <node-id> [--data <dir>]      (asks the running node)
+
+Admits a node by its id: an admit entry in the volume's ledger, so every member sees who admitted
+whom. The members then vote to accept that node once its join arrives (this node must be a member).
+`,
   leave: `usage: paciofs leave <volume> [--data <dir>]       (asks the running node)\n`,
 }
 
@@ -104,6 +131,9 @@ export async function runtimeCommand(command: string, argv: readonly string[], i
       case 'join':
       case 'leave':
         return await controlOnly(command, argv, io)
+      case 'invite':
+      case 'admit':
+        return await admissionCommand(command, argv, io)
       default:
         throw new UsageError('USAGE', `unknown command '${command}'`)
     }
@@ -168,11 +198,74 @@ async function inspect(command: InspectCommand, argv: readonly string[], io: Com
 
 async function controlOnly(command: string, argv: readonly string[], io: CommandIo): Promise<number> {
   if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE[command]!), 0
-  const { values, positionals } = parseArgs({ args: [...argv], options: { data: { type: 'string' } }, allowPositionals: true, strict: true })
-  const dir = dataArg(values.data)
-  const out = await callControl(controlSocketPath(dir), { command, argv: positionals })
+  const options: ParseArgsConfig['options'] = {
+    data: { type: 'string' },
+    ...(command === 'create' ? { open: { type: 'boolean' } } : {}),
+    ...(command === 'join' ? { invite: { type: 'string' } } : {}),
+  }
+  const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+  const dir = dataArg(values.data as string | undefined)
+  const extra = command === 'create' && values.open === true ? ['--open'] : command === 'join' && typeof values.invite === 'string' ? [inviteArg(values.invite)] : []
+  const out = await callControl(controlSocketPath(dir), { command, argv: [...positionals, ...extra] })
   if (out === undefined) throw new Error(`no node is running on ${dir}; start it with \`paciofs serve --data ${dir}\``)
   return print(io, out)
+}
+
+/** `paciofs invite` and `paciofs admit`: asks the running node (it signs, and it must be a member). */
+async function admissionCommand(command: 'invite' | 'admit', argv: readonly string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE[command]!), 0
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: { data: { type: 'string' }, volume: { type: 'string' }, expires: { type: 'string' }, for: { type: 'string' } },
+    allowPositionals: command === 'admit',
+    strict: true,
+  })
+  if (values.volume === undefined) throw new UsageError('USAGE', 'give the volume: --volume <name>')
+  const volume = volumeArg(values.volume)
+  let args: string[]
+  if (command === 'invite') {
+    if (values.for !== undefined && !isPid(values.for)) throw new UsageError('USAGE', `bad node id '${values.for}' for --for (66 hex digits; paciofs init prints it)`)
+    args = [volume, String(durationS(values.expires ?? '24h')), values.for ?? '']
+  } else {
+    if (values.expires !== undefined || values.for !== undefined) throw new UsageError('USAGE', '--expires and --for belong to paciofs invite')
+    if (positionals.length !== 1 || !isPid(positionals[0]!)) throw new UsageError('USAGE', 'give exactly one node id to admit (66 hex digits)')
+    args = [volume, positionals[0]!]
+  }
+  const dir = dataArg(values.data)
+  const out = await callControl(controlSocketPath(dir), { command, argv: args })
+  if (out === undefined) throw new Error(`no node is running on ${dir}; start it with \`paciofs serve --data ${dir}\` (it signs the ${command === 'invite' ? 'invite' : 'admit entry'} and must be a member)`)
+  return print(io, out)
+}
+
+/** "24h", "90m", "3600s", "7d", or plain seconds. */
+function durationS(text: string): number {
+  const m = /^(\d{1,9})([smhd]?)$/.exec(text)
+  if (!m) throw new UsageError('USAGE', `bad --expires '${text}': <n>s, <n>m, <n>h or <n>d`)
+  const n = Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as const)[m[2] as '' | 's' | 'm' | 'h' | 'd']
+  if (n <= 0) throw new UsageError('USAGE', `bad --expires '${text}': it must be more than 0`)
+  return n
+}
+
+/** An --invite argument: the printed token (base64url), checked only for its form here (the
+ *  members check the rest). */
+function inviteArg(text: string): string {
+  if (inviteFromText(text) === undefined) throw new UsageError('USAGE', `bad --invite: not an invite token (paciofs invite prints one)`)
+  return text.trim()
+}
+
+/** What an applicant can tell about its own invite before the members judge it (spec/paciofs.md
+ *  "Admission": they do not answer an applicant; it waits). */
+function inviteNotes(node: PacioNode, volume: VolumeName, token: Uint8Array | undefined): string[] {
+  const v = node.host.state.volumes.get(volume)
+  const closedNote = `the members vote only for nodes a member invited or admitted: ask one for \`paciofs invite --volume ${volume} --for ${node.pid}\` (then join with --invite), or to run \`paciofs admit --volume ${volume} ${node.pid}\``
+  if (token === undefined) return v?.genesis.admission === 'closed' ? [`applied to '${volume}' without an invite: ${closedNote}`] : []
+  const r = parseInvite(node.host.config.crypto, token)
+  if (!r.ok) return [`the invite is no valid token (${r.why}); the members will not count it: ${closedNote}`]
+  const notes: string[] = []
+  if (r.invite.volume !== volume) notes.push(`the invite is for volume '${r.invite.volume}', not '${volume}'`)
+  if (r.invite.invitee !== null && r.invite.invitee !== node.pid) notes.push(`the invite is for node ${r.invite.invitee}, not this node (${node.pid})`)
+  if (inviteExpired(r.invite, Date.now())) notes.push(`the invite expired at ${new Date(r.invite.expiresS * 1000).toISOString()}`)
+  return notes.map((n) => `${n}; the members will refuse it: ${closedNote}`)
 }
 
 /** Resolves when SIGINT or SIGTERM arrives (once). */
@@ -217,7 +310,7 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
       data: { type: 'string' }, listen: { type: 'string' }, peer: { type: 'string', multiple: true },
       volume: { type: 'string', multiple: true }, join: { type: 'string', multiple: true },
       admit: { type: 'string', multiple: true }, policy: { type: 'string' }, client: { type: 'string', multiple: true },
-      'recover-tail': { type: 'boolean' },
+      'recover-tail': { type: 'boolean' }, open: { type: 'boolean' }, invite: { type: 'string', multiple: true },
     },
     strict: true,
   })
@@ -229,14 +322,15 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
   if (policy !== 'majority' && policy !== 'any') throw new UsageError('USAGE', `bad --policy '${policy}': majority or any`)
   const create = (values.volume ?? []).map(volumeArg)
   const joins = (values.join ?? []).map(volumeArg)
+  const invites = invitesFor(values.invite ?? [], joins)
   const opts = nodeOptions(values, io, DEFAULT_LISTEN)
   if (!hasKey(opts.dataDir)) throw new Error(`${opts.dataDir} has no node key; run \`paciofs init --data ${opts.dataDir}\` first`)
-  const node = await PacioNode.start({ ...opts, create, policy, ...(values['recover-tail'] ? { recoverTail: true } : {}) })
+  const node = await PacioNode.start({ ...opts, create, policy, ...(values.open ? { open: true } : {}), ...(values['recover-tail'] ? { recoverTail: true } : {}) })
   if (values['recover-tail']) sayRecovery(node, io)
   if (clients.length > 0) new ClientServer(node.host, new Set(clients))
   io.stdout(`serving node ${node.pid} on ${opts.listen.host}:${node.host.port} (data ${opts.dataDir}); volumes: ${node.volumes().join(', ') || '(none)'}\n`)
   const stopped = untilSignal()
-  void joinWhenConnected(node, joins, io)
+  void joinWhenConnected(node, joins, io, invites)
   const sig = await stopped
   io.stderr(`paciofs: ${sig}: stopping\n`)
   await node.stop()
@@ -253,13 +347,52 @@ function sayRecovery(node: PacioNode, io: CommandIo): void {
   }
 }
 
-/** --join: keeps asking until a peer is connected that knows the volume. */
-async function joinWhenConnected(node: PacioNode, joins: readonly VolumeName[], io: CommandIo): Promise<void> {
+/** --invite tokens by the volume each names (read without checking: the members check). */
+function invitesFor(texts: readonly string[], joins: readonly VolumeName[]): Map<VolumeName, Uint8Array> {
+  const out = new Map<VolumeName, Uint8Array>()
+  for (const text of texts) {
+    const token = inviteFromText(inviteArg(text))!
+    const named = inviteVolume(token)
+    const volume = named ?? (joins.length === 1 ? joins[0]! : undefined)
+    if (volume === undefined) throw new UsageError('USAGE', 'bad --invite: it names no volume, and there is not exactly one --join to give it to')
+    if (!joins.includes(volume)) throw new UsageError('USAGE', `--invite is for volume '${volume}', which no --join names`)
+    if (out.has(volume)) throw new UsageError('USAGE', `two --invite for volume '${volume}'`)
+    out.set(volume, token)
+  }
+  return out
+}
+
+/** The volume a token names, without its signature checked. */
+function inviteVolume(token: Uint8Array): VolumeName | undefined {
+  try {
+    const v = decode(token)
+    return Array.isArray(v) && typeof v[1] === 'string' && isVolumeName(v[1]) ? v[1] : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** --join: keeps asking until a peer is connected that knows the volume. A node that already
+ *  has the volume as an applicant applies again when given an invite (a refused one can retry). */
+async function joinWhenConnected(node: PacioNode, joins: readonly VolumeName[], io: CommandIo, invites: ReadonlyMap<VolumeName, Uint8Array> = new Map()): Promise<void> {
   for (const name of joins) {
+    const invite = invites.get(name)
+    const had = node.host.state.volumes.get(name)
+    if (had !== undefined && invite !== undefined && had.status.get(node.pid) !== 'member' && had.status.get(node.pid) !== 'removed') {
+      try {
+        await node.join(name, 2_000, invite)
+        io.stdout(`applied again to join '${name}', with the invite\n`)
+        for (const n of inviteNotes(node, name, invite)) io.stderr(`paciofs: ${n}\n`)
+      } catch (err) {
+        io.stderr(`paciofs: cannot apply again to '${name}': ${(err as Error).message}\n`)
+      }
+      continue
+    }
     for (let attempt = 0; !node.host.state.volumes.has(name); attempt++) {
       try {
-        const { contacts } = await node.join(name, 2_000)
-        io.stdout(`applied to join '${name}' through ${contacts.length} member(s)\n`)
+        const { contacts } = await node.join(name, 2_000, invite)
+        io.stdout(`applied to join '${name}' through ${contacts.length} member(s)${invite !== undefined ? ', with an invite' : ''}; waiting for the members to admit this node\n`)
+        for (const n of inviteNotes(node, name, invite)) io.stderr(`paciofs: ${n}\n`)
       } catch (err) {
         if (node.host.halted) return
         if (attempt % 10 === 0) io.stderr(`paciofs: cannot join '${name}' yet (${(err as Error).message}); retrying\n`)
@@ -311,6 +444,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
       data: { type: 'string' }, volume: { type: 'string' }, at: { type: 'string' },
       listen: { type: 'string' }, peer: { type: 'string', multiple: true }, join: { type: 'boolean' },
       server: { type: 'string' }, admit: { type: 'string', multiple: true }, 'recover-tail': { type: 'boolean' },
+      open: { type: 'boolean' }, invite: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -334,16 +468,18 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
   if (values.server !== undefined) return mountClient(dir, volume, at, parseAddress(values.server, '--server'), opts.dataDir, io)
   let node: PacioNode
   try {
-    node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [], ...(values['recover-tail'] ? { recoverTail: true } : {}) })
+    node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [], ...(values.open ? { open: true } : {}), ...(values['recover-tail'] ? { recoverTail: true } : {}) })
     if (values['recover-tail']) sayRecovery(node, io)
   } catch (err) {
     if ((err as { code?: string }).code === 'STORE_LOCKED') throw new Error(`a node is already running on ${opts.dataDir}; mount through it with --server <its --listen address> (client mode), or stop it first`)
     throw err
   }
   try {
-    if (values.join && !node.host.state.volumes.has(volume)) {
+    if (values.invite !== undefined && !values.join) throw new UsageError('USAGE', '--invite goes with --join')
+    const mine = node.host.state.volumes.get(volume)
+    if (values.join && (mine === undefined || (values.invite !== undefined && mine.status.get(node.pid) === 'applicant'))) {
       if (opts.peers.length === 0) throw new UsageError('USAGE', '--join needs --peer host:port of a member')
-      await joinWhenConnected(node, [volume], io)
+      await joinWhenConnected(node, [volume], io, values.invite !== undefined ? invitesFor([values.invite], [volume]) : new Map())
       io.stderr(`paciofs: waiting for the members of '${volume}' to accept this node\n`)
       await untilMember(node, volume)
     }

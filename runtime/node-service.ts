@@ -7,8 +7,9 @@
 import { decode } from '../core/codec.ts'
 import { encode, type Value } from '../core/codec.ts'
 import type { NodeReply } from '../core/node.ts'
-import { genesisValue, parseGenesis, type Genesis, type Policy, type VolumeParams, DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
-import { isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
+import { genesisValue, inviteFromText, inviteText, parseGenesis, INVITE_ID_BYTES, type Admission, type Genesis, type Policy, type VolumeParams, DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
+import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
+import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:net'
 import { unlinkSync } from 'node:fs'
 import { controlSocketPath, loadKey, storePath } from './datadir.ts'
@@ -25,7 +26,10 @@ export interface PacioNodeOptions {
   /** Volumes to create when this node has none of that name. */
   readonly create?: readonly VolumeName[]
   readonly policy?: Policy
-  /** Applicants this node votes to accept; default: everyone who asks (open admission). */
+  /** Volumes this node creates admit every applicant (`--open`); default closed: only invited or
+   *  admitted ones (spec/paciofs.md "Admission"). */
+  readonly open?: boolean
+  /** This node's allow-list: applicants it votes to accept without an invite or an admit. */
   readonly admit?: readonly Pid[]
   readonly tickMs?: number
   readonly requestTimeoutMs?: number
@@ -73,7 +77,10 @@ export class PacioNode {
     host.addFrameFilter((from, bytes) => node.onFrame(from, bytes))
     host.on('halt', (err) => node.log(`paciofs: the node halted: ${err.message}`))
     try {
-      for (const name of opts.create ?? []) await node.ensureVolume(name, opts.policy ?? 'majority')
+      for (const name of opts.create ?? []) await node.ensureVolume(name, opts.policy ?? 'majority', opts.open === true ? 'open' : 'closed')
+      for (const [name, v] of host.state.volumes) {
+        if (v.genesis.admission === undefined) node.log(`paciofs: warning: volume '${name}' was created before admission was a volume setting: its members admit as they did then (${opts.admit && opts.admit.length > 0 ? 'this node: only its --admit list, invites and admits' : 'this node: every applicant'}); a volume created now is closed unless made with --open (spec/paciofs.md "Admission")`)
+      }
       node.control = await serveControl(controlSocketPath(opts.dataDir), (req) => node.onControl(req))
     } catch (err) {
       await host.stop()
@@ -91,18 +98,41 @@ export class PacioNode {
   }
 
   /** Creates `name` unless this node already has it. Returns whether it created it. */
-  async ensureVolume(name: VolumeName, policy: Policy = 'majority'): Promise<boolean> {
+  async ensureVolume(name: VolumeName, policy: Policy = 'majority', admission: Admission = 'closed'): Promise<boolean> {
     if (this.host.state.volumes.has(name)) return false
-    const r = await this.host.request({ type: 'create-volume', name, policy })
+    const r = await this.host.request({ type: 'create-volume', name, policy, admission })
     if (!r.ok) throw new Error(`cannot create volume '${name}': ${'detail' in r ? r.detail : r.errno}`)
-    this.log(`paciofs: created volume '${name}' (policy ${policy}); this node is its founder`)
+    this.log(`paciofs: created volume '${name}' (policy ${policy}, admission ${admission}${admission === 'closed' ? ': members admit others with paciofs invite or paciofs admit' : ''}); this node is its founder`)
     return true
+  }
+
+  /** A one-time invite to `name`, signed by this node (spec/paciofs.md "Admission"): 16 random
+   *  bytes and the expiry are the host's part. */
+  async invite(name: VolumeName, validForS: number, invitee: Pid | null): Promise<{ token: Uint8Array; expiresS: number }> {
+    const expiresS = Math.floor(Date.now() / 1000) + validForS
+    const r = await this.host.request({ type: 'invite', volume: name, id: new Uint8Array(randomBytes(INVITE_ID_BYTES)), expiresS, invitee })
+    if (!r.ok) throw new Error(`cannot invite to '${name}': ${'detail' in r ? r.detail : r.errno}`)
+    if (!('invite' in r)) throw new Error(`cannot invite to '${name}': the node answered without a token`)
+    return { token: r.invite, expiresS }
+  }
+
+  /** Admits `target` to `name` by id: an admit entry in the ledger, which every member sees. */
+  async admitById(name: VolumeName, target: Pid): Promise<void> {
+    const r = await this.host.request({ type: 'admit', volume: name, target })
+    if (!r.ok) throw new Error(`cannot admit to '${name}': ${'detail' in r ? r.detail : r.errno}`)
   }
 
   /** Asks every connected peer for the genesis of `name`, then applies to join it with the peers
    *  that answered alike as contacts. Members vote on the application (spec/paciofs.md). */
-  async join(name: VolumeName, timeoutMs = 5_000): Promise<{ genesis: Genesis; contacts: Pid[] }> {
-    if (this.host.state.volumes.has(name)) throw new Error(`this node already has volume '${name}'`)
+  async join(name: VolumeName, timeoutMs = 5_000, invite?: Uint8Array): Promise<{ genesis: Genesis; contacts: Pid[] }> {
+    const had = this.host.state.volumes.get(name)
+    if (had !== undefined) {
+      // Still an applicant (refused, or waiting): apply again with the invite given now.
+      if (invite === undefined || had.status.get(this.pid) === 'member') throw new Error(`this node already has volume '${name}'`)
+      const r: NodeReply = await this.host.request({ type: 'join-volume', genesis: had.genesis, contacts: [...had.contacts], invite })
+      if (!r.ok) throw new Error(`cannot join '${name}': ${'detail' in r ? r.detail : r.errno}`)
+      return { genesis: had.genesis, contacts: [...had.contacts] }
+    }
     const peers = this.host.connectedPeers()
     if (peers.length === 0) throw new Error(`no peer is connected; start the node with --peer host:port of a member of '${name}'`)
     const answers = new Map<Pid, Genesis>()
@@ -129,7 +159,7 @@ export class PacioNode {
     if (first === undefined) throw new Error(`no connected peer knows volume '${name}' (asked ${peers.length})`)
     const same = (g: Genesis): boolean => encode(genesisValue(g)).join() === encode(genesisValue(first)).join()
     const contacts = [...answers].filter(([, g]) => same(g)).map(([p]) => p)
-    const r: NodeReply = await this.host.request({ type: 'join-volume', genesis: first, contacts })
+    const r: NodeReply = await this.host.request({ type: 'join-volume', genesis: first, contacts, ...(invite !== undefined ? { invite } : {}) })
     if (!r.ok) throw new Error(`cannot join '${name}': ${'detail' in r ? r.detail : r.errno}`)
     return { genesis: first, contacts }
   }
@@ -193,9 +223,11 @@ export class PacioNode {
     const usage = (msg: string): CommandOutput => ({ exitCode: 2, stdout: '', stderr: `paciofs ${req.command}: ${msg}\n` })
     switch (req.command) {
       case 'join':
-        if (name === undefined || !isVolumeName(name)) return usage('give the volume to join: paciofs join <volume>')
+        if (name === undefined || !isVolumeName(name)) return usage('give the volume to join: paciofs join <volume> [--invite <token>]')
         try {
-          const { contacts } = await this.join(name)
+          const token = req.argv[1] !== undefined ? inviteFromText(req.argv[1]) : undefined
+          if (req.argv[1] !== undefined && token === undefined) return usage('bad --invite: not an invite token')
+          const { contacts } = await this.join(name, 5_000, token)
           return { exitCode: 0, stdout: `applied to join '${name}' through ${contacts.length} member(s); members vote on it (paciofs members --volume ${name})\n`, stderr: '' }
         } catch (err) {
           return { exitCode: 1, stdout: '', stderr: `paciofs join: ${(err as Error).message}\n` }
@@ -208,10 +240,33 @@ export class PacioNode {
         } catch (err) {
           return { exitCode: 1, stdout: '', stderr: `paciofs leave: ${(err as Error).message}\n` }
         }
-      case 'create':
-        if (name === undefined || !isVolumeName(name)) return usage('give the volume to create: paciofs create <volume>')
+      case 'invite': {
+        // argv: volume, seconds valid, invitee pid or '' (runtime/node-commands.ts parses the flags).
+        const secs = Number(req.argv[1])
+        const invitee = req.argv[2] ?? ''
+        if (name === undefined || !isVolumeName(name) || !Number.isSafeInteger(secs) || secs <= 0 || (invitee !== '' && !isPid(invitee))) return usage('paciofs invite --volume <name> [--expires 24h] [--for <node-id>]')
         try {
-          const made = await this.ensureVolume(name)
+          const { token, expiresS } = await this.invite(name, secs, invitee === '' ? null : invitee)
+          return { exitCode: 0, stdout: `${inviteText(token)}
+`, stderr: `paciofs: a one-time invite to '${name}'${invitee === '' ? ' for whichever node uses it first' : ` for node ${invitee}`}, valid until ${new Date(expiresS * 1000).toISOString()}; the applicant runs: paciofs serve --join ${name} --invite <token> --peer <this node>\n` }
+        } catch (err) {
+          return { exitCode: 1, stdout: '', stderr: `paciofs invite: ${(err as Error).message}\n` }
+        }
+      }
+      case 'admit': {
+        const target = req.argv[1]
+        if (name === undefined || !isVolumeName(name) || target === undefined || !isPid(target)) return usage('paciofs admit --volume <name> <node-id>')
+        try {
+          await this.admitById(name, target)
+          return { exitCode: 0, stdout: `admitted ${target} to '${name}': the members vote to accept it once its join arrives (paciofs members --volume ${name})\n`, stderr: '' }
+        } catch (err) {
+          return { exitCode: 1, stdout: '', stderr: `paciofs admit: ${(err as Error).message}\n` }
+        }
+      }
+      case 'create':
+        if (name === undefined || !isVolumeName(name)) return usage('give the volume to create: paciofs create <volume> [--open]')
+        try {
+          const made = await this.ensureVolume(name, 'majority', req.argv.includes('--open') ? 'open' : 'closed')
           return made ? { exitCode: 0, stdout: `created '${name}'\n`, stderr: '' } : { exitCode: 1, stdout: '', stderr: `paciofs create: this node already has '${name}'\n` }
         } catch (err) {
           return { exitCode: 1, stdout: '', stderr: `paciofs create: ${(err as Error).message}\n` }
