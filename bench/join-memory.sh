@@ -186,8 +186,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "machine: $(nproc) cpus, node $(node --version), $(free -g | awk '/Mem:/{print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg); gib=$GIB files=$FILES work=$WORK"
-echo "node 1: paciofs mount $M1 --data $D1 --volume docs --listen 127.0.0.1:$PORT1"
-node "$BIN" mount "$M1" --data "$D1" --volume docs --listen "127.0.0.1:$PORT1" > "$WORK/node1.log" 2>&1 &
+echo "node 1: paciofs mount $M1 --data $D1 --volume docs --open --listen 127.0.0.1:$PORT1"
+node "$BIN" mount "$M1" --data "$D1" --volume docs --open --listen "127.0.0.1:$PORT1" > "$WORK/node1.log" 2>&1 &
 P1=$!
 for _ in $(seq 120); do grep -q "^mounted" "$WORK/node1.log" 2>/dev/null && break; sleep 0.5; done
 grep -q "^mounted" "$WORK/node1.log" || { echo "node 1 did not mount"; cat "$WORK/node1.log"; exit 1; }

@@ -50,7 +50,7 @@ describe('three nodes on loopback, one volume, three mounts', () => {
     const ports = [await freePort(), await freePort(), await freePort()]
     const addr = (i: number): string => `127.0.0.1:${ports[i]}`
     const [m1, m2, m3] = [mnt('m1'), mnt('m2'), mnt('m3')]
-    await mountPaciofs(m1, ['--data', dir('d1'), '--volume', 'docs', '--listen', addr(0)])
+    await mountPaciofs(m1, ['--data', dir('d1'), '--volume', 'docs', '--open', '--listen', addr(0)])
     await mountPaciofs(m2, ['--data', dir('d2'), '--volume', 'docs', '--join', '--listen', addr(1), '--peer', addr(0)])
     await mountPaciofs(m3, ['--data', dir('d3'), '--volume', 'docs', '--join', '--listen', addr(2), '--peer', addr(0), '--peer', addr(1)])
 
@@ -79,7 +79,7 @@ describe('three nodes on loopback, one volume, three mounts', () => {
     }
 
     // A second volume on nodes 1 and 2 only.
-    expect((await runPaciofs(['create', 'private', '--data', dir('d1')])).code).toBe(0)
+    expect((await runPaciofs(['create', 'private', '--open', '--data', dir('d1')])).code).toBe(0)
     const j = await runPaciofs(['join', 'private', '--data', dir('d2')])
     expect(j.stderr).toBe('')
     expect(j.code).toBe(0)

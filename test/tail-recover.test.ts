@@ -39,7 +39,7 @@ describe('[FOTB-8] [RT-9] a node of a cluster loses the newest record of its sto
     const ports = [await freePort(), await freePort(), await freePort()]
     const addr = (i: number): string => `127.0.0.1:${ports[i]}`
     const [m1, m2, m3] = [mnt('m1'), mnt('m2'), mnt('m3')]
-    const n1 = await mountPaciofs(m1, ['--data', dir('d1'), '--volume', 'docs', '--listen', addr(0), '--peer', addr(1), '--peer', addr(2)])
+    const n1 = await mountPaciofs(m1, ['--data', dir('d1'), '--volume', 'docs', '--open', '--listen', addr(0), '--peer', addr(1), '--peer', addr(2)])
     await mountPaciofs(m2, ['--data', dir('d2'), '--volume', 'docs', '--join', '--listen', addr(1), '--peer', addr(0)])
     await mountPaciofs(m3, ['--data', dir('d3'), '--volume', 'docs', '--join', '--listen', addr(2), '--peer', addr(0), '--peer', addr(1)])
     await fs.writeFile(join(m1, 'first.txt'), 'first\n')
