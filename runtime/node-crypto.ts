@@ -130,6 +130,8 @@ export const nodeAead: Aead = {
     } catch {
       return undefined
     }
-    return new Uint8Array(body.buffer, body.byteOffset, body.length)
+    // The core may keep what it receives: hand it bytes that own their memory, as the frame
+    // decoder does (OpenSSL's output buffer is its own today; copy should that ever change).
+    return body.byteOffset === 0 && body.buffer.byteLength === body.length ? new Uint8Array(body.buffer, 0, body.length) : new Uint8Array(body)
   },
 }
