@@ -65,7 +65,7 @@ describe('closed admission, real processes', () => {
   }
   const pids: Record<string, string> = {}
 
-  it('[VOL-13] [VOL-14] a node without an invite stays an applicant and cannot read; with one it is admitted and reads; the same invite a second time, an expired one and one for another node are refused; admit <node-id> admits', async () => {
+  it('[VOL-13] [VOL-14] a node without an invite stays an applicant and cannot read; with one it is admitted and reads; the same invite a second time, an expired one and one for another node are refused; admit <node-id> admits; a refused applicant applies again with a fresh invite', async () => {
     for (let i = 0; i < 8; i++) ports.push(await freePort())
     for (const n of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) pids[n] = await initNode(n)
     const m = dir('ma')
@@ -119,7 +119,14 @@ describe('closed admission, real processes', () => {
     // The admit is in the ledger with its author: every member lists who admitted c.
     const listed = await runPaciofs(['members', '--volume', 'docs', '--data', dir('a')])
     expect(listed.stdout).toMatch(new RegExp(`${pids.c!}.*admitted by ${pids.b!.slice(0, 8)}`))
-    for (const n of ['d', 'e', 'f']) expect(await statusOf('a', 'docs', pids[n]!)).toBe('applicant')
+    for (const n of ['d', 'f']) expect(await statusOf('a', 'docs', pids[n]!)).toBe('applicant')
+
+    // A refused applicant applies again through its running node with a fresh invite.
+    const fresh = await invite('c', 'docs', ['--for', pids.e!])
+    const again = await runPaciofs(['join', 'docs', '--invite', fresh, '--data', dir('e')])
+    expect(again.stderr).toBe('')
+    expect(again.code).toBe(0)
+    await waitFor('e a member', async () => (await statusOf('a', 'docs', pids.e!)) === 'member', 60_000, 200)
 
     // A non-member cannot invite or admit.
     const notMember = await runPaciofs(['invite', '--volume', 'docs', '--data', dir('d')])
