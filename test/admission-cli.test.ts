@@ -9,7 +9,10 @@ import * as fs from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, waitFor, waitForLine, type Proc } from './support/procs.ts'
+import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor, waitForLine, type Proc } from './support/procs.ts'
+import { NodeHost } from '../runtime/host.ts'
+import { loadKey, storePath } from '../runtime/datadir.ts'
+import type { VolumeName } from '../core/types.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'paciofs-admission-'))
 chmodSync(root, 0o755)
@@ -141,5 +144,23 @@ describe('closed admission, real processes', () => {
     await waitFor('g a member of pub', async () => (await statusOf('a', 'pub', pids.g!)) === 'member', 60_000, 200)
     const st = await runPaciofs(['status', '--volume', 'pub', '--data', dir('a')])
     expect(st.stdout).toMatch(/admission: open/)
+  }, 120_000)
+
+  it('a data directory whose volume has a v1 genesis (before admission was a volume setting) starts with a warning and admits as before', async () => {
+    // The v1 genesis as a node wrote it then: create-volume without an admission.
+    await initNode('old')
+    pids.h = await initNode('h')
+    const host = await NodeHost.start({ dataDir: storePath(dir('old')), secretKey: loadKey(dir('old')), listen: { host: '127.0.0.1', port: 0 }, peers: [] })
+    const made = await host.request({ type: 'create-volume', name: 'legacy' as VolumeName, policy: 'majority' })
+    expect(made.ok && 'genesis' in made && made.genesis.admission).toBe(undefined)
+    await host.stop()
+    const old = startPaciofs(['serve', '--data', dir('old'), '--listen', addr(7)])
+    await waitForLine(old, /^serving node /m)
+    expect(old.stderr).toMatch(/warning: volume 'legacy' was created before admission was a volume setting: its members admit as they did then \(this node: every applicant\)/)
+    const h = startPaciofs(['serve', '--data', dir('h'), '--listen', '127.0.0.1:0', '--peer', addr(7), '--join', 'legacy'])
+    await waitFor('h a member of legacy', async () => (await statusOf('old', 'legacy', pids.h!)) === 'member', 60_000, 200)
+    expect((await runPaciofs(['status', '--volume', 'legacy', '--data', dir('old')])).stdout).toMatch(/admission: as before admission was a volume parameter \(v1 genesis\)/)
+    await stopProc(h)
+    await stopProc(old)
   }, 120_000)
 })
