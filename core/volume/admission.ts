@@ -3,7 +3,8 @@
 // admitted it by id, or its join carries a valid one-time invite. Every input is state every
 // replica computes from delivered entries (the genesis, memberEvents, own votes) plus the
 // step's `now` and this node's allow-list, so the judgement is deterministic.
-import type { Pid, Seq } from '../types.ts'
+import type { Crypto } from '../crypto.ts'
+import type { Pid } from '../types.ts'
 import { inviteExpired, inviteKey, parseInvite, type Invite } from './invite.ts'
 import { bump, type Ctx, type MemberEvent, type Refusal, type VolumeState } from './types.ts'
 
@@ -14,11 +15,23 @@ function before(a: MemberEvent, b: MemberEvent): boolean {
   return a.round !== b.round ? a.round < b.round : a.author !== b.author ? a.author < b.author : a.seq < b.seq
 }
 
+/** parseInvite, remembered per token (the payloads in memberEvents are kept objects): every join
+ *  judged compares its invite with every other delivered join's, and each check is a signature
+ *  verification. A pure function's results, so remembering them changes no outcome. */
+const parsed = new WeakMap<Crypto, WeakMap<Uint8Array, ReturnType<typeof parseInvite>>>()
+function parseCached(crypto: Crypto, token: Uint8Array): ReturnType<typeof parseInvite> {
+  let m = parsed.get(crypto)
+  if (!m) parsed.set(crypto, (m = new WeakMap()))
+  let r = m.get(token)
+  if (r === undefined) m.set(token, (r = parseInvite(crypto, token)))
+  return r
+}
+
 /** The valid-looking invite of a delivered join (parsed, signed by its issuer, for this volume):
  *  only such a join uses up the (issuer, id) it names, so a forged token cannot burn a real one. */
 function signedInvite(state: VolumeState, ctx: Ctx, e: MemberEvent): Invite | undefined {
   if (e.payload.type !== 'join' || e.payload.invite === undefined) return undefined
-  const r = parseInvite(ctx.crypto, e.payload.invite)
+  const r = parseCached(ctx.crypto, e.payload.invite)
   return r.ok && r.invite.volume === state.genesis.name ? r.invite : undefined
 }
 
@@ -47,7 +60,7 @@ export function judgeApplicant(state: VolumeState, ctx: Ctx, applicant: Pid): { 
 /** Undefined when the invite in `join` admits `applicant` here and now; otherwise why not. */
 function checkInvite(state: VolumeState, ctx: Ctx, applicant: Pid, join: MemberEvent): Refusal | undefined {
   if (join.payload.type !== 'join' || join.payload.invite === undefined) return 'no-invite'
-  const r = parseInvite(ctx.crypto, join.payload.invite)
+  const r = parseCached(ctx.crypto, join.payload.invite)
   if (!r.ok) return r.why
   const inv = r.invite
   if (inv.volume !== state.genesis.name) return 'invite-other-volume'
@@ -89,15 +102,4 @@ export function considerApplicant(state: VolumeState, ctx: Ctx, applicant: Pid, 
   state.refusals.set(applicant, r.why)
   bump(state, `refuse:${r.why}`)
   ctx.out.trace({ kind: 'refuse', volume: state.genesis.name, peer: applicant, detail: r.why })
-}
-
-/** For the simulator's checker and status: the invite a delivered join of `pid` carries. */
-export function joinInvites(state: VolumeState, ctx: Pick<Ctx, 'crypto'>, pid: Pid): { seq: Seq; invite: Invite }[] {
-  const out: { seq: Seq; invite: Invite }[] = []
-  for (const e of state.memberEvents) {
-    if (e.author !== pid || e.payload.type !== 'join' || e.payload.invite === undefined) continue
-    const r = parseInvite(ctx.crypto, e.payload.invite)
-    if (r.ok) out.push({ seq: e.seq, invite: r.invite })
-  }
-  return out
 }

@@ -15,7 +15,7 @@ export {
   inoFor, logRecordValue, parseLogRecord, checkPlain, opOfRecord,
 } from './records.ts'
 export { computeStatus, replayMembership, membersOf, isMember, requestJoin, requestLeave, requestAdmit, voteKick } from './membership.ts'
-export { judgeApplicant, joinInvites, type Basis } from './admission.ts'
+export { judgeApplicant, type Basis } from './admission.ts'
 export { makeInvite, parseInvite, inviteKey, inviteExpired, inviteText, inviteFromText, INVITE_ID_BYTES, INVITE_BYTES_MAX, type Invite } from './invite.ts'
 export { newVolume, chunkReader, plainReader, call } from './apply.ts'
 export { onUps } from './deliver.ts'
