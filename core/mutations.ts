@@ -37,6 +37,8 @@ export type Mutation =
   | 'stale-image'
   /** a member votes to accept an applicant whose invite another applicant's join already used. */
   | 'accept-reused-invite'
+  /** a member votes to accept every applicant of a closed volume, as if it were open. */
+  | 'admit-anyone'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -56,4 +58,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'skip-tail-recovery',
   'stale-image',
   'accept-reused-invite',
+  'admit-anyone',
 ]

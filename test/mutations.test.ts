@@ -26,6 +26,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'keep-log-records': { config: {}, caughtBy: ['STORE-7'] },
   'skip-tail-recovery': { config: {}, caughtBy: ['FOTB-8', 'FOTB-9'] },
   'accept-reused-invite': { config: { admission: 'closed' }, caughtBy: ['VOL-14'] },
+  'admit-anyone': { config: { admission: 'closed' }, caughtBy: ['VOL-13'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

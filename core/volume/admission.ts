@@ -37,7 +37,7 @@ function signedInvite(state: VolumeState, ctx: Ctx, e: MemberEvent): Invite | un
 
 export function judgeApplicant(state: VolumeState, ctx: Ctx, applicant: Pid): { ok: true; basis: Basis } | { ok: false; why: Refusal } {
   const admission = state.genesis.admission
-  if (admission === 'open') return { ok: true, basis: 'open' }
+  if (admission === 'open' || ctx.params.mutation === 'admit-anyone') return { ok: true, basis: 'open' }
   // A genesis from before admission was a volume parameter: the rule of that time.
   if (admission === undefined && ctx.params.allow === undefined) return { ok: true, basis: 'open' }
   if (ctx.params.allow?.has(applicant) === true) return { ok: true, basis: 'allow-list' }
