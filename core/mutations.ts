@@ -39,6 +39,8 @@ export type Mutation =
   | 'accept-reused-invite'
   /** a member votes to accept every applicant of a closed volume, as if it were open. */
   | 'admit-anyone'
+  /** unlink ignores retention and legal holds (core/fs/retention.ts): one changing op let through. */
+  | 'retention-unlink'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -59,4 +61,5 @@ export const MUTATIONS: readonly Mutation[] = [
   'stale-image',
   'accept-reused-invite',
   'admit-anyone',
+  'retention-unlink',
 ]

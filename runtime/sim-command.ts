@@ -51,6 +51,9 @@ options:
                           volumes made before admission existed: every applicant is admitted).
                           closed: joiners are invited or admitted by id, and two applicants
                           without a valid invite (reused, expired, forged, ...) try to join vol0
+  --retention             retention workload: governance configured by each founder, files
+                          and directories retained and held, false early times, every
+                          changing op tried on them (FS-14, FS-15 checked after every step)
   --ops <n>               file system operations in the workload (default ${DEFAULT_SIM_CONFIG.ops})
   --crypto <c>            test (fast, insecure) | real (secp256k1) (default ${DEFAULT_SIM_CONFIG.crypto})
   --plan <json>           a fault plan (JSON) instead of the seed's; failures print one to replay
@@ -116,6 +119,7 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
       strategies: { type: 'string' },
       policy: { type: 'string' },
       admission: { type: 'string' },
+      retention: { type: 'boolean' },
       ops: { type: 'string' },
       crypto: { type: 'string' },
       plan: { type: 'string' },
@@ -156,6 +160,7 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
     crypto: values.crypto === undefined ? d.crypto : oneOf('--crypto', values.crypto, ['test', 'real'] as const),
     ...(values.strategies === undefined ? {} : { strategies: strategyList(values.strategies) }),
     ...(values.admission === undefined ? {} : { admission: oneOf('--admission', values.admission, ['closed', 'open'] as const) }),
+    ...(values.retention === true ? { retention: true } : {}),
   }
   const bad = validateConfig({ ...config, seed: seeds.from })
   if (bad) throw new UsageError(bad)
@@ -299,6 +304,7 @@ export function replayCommand(config: SimConfig, plan: FaultPlan | undefined, ex
     ...(config.strategies ? [`--strategies ${config.strategies.join(',')}`] : []),
     `--policy ${config.policy}`,
     ...(config.admission !== undefined ? [`--admission ${config.admission}`] : []),
+    ...(config.retention === true ? ['--retention'] : []),
     `--ops ${config.ops}`,
     `--crypto ${config.crypto}`,
     ...(plan ? [`--plan ${shellQuote(JSON.stringify(plan))}`] : []),

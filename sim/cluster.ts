@@ -553,7 +553,7 @@ function messageKind(bytes: Uint8Array): string {
 function describeRequest(r: NodeRequest): string {
   switch (r.type) {
     case 'fs':
-      return `${r.volume}: ${r.call.type} ${'path' in r.call ? r.call.path : `${r.call.from} -> ${r.call.to}`}`
+      return `${r.volume}: ${r.call.type} ${'path' in r.call ? r.call.path : 'from' in r.call ? `${r.call.from} -> ${r.call.to}` : '/'}`
     case 'create-volume':
       return `create volume ${r.name} (${r.policy}${r.admission !== undefined ? `, ${r.admission}` : ''})`
     case 'join-volume':

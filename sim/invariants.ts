@@ -12,6 +12,7 @@ import { entryHash, headerOf, type Entry } from '../core/ledger/index.ts'
 import type { Crypto } from '../core/crypto.ts'
 import { checkFsInvariants } from '../core/fs/check.ts'
 import { checkPermInvariants } from '../core/fs/perm.ts'
+import { checkRetentionInvariants } from '../core/fs/retention-check.ts'
 import type { EntryHash, Pid, Seq, TimeMs, VolumeName } from '../core/types.ts'
 import type { Cluster, Observation, SimNode } from './cluster.ts'
 
@@ -522,7 +523,7 @@ export class InvariantChecker {
         for (const n of holders) {
           const v = n.state.volumes.get(name)!
           for (const f of verifyNodeVolume(n.config, n.state, name)) this.fail('VOL-8', `${name}: verify at ${short(n.pid)}: ${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`, at)
-          for (const x of [...checkFsInvariants(v.fs), ...checkPermInvariants(v.fs)]) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
+          for (const x of [...checkFsInvariants(v.fs), ...checkPermInvariants(v.fs), ...checkRetentionInvariants(v.fs)]) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
         }
         continue
       }
@@ -559,7 +560,7 @@ export class InvariantChecker {
         const waiting = [...v.queues.values()].reduce((s, q) => s + q.length, 0)
         if (waiting > 0) this.fail('VOL-5', `${name}: ${short(n.pid)} still waits for ${waiting} plain operations`, at)
         for (const f of verifyNodeVolume(n.config, n.state, name)) this.fail('VOL-8', `${name}: verify at ${short(n.pid)}: ${f.where}: ${f.what}: expected ${f.expected}, found ${f.found}`, at)
-        for (const x of [...checkFsInvariants(v.fs), ...checkPermInvariants(v.fs)]) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
+        for (const x of [...checkFsInvariants(v.fs), ...checkPermInvariants(v.fs), ...checkRetentionInvariants(v.fs)]) this.fail(x.id, `${name} at ${short(n.pid)}: ${x.message}`, at)
         for (const { volume, pid: good } of opts.mustStay ?? []) {
           if (volume !== name || v.status.get(good) !== 'removed' || v.leaves.has(good)) continue
           // A member that lost its tail and regained from the others an own entry whose plain

@@ -14,7 +14,8 @@ import { DEFAULT_VOLUME_PARAMS, type VolumeParams } from '../core/volume/index.t
 import type { Mutation } from '../core/mutations.ts'
 import { applyOp } from '../core/fs/state.ts'
 import { verifyNodeVolume } from '../core/node.ts'
-import { readdir } from '../core/fs/view.ts'
+import { listxattr, readdir } from '../core/fs/view.ts'
+import { RETENTION_XATTR } from '../core/fs/retention.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
 import { Cluster, type TraceEvent } from './cluster.ts'
 import { InvariantChecker } from './invariants.ts'
@@ -55,6 +56,10 @@ export interface SimConfig {
    *  applicant admitted (the runs before admission existed, bit for bit). `closed`: members
    *  invite or admit every joiner, and uninvited applicants try their luck (ROGUE_DEFECTS). */
   readonly admission?: Admission
+  /** Retention workload (spec/fs.md "Retention and legal hold"): each volume's founder
+   *  configures governance with itself as governor, members retain, hold, lift, lie about
+   *  times and try every changing op on what they kept. Absent: the runs before it, bit for bit. */
+  readonly retention?: boolean
 }
 
 /** What the applicants of a closed run that should stay out bring (spec/paciofs.md VOL-13,
@@ -186,6 +191,8 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const correctCount = firstByz
   // Forked only for admission runs, so that the other runs draw exactly what they drew before.
   const admPrng = config.admission !== undefined ? prng.fork() : undefined
+  // Forked only for retention runs, for the same reason.
+  const retPrng = config.retention === true ? prng.fork() : undefined
   const closed = config.admission === 'closed'
   /** A member's invite (the host's part: 16 random bytes and an expiry). */
   const inviteOf = (issuer: string, volume: VolumeName, invitee: Pid | null, expiresS = FAR_EXPIRY_S): Uint8Array | undefined => {
@@ -207,7 +214,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     if (invite && !bound && !usedInvites.has(v.name)) usedInvites.set(v.name, invite)
     return cluster.request(ids[i]!, { type: 'join-volume', genesis: v.genesis, contacts: [contact], ...(invite ? { invite } : {}) })
   }
-  const volumes: { name: VolumeName; genesis: Genesis; members: number[] }[] = []
+  const volumes: { name: VolumeName; genesis: Genesis; members: number[]; founder: number }[] = []
   for (let k = 0; k < config.volumes; k++) {
     const name = `vol${k}` as VolumeName
     const founder = k % Math.max(1, correctCount)
@@ -217,7 +224,10 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     // joins it during the fault phase.
     const outsider = k === 0 || correctCount < 3 ? -1 : (founder + 1) % correctCount
     const members = Array.from({ length: n }, (_, i) => i).filter((i) => i !== outsider)
-    volumes.push({ name, genesis: r.genesis, members })
+    volumes.push({ name, genesis: r.genesis, members, founder })
+    if (config.retention === true) {
+      cluster.request(ids[founder]!, { type: 'fs', volume: name, call: { type: 'retention-config', mode: 'governance', defaultSec: 0, governors: [pids[founder]!], cred: { uid: 0, gid: 0 }, time: { sec: 1, nsec: 0 } } })
+    }
     for (const i of members) {
       if (i === founder) continue
       joinRequest(i, { name, genesis: r.genesis }, pids[founder]!, founder)
@@ -373,7 +383,8 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
           cluster.request(ids[i]!, { type: 'fs', volume: v.name, call: { type: 'mkdir', path: `/m${i}`, mode: 0o755, cred: { uid: 1000, gid: 1000 }, time: { sec: 1, nsec: 0 } } })
         }
         const t = cluster.now
-        const call = nextCall(workPrng, dir, { sec: 1_700_000_000 + Math.floor(t / 1000), nsec: (t % 1000) * 1_000_000 })
+        const ret = retPrng === undefined ? undefined : { prng: retPrng, governor: i === v.founder }
+        const call = nextCall(workPrng, dir, { sec: 1_700_000_000 + Math.floor(t / 1000), nsec: (t % 1000) * 1_000_000 }, ret)
         // A twin's two processes both work: the same key writes different histories.
         const twin = byzantineOf.get(node.pid) === 'twin' && workPrng.chance(0.5) ? `${ids[i]!}#twin` : ids[i]!
         // A twin has equivocated only once its second process got an op through.
@@ -517,14 +528,18 @@ function tamperAndVerify(cluster: Cluster, checker: InvariantChecker, correct: r
     for (const name of volumes) {
       const v = node.state.volumes.get(name)
       if (!v || !membersOf(v).includes(pid)) continue
-      // The deepest regular file, found by walking the tree in name order.
+      // The deepest regular file, found by walking the tree in name order. The tamper is a chmod
+      // applied outside the log, which retention would refuse: objects with a retention record
+      // (and what is below them) are passed over.
       let deepest: string | undefined
       let depth = 0
+      const kept = (path: string): boolean => { const x = listxattr(v.fs, path); return x.ok && x.value.includes(RETENTION_XATTR) }
       const walk = (dir: string, d: number): void => {
         const r = readdir(v.fs, dir)
         if (!r.ok) return
         for (const e of r.value) {
           const path = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`
+          if (kept(path)) continue
           if (e.kind === 'dir') walk(path, d + 1)
           else if (e.kind === 'file' && d + 1 > depth) {
             deepest = path

@@ -30,18 +30,58 @@ export interface MemberDir {
   counter: number
   /** Whether the member's directory was opened up (chmod 0777) for the other identities. */
   open: boolean
+  /** Files this member put under retention or a hold (retention workloads only). */
+  readonly kept: string[]
+}
+
+/** The retention part of a workload (sim --retention): its own PRNG, so that runs without it
+ *  draw exactly what they drew before; `governor`: this member may override (the founder). */
+export interface RetentionWork {
+  readonly prng: Prng
+  readonly governor: boolean
+}
+
+const ROOT: Cred = { uid: 0, gid: 0 }
+
+/** A retention call on one of the member's files or directories: set or extend a period, set or
+ *  lift a hold, try to shorten with a false early time (what a Byzantine author could claim:
+ *  refused by value), override as a governor, or retain a whole directory. */
+function retentionCall(ret: RetentionWork, dir: MemberDir, time: { sec: number; nsec: number }): FsCall {
+  const p = ret.prng
+  const file = p.pick(dir.files)
+  const keep = (path: string) => { if (!dir.kept.includes(path)) dir.kept.push(path) }
+  const roll = p.int(100)
+  const later = (s: number) => ({ sec: time.sec + s, nsec: time.nsec })
+  if (roll < 35) {
+    keep(file)
+    return { type: 'retain', path: file, until: later(20 + p.int(200)), override: false, cred: ROOT, time }
+  }
+  if (roll < 50) {
+    keep(file)
+    return { type: 'hold', path: file, on: true, cred: ROOT, time }
+  }
+  if (roll < 62) return { type: 'hold', path: p.pick(dir.kept.length > 0 ? dir.kept : dir.files), on: false, cred: ROOT, time }
+  if (roll < 80) {
+    // A false time years back and a period that ends before the recorded one: shortening.
+    const lie = { sec: time.sec - 100_000_000 - p.int(1000), nsec: 0 }
+    return { type: 'retain', path: p.pick(dir.kept.length > 0 ? dir.kept : dir.files), until: { sec: lie.sec + 5, nsec: 0 }, override: p.chance(0.5), cred: ROOT, time: lie }
+  }
+  if (roll < 90 && ret.governor) return { type: 'retain', path: p.pick(dir.kept.length > 0 ? dir.kept : dir.files), until: later(1), override: true, cred: ROOT, time }
+  const d = p.pick(dir.dirs.slice(1).length > 0 ? dir.dirs.slice(1) : dir.dirs)
+  keep(d)
+  return { type: 'retain', path: d, until: later(30 + p.int(100)), override: false, cred: ROOT, time }
 }
 
 const SIZES = [0, 1, 100, 4096, 65_535, 65_536, 65_537, 200_000]
 
 export function newMemberDir(root: string): MemberDir {
-  return { files: [], dirs: [root], counter: 0, open: false }
+  return { files: [], dirs: [root], counter: 0, open: false, kept: [] }
 }
 
 /** The next call of a member in its directory; the directory model is updated optimistically
  *  (a call that fails on the node leaves the model slightly off, which only makes later calls
  *  fail with an errno — also worth exercising). */
-export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: number }): FsCall {
+export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: number }, ret?: RetentionWork): FsCall {
   const root = dir.dirs[0]!
   if (!dir.open) {
     dir.open = true
@@ -56,7 +96,10 @@ export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: 
     dir.files.push(path)
     return { type: 'create', path, mode: prng.pick([0o644, 0o664, 0o666, 0o600]), ...base }
   }
-  const file = prng.pick(dir.files)
+  if (ret !== undefined && ret.prng.chance(0.12)) return retentionCall(ret, dir, time)
+  // With retention, a third of the changing calls aim at a kept file (every changing op tried).
+  const keptFiles = ret === undefined ? [] : dir.kept.filter((k) => dir.files.includes(k))
+  const file = keptFiles.length > 0 && ret!.prng.chance(0.33) ? ret!.prng.pick(keptFiles) : prng.pick(dir.files)
   if (roll < 50) {
     const size = prng.pick(SIZES)
     const data = prng.bytes(Math.min(size, 4096))

@@ -301,6 +301,9 @@ class Model {
         n.ctime = t
         return OK
       }
+      // Retention is checked against its own model in test/fs-retention.test.ts.
+      case 'retain': case 'hold': case 'retention-config':
+        throw new Error(`the path-map model does not take ${op.type}`)
     }
   }
 

@@ -49,16 +49,27 @@ export interface SetxattrOp extends Base {
   readonly flags: number
 }
 export interface RemovexattrOp extends Base { readonly type: 'removexattr'; readonly path: string; readonly name: string }
+/** Retention ops (spec/fs.md "Retention and legal hold"). `override`: a governor shortens or lifts. */
+export interface RetainOp extends Base { readonly type: 'retain'; readonly path: string; readonly until: FsTime; readonly override: boolean }
+export interface HoldOp extends Base { readonly type: 'hold'; readonly path: string; readonly on: boolean }
+export interface RetentionConfigOp extends Base {
+  readonly type: 'retention-config'
+  readonly mode: 'governance' | 'compliance'
+  /** Seconds of retention each new regular file gets; 0 = none. */
+  readonly defaultSec: number
+  /** Node ids, strictly ascending; empty in compliance mode. */
+  readonly governors: readonly Pid[]
+}
 
 export type FsOp =
   | CreateOp | MkdirOp | MknodOp | SymlinkOp | LinkOp | WriteOp | TruncateOp | UnlinkOp | RmdirOp
-  | RenameOp | ChmodOp | ChownOp | UtimensOp | SetxattrOp | RemovexattrOp
+  | RenameOp | ChmodOp | ChownOp | UtimensOp | SetxattrOp | RemovexattrOp | RetainOp | HoldOp | RetentionConfigOp
 
 export type OpKind = FsOp['type']
 
 export const OP_KINDS: readonly OpKind[] = [
   'create', 'mkdir', 'mknod', 'symlink', 'link', 'write', 'truncate', 'unlink', 'rmdir', 'rename',
-  'chmod', 'chown', 'utimens', 'setxattr', 'removexattr',
+  'chmod', 'chown', 'utimens', 'setxattr', 'removexattr', 'retain', 'hold', 'retention-config',
 ]
 
 export function opKind(op: FsOp): OpKind {
@@ -67,6 +78,7 @@ export function opKind(op: FsOp): OpKind {
 
 /** The paths an op names, in op order (for traces, history and conflict detection). */
 export function opPaths(op: FsOp): string[] {
+  if (op.type === 'retention-config') return ['/']
   return op.type === 'link' || op.type === 'rename' ? [op.from, op.to] : [op.path]
 }
 
@@ -169,6 +181,32 @@ const FIELDS: Record<OpKind, readonly string[]> = {
   utimens: ['path', 'atime', 'mtime'],
   setxattr: ['path', 'name', 'value', 'flags'],
   removexattr: ['path', 'name'],
+  retain: ['path', 'until', 'override'],
+  hold: ['path', 'on'],
+  'retention-config': ['mode', 'defaultSec', 'governors'],
+}
+
+/** Longest default retention: 1000 years in seconds (keeps until = since + default safe). */
+export const RETENTION_DEFAULT_MAX_SEC = 1000 * 366 * 86400
+/** Most governors one volume lists. */
+export const GOVERNORS_MAX = 64
+
+function bool(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') fail(`${what} must be true or false`)
+  return value
+}
+
+function governors(value: unknown): Pid[] {
+  if (!Array.isArray(value)) fail('governors must be an array of node ids')
+  if (value.length > GOVERNORS_MAX) fail(`governors: more than ${GOVERNORS_MAX} entries`)
+  const out: Pid[] = []
+  for (const g of value as unknown[]) {
+    if (typeof g !== 'string' || !isPid(g)) fail('governors: each entry must be a node id (66 lowercase hex digits, 02/03 prefix)')
+    const prev = out[out.length - 1]
+    if (prev !== undefined && g <= prev) fail('governors must be strictly ascending (sorted, unique)')
+    out.push(g)
+  }
+  return out
 }
 
 function blocks(value: unknown): [number, ChunkHash | null][] {
@@ -242,6 +280,14 @@ function parse(value: unknown): FsOp {
     }
     case 'removexattr':
       return { type: kind, path: str(v.path, 'path'), name: str(v.name, 'name'), ...base }
+    case 'retain':
+      return { type: kind, path: str(v.path, 'path'), until: time(v.until, 'until'), override: bool(v.override, 'override'), ...base }
+    case 'hold':
+      return { type: kind, path: str(v.path, 'path'), on: bool(v.on, 'on'), ...base }
+    case 'retention-config': {
+      if (v.mode !== 'governance' && v.mode !== 'compliance') fail('mode must be "governance" or "compliance"')
+      return { type: kind, mode: v.mode, defaultSec: int(v.defaultSec, 0, RETENTION_DEFAULT_MAX_SEC, 'defaultSec'), governors: governors(v.governors), ...base }
+    }
   }
 }
 

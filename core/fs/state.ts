@@ -22,6 +22,10 @@ import type {
 } from './types.ts'
 import { Parents } from './types.ts'
 import {
+  configure, encodeRetention, encodeVolumeRetention, hold, isProtected, recordForNewFile, retain, retentionOf,
+  RETENTION_XATTR, VOLUME_RETENTION_XATTR, type Retention, type Tree,
+} from './retention.ts'
+import {
   BLOCK_SIZE, LINK_MAX, MAX_FILE_SIZE, PATH_MAX_BYTES, PERM_MASK, ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR,
   S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, XATTR_CREATE, XATTR_NAME_MAX_BYTES, XATTR_REPLACE,
   XATTR_VALUE_MAX_BYTES,
@@ -140,7 +144,19 @@ const err = (errno: Errno): { ok: false; errno: Errno } => ({ ok: false, errno }
 /** One op's mutation context: copy-on-write of inode versions, once per epoch. */
 class Tx {
   readonly touched = new Set<number>()
-  constructor(readonly fs: FsState, readonly epoch: Epoch) {}
+  constructor(readonly fs: FsState, readonly epoch: Epoch, readonly ctx: ApplyCtx) {}
+
+  /** The current state as the retention rule reads it (core/fs/retention.ts). */
+  tree(): Tree {
+    const fs = this.fs
+    return { version: (ino) => currentVersion(fs, ino), parents: (ino) => fs.inodes.get(ino)?.parents.keys() ?? [] }
+  }
+
+  /** EPERM when `ino` is under retention or a legal hold at the op's time (spec/fs.md
+   *  "Retention and legal hold"): checked right after the path resolves, for every caller. */
+  guard(ino: number, t: FsTime): { ok: false; errno: Errno } | null {
+    return isProtected(this.tree(), ino, t) ? err('EPERM') : null
+  }
 
   cur(ino: number): InodeVersion {
     const v = currentVersion(this.fs, ino)
@@ -313,8 +329,10 @@ function newNode(tx: Tx, op: { cred: Cred; time: FsTime; ino: number }, parent: 
   const p = tx.cur(parent)
   const { gid, mode } = newNodeOwner(p, op.cred, kind, fields.mode ?? 0)
   const t = op.time
+  const record = kind === 'file' ? recordForNewFile(tx.tree(), parent, t, tx.epoch, tx.ctx.author) : null
+  const born = record === null ? {} : { xattrs: new Map([[RETENTION_XATTR, encodeRetention(record)]]) }
   tx.create(op.ino, newVersion(tx.epoch, kind, {
-    uid: op.cred.uid, gid, atime: t, mtime: t, ctime: t, ...fields, mode,
+    uid: op.cred.uid, gid, atime: t, mtime: t, ctime: t, ...fields, mode, ...born,
   }))
   tx.bind(parent, name, op.ino)
   tx.touchDir(parent, t, { nlink: kind === 'dir' ? p.nlink + 1 : p.nlink })
@@ -425,6 +443,8 @@ function apply(tx: Tx, op: FsOp): Out {
       const slot = resolveSlot(fs, op.to, op.cred)
       if (!slot.ok) return slot
       if (slot.value === null || slot.value.ino !== undefined) return err('EEXIST')
+      const kept = tx.guard(src.value, t)
+      if (kept !== null) return kept
       const v = tx.cur(src.value)
       const denied = mayLink(v, op.cred) ?? mayCreate(tx.cur(slot.value.parent), op.cred)
       if (denied !== null) return err(denied)
@@ -441,11 +461,16 @@ function apply(tx: Tx, op: FsOp): Out {
       // No permission check: the data of an open file (its opener was checked by the kernel).
       const ino = resolvePath(fs, op.path, null)
       if (!ino.ok) return ino
+      const kept = tx.guard(ino.value, t)
+      if (kept !== null) return kept
       const v = tx.cur(ino.value)
       if (v.kind === 'dir') return err('EISDIR')
       if (v.kind !== 'file') return err('EINVAL')
       const blocks = resizeBlocks(v.blocks, op.type === 'write' ? op.blocks : [], op.size)
-      tx.mut(ino.value, { size: op.size, blocks, mode: modeAfterWrite(v, op.cred), mtime: t, ctime: t })
+      // The first write of a file born under a default or in a protected directory closes it.
+      const own = retentionOf(v)
+      const closed = op.type === 'write' && own?.open === true ? { xattrs: withRecord(v.xattrs, { ...own, open: false }) } : {}
+      tx.mut(ino.value, { size: op.size, blocks, mode: modeAfterWrite(v, op.cred), mtime: t, ctime: t, ...closed })
       return { ok: true }
     }
     case 'unlink': {
@@ -454,6 +479,8 @@ function apply(tx: Tx, op: FsOp): Out {
       if (slot.value === null) return err('EISDIR')
       const { parent, name, ino } = slot.value
       if (ino === undefined) return err('ENOENT')
+      const kept = tx.ctx.mutation === 'retention-unlink' ? null : tx.guard(ino, t)
+      if (kept !== null) return kept
       const denied = mayDelete(tx.cur(parent), tx.cur(ino), op.cred)
       if (denied !== null) return err(denied)
       if (tx.cur(ino).kind === 'dir') return err('EISDIR')
@@ -468,6 +495,8 @@ function apply(tx: Tx, op: FsOp): Out {
       if (slot.value === null) return err('EBUSY')
       const { parent, name, ino } = slot.value
       if (ino === undefined) return err('ENOENT')
+      const kept = tx.guard(ino, t)
+      if (kept !== null) return kept
       const denied = mayDelete(tx.cur(parent), tx.cur(ino), op.cred)
       if (denied !== null) return err(denied)
       if (tx.cur(ino).kind !== 'dir') return err('ENOTDIR')
@@ -487,6 +516,8 @@ function apply(tx: Tx, op: FsOp): Out {
       if (src === undefined) return err('ENOENT')
       const dst = to.value.ino
       if (dst === src) return { ok: true } // same entry or a hard link of the same inode: POSIX no-op
+      const kept = tx.guard(src, t) ?? (dst === undefined ? null : tx.guard(dst, t))
+      if (kept !== null) return kept
       const sv = tx.cur(src)
       const srcDir = sv.kind === 'dir'
       if (srcDir && isSelfOrAncestor(fs, src, to.value.parent)) return err('EINVAL')
@@ -522,6 +553,8 @@ function apply(tx: Tx, op: FsOp): Out {
     case 'chmod': {
       const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
+      const kept = tx.guard(ino.value, t)
+      if (kept !== null) return kept
       const v = tx.cur(ino.value)
       if (v.kind === 'symlink') return err('EOPNOTSUPP')
       const r = chmodResult(v, op.cred, op.mode)
@@ -532,6 +565,8 @@ function apply(tx: Tx, op: FsOp): Out {
     case 'chown': {
       const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
+      const kept = tx.guard(ino.value, t)
+      if (kept !== null) return kept
       const r = chownResult(tx.cur(ino.value), op.cred, op.uid, op.gid)
       if (!r.ok) return r
       tx.mut(ino.value, { uid: r.uid, gid: r.gid, mode: r.mode, ctime: t })
@@ -541,6 +576,8 @@ function apply(tx: Tx, op: FsOp): Out {
       const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
       if (op.atime === 'omit' && op.mtime === 'omit') return { ok: true }
+      const kept = tx.guard(ino.value, t)
+      if (kept !== null) return kept
       const denied = utimensCheck(tx.cur(ino.value), op.cred, op.atime === 'now' && op.mtime === 'now')
       if (denied !== null) return err(denied)
       const at = (x: UtimeSpec): FsTime | undefined => (x === 'omit' ? undefined : x === 'now' ? t : x)
@@ -559,6 +596,8 @@ function apply(tx: Tx, op: FsOp): Out {
       if (op.value.length > XATTR_VALUE_MAX_BYTES) return err('E2BIG')
       const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
+      const kept = tx.guard(ino.value, t)
+      if (kept !== null) return kept
       const v = tx.cur(ino.value)
       const denied = xattrWriteCheck(v, op.cred, op.name) ?? xattrNamespaceCheck(op.name)
       if (denied !== null) return err(denied)
@@ -575,6 +614,8 @@ function apply(tx: Tx, op: FsOp): Out {
       if (bad !== null) return err(bad)
       const ino = resolvePath(fs, op.path, op.cred)
       if (!ino.ok) return ino
+      const kept = tx.guard(ino.value, t)
+      if (kept !== null) return kept
       const v = tx.cur(ino.value)
       const denied = xattrWriteCheck(v, op.cred, op.name) ?? xattrNamespaceCheck(op.name)
       if (denied !== null) return err(denied)
@@ -584,7 +625,36 @@ function apply(tx: Tx, op: FsOp): Out {
       tx.mut(ino.value, { xattrs, ctime: t })
       return { ok: true }
     }
+    // Retention ops change the record only, no time of the inode: they are not changes of the
+    // document (spec/fs.md "Retention and legal hold").
+    case 'retain':
+    case 'hold': {
+      const ino = resolvePath(fs, op.path, op.cred)
+      if (!ino.ok) return ino
+      const v = tx.cur(ino.value)
+      const r = op.type === 'retain'
+        ? retain(v, tx.cur(ROOT_INO), { until: op.until, override: op.override, time: t, cred: op.cred, author: tx.ctx.author, epoch: tx.epoch })
+        : hold(v, op.on, t, op.cred, tx.ctx.author, tx.epoch)
+      if (!r.ok) return r
+      tx.mut(ino.value, { xattrs: withRecord(v.xattrs, r.record) })
+      return { ok: true }
+    }
+    case 'retention-config': {
+      const root = tx.cur(ROOT_INO)
+      const r = configure(root, { mode: op.mode, defaultSec: op.defaultSec, governors: op.governors, time: t, cred: op.cred, author: tx.ctx.author, epoch: tx.epoch })
+      if (!r.ok) return r
+      const xattrs = new Map(root.xattrs)
+      xattrs.set(VOLUME_RETENTION_XATTR, encodeVolumeRetention(r.config))
+      tx.mut(ROOT_INO, { xattrs })
+      return { ok: true }
+    }
   }
+}
+
+function withRecord(xattrs: ReadonlyMap<string, Uint8Array>, r: Retention): Map<string, Uint8Array> {
+  const next = new Map(xattrs)
+  next.set(RETENTION_XATTR, encodeRetention(r))
+  return next
 }
 
 /** Applies one validated op at ctx.epoch (must be fs.epoch + 1). Mutates and returns fs. */
@@ -594,7 +664,7 @@ function laterOf(a: FsTime, b: FsTime): FsTime {
 
 export function applyOp(fs: FsState, op: FsOp, ctx: ApplyCtx): { fs: FsState; result: FsResult } {
   assert(ctx.epoch === fs.epoch + 1, `applyOp: epoch ${ctx.epoch} does not follow ${fs.epoch}`)
-  const tx = new Tx(fs, ctx.epoch)
+  const tx = new Tx(fs, ctx.epoch, ctx)
   const result = apply(tx, op)
   assert(result.ok || tx.touched.size === 0, `applyOp: failed ${op.type} mutated the state`)
   tx.finish()

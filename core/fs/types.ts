@@ -1,6 +1,7 @@
 // Types of the file system state machine: attributes, inode versions, results. See spec/fs.md.
 import type { ChunkHash, Epoch, Pid } from '../types.ts'
 import type { BlockTree } from './blocks.ts'
+import type { Mutation } from '../mutations.ts'
 
 export const BLOCK_SIZE = 65536
 /** Largest file size (1 PiB); larger sizes are EFBIG. Keeps block indices far inside safe integers. */
@@ -179,6 +180,8 @@ export type FsResult = { readonly ok: true; readonly ino?: number } | { readonly
 export interface ApplyCtx {
   readonly epoch: Epoch
   readonly author: Pid
+  /** Test only (core/mutations.ts): a deliberately broken rule, to prove a checker catches it. */
+  readonly mutation?: Mutation
 }
 
 /** One line of the op log kept in the state: who did what at each epoch, and how it ended.

@@ -150,7 +150,7 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
   }
   const opBytes = encode(opToValue(op))
   const epoch = state.fs.epoch + 1
-  const { result } = applyOp(state.fs, op, { epoch, author: state.me })
+  const { result } = applyOp(state.fs, op, { epoch, author: state.me, ...mutationOf(ctx) })
   if (!result.ok) {
     // Nothing changed, nothing is broadcast; the attempt stays in the local log so that replay
     // (verify) walks the same epochs.
@@ -167,6 +167,11 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
   appendLog(state, ctx.out, { epoch, author: state.me, seq, txid, obf, kind: op.type, result: 'ok' })
   state.toPush.push(obf)
   return result
+}
+
+/** The test-only fs mutation, when one is set (core/mutations.ts). */
+function mutationOf(ctx: Ctx): { mutation?: 'retention-unlink' } {
+  return ctx.params.mutation === 'retention-unlink' ? { mutation: ctx.params.mutation } : {}
 }
 
 function entryHashOf(crypto: Crypto, entry: Entry): EntryHash {
@@ -190,7 +195,7 @@ export function skip(state: VolumeState, out: Out, record: SkipRecord): void {
 
 export function applyRemote(state: VolumeState, ctx: Ctx, p: Pending, plain: PlainOp): void {
   const epoch = state.fs.epoch + 1
-  const { result } = applyOp(state.fs, plain.op, { epoch, author: p.author })
+  const { result } = applyOp(state.fs, plain.op, { epoch, author: p.author, ...mutationOf(ctx) })
   appendLog(state, ctx.out, {
     epoch,
     author: p.author,
