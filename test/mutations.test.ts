@@ -27,6 +27,7 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'skip-tail-recovery': { config: {}, caughtBy: ['FOTB-8', 'FOTB-9'] },
   'accept-reused-invite': { config: { admission: 'closed' }, caughtBy: ['VOL-14'] },
   'admit-anyone': { config: { admission: 'closed' }, caughtBy: ['VOL-13'] },
+  'retention-unlink': { config: { retention: true }, caughtBy: ['FS-14'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {
