@@ -17,6 +17,9 @@ commands:
   invite    print a one-time invite to a volume, signed by the running node (a member)
   admit     admit a node to a volume by its id (the running node must be a member)
   leave     leave a volume
+  retain    put a path under retention until a date (extend-only), or set the volume's default and mode
+  hold      set or lift a legal hold on a path
+  retention a path's retention state, and who set it
   status    the node and its volumes (epoch, state root, ledger)
   members   the processes of a volume and their membership
   log       the volume's operation log, or the part of it that touched a path
@@ -57,6 +60,7 @@ export function main(argv: readonly string[], io: CommandIo = processIo()): numb
       return simCommand(rest, io)
     case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave': case 'invite': case 'admit':
     case 'status': case 'members': case 'log': case 'history': case 'cat': case 'verify':
+    case 'retain': case 'hold': case 'retention':
       tuneProcessMemory(process.env, command)
       return runtimeCommand(command, rest, io)
     default:

@@ -18,11 +18,13 @@ import { INSPECT_COMMANDS, INSPECT_USAGE, loadSnapshot, runInspect, type Command
 import { PacioMount } from './fuse.ts'
 import { PacioNode } from './node-service.ts'
 import type { CommandIo } from './sim-command.ts'
+import { RETENTION_USAGE, retentionRequest } from './retention-commands.ts'
 
 export const DEFAULT_VOLUME = 'default' as VolumeName
 export const DEFAULT_LISTEN = '127.0.0.1:7420'
 
 export const RUNTIME_USAGE: Record<string, string> = {
+  ...RETENTION_USAGE,
   init: `usage: paciofs init [--data <dir>]
 
 Creates a data directory with a fresh node key (secp256k1) and prints the node's id.
@@ -134,6 +136,10 @@ export async function runtimeCommand(command: string, argv: readonly string[], i
       case 'invite':
       case 'admit':
         return await admissionCommand(command, argv, io)
+      case 'retain':
+      case 'hold':
+      case 'retention':
+        return await retentionCommand(command, argv, io)
       default:
         throw new UsageError('USAGE', `unknown command '${command}'`)
     }
@@ -234,6 +240,20 @@ async function admissionCommand(command: 'invite' | 'admit', argv: readonly stri
   const dir = dataArg(values.data)
   const out = await callControl(controlSocketPath(dir), { command, argv: args })
   if (out === undefined) throw new Error(`no node is running on ${dir}; start it with \`paciofs serve --data ${dir}\` (it signs the ${command === 'invite' ? 'invite' : 'admit entry'} and must be a member)`)
+  return print(io, out)
+}
+
+/** `paciofs retain`, `hold`, `retention` (runtime/retention-commands.ts): asks the running node,
+ *  with the caller's uid and gid (the control socket is its owner's and root's only). */
+async function retentionCommand(command: 'retain' | 'hold' | 'retention', argv: readonly string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(argv)) return io.stdout(RETENTION_USAGE[command]!), 0
+  const cred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+  const req = retentionRequest(command, argv, cred, DEFAULT_VOLUME)
+  if ('error' in req) throw new UsageError('USAGE', req.error)
+  volumeArg(req.volume)
+  const dir = dataArg(req.data)
+  const out = await callControl(controlSocketPath(dir), { command, argv: req.argv })
+  if (out === undefined) throw new Error(`no node is running on ${dir}; start it with \`paciofs serve --data ${dir}\` or mount the volume (the node authors the operation)`)
   return print(io, out)
 }
 

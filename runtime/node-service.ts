@@ -16,6 +16,7 @@ import { controlSocketPath, loadKey, storePath } from './datadir.ts'
 import { NodeHost, type HostAddress } from './host.ts'
 import { runInspect, INSPECT_COMMANDS, type CommandOutput, type InspectCommand } from './inspect.ts'
 import { serveControl, type ControlRequest } from './control.ts'
+import { retentionControl } from './retention-commands.ts'
 import { verifyLive } from './live-verify.ts'
 import { frameTag } from './frames.ts'
 
@@ -219,6 +220,7 @@ export class PacioNode {
         source: 'live',
       })
     }
+    if (req.command === 'retain' || req.command === 'hold' || req.command === 'retention') return retentionControl(this.host, req.command, req.argv)
     const name = req.argv[0]
     const usage = (msg: string): CommandOutput => ({ exitCode: 2, stdout: '', stderr: `paciofs ${req.command}: ${msg}\n` })
     switch (req.command) {
