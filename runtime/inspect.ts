@@ -9,6 +9,7 @@
 // never half of one.
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { checkRetentionInvariants, retentionSummary } from '../core/fs/retention-check.ts'
 import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type CheckpointUse, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
 import { opOfRecord, plainReader, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
 import { recoveryWaitingFor } from '../core/fotb/index.ts'
@@ -713,7 +714,12 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       else if (audit.actual !== undefined) findings.push({ volume: name, where: `chunk ${h}`, what: 'chunk does not hash to its name', expected: h, found: audit.actual })
       else findings.push({ volume: name, where: `chunk ${h}`, what: 'chunk as stored', expected: 'present, hashing to its name', found: audit.problem })
     }
-    return { name, ledgerEntries, opsReplayed: v.log.length, chunks: chunkCount, chunkBytes, findings: 0 }
+    // Retention (spec/fs.md "Retention and legal hold"): the state now, and FS-14/FS-15 over the
+    // replica's whole past: a change of a retained or held object, or a shortened period.
+    for (const x of checkRetentionInvariants(v.fs)) findings.push({ volume: name, where: 'retention', what: x.id, expected: 'no change of a retained or held object, no shortened period', found: x.message })
+    const ms = Date.now()
+    const retention = retentionSummary(v.fs, { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 })
+    return { name, ledgerEntries, opsReplayed: v.log.length, chunks: chunkCount, chunkBytes, findings: 0, retention }
   })
   for (const s of summaries) s.findings = findings.filter((f) => f.volume === s.name).length
   const counts = {
@@ -736,6 +742,12 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       `${plural(counts.ledgerEntries, 'ledger entry', 'ledger entries')} checked, ${plural(counts.opsReplayed, 'op')} replayed, ` +
       `${plural(counts.chunks, 'chunk')} (${plural(counts.chunkBytes, 'byte')}) hashed, ${plural(counts.findings, 'finding')}`,
   )
+  for (const s of summaries) {
+    const r = s.retention
+    if (r.mode === null && r.retained + r.held + r.expired + r.open === 0) continue
+    lines.splice(lines.length - 1, 0, `verify: retention ${s.name}: ${r.mode ?? 'no mode set'}${r.defaultSec > 0 ? `, default ${r.defaultSec} s` : ''}${r.governors > 0 ? `, ${plural(r.governors, 'governor')}` : ''}; ` +
+      `${r.retained} retained${r.latestUntilSec !== null ? ` (latest until ${Math.abs(r.latestUntilSec) < 8.64e12 ? new Date(r.latestUntilSec * 1000).toISOString() : `${r.latestUntilSec} s`})` : ''}, ${r.held} held, ${r.expired} expired, ${r.open} open for their first write`)
+  }
   // A running node says what it read from disk, before the summary (which stays the last line).
   if (snap.disk !== undefined) lines.splice(lines.length - 1, 0, `verify: ${checked}`)
   return { exitCode, stdout: lines.join('\n') + '\n', stderr: '' }

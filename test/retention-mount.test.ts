@@ -130,4 +130,11 @@ describe.skipIf(!root)('retention through the mount', () => {
     expect((await cli('retain', '--default', '0', '--mode', 'governance', '--governor', pid)).stderr).toContain('EPERM')
     void USERS
   }, 120_000)
+
+  it('[FS-14] verify reports the retention state and finds no violation in the history', async () => {
+    const v = await cli('verify')
+    expect(v.stdout).toMatch(/verify: retention default: compliance, default 3600 s; \d+ retained \(latest until [^)]+\), \d+ held, \d+ expired/)
+    expect(v.stdout).toContain('verify: clean')
+    expect(v.code).toBe(0)
+  }, 120_000)
 })

@@ -86,3 +86,39 @@ function shrinks(ino: number, epoch: number, rp: Retention, rv: Retention | null
   if (rv !== null && timeCmp(rv.since, rp.since) < 0) out.push({ id: 'FS-15', message: `inode ${ino}: the record's time went back at epoch ${epoch}` })
   return out
 }
+
+/** What verify reports of a volume's retention state at time `now` (the auditor's clock: a
+ *  report, not a rule). Walks the live inodes once. */
+export interface RetentionSummary {
+  readonly mode: 'governance' | 'compliance' | null
+  readonly defaultSec: number
+  readonly governors: number
+  /** Objects with a period still running at `now` (a directory counts once for its subtree). */
+  readonly retained: number
+  readonly held: number
+  /** Periods that ended (the objects may change again unless held or below a protected directory). */
+  readonly expired: number
+  readonly open: number
+  readonly latestUntilSec: number | null
+}
+
+export function retentionSummary(fs: FsState, now: { sec: number; nsec: number }): RetentionSummary {
+  let retained = 0
+  let held = 0
+  let expired = 0
+  let open = 0
+  let latest: number | null = null
+  for (const rec of fs.inodes.values()) {
+    const r = retentionOf(rec.cur)
+    if (r === null) continue
+    if (r.hold) held++
+    if (r.open) open++
+    if (r.until !== null) {
+      if (timeCmp(r.until, now) > 0) retained++
+      else expired++
+      latest = latest === null ? r.until.sec : Math.max(latest, r.until.sec)
+    }
+  }
+  const cfg = volumeRetentionOf(fs.inodes.get(ROOT_INO)!.cur)
+  return { mode: cfg?.mode ?? null, defaultSec: cfg?.defaultSec ?? 0, governors: cfg?.governors.length ?? 0, retained, held, expired, open, latestUntilSec: latest }
+}
