@@ -9,7 +9,7 @@
 // never half of one.
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { checkRetentionInvariants, retentionSummary } from '../core/fs/retention-check.ts'
+import { checkRetentionInvariants, futureTimedChanges, retentionSummary } from '../core/fs/retention-check.ts'
 import { createNode, nodeConfig, restoreNode, verifyNodeVolume, type CheckpointUse, type NodeConfig, type NodeRestoreProblem, type NodeState } from '../core/node.ts'
 import { opOfRecord, plainReader, type LogRecord, type SkipRecord, type Status, type VolumeState } from '../core/volume/index.ts'
 import { recoveryWaitingFor } from '../core/fotb/index.ts'
@@ -718,6 +718,8 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     // replica's whole past: a change of a retained or held object, or a shortened period.
     for (const x of checkRetentionInvariants(v.fs)) findings.push({ volume: name, where: 'retention', what: x.id, expected: 'no change of a retained or held object, no shortened period', found: x.message })
     const ms = Date.now()
+    // A claimed op time more than 10 minutes ahead of this clock (more than any sane skew).
+    for (const x of futureTimedChanges(v.fs, { sec: Math.floor(ms / 1000), nsec: 0 }, 600)) findings.push({ volume: name, where: 'retention', what: 'claimed time in the future', expected: 'op times not later than the auditor\'s clock', found: x.message })
     const retention = retentionSummary(v.fs, { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 })
     return { name, ledgerEntries, opsReplayed: v.log.length, chunks: chunkCount, chunkBytes, findings: 0, retention }
   })

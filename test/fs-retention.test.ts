@@ -9,7 +9,7 @@ import { decode, encode } from '../core/codec.ts'
 import type { Pid } from '../core/types.ts'
 import type { Cred, FsOp, FsResult, FsState, FsTime } from '../core/fs/index.ts'
 import { applyOp, checkPermInvariants, createFs, exportTree, getattr, importTree, opToValue, stateRoot, validateOp } from '../core/fs/index.ts'
-import { checkRetentionInvariants } from '../core/fs/retention-check.ts'
+import { checkRetentionInvariants, futureTimedChanges, retentionSummary } from '../core/fs/retention-check.ts'
 import { RETENTION_XATTR, retentionOf } from '../core/fs/retention.ts'
 
 const ALICE = '02'.padEnd(66, 'a') as Pid
@@ -246,5 +246,18 @@ describe('the checkers and the formats', () => {
     expect(validateOp({ type: 'retention-config', mode: 'strict', defaultSec: 0, governors: [], cred: ROOT, time: at(1) }).ok).toBe(false)
     expect(validateOp({ type: 'retention-config', mode: 'governance', defaultSec: 0, governors: [BOB, ALICE], cred: ROOT, time: at(1) }).ok).toBe(false)
     expect(validateOp({ type: 'hold', path: '/x', on: 1, cred: ROOT, time: at(1) }).ok).toBe(false)
+  })
+
+  it('[FS-14] a false late time can end a period early; verify-side report names it while the clock is behind', () => {
+    const fs = volume()
+    must(fs, { type: 'retain', path: '/a/doc', until: at(1000), override: false, cred: ROOT, time: at(200) })
+    // The honest limit: an author claiming t = 5000 is judged after expiry.
+    expect(errnoOf(run(fs, { type: 'unlink', path: '/a/doc', cred: ROOT, time: at(5000) }, BOB))).toBe('ok')
+    expect(checkRetentionInvariants(fs)).toEqual([])
+    const found = futureTimedChanges(fs, at(300), 600)
+    expect(found.length).toBe(1)
+    expect(found[0]!.message).toContain('claimed time 5000')
+    expect(futureTimedChanges(fs, at(6000), 600)).toEqual([])
+    expect(retentionSummary(fs, at(300))).toMatchObject({ retained: 0, held: 0, mode: null })
   })
 })

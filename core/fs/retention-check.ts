@@ -122,3 +122,27 @@ export function retentionSummary(fs: FsState, now: { sec: number; nsec: number }
   const cfg = volumeRetentionOf(fs.inodes.get(ROOT_INO)!.cur)
   return { mode: cfg?.mode ?? null, defaultSec: cfg?.defaultSec ?? 0, governors: cfg?.governors.length ?? 0, retained, held, expired, open, latestUntilSec: latest }
 }
+
+/** Changes of objects that had a retention record, made by ops whose claimed time is later than
+ *  `now` plus `slackSec`: the one thing a false time can do (claim a time after a period's end to
+ *  change a document early, spec/fs.md "False times") leaves this trace while the auditor's clock
+ *  is still before that claimed time. A report for verify; the core's rule cannot use a clock. */
+export function futureTimedChanges(fs: FsState, now: { sec: number; nsec: number }, slackSec: number): Violation[] {
+  const out: Violation[] = []
+  let any = false
+  for (let e = fs.baseEpoch + 1; e <= fs.epoch && !any; e++) any = RETENTION_KINDS.has(fs.past.logLine(e)?.kind ?? '')
+  if (!any) return out
+  const limit = { sec: now.sec + slackSec, nsec: now.nsec }
+  for (const ino of fs.past.everInodes()) {
+    const versions = fs.past.versions(ino)
+    for (let i = 1; i < versions.length; i++) {
+      const p = versions[i - 1]!
+      const v = versions[i]!
+      if (retentionOf(p) === null || timeCmp(v.ctime, limit) <= 0) continue
+      const line = fs.past.logLine(v.epoch)
+      if (RETENTION_KINDS.has(line?.kind ?? '')) continue
+      out.push({ id: 'FS-14', message: `inode ${ino} ${v.deleted ? 'deleted' : 'changed'} at epoch ${v.epoch} by ${line?.kind ?? '?'} of ${line?.author ?? '?'} with a claimed time ${v.ctime.sec} later than the auditor's clock ${now.sec}: a false time may have ended its retention early` })
+    }
+  }
+  return out
+}
