@@ -721,7 +721,9 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
     // A claimed op time more than 10 minutes ahead of this clock (more than any sane skew).
     for (const x of futureTimedChanges(v.fs, { sec: Math.floor(ms / 1000), nsec: 0 }, 600)) findings.push({ volume: name, where: 'retention', what: 'claimed time in the future', expected: 'op times not later than the auditor\'s clock', found: x.message })
     const retention = retentionSummary(v.fs, { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 })
-    return { name, ledgerEntries, opsReplayed: v.log.length, chunks: chunkCount, chunkBytes, findings: 0, retention }
+    // Only a volume that uses retention gets the field (the JSON of the others stays as it was).
+    const used = retention.mode !== null || retention.retained + retention.held + retention.expired + retention.open > 0
+    return { name, ledgerEntries, opsReplayed: v.log.length, chunks: chunkCount, chunkBytes, findings: 0, ...(used ? { retention } : {}) }
   })
   for (const s of summaries) s.findings = findings.filter((f) => f.volume === s.name).length
   const counts = {
@@ -746,7 +748,7 @@ function verify(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   )
   for (const s of summaries) {
     const r = s.retention
-    if (r.mode === null && r.retained + r.held + r.expired + r.open === 0) continue
+    if (r === undefined) continue
     lines.splice(lines.length - 1, 0, `verify: retention ${s.name}: ${r.mode ?? 'no mode set'}${r.defaultSec > 0 ? `, default ${r.defaultSec} s` : ''}${r.governors > 0 ? `, ${plural(r.governors, 'governor')}` : ''}; ` +
       `${r.retained} retained${r.latestUntilSec !== null ? ` (latest until ${Math.abs(r.latestUntilSec) < 8.64e12 ? new Date(r.latestUntilSec * 1000).toISOString() : `${r.latestUntilSec} s`})` : ''}, ${r.held} held, ${r.expired} expired, ${r.open} open for their first write`)
   }
