@@ -137,4 +137,15 @@ describe.skipIf(!root)('retention through the mount', () => {
     expect(v.stdout).toContain('verify: clean')
     expect(v.code).toBe(0)
   }, 120_000)
+
+  it('[FS-14] after a restart from the store the records are still there and still refuse', async () => {
+    await posix.close()
+    await stopProc(proc)
+    await cleanupAll([mnt])
+    proc = await mountPaciofs(mnt, ['--data', data])
+    posix = new PosixOracle([{ label: 'mount', dir: mnt }])
+    expect(await as('root', { op: 'unlink', path: 'r1/doc' })).toBe('EPERM')
+    expect(await as('root', { op: 'write', path: 'r2/doc', data: 'x', offset: 0 })).toBe('EPERM')
+    expect((await cli('retention', '/r1/doc')).stdout).toContain('until ')
+  }, 120_000)
 })
