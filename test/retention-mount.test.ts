@@ -27,6 +27,7 @@ describe.skipIf(!root)('retention through the mount', () => {
   /** Every changing call of the issue on `f` (in directory `d`), as `user`: all must be EPERM. */
   const changing = (d: string, f: string): Op[] => [
     { op: 'write', path: f, data: 'changed', offset: 0 },
+    { op: 'write', path: f, data: 'changed', flags: ['O_WRONLY', 'O_TRUNC'] },
     { op: 'truncate', path: f, length: 0 },
     { op: 'unlink', path: f },
     { op: 'rename', path: f, path2: `${d}/away` },
