@@ -261,3 +261,63 @@ describe('the checkers and the formats', () => {
     expect(retentionSummary(fs, at(300))).toMatchObject({ retained: 0, held: 0, mode: null })
   })
 })
+
+describe('a property over random histories', () => {
+  // Random retention ops (true and false times, overrides, holds, a governance configuration by
+  // ALICE) mixed with every changing op on a few files and a directory. Independently of
+  // core/fs/retention.ts, the test keeps each path's period and hold as the ops it saw succeed
+  // set them, and requires: a changing op on a path whose period (compared with the latest time a
+  // retention op on it claimed) or hold is active is EPERM; a period never shrinks without a
+  // governor's override; and the checkers find nothing.
+  it('[FS-14] [FS-15] changing ops on protected paths are EPERM and periods only grow, over random histories', async () => {
+    const fc = (await import('fast-check')).default
+    const paths = ['/a/doc', '/a/other', '/a/sub/f']
+    const opArb = fc.record({
+      kind: fc.constantFrom('retain', 'retain', 'override', 'hold-on', 'hold-off', 'write', 'truncate', 'unlink', 'rename', 'chmod', 'setxattr', 'link', 'utimens'),
+      path: fc.constantFrom(...paths),
+      t: fc.integer({ min: 0, max: 2000 }),
+      until: fc.integer({ min: 0, max: 3000 }),
+      author: fc.constantFrom(ALICE, BOB),
+    })
+    fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (steps) => {
+      const fs = volume()
+      must(fs, { type: 'mkdir', path: '/a/sub', mode: 0o777, ino: nextIno++, cred: OWNER, time: at(100) })
+      must(fs, { type: 'create', path: '/a/sub/f', mode: 0o666, ino: nextIno++, cred: OWNER, time: at(100) })
+      must(fs, { type: 'retention-config', mode: 'governance', defaultSec: 0, governors: [ALICE], cred: ROOT, time: at(100) })
+      const model = new Map<string, { until: number; since: number; hold: boolean }>()
+      for (const s of steps) {
+        const b = { cred: ROOT, time: at(s.t) }
+        const m = model.get(s.path)
+        const active = m !== undefined && (m.hold || m.until > Math.max(s.t, m.since))
+        let op: FsOp
+        switch (s.kind) {
+          case 'retain': case 'override': op = { type: 'retain', path: s.path, until: at(s.until), override: s.kind === 'override', ...b }; break
+          case 'hold-on': case 'hold-off': op = { type: 'hold', path: s.path, on: s.kind === 'hold-on', ...b }; break
+          case 'write': op = { type: 'write', path: s.path, size: 7, blocks: [], ...b }; break
+          case 'truncate': op = { type: 'truncate', path: s.path, size: 1, ...b }; break
+          case 'unlink': op = { type: 'unlink', path: s.path, ...b }; break
+          case 'rename': op = { type: 'rename', from: s.path, to: `${s.path}-moved`, ...b }; break
+          case 'chmod': op = { type: 'chmod', path: s.path, mode: 0o600, ...b }; break
+          case 'setxattr': op = { type: 'setxattr', path: s.path, name: 'user.p', value: new Uint8Array([1]), flags: 0, ...b }; break
+          case 'link': op = { type: 'link', from: s.path, to: `${s.path}-link${nextIno++}`, ...b }; break
+          default: op = { type: 'utimens', path: s.path, atime: 'now', mtime: 'now', ...b }
+        }
+        const r = run(fs, op, s.author)
+        const changing = !['retain', 'override', 'hold-on', 'hold-off'].includes(s.kind)
+        if (changing && active && getattr(fs, s.path).ok) expect(`${s.kind} ${s.path}: ${errnoOf(r)}`).toBe(`${s.kind} ${s.path}: EPERM`)
+        if (r.ok && (s.kind === 'unlink' || s.kind === 'rename')) model.delete(s.path)
+        if (r.ok && !changing) {
+          const old = model.get(s.path) ?? { until: -Infinity, since: s.t, hold: false }
+          const since = Math.max(old.since, s.t)
+          if (s.kind === 'retain' || s.kind === 'override') {
+            if (s.kind === 'retain') expect(s.until).toBeGreaterThanOrEqual(old.until)
+            else expect(s.author).toBe(ALICE)
+            model.set(s.path, { until: s.until, since, hold: old.hold })
+          } else model.set(s.path, { until: old.until, since, hold: s.kind === 'hold-on' })
+        }
+      }
+      expect(checkRetentionInvariants(fs)).toEqual([])
+      expect(checkPermInvariants(fs)).toEqual([])
+    }), { numRuns: 300, seed: 14 })
+  })
+})
