@@ -8,7 +8,7 @@ import type { VolumeState } from '../core/volume/index.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { getattr } from '../core/fs/view.ts'
 import { ROOT_INO, type Cred, type FsTime } from '../core/fs/types.ts'
-import { retentionOf, RETENTION_XATTR, volumeRetentionOf, VOLUME_RETENTION_XATTR, type Retention } from '../core/fs/retention.ts'
+import { retentionOf, RETENTION_XATTR, volumeRetentionOf, type Retention } from '../core/fs/retention.ts'
 import type { CommandOutput } from './inspect.ts'
 import type { NodeReply, NodeRequest } from '../core/node.ts'
 
@@ -138,7 +138,7 @@ export async function retentionControl(host: Host, command: string, argv: readon
   const r = await host.request({ type: 'fs', volume, call })
   if (!r.ok) {
     const errno = 'errno' in r ? r.errno : 'error'
-    const why = errno === 'EPERM' ? explainEperm(command, call) : errno === 'EINVAL' ? 'the period is already over (give a later --until or a longer --for)' : 'detail' in r ? String(r.detail) : errno
+    const why = errno === 'EPERM' ? explainEperm(command, call) : errno === 'EINVAL' ? (call.type === 'retention-config' ? 'compliance lists no governors (nobody may override)' : 'the period is already over (give a later --until or a longer --for)') : 'detail' in r ? String(r.detail) : errno
     return fail(command, `${errno}: ${why}`)
   }
   return { exitCode: 0, stdout: `${done}\n`, stderr: '' }
@@ -197,6 +197,5 @@ function show(vol: VolumeState, path: string): CommandOutput {
     }
     prev = bytes
   }
-  void VOLUME_RETENTION_XATTR
   return { exitCode: 0, stdout: lines.join('\n') + '\n', stderr: '' }
 }
