@@ -65,4 +65,19 @@ describe('issue 16 seeds', () => {
     expect(r.notes.some((n) => n.includes('removed as a withholder of #11'))).toBe(true)
     expect(r.events).toBeLessThan(20_000)
   })
+  // Known failure, open (found in session 25 while checking issue 14's seed 520 with --retention,
+  // which fails the same way): a member isolated, then crashed losing its newest batch, with the
+  // timer clocks skewed 0.5-2x, is removed as a withholder in vol1 by the three correct members,
+  // and VOL-11's lost-tail exception does not see it (vol1 has no skip record of it). it.fails
+  // pins it until the cause is fixed; then this becomes an ordinary test.
+  it.fails('[VOL-11] seed 524, 200 ops, lost tail after a partition, skewed clocks: the correct member that lost its tail stays (known failure)', () => {
+    const plan = {
+      lossPct: 1, dupPct: 20, delayMinMs: 1, delayMaxMs: 7,
+      partitions: [{ startMs: 5, durationMs: 12244, kind: 'isolate' as const, side: [1] }],
+      crashes: [{ node: 1, startMs: 13866, downMs: 15289, torn: 0, flips: [], lostTail: 1 }],
+      skew: [0.62, 0.91, 0.51, 1.99, 1.33], byzantine: ['replay' as const], diskFull: [],
+    }
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 524, ops: 200 }, plan)
+    expect(r.violations).toEqual([])
+  })
 })
