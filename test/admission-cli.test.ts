@@ -6,10 +6,9 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor, waitForLine, type Proc } from './support/procs.ts'
+import { cleanupAll, freePort, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor, waitForLine, type Proc } from './support/procs.ts'
 import { NodeHost } from '../runtime/host.ts'
 import { loadKey, storePath } from '../runtime/datadir.ts'
 import type { VolumeName } from '../core/types.ts'
@@ -23,14 +22,6 @@ afterAll(async () => {
   await cleanupAll(mounts)
   rmSync(root, { recursive: true, force: true })
 })
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', () => ok()))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((ok) => s.close(() => ok()))
-  return port
-}
 
 async function initNode(name: string): Promise<string> {
   const r = await runPaciofs(['init', '--data', dir(name)])

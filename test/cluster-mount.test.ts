@@ -6,11 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor, waitForLine } from './support/procs.ts'
+import { cleanupAll, freePort, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor, waitForLine } from './support/procs.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'paciofs-cluster-'))
 chmodSync(root, 0o755) // other users reach the client mounts below it
@@ -27,14 +26,6 @@ afterAll(async () => {
   await cleanupAll(mounts)
   rmSync(root, { recursive: true, force: true })
 })
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', () => ok()))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((ok) => s.close(() => ok()))
-  return port
-}
 
 const readOr = (p: string): Promise<string | undefined> => fs.readFile(p, 'utf8').catch(() => undefined)
 const eventually = (what: string, p: string, content: string) => waitFor(`${what}: ${p} = ${JSON.stringify(content)}`, async () => (await readOr(p)) === content, 60_000, 100)

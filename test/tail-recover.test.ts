@@ -8,11 +8,10 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { storePath } from '../runtime/datadir.ts'
-import { cleanupAll, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor } from './support/procs.ts'
+import { cleanupAll, freePort, mountPaciofs, runPaciofs, startPaciofs, stopProc, waitFor } from './support/procs.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'paciofs-tailrec-'))
 const mounts: string[] = []
@@ -23,13 +22,6 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true })
 })
 
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', () => ok()))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((ok) => s.close(() => ok()))
-  return port
-}
 const readOr = (p: string): Promise<string | undefined> => fs.readFile(p, 'utf8').catch(() => undefined)
 const eventually = (what: string, p: string, content: string) => waitFor(`${what}: ${p}`, async () => (await readOr(p)) === content, 60_000, 100)
 const status = async (d: string) => JSON.parse((await runPaciofs(['status', '--json', '--data', dir(d)])).stdout).volumes[0]

@@ -7,6 +7,7 @@
 // passes 32 bytes from node:crypto. Payloads are opaque here; core/channel/session.ts gives them
 // their meaning (the node's identity).
 import { x25519 } from '@noble/curves/ed25519.js'
+import { concatBytes } from '../bytes.ts'
 import { assert } from '../types.ts'
 import { CipherState, TAG_BYTES, type Aead } from './cipher.ts'
 import { SymmetricState } from './symmetric.ts'
@@ -98,15 +99,7 @@ export class HandshakeState {
     }
     parts.push(this.ss.encryptAndHash(payload))
     this.index++
-    let length = 0
-    for (const p of parts) length += p.length
-    const out = new Uint8Array(length)
-    let at = 0
-    for (const p of parts) {
-      out.set(p, at)
-      at += p.length
-    }
-    return out
+    return concatBytes(...parts)
   }
 
   /** Reads the peer's next message; any failure is final (the handshake cannot resume). */

@@ -7,12 +7,14 @@ import type { Crypto } from '../crypto.ts'
 import { toHex } from '../bytes.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../types.ts'
 import { DH_BYTES } from './handshake.ts'
+import { PID_BYTES, SIG_BYTES } from '../ledger/format.ts'
 
 export const CHANNEL_TAG = 'paciofs/channel/v1'
 export const IDENTITY_TAG = 'paciofs/identity/v1'
 export const STATIC_KEY_TAG = 'paciofs/channel-static/v1'
-export const PUBLIC_KEY_BYTES = 33
-export const SIGNATURE_BYTES = 64
+/** A node id (compressed secp256k1 key) and a signature, as the ledger has them. */
+export const PUBLIC_KEY_BYTES = PID_BYTES
+export const SIGNATURE_BYTES = SIG_BYTES
 /** A node serves a handful of volumes; 1024 names of at most 64 bytes fit in a handshake frame. */
 export const IDENTITY_VOLUMES_MAX = 1024
 

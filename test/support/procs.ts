@@ -3,6 +3,7 @@
 // process must not touch its own mount), so tests may use the file system API on mounts freely.
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { stat } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { cleanupStaleMount, findMount } from '../../runtime/fuse.ts'
@@ -91,4 +92,13 @@ export async function stopProc(p: Proc, signal: NodeJS.Signals = 'SIGTERM', grac
 export async function cleanupAll(mountDirs: readonly string[]): Promise<void> {
   await Promise.all([...live].map((p) => stopProc(p, 'SIGTERM', 5_000)))
   for (const d of mountDirs) await cleanupStaleMount(d).catch(() => undefined)
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it; closed again at once). */
+export async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', () => ok()))
+  const port = (s.address() as { port: number }).port
+  await new Promise<void>((ok) => s.close(() => ok()))
+  return port
 }
