@@ -68,8 +68,9 @@ describe('issue 16 seeds', () => {
   // Known failure, open (found in session 25 while checking issue 14's seed 520 with --retention,
   // which fails the same way): a member isolated, then crashed losing its newest batch, with the
   // timer clocks skewed 0.5-2x, is removed as a withholder in vol1 by the three correct members,
-  // and VOL-11's lost-tail exception does not see it (vol1 has no skip record of it). it.fails
-  // pins it until the cause is fixed; then this becomes an ordinary test.
+  // and VOL-11's lost-tail exception (sim/invariants.ts lostPlainOps) does not see it: the run
+  // notes that the replicas disagree on a withheld op in vol1 (not all of them skipped it).
+  // it.fails pins it until the cause is fixed; then this becomes an ordinary test.
   it.fails('[VOL-11] seed 524, 200 ops, lost tail after a partition, skewed clocks: the correct member that lost its tail stays (known failure)', () => {
     const plan = {
       lossPct: 1, dupPct: 20, delayMinMs: 1, delayMaxMs: 7,
