@@ -1,0 +1,70 @@
+// Commit and order (spec/totb.md "Commit", "Order"): Bullshark's rule over the judged DAG. A
+// leader with f + 1 votes is committed directly; the leaders between it and the last ordered one
+// are ordered first if a strong path leads to them from the newer ordered leader, else skipped.
+// Each ordered leader orders its causal history (strong, weak and previous-vertex edges) that
+// was not ordered yet, sorted by (round, author), each vertex expanded into its batch.
+import { leaderVertex, type TotbOut, type TotbState, type Vertex } from './state.ts'
+
+/** Whether `to` is reachable from `from` along strong references only. */
+export function strongPath(from: Vertex, to: Vertex): boolean {
+  let frontier = new Set<Vertex>([from])
+  for (let round = from.round; round > to.round; round--) {
+    const next = new Set<Vertex>()
+    for (const v of frontier) for (const u of v.strong) next.add(u)
+    if (next.size === 0) return false
+    frontier = next
+  }
+  return frontier.has(to)
+}
+
+export function commitLeader(state: TotbState, round: number, out: TotbOut): void {
+  const leader = leaderVertex(state, round)
+  if (leader === undefined || round <= state.orderedLeaderRound) return
+  const chain: Vertex[] = [leader]
+  if (state.params.mutation !== 'totb-skip-indirect') {
+    let anchor = leader
+    for (let r = round - 2; r > state.orderedLeaderRound; r -= 2) {
+      const earlier = leaderVertex(state, r)
+      if (earlier !== undefined && strongPath(anchor, earlier)) {
+        chain.push(earlier)
+        anchor = earlier
+      }
+    }
+  }
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const l = chain[i]!
+    orderHistory(state, l, out)
+    out.leaders.push({ round: l.round, author: l.author, direct: i === 0 })
+  }
+  state.orderedLeaderRound = round
+}
+
+/** Order the not yet ordered part of a leader's causal history. */
+function orderHistory(state: TotbState, leader: Vertex, out: TotbOut): void {
+  const found: Vertex[] = []
+  const stack: Vertex[] = [leader]
+  leader.ordered = true
+  while (stack.length > 0) {
+    const v = stack.pop()!
+    found.push(v)
+    for (const edges of [v.strong, v.weak]) {
+      for (const u of edges) {
+        if (!u.ordered) {
+          u.ordered = true
+          stack.push(u)
+        }
+      }
+    }
+    if (v.prev !== undefined && !v.prev.ordered) {
+      v.prev.ordered = true
+      stack.push(v.prev)
+    }
+  }
+  found.sort((a, b) => a.round - b.round || (a.author < b.author ? -1 : a.author > b.author ? 1 : 0))
+  for (const v of found) {
+    state.uncovered.delete(v)
+    if (v.batch.length > 0) state.unorderedWork--
+    for (const e of v.batch) out.ordered.push(e)
+    state.position += v.batch.length
+  }
+}

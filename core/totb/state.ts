@@ -1,0 +1,149 @@
+// totb's state and parameters (spec/totb.md): the DAG of vertices judged from the delivered
+// chains, what is ordered so far, and the proposer's own progress. The layer: vertex.ts (the
+// payload format), judge.ts (delivered entries in, valid vertices out), order.ts (Bullshark's
+// commit rule and the order), propose.ts (when and what this node's next vertex is).
+import type { EntryHash, Pid, Seq, TimeMs } from '../types.ts'
+
+/** Test only: deliberately broken variants, to prove the simulator's checks can fail. */
+export type TotbMutation =
+  /** a leader is committed directly with f votes of the next round instead of f + 1. */
+  | 'totb-commit-with-f'
+  /** a direct commit orders only its own leader, skipping the earlier leaders it reaches. */
+  | 'totb-skip-indirect'
+  /** a vertex with q - 1 strong references is accepted as valid. */
+  | 'totb-accept-fewer-refs'
+
+export const TOTB_MUTATIONS: readonly TotbMutation[] = ['totb-commit-with-f', 'totb-skip-indirect', 'totb-accept-fewer-refs']
+
+export interface TotbParams {
+  /** How long a node that holds a quorum of a round waits for the leader (or its votes) before
+   *  it makes its next vertex anyway. Liveness only: no safety rule reads a clock. */
+  readonly leaderTimeoutMs: number
+  /** Most weak references in one vertex (a vertex with more is invalid); a node with more
+   *  vertices to cover refers to the oldest and covers the rest with its next vertex. */
+  readonly maxWeakRefs: number
+  readonly mutation?: TotbMutation
+}
+
+export const DEFAULT_TOTB_PARAMS: TotbParams = { leaderTimeoutMs: 200, maxWeakRefs: 64 }
+
+export interface EntryId {
+  readonly author: Pid
+  readonly seq: Seq
+  readonly hash: EntryHash
+}
+
+/** A valid vertex: judged so by every correct member alike (TOTB-5). */
+export interface Vertex extends EntryId {
+  readonly round: number
+  /** Valid vertices of round - 1 (at least q, distinct authors). */
+  readonly strong: readonly Vertex[]
+  /** Valid vertices of earlier rounds that the author had not covered yet. */
+  readonly weak: readonly Vertex[]
+  /** The author's previous valid vertex: its history comes first (FIFO, TOTB-3). */
+  readonly prev: Vertex | undefined
+  /** The author's non-vertex entries since `prev`, in seq order: what ordering this vertex orders. */
+  readonly batch: readonly EntryId[]
+  ordered: boolean
+  /** In the history of one of this node's own vertices (so it needs no weak reference of ours). */
+  covered: boolean
+}
+
+/** A delivered entry not judged yet, because an earlier entry of its author waits. */
+export interface Pending extends EntryId {
+  readonly payload: Uint8Array
+}
+
+export interface AuthorTotb {
+  /** Highest seq judged; entries above it are in `pending` (seq order) or not delivered yet. */
+  judged: Seq
+  readonly pending: Pending[]
+  /** The author's valid vertices by seq. */
+  readonly vertices: Map<Seq, Vertex>
+  last: Vertex | undefined
+  /** Non-vertex entries judged since `last`: the batch of the author's next valid vertex. */
+  carry: EntryId[]
+}
+
+export interface TotbState {
+  readonly me: Pid
+  /** The members, sorted: leaders are chosen from it round-robin. */
+  readonly committee: readonly Pid[]
+  readonly n: number
+  readonly f: number
+  readonly q: number
+  readonly params: TotbParams
+  readonly authors: Map<Pid, AuthorTotb>
+  /** Valid vertices by round and author. */
+  readonly rounds: Map<number, Map<Pid, Vertex>>
+  /** Per leader round: how many valid vertices of the next round refer to its leader strongly. */
+  readonly votes: Map<number, number>
+  /** When this node first held a quorum of a round (time arrives with each input). */
+  readonly quorumAt: Map<number, TimeMs>
+  /** The highest round of which this node holds q valid vertices (0: none yet). */
+  quorumRound: number
+  /** Round of the newest leader ordered (0: none). */
+  orderedLeaderRound: number
+  /** Entries ordered so far: the next one gets position `position + 1`. */
+  position: number
+  /** Round of this node's own newest vertex, appended (0: none). */
+  ownRound: number
+  /** Own non-vertex entries appended since the own newest vertex. */
+  ownCarry: number
+  /** Valid vertices with a non-empty batch that are not ordered yet: work left to do. */
+  unorderedWork: number
+  /** The highest round of any valid vertex: a member ahead of our own newest vertex has work
+   *  (or joined one that has), and its round needs our vertex for a quorum. */
+  topRound: number
+  /** Valid vertices not covered by an own vertex, not ordered: candidates for weak references. */
+  readonly uncovered: Set<Vertex>
+  readonly counters: Map<string, number>
+}
+
+export interface TotbOut {
+  /** Entries in the order every correct member orders them, positions position+1.. */
+  readonly ordered: EntryId[]
+  /** Vertex payloads the host must append to this node's own chain, in this order, now. */
+  readonly vertices: Uint8Array[]
+  /** Leaders committed in this step, oldest first (for traces). */
+  readonly leaders: { round: number; author: Pid; direct: boolean }[]
+}
+
+export function newTotbOut(): TotbOut {
+  return { ordered: [], vertices: [], leaders: [] }
+}
+
+export function faultBound(n: number): number {
+  return Math.floor((n - 1) / 3)
+}
+
+export function newTotb(me: Pid, members: readonly Pid[], params: TotbParams = DEFAULT_TOTB_PARAMS): TotbState {
+  const committee = [...new Set(members)].sort()
+  const n = committee.length
+  const f = faultBound(n)
+  const authors = new Map<Pid, AuthorTotb>()
+  for (const pid of committee) authors.set(pid, { judged: 0, pending: [], vertices: new Map(), last: undefined, carry: [] })
+  return {
+    me, committee, n, f, q: n - f, params, authors,
+    rounds: new Map(), votes: new Map(), quorumAt: new Map(),
+    quorumRound: 0, orderedLeaderRound: 0, position: 0, ownRound: 0, ownCarry: 0, unorderedWork: 0, topRound: 0,
+    uncovered: new Set(), counters: new Map(),
+  }
+}
+
+/** Leaders sit on odd rounds, round-robin over the committee. */
+export function isLeaderRound(round: number): boolean {
+  return round % 2 === 1
+}
+
+export function leaderOf(state: TotbState, round: number): Pid {
+  return state.committee[((round - 1) / 2) % state.n]!
+}
+
+export function leaderVertex(state: TotbState, round: number): Vertex | undefined {
+  return state.rounds.get(round)?.get(leaderOf(state, round))
+}
+
+export function bump(state: TotbState, key: string, by = 1): void {
+  state.counters.set(key, (state.counters.get(key) ?? 0) + by)
+}

@@ -1,0 +1,242 @@
+// A simulator of totb alone (spec/totb.md), over a model of what fotb guarantees: every author
+// has one chain (FOTB-5: no correct members deliver different entries at one seq), each member
+// receives each author's entries in seq order (FOTB-3), after delays the network and Byzantine
+// relays choose, and eventually all of them (FOTB-5 after heal). On this model the real core/totb
+// reducers of n members run in virtual time, Byzantine members shape their vertices
+// (sim/totb/byzantine.ts), and sim/totb/check.ts checks every TOTB invariant.
+// The whole stack (volume, fotb, totb) under the full fault model is sim/run.ts's job.
+import { sha256 } from '@noble/hashes/sha2.js'
+import { encode } from '../../core/codec.ts'
+import { concatBytes, toHex, utf8 } from '../../core/bytes.ts'
+import type { EntryHash, Pid } from '../../core/types.ts'
+import * as totb from '../../core/totb/index.ts'
+import { Prng } from '../prng.ts'
+import { TotbChecker, type ChainEntry, type TotbViolation } from './check.ts'
+import { BYZANTINE_VERTEX_STRATEGIES, shapeVertex, type ByzantineVertexStrategy } from './byzantine.ts'
+
+export interface DagSimConfig {
+  readonly seed: number
+  readonly nodes: number
+  /** Byzantine members, at most floor((nodes - 1) / 3) for the promises to hold. */
+  readonly byzantine: number
+  /** Operations appended in the fault phase, spread over the members (Byzantine ones too). */
+  readonly ops: number
+  /** Delay spikes, partitions and adversarial delivery of Byzantine chains in the fault phase. */
+  readonly faults: boolean
+  /** Byzantine strategies to choose from (one per Byzantine member, by the seed). */
+  readonly strategies: readonly ByzantineVertexStrategy[]
+  readonly leaderTimeoutMs: number
+  readonly mutation?: totb.TotbMutation
+}
+
+export const DEFAULT_DAG_CONFIG: DagSimConfig = {
+  seed: 1, nodes: 4, byzantine: 1, ops: 60, faults: true, strategies: BYZANTINE_VERTEX_STRATEGIES, leaderTimeoutMs: 150,
+}
+
+const FAULT_PHASE_MS = 8_000
+const HEAL_PHASE_MS = 20_000
+const TICK_MS = 10
+
+export interface DagSimResult {
+  readonly config: DagSimConfig
+  readonly violations: TotbViolation[]
+  /** Per correct member: entries ordered. */
+  readonly ordered: number[]
+  readonly rounds: number
+  readonly vertices: number
+  readonly rejections: Record<string, number>
+  readonly strategies: Record<string, ByzantineVertexStrategy>
+  readonly events: number
+  /** A digest of every member's order, equal for equal configs (replay is exact). */
+  readonly orderHash: string
+}
+
+type Event =
+  | { kind: 'deliver'; to: number; author: number; seq: number }
+  | { kind: 'tick'; node: number }
+  | { kind: 'op'; node: number }
+
+/** A binary heap of events by (time, insertion), so equal times keep their order. */
+class Queue {
+  private readonly items: { at: number; n: number; e: Event }[] = []
+  private count = 0
+  get size(): number {
+    return this.items.length
+  }
+  push(at: number, e: Event): void {
+    const items = this.items
+    items.push({ at, n: this.count++, e })
+    let i = items.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (before(items[p]!, items[i]!)) break
+      ;[items[p], items[i]] = [items[i]!, items[p]!]
+      i = p
+    }
+  }
+  pop(): { at: number; e: Event } {
+    const items = this.items
+    const top = items[0]!
+    const last = items.pop()!
+    if (items.length > 0) {
+      items[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < items.length && before(items[l]!, items[m]!)) m = l
+        if (r < items.length && before(items[r]!, items[m]!)) m = r
+        if (m === i) break
+        ;[items[m], items[i]] = [items[i]!, items[m]!]
+        i = m
+      }
+    }
+    return top
+  }
+}
+
+function before(a: { at: number; n: number }, b: { at: number; n: number }): boolean {
+  return a.at < b.at || (a.at === b.at && a.n < b.n)
+}
+
+export function runDagSim(config: DagSimConfig): DagSimResult {
+  const prng = new Prng(config.seed)
+  const net = prng.fork()
+  const byzRng = prng.fork()
+  const n = config.nodes
+  const pids: Pid[] = []
+  for (let i = 0; i < n; i++) pids.push(('02' + toHex(prng.bytes(32))) as Pid)
+  const byzantine = new Set<number>()
+  while (byzantine.size < Math.min(config.byzantine, n)) byzantine.add(prng.int(n))
+  const strategies = new Map<number, ByzantineVertexStrategy>()
+  for (const b of byzantine) strategies.set(b, prng.pick(config.strategies))
+  const params: totb.TotbParams = { ...totb.DEFAULT_TOTB_PARAMS, leaderTimeoutMs: config.leaderTimeoutMs, mutation: config.mutation }
+  const states = pids.map((p) => totb.newTotb(p, pids, params))
+  const chains = new Map<Pid, ChainEntry[]>(pids.map((p) => [p, []]))
+  const correct = pids.filter((_, i) => !byzantine.has(i))
+  const checker = new TotbChecker(chains, correct)
+  const queue = new Queue()
+  /** Per receiver and author: the time of the last scheduled delivery (FIFO per pair). */
+  const lastAt = pids.map(() => new Array<number>(n).fill(0))
+  const isolated: { node: number; from: number; to: number }[] = []
+  if (config.faults) {
+    for (let k = prng.int(3); k > 0; k--) {
+      const from = prng.range(0, FAULT_PHASE_MS - 1000)
+      isolated.push({ node: prng.int(n), from, to: from + prng.range(300, 3000) })
+    }
+  }
+
+  const slowLinks = new Map<string, boolean>()
+  if (config.faults) {
+    for (let w = 0; w < FAULT_PHASE_MS / 500; w++) {
+      for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (a !== b) slowLinks.set(`${a}:${b}:${w}`, prng.chance(0.05))
+    }
+  }
+
+  function delay(author: number, to: number, now: number): number {
+    if (author === to) return net.range(0, 2)
+    let d = net.range(1, 12)
+    const slowAuthor = strategies.get(author) === 'slow'
+    if (slowAuthor) d += Math.round(config.leaderTimeoutMs * 1.5)
+    if (config.faults && now < FAULT_PHASE_MS) {
+      if (net.chance(0.05)) d += net.range(50, 600)
+      // Asymmetric knowledge: in each 500 ms window some links are slow, the others not.
+      if (slowLinks.get(`${author}:${to}:${Math.floor(now / 500)}`) ?? false) d += 300
+      if (byzantine.has(author) && net.chance(0.5)) d += net.range(0, 1500) // a relay that holds back
+      for (const w of isolated) if ((w.node === to || w.node === author) && now >= w.from && now < w.to) d = Math.max(d, w.to - now + net.range(1, 20))
+    }
+    return d
+  }
+
+  // The network on the side of an 'avoid-leader' member b in the fault phase, when b leads round
+  // R + 1 (R even): the correct leader of round R - 1 reaches one correct member late (so it does
+  // not vote), and every vote of round R but the first reaches the others late (so they see f + 1
+  // votes only later). A member that holds both votes commits that leader directly; the others
+  // then commit b's vertex, which must still reach the leader through its q refs.
+  const splitter = [...strategies].find(([, s]) => s === 'avoid-leader')?.[0]
+  const firstVoter = new Map<number, number>()
+  const slowed = new Map<number, number>()
+  function splitHold(node: number, payload: Uint8Array, to: number, now: number): number {
+    if (splitter === undefined || !config.faults || now >= FAULT_PHASE_MS || byzantine.has(node) || to === node || !totb.claimsVertex(payload)) return 0
+    const v = totb.decodeVertex(payload)
+    if (v === undefined) return 0
+    const b = pids[splitter]!
+    const hold = config.leaderTimeoutMs * 2
+    if (v.round % 2 === 1 && totb.leaderOf(states[0]!, v.round + 2) === b && totb.leaderOf(states[0]!, v.round) === pids[node]) {
+      if (!slowed.has(v.round)) slowed.set(v.round, byzRng.pick(correct.map((p) => pids.indexOf(p)).filter((i) => i !== node)))
+      return slowed.get(v.round) === to ? hold : 0
+    }
+    if (v.round % 2 === 0 && totb.leaderOf(states[0]!, v.round + 1) === b) {
+      const leader = totb.leaderOf(states[0]!, v.round - 1)
+      if (!v.strong.some((r) => r.author === leader)) return 0
+      if (!firstVoter.has(v.round)) firstVoter.set(v.round, node)
+      return firstVoter.get(v.round) === node ? 0 : hold
+    }
+    return 0
+  }
+
+  function append(node: number, payload: Uint8Array, now: number): void {
+    const pid = pids[node]!
+    const chain = chains.get(pid)!
+    const seq = chain.length + 1
+    const hash = toHex(sha256(concatBytes(utf8(`${pid}:${seq}:`), payload))) as EntryHash
+    chain.push({ seq, hash, payload })
+    if (strategies.get(node) === 'silent') return
+    for (let to = 0; to < n; to++) {
+      const at = Math.max(lastAt[to]![node]!, now + delay(node, to, now) + splitHold(node, payload, to, now))
+      lastAt[to]![node] = at
+      queue.push(at, { kind: 'deliver', to, author: node, seq })
+    }
+  }
+
+  function handle(node: number, out: totb.TotbOut, now: number): void {
+    if (!byzantine.has(node)) checker.onOrdered(pids[node]!, out.ordered, now)
+    for (const payload of out.vertices) {
+      const shaped = byzantine.has(node) ? shapeVertex(strategies.get(node)!, states[node]!, payload, byzRng) : [payload]
+      for (const p of shaped) append(node, p, now)
+    }
+  }
+
+  // The workload: each op at a random time of the fault phase by a random member.
+  for (let i = 0; i < config.ops; i++) queue.push(prng.range(0, FAULT_PHASE_MS), { kind: 'op', node: prng.int(n) })
+  for (let i = 0; i < n; i++) queue.push(prng.range(0, TICK_MS), { kind: 'tick', node: i })
+  let opCount = 0
+  let events = 0
+  const end = FAULT_PHASE_MS + HEAL_PHASE_MS
+  while (queue.size > 0) {
+    const { at, e } = queue.pop()
+    if (at > end) break
+    events++
+    if (e.kind === 'tick') {
+      handle(e.node, totb.onTick(states[e.node]!, at), at)
+      queue.push(at + TICK_MS, e)
+    } else if (e.kind === 'op') {
+      // Conflicting writes: few keys, every member writes them (the order decides the value).
+      append(e.node, encode(['op', `k${opCount % 5}`, opCount++]), at)
+      totb.noteOwnEntry(states[e.node]!)
+      handle(e.node, totb.onTick(states[e.node]!, at), at)
+    } else {
+      const author = pids[e.author]!
+      const entry = chains.get(author)![e.seq - 1]!
+      handle(e.to, totb.onDelivered(states[e.to]!, at, { author, seq: entry.seq, hash: entry.hash, payload: entry.payload }), at)
+    }
+  }
+  const correctStates = new Map(correct.map((p) => [p, states[pids.indexOf(p)]!]))
+  checker.atEnd(correctStates, correct, end)
+
+  const rejections: Record<string, number> = {}
+  for (const s of correctStates.values()) for (const [k, v] of s.counters) if (k.startsWith('reject:')) rejections[k] = Math.max(rejections[k] ?? 0, v)
+  const digest = sha256(utf8(correct.map((p) => checker.order(p).map((e) => `${e.author}${e.seq}`).join(',')).join(';')))
+  return {
+    config,
+    violations: checker.violations,
+    ordered: correct.map((p) => checker.order(p).length),
+    rounds: Math.max(...[...correctStates.values()].map((s) => s.quorumRound)),
+    vertices: Math.max(...[...correctStates.values()].map((s) => s.counters.get('totb:vertices') ?? 0)),
+    rejections,
+    strategies: Object.fromEntries([...strategies].map(([i, s]) => [pids[i]!.slice(2, 10), s])),
+    events,
+    orderHash: toHex(digest),
+  }
+}

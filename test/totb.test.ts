@@ -1,0 +1,189 @@
+// totb (spec/totb.md): the vertex format, the judging rules on hand-built DAGs, and the TOTB
+// invariants as fast-check properties over whole DAG runs (sim/totb/dag.ts) of 1-10 members with
+// Byzantine ones and an adversarial network.
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { encode } from '../core/codec.ts'
+import { concatBytes, toHex, utf8 } from '../core/bytes.ts'
+import type { EntryHash, Pid } from '../core/types.ts'
+import * as totb from '../core/totb/index.ts'
+import { DEFAULT_DAG_CONFIG, runDagSim } from '../sim/totb/dag.ts'
+import { BYZANTINE_VERTEX_STRATEGIES } from '../sim/totb/byzantine.ts'
+
+const PIDS = [1, 2, 3, 4].map((i) => ('02' + i.toString(16).padStart(64, '0')) as Pid)
+
+/** Four members' chains, fed by hand to one member's reducer. */
+class Dag {
+  readonly state = totb.newTotb(PIDS[0]!, PIDS)
+  readonly chains = new Map<Pid, totb.Pending[]>(PIDS.map((p) => [p, []]))
+  readonly ordered: totb.EntryId[] = []
+
+  /** Append to an author's chain; delivered to the reducer only by `deliver`. */
+  append(author: Pid, payload: Uint8Array): totb.EntryId {
+    const chain = this.chains.get(author)!
+    const seq = chain.length + 1
+    const hash = toHex(sha256(concatBytes(utf8(`${author}:${seq}`), payload))) as EntryHash
+    chain.push({ author, seq, hash, payload })
+    return { author, seq, hash }
+  }
+  op(author: Pid, k: number): totb.EntryId {
+    return this.append(author, encode(['op', k]))
+  }
+  vertex(author: Pid, round: number, strong: totb.EntryId[], weak: totb.EntryId[] = []): totb.EntryId {
+    return this.append(author, totb.encodeVertex({ round, strong: [...strong].sort((a, b) => (a.author < b.author ? -1 : 1)), weak }))
+  }
+  /** Deliver an author's chain up to seq (from what was delivered before). */
+  deliver(author: Pid, upTo: number): void {
+    const chain = this.chains.get(author)!
+    const from = this.state.authors.get(author)!.judged + this.state.authors.get(author)!.pending.length
+    for (const e of chain.slice(from, upTo)) this.ordered.push(...totb.onDelivered(this.state, 0, e).ordered)
+  }
+  deliverAll(): void {
+    for (const p of PIDS) this.deliver(p, this.chains.get(p)!.length)
+  }
+}
+
+describe('totb vertex format', () => {
+  it('round-trips and is told apart from every other payload', () => {
+    const ref = { author: PIDS[1]!, seq: 7, hash: 'ab'.repeat(32) as EntryHash }
+    const bytes = totb.encodeVertex({ round: 3, strong: [ref], weak: [] })
+    expect(totb.claimsVertex(bytes)).toBe(true)
+    expect(totb.decodeVertex(bytes)).toEqual({ round: 3, strong: [ref], weak: [] })
+    for (const other of [encode(['op', 1]), encode({ op: 'mkdir' }), encode(['totb/vertexx', 1, [], []]), new Uint8Array()]) {
+      expect(totb.claimsVertex(other)).toBe(false)
+    }
+    // Claims to be a vertex but is not a well-formed one: judged (invalid), never an operation.
+    const bad = encode(['totb/vertex', 0, [], []])
+    expect(totb.claimsVertex(bad)).toBe(true)
+    expect(totb.decodeVertex(bad)).toBeUndefined()
+    expect(totb.decodeVertex(encode(['totb/vertex', 2, [[new Uint8Array(32), 1, new Uint8Array(32)]], []]))).toBeUndefined()
+  })
+})
+
+describe('totb judging and ordering on hand-built DAGs', () => {
+  /** Round 1 by all four members, each carrying one op. */
+  function roundOne(d: Dag): totb.EntryId[] {
+    return PIDS.map((p, i) => {
+      d.op(p, i)
+      return d.vertex(p, 1, [])
+    })
+  }
+
+  it('commits the round-1 leader with f + 1 votes and orders its history by (round, author)', () => {
+    const d = new Dag()
+    const r1 = roundOne(d)
+    const leader = totb.leaderOf(d.state, 1)
+    expect(leader).toBe(PIDS[0])
+    // Two (= f + 1) round-2 vertices refer to the leader: a direct commit.
+    d.vertex(PIDS[1]!, 2, [r1[0]!, r1[1]!, r1[2]!])
+    d.vertex(PIDS[2]!, 2, [r1[0]!, r1[2]!, r1[3]!])
+    d.deliverAll()
+    expect(d.state.orderedLeaderRound).toBe(1)
+    // The leader's history is the leader alone (round 1 has no refs): its batch, the op.
+    expect(d.ordered.map((e) => [e.author, e.seq])).toEqual([[PIDS[0], 1]])
+  })
+
+  it('counts an invalid vertex and passes its batch to the author\'s next valid vertex', () => {
+    const d = new Dag()
+    const r1 = roundOne(d)
+    d.op(PIDS[3]!, 9)
+    d.vertex(PIDS[3]!, 2, [r1[0]!, r1[1]!]) // q - 1 refs: invalid
+    d.vertex(PIDS[3]!, 2, [r1[0]!, r1[1]!, { ...r1[2]!, hash: r1[3]!.hash }]) // wrong hash: invalid
+    const good = d.vertex(PIDS[3]!, 2, [r1[0]!, r1[1]!, r1[2]!])
+    d.deliverAll()
+    expect(d.state.counters.get('reject:vertex-few-refs')).toBe(1)
+    expect(d.state.counters.get('reject:vertex-ref')).toBe(1)
+    const v = d.state.authors.get(PIDS[3]!)!.vertices.get(good.seq)!
+    expect(v.batch.map((e) => e.seq)).toEqual([3])
+  })
+
+  it('a vertex whose refs are not judged yet waits, and its author\'s later entries wait behind it', () => {
+    const d = new Dag()
+    const r1 = roundOne(d)
+    const v2 = d.vertex(PIDS[1]!, 2, [r1[0]!, r1[1]!, r1[3]!])
+    d.op(PIDS[1]!, 5)
+    d.deliver(PIDS[0]!, 2)
+    d.deliver(PIDS[1]!, 4)
+    expect(d.state.authors.get(PIDS[1]!)!.judged).toBe(2)
+    expect(d.state.authors.get(PIDS[1]!)!.pending.length).toBe(2)
+    d.deliver(PIDS[3]!, 2) // the missing ref arrives: the vertex and the op behind it are judged
+    expect(d.state.authors.get(PIDS[1]!)!.judged).toBe(4)
+    expect(d.state.authors.get(PIDS[1]!)!.vertices.has(v2.seq)).toBe(true)
+    expect(d.state.authors.get(PIDS[1]!)!.carry.map((e) => e.seq)).toEqual([4])
+  })
+
+  it('a later leader orders an earlier one it reaches by strong refs, before itself', () => {
+    const d = new Dag()
+    const r1 = roundOne(d)
+    // Round 2: only one vote for leader 1 (PIDS[0]): no direct commit.
+    const r2 = [
+      d.vertex(PIDS[0]!, 2, [r1[0]!, r1[1]!, r1[2]!]),
+      d.vertex(PIDS[1]!, 2, [r1[1]!, r1[2]!, r1[3]!]),
+      d.vertex(PIDS[2]!, 2, [r1[1]!, r1[2]!, r1[3]!]),
+    ]
+    expect(totb.leaderOf(d.state, 3)).toBe(PIDS[1])
+    const r3 = PIDS.map((p) => d.vertex(p, 3, r2))
+    // Round 4: two votes for leader 3 (PIDS[1]): committed directly.
+    d.vertex(PIDS[0]!, 4, [r3[0]!, r3[1]!, r3[2]!])
+    d.vertex(PIDS[2]!, 4, [r3[1]!, r3[2]!, r3[3]!])
+    d.deliverAll()
+    expect(d.state.orderedLeaderRound).toBe(3)
+    // Leader 1 is reached through PIDS[0]'s round-2 vertex: ordered first (its op), then leader
+    // 3's history by (round, author): the round-1 vertices of PIDS[1..3] with their ops.
+    expect(d.ordered.map((e) => [e.author, e.seq])).toEqual([[PIDS[0], 1], [PIDS[1], 1], [PIDS[2], 1], [PIDS[3], 1]])
+  })
+})
+
+const shapes = fc.integer({ min: 1, max: 10 }).chain((nodes) =>
+  fc.record({
+    seed: fc.integer({ min: 1, max: 1_000_000 }),
+    nodes: fc.constant(nodes),
+    byzantine: fc.integer({ min: 0, max: totb.faultBound(nodes) }),
+    ops: fc.integer({ min: 0, max: 80 }),
+    faults: fc.boolean(),
+    strategies: fc.subarray([...BYZANTINE_VERTEX_STRATEGIES], { minLength: 1 }),
+  }),
+)
+
+describe('totb DAG runs: every invariant on every run', () => {
+  it('[TOTB-1] [TOTB-2] [TOTB-3] [TOTB-4] [TOTB-5] hold for 1-10 members, f < n/3 Byzantine, with and without faults', () => {
+    fc.assert(
+      fc.property(shapes, (shape) => {
+        const r = runDagSim({ ...DEFAULT_DAG_CONFIG, ...shape })
+        expect(r.violations).toEqual([])
+        // Liveness is checked on every run: all correct members ordered the same number.
+        expect(new Set(r.ordered).size).toBeLessThanOrEqual(1)
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('[TOTB-1] [TOTB-4] the CI shapes: 4, 7 and 10 members with f Byzantine, 40 seeds each', () => {
+    for (const nodes of [4, 7, 10]) {
+      for (let seed = 1; seed <= 40; seed++) {
+        const r = runDagSim({ ...DEFAULT_DAG_CONFIG, seed, nodes, byzantine: totb.faultBound(nodes) })
+        expect(r.violations, `--nodes ${nodes} seed ${seed}`).toEqual([])
+      }
+    }
+  })
+
+  it('replays exactly, and an idle volume runs no rounds', () => {
+    const a = runDagSim({ ...DEFAULT_DAG_CONFIG, seed: 77 })
+    const b = runDagSim({ ...DEFAULT_DAG_CONFIG, seed: 77 })
+    expect(a.orderHash).toBe(b.orderHash)
+    expect(a.events).toBe(b.events)
+    const idle = runDagSim({ ...DEFAULT_DAG_CONFIG, seed: 77, ops: 0, byzantine: 0 })
+    expect(idle.vertices).toBe(0)
+  })
+
+  it('[TOTB-5] every kind of invalid vertex a Byzantine member makes is rejected alike and counted', () => {
+    const kinds = new Set<string>()
+    for (let seed = 1; seed <= 30; seed++) {
+      const r = runDagSim({ ...DEFAULT_DAG_CONFIG, seed, strategies: ['bad-refs', 'equivocate-round'] })
+      expect(r.violations).toEqual([])
+      for (const k of Object.keys(r.rejections)) kinds.add(k)
+    }
+    expect([...kinds].sort()).toEqual(['reject:vertex-few-refs', 'reject:vertex-malformed', 'reject:vertex-ref', 'reject:vertex-refs', 'reject:vertex-round'])
+  })
+})
