@@ -135,6 +135,36 @@ describe('totb judging and ordering on hand-built DAGs', () => {
   })
 })
 
+describe('totb restart', () => {
+  it('[TOTB-1] a member rebuilt from its delivered chains derives the same order, and resumes above its own vertices', () => {
+    const d = new Dag()
+    const r1 = PIDS.map((p, i) => {
+      d.op(p, i)
+      return d.vertex(p, 1, [])
+    })
+    d.vertex(PIDS[1]!, 2, [r1[0]!, r1[1]!, r1[2]!])
+    d.vertex(PIDS[2]!, 2, [r1[0]!, r1[2]!, r1[3]!])
+    d.vertex(PIDS[0]!, 2, [r1[0]!, r1[1]!, r1[3]!])
+    d.op(PIDS[0]!, 7)
+    d.deliverAll()
+    const { state, out } = totb.restoreTotb(PIDS[0]!, PIDS, totb.DEFAULT_TOTB_PARAMS, d.chains, d.chains.get(PIDS[0]!)!.map((e) => e.payload), 5)
+    expect(out.ordered).toEqual(d.ordered)
+    expect(state.orderedLeaderRound).toBe(d.state.orderedLeaderRound)
+    expect(state.ownRound).toBe(2)
+    expect(state.ownCarry).toBe(1)
+  })
+
+  it('[TOTB-1] [TOTB-4] members that crash and restart in the fault phase order as the others do', () => {
+    let restarts = 0
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = runDagSim({ ...DEFAULT_DAG_CONFIG, seed })
+      expect(r.violations, `seed ${seed}`).toEqual([])
+      restarts += r.restarts
+    }
+    expect(restarts).toBeGreaterThan(10)
+  })
+})
+
 const shapes = fc.integer({ min: 1, max: 10 }).chain((nodes) =>
   fc.record({
     seed: fc.integer({ min: 1, max: 1_000_000 }),

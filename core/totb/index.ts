@@ -16,6 +16,7 @@ export { VERTEX_TAG, claimsVertex, encodeVertex, decodeVertex } from './vertex.t
 export type { VertexRejection } from './judge.ts'
 export { strongPath } from './order.ts'
 export { noteOwnEntry, hasWork } from './propose.ts'
+export { restoreTotb } from './restore.ts'
 
 /** fotb delivered an entry (each author's in seq order): judge, commit, order, maybe propose. */
 export function onDelivered(state: TotbState, now: TimeMs, entry: Pending): TotbOut {

@@ -8,6 +8,7 @@ import type { TimeMs } from '../types.ts'
 import { bump, isLeaderRound, leaderOf, type AuthorTotb, type EntryId, type Pending, type TotbOut, type TotbState, type Vertex } from './state.ts'
 import { claimsVertex, decodeVertex, type VertexPayload } from './vertex.ts'
 import { commitLeader } from './order.ts'
+import { coverHistory } from './cover.ts'
 
 /** Why a vertex is invalid; counted as `reject:vertex-<code>`. */
 export type VertexRejection = 'malformed' | 'round' | 'few-refs' | 'refs' | 'ref'
@@ -109,6 +110,7 @@ function accept(state: TotbState, author: AuthorTotb, entry: EntryId, v: VertexP
   if (vertex.batch.length > 0) state.unorderedWork++
   if (v.round > state.topRound) state.topRound = v.round
   if (!vertex.covered) state.uncovered.add(vertex)
+  else coverHistory(state, vertex) // an own vertex (also one judged again after a restart)
   bump(state, 'totb:vertices')
   if (round.size === state.q) {
     state.quorumAt.set(v.round, now)

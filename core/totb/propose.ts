@@ -8,6 +8,7 @@
 import type { TimeMs } from '../types.ts'
 import { isLeaderRound, leaderOf, type EntryId, type TotbOut, type TotbState, type Vertex } from './state.ts'
 import { encodeVertex } from './vertex.ts'
+import { coverFrom } from './cover.ts'
 
 /** The host appended an own non-vertex entry (an operation): the next own vertex carries it. */
 export function noteOwnEntry(state: TotbState): void {
@@ -49,25 +50,9 @@ export function maybePropose(state: TotbState, now: TimeMs, out: TotbOut): void 
   out.vertices.push(encodeVertex({ round, strong: strongVertices.map(ref), weak: weakVertices.map(ref) }))
   state.ownRound = round
   state.ownCarry = 0
-  cover(state, [...strongVertices, ...weakVertices])
+  coverFrom(state, [...strongVertices, ...weakVertices])
 }
 
 function byAuthor(a: Vertex, b: Vertex): number {
   return a.author < b.author ? -1 : a.author > b.author ? 1 : 0
-}
-
-/** Mark the history of an own new vertex covered: it needs no weak reference of ours again. */
-function cover(state: TotbState, roots: Vertex[]): void {
-  const stack = roots.filter((v) => !v.covered)
-  for (const v of stack) v.covered = true
-  while (stack.length > 0) {
-    const v = stack.pop()!
-    state.uncovered.delete(v)
-    for (const u of [...v.strong, ...v.weak, ...(v.prev ? [v.prev] : [])]) {
-      if (!u.covered) {
-        u.covered = true
-        stack.push(u)
-      }
-    }
-  }
 }

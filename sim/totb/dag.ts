@@ -47,6 +47,8 @@ export interface DagSimResult {
   readonly rejections: Record<string, number>
   readonly strategies: Record<string, ByzantineVertexStrategy>
   readonly events: number
+  /** Crashed members restarted (restoreTotb). */
+  readonly restarts: number
   /** A digest of every member's order, equal for equal configs (replay is exact). */
   readonly orderHash: string
 }
@@ -55,6 +57,7 @@ type Event =
   | { kind: 'deliver'; to: number; author: number; seq: number }
   | { kind: 'tick'; node: number }
   | { kind: 'op'; node: number }
+  | { kind: 'restart'; node: number }
 
 /** A binary heap of events by (time, insertion), so equal times keep their order. */
 class Queue {
@@ -127,6 +130,22 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     }
   }
 
+  // Crashes (fault phase): a member stops for 0.2-3 s; what fotb delivered to it and its own
+  // chain are durable, its totb state is not: it restarts with restoreTotb. Deliveries that come
+  // while it is down wait for the restart (fotb fetches them then). Own stream of randomness, so
+  // the other choices of a run do not move.
+  const crashRng = new Prng((config.seed * 2654435761) >>> 0)
+  const down = new Map<number, Event[]>()
+  const crashes: { node: number; at: number; until: number }[] = []
+  if (config.faults) {
+    for (let k = crashRng.int(3); k > 0; k--) {
+      const at = crashRng.range(0, FAULT_PHASE_MS - 500)
+      crashes.push({ node: crashRng.int(n), at, until: at + crashRng.range(200, 3000) })
+    }
+  }
+  /** Per member and author: entries fotb delivered to it (durable). */
+  const deliveredTo = pids.map(() => new Array<number>(n).fill(0))
+
   const slowLinks = new Map<string, boolean>()
   if (config.faults) {
     for (let w = 0; w < FAULT_PHASE_MS / 500; w++) {
@@ -198,16 +217,69 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     }
   }
 
+  function deliver(e: Extract<Event, { kind: 'deliver' }>, at: number): void {
+    const author = pids[e.author]!
+    const entry = chains.get(author)![e.seq - 1]!
+    deliveredTo[e.to]![e.author] = e.seq
+    handle(e.to, totb.onDelivered(states[e.to]!, at, { author, seq: entry.seq, hash: entry.hash, payload: entry.payload }), at)
+  }
+
+  function restart(node: number, at: number): void {
+    const delivered = new Map(pids.map((p, a) => [p, chains.get(p)!.slice(0, deliveredTo[node]![a]!).map((c) => ({ author: p, seq: c.seq, hash: c.hash, payload: c.payload }))]))
+    const own = chains.get(pids[node]!)!.map((c) => c.payload)
+    const { state, out } = totb.restoreTotb(pids[node]!, pids, params, delivered, own, at)
+    states[node] = state
+    restarts++
+    if (byzantine.has(node)) return
+    // The order derived again must be the order output before the crash, then maybe more.
+    const before = checker.order(pids[node]!)
+    const again = out.ordered
+    for (let i = 0; i < Math.min(before.length, again.length); i++) {
+      if (before[i]!.author !== again[i]!.author || before[i]!.seq !== again[i]!.seq) {
+        checker.violations.push({ id: 'TOTB-1', message: `${pids[node]!.slice(2, 10)} restarted and ordered ${again[i]!.author.slice(2, 10)}#${again[i]!.seq} at position ${i + 1}, before the crash ${before[i]!.author.slice(2, 10)}#${before[i]!.seq}`, at })
+        return
+      }
+    }
+    if (again.length < before.length) {
+      checker.violations.push({ id: 'TOTB-1', message: `${pids[node]!.slice(2, 10)} restarted and derived ${again.length} ordered entries, ${before.length} before the crash`, at })
+    }
+    handle(node, { ...out, ordered: again.slice(before.length) }, at)
+  }
+
   // The workload: each op at a random time of the fault phase by a random member.
   for (let i = 0; i < config.ops; i++) queue.push(prng.range(0, FAULT_PHASE_MS), { kind: 'op', node: prng.int(n) })
   for (let i = 0; i < n; i++) queue.push(prng.range(0, TICK_MS), { kind: 'tick', node: i })
+  for (const c of crashes) queue.push(c.at, { kind: 'restart', node: -1 - c.node })
   let opCount = 0
   let events = 0
+  let restarts = 0
   const end = FAULT_PHASE_MS + HEAL_PHASE_MS
   while (queue.size > 0) {
     const { at, e } = queue.pop()
     if (at > end) break
     events++
+    if (e.kind === 'restart' && e.node < 0) {
+      // The crash itself: the member stops until its restart event.
+      const node = -1 - e.node
+      if (!down.has(node)) {
+        down.set(node, [])
+        queue.push(crashes.find((c) => c.node === node && c.at === at)!.until, { kind: 'restart', node })
+      }
+      continue
+    }
+    if (e.kind === 'restart') {
+      const buffered = down.get(e.node) ?? []
+      down.delete(e.node)
+      restart(e.node, at)
+      for (const b of buffered) if (b.kind === 'deliver') deliver(b, at)
+      continue
+    }
+    const target = e.kind === 'deliver' ? e.to : e.node
+    if (down.has(target)) {
+      if (e.kind === 'deliver') down.get(target)!.push(e)
+      else if (e.kind === 'tick') queue.push(at + TICK_MS, e)
+      continue // an op for a member that is down is not made
+    }
     if (e.kind === 'tick') {
       handle(e.node, totb.onTick(states[e.node]!, at), at)
       queue.push(at + TICK_MS, e)
@@ -217,9 +289,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
       totb.noteOwnEntry(states[e.node]!)
       handle(e.node, totb.onTick(states[e.node]!, at), at)
     } else {
-      const author = pids[e.author]!
-      const entry = chains.get(author)![e.seq - 1]!
-      handle(e.to, totb.onDelivered(states[e.to]!, at, { author, seq: entry.seq, hash: entry.hash, payload: entry.payload }), at)
+      deliver(e, at)
     }
   }
   const correctStates = new Map(correct.map((p) => [p, states[pids.indexOf(p)]!]))
@@ -237,6 +307,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     rejections,
     strategies: Object.fromEntries([...strategies].map(([i, s]) => [pids[i]!.slice(2, 10), s])),
     events,
+    restarts,
     orderHash: toHex(digest),
   }
 }
