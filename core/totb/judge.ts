@@ -5,23 +5,20 @@
 // vertex alike (TOTB-5).
 import { assert } from '../types.ts'
 import type { TimeMs } from '../types.ts'
-import { bump, isLeaderRound, leaderOf, type AuthorTotb, type EntryId, type Pending, type TotbOut, type TotbState, type Vertex } from './state.ts'
+import { authorOf, bump, isLeaderRound, leaderOf, type AuthorTotb, type EntryId, type Pending, type TotbOut, type TotbState, type Vertex } from './state.ts'
 import { claimsVertex, decodeVertex, type VertexPayload } from './vertex.ts'
 import { commitLeader } from './order.ts'
 import { coverHistory } from './cover.ts'
 
 /** Why a vertex is invalid; counted as `reject:vertex-<code>`. */
-export type VertexRejection = 'malformed' | 'round' | 'few-refs' | 'refs' | 'ref'
+export type VertexRejection = 'malformed' | 'stale' | 'not-member' | 'round' | 'few-refs' | 'refs' | 'ref'
 
 type Verdict = { kind: 'valid'; strong: Vertex[]; weak: Vertex[] } | { kind: 'invalid'; code: VertexRejection } | { kind: 'wait' }
 
 /** fotb delivered an entry: judge it and whatever waited behind it. */
 export function deliverEntry(state: TotbState, now: TimeMs, entry: Pending, out: TotbOut): void {
-  const author = state.authors.get(entry.author)
-  if (author === undefined) {
-    bump(state, 'reject:totb-not-member')
-    return
-  }
+  // Kept for any author: a non-member's entries are carried once it is a member (from seq 1).
+  const author = authorOf(state, entry.author)
   assert(entry.seq === author.judged + author.pending.length + 1, `totb: ${entry.author} delivered out of seq order`)
   author.pending.push(entry)
   if (author.pending.length > 1) return // behind a waiting vertex
@@ -62,6 +59,11 @@ function judgeAuthor(state: TotbState, author: AuthorTotb, now: TimeMs, out: Tot
 }
 
 function judgeVertex(state: TotbState, author: AuthorTotb, entry: EntryId, v: VertexPayload): Verdict {
+  // An epoch that ended: nothing of it after its end is ordered, here or anywhere (the end is a
+  // point of the order). An epoch to come: wait until the order gets there.
+  if (v.epoch < state.epoch) return { kind: 'invalid', code: 'stale' }
+  if (v.epoch > state.epoch) return { kind: 'wait' }
+  if (!state.inCommittee.has(entry.author)) return { kind: 'invalid', code: 'not-member' }
   if (author.last !== undefined && v.round <= author.last.round) return { kind: 'invalid', code: 'round' }
   const need = state.params.mutation === 'totb-accept-fewer-refs' ? state.q - 1 : state.q
   if (v.round === 1 ? v.strong.length !== 0 : v.strong.length < need) return { kind: 'invalid', code: 'few-refs' }
@@ -81,8 +83,9 @@ function judgeVertex(state: TotbState, author: AuthorTotb, entry: EntryId, v: Ve
     [v.weak, weak, (r: number) => r < v.round - 1],
   ] as const) {
     for (const ref of refs) {
-      const target = state.authors.get(ref.author)
-      // A reference to the vertex's own author at or after it could never be judged first.
+      // Refs name vertices of this epoch's members; one to the vertex's own author at or after
+      // it could never be judged first.
+      const target = state.inCommittee.has(ref.author) ? state.authors.get(ref.author) : undefined
       if (target === undefined || (ref.author === entry.author && ref.seq >= entry.seq)) return { kind: 'invalid', code: 'ref' }
       if (target.judged < ref.seq) {
         wait = true
@@ -118,7 +121,7 @@ function accept(state: TotbState, author: AuthorTotb, entry: EntryId, v: VertexP
   }
   // A vote: a vertex of the round after a leader round that refers to that round's leader.
   const leaderRound = v.round - 1
-  if (leaderRound >= 1 && isLeaderRound(leaderRound) && leaderRound > state.orderedLeaderRound) {
+  if (leaderRound >= 1 && isLeaderRound(leaderRound) && leaderRound > state.orderedLeaderRound && state.epoch === v.epoch) {
     const leader = leaderOf(state, leaderRound)
     if (strong.some((u) => u.author === leader)) {
       const votes = (state.votes.get(leaderRound) ?? 0) + 1

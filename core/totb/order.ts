@@ -3,7 +3,10 @@
 // are ordered first if a strong path leads to them from the newer ordered leader, else skipped.
 // Each ordered leader orders its causal history (strong, weak and previous-vertex edges) that
 // was not ordered yet, sorted by (round, author), each vertex expanded into its batch.
-import { leaderVertex, type TotbOut, type TotbState, type Vertex } from './state.ts'
+// An ordered entry may change the committee (the host's hook says so): the epoch then ends with
+// the history of the leader that ordered it, and a fresh DAG of the new committee begins.
+import { bump, leaderVertex, setCommittee, type TotbOut, type TotbState, type Vertex } from './state.ts'
+import type { Pid } from '../types.ts'
 
 /** Whether `to` is reachable from `from` along strong references only. */
 export function strongPath(from: Vertex, to: Vertex): boolean {
@@ -33,14 +36,38 @@ export function commitLeader(state: TotbState, round: number, out: TotbOut): voi
   }
   for (let i = chain.length - 1; i >= 0; i--) {
     const l = chain[i]!
-    orderHistory(state, l, out)
-    out.leaders.push({ round: l.round, author: l.author, direct: i === 0 })
+    const next = orderHistory(state, l, out)
+    out.leaders.push({ epoch: state.epoch, round: l.round, author: l.author, direct: i === 0 })
+    state.orderedLeaderRound = l.round
+    if (next !== undefined) {
+      endEpoch(state, next, out)
+      return // the newer leaders of this chain belong to the epoch that ended: never ordered
+    }
   }
-  state.orderedLeaderRound = round
 }
 
-/** Order the not yet ordered part of a leader's causal history. */
-function orderHistory(state: TotbState, leader: Vertex, out: TotbOut): void {
+/** The epoch ends: every author's valid vertices not ordered give their batches back (they are
+ *  carried again by the author's first vertex of the new epoch), and the new committee starts a
+ *  fresh DAG at round 1. Deterministic: which vertices are unordered is a point of the order. */
+function endEpoch(state: TotbState, committee: readonly Pid[], out: TotbOut): void {
+  let ownBack = 0
+  for (const [pid, author] of state.authors) {
+    const back = [...author.vertices.values()].filter((v) => !v.ordered).sort((a, b) => a.seq - b.seq).flatMap((v) => v.batch)
+    if (pid === state.me) ownBack = back.length
+    author.carry = [...back, ...author.carry]
+    author.vertices.clear()
+    author.last = undefined
+  }
+  state.epoch++
+  setCommittee(state, committee)
+  state.ownCarry += ownBack
+  bump(state, 'totb:epochs')
+  out.epochs.push({ epoch: state.epoch, committee: state.committee })
+}
+
+/** Order the not yet ordered part of a leader's causal history; the new committee if an entry
+ *  of it changed the committee (the last change wins). */
+function orderHistory(state: TotbState, leader: Vertex, out: TotbOut): readonly Pid[] | undefined {
   const found: Vertex[] = []
   const stack: Vertex[] = [leader]
   leader.ordered = true
@@ -61,10 +88,16 @@ function orderHistory(state: TotbState, leader: Vertex, out: TotbOut): void {
     }
   }
   found.sort((a, b) => a.round - b.round || (a.author < b.author ? -1 : a.author > b.author ? 1 : 0))
+  let next: readonly Pid[] | undefined
   for (const v of found) {
     state.uncovered.delete(v)
     if (v.batch.length > 0) state.unorderedWork--
-    for (const e of v.batch) out.ordered.push(e)
-    state.position += v.batch.length
+    for (const e of v.batch) {
+      out.ordered.push(e)
+      state.position++
+      const changed = state.hooks.committeeAfter?.(e)
+      if (changed !== undefined && changed.length > 0) next = changed
+    }
   }
+  return next
 }

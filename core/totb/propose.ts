@@ -37,7 +37,7 @@ function waitOver(state: TotbState, base: number, now: TimeMs): boolean {
 /** Make this node's next vertex if it may; the payload goes to `out.vertices` for the host to
  *  append to its own chain in this step. */
 export function maybePropose(state: TotbState, now: TimeMs, out: TotbOut): void {
-  if (!state.authors.has(state.me) || !hasWork(state)) return
+  if (!state.inCommittee.has(state.me) || !hasWork(state)) return
   const base = state.quorumRound
   const round = base + 1
   if (round <= state.ownRound || !waitOver(state, base, now)) return
@@ -47,7 +47,7 @@ export function maybePropose(state: TotbState, now: TimeMs, out: TotbOut): void 
     .sort((a, b) => a.round - b.round || byAuthor(a, b))
     .slice(0, state.params.maxWeakRefs)
   const ref = (v: Vertex): EntryId => ({ author: v.author, seq: v.seq, hash: v.hash })
-  out.vertices.push(encodeVertex({ round, strong: strongVertices.map(ref), weak: weakVertices.map(ref) }))
+  out.vertices.push(encodeVertex({ epoch: state.epoch, round, strong: strongVertices.map(ref), weak: weakVertices.map(ref) }))
   state.ownRound = round
   state.ownCarry = 0
   coverFrom(state, [...strongVertices, ...weakVertices])

@@ -65,27 +65,41 @@ export interface AuthorTotb {
   carry: EntryId[]
 }
 
+/** What the host decides from the order: after each ordered entry, the committee from the next
+ *  epoch on if that entry changed it (a pure function of the order so far, e.g. the volume's
+ *  membership rule applied in order). */
+export interface TotbHooks {
+  readonly committeeAfter?: (entry: EntryId) => readonly Pid[] | undefined
+}
+
 export interface TotbState {
   readonly me: Pid
-  /** The members, sorted: leaders are chosen from it round-robin. */
-  readonly committee: readonly Pid[]
-  readonly n: number
-  readonly f: number
-  readonly q: number
   readonly params: TotbParams
+  readonly hooks: TotbHooks
+  /** Every author fotb delivered entries of (members, former and future ones). */
   readonly authors: Map<Pid, AuthorTotb>
+  /** Entries ordered so far, over all epochs: the next one gets position `position + 1`. */
+  position: number
+  readonly counters: Map<string, number>
+  // --- The current epoch: everything below starts afresh when the committee changes.
+  /** Epochs count from 0 (the genesis committee). */
+  epoch: number
+  /** The members of this epoch, sorted: leaders are chosen from it round-robin. */
+  committee: readonly Pid[]
+  inCommittee: ReadonlySet<Pid>
+  n: number
+  f: number
+  q: number
   /** Valid vertices by round and author. */
-  readonly rounds: Map<number, Map<Pid, Vertex>>
+  rounds: Map<number, Map<Pid, Vertex>>
   /** Per leader round: how many valid vertices of the next round refer to its leader strongly. */
-  readonly votes: Map<number, number>
+  votes: Map<number, number>
   /** When this node first held a quorum of a round (time arrives with each input). */
-  readonly quorumAt: Map<number, TimeMs>
+  quorumAt: Map<number, TimeMs>
   /** The highest round of which this node holds q valid vertices (0: none yet). */
   quorumRound: number
   /** Round of the newest leader ordered (0: none). */
   orderedLeaderRound: number
-  /** Entries ordered so far: the next one gets position `position + 1`. */
-  position: number
   /** Round of this node's own newest vertex, appended (0: none). */
   ownRound: number
   /** Own non-vertex entries appended since the own newest vertex. */
@@ -96,8 +110,7 @@ export interface TotbState {
    *  (or joined one that has), and its round needs our vertex for a quorum. */
   topRound: number
   /** Valid vertices not covered by an own vertex, not ordered: candidates for weak references. */
-  readonly uncovered: Set<Vertex>
-  readonly counters: Map<string, number>
+  uncovered: Set<Vertex>
 }
 
 export interface TotbOut {
@@ -106,29 +119,59 @@ export interface TotbOut {
   /** Vertex payloads the host must append to this node's own chain, in this order, now. */
   readonly vertices: Uint8Array[]
   /** Leaders committed in this step, oldest first (for traces). */
-  readonly leaders: { round: number; author: Pid; direct: boolean }[]
+  readonly leaders: { epoch: number; round: number; author: Pid; direct: boolean }[]
+  /** Epochs begun in this step, with their committees. */
+  readonly epochs: { epoch: number; committee: readonly Pid[] }[]
 }
 
 export function newTotbOut(): TotbOut {
-  return { ordered: [], vertices: [], leaders: [] }
+  return { ordered: [], vertices: [], leaders: [], epochs: [] }
 }
 
 export function faultBound(n: number): number {
   return Math.floor((n - 1) / 3)
 }
 
-export function newTotb(me: Pid, members: readonly Pid[], params: TotbParams = DEFAULT_TOTB_PARAMS): TotbState {
-  const committee = [...new Set(members)].sort()
-  const n = committee.length
-  const f = faultBound(n)
-  const authors = new Map<Pid, AuthorTotb>()
-  for (const pid of committee) authors.set(pid, { judged: 0, pending: [], vertices: new Map(), last: undefined, carry: [] })
-  return {
-    me, committee, n, f, q: n - f, params, authors,
+export function newAuthor(): AuthorTotb {
+  return { judged: 0, pending: [], vertices: new Map(), last: undefined, carry: [] }
+}
+
+export function authorOf(state: TotbState, pid: Pid): AuthorTotb {
+  let a = state.authors.get(pid)
+  if (a === undefined) state.authors.set(pid, (a = newAuthor()))
+  return a
+}
+
+export function newTotb(me: Pid, members: readonly Pid[], params: TotbParams = DEFAULT_TOTB_PARAMS, hooks: TotbHooks = {}): TotbState {
+  const state: TotbState = {
+    me, params, hooks, authors: new Map(), position: 0, counters: new Map(),
+    epoch: 0, committee: [], inCommittee: new Set(), n: 0, f: 0, q: 0,
     rounds: new Map(), votes: new Map(), quorumAt: new Map(),
-    quorumRound: 0, orderedLeaderRound: 0, position: 0, ownRound: 0, ownCarry: 0, unorderedWork: 0, topRound: 0,
-    uncovered: new Set(), counters: new Map(),
+    quorumRound: 0, orderedLeaderRound: 0, ownRound: 0, ownCarry: 0, unorderedWork: 0, topRound: 0,
+    uncovered: new Set(),
   }
+  setCommittee(state, members)
+  return state
+}
+
+/** The committee of the current epoch, and a fresh DAG for it (rounds count from 1 again). */
+export function setCommittee(state: TotbState, members: readonly Pid[]): void {
+  const committee = [...new Set(members)].sort()
+  state.committee = committee
+  state.inCommittee = new Set(committee)
+  state.n = committee.length
+  state.f = faultBound(state.n)
+  state.q = state.n - state.f
+  for (const pid of committee) authorOf(state, pid)
+  state.rounds = new Map()
+  state.votes = new Map()
+  state.quorumAt = new Map()
+  state.quorumRound = 0
+  state.orderedLeaderRound = 0
+  state.ownRound = 0
+  state.unorderedWork = 0
+  state.topRound = 0
+  state.uncovered = new Set()
 }
 
 /** Leaders sit on odd rounds, round-robin over the committee. */

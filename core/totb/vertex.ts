@@ -1,6 +1,6 @@
 // The vertex payload (spec/totb.md "Formats"): an ordinary ledger payload, so fotb seals, echoes,
 // delivers and fetches it like every other entry.
-//   VERTEX = ["totb/vertex", round, [REF...], [REF...]]   strong refs, then weak refs
+//   VERTEX = ["totb/vertex", epoch, round, [REF...], [REF...]]   strong refs, then weak refs
 //   REF    = [author(33 bytes), seq, hash(32 bytes)]
 import { encode, tryDecode, type Value } from '../codec.ts'
 import { fromHex, toHex } from '../bytes.ts'
@@ -11,6 +11,8 @@ import type { EntryId } from './state.ts'
 export const VERTEX_TAG = 'totb/vertex'
 
 export interface VertexPayload {
+  /** The committee's epoch (0: the genesis committee); rounds count from 1 in every epoch. */
+  readonly epoch: number
   readonly round: number
   readonly strong: readonly EntryId[]
   readonly weak: readonly EntryId[]
@@ -19,7 +21,7 @@ export interface VertexPayload {
 /** Why a payload that says it is a vertex is not a well-formed one. */
 export type VertexFormatError = 'malformed'
 
-// Canonical CBOR of ["totb/vertex", ...]: an array head (0x84 for four items), then the text
+// Canonical CBOR of ["totb/vertex", ...]: an array head (0x85 for five items), then the text
 // head 0x6b (11 bytes) and the tag. Every other payload is not a vertex, without decoding it.
 const TAG_BYTES = new TextEncoder().encode(VERTEX_TAG)
 
@@ -37,7 +39,7 @@ function refValue(r: EntryId): Value {
 }
 
 export function encodeVertex(v: VertexPayload): Uint8Array {
-  return encode([VERTEX_TAG, v.round, v.strong.map(refValue), v.weak.map(refValue)])
+  return encode([VERTEX_TAG, v.epoch, v.round, v.strong.map(refValue), v.weak.map(refValue)])
 }
 
 function parseRef(value: Value): EntryId | undefined {
@@ -64,11 +66,12 @@ function parseRefs(value: Value | undefined): EntryId[] | undefined {
 /** Decode a payload for which `claimsVertex` holds; `undefined` when it is malformed. */
 export function decodeVertex(payload: Uint8Array): VertexPayload | undefined {
   const d = tryDecode(payload)
-  if (!d.ok || !Array.isArray(d.value) || d.value.length !== 4) return undefined
-  const [tag, round, strong, weak] = d.value as Value[]
-  if (tag !== VERTEX_TAG || typeof round !== 'number' || !Number.isSafeInteger(round) || round < 1) return undefined
+  if (!d.ok || !Array.isArray(d.value) || d.value.length !== 5) return undefined
+  const [tag, epoch, round, strong, weak] = d.value as Value[]
+  if (tag !== VERTEX_TAG || typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) return undefined
+  if (typeof round !== 'number' || !Number.isSafeInteger(round) || round < 1) return undefined
   const s = parseRefs(strong)
   const w = parseRefs(weak)
   if (s === undefined || w === undefined) return undefined
-  return { round, strong: s, weak: w }
+  return { epoch, round, strong: s, weak: w }
 }

@@ -6,7 +6,7 @@
 // (sim/totb/byzantine.ts), and sim/totb/check.ts checks every TOTB invariant.
 // The whole stack (volume, fotb, totb) under the full fault model is sim/run.ts's job.
 import { sha256 } from '@noble/hashes/sha2.js'
-import { encode } from '../../core/codec.ts'
+import { decode, encode } from '../../core/codec.ts'
 import { concatBytes, toHex, utf8 } from '../../core/bytes.ts'
 import type { EntryHash, Pid } from '../../core/types.ts'
 import * as totb from '../../core/totb/index.ts'
@@ -26,11 +26,15 @@ export interface DagSimConfig {
   /** Byzantine strategies to choose from (one per Byzantine member, by the seed). */
   readonly strategies: readonly ByzantineVertexStrategy[]
   readonly leaderTimeoutMs: number
+  /** Committee changes: one correct member starts outside the committee, and correct members
+   *  append up to three changes (add a member, remove a correct one while f < n/3 still holds),
+   *  which take effect where the order puts them (a new epoch). */
+  readonly reconfigure: boolean
   readonly mutation?: totb.TotbMutation
 }
 
 export const DEFAULT_DAG_CONFIG: DagSimConfig = {
-  seed: 1, nodes: 4, byzantine: 1, ops: 60, faults: true, strategies: BYZANTINE_VERTEX_STRATEGIES, leaderTimeoutMs: 150,
+  seed: 1, nodes: 4, byzantine: 1, ops: 60, faults: true, strategies: BYZANTINE_VERTEX_STRATEGIES, leaderTimeoutMs: 150, reconfigure: false,
 }
 
 const FAULT_PHASE_MS = 8_000
@@ -49,6 +53,8 @@ export interface DagSimResult {
   readonly events: number
   /** Crashed members restarted (restoreTotb). */
   readonly restarts: number
+  /** Epochs begun (committee changes), at the first correct member. */
+  readonly epochs: number
   /** A digest of every member's order, equal for equal configs (replay is exact). */
   readonly orderHash: string
 }
@@ -58,6 +64,7 @@ type Event =
   | { kind: 'tick'; node: number }
   | { kind: 'op'; node: number }
   | { kind: 'restart'; node: number }
+  | { kind: 'cfg'; node: number; target: number; add: boolean }
 
 /** A binary heap of events by (time, insertion), so equal times keep their order. */
 class Queue {
@@ -115,7 +122,34 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
   const strategies = new Map<number, ByzantineVertexStrategy>()
   for (const b of byzantine) strategies.set(b, prng.pick(config.strategies))
   const params: totb.TotbParams = { ...totb.DEFAULT_TOTB_PARAMS, leaderTimeoutMs: config.leaderTimeoutMs, mutation: config.mutation }
-  const states = pids.map((p) => totb.newTotb(p, pids, params))
+  // The genesis committee: everyone, or all but one correct member (the spare) when reconfiguring
+  // and the committee without it still has fewer than a third Byzantine.
+  const spare = config.reconfigure && byzantine.size <= totb.faultBound(n - 1) && n > 1 ? pids.findIndex((_, i) => !byzantine.has(i)) : -1
+  const genesis = pids.filter((_, i) => i !== spare)
+  /** The host's rule, applied in the order at each member: a change authored by a correct member
+   *  takes effect if it leaves fewer than a third of the committee Byzantine (an abstraction of
+   *  the volume's vote rule, which a Byzantine member cannot pass alone). */
+  function hooks(): totb.TotbHooks {
+    const committee = new Set(genesis)
+    return {
+      committeeAfter: (e) => {
+        const author = pids.indexOf(e.author)
+        if (byzantine.has(author)) return undefined
+        const v = decode(chains.get(e.author)![e.seq - 1]!.payload)
+        if (!Array.isArray(v) || v[0] !== 'cfg') return undefined
+        const target = pids[v[2] as number]!
+        const next = new Set(committee)
+        if (v[1] === 'add') next.add(target)
+        else next.delete(target)
+        const byz = [...next].filter((p) => byzantine.has(pids.indexOf(p))).length
+        if (next.size === committee.size || next.size === 0 || byz > totb.faultBound(next.size)) return undefined
+        committee.clear()
+        for (const p of next) committee.add(p)
+        return [...committee]
+      },
+    }
+  }
+  const states = pids.map((p) => totb.newTotb(p, genesis, params, hooks()))
   const chains = new Map<Pid, ChainEntry[]>(pids.map((p) => [p, []]))
   const correct = pids.filter((_, i) => !byzantine.has(i))
   const checker = new TotbChecker(chains, correct)
@@ -227,7 +261,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
   function restart(node: number, at: number): void {
     const delivered = new Map(pids.map((p, a) => [p, chains.get(p)!.slice(0, deliveredTo[node]![a]!).map((c) => ({ author: p, seq: c.seq, hash: c.hash, payload: c.payload }))]))
     const own = chains.get(pids[node]!)!.map((c) => c.payload)
-    const { state, out } = totb.restoreTotb(pids[node]!, pids, params, delivered, own, at)
+    const { state, out } = totb.restoreTotb(pids[node]!, genesis, params, delivered, own, at, hooks())
     states[node] = state
     restarts++
     if (byzantine.has(node)) return
@@ -248,6 +282,16 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
 
   // The workload: each op at a random time of the fault phase by a random member.
   for (let i = 0; i < config.ops; i++) queue.push(prng.range(0, FAULT_PHASE_MS), { kind: 'op', node: prng.int(n) })
+  // Committee changes (own randomness): the spare is added, correct members removed or re-added.
+  const cfgRng = new Prng((config.seed * 40503 + 7) >>> 0)
+  if (spare >= 0) {
+    const changes = 1 + cfgRng.int(3)
+    for (let k = 0; k < changes; k++) {
+      const author = cfgRng.pick(correct.filter((p) => p !== pids[spare]))
+      const target = k === 0 ? spare : cfgRng.pick(correct.map((p) => pids.indexOf(p)))
+      queue.push(cfgRng.range(500, FAULT_PHASE_MS), { kind: 'cfg', node: pids.indexOf(author), target, add: k === 0 || cfgRng.chance(0.5) })
+    }
+  }
   for (let i = 0; i < n; i++) queue.push(prng.range(0, TICK_MS), { kind: 'tick', node: i })
   for (const c of crashes) queue.push(c.at, { kind: 'restart', node: -1 - c.node })
   let opCount = 0
@@ -288,12 +332,19 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
       append(e.node, encode(['op', `k${opCount % 5}`, opCount++]), at)
       totb.noteOwnEntry(states[e.node]!)
       handle(e.node, totb.onTick(states[e.node]!, at), at)
+    } else if (e.kind === 'cfg') {
+      append(e.node, encode(['cfg', e.add ? 'add' : 'remove', e.target]), at)
+      totb.noteOwnEntry(states[e.node]!)
+      handle(e.node, totb.onTick(states[e.node]!, at), at)
     } else {
       deliver(e, at)
     }
   }
   const correctStates = new Map(correct.map((p) => [p, states[pids.indexOf(p)]!]))
-  checker.atEnd(correctStates, correct, end)
+  // Validity covers the correct members of the final committee (a removed member's entries after
+  // its removal are never ordered; a joined member's are, from seq 1).
+  const finalCommittee = new Set([...correctStates.values()][0]?.committee ?? [])
+  checker.atEnd(correctStates, correct.filter((p) => finalCommittee.has(p)), end)
 
   const rejections: Record<string, number> = {}
   for (const s of correctStates.values()) for (const [k, v] of s.counters) if (k.startsWith('reject:')) rejections[k] = Math.max(rejections[k] ?? 0, v)
@@ -308,6 +359,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     strategies: Object.fromEntries([...strategies].map(([i, s]) => [pids[i]!.slice(2, 10), s])),
     events,
     restarts,
+    epochs: [...correctStates.values()][0]?.epoch ?? 0,
     orderHash: toHex(digest),
   }
 }
