@@ -471,6 +471,28 @@ describe('[VOL-10] withholders are voted out, slow members are not', () => {
     expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })).toEqual([])
   })
 
+  // spec/paciofs.md remote_get 5: a removed author gets one whole round of GETs after its
+  // removal; a GET of the time it was a member that timed out is no such round.
+  it('[VOL-5] [VOL-6] a withholder that answers once removed: its op is asked of it after the removal and applied everywhere', () => {
+    let s: Three | undefined
+    const untilRemoved = (bad: Pid) => (from: Pid, to: Pid, bytes: Uint8Array) => {
+      if (from === bad && s !== undefined && vol(s, to).status.get(bad) !== 'removed' && (decode(bytes) as Value[])[0] === 'vol/put') return undefined
+      return bytes
+    }
+    s = three({ bad: (p) => p[2]!, tamper: untilRemoved })
+    const { a, b, c } = s
+    expect(fs(s, c, { type: 'create', path: '/late-but-there', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+    s.cluster.runFor(180_000)
+    expect(s.checker.violations).toEqual([])
+    for (const p of [a, b]) {
+      const v = vol(s, p)
+      expect(v.status.get(c)).toBe('removed')
+      expect(v.skipped).toEqual([])
+      expect(v.log.toArray().filter((r) => r.author === c).map((r) => r.kind)).toEqual(['create'])
+    }
+    expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })).toEqual([])
+  })
+
   // NOTFOUNDs from other members speed up the attempts, never the verdict (spec/paciofs.md remote_get 4).
   it('[VOL-10] the withheld vote comes only after the whole retry schedule (>= 63.5 s after the first GET)', () => {
     const dropPuts = (bad: Pid) => (from: Pid, _to: Pid, bytes: Uint8Array) => {

@@ -176,8 +176,13 @@ function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
   } else {
     const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
     // The removed author gets one full round to answer (it may have left in good order); once
-    // it stayed silent through a round, later ops of it do not wait for it again.
-    if (p.firstAskAt !== null && ctx.now >= p.deadline && !p.notFound.has(p.author)) state.silent.add(p.author)
+    // it stayed silent through a round, later ops of it do not wait for it again. A round is
+    // the GETs to the author and every member at once (ask, asked = null): a GET of the time it
+    // was a member that timed out (asked = a pid) is none. Before, such a time-out counted, and
+    // a member gave up an op at the first attempt after the author's removal, asking nobody,
+    // while the author and every other member held it (simulation seed 524, 200 ops, before the
+    // last GET to the author of the withheld verdict).
+    if (p.firstAskAt !== null && p.asked === null && ctx.now >= p.deadline && !p.notFound.has(p.author)) state.silent.add(p.author)
     if (answeredAll(state, p, others) || waited >= 2 * total) {
       const q = state.queues.get(p.author)!
       q.shift()
@@ -366,5 +371,11 @@ export function onTick(state: VolumeState, ctx: Ctx): void {
 /** After membership changes (a removed author, a new member), queue heads may need another
  *  target; a removed author's queue continues with the remaining members (nextAttempt). */
 export function membershipSettled(state: VolumeState, ctx: Ctx): void {
-  for (const author of [...state.queues.keys()].sort()) advanceQueue(state, ctx, author)
+  for (const author of [...state.queues.keys()].sort()) {
+    advanceQueue(state, ctx, author)
+    // An author removed while a GET of its member time is outstanding: its first round (the
+    // author and every member at once) starts now, not when that GET times out (up to 32 s).
+    const head = state.queues.get(author)?.[0]
+    if (head !== undefined && head.asked !== null && head.firstAskAt !== null && state.status.get(author) === 'removed') ask(state, ctx, head)
+  }
 }
