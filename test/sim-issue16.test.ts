@@ -65,13 +65,18 @@ describe('issue 16 seeds', () => {
     expect(r.notes.some((n) => n.includes('removed as a withholder of #11'))).toBe(true)
     expect(r.events).toBeLessThan(20_000)
   })
-  // Known failure, open (found in session 25 while checking issue 14's seed 520 with --retention,
-  // which fails the same way): a member isolated, then crashed losing its newest batch, with the
-  // timer clocks skewed 0.5-2x, is removed as a withholder in vol1 by the three correct members,
-  // and VOL-11's lost-tail exception (sim/invariants.ts lostPlainOps) does not see it: the run
-  // notes that the replicas disagree on a withheld op in vol1 (not all of them skipped it).
-  // it.fails pins it until the cause is fixed; then this becomes an ordinary test.
-  it.fails('[VOL-11] seed 524, 200 ops, lost tail after a partition, skewed clocks: the correct member that lost its tail stays (known failure)', () => {
+
+  it('[VOL-11] [VOL-6] seed 524, 200 ops, crash right after a partition, skewed clocks: the correct member its peers asked only while it was down stays', () => {
+    // Seed 520's plan (below) on seed 524's workload. Virtual times (the plan's are from the
+    // fault phase's start at 4,800 ms): n1 isolated 4,805-17,049 ms (its pushes of vol1 #7 were
+    // lost), crashed at 18,696 ms (the first step after 18,666), restarted at 33,955 ms with
+    // its newest batch lost (n3's op #9 applied, nothing of its own: no lost plain op, nothing
+    // regained). The members asked n1 for #7 at 19.3, 19.9, 21.9 and 29.9 s, all while it was
+    // down (the other members' quick NOTFOUNDs pack the author's attempts into the first 11 s),
+    // then only other members, and voted it out at 94 s although it was up from 34 s on and
+    // held #7; n3, which gave up #7 on those old NOTFOUNDs, noted VOL-6 unchecked. Now the
+    // withheld verdict needs a GET to the author sent >= 63.5 s after the first one
+    // (spec/paciofs.md remote_get 4): that GET reaches n1, which answers.
     const plan = {
       lossPct: 1, dupPct: 20, delayMinMs: 1, delayMaxMs: 7,
       partitions: [{ startMs: 5, durationMs: 12244, kind: 'isolate' as const, side: [1] }],
@@ -80,5 +85,15 @@ describe('issue 16 seeds', () => {
     }
     const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 524, ops: 200 }, plan)
     expect(r.violations).toEqual([])
+    expect(r.notes).toEqual([])
+    for (const v of r.views) expect(v.members).toContain(r.nodes[1]!.pid)
+  })
+
+  it('[VOL-11] [VOL-6] seed 520 with --retention, 200 ops (the plan above): the member crashed after its partition stays in both volumes', () => {
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 520, ops: 200, retention: true })
+    expect(r.plan.crashes).toEqual([{ node: 1, startMs: 13866, downMs: 15289, torn: 0, flips: [], lostTail: 1 }])
+    expect(r.violations).toEqual([])
+    expect(r.notes).toEqual([])
+    for (const v of r.views) expect(v.members).toContain(r.nodes[1]!.pid)
   })
 })

@@ -471,6 +471,28 @@ describe('[VOL-10] withholders are voted out, slow members are not', () => {
     expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })).toEqual([])
   })
 
+  // spec/paciofs.md remote_get 5: a removed author gets one whole round of GETs after its
+  // removal; a GET of the time it was a member that timed out is no such round.
+  it('[VOL-5] [VOL-6] a withholder that answers once removed: its op is asked of it after the removal and applied everywhere', () => {
+    let s: Three | undefined
+    const untilRemoved = (bad: Pid) => (from: Pid, to: Pid, bytes: Uint8Array) => {
+      if (from === bad && s !== undefined && vol(s, to).status.get(bad) !== 'removed' && (decode(bytes) as Value[])[0] === 'vol/put') return undefined
+      return bytes
+    }
+    s = three({ bad: (p) => p[2]!, tamper: untilRemoved })
+    const { a, b, c } = s
+    expect(fs(s, c, { type: 'create', path: '/late-but-there', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+    s.cluster.runFor(180_000)
+    expect(s.checker.violations).toEqual([])
+    for (const p of [a, b]) {
+      const v = vol(s, p)
+      expect(v.status.get(c)).toBe('removed')
+      expect(v.skipped).toEqual([])
+      expect(v.log.toArray().filter((r) => r.author === c).map((r) => r.kind)).toEqual(['create'])
+    }
+    expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true, expectRemoved: [{ volume: VOL, pid: c }] })).toEqual([])
+  })
+
   // NOTFOUNDs from other members speed up the attempts, never the verdict (spec/paciofs.md remote_get 4).
   it('[VOL-10] the withheld vote comes only after the whole retry schedule (>= 63.5 s after the first GET)', () => {
     const dropPuts = (bad: Pid) => (from: Pid, _to: Pid, bytes: Uint8Array) => {
@@ -492,6 +514,34 @@ describe('[VOL-10] withholders are voted out, slow members are not', () => {
     expect(firstGet).toBeGreaterThanOrEqual(0)
     expect(vote).toBeGreaterThan(0)
     expect(vote - firstGet).toBeGreaterThanOrEqual(63_500 - 100)
+  })
+
+  // The verdict needs a GET to the author sent >= 63.5 s after the first one (spec/paciofs.md
+  // remote_get 4): the other members' quick NOTFOUNDs pack the author's own attempts into the
+  // first 10.5 s, and a member cut off just then was voted out 64 s after it was last asked
+  // (simulation seed 524, 200 ops: crashed 15 s right after a partition).
+  it('[VOL-11] an author that does not answer for the first 20 s of the GETs, but answers after, is not voted out', () => {
+    let s: Three | undefined
+    let until = Infinity
+    const silentFor = () => (from: Pid, _to: Pid, bytes: Uint8Array) => {
+      if (from === s?.c && s.cluster.now < until && (decode(bytes) as Value[])[0] === 'vol/put') return undefined
+      return bytes
+    }
+    s = three({ tamper: silentFor })
+    const { a, b, c } = s
+    until = s.cluster.now + 20_000
+    expect(fs(s, c, { type: 'create', path: '/late', mode: 0o644, cred, time: t(1) }).ok).toBe(true)
+    s.cluster.runFor(120_000)
+    expect(s.checker.violations).toEqual([])
+    for (const p of [a, b]) {
+      const v = vol(s, p)
+      expect(v.kickVotes.size).toBe(0)
+      expect(v.status.get(c)).toBe('member')
+      expect(v.log.toArray().some((r) => r.author === c)).toBe(true)
+      // The author's even attempts while it was silent, and the other member's NOTFOUNDs.
+      expect(v.stats.get('in:notfound') ?? 0).toBeGreaterThan(0)
+    }
+    expect(s.checker.checkQuiesced(s.cluster, { equalRoots: true, mustStay: [{ volume: VOL, pid: c }] })).toEqual([])
   })
 
   it('[VOL-10] correct members on a slow network (2 s per message, below the retry bound) are never kicked', () => {

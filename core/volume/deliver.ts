@@ -63,12 +63,12 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
       if (author === state.me && !fotb.isRegained(state.fotb, seq)) {
         // Applied once, at the call (VOL-3) — unless the test-only mutation re-applies it.
         const plain = ctx.params.mutation === 'apply-own-twice' ? plainOf(state, ctx, p.obf) : undefined
-        if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, notFound: new Set() }, plain)
+        if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, authorAskedAt: null, notFound: new Set() }, plain)
         return false
       }
       // Queued even if the author is not (yet) a member here: membership is decided by the set
       // of votes, which may still be arriving; the queue waits until the author is or was one.
-      enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
+      enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, authorAskedAt: null, notFound: new Set() })
       return false
   }
 }

@@ -127,8 +127,20 @@ function ask(state: VolumeState, ctx: Ctx, p: Pending): void {
   p.deadline = ctx.now + t[Math.min(p.attempt, t.length - 1)]!
   const to = target(state, p)
   p.asked = to
+  if (to === p.author) p.authorAskedAt = ctx.now
   bump(state, 'out:get')
   ctx.out.send(to, get)
+}
+
+/** The GET to the author before the withheld verdict (nextAttempt): it waits a round trip with
+ *  margin (the second time-out), so that the verdict comes at most that much later. */
+function askAuthorLast(state: VolumeState, ctx: Ctx, p: Pending): void {
+  const t = ctx.params.getTimeoutsMs
+  p.deadline = ctx.now + t[Math.min(1, t.length - 1)]!
+  p.asked = p.author
+  p.authorAskedAt = ctx.now
+  bump(state, 'out:get')
+  ctx.out.send(p.author, encodeVolMessage(state.genesis.name, { type: 'get', obf: p.obf }))
 }
 
 function scheduleMs(params: VolumeParams): number {
@@ -136,22 +148,41 @@ function scheduleMs(params: VolumeParams): number {
 }
 
 /** The next GET for a queue head, after a time-out or an honest NOTFOUND. The author is voted
- *  out as a withholder only once the whole schedule ran out *and* at least its total time
- *  passed since the first GET (NOTFOUNDs from other members speed up the attempts, not the
- *  verdict). A removed author's op is given up — recorded as withheld, never dropped silently
- *  (VOL-5) — when the author and every other member said NOTFOUND (see answeredAll for who is
- *  not waited for), or after twice the schedule's time. */
+ *  out as a withholder only once the whole schedule ran out, at least its total time passed
+ *  since the first GET (NOTFOUNDs from other members speed up the attempts, not the verdict),
+ *  *and* a GET to the author itself sent at least that total time after the first one went
+ *  unanswered: if the GET that just timed out was another member's, or the author's last one is
+ *  older, the author is asked once more (askAuthorLast) and the verdict waits for that GET's
+ *  time-out. Why: the author's GETs are the even attempts, and other members' quick NOTFOUNDs
+ *  pack them into the first ~10 s; a correct member that was down just then (simulation seed
+ *  524, 200 ops: crashed 15 s right after the partition that kept its pushes from the others)
+ *  was asked four times while down, never again in the 60 s it was up, and voted out. Now the
+ *  author left unanswered GETs at both ends of the schedule's total time: one cut off for less
+ *  is never voted out (spec/paciofs.md "The retry bound means", VOL-11). A removed author's op
+ *  is given up — recorded as withheld, never dropped silently (VOL-5) — when the author and
+ *  every other member said NOTFOUND (see answeredAll for who is not waited for), or after twice
+ *  the schedule's time. */
 function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
   p.attempt++
   const waited = ctx.now - (p.firstAskAt ?? ctx.now)
   const total = scheduleMs(ctx.params)
   if (isMember(state, p.author)) {
-    if (p.attempt >= ctx.params.getTimeoutsMs.length && waited >= total) voteKick(state, ctx, p.author, 'withheld')
+    if (p.attempt >= ctx.params.getTimeoutsMs.length && waited >= total) {
+      // Our own op regained after a lost tail is never asked of ourselves (target): no last GET.
+      const authorSilent = p.author === state.me || (p.asked === p.author && p.authorAskedAt !== null && p.firstAskAt !== null && p.authorAskedAt - p.firstAskAt >= total)
+      if (authorSilent) voteKick(state, ctx, p.author, 'withheld')
+      else if (!state.myVotes.has(`vote-kick:${p.author}`)) return askAuthorLast(state, ctx, p)
+    }
   } else {
     const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
     // The removed author gets one full round to answer (it may have left in good order); once
-    // it stayed silent through a round, later ops of it do not wait for it again.
-    if (p.firstAskAt !== null && ctx.now >= p.deadline && !p.notFound.has(p.author)) state.silent.add(p.author)
+    // it stayed silent through a round, later ops of it do not wait for it again. A round is
+    // the GETs to the author and every member at once (ask, asked = null): a GET of the time it
+    // was a member that timed out (asked = a pid) is none. Before, such a time-out counted, and
+    // a member gave up an op at the first attempt after the author's removal, asking nobody,
+    // while the author and every other member held it (simulation seed 524, 200 ops, before the
+    // last GET to the author of the withheld verdict).
+    if (p.firstAskAt !== null && p.asked === null && ctx.now >= p.deadline && !p.notFound.has(p.author)) state.silent.add(p.author)
     if (answeredAll(state, p, others) || waited >= 2 * total) {
       const q = state.queues.get(p.author)!
       q.shift()
@@ -340,5 +371,11 @@ export function onTick(state: VolumeState, ctx: Ctx): void {
 /** After membership changes (a removed author, a new member), queue heads may need another
  *  target; a removed author's queue continues with the remaining members (nextAttempt). */
 export function membershipSettled(state: VolumeState, ctx: Ctx): void {
-  for (const author of [...state.queues.keys()].sort()) advanceQueue(state, ctx, author)
+  for (const author of [...state.queues.keys()].sort()) {
+    advanceQueue(state, ctx, author)
+    // An author removed while a GET of its member time is outstanding: its first round (the
+    // author and every member at once) starts now, not when that GET times out (up to 32 s).
+    const head = state.queues.get(author)?.[0]
+    if (head !== undefined && head.asked !== null && head.firstAskAt !== null && state.status.get(author) === 'removed') ask(state, ctx, head)
+  }
 }

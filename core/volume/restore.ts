@@ -204,7 +204,7 @@ export function scanEntries(state: VolumeState, store: Storage, lastDone: Readon
         state.maxRound = Math.max(state.maxRound, p.round)
         addMemberEvent(state, author, p)
       } else if ((author !== me || fotb.isRegained(state.fotb, seq)) && seq > (lastDone.get(author) ?? 0)) {
-        pendingOps.push({ author, seq, txid: log.view.hashes.get(seq - 1)!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
+        pendingOps.push({ author, seq, txid: log.view.hashes.get(seq - 1)!, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, authorAskedAt: null, notFound: new Set() })
       }
     }
   }

@@ -71,7 +71,7 @@ export function restoreVolumeFromTail(
   for (const p of cs.pending) {
     if (p.seq <= (lastDone.get(p.author) ?? 0) || skippedInTail.has(`${p.author}/${p.seq}`)) continue
     if (p.seq > (state.fotb.delivered.get(p.author) ?? 0)) continue // a cut took it back
-    pendingOps.push({ author: p.author, seq: p.seq, txid: p.txid, obf: p.obf as ObfHash, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, notFound: new Set() })
+    pendingOps.push({ author: p.author, seq: p.seq, txid: p.txid, obf: p.obf as ObfHash, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, authorAskedAt: null, notFound: new Set() })
   }
   const since = (author: Pid): Seq => (checkpoint.heads.get(author)?.delivered ?? 0) + 1
   pendingOps.push(...scanEntries(state, store, lastDone, logged, since, problems))

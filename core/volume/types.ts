@@ -140,6 +140,9 @@ export interface Pending {
   deadline: TimeMs
   /** When the first GET for this op went out (null: not asked yet). */
   firstAskAt: TimeMs | null
+  /** When the latest GET to the author itself went out (null: not asked yet). The withheld
+   *  verdict needs one sent at least the schedule's total time after `firstAskAt` (VOL-11). */
+  authorAskedAt: TimeMs | null
   /** Members that answered NOTFOUND. */
   readonly notFound: Set<Pid>
 }
