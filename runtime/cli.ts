@@ -2,6 +2,7 @@
 // and found a failure (or could not run), 2 bad usage.
 import { pathToFileURL } from 'node:url'
 import { simCommand, SIM_USAGE, type CommandIo } from './sim-command.ts'
+import { simTotbCommand } from './sim-totb-command.ts'
 import { runtimeCommand, RUNTIME_USAGE } from './node-commands.ts'
 import { tuneProcessMemory } from './memory.ts'
 import { INSPECT_USAGE, type InspectCommand } from './inspect.ts'
@@ -56,8 +57,19 @@ export function main(argv: readonly string[], io: CommandIo = processIo()): numb
     return EXIT_OK
   }
   switch (command) {
-    case 'sim':
-      return simCommand(rest, io)
+    case 'sim': {
+      // --order totb runs the total order alone (runtime/sim-totb-command.ts); fotb is the whole
+      // stack, the volumes' only order so far.
+      const at = rest.findIndex((a) => a === '--order' || a.startsWith('--order='))
+      const order = at < 0 ? 'fotb' : rest[at]!.startsWith('--order=') ? rest[at]!.slice(8) : rest[at + 1]
+      const others = at < 0 ? rest : rest.filter((_, i) => i !== at && (rest[at]!.includes('=') || i !== at + 1))
+      if (order === 'totb') return simTotbCommand(others, io)
+      if (order !== 'fotb') {
+        io.stderr(`paciofs sim: --order must be fotb or totb, not '${order ?? ''}'\n`)
+        return EXIT_USAGE
+      }
+      return simCommand(others, io)
+    }
     case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave': case 'invite': case 'admit':
     case 'status': case 'members': case 'log': case 'history': case 'cat': case 'verify':
     case 'retain': case 'hold': case 'retention':

@@ -41,6 +41,8 @@ heal phase. The same seed and options replay the same run bit for bit (same trac
 options:
   --seed <n>              the run's seed (0..4294967295)
   --seeds <a>..<b>        a swarm: every seed from a to b (inclusive), with a summary
+  --order <o>             fotb (default): this whole stack, volumes in fotb order | totb: the
+                          total order alone (spec/totb.md; 'paciofs sim --order totb --help')
   --nodes <n>             processes in the cluster (default ${DEFAULT_SIM_CONFIG.nodes}, 1..16)
   --volumes <n>           volumes created (default ${DEFAULT_SIM_CONFIG.volumes}, 1..8)
   --byzantine <n>         Byzantine nodes among them (default ${DEFAULT_SIM_CONFIG.byzantine}, 0..nodes-1)

@@ -10,6 +10,7 @@ import type { EntryHash, Pid } from '../core/types.ts'
 import * as totb from '../core/totb/index.ts'
 import { DEFAULT_DAG_CONFIG, runDagSim } from '../sim/totb/dag.ts'
 import { BYZANTINE_VERTEX_STRATEGIES } from '../sim/totb/byzantine.ts'
+import { main } from '../runtime/cli.ts'
 
 const PIDS = [1, 2, 3, 4].map((i) => ('02' + i.toString(16).padStart(64, '0')) as Pid)
 
@@ -264,5 +265,29 @@ describe('totb DAG runs: every invariant on every run', () => {
       for (const k of Object.keys(r.rejections)) kinds.add(k)
     }
     expect([...kinds].sort()).toEqual(['reject:vertex-few-refs', 'reject:vertex-malformed', 'reject:vertex-ref', 'reject:vertex-refs', 'reject:vertex-round'])
+  })
+})
+
+describe('paciofs sim --order totb', () => {
+  function run(args: string[]): { rc: number; out: string; err: string } {
+    let out = ''
+    let err = ''
+    const rc = main(['sim', ...args], { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stderrIsTTY: false }) as number
+    return { rc, out, err }
+  }
+
+  it('[TOTB-1] runs one seed and a swarm, and a broken rule fails with the command that replays it', () => {
+    const one = run(['--order', 'totb', '--seed', '42'])
+    expect(one.rc).toBe(0)
+    expect(one.out).toContain('ok, every TOTB invariant held')
+    const swarm = run(['--order', 'totb', '--seeds', '1..30', '--mutation', 'totb-commit-with-f'])
+    expect(swarm.rc).toBe(1)
+    const replay = /replay: paciofs sim (--order totb --seed \d+ .*)/.exec(swarm.out)
+    expect(replay).not.toBeNull()
+    const again = run(replay![1]!.split(' '))
+    expect(again.rc).toBe(1)
+    expect(again.out).toMatch(/TOTB-1 at \d+ ms/)
+    expect(run(['--order', 'totb', '--seed', '1', '--byzantine', '2']).rc).toBe(2) // f = 1 for 4 members
+    expect(run(['--order', 'nope', '--seed', '1']).rc).toBe(2)
   })
 })
