@@ -39,8 +39,12 @@ export function commitLeader(state: TotbState, round: number, out: TotbOut): voi
     const next = orderHistory(state, l, out)
     out.leaders.push({ epoch: state.epoch, round: l.round, author: l.author, direct: i === 0 })
     state.orderedLeaderRound = l.round
-    if (next !== undefined) {
-      endEpoch(state, next, out)
+    // A committee change ends the epoch; so does its length (the same committee goes on in a
+    // fresh DAG): the only garbage collection, and a deterministic one, as the end is a point
+    // of the order. Without it the vertices of a long-lived volume would pile up in memory.
+    const rotate = state.params.epochRounds > 0 && l.round >= state.params.epochRounds
+    if (next !== undefined || rotate) {
+      endEpoch(state, next ?? state.committee, out)
       return // the newer leaders of this chain belong to the epoch that ended: never ordered
     }
   }

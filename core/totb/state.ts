@@ -22,10 +22,13 @@ export interface TotbParams {
   /** Most weak references in one vertex (a vertex with more is invalid); a node with more
    *  vertices to cover refers to the oldest and covers the rest with its next vertex. */
   readonly maxWeakRefs: number
+  /** An epoch ends with its first ordered leader of at least this round, and the committee goes
+   *  on in a fresh DAG: memory holds one epoch's vertices at most (0: no limit). */
+  readonly epochRounds: number
   readonly mutation?: TotbMutation
 }
 
-export const DEFAULT_TOTB_PARAMS: TotbParams = { leaderTimeoutMs: 200, maxWeakRefs: 64 }
+export const DEFAULT_TOTB_PARAMS: TotbParams = { leaderTimeoutMs: 200, maxWeakRefs: 64, epochRounds: 1000 }
 
 export interface EntryId {
   readonly author: Pid

@@ -30,11 +30,13 @@ export interface DagSimConfig {
    *  append up to three changes (add a member, remove a correct one while f < n/3 still holds),
    *  which take effect where the order puts them (a new epoch). */
   readonly reconfigure: boolean
+  /** totb's epoch length in rounds (its garbage collection); short here so that runs cross it. */
+  readonly epochRounds: number
   readonly mutation?: totb.TotbMutation
 }
 
 export const DEFAULT_DAG_CONFIG: DagSimConfig = {
-  seed: 1, nodes: 4, byzantine: 1, ops: 60, faults: true, strategies: BYZANTINE_VERTEX_STRATEGIES, leaderTimeoutMs: 150, reconfigure: false,
+  seed: 1, nodes: 4, byzantine: 1, ops: 60, faults: true, strategies: BYZANTINE_VERTEX_STRATEGIES, leaderTimeoutMs: 150, reconfigure: false, epochRounds: 15,
 }
 
 const FAULT_PHASE_MS = 8_000
@@ -53,8 +55,10 @@ export interface DagSimResult {
   readonly events: number
   /** Crashed members restarted (restoreTotb). */
   readonly restarts: number
-  /** Epochs begun (committee changes), at the first correct member. */
+  /** Epochs begun (committee changes and rotations), at the first correct member. */
   readonly epochs: number
+  /** Most valid vertices a correct member holds at the end (one epoch's at most). */
+  readonly held: number
   /** A digest of every member's order, equal for equal configs (replay is exact). */
   readonly orderHash: string
 }
@@ -121,7 +125,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
   while (byzantine.size < Math.min(config.byzantine, n)) byzantine.add(prng.int(n))
   const strategies = new Map<number, ByzantineVertexStrategy>()
   for (const b of byzantine) strategies.set(b, prng.pick(config.strategies))
-  const params: totb.TotbParams = { ...totb.DEFAULT_TOTB_PARAMS, leaderTimeoutMs: config.leaderTimeoutMs, mutation: config.mutation }
+  const params: totb.TotbParams = { ...totb.DEFAULT_TOTB_PARAMS, leaderTimeoutMs: config.leaderTimeoutMs, epochRounds: config.epochRounds, mutation: config.mutation }
   // The genesis committee: everyone, or all but one correct member (the spare) when reconfiguring
   // and the committee without it still has fewer than a third Byzantine.
   const spare = config.reconfigure && byzantine.size <= totb.faultBound(n - 1) && n > 1 ? pids.findIndex((_, i) => !byzantine.has(i)) : -1
@@ -360,6 +364,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     events,
     restarts,
     epochs: [...correctStates.values()][0]?.epoch ?? 0,
+    held: Math.max(0, ...[...correctStates.values()].map((s) => [...s.authors.values()].reduce((k, a) => k + a.vertices.size, 0))),
     orderHash: toHex(digest),
   }
 }
