@@ -59,6 +59,9 @@ export interface DagSimResult {
   readonly epochs: number
   /** Most valid vertices a correct member holds at the end (one epoch's at most). */
   readonly held: number
+  /** Virtual ms from an op's append to its ordering at the last correct member, over the ops
+   *  every correct member ordered (a restarted member's re-derived prefix is not counted again). */
+  readonly latencyMs: { readonly p50: number; readonly p99: number }
   /** A digest of every member's order, equal for equal configs (replay is exact). */
   readonly orderHash: string
 }
@@ -239,6 +242,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     const seq = chain.length + 1
     const hash = toHex(sha256(concatBytes(utf8(`${pid}:${seq}:`), payload))) as EntryHash
     chain.push({ seq, hash, payload })
+    appendedAt.set(`${pid}:${seq}`, now)
     if (strategies.get(node) === 'silent') return
     for (let to = 0; to < n; to++) {
       const at = Math.max(lastAt[to]![node]!, now + delay(node, to, now) + splitHold(node, payload, to, now))
@@ -247,8 +251,18 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     }
   }
 
+  /** Per op: when it was appended, and the latest time a correct member ordered it so far. */
+  const appendedAt = new Map<string, number>()
+  const orderedLast = new Map<string, { at: number; members: number }>()
   function handle(node: number, out: totb.TotbOut, now: number): void {
-    if (!byzantine.has(node)) checker.onOrdered(pids[node]!, out.ordered, now)
+    if (!byzantine.has(node)) {
+      checker.onOrdered(pids[node]!, out.ordered, now)
+      for (const e of out.ordered) {
+        const key = `${e.author}:${e.seq}`
+        const seen = orderedLast.get(key)
+        orderedLast.set(key, { at: now, members: (seen?.members ?? 0) + 1 })
+      }
+    }
     for (const payload of out.vertices) {
       const shaped = byzantine.has(node) ? shapeVertex(strategies.get(node)!, states[node]!, payload, byzRng) : [payload]
       for (const p of shaped) append(node, p, now)
@@ -350,6 +364,9 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
   const finalCommittee = new Set([...correctStates.values()][0]?.committee ?? [])
   checker.atEnd(correctStates, correct.filter((p) => finalCommittee.has(p)), end)
 
+  // Virtual time from append to ordered at every correct member, for ops every one ordered.
+  const latencies = [...orderedLast].filter(([, o]) => o.members >= correct.length).map(([k, o]) => o.at - appendedAt.get(k)!).sort((a, b) => a - b)
+  const pct = (p: number): number => (latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!)
   const rejections: Record<string, number> = {}
   for (const s of correctStates.values()) for (const [k, v] of s.counters) if (k.startsWith('reject:')) rejections[k] = Math.max(rejections[k] ?? 0, v)
   const digest = sha256(utf8(correct.map((p) => checker.order(p).map((e) => `${e.author}${e.seq}`).join(',')).join(';')))
@@ -364,6 +381,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     events,
     restarts,
     epochs: [...correctStates.values()][0]?.epoch ?? 0,
+    latencyMs: { p50: pct(0.5), p99: pct(0.99) },
     held: Math.max(0, ...[...correctStates.values()].map((s) => [...s.authors.values()].reduce((k, a) => k + a.vertices.size, 0))),
     orderHash: toHex(digest),
   }
