@@ -16,7 +16,7 @@ export const SIM_TOTB_USAGE = `usage: paciofs sim --order totb --seed <n> [optio
 Runs totb, the total order over the members' chains (spec/totb.md), alone: the real core/totb of
 every member over a model of fotb's guarantees (one chain per author, each author's entries in
 order, eventually all), with Byzantine members, delays, partitions, crashes and restarts, and
-committee changes; checks TOTB-1..5. Volumes do not order by totb yet: this is not the whole
+committee changes; checks TOTB-1..6. Volumes do not order by totb yet: this is not the whole
 stack of 'paciofs sim' without --order. The same seed and options replay the same run.
 
 options:

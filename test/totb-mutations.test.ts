@@ -14,6 +14,7 @@ const CASES: Record<TotbMutation, { config: Partial<DagSimConfig>; caughtBy: str
   // Needs a Byzantine leader whose q - 1 refs avoid every vote, with the network splitting the
   // members on the leader before it: rarer, so more operations give it more leader rounds.
   'totb-accept-fewer-refs': { config: { strategies: ['avoid-leader'], ops: 200 }, caughtBy: ['TOTB-1'] },
+  'totb-trust-leader-time': { config: { strategies: ['lie-time'] }, caughtBy: ['TOTB-6'] },
 }
 
 describe('every deliberately broken totb rule is caught by the DAG simulator', () => {
@@ -23,7 +24,7 @@ describe('every deliberately broken totb rule is caught by the DAG simulator', (
 
   for (const mutation of TOTB_MUTATIONS) {
     const { config, caughtBy } = CASES[mutation]
-    it(`[TOTB-1] ${mutation} is caught by ${caughtBy.join(' or ')} within ${MAX_SEEDS} seeds`, () => {
+    it(`[TOTB-1] [TOTB-6] ${mutation} is caught by ${caughtBy.join(' or ')} within ${MAX_SEEDS} seeds`, () => {
       let caughtAt: number | undefined
       for (let seed = 1; seed <= MAX_SEEDS && caughtAt === undefined; seed++) {
         const base: DagSimConfig = { ...DEFAULT_DAG_CONFIG, seed, ...config }

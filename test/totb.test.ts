@@ -35,7 +35,7 @@ class Dag {
     return this.append(author, encode(['op', k]))
   }
   vertex(author: Pid, round: number, strong: totb.EntryId[], weak: totb.EntryId[] = [], epoch = 0): totb.EntryId {
-    return this.append(author, totb.encodeVertex({ epoch, round, strong: [...strong].sort((a, b) => (a.author < b.author ? -1 : 1)), weak }))
+    return this.append(author, totb.encodeVertex({ epoch, round, time: 0, strong: [...strong].sort((a, b) => (a.author < b.author ? -1 : 1)), weak }))
   }
   /** Deliver an author's chain up to seq (from what was delivered before). */
   deliver(author: Pid, upTo: number): void {
@@ -51,17 +51,17 @@ class Dag {
 describe('totb vertex format', () => {
   it('round-trips and is told apart from every other payload', () => {
     const ref = { author: PIDS[1]!, seq: 7, hash: 'ab'.repeat(32) as EntryHash }
-    const bytes = totb.encodeVertex({ epoch: 0, round: 3, strong: [ref], weak: [] })
+    const bytes = totb.encodeVertex({ epoch: 0, round: 3, time: 1_700_000_000_000, strong: [ref], weak: [] })
     expect(totb.claimsVertex(bytes)).toBe(true)
-    expect(totb.decodeVertex(bytes)).toEqual({ epoch: 0, round: 3, strong: [ref], weak: [] })
-    for (const other of [encode(['op', 1]), encode({ op: 'mkdir' }), encode(['totb/vertexx', 0, 1, [], []]), new Uint8Array()]) {
+    expect(totb.decodeVertex(bytes)).toEqual({ epoch: 0, round: 3, time: 1_700_000_000_000, strong: [ref], weak: [] })
+    for (const other of [encode(['op', 1]), encode({ op: 'mkdir' }), encode(['totb/vertexx', 0, 1, 0, [], []]), new Uint8Array()]) {
       expect(totb.claimsVertex(other)).toBe(false)
     }
     // Claims to be a vertex but is not a well-formed one: judged (invalid), never an operation.
-    const bad = encode(['totb/vertex', 0, 0, [], []])
+    const bad = encode(['totb/vertex', 0, 0, 0, [], []])
     expect(totb.claimsVertex(bad)).toBe(true)
     expect(totb.decodeVertex(bad)).toBeUndefined()
-    expect(totb.decodeVertex(encode(['totb/vertex', 0, 2, [[new Uint8Array(32), 1, new Uint8Array(32)]], []]))).toBeUndefined()
+    expect(totb.decodeVertex(encode(['totb/vertex', 0, 2, 0, [[new Uint8Array(32), 1, new Uint8Array(32)]], []]))).toBeUndefined()
   })
 })
 
@@ -136,6 +136,24 @@ describe('totb judging and ordering on hand-built DAGs', () => {
     // Leader 1 is reached through PIDS[0]'s round-2 vertex: ordered first (its op), then leader
     // 3's history by (round, author): the round-1 vertices of PIDS[1..3] with their ops.
     expect(d.ordered.map((e) => [e.author, e.seq])).toEqual([[PIDS[0], 1], [PIDS[1], 1], [PIDS[2], 1], [PIDS[3], 1]])
+  })
+})
+
+describe('totb time', () => {
+  it('[TOTB-6] an ordered leader\'s time is the median of its refs\' times: one member\'s claim moves it nowhere', () => {
+    const d = new Dag()
+    const times = [100, 110, 10 ** 13, 120] // PIDS[2] claims a time far ahead
+    const r1 = PIDS.map((p, i) => {
+      d.op(p, i)
+      return d.append(p, totb.encodeVertex({ epoch: 0, round: 1, time: times[i]!, strong: [], weak: [] }))
+    })
+    const r2 = d.append(PIDS[0]!, totb.encodeVertex({ epoch: 0, round: 2, time: 130, strong: [r1[0]!, r1[1]!, r1[2]!, r1[3]!], weak: [] }))
+    d.deliverAll()
+    // A round-1 leader has no refs: the time stays where it was (0).
+    expect(totb.leaderTime(d.state, d.state.authors.get(PIDS[0]!)!.vertices.get(r1[0]!.seq)!)).toBe(0)
+    const r2v = d.state.authors.get(PIDS[0]!)!.vertices.get(r2.seq)!
+    // A round-2 vertex's refs: 100, 110, 120 and the liar's 10^13: the lower median is 110.
+    expect(totb.leaderTime(d.state, r2v)).toBe(110)
   })
 })
 

@@ -9,12 +9,12 @@ import { newTotbOut, type TotbOut, type TotbState, type Pending } from './state.
 import { deliverEntry } from './judge.ts'
 import { maybePropose } from './propose.ts'
 
-export type { TotbParams, TotbHooks, TotbMutation, EntryId, Vertex, Pending, AuthorTotb, TotbState, TotbOut } from './state.ts'
+export type { TotbParams, TotbHooks, TotbMutation, EntryId, OrderedEntry, Vertex, Pending, AuthorTotb, TotbState, TotbOut } from './state.ts'
 export { DEFAULT_TOTB_PARAMS, TOTB_MUTATIONS, newTotb, setCommittee, newTotbOut, faultBound, isLeaderRound, leaderOf, leaderVertex } from './state.ts'
 export type { VertexPayload } from './vertex.ts'
 export { VERTEX_TAG, claimsVertex, encodeVertex, decodeVertex } from './vertex.ts'
 export type { VertexRejection } from './judge.ts'
-export { strongPath } from './order.ts'
+export { strongPath, leaderTime } from './order.ts'
 export { noteOwnEntry, hasWork } from './propose.ts'
 export { restoreTotb } from './restore.ts'
 

@@ -101,7 +101,7 @@ function judgeVertex(state: TotbState, author: AuthorTotb, entry: EntryId, v: Ve
 
 function accept(state: TotbState, author: AuthorTotb, entry: EntryId, v: VertexPayload, strong: Vertex[], weak: Vertex[], now: TimeMs, out: TotbOut): void {
   const vertex: Vertex = {
-    author: entry.author, seq: entry.seq, hash: entry.hash, round: v.round, strong, weak,
+    author: entry.author, seq: entry.seq, hash: entry.hash, round: v.round, time: v.time, strong, weak,
     prev: author.last, batch: author.carry, ordered: false, covered: entry.author === state.me,
   }
   author.carry = []

@@ -36,6 +36,7 @@ export function commitLeader(state: TotbState, round: number, out: TotbOut): voi
   }
   for (let i = chain.length - 1; i >= 0; i--) {
     const l = chain[i]!
+    state.orderedTime = Math.max(state.orderedTime, leaderTime(state, l))
     const next = orderHistory(state, l, out)
     out.leaders.push({ epoch: state.epoch, round: l.round, author: l.author, direct: i === 0 })
     state.orderedLeaderRound = l.round
@@ -69,6 +70,19 @@ function endEpoch(state: TotbState, committee: readonly Pid[], out: TotbOut): vo
   out.epochs.push({ epoch: state.epoch, committee: state.committee })
 }
 
+/** The time a leader's history is ordered at: the (lower) median of the times in the vertices its
+ *  strong refs name. They are at least q = n - f vertices of distinct members, at most f of them
+ *  Byzantine, so the median lies between two correct members' clocks: a minority can neither
+ *  push it into the future nor hold it in the past. A round-1 leader has no refs: the time stays
+ *  where it was. (The time does not decide the order; it is what the order says the time was,
+ *  e.g. for retention periods, spec/fs.md.) */
+export function leaderTime(state: TotbState, leader: Vertex): number {
+  if (state.params.mutation === 'totb-trust-leader-time') return leader.time
+  if (leader.strong.length === 0) return state.orderedTime
+  const times = leader.strong.map((v) => v.time).sort((a, b) => a - b)
+  return times[Math.floor((times.length - 1) / 2)]!
+}
+
 /** Order the not yet ordered part of a leader's causal history; the new committee if an entry
  *  of it changed the committee (the last change wins). */
 function orderHistory(state: TotbState, leader: Vertex, out: TotbOut): readonly Pid[] | undefined {
@@ -97,7 +111,7 @@ function orderHistory(state: TotbState, leader: Vertex, out: TotbOut): readonly 
     state.uncovered.delete(v)
     if (v.batch.length > 0) state.unorderedWork--
     for (const e of v.batch) {
-      out.ordered.push(e)
+      out.ordered.push({ author: e.author, seq: e.seq, hash: e.hash, time: state.orderedTime })
       state.position++
       const changed = state.hooks.committeeAfter?.(e)
       if (changed !== undefined && changed.length > 0) next = changed

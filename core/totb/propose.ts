@@ -49,7 +49,7 @@ export function maybePropose(state: TotbState, now: TimeMs, out: TotbOut): void 
     .sort((a, b) => a.round - b.round || byAuthor(a, b))
     .slice(0, state.params.maxWeakRefs)
   const ref = (v: Vertex): EntryId => ({ author: v.author, seq: v.seq, hash: v.hash })
-  out.vertices.push(encodeVertex({ epoch: state.epoch, round, strong: strongVertices.map(ref), weak: weakVertices.map(ref) }))
+  out.vertices.push(encodeVertex({ epoch: state.epoch, round, time: Math.max(0, Math.floor(now)), strong: strongVertices.map(ref), weak: weakVertices.map(ref) }))
   state.ownRound = round
   state.ownCarry = 0
   coverFrom(state, [...strongVertices, ...weakVertices])

@@ -12,8 +12,10 @@ export type TotbMutation =
   | 'totb-skip-indirect'
   /** a vertex with q - 1 strong references is accepted as valid. */
   | 'totb-accept-fewer-refs'
+  /** an ordered leader's time is its author's own claim instead of its quorum's median. */
+  | 'totb-trust-leader-time'
 
-export const TOTB_MUTATIONS: readonly TotbMutation[] = ['totb-commit-with-f', 'totb-skip-indirect', 'totb-accept-fewer-refs']
+export const TOTB_MUTATIONS: readonly TotbMutation[] = ['totb-commit-with-f', 'totb-skip-indirect', 'totb-accept-fewer-refs', 'totb-trust-leader-time']
 
 export interface TotbParams {
   /** How long a node that holds a quorum of a round waits for the leader (or its votes) before
@@ -39,6 +41,8 @@ export interface EntryId {
 /** A valid vertex: judged so by every correct member alike (TOTB-5). */
 export interface Vertex extends EntryId {
   readonly round: number
+  /** The time its author put in it: trusted only as one of a quorum's (see `orderedTime`). */
+  readonly time: number
   /** Valid vertices of round - 1 (at least q, distinct authors). */
   readonly strong: readonly Vertex[]
   /** Valid vertices of earlier rounds that the author had not covered yet. */
@@ -83,6 +87,8 @@ export interface TotbState {
   readonly authors: Map<Pid, AuthorTotb>
   /** Entries ordered so far, over all epochs: the next one gets position `position + 1`. */
   position: number
+  /** The time the order has reached (ms): never decreases; see order.ts `leaderTime`. */
+  orderedTime: number
   readonly counters: Map<string, number>
   // --- The current epoch: everything below starts afresh when the committee changes.
   /** Epochs count from 0 (the genesis committee). */
@@ -116,9 +122,14 @@ export interface TotbState {
   uncovered: Set<Vertex>
 }
 
+/** An ordered entry with the time the order gives it (the same at every correct member). */
+export interface OrderedEntry extends EntryId {
+  readonly time: number
+}
+
 export interface TotbOut {
   /** Entries in the order every correct member orders them, positions position+1.. */
-  readonly ordered: EntryId[]
+  readonly ordered: OrderedEntry[]
   /** Vertex payloads the host must append to this node's own chain, in this order, now. */
   readonly vertices: Uint8Array[]
   /** Leaders committed in this step, oldest first (for traces). */
@@ -147,7 +158,7 @@ export function authorOf(state: TotbState, pid: Pid): AuthorTotb {
 
 export function newTotb(me: Pid, members: readonly Pid[], params: TotbParams = DEFAULT_TOTB_PARAMS, hooks: TotbHooks = {}): TotbState {
   const state: TotbState = {
-    me, params, hooks, authors: new Map(), position: 0, counters: new Map(),
+    me, params, hooks, authors: new Map(), position: 0, orderedTime: 0, counters: new Map(),
     epoch: 0, committee: [], inCommittee: new Set(), n: 0, f: 0, q: 0,
     rounds: new Map(), votes: new Map(), quorumAt: new Map(),
     quorumRound: 0, orderedLeaderRound: 0, ownRound: 0, ownCarry: 0, unorderedWork: 0, topRound: 0,

@@ -1,6 +1,6 @@
 // The vertex payload (spec/totb.md "Formats"): an ordinary ledger payload, so fotb seals, echoes,
 // delivers and fetches it like every other entry.
-//   VERTEX = ["totb/vertex", epoch, round, [REF...], [REF...]]   strong refs, then weak refs
+//   VERTEX = ["totb/vertex", epoch, round, time, [REF...], [REF...]]   strong refs, then weak refs
 //   REF    = [author(33 bytes), seq, hash(32 bytes)]
 import { encode, tryDecode, type Value } from '../codec.ts'
 import { fromHex, toHex } from '../bytes.ts'
@@ -14,6 +14,8 @@ export interface VertexPayload {
   /** The committee's epoch (0: the genesis committee); rounds count from 1 in every epoch. */
   readonly epoch: number
   readonly round: number
+  /** The author's clock when it made the vertex (ms since the epoch of 1970, an input). */
+  readonly time: number
   readonly strong: readonly EntryId[]
   readonly weak: readonly EntryId[]
 }
@@ -21,7 +23,7 @@ export interface VertexPayload {
 /** Why a payload that says it is a vertex is not a well-formed one. */
 export type VertexFormatError = 'malformed'
 
-// Canonical CBOR of ["totb/vertex", ...]: an array head (0x85 for five items), then the text
+// Canonical CBOR of ["totb/vertex", ...]: an array head (0x86 for six items), then the text
 // head 0x6b (11 bytes) and the tag. Every other payload is not a vertex, without decoding it.
 const TAG_BYTES = new TextEncoder().encode(VERTEX_TAG)
 
@@ -39,7 +41,7 @@ function refValue(r: EntryId): Value {
 }
 
 export function encodeVertex(v: VertexPayload): Uint8Array {
-  return encode([VERTEX_TAG, v.epoch, v.round, v.strong.map(refValue), v.weak.map(refValue)])
+  return encode([VERTEX_TAG, v.epoch, v.round, v.time, v.strong.map(refValue), v.weak.map(refValue)])
 }
 
 function parseRef(value: Value): EntryId | undefined {
@@ -66,12 +68,13 @@ function parseRefs(value: Value | undefined): EntryId[] | undefined {
 /** Decode a payload for which `claimsVertex` holds; `undefined` when it is malformed. */
 export function decodeVertex(payload: Uint8Array): VertexPayload | undefined {
   const d = tryDecode(payload)
-  if (!d.ok || !Array.isArray(d.value) || d.value.length !== 5) return undefined
-  const [tag, epoch, round, strong, weak] = d.value as Value[]
+  if (!d.ok || !Array.isArray(d.value) || d.value.length !== 6) return undefined
+  const [tag, epoch, round, time, strong, weak] = d.value as Value[]
   if (tag !== VERTEX_TAG || typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) return undefined
   if (typeof round !== 'number' || !Number.isSafeInteger(round) || round < 1) return undefined
+  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 0) return undefined
   const s = parseRefs(strong)
   const w = parseRefs(weak)
   if (s === undefined || w === undefined) return undefined
-  return { epoch, round, strong: s, weak: w }
+  return { epoch, round, time, strong: s, weak: w }
 }

@@ -21,8 +21,12 @@ export type ByzantineVertexStrategy =
    *  to vertices that did not vote for the previous leader, with q - 1 refs if that avoids every
    *  vote (invalid: caught by the q rule; a core that accepts it orders differently, TOTB-1). */
   | 'avoid-leader'
+  /** claims a time ten years ahead (to end retention periods early) or 0 in its vertices. */
+  | 'lie-time'
 
-export const BYZANTINE_VERTEX_STRATEGIES: readonly ByzantineVertexStrategy[] = ['silent', 'slow', 'withhold-leader', 'bad-refs', 'equivocate-round', 'avoid-leader']
+export const BYZANTINE_VERTEX_STRATEGIES: readonly ByzantineVertexStrategy[] = ['silent', 'slow', 'withhold-leader', 'bad-refs', 'equivocate-round', 'avoid-leader', 'lie-time']
+
+const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000
 
 const ref = (v: Vertex | EntryId): EntryId => ({ author: v.author, seq: v.seq, hash: v.hash })
 
@@ -55,6 +59,8 @@ function shape(strategy: ByzantineVertexStrategy, state: TotbState, payload: Uin
       if (picked.length < 1) return [payload]
       return [encodeVertex({ ...v, strong: picked.map(ref).sort((a, b) => (a.author < b.author ? -1 : 1)) })]
     }
+    case 'lie-time':
+      return [encodeVertex({ ...v, time: rng.chance(0.7) ? v.time + TEN_YEARS_MS : 0 })]
     case 'bad-refs': {
       if (!rng.chance(0.5)) return [payload]
       return [badVertex(state, payload, rng), payload]

@@ -2,7 +2,7 @@
 // and FIFO after every step of every correct node; judgement agreement, validity and identical
 // state after the heal phase.
 import type { EntryHash, Pid, Seq } from '../../core/types.ts'
-import { claimsVertex, type EntryId, type TotbState } from '../../core/totb/index.ts'
+import { claimsVertex, type EntryId, type OrderedEntry, type TotbState } from '../../core/totb/index.ts'
 
 export interface ChainEntry {
   readonly seq: Seq
@@ -24,6 +24,8 @@ export class TotbChecker {
   private readonly seen = new Map<Pid, Set<string>>()
   /** Per node and author: the seq of the author's last ordered entry. */
   private readonly lastSeq = new Map<Pid, Map<Pid, Seq>>()
+  /** Per node: the time of its last ordered entry. */
+  private readonly lastTime = new Map<Pid, number>()
 
   constructor(
     private readonly chains: ReadonlyMap<Pid, readonly ChainEntry[]>,
@@ -44,8 +46,9 @@ export class TotbChecker {
     return this.orders.get(node) ?? []
   }
 
-  /** A correct node ordered these entries (after its earlier ones). */
-  onOrdered(node: Pid, entries: readonly EntryId[], at: number): void {
+  /** A correct node ordered these entries (after its earlier ones) at virtual time `at`, which is
+   *  also every correct member's clock here (the DAG runs have no clock skew). */
+  onOrdered(node: Pid, entries: readonly OrderedEntry[], at: number): void {
     const order = this.orders.get(node)
     if (order === undefined) return
     const seen = this.seen.get(node)!
@@ -71,6 +74,11 @@ export class TotbChecker {
       while (chain !== undefined && expected <= chain.length && claimsVertex(chain[expected - 1]!.payload)) expected++
       if (e.seq !== expected) this.fail('TOTB-3', `${short(node)} ordered ${show(e)} after seq ${from} of its author; expected seq ${expected}`, at)
       last.set(e.author, e.seq)
+      // TOTB-6: the order's time never decreases and is never ahead of every correct clock.
+      const before = this.lastTime.get(node) ?? 0
+      if (e.time < before) this.fail('TOTB-6', `${short(node)} gave ${show(e)} the time ${e.time}, after ${before}`, at)
+      if (e.time > at) this.fail('TOTB-6', `${short(node)} gave ${show(e)} the time ${e.time}, ${e.time - at} ms ahead of every correct member's clock`, at)
+      this.lastTime.set(node, e.time)
     }
   }
 
