@@ -3,12 +3,14 @@
 // network, crashes and committee changes, every TOTB invariant checked. Volumes do not order by
 // totb yet (spec/totb.md "Still to do"), so this is not the whole stack that `paciofs sim` runs.
 // Exit 0 when every invariant held, 1 when one was violated, 2 for bad usage.
+import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { DEFAULT_DAG_CONFIG, runDagSim, type DagSimConfig, type DagSimResult } from '../sim/totb/dag.ts'
 import { BYZANTINE_VERTEX_STRATEGIES, type ByzantineVertexStrategy } from '../sim/totb/byzantine.ts'
 import { TOTB_MUTATIONS, faultBound, type TotbMutation } from '../core/totb/index.ts'
 import type { CommandIo } from './sim-command.ts'
+import { renderDagHtml } from '../sim/totb/trace-html.ts'
 
 export const SIM_TOTB_USAGE = `usage: paciofs sim --order totb --seed <n> [options]
        paciofs sim --order totb --seeds <from>..<to> [options]
@@ -29,6 +31,7 @@ options:
   --reconfigure           a spare member joins, correct members leave (epochs)
   --mutation <m>          a deliberately broken rule, to see a checker fail: ${TOTB_MUTATIONS.join(', ')}
   --json                  one JSON object per run instead of text
+  --trace <file.html>     with --seed: draw one correct member's DAG (rounds, refs, commits, epochs)
   -h, --help              show this help
 
 examples:
@@ -40,7 +43,7 @@ examples:
 class UsageError extends Error {}
 
 export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
-  let parsed: { config: Omit<DagSimConfig, 'seed'>; from: number; to: number; single: boolean; json: boolean } | 'help'
+  let parsed: Parsed | 'help'
   try {
     parsed = parse(argv)
   } catch (e) {
@@ -52,7 +55,7 @@ export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
     io.stdout(SIM_TOTB_USAGE)
     return 0
   }
-  const { config, from, to, single, json } = parsed
+  const { config, from, to, single, json, trace } = parsed
   const failed: number[] = []
   const byId = new Map<string, number>()
   let events = 0
@@ -64,6 +67,10 @@ export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
     for (const id of new Set(r.violations.map((v) => v.id))) byId.set(id, (byId.get(id) ?? 0) + 1)
     if (json) io.stdout(JSON.stringify(summary(r)) + '\n')
     else if (single || r.violations.length > 0) io.stdout(describe(r) + '\n')
+    if (trace !== undefined) {
+      writeFileSync(trace, renderDagHtml(r, `paciofs sim --order totb --seed ${seed} ${flags(config)}`))
+      if (!json) io.stdout(`  trace: ${trace}\n`)
+    }
   }
   const ms = performance.now() - t0
   if (!single && !json) {
@@ -75,7 +82,16 @@ export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
   return failed.length > 0 ? 1 : 0
 }
 
-function parse(argv: readonly string[]): { config: Omit<DagSimConfig, 'seed'>; from: number; to: number; single: boolean; json: boolean } | 'help' {
+interface Parsed {
+  config: Omit<DagSimConfig, 'seed'>
+  from: number
+  to: number
+  single: boolean
+  json: boolean
+  trace: string | undefined
+}
+
+function parse(argv: readonly string[]): Parsed | 'help' {
   const { values, positionals } = parseArgs({
     args: [...argv],
     strict: true,
@@ -91,6 +107,7 @@ function parse(argv: readonly string[]): { config: Omit<DagSimConfig, 'seed'>; f
       reconfigure: { type: 'boolean' },
       mutation: { type: 'string' },
       json: { type: 'boolean' },
+      trace: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -129,7 +146,9 @@ function parse(argv: readonly string[]): { config: Omit<DagSimConfig, 'seed'>; f
     reconfigure: values.reconfigure === true,
     ...(mutation !== undefined ? { mutation } : {}),
   }
-  return { config, from, to, single, json: values.json === true }
+  if (values.trace !== undefined && !single) throw new UsageError('--trace draws one run: use it with --seed')
+  if (values.trace !== undefined && !/\.html?$/i.test(values.trace)) throw new UsageError(`--trace wants a file name ending in .html, not '${values.trace}'`)
+  return { config: values.trace !== undefined ? { ...config, keepTrace: true } : config, from, to, single, json: values.json === true, trace: values.trace }
 }
 
 function integer(flag: string, text: string, min: number, max: number): number {

@@ -11,6 +11,7 @@ import * as totb from '../core/totb/index.ts'
 import { DEFAULT_DAG_CONFIG, runDagSim } from '../sim/totb/dag.ts'
 import { BYZANTINE_VERTEX_STRATEGIES } from '../sim/totb/byzantine.ts'
 import { main } from '../runtime/cli.ts'
+import { renderDagHtml, VERTICES_DRAWN_MAX } from '../sim/totb/trace-html.ts'
 
 const PIDS = [1, 2, 3, 4].map((i) => ('02' + i.toString(16).padStart(64, '0')) as Pid)
 
@@ -319,5 +320,20 @@ describe('paciofs sim --order totb', () => {
     expect(again.out).toMatch(/TOTB-1 at \d+ ms/)
     expect(run(['--order', 'totb', '--seed', '1', '--byzantine', '2']).rc).toBe(2) // f = 1 for 4 members
     expect(run(['--order', 'nope', '--seed', '1']).rc).toBe(2)
+  })
+})
+
+describe('the totb DAG diagram', () => {
+  it('[TOTB-1] draws every valid vertex the viewer judged, commits, epochs and violations, without scripts', () => {
+    const clean = runDagSim({ ...DEFAULT_DAG_CONFIG, seed: 5, nodes: 5, reconfigure: true, keepTrace: true })
+    const html = renderDagHtml(clean)
+    expect(html).not.toMatch(/<script|(src|href)=/)
+    expect((html.match(/<circle /g) ?? []).length).toBe(Math.min(clean.trace!.vertices.length, VERTICES_DRAWN_MAX))
+    expect(html).toContain('epoch 1 (from')
+    expect(html).toContain('Every TOTB invariant held.')
+    let broken = runDagSim({ ...DEFAULT_DAG_CONFIG, seed: 1, mutation: 'totb-commit-with-f', keepTrace: true })
+    for (let seed = 2; seed <= 100 && broken.violations.length === 0; seed++) broken = runDagSim({ ...DEFAULT_DAG_CONFIG, seed, mutation: 'totb-commit-with-f', keepTrace: true })
+    expect(broken.violations.length).toBeGreaterThan(0)
+    expect(renderDagHtml(broken)).toContain('<h2>Violations</h2>')
   })
 })

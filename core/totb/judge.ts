@@ -101,7 +101,7 @@ function judgeVertex(state: TotbState, author: AuthorTotb, entry: EntryId, v: Ve
 
 function accept(state: TotbState, author: AuthorTotb, entry: EntryId, v: VertexPayload, strong: Vertex[], weak: Vertex[], now: TimeMs, out: TotbOut): void {
   const vertex: Vertex = {
-    author: entry.author, seq: entry.seq, hash: entry.hash, round: v.round, time: v.time, strong, weak,
+    author: entry.author, seq: entry.seq, hash: entry.hash, epoch: v.epoch, round: v.round, time: v.time, strong, weak,
     prev: author.last, batch: author.carry, ordered: false, covered: entry.author === state.me,
   }
   author.carry = []
@@ -115,6 +115,7 @@ function accept(state: TotbState, author: AuthorTotb, entry: EntryId, v: VertexP
   if (!vertex.covered) state.uncovered.add(vertex)
   else coverHistory(state, vertex) // an own vertex (also one judged again after a restart)
   bump(state, 'totb:vertices')
+  out.accepted.push(vertex)
   if (round.size === state.q) {
     state.quorumAt.set(v.round, now)
     if (v.round > state.quorumRound) state.quorumRound = v.round

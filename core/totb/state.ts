@@ -40,6 +40,7 @@ export interface EntryId {
 
 /** A valid vertex: judged so by every correct member alike (TOTB-5). */
 export interface Vertex extends EntryId {
+  readonly epoch: number
   readonly round: number
   /** The time its author put in it: trusted only as one of a quorum's (see `orderedTime`). */
   readonly time: number
@@ -136,10 +137,12 @@ export interface TotbOut {
   readonly leaders: { epoch: number; round: number; author: Pid; direct: boolean }[]
   /** Epochs begun in this step, with their committees. */
   readonly epochs: { epoch: number; committee: readonly Pid[] }[]
+  /** Vertices judged valid in this step (for traces). */
+  readonly accepted: Vertex[]
 }
 
 export function newTotbOut(): TotbOut {
-  return { ordered: [], vertices: [], leaders: [], epochs: [] }
+  return { ordered: [], vertices: [], leaders: [], epochs: [], accepted: [] }
 }
 
 export function faultBound(n: number): number {

@@ -32,7 +32,19 @@ export interface DagSimConfig {
   readonly reconfigure: boolean
   /** totb's epoch length in rounds (its garbage collection); short here so that runs cross it. */
   readonly epochRounds: number
+  /** Keep what sim/totb/trace-html.ts draws (one correct member's DAG, commits, epochs). */
+  readonly keepTrace?: boolean
   readonly mutation?: totb.TotbMutation
+}
+
+/** One correct member's view, for the diagram. */
+export interface DagTrace {
+  readonly viewer: Pid
+  readonly members: readonly Pid[]
+  readonly byzantine: readonly Pid[]
+  readonly vertices: { epoch: number; round: number; author: Pid; seq: number; strong: Pid[]; at: number }[]
+  readonly commits: { epoch: number; round: number; author: Pid; direct: boolean; at: number }[]
+  readonly epochs: { epoch: number; committee: readonly Pid[]; at: number }[]
 }
 
 export const DEFAULT_DAG_CONFIG: DagSimConfig = {
@@ -59,6 +71,7 @@ export interface DagSimResult {
   readonly epochs: number
   /** Most valid vertices a correct member holds at the end (one epoch's at most). */
   readonly held: number
+  readonly trace?: DagTrace
   /** Virtual ms from an op's append to its ordering at the last correct member, over the ops
    *  every correct member ordered (a restarted member's re-derived prefix is not counted again). */
   readonly latencyMs: { readonly p50: number; readonly p99: number }
@@ -254,7 +267,16 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
   /** Per op: when it was appended, and the latest time a correct member ordered it so far. */
   const appendedAt = new Map<string, number>()
   const orderedLast = new Map<string, { at: number; members: number }>()
+  const viewer = pids.findIndex((_, i) => !byzantine.has(i))
+  const trace: DagTrace | undefined = config.keepTrace
+    ? { viewer: pids[viewer]!, members: [...pids].sort(), byzantine: pids.filter((_, i) => byzantine.has(i)).sort(), vertices: [], commits: [], epochs: [{ epoch: 0, committee: [...genesis].sort(), at: 0 }] }
+    : undefined
   function handle(node: number, out: totb.TotbOut, now: number): void {
+    if (trace !== undefined && node === viewer) {
+      for (const v of out.accepted) trace.vertices.push({ epoch: v.epoch, round: v.round, author: v.author, seq: v.seq, strong: v.strong.map((u) => u.author), at: now })
+      for (const l of out.leaders) trace.commits.push({ ...l, at: now })
+      for (const e of out.epochs) trace.epochs.push({ ...e, at: now })
+    }
     if (!byzantine.has(node)) {
       checker.onOrdered(pids[node]!, out.ordered, now)
       for (const e of out.ordered) {
@@ -295,7 +317,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     if (again.length < before.length) {
       checker.violations.push({ id: 'TOTB-1', message: `${pids[node]!.slice(2, 10)} restarted and derived ${again.length} ordered entries, ${before.length} before the crash`, at })
     }
-    handle(node, { ...out, ordered: again.slice(before.length) }, at)
+    handle(node, { ...out, ordered: again.slice(before.length), accepted: [], leaders: [], epochs: [] }, at)
   }
 
   // The workload: each op at a random time of the fault phase by a random member.
@@ -381,6 +403,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     events,
     restarts,
     epochs: [...correctStates.values()][0]?.epoch ?? 0,
+    ...(trace !== undefined ? { trace } : {}),
     latencyMs: { p50: pct(0.5), p99: pct(0.99) },
     held: Math.max(0, ...[...correctStates.values()].map((s) => [...s.authors.values()].reduce((k, a) => k + a.vertices.size, 0))),
     orderHash: toHex(digest),
