@@ -72,7 +72,7 @@ examples:
   paciofs sim --seeds 1..200 --ops 100
 `
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 interface SimArgs {
   readonly config: Omit<SimConfig, 'seed'>
@@ -133,22 +133,7 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
   })
   if (values.help) return 'help'
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`)
-  if (values.seed !== undefined && values.seeds !== undefined) throw new UsageError('give --seed or --seeds, not both')
-  let seeds: SimArgs['seeds']
-  if (values.seed !== undefined) {
-    const s = integer('--seed', values.seed, 0, SEED_MAX)
-    seeds = { from: s, to: s, single: true }
-  } else if (values.seeds !== undefined) {
-    const m = /^(\d+)\.\.(\d+)$/.exec(values.seeds)
-    if (!m) throw new UsageError(`--seeds wants <from>..<to>, e.g. 1..100, not '${values.seeds}'`)
-    const from = integer('--seeds', m[1]!, 0, SEED_MAX)
-    const to = integer('--seeds', m[2]!, 0, SEED_MAX)
-    if (to < from) throw new UsageError(`--seeds ${values.seeds}: the last seed is below the first`)
-    if (to - from + 1 > SWARM_RUNS_MAX) throw new UsageError(`--seeds ${values.seeds}: at most ${SWARM_RUNS_MAX} runs`)
-    seeds = { from, to, single: false }
-  } else {
-    throw new UsageError('give --seed <n> (one run) or --seeds <from>..<to> (a swarm)')
-  }
+  const seeds = parseSeedFlags(values.seed, values.seeds)
   const d = DEFAULT_SIM_CONFIG
   const nodes = values.nodes === undefined ? d.nodes : integer('--nodes', values.nodes, 1, 16)
   const byzantine = values.byzantine === undefined ? Math.min(d.byzantine, nodes - 1) : integer('--byzantine', values.byzantine, 0, 15)
@@ -180,7 +165,24 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
   }
 }
 
-function integer(flag: string, text: string, min: number, max: number): number {
+/** `--seed N` (one run) or `--seeds A..B` (a swarm), as both simulators take them. */
+export function parseSeedFlags(seed: string | undefined, range: string | undefined): { from: number; to: number; single: boolean } {
+  if (seed !== undefined && range !== undefined) throw new UsageError('give --seed or --seeds, not both')
+  if (seed !== undefined) {
+    const s = integer('--seed', seed, 0, SEED_MAX)
+    return { from: s, to: s, single: true }
+  }
+  if (range === undefined) throw new UsageError('give --seed <n> (one run) or --seeds <from>..<to> (a swarm)')
+  const m = /^(\d+)\.\.(\d+)$/.exec(range)
+  if (!m) throw new UsageError(`--seeds wants <from>..<to>, e.g. 1..100, not '${range}'`)
+  const from = integer('--seeds', m[1]!, 0, SEED_MAX)
+  const to = integer('--seeds', m[2]!, 0, SEED_MAX)
+  if (to < from) throw new UsageError(`--seeds ${range}: the last seed is below the first`)
+  if (to - from + 1 > SWARM_RUNS_MAX) throw new UsageError(`--seeds ${range}: at most ${SWARM_RUNS_MAX} runs`)
+  return { from, to, single: false }
+}
+
+export function integer(flag: string, text: string, min: number, max: number): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`${flag} wants a whole number, not '${text}'`)
   const n = Number(text)
   if (n < min || n > max) throw new UsageError(`${flag} must be ${min}..${max}, not ${text}`)

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { DEFAULT_DAG_CONFIG, runDagSim, type DagSimConfig, type DagSimResult } from '../sim/totb/dag.ts'
 import { BYZANTINE_VERTEX_STRATEGIES, type ByzantineVertexStrategy } from '../sim/totb/byzantine.ts'
 import { TOTB_MUTATIONS, faultBound, type TotbMutation } from '../core/totb/index.ts'
-import type { CommandIo } from './sim-command.ts'
+import { integer, parseSeedFlags, UsageError, type CommandIo } from './sim-command.ts'
 import { renderDagHtml } from '../sim/totb/trace-html.ts'
 
 export const SIM_TOTB_USAGE = `usage: paciofs sim --order totb --seed <n> [options]
@@ -39,8 +39,6 @@ examples:
   paciofs sim --order totb --seeds 1..500 --nodes 7
   paciofs sim --order totb --seed 5 --mutation totb-commit-with-f
 `
-
-class UsageError extends Error {}
 
 export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
   let parsed: Parsed | 'help'
@@ -113,17 +111,7 @@ function parse(argv: readonly string[]): Parsed | 'help' {
   })
   if (values.help) return 'help'
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`)
-  let from: number
-  let to: number
-  const single = values.seed !== undefined
-  if (values.seed !== undefined && values.seeds !== undefined) throw new UsageError('give --seed or --seeds, not both')
-  if (values.seed !== undefined) from = to = integer('--seed', values.seed, 0, 0xffff_ffff)
-  else if (values.seeds !== undefined) {
-    const m = /^(\d+)\.\.(\d+)$/.exec(values.seeds)
-    if (!m) throw new UsageError(`--seeds wants <from>..<to>, not '${values.seeds}'`)
-    from = integer('--seeds', m[1]!, 0, 0xffff_ffff)
-    to = integer('--seeds', m[2]!, from, 0xffff_ffff)
-  } else throw new UsageError('give --seed <n> (one run) or --seeds <from>..<to> (a swarm)')
+  const { from, to, single } = parseSeedFlags(values.seed, values.seeds)
   const nodes = values.nodes === undefined ? DEFAULT_DAG_CONFIG.nodes : integer('--nodes', values.nodes, 1, 32)
   const byzantine = values.byzantine === undefined ? faultBound(nodes) : integer('--byzantine', values.byzantine, 0, faultBound(nodes))
   const strategies = values.strategies === undefined ? BYZANTINE_VERTEX_STRATEGIES : values.strategies.split(',').map((s) => {
@@ -149,13 +137,6 @@ function parse(argv: readonly string[]): Parsed | 'help' {
   if (values.trace !== undefined && !single) throw new UsageError('--trace draws one run: use it with --seed')
   if (values.trace !== undefined && !/\.html?$/i.test(values.trace)) throw new UsageError(`--trace wants a file name ending in .html, not '${values.trace}'`)
   return { config: values.trace !== undefined ? { ...config, keepTrace: true } : config, from, to, single, json: values.json === true, trace: values.trace }
-}
-
-function integer(flag: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${flag} wants a whole number, not '${text}'`)
-  const n = Number(text)
-  if (n < min || n > max) throw new UsageError(`${flag} must be ${min}..${max}, not ${text}`)
-  return n
 }
 
 function shape(c: Omit<DagSimConfig, 'seed'>): string {
