@@ -143,13 +143,15 @@ export const nodeAead: Aead = {
     out.set(c.getAuthTag(), plaintext.length)
     return out
   },
-  decrypt: (k, nonce, ad, ciphertext) => {
+  decrypt: (k, nonce, ad, ciphertext, output) => {
     if (ciphertext.length < TAG_BYTES) return undefined
     const length = ciphertext.length - TAG_BYTES
+    if (output !== undefined && output.length !== length) throw new Error('assertion failed: AEAD output must be ciphertext - tag long')
     const d = createDecipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES })
     d.setAAD(ad, { plaintextLength: length })
     d.setAuthTag(ciphertext.subarray(length))
-    const out = new Uint8Array(length)
+    // In place is safe here: each slice's output is written over that slice after it was read.
+    const out = output ?? new Uint8Array(length)
     const at = updateInto(d, ciphertext.subarray(0, length), out, 0)
     try {
       d.final()
@@ -197,9 +199,10 @@ export const nativeAead: Aead | undefined = aeadAddon === undefined ? undefined 
     aeadAddon.seal(k, nonce, ad, plaintext, out)
     return out
   },
-  decrypt: (k, nonce, ad, ciphertext) => {
+  decrypt: (k, nonce, ad, ciphertext, output) => {
     if (ciphertext.length < TAG_BYTES) return undefined
-    const out = new Uint8Array(ciphertext.length - TAG_BYTES)
+    // In place (output = ciphertext.subarray(0, length)) is OpenSSL's exact-alias case.
+    const out = output ?? new Uint8Array(ciphertext.length - TAG_BYTES)
     return aeadAddon.open(k, nonce, ad, ciphertext, out) ? out : undefined
   },
 }

@@ -311,7 +311,8 @@ export class Transport {
         return this.register(conn, peer)
       }
       case 'open': {
-        const plaintext = conn.channel!.open(body)
+        // In place: the decoder's bodies are fresh buffers of ours (runtime/frames.ts).
+        const plaintext = conn.channel!.open(body, true)
         if (plaintext === undefined) return this.drop(conn, 'frame-auth-failed')
         return this.opts.onMessage(conn.peer!.pid, plaintext)
       }

@@ -116,6 +116,13 @@ describe('Noise XX against the published vectors', () => {
             expect(aead.decrypt(k, nonce, ad, bad)).toBeUndefined()
             expect(aead.decrypt(k, nonceBytes(n === 0 ? 1 : n - 1), ad, a)).toBeUndefined()
             expect(aead.decrypt(k, nonce, ad, a.subarray(0, Math.min(at % 16, a.length)))).toBeUndefined()
+            // In place, as the transport opens frames: over the ciphertext's own first bytes.
+            const copy = a.slice()
+            const inPlace = copy.subarray(0, plaintext.length)
+            expect(aead.decrypt(k, nonce, ad, copy, inPlace)).toBe(inPlace)
+            expect(toHex(inPlace), aead.name).toBe(toHex(plaintext))
+            const badCopy = bad.slice()
+            expect(aead.decrypt(k, nonce, ad, badCopy, badCopy.subarray(0, plaintext.length))).toBeUndefined()
           }
         },
       ),
@@ -130,6 +137,8 @@ describe('Noise XX against the published vectors', () => {
     for (const aead of RUNTIME_AEADS) {
       expect(Buffer.compare(aead.encrypt(k, nonce, ad, plaintext), a), aead.name).toBe(0)
       expect(Buffer.compare(aead.decrypt(k, nonce, ad, a)!, plaintext), aead.name).toBe(0)
+      const copy = a.slice()
+      expect(Buffer.compare(aead.decrypt(k, nonce, ad, copy, copy.subarray(0, plaintext.length))!, plaintext), `${aead.name} in place`).toBe(0)
       const bad = a.slice()
       bad[bad.length - 1]! ^= 1
       expect(aead.decrypt(k, nonce, ad, bad), aead.name).toBeUndefined()
@@ -209,7 +218,7 @@ function receive(rx: Channel, stream: Uint8Array, maxBody: number): { delivered:
   try {
     decoder.push(stream, (body) => {
       if (failed) return
-      const plain = rx.open(body)
+      const plain = rx.open(body, true) // in place, as runtime/transport.ts opens the decoder's bodies
       if (plain === undefined) failed = true
       else delivered.push(plain)
     })
