@@ -61,7 +61,9 @@ static napi_value run(napi_env env, napi_callback_info info, int enc) {
   if (!ready()) return fail(env, "aead: OpenSSL has no ChaCha20-Poly1305");
   EVP_CIPHER_CTX *ctx = ctx_tl;
   // A fresh key and nonce on the reused context; the default tag length is 16.
-  if (EVP_CipherInit_ex2(ctx, cipher_tl, key.data, nonce.data, enc, NULL) != 1) return fail(env, "aead: cipher init failed");
+  // The context keeps its cipher after the first init: later frames only give key, nonce and
+  // direction, which skips OpenSSL's re-creation of the cipher's provider context.
+  if (EVP_CipherInit_ex2(ctx, EVP_CIPHER_CTX_get0_cipher(ctx) == NULL ? cipher_tl : NULL, key.data, nonce.data, enc, NULL) != 1) return fail(env, "aead: cipher init failed");
   if (ad.len > 0 && EVP_CipherUpdate(ctx, NULL, &n, ad.data, (int)ad.len) != 1) return fail(env, "aead: associated data failed");
   if (body > 0) {
     if (EVP_CipherUpdate(ctx, out.data, &n, in.data, (int)body) != 1) return fail(env, "aead: update failed");
