@@ -3,12 +3,18 @@
 # channel against the clear-text one). Per checkout and round: a fresh server node
 # (`paciofs serve --client <id>`) and a client mount (`paciofs mount --server`) on loopback, both
 # from that checkout; fio sequential write then read of MIB MiB (1 MiB blocks), then FILES 4 KiB
-# documents created and read back through the mount; MB/s, docs/s and the load after each.
+# documents created and read back through the mount; MB/s, docs/s and the load after each, and
+# the CPU seconds (user + system) the server and the client process spent in each of the three
+# phases (write, read, documents): on a shared machine the CPU a phase costs varies far less with
+# the other load than its throughput does.
 #   bash bench/cs-ab.sh ROUNDS MIB FILES CHECKOUT...      e.g. bash bench/cs-ab.sh 3 256 1000 /work/wt-plain .
 set -uo pipefail
 ROUNDS=$1; MIB=$2; FILES=$3; shift 3
 WORK=${WORK:-/tmp/paciofs-cs-ab}
 PORT=${PORT:-7470}
+cpu() {  # user + system ticks of the given processes, summed
+  local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t
+}
 one() {  # checkout, label
   local co=$1 label=$2 bin="$1/bin/paciofs.js" d="$WORK/$2"
   rm -rf "$d" && mkdir -p "$d/mnt"
@@ -25,9 +31,12 @@ one() {  # checkout, label
     echo "$label round $round: the client did not mount:"; cat "$d/server.log" "$d/client.log"
     kill -TERM $cpid $spid 2>/dev/null; wait; return 1
   fi
-  local w r
+  local w r c0 c1 c2 c3 hz; hz=$(getconf CLK_TCK)
+  c0=$(cpu $spid $cpid)
   w=$(fio --name=w --filename="$d/mnt/big" --size=${MIB}M --bs=1M --rw=write --end_fsync=1 --ioengine=psync --numjobs=1 --fallocate=none --output-format=json | python3 -c 'import json,sys; t=sys.stdin.read(); print(round(json.loads(t[t.index("{"):])["jobs"][0]["write"]["bw_bytes"]/1e6,1))')
+  c1=$(cpu $spid $cpid)
   r=$(fio --name=r --filename="$d/mnt/big" --size=${MIB}M --bs=1M --rw=read --ioengine=psync --numjobs=1 --output-format=json | python3 -c 'import json,sys; t=sys.stdin.read(); print(round(json.loads(t[t.index("{"):])["jobs"][0]["read"]["bw_bytes"]/1e6,1))')
+  c2=$(cpu $spid $cpid)
   local docs
   docs=$(python3 - "$d/mnt" "$FILES" <<'PY'
 import os, sys, time
@@ -42,7 +51,8 @@ t2 = time.time()
 print(f'{n/(t1-t0):.0f} {n/(t2-t1):.0f}')
 PY
 )
-  echo "$label round $round: seq write $w MB/s, seq read $r MB/s, docs create $(echo $docs | cut -d' ' -f1)/s, read back $(echo $docs | cut -d' ' -f2)/s, load $(cut -d' ' -f1 /proc/loadavg)"
+  c3=$(cpu $spid $cpid)
+  echo "$label round $round: seq write $w MB/s, seq read $r MB/s, docs create $(echo $docs | cut -d' ' -f1)/s, read back $(echo $docs | cut -d' ' -f2)/s, load $(cut -d' ' -f1 /proc/loadavg), cpu s write/read/docs $(awk -v a=$c0 -v b=$c1 -v c=$c2 -v d=$c3 -v hz=$hz 'BEGIN { printf "%.2f/%.2f/%.2f", (b - a) / hz, (c - b) / hz, (d - c) / hz }')"
   kill -TERM $cpid; wait $cpid 2>/dev/null; fusermount -uz "$d/mnt" 2>/dev/null
   kill -TERM $spid 2>/dev/null; wait $spid 2>/dev/null
   rm -rf "$d"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds PacioFS's two patched native bindings (runtime/native/README.md), offline, with npm's own
-# node-gyp against this machine's Node headers:
+# Builds PacioFS's native bindings (runtime/native/README.md), offline, with npm's own node-gyp
+# against this machine's Node headers:
 #  - fuse-native with runtime/native/fuse-native.patch into build/fuse-native (needs Debian's
 #    libfuse-dev): without it `paciofs mount` refuses to start;
 #  - classic-level (LevelDB) with runtime/native/classic-level.patch (every read verifies block
 #    checksums, open is paranoid), installed where classic-level loads it first
 #    (node_modules/classic-level/build/Release): without it every store refuses to open, because
-#    the stock prebuilt aborts the process on some damaged files instead of reporting them.
+#    the stock prebuilt aborts the process on some damaged files instead of reporting them;
+#  - the channel's ChaCha20-Poly1305 (runtime/native/aead) into build/aead: without it the
+#    channels seal through node:crypto, the same bytes at a higher cost per frame.
 # Run by `npm ci` (postinstall, with --soft: a failed build only warns) and by
 # `npm run build:native` (fails loudly). A binding already built from the same patch is kept.
 set -uo pipefail
@@ -78,7 +80,28 @@ build_level() {
   echo "paciofs: built the patched LevelDB binding into node_modules/classic-level/build/Release"
 }
 
+build_aead() {
+  local what="ChaCha20-Poly1305" broken="the channels seal with node:crypto (the same bytes, slower: bench/README.md, issue 12)"
+  local src=$root/runtime/native/aead out=$root/build/aead stamp
+  stamp="$(cat "$src/aead.c" "$src/binding.gyp" | sha256sum | cut -c1-16) node $(node --version)"
+  if [ -f "$out/paciofs_aead.node" ] && [ "$(cat "$out/paciofs-stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "paciofs: the ChaCha20-Poly1305 binding is already built ($stamp)"; return
+  fi
+  toolchain "$what" "$broken" || return
+  local work=$root/build/aead.tmp
+  rm -rf "$work" && mkdir -p "$work" || { fail "$what" "cannot write $root/build" "$broken"; return; }
+  cp "$src/aead.c" "$src/binding.gyp" "$work/"
+  (cd "$work" && node "$gyp" rebuild --nodedir="$nodedir" --loglevel=warn >build.log 2>&1) \
+    || { tail -n 30 "$work/build.log" >&2; fail "$what" "node-gyp failed (log above, full log in $work/build.log)" "$broken"; return; }
+  mkdir -p "$out" && cp "$work/build/Release/paciofs_aead.node" "$out/paciofs_aead.node.tmp" \
+    && mv "$out/paciofs_aead.node.tmp" "$out/paciofs_aead.node" && echo "$stamp" > "$out/paciofs-stamp" \
+    || { fail "$what" "cannot write $out" "$broken"; return; }
+  rm -rf "$work"
+  echo "paciofs: built the ChaCha20-Poly1305 binding in build/aead"
+}
+
 build_fuse
 build_level
+build_aead
 [ $failed -eq 1 ] && [ $soft -eq 0 ] && exit 1
 exit 0

@@ -14,6 +14,10 @@
 //   publicKey)` accepts; the ledger's seals sign sha256(message), so they are checked with it.
 import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, verify as osslVerify } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import * as secp from '@noble/secp256k1'
 import { nobleCrypto } from '../core/crypto.ts'
 import type { Crypto } from '../core/crypto.ts'
@@ -117,8 +121,10 @@ function updateInto(c: { update(data: Uint8Array): Buffer }, input: Uint8Array, 
  * The channel's ChaCha20-Poly1305 (core/channel/cipher.ts `Aead`) through OpenSSL: the same
  * function as `nobleAead` (test/channel.test.ts checks both on the Noise vector and on random
  * inputs, and that both refuse the same tampered ones), 14x faster on 64 KiB frames (seal+open
- * 62 against 886 µs in a loop, bench/README.md "Encrypted channels"); still the main cost of the
- * encrypted client/server mount, which is 15-25 % slower than in clear text.
+ * 62 against 886 µs in a loop, bench/README.md "Encrypted channels"). The channels use it only
+ * when the native binding below is not built: each call here costs ~6-8 µs of node:crypto set-up
+ * (a cipher object, five calls into its binding, a fresh Buffer per update), ~4x the cipher on
+ * a small frame, and that made the encrypted client/server mount 15-25 % slower.
  * The plaintext of a frame is returned only after OpenSSL has checked its tag; it is a buffer of
  * its own (the core may keep what it receives).
  */
@@ -137,13 +143,15 @@ export const nodeAead: Aead = {
     out.set(c.getAuthTag(), plaintext.length)
     return out
   },
-  decrypt: (k, nonce, ad, ciphertext) => {
+  decrypt: (k, nonce, ad, ciphertext, output) => {
     if (ciphertext.length < TAG_BYTES) return undefined
     const length = ciphertext.length - TAG_BYTES
+    if (output !== undefined && output.length !== length) throw new Error('assertion failed: AEAD output must be ciphertext - tag long')
     const d = createDecipheriv('chacha20-poly1305', k, nonce, { authTagLength: TAG_BYTES })
     d.setAAD(ad, { plaintextLength: length })
     d.setAuthTag(ciphertext.subarray(length))
-    const out = new Uint8Array(length)
+    // In place is safe here: each slice's output is written over that slice after it was read.
+    const out = output ?? new Uint8Array(length)
     const at = updateInto(d, ciphertext.subarray(0, length), out, 0)
     try {
       d.final()
@@ -154,3 +162,50 @@ export const nodeAead: Aead = {
     return out
   },
 }
+
+/** Where bin/build-native.sh puts the channel's cipher (runtime/native/aead). */
+export const AEAD_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'aead', 'paciofs_aead.node')
+
+interface AeadAddon {
+  seal(k: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void
+  open(k: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array, out: Uint8Array): boolean
+  paciofs_aead_level: number
+}
+
+function loadAeadAddon(): AeadAddon | undefined {
+  if (!existsSync(AEAD_ADDON)) return undefined
+  try {
+    const addon = createRequire(import.meta.url)(AEAD_ADDON) as AeadAddon
+    return addon.paciofs_aead_level === 1 ? addon : undefined
+  } catch {
+    return undefined // e.g. built for another Node: the channels fall back to nodeAead
+  }
+}
+
+const aeadAddon = loadAeadAddon()
+
+/**
+ * The same ChaCha20-Poly1305 through the OpenSSL inside Node, called directly from our binding
+ * (runtime/native/aead/aead.c): one reused cipher context, the output written in place. ~3-4 µs
+ * per small frame sealed and opened instead of ~16 through node:crypto (bench/aead-bench.ts),
+ * which is most of what a round trip of the encrypted client/server mount cost over clear text
+ * (bench/README.md, issue 12). test/channel.test.ts checks it against noble and nodeAead. The
+ * plaintext is handed out only after OpenSSL has checked the tag.
+ */
+export const nativeAead: Aead | undefined = aeadAddon === undefined ? undefined : {
+  name: 'native',
+  encrypt: (k, nonce, ad, plaintext, output) => {
+    const out = output ?? new Uint8Array(plaintext.length + TAG_BYTES)
+    aeadAddon.seal(k, nonce, ad, plaintext, out)
+    return out
+  },
+  decrypt: (k, nonce, ad, ciphertext, output) => {
+    if (ciphertext.length < TAG_BYTES) return undefined
+    // In place (output = ciphertext.subarray(0, length)) is OpenSSL's exact-alias case.
+    const out = output ?? new Uint8Array(ciphertext.length - TAG_BYTES)
+    return aeadAddon.open(k, nonce, ad, ciphertext, out) ? out : undefined
+  },
+}
+
+/** What the runtime's channels seal with: the native binding when built, else node:crypto. */
+export const channelAead: Aead = nativeAead ?? nodeAead

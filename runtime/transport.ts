@@ -32,7 +32,7 @@ import {
   type Intent,
   type LocalIdentity,
 } from '../core/channel/index.ts'
-import { nodeAead } from './node-crypto.ts'
+import { channelAead } from './node-crypto.ts'
 import { FrameDecoder, FrameError, encodeFrame, FRAME_BYTES_MAX_DEFAULT, FRAME_HEADER_BYTES } from './frames.ts'
 
 /** Before a peer is authenticated it may not make us buffer more than this per connection. */
@@ -64,7 +64,8 @@ export type PeerState = 'up' | 'down'
 
 export interface TransportOptions {
   crypto: Crypto
-  /** The channel's ChaCha20-Poly1305; OpenSSL's (nodeAead) unless a test passes noble's. */
+  /** The channel's ChaCha20-Poly1305; OpenSSL's through our binding (channelAead: nativeAead, or
+   *  nodeAead when the binding is not built) unless a test passes another. */
   aead?: Aead
   /** 32-byte secp256k1 secret key; the pid is the hex of its compressed public key. */
   secretKey: Uint8Array
@@ -133,7 +134,7 @@ export class Transport {
     this.opts = opts
     // A fresh static X25519 key per transport: nothing persists it, since the identity payload
     // binds whatever key we use to the pid; a restart simply signs a new one.
-    this.local = localIdentity(opts.crypto, opts.secretKey, new Uint8Array(randomBytes(DH_BYTES)), opts.volumes ?? [], opts.aead ?? nodeAead)
+    this.local = localIdentity(opts.crypto, opts.secretKey, new Uint8Array(randomBytes(DH_BYTES)), opts.volumes ?? [], opts.aead ?? channelAead)
     this.pid = this.local.identity.pid
     this.maxFrameBytes = opts.maxFrameBytes ?? FRAME_BYTES_MAX_DEFAULT
     this.maxQueueBytes = opts.maxQueueBytes ?? Math.max(QUEUE_BYTES_MAX_DEFAULT, 2 * this.maxFrameBytes)
@@ -310,7 +311,8 @@ export class Transport {
         return this.register(conn, peer)
       }
       case 'open': {
-        const plaintext = conn.channel!.open(body)
+        // In place: the decoder's bodies are fresh buffers of ours (runtime/frames.ts).
+        const plaintext = conn.channel!.open(body, true)
         if (plaintext === undefined) return this.drop(conn, 'frame-auth-failed')
         return this.opts.onMessage(conn.peer!.pid, plaintext)
       }

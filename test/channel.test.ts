@@ -27,11 +27,15 @@ import {
   type LocalIdentity,
 } from '../core/channel/index.ts'
 import { FrameDecoder, FrameError } from '../runtime/frames.ts'
-import { nodeAead } from '../runtime/node-crypto.ts'
+import { nativeAead, nodeAead } from '../runtime/node-crypto.ts'
+import { randomBytes } from 'node:crypto'
 import type { Pid, VolumeName } from '../core/types.ts'
 
 const hex = (s: string): Uint8Array => fromHex(s)!
 const EMPTY = new Uint8Array(0)
+/** The runtime's two OpenSSL ChaCha20-Poly1305s: node:crypto's, and our binding's when it is built
+ *  (test/native-build.test.ts fails when it is not). */
+const RUNTIME_AEADS = [nodeAead, ...(nativeAead !== undefined ? [nativeAead] : [])]
 
 // The entry "Noise_XX_25519_ChaChaPoly_SHA256" of the cacophony test vectors (the Haskell Noise
 // implementation's vectors/cacophony.txt, repository haskell-cryptography/cacophony, commit
@@ -58,7 +62,7 @@ const CACOPHONY_XX = {
 } as const
 
 describe('Noise XX against the published vectors', () => {
-  for (const aead of [nobleAead, nodeAead]) it(`[CHAN-7] Noise_XX_25519_ChaChaPoly_SHA256 (cacophony): every handshake and transport message byte for byte, both directions, and the handshake hash (${aead.name} ChaCha20-Poly1305)`, () => {
+  for (const aead of [nobleAead, ...RUNTIME_AEADS]) it(`[CHAN-7] Noise_XX_25519_ChaChaPoly_SHA256 (cacophony): every handshake and transport message byte for byte, both directions, and the handshake hash (${aead.name} ChaCha20-Poly1305)`, () => {
     expect(PROTOCOL_NAME).toBe('Noise_XX_25519_ChaChaPoly_SHA256')
     const v = CACOPHONY_XX
     const init = new HandshakeState({ initiator: true, prologue: hex(v.prologue), staticSecret: hex(v.initStatic), ephemeralSecret: hex(v.initEphemeral), aead })
@@ -87,7 +91,7 @@ describe('Noise XX against the published vectors', () => {
     }
   })
 
-  it('[CHAN-7] the OpenSSL ChaCha20-Poly1305 the runtime plugs is noble\'s function: equal outputs, equal refusals', () => {
+  it('[CHAN-7] the OpenSSL ChaCha20-Poly1305s the runtime plugs (node:crypto, our binding) are noble\'s function: equal outputs, equal refusals', () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -99,23 +103,46 @@ describe('Noise XX against the published vectors', () => {
         (k, n, ad, plaintext, at, flip) => {
           const nonce = nonceBytes(n)
           const a = nobleAead.encrypt(k, nonce, ad, plaintext)
-          const b = nodeAead.encrypt(k, nonce, ad, plaintext)
-          expect(toHex(b)).toBe(toHex(a))
-          const out = new Uint8Array(plaintext.length + TAG_BYTES)
-          expect(nodeAead.encrypt(k, nonce, ad, plaintext, out)).toBe(out)
-          expect(toHex(out)).toBe(toHex(a))
-          for (const aead of [nobleAead, nodeAead]) {
+          for (const aead of RUNTIME_AEADS) {
+            expect(toHex(aead.encrypt(k, nonce, ad, plaintext)), aead.name).toBe(toHex(a))
+            const out = new Uint8Array(plaintext.length + TAG_BYTES)
+            expect(aead.encrypt(k, nonce, ad, plaintext, out)).toBe(out)
+            expect(toHex(out), aead.name).toBe(toHex(a))
+          }
+          for (const aead of [nobleAead, ...RUNTIME_AEADS]) {
             expect(toHex(aead.decrypt(k, nonce, ad, a)!)).toBe(toHex(plaintext))
             const bad = a.slice()
             bad[at % bad.length]! ^= flip
             expect(aead.decrypt(k, nonce, ad, bad)).toBeUndefined()
             expect(aead.decrypt(k, nonceBytes(n === 0 ? 1 : n - 1), ad, a)).toBeUndefined()
             expect(aead.decrypt(k, nonce, ad, a.subarray(0, Math.min(at % 16, a.length)))).toBeUndefined()
+            // In place, as the transport opens frames: over the ciphertext's own first bytes.
+            const copy = a.slice()
+            const inPlace = copy.subarray(0, plaintext.length)
+            expect(aead.decrypt(k, nonce, ad, copy, inPlace)).toBe(inPlace)
+            expect(toHex(inPlace), aead.name).toBe(toHex(plaintext))
+            const badCopy = bad.slice()
+            expect(aead.decrypt(k, nonce, ad, badCopy, badCopy.subarray(0, plaintext.length))).toBeUndefined()
           }
         },
       ),
       { numRuns: 300 },
     )
+  })
+
+  it('[CHAN-7] the runtime\'s ChaCha20-Poly1305s agree with noble on frames larger than their 64 KiB slices, and refuse a flipped last byte', () => {
+    const k = new Uint8Array(randomBytes(32)), nonce = nonceBytes(2 ** 40 + 7), ad = new Uint8Array([0, 16, 0, 17])
+    const plaintext = new Uint8Array(randomBytes(1024 * 1024 + 1))
+    const a = nobleAead.encrypt(k, nonce, ad, plaintext)
+    for (const aead of RUNTIME_AEADS) {
+      expect(Buffer.compare(aead.encrypt(k, nonce, ad, plaintext), a), aead.name).toBe(0)
+      expect(Buffer.compare(aead.decrypt(k, nonce, ad, a)!, plaintext), aead.name).toBe(0)
+      const copy = a.slice()
+      expect(Buffer.compare(aead.decrypt(k, nonce, ad, copy, copy.subarray(0, plaintext.length))!, plaintext), `${aead.name} in place`).toBe(0)
+      const bad = a.slice()
+      bad[bad.length - 1]! ^= 1
+      expect(aead.decrypt(k, nonce, ad, bad), aead.name).toBeUndefined()
+    }
   })
 
   it('[CHAN-7] a handshake message changed in any byte fails at the reader, and the handshake cannot go on', () => {
@@ -191,7 +218,7 @@ function receive(rx: Channel, stream: Uint8Array, maxBody: number): { delivered:
   try {
     decoder.push(stream, (body) => {
       if (failed) return
-      const plain = rx.open(body)
+      const plain = rx.open(body, true) // in place, as runtime/transport.ts opens the decoder's bodies
       if (plain === undefined) failed = true
       else delivered.push(plain)
     })

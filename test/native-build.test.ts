@@ -1,4 +1,4 @@
-// The patched FUSE and LevelDB bindings (runtime/native/): built by our own install step, and a clear error
+// The patched FUSE and LevelDB bindings and the channel's cipher (runtime/native/): built by our own install step, and a clear error
 // when it cannot be built (a missing libfuse-dev here) — loudly from `npm run build:native`,
 // as a warning from npm ci's postinstall. The build already in build/ is left alone.
 import { describe, expect, it } from 'vitest'
@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { PATCHED_FUSE_DIR } from '../runtime/fuse.ts'
 import { levelVerifiesChecksums } from '../runtime/store.ts'
+import { AEAD_ADDON, channelAead, nativeAead } from '../runtime/node-crypto.ts'
 
 const exec = promisify(execFile)
 const script = join(import.meta.dirname, '..', 'bin', 'build-native.sh')
@@ -44,6 +45,14 @@ describe('the patched FUSE binding', () => {
     expect(soft.code).toBe(0)
     expect(soft.stderr).toMatch(/refuses to start/)
     expect(statSync(addon).mtimeMs).toBe(before)
+  })
+})
+
+describe('the ChaCha20-Poly1305 binding (runtime/native/aead)', () => {
+  it('is built and is what the channels seal with (test/channel.test.ts checks it against noble)', () => {
+    expect(existsSync(AEAD_ADDON)).toBe(true)
+    expect(nativeAead?.name).toBe('native')
+    expect(channelAead).toBe(nativeAead)
   })
 })
 

@@ -41,20 +41,28 @@ export interface Aead {
   /** ciphertext || 16-byte tag; with `output` (exactly plaintext + tag long) written there, which
    *  saves the transport a copy per frame (it puts the length prefix in front of it). */
   encrypt(k: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array, output?: Uint8Array): Uint8Array
-  /** undefined when the tag does not verify (or the input is shorter than a tag): never throws. */
-  decrypt(k: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined
+  /** undefined when the tag does not verify (or the input is shorter than a tag): never throws.
+   *  With `output` (exactly ciphertext - tag long; it may be `ciphertext.subarray(0, length)`,
+   *  which decrypts in place) the plaintext is written there and `output` returned; after a failed
+   *  tag its bytes are garbage and must not be used. */
+  decrypt(k: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array, output?: Uint8Array): Uint8Array | undefined
 }
 
 export const nobleAead: Aead = {
   name: 'noble',
   encrypt: (k, nonce, ad, plaintext, output) => chacha20poly1305(k, nonce, ad).encrypt(plaintext, output),
-  decrypt: (k, nonce, ad, ciphertext) => {
+  decrypt: (k, nonce, ad, ciphertext, output) => {
     if (ciphertext.length < TAG_BYTES) return undefined
+    let plaintext: Uint8Array
     try {
-      return chacha20poly1305(k, nonce, ad).decrypt(ciphertext)
+      plaintext = chacha20poly1305(k, nonce, ad).decrypt(ciphertext)
     } catch {
       return undefined
     }
+    if (output === undefined) return plaintext
+    assert(output.length === plaintext.length, 'AEAD output must be ciphertext - tag long')
+    output.set(plaintext)
+    return output
   },
 }
 
@@ -95,10 +103,10 @@ export class CipherState {
 
   /** undefined on a failed tag; n advances only on success, as Noise says (a failed frame closes
    *  the connection anyway, so nothing relies on that). */
-  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
+  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array, output?: Uint8Array): Uint8Array | undefined {
     if (this.k === undefined) return ciphertext
     assert(this.n < NONCE_MAX, 'channel nonce exhausted (2^53 frames): close the connection')
-    const out = this.aead.decrypt(this.k, nonceBytes(this.n), ad, ciphertext)
+    const out = this.aead.decrypt(this.k, nonceBytes(this.n), ad, ciphertext, output)
     if (out !== undefined) this.n++
     return out
   }

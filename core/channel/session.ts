@@ -151,11 +151,15 @@ export class Channel {
   }
 
   /** The plaintext of the next frame body (the bytes after its length prefix), or undefined when
-   *  it is not the frame the peer sealed next: changed, replayed, reordered, after a dropped one. */
-  open(body: Uint8Array): Uint8Array | undefined {
+   *  it is not the frame the peer sealed next: changed, replayed, reordered, after a dropped one.
+   *  `inPlace`: the caller gives up `body`: the plaintext is decrypted over its first bytes and
+   *  returned as a view of it (no second buffer of the frame's size); after undefined, `body`
+   *  holds garbage. The plaintext is returned only after its tag was checked, either way. */
+  open(body: Uint8Array, inPlace = false): Uint8Array | undefined {
     const prefix = new Uint8Array(LENGTH_PREFIX_BYTES)
     new DataView(prefix.buffer).setUint32(0, body.length, false)
-    const plaintext = this.rx.decryptWithAd(prefix, body)
+    const output = inPlace && body.length >= TAG_BYTES ? body.subarray(0, body.length - TAG_BYTES) : undefined
+    const plaintext = this.rx.decryptWithAd(prefix, body, output)
     if (plaintext === undefined) return undefined
     this.received++
     if (this.received % this.rekeyIntervalFrames === 0) this.rekey(this.rx)

@@ -1,0 +1,7 @@
+{
+  "targets": [{
+    "target_name": "paciofs_aead",
+    "sources": ["aead.c"],
+    "cflags": ["-O2", "-Wall", "-Wextra"]
+  }]
+}
