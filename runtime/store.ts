@@ -1377,8 +1377,11 @@ export class RecordStore implements Storage {
   }
 
   /** Each volume's folded tree image as one record, after every batch's records (the core folds
-   *  image records in order, spec/checkpoint.md). An inode value that does not decode is handed
-   *  on as `['damaged']`: the core rejects the image, names why, and replays the whole log. */
+   *  image records in order, spec/checkpoint.md). Each inode is handed on as stored, its encoding,
+   *  and decoded by the core one at a time (core/volume/image.ts inodesOf): decoded here, the
+   *  inodes of a 20 GiB tree were 163 MB of heap at once, their 32-byte hashes each a Uint8Array
+   *  (bench/README.md "Session 26"). One that does not decode makes the core reject the image,
+   *  name why, and replay the whole log. */
   private async loadImages(): Promise<Value[]> {
     const out: Value[] = []
     // Every key of a volume starts `t:<volume>:` (names have no ':'), so `t:<volume>;` is past them.
@@ -1394,9 +1397,10 @@ export class RecordStore implements Storage {
       let epoch = -1
       const inodes: Value[] = []
       for await (const [key, value] of this.db.iterator({ gte: `t:${volume}:`, lt: `t:${volume};` })) {
-        const d = tryDecode(value)
-        if (key === imageKey(volume)) epoch = d.ok && typeof d.value === 'number' ? d.value : -1
-        else inodes.push([Number(key.slice(key.lastIndexOf(':') + 1)), d.ok ? d.value : ['damaged']])
+        if (key === imageKey(volume)) {
+          const d = tryDecode(value)
+          epoch = d.ok && typeof d.value === 'number' ? d.value : -1
+        } else inodes.push([Number(key.slice(key.lastIndexOf(':') + 1)), value])
       }
       out.push(['image', volume, epoch, inodes])
       from = `t:${volume};`
