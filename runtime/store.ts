@@ -636,17 +636,23 @@ export class RecordStore implements Storage {
 
   /** Reads in `fn` are not kept in the record cache: a restore reads every entry once, and
    *  caching each would only evict the rest and feed the garbage collector (measured: ~6 % of a
-   *  start after 70k ops in rememberRecord alone). */
-  passThrough<T>(fn: () => T): T {
+   *  start after 70k ops in rememberRecord alone). With `chunks`, neither are the chunks read in
+   *  `fn` (verify reads every live chunk once: cached, they filled the 64 MiB chunk cache for
+   *  nothing, bench/README.md "Session 26"). */
+  passThrough<T>(fn: () => T, opts: { readonly chunks?: boolean } = {}): T {
     const was = this.passingThrough
+    const wasChunks = this.chunksPassingThrough
     this.passingThrough = true
+    if (opts.chunks === true) this.chunksPassingThrough = true
     try {
       return fn()
     } finally {
       this.passingThrough = was
+      this.chunksPassingThrough = wasChunks
     }
   }
   private passingThrough = false
+  private chunksPassingThrough = false
 
   private rememberRecord(key: string, item: { value: PlainBytes | Entry; bytes: number }): void {
     if (item.bytes > RECORD_CACHE_BYTES_MAX / 4) return
@@ -732,7 +738,7 @@ export class RecordStore implements Storage {
       if (!read.absent) this.counters.damaged++
       return undefined
     }
-    this.remember(key, read.bytes)
+    if (!this.chunksPassingThrough) this.remember(key, read.bytes)
     return read.bytes
   }
 
