@@ -360,6 +360,8 @@ export class RecordStore implements Storage {
   /** Verified chunk bytes, least recently used first. */
   private readonly cache = new Map<string, Uint8Array>()
   private cacheBytes = 0
+  /** The buffer auditChunk reads segments into (readSegmentSync). */
+  private scratch = new Uint8Array(0)
   /** Segment file descriptors for synchronous reads. */
   private readonly readFds = new Map<number, number | null>()
   private readonly stats: Map<string, VolumeChunkStats & { plainOps: number }>
@@ -846,7 +848,7 @@ export class RecordStore implements Storage {
     if (staged !== undefined) return { ok: true, bytes: staged.length }
     let read: StoredRead
     try {
-      read = this.readStored(volume, hash)
+      read = this.readStored(volume, hash, true)
     } catch (err) {
       return { ok: false, problem: `its index entry is unreadable (${(err as Error).message})` }
     }
@@ -856,13 +858,13 @@ export class RecordStore implements Storage {
 
   /** A chunk's bytes from the index and its segment, checked against `hash`; the one read path
    *  of chunk() and auditChunk(). `absent`: the index has no entry (not damage). */
-  private readStored(volume: VolumeName, hash: ChunkHash): StoredRead {
+  private readStored(volume: VolumeName, hash: ChunkHash, scratch = false): StoredRead {
     this.usable()
     const raw = this.db.getSync(chunkKey(volume, hash))
     if (raw === undefined) return { ok: false, absent: true, problem: 'is missing from the chunk store' }
     const entry = parseIndexEntry(raw)
     if (entry === undefined) return { ok: false, absent: false, problem: 'has a malformed index entry' }
-    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length)
+    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length, scratch)
     if (bytes === undefined) return { ok: false, absent: false, problem: `is cut short or missing in segment ${entry.kind === 'seg' ? segmentName(entry.n) : '?'}` }
     const actual = createHash('sha256').update(bytes).digest('hex')
     if (actual !== hash) return { ok: false, absent: false, problem: 'does not hash to its name (damaged)', actual }
@@ -881,7 +883,10 @@ export class RecordStore implements Storage {
     }
   }
 
-  private readSegmentSync(n: number, offset: number, length: number): Uint8Array | undefined {
+  /** `scratch`: into a buffer kept for the next such read (auditChunk, which only hashes the
+   *  bytes): verify reads every chunk of the archive, and a fresh 64 KiB buffer per chunk was
+   *  garbage outside V8's heap that piled up in malloc's arenas until a GC freed it. */
+  private readSegmentSync(n: number, offset: number, length: number, scratch = false): Uint8Array | undefined {
     let fd = this.readFds.get(n)
     if (fd === undefined) {
       try {
@@ -897,8 +902,14 @@ export class RecordStore implements Storage {
     }
     // Unzeroed: every byte is read into it below, or it is dropped. A plain Uint8Array view, as
     // the core's other byte strings are.
-    const raw = Buffer.allocUnsafe(length)
-    const buf = new Uint8Array(raw.buffer, raw.byteOffset, length)
+    let buf: Uint8Array
+    if (scratch) {
+      if (this.scratch.length < length) this.scratch = new Uint8Array(length)
+      buf = this.scratch.subarray(0, length)
+    } else {
+      const raw = Buffer.allocUnsafe(length)
+      buf = new Uint8Array(raw.buffer, raw.byteOffset, length)
+    }
     let done = 0
     while (done < length) {
       const got = readSync(fd, buf, done, length - done, offset + done)
