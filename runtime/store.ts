@@ -360,6 +360,8 @@ export class RecordStore implements Storage {
   /** Verified chunk bytes, least recently used first. */
   private readonly cache = new Map<string, Uint8Array>()
   private cacheBytes = 0
+  /** The buffer auditChunk reads segments into (readSegmentSync). */
+  private scratch = new Uint8Array(0)
   /** Segment file descriptors for synchronous reads. */
   private readonly readFds = new Map<number, number | null>()
   private readonly stats: Map<string, VolumeChunkStats & { plainOps: number }>
@@ -636,17 +638,23 @@ export class RecordStore implements Storage {
 
   /** Reads in `fn` are not kept in the record cache: a restore reads every entry once, and
    *  caching each would only evict the rest and feed the garbage collector (measured: ~6 % of a
-   *  start after 70k ops in rememberRecord alone). */
-  passThrough<T>(fn: () => T): T {
+   *  start after 70k ops in rememberRecord alone). With `chunks`, neither are the chunks read in
+   *  `fn` (verify reads every live chunk once: cached, they filled the 64 MiB chunk cache for
+   *  nothing, bench/README.md "Session 26"). */
+  passThrough<T>(fn: () => T, opts: { readonly chunks?: boolean } = {}): T {
     const was = this.passingThrough
+    const wasChunks = this.chunksPassingThrough
     this.passingThrough = true
+    if (opts.chunks === true) this.chunksPassingThrough = true
     try {
       return fn()
     } finally {
       this.passingThrough = was
+      this.chunksPassingThrough = wasChunks
     }
   }
   private passingThrough = false
+  private chunksPassingThrough = false
 
   private rememberRecord(key: string, item: { value: PlainBytes | Entry; bytes: number }): void {
     if (item.bytes > RECORD_CACHE_BYTES_MAX / 4) return
@@ -732,7 +740,7 @@ export class RecordStore implements Storage {
       if (!read.absent) this.counters.damaged++
       return undefined
     }
-    this.remember(key, read.bytes)
+    if (!this.chunksPassingThrough) this.remember(key, read.bytes)
     return read.bytes
   }
 
@@ -840,7 +848,7 @@ export class RecordStore implements Storage {
     if (staged !== undefined) return { ok: true, bytes: staged.length }
     let read: StoredRead
     try {
-      read = this.readStored(volume, hash)
+      read = this.readStored(volume, hash, true)
     } catch (err) {
       return { ok: false, problem: `its index entry is unreadable (${(err as Error).message})` }
     }
@@ -850,13 +858,13 @@ export class RecordStore implements Storage {
 
   /** A chunk's bytes from the index and its segment, checked against `hash`; the one read path
    *  of chunk() and auditChunk(). `absent`: the index has no entry (not damage). */
-  private readStored(volume: VolumeName, hash: ChunkHash): StoredRead {
+  private readStored(volume: VolumeName, hash: ChunkHash, scratch = false): StoredRead {
     this.usable()
     const raw = this.db.getSync(chunkKey(volume, hash))
     if (raw === undefined) return { ok: false, absent: true, problem: 'is missing from the chunk store' }
     const entry = parseIndexEntry(raw)
     if (entry === undefined) return { ok: false, absent: false, problem: 'has a malformed index entry' }
-    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length)
+    const bytes = entry.kind === 'inline' ? entry.bytes : this.readSegmentSync(entry.n, entry.offset, entry.length, scratch)
     if (bytes === undefined) return { ok: false, absent: false, problem: `is cut short or missing in segment ${entry.kind === 'seg' ? segmentName(entry.n) : '?'}` }
     const actual = createHash('sha256').update(bytes).digest('hex')
     if (actual !== hash) return { ok: false, absent: false, problem: 'does not hash to its name (damaged)', actual }
@@ -875,7 +883,10 @@ export class RecordStore implements Storage {
     }
   }
 
-  private readSegmentSync(n: number, offset: number, length: number): Uint8Array | undefined {
+  /** `scratch`: into a buffer kept for the next such read (auditChunk, which only hashes the
+   *  bytes): verify reads every chunk of the archive, and a fresh 64 KiB buffer per chunk was
+   *  garbage outside V8's heap that piled up in malloc's arenas until a GC freed it. */
+  private readSegmentSync(n: number, offset: number, length: number, scratch = false): Uint8Array | undefined {
     let fd = this.readFds.get(n)
     if (fd === undefined) {
       try {
@@ -891,8 +902,14 @@ export class RecordStore implements Storage {
     }
     // Unzeroed: every byte is read into it below, or it is dropped. A plain Uint8Array view, as
     // the core's other byte strings are.
-    const raw = Buffer.allocUnsafe(length)
-    const buf = new Uint8Array(raw.buffer, raw.byteOffset, length)
+    let buf: Uint8Array
+    if (scratch) {
+      if (this.scratch.length < length) this.scratch = new Uint8Array(length)
+      buf = this.scratch.subarray(0, length)
+    } else {
+      const raw = Buffer.allocUnsafe(length)
+      buf = new Uint8Array(raw.buffer, raw.byteOffset, length)
+    }
     let done = 0
     while (done < length) {
       const got = readSync(fd, buf, done, length - done, offset + done)
@@ -1377,8 +1394,11 @@ export class RecordStore implements Storage {
   }
 
   /** Each volume's folded tree image as one record, after every batch's records (the core folds
-   *  image records in order, spec/checkpoint.md). An inode value that does not decode is handed
-   *  on as `['damaged']`: the core rejects the image, names why, and replays the whole log. */
+   *  image records in order, spec/checkpoint.md). Each inode is handed on as stored, its encoding,
+   *  and decoded by the core one at a time (core/volume/image.ts inodesOf): decoded here, the
+   *  inodes of a 20 GiB tree were 163 MB of heap at once, their 32-byte hashes each a Uint8Array
+   *  (bench/README.md "Session 26"). One that does not decode makes the core reject the image,
+   *  name why, and replay the whole log. */
   private async loadImages(): Promise<Value[]> {
     const out: Value[] = []
     // Every key of a volume starts `t:<volume>:` (names have no ':'), so `t:<volume>;` is past them.
@@ -1394,9 +1414,10 @@ export class RecordStore implements Storage {
       let epoch = -1
       const inodes: Value[] = []
       for await (const [key, value] of this.db.iterator({ gte: `t:${volume}:`, lt: `t:${volume};` })) {
-        const d = tryDecode(value)
-        if (key === imageKey(volume)) epoch = d.ok && typeof d.value === 'number' ? d.value : -1
-        else inodes.push([Number(key.slice(key.lastIndexOf(':') + 1)), d.ok ? d.value : ['damaged']])
+        if (key === imageKey(volume)) {
+          const d = tryDecode(value)
+          epoch = d.ok && typeof d.value === 'number' ? d.value : -1
+        } else inodes.push([Number(key.slice(key.lastIndexOf(':') + 1)), value])
       }
       out.push(['image', volume, epoch, inodes])
       from = `t:${volume};`

@@ -1,7 +1,7 @@
 // Tree images (spec/checkpoint.md "The tree image"): with each checkpoint, the inodes of the
 // replica that changed since the previous image, so that a restart builds the replica at the
 // checkpoint's epoch from the folded images and replays only the log after it.
-import type { Value } from '../codec.ts'
+import { tryDecode, type Value } from '../codec.ts'
 import { decodeVersion, encodeVersion } from '../fs/past.ts'
 import { newInodeRec } from '../fs/state.ts'
 import type { FsState } from '../fs/state.ts'
@@ -14,6 +14,12 @@ function encodeInode(rec: InodeRec): Value {
   const parents = [...rec.parents].sort((a, b) => a[0] - b[0]).map(([dir, n]) => [dir, n])
   const entries = rec.entries === null ? null : [...rec.entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([name, ino]) => [name, ino])
   return [rec.cur.epoch, encodeVersion(rec.cur, undefined), parents, entries]
+}
+
+/** An inode as stored (its encoding) decoded; `['damaged']` (no inode) when it does not decode. */
+function decodedOrDamaged(bytes: Uint8Array): Value {
+  const d = tryDecode(bytes)
+  return d.ok ? d.value : ['damaged']
 }
 
 function decodeInode(ino: number, v: Value): InodeRec | undefined {
@@ -53,6 +59,7 @@ export function imageRecord(volume: VolumeName, fs: FsState, omit: ReadonlySet<n
 /** The image records' fold (spec/checkpoint.md "Folding"): per inode, its latest encoding. */
 export interface ImageFold {
   readonly epoch: Epoch
+  /** An inode's value, or its encoding (bytes) as a host stores it; null: gone. */
   readonly inodes: ReadonlyMap<number, Value | null>
 }
 
@@ -77,7 +84,10 @@ export function foldImages(volume: VolumeName, records: readonly Value[]): Image
 export function inodesOf(fold: ImageFold): { ok: true; inodes: Map<number, InodeRec>; tombstones: number[] } | { ok: false; why: string } {
   const out = new Map<number, InodeRec>()
   const tombstones: number[] = []
-  for (const [ino, v] of fold.inodes) {
+  for (const [ino, stored] of fold.inodes) {
+    // A host may hand an inode on as it is stored, its encoding (the runtime does): decoded here
+    // one at a time, so that the decoded records of the whole tree never exist all at once.
+    const v = stored instanceof Uint8Array ? decodedOrDamaged(stored) : stored
     if (v === null) continue
     const rec = decodeInode(ino, v)
     if (rec === undefined) return { ok: false, why: `inode ${ino} does not parse` }
