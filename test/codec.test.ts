@@ -3,6 +3,7 @@
 // forbids (long heads, indefinite lengths, unsorted or duplicated map keys) and says whether it did.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import { encode as cborEncode, rfc8949EncodeOptions } from 'cborg'
 import { encode, encodeArrayOfEncoded, decode, tryDecode, CodecError } from '../core/codec.ts'
 import type { Value } from '../core/codec.ts'
 import { bytesEqual, compareBytes, concatBytes, fromHex, toHex, utf8 } from '../core/bytes.ts'
@@ -186,6 +187,24 @@ describe('codec', () => {
       const items = Array.from({ length: n }, (_, i) => i % 3)
       expect(bytesEqual(encodeArrayOfEncoded(items.map(encode)), encode(items))).toBe(true)
     }
+  })
+
+  it('[CODEC-1] encode (its own fast path, cborg for the rest) writes exactly cborg\'s RFC 8949 bytes', () => {
+    const same = (v: Value): void => {
+      expect(toHex(encode(v))).toBe(toHex(cborEncode(v, rfc8949EncodeOptions)))
+    }
+    fc.assert(fc.property(valueArb, same), { numRuns: 2000 })
+    // Length heads at every size boundary, many keys, and values around the 64 KiB scratch buffer.
+    const sizes = fc.constantFrom(0, 1, 23, 24, 255, 256, 65535, 65536, 70000)
+    const wide: fc.Arbitrary<Value> = fc.oneof(
+      sizes.map((n) => 'k'.repeat(n)),
+      sizes.map((n) => new Uint8Array(n).fill(7)),
+      sizes.map((n) => Array.from({ length: Math.min(n, 300) }, (_, i) => i * 1000)),
+      fc.dictionary(keyArb, leafArb, { minKeys: 20, maxKeys: 40, noNullPrototype: true }),
+      fc.array(fc.uint8Array({ minLength: 1000, maxLength: 5000 }), { minLength: 10, maxLength: 16 }),
+    )
+    fc.assert(fc.property(fc.array(wide, { maxLength: 3 }), same), { numRuns: 200 })
+    for (const v of [-0, 2 ** 53 - 1, -(2 ** 53) + 1, 2 ** 32 + 5, -(2 ** 32) - 7, 'é', '\u{1F600}', { é: 1, e: 2 }]) same(v as Value)
   })
 
   it('[CODEC-1] keys that are special in JavaScript stay plain own properties', () => {
