@@ -277,8 +277,122 @@ export function decodeUnchecked(bytes: Uint8Array): Value {
   }
 }
 
+// The fast decode path: a direct reader of the encoder's fast shapes (heads, safe integers,
+// ASCII strings, byte strings, arrays, maps with ASCII keys other than __proto__, true, false,
+// null) from a plain Uint8Array. It gives up on anything else (and on any malformed input) and
+// decode then runs cborg as before; what it returns is kept only when its encoding is exactly the
+// input, the same canonical check, so every result equals cborg's and every error is cborg's.
+let rd: Uint8Array = scratch
+let rp = 0
+
+function readHead(minor: number): number {
+  if (minor < 24) return minor
+  let n = 0
+  let len: number
+  if (minor === 24) len = 1
+  else if (minor === 25) len = 2
+  else if (minor === 26) len = 4
+  else if (minor === 27) len = 8
+  else throw GIVE_UP
+  if (rp + len > rd.length) throw GIVE_UP
+  for (let i = 0; i < len; i++) n = n * 256 + rd[rp++]!
+  if (n > Number.MAX_SAFE_INTEGER) throw GIVE_UP
+  return n
+}
+
+function readAscii(n: number): string {
+  if (rp + n > rd.length) throw GIVE_UP
+  let s = ''
+  for (let i = 0; i < n; i++) {
+    const c = rd[rp++]!
+    if (c >= 0x80) throw GIVE_UP
+    s += String.fromCharCode(c)
+  }
+  return s
+}
+
+function readValue(depth: number): Value {
+  if (rp >= rd.length) throw GIVE_UP
+  const ib = rd[rp++]!
+  const major = ib >> 5
+  const minor = ib & 0x1f
+  switch (major) {
+    case 0:
+      return readHead(minor)
+    case 1:
+      return -1 - readHead(minor)
+    case 2: {
+      const n = readHead(minor)
+      if (rp + n > rd.length) throw GIVE_UP
+      const b = rd.slice(rp, rp + n)
+      rp += n
+      return b
+    }
+    case 3:
+      return readAscii(readHead(minor))
+    case 4: {
+      if (depth > FAST_DEPTH) throw GIVE_UP
+      const n = readHead(minor)
+      if (n > rd.length - rp) throw GIVE_UP // each item takes a byte at least
+      const a: Value[] = new Array(n)
+      for (let i = 0; i < n; i++) a[i] = readValue(depth + 1)
+      return a
+    }
+    case 5: {
+      if (depth > FAST_DEPTH) throw GIVE_UP
+      const n = readHead(minor)
+      if (n > rd.length - rp) throw GIVE_UP
+      const o: Record<string, Value> = {}
+      for (let i = 0; i < n; i++) {
+        if (rp >= rd.length) throw GIVE_UP
+        const kb = rd[rp++]!
+        if (kb >> 5 !== 3) throw GIVE_UP
+        const k = readAscii(readHead(kb & 0x1f))
+        if (k === '__proto__') throw GIVE_UP
+        o[k] = readValue(depth + 1)
+      }
+      return o
+    }
+    case 7:
+      if (ib === 0xf4) return false
+      if (ib === 0xf5) return true
+      if (ib === 0xf6) return null
+      throw GIVE_UP
+    default:
+      throw GIVE_UP
+  }
+}
+
+function fastDecode(bytes: Uint8Array): Value | typeof GIVE_UP {
+  if (bytes.constructor !== Uint8Array || bytes.length === 0 || bytes.length > SCRATCH_BYTES) return GIVE_UP
+  rd = bytes
+  rp = 0
+  let value: Value
+  try {
+    value = readValue(0)
+  } catch (err) {
+    if (err !== GIVE_UP) throw err
+    return GIVE_UP
+  } finally {
+    rd = scratch
+  }
+  if (rp !== bytes.length) return GIVE_UP
+  at = 0
+  try {
+    fast(value, 0)
+  } catch (err) {
+    if (err !== GIVE_UP) throw err
+    return GIVE_UP
+  }
+  if (at !== bytes.length) return GIVE_UP
+  for (let i = 0; i < at; i++) if (scratch[i] !== bytes[i]) return GIVE_UP
+  return value
+}
+
 /** Decodes canonical bytes. Throws CodecError for malformed or non-canonical input. */
 export function decode(bytes: Uint8Array): Value {
+  const quick = fastDecode(bytes)
+  if (quick !== GIVE_UP) return quick
   let value: Value
   try {
     value = cborDecode(bytes, decodeOptions) as Value
