@@ -300,14 +300,21 @@ function readHead(minor: number): number {
   return n
 }
 
+const LATIN1 = new TextDecoder('latin1')
+
+/** ASCII text as one flat string (`+=` past 12 characters would build a rope, core/bytes.ts toHex
+ *  says what that costs in memory). */
 function readAscii(n: number): string {
-  if (rp + n > rd.length) throw GIVE_UP
-  let s = ''
-  for (let i = 0; i < n; i++) {
-    const c = rd[rp++]!
-    if (c >= 0x80) throw GIVE_UP
-    s += String.fromCharCode(c)
-  }
+  const end = rp + n
+  if (end > rd.length) throw GIVE_UP
+  for (let i = rp; i < end; i++) if (rd[i]! >= 0x80) throw GIVE_UP
+  let s: string
+  if (n <= 12) {
+    s = ''
+    for (let i = rp; i < end; i++) s += String.fromCharCode(rd[i]!)
+  } else if (n <= 4096) s = String.fromCharCode.apply(null, rd.subarray(rp, end) as unknown as number[])
+  else s = LATIN1.decode(rd.subarray(rp, end))
+  rp = end
   return s
 }
 
