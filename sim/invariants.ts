@@ -237,12 +237,8 @@ export class InvariantChecker {
 
   private onSend(o: Extract<Observation, { type: 'send' }>, cluster: Cluster): void {
     if (!this.options.correct(o.from)) return
-    let msg: Value
-    try {
-      msg = decode(o.bytes)
-    } catch {
-      return this.fail('FOTB-7', `${short(o.from)} sent bytes that do not decode`, o.at)
-    }
+    const msg = cluster.decodeMessage(o.bytes)
+    if (msg === undefined) return this.fail('FOTB-7', `${short(o.from)} sent bytes that do not decode`, o.at)
     if (Array.isArray(msg) && msg[0] === 'vol/put') {
       const v = cluster.node(o.fromId).state.volumes.get(msg[1] as VolumeName)
       if (!v || v.status.get(o.to) !== 'member') this.fail('VOL-7', `${short(o.from)} sent a plain op to non-member ${short(o.to)}`, o.at)
