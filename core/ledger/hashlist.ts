@@ -81,6 +81,23 @@ export class HashList<T extends string = string> {
     return toHex(this.buf.subarray((i - base) * HASH_BYTES, (i - base + 1) * HASH_BYTES)) as T
   }
 
+  /** `get(i) === hex`, without building the hex string of a hash held in memory (the delivery
+   *  checks ask this of every member's report on every HEADS). */
+  is(i: number, hex: string): boolean {
+    if (!Number.isInteger(i) || i < 0 || i >= this.n) return false
+    const base = this.base
+    if (i < base) return this.readBelow(i) === hex
+    if (hex.length !== 2 * HASH_BYTES) return false
+    const at = (i - base) * HASH_BYTES
+    for (let k = 0; k < HASH_BYTES; k++) {
+      const b = this.buf[at + k]!
+      const hi = b >> 4
+      const lo = b & 15
+      if (hex.charCodeAt(2 * k) !== (hi < 10 ? 48 + hi : 87 + hi) || hex.charCodeAt(2 * k + 1) !== (lo < 10 ? 48 + lo : 87 + lo)) return false
+    }
+    return true
+  }
+
   push(hex: T): void {
     const bytes = fromHex(hex)
     assert(bytes !== undefined && bytes.length === HASH_BYTES, 'HashList.push: a 32-byte lowercase hex hash')
