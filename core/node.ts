@@ -61,7 +61,9 @@ export type NodeReply =
 
 export type NodeInput =
   | { readonly type: 'tick'; readonly now: TimeMs }
-  | { readonly type: 'receive'; readonly now: TimeMs; readonly from: Pid; readonly bytes: Uint8Array }
+  /** `decoded`: the host's `decode(bytes)` when it decoded them already (the simulator does, for
+   *  its checks): the node then does not decode them again. It must be exactly that value. */
+  | { readonly type: 'receive'; readonly now: TimeMs; readonly from: Pid; readonly bytes: Uint8Array; readonly decoded?: Value }
   | { readonly type: 'request'; readonly now: TimeMs; readonly req: RequestId; readonly request: NodeRequest }
 
 export type NodeEffect = Effect<NodeReply, VolumeUp>
@@ -126,7 +128,7 @@ export function stepGroup(
         out.setTimer('tick', input.now + config.tickMs)
         break
       case 'receive':
-        onReceive(config, state, ctx, input.from, input.bytes)
+        onReceive(config, state, ctx, input.from, input.bytes, input.decoded)
         break
       case 'request':
         out.reply(input.req, onRequest(config, state, ctx, input.request))
@@ -198,8 +200,8 @@ function writeCheckpoint(config: NodeConfig, v: VolumeState, ctx: vol.Ctx): void
   v.rebaseViews = true
 }
 
-function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid, bytes: Uint8Array): void {
-  const decoded = tryDecode(bytes)
+function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid, bytes: Uint8Array, given?: Value): void {
+  const decoded = given !== undefined ? ({ ok: true, value: given } as const) : tryDecode(bytes)
   if (!decoded.ok || !Array.isArray(decoded.value) || decoded.value.length < 2) {
     bump(state, 'reject:malformed')
     ctx.out.trace({ kind: 'reject', peer: from, detail: decoded.ok ? 'not a message' : decoded.error.message })

@@ -5,7 +5,7 @@
 // timers, replies. Everything random comes from the caller's models, which draw from seeded
 // PRNGs: a run replays bit for bit.
 import type { Crypto } from '../core/crypto.ts'
-import { decode, encode, type Value } from '../core/codec.ts'
+import { decode, encode, tryDecode, type Value } from '../core/codec.ts'
 import type { RequestId } from '../core/effects.ts'
 import {
   createNode,
@@ -144,6 +144,9 @@ export class Cluster {
   private readonly replies = new Map<RequestId, NodeReply>()
   private readonly network: NetworkModel
   readonly sendHooks = new Map<NodeId, SendHook>()
+  /** Messages decoded once (by the checker at the send, or at the first delivery), handed to the
+   *  receiving nodes as `decoded` so that a message is decoded once, not at every delivery too. */
+  private readonly decodedMessages = new WeakMap<Uint8Array, Value>()
 
   constructor(readonly options: ClusterOptions) {
     this.network = options.network ?? losslessNetwork(options.latencyMs ?? 5)
@@ -490,10 +493,22 @@ export class Cluster {
         this.input(n, { type: 'tick', now: this.now })
       } else {
         this.record({ at: this.now, t: 'recv', id: e.id, from: e.from, to: e.to })
-        this.input(n, { type: 'receive', now: this.now, from: e.fromPid, bytes: e.bytes })
+        this.input(n, { type: 'receive', now: this.now, from: e.fromPid, bytes: e.bytes, decoded: this.decodeMessage(e.bytes) })
       }
     }
     this.now = Math.max(this.now, until)
+  }
+
+  /** `decode(bytes)` of a message, once per byte string (undefined when it does not decode: the
+   *  receiving node then decodes it itself and rejects it as it would). Message bytes are never
+   *  changed after they are sent (the Byzantine hooks change copies). */
+  decodeMessage(bytes: Uint8Array): Value | undefined {
+    const known = this.decodedMessages.get(bytes)
+    if (known !== undefined) return known
+    const r = tryDecode(bytes)
+    if (!r.ok) return undefined
+    this.decodedMessages.set(bytes, r.value)
+    return r.value
   }
 
   runFor(ms: TimeMs): void {

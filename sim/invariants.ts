@@ -50,6 +50,8 @@ export class InvariantChecker {
   private readonly loggedOwn = new Set<string>()
   /** (author process, volume, holder process) pairs already reported for FOTB-8. */
   private readonly selfEquivocations = new Set<string>()
+  /** checkOwnChains: the heads (own view, the other's view of it) last compared, per node, volume and other node. */
+  private readonly ownChainsSeen = new Map<string, Map<string, Map<string, { ms: number; mh: string; ts: number; th: string }>>>()
   /** (volume, author, seq) -> the processes that delivered it (FOTB-4 after a lost tail). */
   private readonly deliveredBy = new Map<string, Set<string>>()
   /** Own entries a correct process acknowledged to a request (FOTB-9); `atRisk`: it was above
@@ -237,12 +239,8 @@ export class InvariantChecker {
 
   private onSend(o: Extract<Observation, { type: 'send' }>, cluster: Cluster): void {
     if (!this.options.correct(o.from)) return
-    let msg: Value
-    try {
-      msg = decode(o.bytes)
-    } catch {
-      return this.fail('FOTB-7', `${short(o.from)} sent bytes that do not decode`, o.at)
-    }
+    const msg = cluster.decodeMessage(o.bytes)
+    if (msg === undefined) return this.fail('FOTB-7', `${short(o.from)} sent bytes that do not decode`, o.at)
     if (Array.isArray(msg) && msg[0] === 'vol/put') {
       const v = cluster.node(o.fromId).state.volumes.get(msg[1] as VolumeName)
       if (!v || v.status.get(o.to) !== 'member') this.fail('VOL-7', `${short(o.from)} sent a plain op to non-member ${short(o.to)}`, o.at)
@@ -260,6 +258,21 @@ export class InvariantChecker {
         if (other.id === node.id) continue
         const theirs = other.state.volumes.get(name)?.fotb.chains.get(node.pid)?.view
         if (theirs === undefined || theirs.seq === 0) continue
+        // Compared already at these two heads: the same answer (chains are hash-linked, a head
+        // at a seq fixes the chain below it), so only a changed head is compared again.
+        let byVolume = this.ownChainsSeen.get(node.id)
+        if (byVolume === undefined) this.ownChainsSeen.set(node.id, (byVolume = new Map()))
+        let byOther = byVolume.get(name)
+        if (byOther === undefined) byVolume.set(name, (byOther = new Map()))
+        const seen = byOther.get(other.id)
+        if (seen !== undefined && seen.ms === mine.seq && seen.mh === mine.head && seen.ts === theirs.seq && seen.th === theirs.head) continue
+        if (seen === undefined) byOther.set(other.id, { ms: mine.seq, mh: mine.head, ts: theirs.seq, th: theirs.head })
+        else {
+          seen.ms = mine.seq
+          seen.mh = mine.head
+          seen.ts = theirs.seq
+          seen.th = theirs.head
+        }
         const s = Math.min(mine.seq, theirs.seq)
         if (mine.hashes.get(s - 1) === theirs.hashes.get(s - 1)) continue
         const key = `${node.id}/${name}/${other.id}`

@@ -3,6 +3,7 @@
 // forbids (long heads, indefinite lengths, unsorted or duplicated map keys) and says whether it did.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import { encode as cborEncode, decode as cborDecode, rfc8949EncodeOptions } from 'cborg'
 import { encode, encodeArrayOfEncoded, decode, tryDecode, CodecError } from '../core/codec.ts'
 import type { Value } from '../core/codec.ts'
 import { bytesEqual, compareBytes, concatBytes, fromHex, toHex, utf8 } from '../core/bytes.ts'
@@ -185,6 +186,66 @@ describe('codec', () => {
     for (const n of [0, 23, 24, 255, 256, 65535, 65536]) {
       const items = Array.from({ length: n }, (_, i) => i % 3)
       expect(bytesEqual(encodeArrayOfEncoded(items.map(encode)), encode(items))).toBe(true)
+    }
+  })
+
+  it('[CODEC-1] encode (its own fast path, cborg for the rest) writes exactly cborg\'s RFC 8949 bytes', () => {
+    const same = (v: Value): void => {
+      expect(toHex(encode(v))).toBe(toHex(cborEncode(v, rfc8949EncodeOptions)))
+    }
+    fc.assert(fc.property(valueArb, same), { numRuns: 2000 })
+    // Length heads at every size boundary, many keys, and values around the 64 KiB scratch buffer.
+    const sizes = fc.constantFrom(0, 1, 23, 24, 255, 256, 65535, 65536, 70000)
+    const wide: fc.Arbitrary<Value> = fc.oneof(
+      sizes.map((n) => 'k'.repeat(n)),
+      sizes.map((n) => new Uint8Array(n).fill(7)),
+      sizes.map((n) => Array.from({ length: Math.min(n, 300) }, (_, i) => i * 1000)),
+      fc.dictionary(keyArb, leafArb, { minKeys: 20, maxKeys: 40, noNullPrototype: true }),
+      fc.array(fc.uint8Array({ minLength: 1000, maxLength: 5000 }), { minLength: 10, maxLength: 16 }),
+    )
+    fc.assert(fc.property(fc.array(wide, { maxLength: 3 }), same), { numRuns: 200 })
+    for (const v of [-0, 2 ** 53 - 1, -(2 ** 53) + 1, 2 ** 32 + 5, -(2 ** 32) - 7, 'é', '\u{1F600}', { é: 1, e: 2 }]) same(v as Value)
+  })
+
+  it('[CODEC-2] decode (its own fast path, cborg for the rest) gives cborg\'s value or the same CodecError, also on damaged bytes', () => {
+    // The reference: cborg's strict decode, then the canonical check by re-encoding.
+    const opts = { strict: true, allowIndefinite: false, allowUndefined: false, allowInfinity: false, allowNaN: false, allowBigInt: false, rejectDuplicateMapKeys: true, useMaps: false }
+    const reference = (b: Uint8Array): { value: unknown } | { code: string } => {
+      let v: unknown
+      try {
+        v = cborDecode(b, opts)
+      } catch {
+        return { code: 'malformed' }
+      }
+      try {
+        return bytesEqual(encode(v as Value), b) ? { value: v } : { code: 'non-canonical' }
+      } catch {
+        return { code: 'non-canonical' }
+      }
+    }
+    const actual = (b: Uint8Array): { value: unknown } | { code: string } => {
+      const r = tryDecode(b)
+      return r.ok ? { value: r.value } : { code: r.error.code }
+    }
+    const damage = fc.oneof(
+      fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
+      fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+      fc.record({ kind: fc.constant('add' as const), byte: fc.integer({ min: 0, max: 255 }) }),
+      fc.constant({ kind: 'none' as const }),
+    )
+    fc.assert(fc.property(valueArb, damage, (v, d) => {
+      let b = encode(v)
+      if (d.kind === 'flip' && b.length > 0) {
+        b = b.slice()
+        b[d.at % b.length]! ^= d.xor
+      } else if (d.kind === 'cut') b = b.slice(0, d.at % (b.length + 1))
+      else if (d.kind === 'add') b = concatBytes(b, new Uint8Array([d.byte]))
+      expect(actual(b)).toEqual(reference(b))
+    }), { numRuns: 3000 })
+    // Duplicated keys, long heads, __proto__, a huge length, deep nesting.
+    for (const hex of ['a2616101616102', '1817', '1900ff', 'a1695f5f70726f746f5f5f01', '9bffffffffffffffff', '81'.repeat(40) + '00', '3b001fffffffffffff', '1b0020000000000000']) {
+      const b = fromHex(hex)!
+      expect(actual(b)).toEqual(reference(b))
     }
   })
 

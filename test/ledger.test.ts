@@ -556,4 +556,21 @@ describe('HashList (a view\'s packed entry hashes)', () => {
       expect(() => list.push('not hex')).toThrow()
     }), { numRuns: 200 })
   })
+
+  it('is(i, hex) answers get(i) === hex, in memory and below a backed base (read once while cached)', () => {
+    const hex = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => toHex(b))
+    fc.assert(fc.property(fc.array(hex, { minLength: 1, maxLength: 40 }), fc.nat({ max: 40 }), fc.array(hex, { maxLength: 10 }), (below, pick, probes) => {
+      let reads = 0
+      const list = HashList.backed({ count: below.length, read: (i) => (reads++, below[i]!) })
+      for (const h of probes) list.push(h)
+      const all = [...below, ...probes]
+      for (let i = -1; i <= all.length; i++) {
+        for (const h of [all[i] ?? ZERO_HASH, all[pick % all.length]!, ZERO_HASH, 'x', all[0]!.toUpperCase()]) expect(list.is(i, h)).toBe(list.get(i) === h)
+      }
+      const before = reads
+      list.get(0)
+      list.is(0, all[0]!)
+      expect(reads).toBe(before) // index 0 was read already, and few enough are cached
+    }), { numRuns: 200 })
+  })
 })

@@ -277,9 +277,9 @@ function onHeads(
     if (state.proofs.has(h.author)) {
       // An equivocator: our branch may be the one no quorum backs. Collect the reporter's
       // branch from our delivered prefix on when its head is not on our chain.
-      const onOurs = log !== undefined && h.seq <= mySeq && log.view.hashes.get(h.seq - 1) === h.head
+      const onOurs = log !== undefined && h.seq <= mySeq && log.view.hashes.is(h.seq - 1, h.head)
       const candidate = state.candidates.get(h.author)
-      const onCandidate = candidate !== undefined && h.seq <= candidate.view.seq && candidate.view.hashes.get(h.seq - 1) === h.head
+      const onCandidate = candidate !== undefined && h.seq <= candidate.view.seq && candidate.view.hashes.is(h.seq - 1, h.head)
       if (!onOurs && !onCandidate && h.seq > (state.delivered.get(h.author) ?? 0)) {
         const from0 = candidate && candidate.view.seq > 0 && h.seq > candidate.view.seq ? candidate.view.seq + 1 : branchBase(state, h.author) + 1
         requestRange(state, params, now, from, h.author, from0, h.seq, out, 'probe')
@@ -288,7 +288,7 @@ function onHeads(
     }
     if (h.seq > mySeq) {
       requestRange(state, params, now, from, h.author, mySeq + 1, h.seq, out, 'report')
-    } else if (log && log.view.hashes.get(h.seq - 1) !== h.head) {
+    } else if (log && !log.view.hashes.is(h.seq - 1, h.head)) {
       // A different head at a seq we accepted: fetch the peer's sealed range so that the
       // ledger can turn the conflict into a proof.
       requestRange(state, params, now, from, h.author, h.seq, h.seq, out, 'probe')

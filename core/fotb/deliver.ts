@@ -81,7 +81,7 @@ export function supportedSeq(state: FotbState, view: ChainView, selfCounts = tru
     if (!rep || rep.seq === 0) continue
     // A report beyond our chain supports only as far as we can check; a correct member's
     // chain is linear, so its report at rep.seq also vouches for every seq below it.
-    if (rep.seq <= view.seq && view.hashes.get(rep.seq - 1) === rep.head) supports.push(rep.seq)
+    if (rep.seq <= view.seq && view.hashes.is(rep.seq - 1, rep.head)) supports.push(rep.seq)
   }
   const q = Math.max(1, quorum(state.members.size) - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
   if (supports.length < q) return 0
@@ -108,7 +108,7 @@ export function readySupport(state: FotbState, view: ChainView, k: number, selfC
     // further on this chain: each is the member's word, and a member counts once.
     let best = 0
     for (const rep of [state.readies.get(m)?.get(view.author), state.vouches.get(m)?.get(view.author)]) {
-      if (rep && rep.seq > best && rep.seq <= view.seq && view.hashes.get(rep.seq - 1) === rep.head) best = rep.seq
+      if (rep && rep.seq > best && rep.seq <= view.seq && view.hashes.is(rep.seq - 1, rep.head)) best = rep.seq
     }
     if (best > 0) supports.push(best)
   }

@@ -5,11 +5,17 @@
 // A list restored from a checkpoint is *backed* below its base (spec/checkpoint.md "Restart from
 // the tail"): indexes 0..base-1 are not in memory but read on demand (`Below.read`, from the
 // storage port's accepted entries), so a node's memory holds the hashes accepted since its last
-// start, not every hash ever accepted.
+// start, not every hash ever accepted. The last 64 hashes read below the base are kept (the
+// delivery checks read the same reported seqs again and again; each read is an entry read from
+// the port and hashed).
 import { fromHex, toHex } from '../bytes.ts'
 import { assert } from '../types.ts'
 
 const HASH_BYTES = 32
+/** Hashes below the base a list keeps once read (most recent first out when full): the delivery
+ *  checks look up the same few reported seqs of a chain again and again, and each read below
+ *  is an entry read from the port and hashed. Bounded, so a backed list stays small. */
+const BELOW_CACHE = 64
 
 /** Where a backed list reads its first `count` hashes. `read` returns the hash at index i < count,
  *  or throws when it cannot (the port lost what it persisted: the node stops, never guesses). */
@@ -23,11 +29,24 @@ export class HashList<T extends string = string> {
   private buf: Uint8Array
   private n: number
   private readonly below: Below<T> | undefined
+  /** Hashes read below the base (index -> hash), at most BELOW_CACHE, oldest evicted first. */
+  private belowRead: Map<number, T> | undefined
 
   private constructor(buf: Uint8Array, n: number, below?: Below<T>) {
     this.buf = buf
     this.n = n
     this.below = below !== undefined && below.count > 0 ? below : undefined
+  }
+
+  private readBelow(i: number): T {
+    let cache = this.belowRead
+    if (cache === undefined) cache = this.belowRead = new Map()
+    const hit = cache.get(i)
+    if (hit !== undefined) return hit
+    const h = this.below!.read(i)
+    if (cache.size >= BELOW_CACHE) cache.delete(cache.keys().next().value!)
+    cache.set(i, h)
+    return h
   }
 
   static empty<T extends string = string>(): HashList<T> {
@@ -58,8 +77,25 @@ export class HashList<T extends string = string> {
   get(i: number): T | undefined {
     if (!Number.isInteger(i) || i < 0 || i >= this.n) return undefined
     const base = this.base
-    if (i < base) return this.below!.read(i)
+    if (i < base) return this.readBelow(i)
     return toHex(this.buf.subarray((i - base) * HASH_BYTES, (i - base + 1) * HASH_BYTES)) as T
+  }
+
+  /** `get(i) === hex`, without building the hex string of a hash held in memory (the delivery
+   *  checks ask this of every member's report on every HEADS). */
+  is(i: number, hex: string): boolean {
+    if (!Number.isInteger(i) || i < 0 || i >= this.n) return false
+    const base = this.base
+    if (i < base) return this.readBelow(i) === hex
+    if (hex.length !== 2 * HASH_BYTES) return false
+    const at = (i - base) * HASH_BYTES
+    for (let k = 0; k < HASH_BYTES; k++) {
+      const b = this.buf[at + k]!
+      const hi = b >> 4
+      const lo = b & 15
+      if (hex.charCodeAt(2 * k) !== (hi < 10 ? 48 + hi : 87 + hi) || hex.charCodeAt(2 * k + 1) !== (lo < 10 ? 48 + lo : 87 + lo)) return false
+    }
+    return true
   }
 
   push(hex: T): void {
