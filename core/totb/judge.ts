@@ -122,7 +122,7 @@ function accept(state: TotbState, author: AuthorTotb, entry: EntryId, v: VertexP
   }
   // A vote: a vertex of the round after a leader round that refers to that round's leader.
   const leaderRound = v.round - 1
-  if (leaderRound >= 1 && isLeaderRound(leaderRound) && leaderRound > state.orderedLeaderRound && state.epoch === v.epoch) {
+  if (leaderRound >= 1 && isLeaderRound(leaderRound) && leaderRound > state.orderedLeaderRound) {
     const leader = leaderOf(state, leaderRound)
     if (strong.some((u) => u.author === leader)) {
       const votes = (state.votes.get(leaderRound) ?? 0) + 1

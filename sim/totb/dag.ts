@@ -83,6 +83,7 @@ type Event =
   | { kind: 'deliver'; to: number; author: number; seq: number }
   | { kind: 'tick'; node: number }
   | { kind: 'op'; node: number }
+  | { kind: 'crash'; node: number; until: number }
   | { kind: 'restart'; node: number }
   | { kind: 'cfg'; node: number; target: number; add: boolean }
 
@@ -333,7 +334,7 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     }
   }
   for (let i = 0; i < n; i++) queue.push(prng.range(0, TICK_MS), { kind: 'tick', node: i })
-  for (const c of crashes) queue.push(c.at, { kind: 'restart', node: -1 - c.node })
+  for (const c of crashes) queue.push(c.at, { kind: 'crash', node: c.node, until: c.until })
   let opCount = 0
   let events = 0
   let restarts = 0
@@ -342,12 +343,11 @@ export function runDagSim(config: DagSimConfig): DagSimResult {
     const { at, e } = queue.pop()
     if (at > end) break
     events++
-    if (e.kind === 'restart' && e.node < 0) {
-      // The crash itself: the member stops until its restart event.
-      const node = -1 - e.node
-      if (!down.has(node)) {
-        down.set(node, [])
-        queue.push(crashes.find((c) => c.node === node && c.at === at)!.until, { kind: 'restart', node })
+    if (e.kind === 'crash') {
+      // The member stops until its restart (a second crash while it is down changes nothing).
+      if (!down.has(e.node)) {
+        down.set(e.node, [])
+        queue.push(e.until, { kind: 'restart', node: e.node })
       }
       continue
     }
