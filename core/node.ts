@@ -38,7 +38,14 @@ export type NodeRequest =
   /** `admission`: who the volume admits (spec/paciofs.md "Admission"); absent writes a v1 genesis,
    *  the form of volumes created before admission was a volume parameter (hosts always set it:
    *  the runtime's default is 'closed'). */
-  | { readonly type: 'create-volume'; readonly name: VolumeName; readonly policy: Policy; readonly admission?: vol.Admission }
+  | {
+    readonly type: 'create-volume'; readonly name: VolumeName; readonly policy: Policy; readonly admission?: vol.Admission
+    /** 'totb': one total order of operations for every member (a v3 genesis, spec/totb.md). */
+    readonly order?: vol.Order
+    /** More founders besides this node (their ids): a volume whose initial members are all
+     *  founders, none of them joining (each of them joins with the same genesis). */
+    readonly founders?: readonly Pid[]
+  }
   /** `invite`: a token to carry in the join. A node that has the volume and is still an applicant
    *  applies again with it. */
   | { readonly type: 'join-volume'; readonly genesis: Genesis; readonly contacts: readonly Pid[]; readonly invite?: Uint8Array }
@@ -130,9 +137,13 @@ export function stepGroup(
       case 'receive':
         onReceive(config, state, ctx, input.from, input.bytes, input.decoded)
         break
-      case 'request':
-        out.reply(input.req, onRequest(config, state, ctx, input.request))
+      case 'request': {
+        // undefined: the reply comes with a later step (a totb volume answers a call once its
+        // operation is applied in the order).
+        const reply = onRequest(config, state, ctx, input.request, input.req)
+        if (reply !== undefined) out.reply(input.req, reply)
         break
+      }
     }
   }
   // settle: false leaves the group's new entries unsealed (and unsent) until a later settleStep:
@@ -176,6 +187,8 @@ function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
     for (let round = 0; ; round++) {
       assert(round < 10_000, 'settle terminates')
       const ups: fotb.FotbUp[] = []
+      // A totb volume names what it holds and makes its next vertex before the seal.
+      if (v.order !== undefined) vol.beforeFlush(v, ctx, ups)
       fotb.flush(v.fotb, config.crypto, config.secretKey, config.params.fotb, ctx.out, config.storage, ups)
       if (ups.length === 0 && v.fotb.unsealed.length === 0) break
       vol.onUps(v, ctx, ups)
@@ -184,7 +197,8 @@ function settle(config: NodeConfig, state: NodeState, ctx: vol.Ctx): void {
     }
     // The batches are sent: now the plain ops of our new entries, to the members (remote_get push).
     vol.pushOwnOps(v, ctx)
-    const every = config.params.checkpointEvery ?? 0
+    // A totb volume writes no checkpoint yet: its restart rebuilds the order from the chains.
+    const every = v.order === undefined ? config.params.checkpointEvery ?? 0 : 0
     if (every > 0 && (v.fs.epoch - v.lastCheckpoint >= every || v.checkpointDue)) writeCheckpoint(config, v, ctx)
   }
 }
@@ -243,12 +257,16 @@ function onReceive(config: NodeConfig, state: NodeState, ctx: vol.Ctx, from: Pid
   }
 }
 
-function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRequest): NodeReply {
+function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRequest, req: RequestId): NodeReply | undefined {
   switch (r.type) {
     case 'create-volume': {
       if (!isVolumeName(r.name)) return { ok: false, errno: 'EINVAL', detail: 'volume names are 1-64 characters of A-Z a-z 0-9 . _ -' }
       if (state.volumes.has(r.name)) return { ok: false, errno: 'EEXIST', detail: `volume ${r.name} exists on this node` }
-      const genesis: Genesis = { name: r.name, policy: r.policy, founders: [state.me], ...(r.admission !== undefined ? { admission: r.admission } : {}) }
+      const founders = [...new Set([state.me, ...(r.founders ?? [])])].sort()
+      if (founders.some((f) => !isPid(f)) || founders.length > 256) return { ok: false, errno: 'EINVAL', detail: 'founders are 1-256 node ids' }
+      // A totb genesis always names its admission (v3); 'closed' is the runtime's default too.
+      const admission = r.admission ?? (r.order === 'totb' ? 'closed' : undefined)
+      const genesis: Genesis = { name: r.name, policy: r.policy, founders, ...(admission !== undefined ? { admission } : {}), ...(r.order === 'totb' ? { order: 'totb' as const } : {}) }
       addVolume(config, state, ctx, genesis, [])
       return { ok: true, genesis }
     }
@@ -295,7 +313,7 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
     case 'fs': {
       const v = state.volumes.get(r.volume)
       if (!v) return { ok: false, errno: 'ENOENT', detail: `no volume ${r.volume} on this node` }
-      return vol.call(v, ctx, r.call)
+      return v.order !== undefined ? vol.callOrdered(v, ctx, r.call, req) : vol.call(v, ctx, r.call)
     }
     case 'checkpoint': {
       // Settled first: the checkpoint names sealed heads only, and this request's step seals
@@ -314,6 +332,7 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
 
 function addVolume(config: NodeConfig, state: NodeState, ctx: vol.Ctx, genesis: Genesis, contacts: readonly Pid[]): VolumeState {
   const v = vol.newVolume(config.crypto, genesis, state.me, contacts, config.storage, config.params.logKeep)
+  if (genesis.order === 'totb') v.order = vol.newOrderState(genesis, state.me, config.params)
   if (config.params.fotb.mutation) v.fotb.mutation = config.params.fotb.mutation
   state.volumes.set(genesis.name, v)
   ctx.out.persist(genesisRecord(genesis, contacts))
@@ -418,7 +437,7 @@ export function restoreNode(
     // records after it. It must be signed by this node like any other (CKPT-2).
     const newest = candidates[0]
     let fullBecause: string | undefined
-    if (newest !== undefined && newest.checkpoint.state !== undefined && opts.noTail !== true) {
+    if (newest !== undefined && newest.checkpoint.state !== undefined && opts.noTail !== true && g.order !== 'totb') {
       const signed = trustAny ? { ok: true as const, checkpoint: newest.checkpoint } : vol.parseCheckpoint(config.crypto, g.name, state.me, newest.record)
       const why = !signed.ok ? signed.why : undefined
       const t = signed.ok && signed.checkpoint.state !== undefined
@@ -457,6 +476,8 @@ export function restoreNode(
       }
       rejected.push({ epoch: c.epoch, why: `its heads of ${r.untrusted.length} chain(s) are not in the restored ledger` })
     }
+    // A totb volume's order is derived again from the chains; the log says how far it applied.
+    if (g.order === 'totb') vol.restoreOrder(r!.state, config.params, config.storage, r!.problems)
     for (const p of r!.problems) problems.push({ volume: name, ...p })
     // A volume with history that could not start from the tail checkpoints at its next step.
     if (r!.state.fs.epoch > 0 && opts.ignoreCheckpoints !== true) r!.state.checkpointDue = true

@@ -57,6 +57,11 @@ export class InvariantChecker {
   /** Own entries a correct process acknowledged to a request (FOTB-9); `atRisk`: it was above
    *  the restored chain when the process lost its tail. */
   private readonly acked: { nodeId: string; volume: VolumeName; seq: Seq; hash: string; atRisk: boolean }[] = []
+  /** totb volumes (spec/totb.md TOTB-7): (volume, epoch) -> the log record and state root the
+   *  first correct replica had after applying that epoch, and which node it was. */
+  private readonly replicaAt = new Map<string, { record: string; root: string; node: string }>()
+  /** totb volumes (TOTB-8): (volume, totb epoch) -> the committee the first correct node had. */
+  private readonly committeeOf = new Map<string, { members: string; node: string }>()
 
   /** (node, volume) -> own chain seq up to which its accept votes were checked (VOL-13, VOL-14). */
   private readonly admissionChecked = new Map<string, Seq>()
@@ -216,6 +221,7 @@ export class InvariantChecker {
         this.loggedOwn.add(k)
       }
       if (v.fs.epoch !== v.log.length) this.fail('VOL-3', `${short(o.node)} replica epoch ${v.fs.epoch} != log length ${v.log.length}`, o.at)
+      if (v.order !== undefined) this.checkSameReplica(o.node, v, r, o.at)
       if (r.obf !== null) {
         // STORE-5: the plain op of an applied op is readable from the port (the step that applied
         // it is over: its persist was performed); VOL-4: and it is the one the ledger committed to.
@@ -225,6 +231,9 @@ export class InvariantChecker {
           this.fail('VOL-4', `${short(o.node)} logged epoch ${r.epoch} without a plain op hashing to its obf`, o.at)
         }
       }
+    } else if (up.type === 'members' && v.order !== undefined) {
+      this.checkInviteMembers(node, v, o.at)
+      this.checkCommittee(o.node, v, o.at)
     } else if (up.type === 'members') {
       this.checkInviteMembers(node, v, o.at)
       const expected = replayMembership(v.genesis, v.memberEvents).status
@@ -235,6 +244,34 @@ export class InvariantChecker {
         if (expected.get(pid) !== s) this.fail('VOL-1', `${short(o.node)} has ${short(pid)} ${s}, the rule does not know it`, o.at)
       }
     }
+  }
+
+  /** TOTB-7 (spec/totb.md): in a totb volume every correct replica that applied epoch e applied
+   *  the same operation there, with the same result, and has the same state root after it —
+   *  whatever the workload, concurrent conflicting writes included. */
+  private checkSameReplica(node: Pid, v: VolumeState, r: { epoch: number; author: Pid; seq: Seq | null; obf: string | null; kind: string; result: string }, at: TimeMs): void {
+    const key = `${v.genesis.name}/${r.epoch}`
+    const record = `${r.author}#${r.seq}:${r.obf}:${r.kind}:${r.result}`
+    const root = stateRoot(v.fs)
+    const first = this.replicaAt.get(key)
+    if (first === undefined) {
+      this.replicaAt.set(key, { record, root, node })
+      return
+    }
+    if (first.record !== record) this.fail('TOTB-7', `${v.genesis.name} epoch ${r.epoch}: ${short(node)} applied ${short(r.author)}#${r.seq} ${r.kind} -> ${r.result}, ${short(first.node)} applied ${first.record.slice(0, 8)}#${first.record.split('#')[1]!.split(':')[0]} ${first.record.split(':').slice(-2).join(' -> ')}`, at)
+    else if (first.root !== root) this.fail('TOTB-7', `${v.genesis.name} epoch ${r.epoch}: ${short(node)} has state root ${root.slice(0, 12)}, ${short(first.node)} had ${first.root.slice(0, 12)}`, at)
+  }
+
+  /** TOTB-8 (spec/totb.md): a totb volume's members are its committee, and every correct node
+   *  has the same committee in each epoch of the order. */
+  private checkCommittee(node: Pid, v: VolumeState, at: TimeMs): void {
+    const t = v.order!.totb
+    const members = membersOf(v).join(',')
+    if (t.committee.join(',') !== members) this.fail('TOTB-8', `${v.genesis.name}: ${short(node)} has members ${membersOf(v).map(short).join(',')} but committee ${t.committee.map(short).join(',')} in epoch ${t.epoch}`, at)
+    const key = `${v.genesis.name}/${t.epoch}`
+    const first = this.committeeOf.get(key)
+    if (first === undefined) this.committeeOf.set(key, { members: t.committee.join(','), node })
+    else if (first.members !== t.committee.join(',')) this.fail('TOTB-8', `${v.genesis.name} epoch ${t.epoch}: ${short(node)} has committee ${t.committee.map(short).join(',')}, ${short(first.node)} had ${first.members.split(',').map(short).join(',')}`, at)
   }
 
   private onSend(o: Extract<Observation, { type: 'send' }>, cluster: Cluster): void {

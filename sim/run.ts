@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { nobleCrypto, type Crypto } from '../core/crypto.ts'
 import { encode } from '../core/codec.ts'
-import type { Admission, Genesis, Policy } from '../core/volume/index.ts'
+import type { Admission, Genesis, Order, Policy } from '../core/volume/index.ts'
 import { makeInvite, membersOf } from '../core/volume/index.ts'
 import { quorum, recoveryWaitingFor } from '../core/fotb/index.ts'
 import type { NodeReply } from '../core/node.ts'
@@ -60,6 +60,8 @@ export interface SimConfig {
    *  configures governance with itself as governor, members retain, hold, lift, lie about
    *  times and try every changing op on what they kept. Absent: the runs before it, bit for bit. */
   readonly retention?: boolean
+  /** The volumes' order (spec/totb.md "Volumes in total order"). Absent: fotb, bit for bit. */
+  readonly order?: Order
 }
 
 /** What the applicants of a closed run that should stay out bring (spec/paciofs.md VOL-13,
@@ -218,7 +220,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   for (let k = 0; k < config.volumes; k++) {
     const name = `vol${k}` as VolumeName
     const founder = k % Math.max(1, correctCount)
-    const r = cluster.request(ids[founder]!, { type: 'create-volume', name, policy: config.policy, ...(config.admission !== undefined ? { admission: config.admission } : {}) })
+    const r = cluster.request(ids[founder]!, { type: 'create-volume', name, policy: config.policy, ...(config.admission !== undefined ? { admission: config.admission } : config.order === 'totb' ? { admission: 'open' as const } : {}), ...(config.order !== undefined ? { order: config.order } : {}) })
     if (!r.ok || !('genesis' in r)) throw new Error(`setup: create ${name} failed`)
     // vol0 has every node; each further volume leaves one correct node out (isolation), which
     // joins it during the fault phase.

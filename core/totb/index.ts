@@ -9,7 +9,7 @@ import { newTotbOut, type TotbOut, type TotbState, type Pending } from './state.
 import { deliverEntry } from './judge.ts'
 import { maybePropose } from './propose.ts'
 
-export type { TotbParams, TotbHooks, TotbMutation, EntryId, OrderedEntry, Vertex, Pending, AuthorTotb, TotbState, TotbOut } from './state.ts'
+export type { TotbParams, TotbHooks, TotbMutation, EntryId, OrderedEntry, OrderedLeader, Vertex, Pending, AuthorTotb, TotbState, TotbOut } from './state.ts'
 export { DEFAULT_TOTB_PARAMS, TOTB_MUTATIONS, newTotb, setCommittee, newTotbOut, faultBound, isLeaderRound, leaderOf, leaderVertex } from './state.ts'
 export type { VertexPayload } from './vertex.ts'
 export { VERTEX_TAG, claimsVertex, encodeVertex, decodeVertex } from './vertex.ts'

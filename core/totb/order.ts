@@ -38,7 +38,7 @@ export function commitLeader(state: TotbState, round: number, out: TotbOut): voi
     const l = chain[i]!
     state.orderedTime = Math.max(state.orderedTime, leaderTime(state, l))
     const next = orderHistory(state, l, out)
-    out.leaders.push({ epoch: state.epoch, round: l.round, author: l.author, direct: i === 0 })
+    out.leaders.push({ epoch: state.epoch, round: l.round, author: l.author, direct: i === 0, position: state.position, time: state.orderedTime, f: state.f })
     state.orderedLeaderRound = l.round
     // A committee change ends the epoch; so does its length (the same committee goes on in a
     // fresh DAG): the only garbage collection, and a deterministic one, as the end is a point
@@ -111,8 +111,8 @@ function orderHistory(state: TotbState, leader: Vertex, out: TotbOut): readonly 
     state.uncovered.delete(v)
     if (v.batch.length > 0) state.unorderedWork--
     for (const e of v.batch) {
-      out.ordered.push({ author: e.author, seq: e.seq, hash: e.hash, time: state.orderedTime })
       state.position++
+      out.ordered.push({ author: e.author, seq: e.seq, hash: e.hash, time: state.orderedTime, position: state.position, f: state.f })
       const changed = state.hooks.committeeAfter?.(e)
       if (changed !== undefined && changed.length > 0) next = changed
     }

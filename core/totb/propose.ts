@@ -18,7 +18,7 @@ export function noteOwnEntry(state: TotbState): void {
 export function hasWork(state: TotbState): boolean {
   // The own judged carry too: an own vertex still in flight when an epoch ended is judged stale,
   // and its operations wait in the carry for the next own vertex, which ownCarry may not count.
-  return state.ownCarry > 0 || (state.authors.get(state.me)?.carry.length ?? 0) > 0 || state.unorderedWork > 0 || state.topRound > state.ownRound
+  return state.ownCarry > 0 || (state.authors.get(state.me)?.carry.length ?? 0) > 0 || state.unorderedWork > 0 || state.topRound > state.ownRound || state.hooks.hostWork?.() === true
 }
 
 /** Whether the wait before a vertex of round `base + 1` is over. */

@@ -78,6 +78,9 @@ export interface AuthorTotb {
  *  membership rule applied in order). */
 export interface TotbHooks {
   readonly committeeAfter?: (entry: EntryId) => readonly Pid[] | undefined
+  /** The host has work that needs rounds to go on although no entry waits to be ordered (a
+   *  volume waiting for the order to decide an operation's availability). */
+  readonly hostWork?: () => boolean
 }
 
 export interface TotbState {
@@ -126,6 +129,22 @@ export interface TotbState {
 /** An ordered entry with the time the order gives it (the same at every correct member). */
 export interface OrderedEntry extends EntryId {
   readonly time: number
+  /** Its position in the order (1, 2, ...). */
+  readonly position: number
+  /** The fault bound of the epoch that ordered it. */
+  readonly f: number
+}
+
+/** A leader whose history was ordered: a point of the order after position `position` (the
+ *  entries of its history come before it), with the order's time from then on. */
+export interface OrderedLeader {
+  readonly epoch: number
+  readonly round: number
+  readonly author: Pid
+  readonly direct: boolean
+  readonly position: number
+  readonly time: number
+  readonly f: number
 }
 
 export interface TotbOut {
@@ -134,7 +153,7 @@ export interface TotbOut {
   /** Vertex payloads the host must append to this node's own chain, in this order, now. */
   readonly vertices: Uint8Array[]
   /** Leaders committed in this step, oldest first (for traces). */
-  readonly leaders: { epoch: number; round: number; author: Pid; direct: boolean }[]
+  readonly leaders: OrderedLeader[]
   /** Epochs begun in this step, with their committees. */
   readonly epochs: { epoch: number; committee: readonly Pid[] }[]
   /** Vertices judged valid in this step (for traces). */

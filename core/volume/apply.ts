@@ -27,6 +27,7 @@ import { bump, type CallResult, type Ctx, type FsCall, type Genesis, type LogRec
 export function newVolume(crypto: Crypto, genesis: Genesis, me: Pid, contacts: readonly Pid[] = [], storage?: PastStore & LogReader, logKeep?: number): VolumeState {
   const state: VolumeState = {
     genesis,
+    order: undefined,
     me,
     fotb: fotb.newFotb(genesis.name, me),
     fs: createFs(crypto, {}, storage !== undefined ? new StoredFsPast(genesis.name, storage) : undefined),
@@ -178,7 +179,7 @@ function entryHashOf(crypto: Crypto, entry: Entry): EntryHash {
   return entryHash(crypto, headerOf(crypto, entry))
 }
 
-function appendLog(state: VolumeState, out: Out, record: LogRecord): void {
+export function appendLog(state: VolumeState, out: Out, record: LogRecord): void {
   assert(record.epoch === state.log.length + 1, 'log epochs are contiguous')
   // The op's past (its versions, name events, log line) goes out with its log record.
   if (state.fs.past instanceof StoredFsPast) for (const r of state.fs.past.drain()) out.persist(r)

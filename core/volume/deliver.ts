@@ -4,11 +4,13 @@ import type { FotbUp } from '../fotb/index.ts'
 import * as fotb from '../fotb/index.ts'
 import type { EntryHash, Pid, Seq } from '../types.ts'
 import { decodePayload } from './records.ts'
-import { acceptVote, addVote, recomputeMembership, vote, voteKick } from './membership.ts'
+import { acceptVote, addVote, recomputeMembership, refreshAudience, vote, voteKick } from './membership.ts'
+import { claimsVertex } from '../totb/index.ts'
+import { onDeliverOrdered } from './ordered.ts'
 import { considerApplicant } from './admission.ts'
 import { applyRemote, plainOf } from './apply.ts'
 import { enqueue } from './fetch.ts'
-import { bump, type Ctx, type VolumeState } from './types.ts'
+import { bump, type Ctx, type VolumePayload, type VolumeState } from './types.ts'
 
 export function onUps(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
   // Deliveries may change membership, which may make more entries deliverable: loop until
@@ -23,17 +25,35 @@ export function onUps(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
       }
       membershipTouched = onDeliver(state, ctx, up.author, up.seq, up.hash, up.payload, ups) || membershipTouched
     }
-    if (membershipTouched) recomputeMembership(state, ctx, ups)
+    // In a totb volume membership moves in the order (ordered.ts); deliveries only widen the
+    // audience (applicants) and make this member vote.
+    if (membershipTouched) {
+      if (state.order === undefined) recomputeMembership(state, ctx, ups)
+      else refreshAudience(state, ctx, ups)
+    }
   }
 }
 
 function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: EntryHash, payload: Uint8Array, ups: FotbUp[]): boolean {
-  const p = decodePayload(payload)
-  if (!p) {
-    bump(state, 'reject:payload')
-    ctx.out.trace({ kind: 'bad-payload', volume: state.genesis.name, peer: author })
+  if (state.order !== undefined && claimsVertex(payload)) {
+    onDeliverOrdered(state, ctx, author, seq, txid, payload, undefined, ups)
     return false
   }
+  const p = decodePayload(payload)
+  if (!p || (p.type === 'have' && state.order === undefined)) {
+    bump(state, 'reject:payload')
+    ctx.out.trace({ kind: 'bad-payload', volume: state.genesis.name, peer: author })
+    // Still ordered in a totb volume (totb orders entries, not payloads): applied as nothing.
+    if (state.order !== undefined) onDeliverOrdered(state, ctx, author, seq, txid, payload, undefined, ups)
+    return false
+  }
+  const touched = onPayload(state, ctx, author, seq, txid, p, ups)
+  if (state.order !== undefined) onDeliverOrdered(state, ctx, author, seq, txid, payload, p, ups)
+  return touched
+}
+
+function onPayload(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: EntryHash, p: VolumePayload, ups: FotbUp[]): boolean {
+  if (p.type === 'have') return false // counted in the order (ordered.ts)
   if (p.type !== 'op') {
     state.memberEvents.push({ round: p.round, author, seq, payload: p })
     state.maxRound = Math.max(state.maxRound, p.round)
@@ -61,6 +81,7 @@ function onDeliver(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
       return true
     case 'op':
       if (author === state.me && !fotb.isRegained(state.fotb, seq)) {
+        if (state.order !== undefined) return false // applied in the order (ordered.ts)
         // Applied once, at the call (VOL-3) — unless the test-only mutation re-applies it.
         const plain = ctx.params.mutation === 'apply-own-twice' ? plainOf(state, ctx, p.obf) : undefined
         if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, authorAskedAt: null, notFound: new Set() }, plain)

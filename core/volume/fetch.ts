@@ -10,6 +10,7 @@ import type { ChunkHash, ObfHash, Pid } from '../types.ts'
 import { encodeVolMessage, obfuscate } from './records.ts'
 import { isMember, membersOf, voteKick } from './membership.ts'
 import { applyRemote, chunksOf, hasChunk, hasPlain, plainOf, skip, storeChunk, storePlain } from './apply.ts'
+import { heldOrdered } from './ordered.ts'
 import { bump, type Ctx, type Pending, type VolMessage, type VolumeParams, type VolumeState } from './types.ts'
 
 /** Most plain ops, and bytes, held for entries not delivered yet. */
@@ -72,7 +73,9 @@ function advanceQueue(state: VolumeState, ctx: Ctx, author: Pid): void {
     const plain = plainOf(state, ctx, head.obf)
     if (plain) {
       q.shift()
-      applyRemote(state, ctx, head, plain)
+      // A totb volume applies it in the order (ordered.ts); here it is only held now.
+      if (state.order !== undefined) heldOrdered(state, ctx, head.author, head.seq)
+      else applyRemote(state, ctx, head, plain)
       continue
     }
     const pushed = state.prefetched.get(head.obf)
@@ -173,6 +176,9 @@ function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
       if (authorSilent) voteKick(state, ctx, p.author, 'withheld')
       else if (!state.myVotes.has(`vote-kick:${p.author}`)) return askAuthorLast(state, ctx, p)
     }
+  } else if (state.order !== undefined) {
+    // A totb volume does not give up on its own: the order decides, the same way at every
+    // replica, whether the op is applied or skipped (ordered.ts); until then it is asked again.
   } else {
     const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
     // The removed author gets one full round to answer (it may have left in good order); once
@@ -322,7 +328,10 @@ function acceptPut(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, msg: Ext
     // bytes (they are hash-bound), so all skip it the same way.
     const q = state.queues.get(p.author)!
     q.shift()
-    skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'invalid' })
+    // In a totb volume it is skipped when the order reaches it (it is held: its bytes are what
+    // every member gets); otherwise now.
+    if (state.order !== undefined) heldOrdered(state, ctx, p.author, p.seq, p.obf)
+    else skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'invalid' })
     voteKick(state, ctx, p.author, 'lied')
     advanceQueue(state, ctx, p.author)
     return 'handled'

@@ -190,6 +190,8 @@ export function refreshAudience(state: VolumeState, ctx: Ctx, ups: FotbUp[] = []
   const members = new Set(membersOf(state))
   const audience = new Set(members)
   for (const [p, s] of state.status) if (s === 'applicant') audience.add(p)
+  // A totb volume's applicants are the delivered joins: its status moves only in the order.
+  if (state.order !== undefined) for (const j of state.joins) if (state.status.get(j) === undefined || state.status.get(j) === 'applicant') audience.add(j)
   // Until we are a member, also talk to the contacts we were given (they relay our join).
   if (!members.has(state.me)) for (const c of state.contacts) audience.add(c)
   const removed = new Set([...state.status].filter(([, s]) => s === 'removed').map(([p]) => p))

@@ -13,18 +13,23 @@ import { KICK_REASONS, type Admission, type Genesis, type KickReason, type LogRe
 // ---------------------------------------------------------------------------------------------
 // Encodings
 
-/** v1: a genesis written before admission was a volume parameter (no admission field); v2 adds it. */
+/** v1: a genesis written before admission was a volume parameter (no admission field); v2 adds it;
+ *  v3 adds the order, and is written only for a volume in total order (a fotb volume keeps the
+ *  bytes, and so the hash, it always had). */
 export function genesisValue(g: Genesis): Value {
   const founders = g.founders.map((p) => fromHex(p)!)
+  if (g.order === 'totb') return ['paciofs/genesis/v3', g.name, g.policy, founders, g.admission ?? 'closed', 'totb']
   return g.admission === undefined ? ['paciofs/genesis/v1', g.name, g.policy, founders] : ['paciofs/genesis/v2', g.name, g.policy, founders, g.admission]
 }
 
 export function parseGenesis(v: Value): Genesis | undefined {
   if (!Array.isArray(v)) return undefined
-  const v2 = v.length === 5 && v[0] === 'paciofs/genesis/v2'
+  const v3 = v.length === 6 && v[0] === 'paciofs/genesis/v3'
+  const v2 = v3 || (v.length === 5 && v[0] === 'paciofs/genesis/v2')
   if (!v2 && (v.length !== 4 || v[0] !== 'paciofs/genesis/v1')) return undefined
-  const [, name, policy, founders, admission] = v as Value[]
+  const [, name, policy, founders, admission, order] = v as Value[]
   if (v2 && admission !== 'open' && admission !== 'closed') return undefined
+  if (v3 && order !== 'totb') return undefined
   if (typeof name !== 'string' || !isVolumeName(name)) return undefined
   if (policy !== 'majority' && policy !== 'any') return undefined
   if (!Array.isArray(founders) || founders.length === 0 || founders.length > 256) return undefined
@@ -36,6 +41,7 @@ export function parseGenesis(v: Value): Genesis | undefined {
   }
   const sorted = [...new Set(pids)].sort()
   if (sorted.length !== pids.length || sorted.some((p, i) => p !== pids[i])) return undefined
+  if (v3) return { name, policy, founders: sorted, admission: admission as Admission, order: 'totb' }
   return v2 ? { name, policy, founders: sorted, admission: admission as Admission } : { name, policy, founders: sorted }
 }
 
@@ -53,8 +59,13 @@ export function encodePayload(p: VolumePayload): Uint8Array {
       return encode([p.type, fromHex(p.target)!, p.reason, p.round])
     case 'op':
       return encode(['op', fromHex(p.obf)!])
+    case 'have':
+      return encode(['have', p.ops.map((o) => [fromHex(o.author)!, o.seq])])
   }
 }
+
+/** Most operations one `have` entry names (a node with more names the rest in its next one). */
+export const HAVE_MAX = 1024
 
 export function decodePayload(bytes: Uint8Array): VolumePayload | undefined {
   const r = tryDecode(bytes)
@@ -104,6 +115,24 @@ export function decodePayload(bytes: Uint8Array): VolumePayload | undefined {
       return v.length === 4 && target && round && KICK_REASONS.includes(reason as KickReason)
         ? { type: 'vote-kick', target, reason: reason as KickReason, round }
         : undefined
+    }
+    case 'have': {
+      // ["have", [[author, seq], ...]]: 1..HAVE_MAX distinct operations (spec/totb.md).
+      const list = v[1]
+      if (v.length !== 2 || !Array.isArray(list) || list.length === 0 || list.length > HAVE_MAX) return undefined
+      const ops: { author: Pid; seq: Seq }[] = []
+      const seen = new Set<string>()
+      for (const item of list as Value[]) {
+        if (!Array.isArray(item) || item.length !== 2) return undefined
+        const [a, seq] = item as Value[]
+        const author = a instanceof Uint8Array && a.length === 33 ? toHex(a) : ''
+        if (!isPid(author) || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return undefined
+        const key = `${author}:${seq}`
+        if (seen.has(key)) return undefined
+        seen.add(key)
+        ops.push({ author, seq })
+      }
+      return { type: 'have', ops }
     }
     case 'op': {
       const obf = v[1]

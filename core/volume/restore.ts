@@ -194,7 +194,7 @@ export function scanEntries(state: VolumeState, store: Storage, lastDone: Readon
         break
       }
       const p = decodePayload(entry.payload)
-      if (!p) continue
+      if (!p || p.type === 'have') continue
       // The keys vote() keeps: one per vote cast (joins and leaves are no votes).
       if (author === me && (p.type === 'vote-accept' || p.type === 'vote-kick')) state.myVotes.add(`${p.type}:${p.target}`)
       if (author === me && p.type !== 'op') state.maxRound = Math.max(state.maxRound, p.round)

@@ -9,6 +9,8 @@ import type { Storage } from '../storage.ts'
 import type { VolumeLog } from './log.ts'
 import * as fotb from '../fotb/index.ts'
 import type { FotbParams, FotbState } from '../fotb/index.ts'
+import type { TotbParams, TotbState } from '../totb/index.ts'
+import type { RequestId } from '../effects.ts'
 import type { FsState } from '../fs/state.ts'
 import type { FsOp, CreateOp, MkdirOp, MknodOp, SymlinkOp, OpKind } from '../fs/ops.ts'
 import type { WriteStep } from '../fs/content.ts'
@@ -43,7 +45,13 @@ export interface Genesis {
    *  member then applies its own rule as it did then (every applicant unless it has an
    *  allow-list), and still honours invites and admits. */
   readonly admission?: Admission
+  /** How the members agree on the order of operations (spec/totb.md "Volumes in total order"):
+   *  absent = 'fotb' (each author's operations in its order, authors interleaved as delivered);
+   *  'totb' = one total order for every member (a v3 genesis record). */
+  readonly order?: Order
 }
+
+export type Order = 'fotb' | 'totb'
 
 export interface VolumeParams {
   /** remote_get schedule: attempt k waits getTimeoutsMs[min(k, last)]; after the whole schedule
@@ -64,6 +72,12 @@ export interface VolumeParams {
    *  back from the port. */
   readonly logKeep?: number
   readonly fotb: FotbParams
+  /** totb's parameters, for volumes in total order (default DEFAULT_TOTB_PARAMS). */
+  readonly totb?: TotbParams
+  /** A totb volume skips an ordered operation that fewer than f + 1 members said they hold once
+   *  the order's time is this far past the operation's (and two leaders later at least);
+   *  default 30,000 (spec/totb.md "Availability"). */
+  readonly skipAfterMs?: number
   /** Test only: a deliberately broken variant (core/mutations.ts); fotb's is in `fotb`. */
   readonly mutation?: Mutation
 }
@@ -89,8 +103,11 @@ export type VolumePayload =
   | { readonly type: 'vote-accept'; readonly target: Pid; readonly round: number; readonly join?: { readonly seq: Seq; readonly hash: EntryHash } }
   | { readonly type: 'vote-kick'; readonly target: Pid; readonly reason: KickReason; readonly round: number }
   | { readonly type: 'op'; readonly obf: ObfHash }
+  /** totb volumes only (spec/totb.md "Availability"): the author holds the plain operations of
+   *  these op entries and answers GETs for them. */
+  | { readonly type: 'have'; readonly ops: readonly { readonly author: Pid; readonly seq: Seq }[] }
 
-export type MembershipPayload = Exclude<VolumePayload, { type: 'op' }>
+export type MembershipPayload = Exclude<VolumePayload, { type: 'op' } | { type: 'have' }>
 
 /** A delivered membership entry; `round` is its author's Lamport clock over membership entries. */
 export interface MemberEvent {
@@ -147,8 +164,58 @@ export interface Pending {
   readonly notFound: Set<Pid>
 }
 
+/** An operation of a totb volume in the order, not applied (or skipped) yet. */
+export interface OrderedOp {
+  readonly author: Pid
+  readonly seq: Seq
+  readonly txid: EntryHash
+  readonly obf: ObfHash
+  readonly position: number
+  /** Leaders ordered before it, and the order's time at it. */
+  readonly wave: number
+  readonly time: number
+  /** Decided in the order: 'apply' (f + 1 members hold it) or 'skip' (they did not in time). */
+  decided: 'apply' | 'skip' | undefined
+}
+
+/** A totb volume's order (spec/totb.md "Volumes in total order"; core/volume/ordered.ts). */
+export interface OrderState {
+  readonly totb: TotbState
+  /** Ordered operations not applied or skipped yet, in the order. */
+  readonly queue: OrderedOp[]
+  /** Ordered operations not decided yet, by "author:seq". */
+  readonly waiting: Map<string, OrderedOp>
+  /** Per operation "author:seq": the members whose ordered entries say they hold it (its own
+   *  op entry counts for its author). Dropped once decided. */
+  readonly haves: Map<string, Set<Pid>>
+  /** Per author, the highest seq of its entries ordered so far. */
+  readonly orderedSeq: Map<Pid, Seq>
+  /** Leaders ordered so far, and the order's time at the newest one. */
+  waves: number
+  time: number
+  /** Delivered, decoded payloads (no vertices) not ordered yet, by "author:seq". */
+  readonly unordered: Map<string, VolumePayload>
+  /** Operations of others this node holds and has not named in a `have` entry yet. */
+  readonly toAnnounce: { readonly author: Pid; readonly seq: Seq }[]
+  /** Invalid plain operations (hash-bound bytes that are no operation): skipped when applied. */
+  readonly invalid: Set<ObfHash>
+  /** Own operations whose caller waits for their application in the order, by own seq. */
+  readonly replies: Map<Seq, RequestId>
+  /** Membership in the order: the rule (VOL-1) applied to the ordered membership entries. */
+  readonly joins: Set<Pid>
+  readonly acceptVotes: Map<Pid, Set<Pid>>
+  readonly kickVotes: Map<Pid, Set<Pid>>
+  status: Map<Pid, Status>
+  /** The ordered membership changed since the volume last looked (volatile). */
+  moved: boolean
+  /** VolumeParams.skipAfterMs. */
+  readonly skipAfterMs: number
+}
+
 export interface VolumeState {
   readonly genesis: Genesis
+  /** Present for a volume in total order (genesis order 'totb'; set by the node, ordered.ts). */
+  order: OrderState | undefined
   readonly me: Pid
   readonly fotb: FotbState
   readonly fs: FsState
