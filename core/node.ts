@@ -332,7 +332,7 @@ function onRequest(config: NodeConfig, state: NodeState, ctx: vol.Ctx, r: NodeRe
 
 function addVolume(config: NodeConfig, state: NodeState, ctx: vol.Ctx, genesis: Genesis, contacts: readonly Pid[]): VolumeState {
   const v = vol.newVolume(config.crypto, genesis, state.me, contacts, config.storage, config.params.logKeep)
-  if (genesis.order === 'totb') v.order = vol.newOrderState(genesis, state.me, config.params)
+  if (genesis.order === 'totb') v.order = vol.newOrderState(genesis, state.me, config.params, { canAppend: () => fotb.mayAppendOwn(v.fotb) })
   if (config.params.fotb.mutation) v.fotb.mutation = config.params.fotb.mutation
   state.volumes.set(genesis.name, v)
   ctx.out.persist(genesisRecord(genesis, contacts))
@@ -508,8 +508,21 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     disk: v.fs,
     ...(v.fs.past instanceof StoredFsPast ? { pastRecord: (epoch: number) => (v.fs.past as StoredFsPast).recordBody(epoch) } : {}),
     regained: (seq) => fotb.isRegained(v.fotb, seq),
+    ...(v.order !== undefined ? { orderPending: orderPendingOf(v) } : {}),
     ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),
   })
+}
+
+/** A totb volume's own operations that the order has not applied: not delivered or not ordered yet, waiting in
+ *  the order's queue, or skipped there. */
+function orderPendingOf(v: VolumeState): (seq: number) => boolean {
+  const o = v.order!
+  const own = new Set<number>()
+  for (const op of o.queue) if (op.author === v.me) own.add(op.seq)
+  for (const s of v.skipped) if (s.author === v.me) own.add(s.seq)
+  const delivered = v.fotb.delivered.get(v.me) ?? 0
+  // Above the delivered mark: not even delivered to ourselves yet, so not ordered either.
+  return (seq) => seq > delivered || own.has(seq) || o.unordered.has(vol.opKey(v.me, seq))
 }
 
 /** Canonical bytes of a record, for hosts that store or hash records. */

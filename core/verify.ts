@@ -62,6 +62,9 @@ export interface VerifyInput {
   /** Own entries regained from the members after a lost tail (core/fotb/recover.ts): applied
    *  like a peer's, so one may still be pending instead of logged. */
   readonly regained?: (seq: Seq) => boolean
+  /** A totb volume: own operations not applied yet because the order has not reached them (not
+   *  ordered yet, or waiting in the order's queue), or skipped in the order. */
+  readonly orderPending?: (seq: Seq) => boolean
 }
 
 const short = (pid: string): string => pid.slice(0, 12)
@@ -149,7 +152,7 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
     const e = input.entry(input.me, seq)
     if (e === undefined) continue // named by part 1 (the batch holding it does not validate)
     const p = decodePayload(e.payload)
-    if (p?.type === 'op' && !isLogged(input.me, seq) && input.regained?.(seq) !== true) add(`ledger ${short(input.me)} seq ${seq}`, 'own operation in log', 'logged', 'absent')
+    if (p?.type === 'op' && !isLogged(input.me, seq) && input.regained?.(seq) !== true && input.orderPending?.(seq) !== true) add(`ledger ${short(input.me)} seq ${seq}`, 'own operation in log', 'logged', 'absent')
   }
   for (const s of input.skipped) {
     if (isLogged(s.author, s.seq)) add(`skip ${short(s.author)} seq ${s.seq}`, 'skipped and logged', 'one of them', 'both')

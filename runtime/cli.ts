@@ -58,17 +58,11 @@ export function main(argv: readonly string[], io: CommandIo = processIo()): numb
   }
   switch (command) {
     case 'sim': {
-      // --order totb runs the total order alone (runtime/sim-totb-command.ts); fotb is the whole
-      // stack, the volumes' only order so far.
-      const at = rest.findIndex((a) => a === '--order' || a.startsWith('--order='))
-      const order = at < 0 ? 'fotb' : rest[at]!.startsWith('--order=') ? rest[at]!.slice(8) : rest[at + 1]
-      const others = at < 0 ? rest : rest.filter((_, i) => i !== at && (rest[at]!.includes('=') || i !== at + 1))
-      if (order === 'totb') return simTotbCommand(others, io)
-      if (order !== 'fotb') {
-        io.stderr(`paciofs sim: --order must be fotb or totb, not '${order ?? ''}'\n`)
-        return EXIT_USAGE
-      }
-      return simCommand(others, io)
+      // --dag runs the total order alone (runtime/sim-totb-command.ts); otherwise the whole stack
+      // (--order fotb|totb chooses the volumes' order there).
+      const dag = rest.indexOf('--dag')
+      if (dag >= 0) return simTotbCommand(rest.filter((_, i) => i !== dag), io)
+      return simCommand(rest, io)
     }
     case 'init': case 'serve': case 'mount': case 'create': case 'join': case 'leave': case 'invite': case 'admit':
     case 'status': case 'members': case 'log': case 'history': case 'cat': case 'verify':

@@ -41,8 +41,9 @@ heal phase. The same seed and options replay the same run bit for bit (same trac
 options:
   --seed <n>              the run's seed (0..4294967295)
   --seeds <a>..<b>        a swarm: every seed from a to b (inclusive), with a summary
-  --order <o>             fotb (default): this whole stack, volumes in fotb order | totb: the
-                          total order alone (spec/totb.md; 'paciofs sim --order totb --help')
+  --order <o>             the volumes' order: fotb (default) | totb (spec/totb.md "Volumes in
+                          total order": operations applied in one total order, TOTB-7, TOTB-8)
+  --dag                   run totb's DAG simulator alone instead ('paciofs sim --dag --help')
   --nodes <n>             processes in the cluster (default ${DEFAULT_SIM_CONFIG.nodes}, 1..16)
   --volumes <n>           volumes created (default ${DEFAULT_SIM_CONFIG.volumes}, 1..8)
   --byzantine <n>         Byzantine nodes among them (default ${DEFAULT_SIM_CONFIG.byzantine}, 0..nodes-1)
@@ -122,6 +123,7 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
       policy: { type: 'string' },
       admission: { type: 'string' },
       retention: { type: 'boolean' },
+      order: { type: 'string' },
       ops: { type: 'string' },
       crypto: { type: 'string' },
       plan: { type: 'string' },
@@ -148,6 +150,7 @@ function parseSimArgs(argv: readonly string[]): SimArgs | 'help' {
     ...(values.strategies === undefined ? {} : { strategies: strategyList(values.strategies) }),
     ...(values.admission === undefined ? {} : { admission: oneOf('--admission', values.admission, ['closed', 'open'] as const) }),
     ...(values.retention === true ? { retention: true } : {}),
+    ...(values.order === undefined || values.order === 'fotb' ? {} : { order: oneOf('--order', values.order, ['fotb', 'totb'] as const) }),
   }
   const bad = validateConfig({ ...config, seed: seeds.from })
   if (bad) throw new UsageError(bad)
@@ -309,6 +312,7 @@ export function replayCommand(config: SimConfig, plan: FaultPlan | undefined, ex
     `--policy ${config.policy}`,
     ...(config.admission !== undefined ? [`--admission ${config.admission}`] : []),
     ...(config.retention === true ? ['--retention'] : []),
+    ...(config.order === 'totb' ? ['--order', 'totb'] : []),
     `--ops ${config.ops}`,
     `--crypto ${config.crypto}`,
     ...(plan ? [`--plan ${shellQuote(JSON.stringify(plan))}`] : []),

@@ -1,4 +1,4 @@
-// `paciofs sim --order totb`: one seed or a swarm of the totb DAG simulator (sim/totb/dag.ts):
+// `paciofs sim --dag`: one seed or a swarm of the totb DAG simulator (sim/totb/dag.ts):
 // total order alone over a model of fotb's guarantees, with Byzantine members, an adversarial
 // network, crashes and committee changes, every TOTB invariant checked. Volumes do not order by
 // totb yet (spec/totb.md "Still to do"), so this is not the whole stack that `paciofs sim` runs.
@@ -12,8 +12,8 @@ import { TOTB_MUTATIONS, faultBound, type TotbMutation } from '../core/totb/inde
 import { integer, parseSeedFlags, UsageError, type CommandIo } from './sim-command.ts'
 import { renderDagHtml } from '../sim/totb/trace-html.ts'
 
-export const SIM_TOTB_USAGE = `usage: paciofs sim --order totb --seed <n> [options]
-       paciofs sim --order totb --seeds <from>..<to> [options]
+export const SIM_TOTB_USAGE = `usage: paciofs sim --dag --seed <n> [options]
+       paciofs sim --dag --seeds <from>..<to> [options]
 
 Runs totb, the total order over the members' chains (spec/totb.md), alone: the real core/totb of
 every member over a model of fotb's guarantees (one chain per author, each author's entries in
@@ -35,9 +35,9 @@ options:
   -h, --help              show this help
 
 examples:
-  paciofs sim --order totb --seed 42
-  paciofs sim --order totb --seeds 1..500 --nodes 7
-  paciofs sim --order totb --seed 5 --mutation totb-commit-with-f
+  paciofs sim --dag --seed 42
+  paciofs sim --dag --seeds 1..500 --nodes 7
+  paciofs sim --dag --seed 5 --mutation totb-commit-with-f
 `
 
 export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
@@ -46,7 +46,7 @@ export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
     parsed = parse(argv)
   } catch (e) {
     if (!(e instanceof UsageError || (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')))) throw e
-    io.stderr(`paciofs sim --order totb: ${e.message}\nrun 'paciofs sim --order totb --help' for every option\n`)
+    io.stderr(`paciofs sim --dag: ${e.message}\nrun 'paciofs sim --dag --help' for every option\n`)
     return 2
   }
   if (parsed === 'help') {
@@ -66,7 +66,7 @@ export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
     if (json) io.stdout(JSON.stringify(summary(r)) + '\n')
     else if (single || r.violations.length > 0) io.stdout(describe(r) + '\n')
     if (trace !== undefined) {
-      writeFileSync(trace, renderDagHtml(r, `paciofs sim --order totb --seed ${seed} ${flags(config)}`))
+      writeFileSync(trace, renderDagHtml(r, `paciofs sim --dag --seed ${seed} ${flags(config)}`))
       if (!json) io.stdout(`  trace: ${trace}\n`)
     }
   }
@@ -75,7 +75,7 @@ export function simTotbCommand(argv: readonly string[], io: CommandIo): number {
     const runs = to - from + 1
     const ids = [...byId].map(([id, k]) => `${id} in ${k}`).join(', ')
     io.stdout(`swarm ${from}..${to} (${runs} runs, ${shape(config)}): ${runs - failed.length} clean, ${failed.length} failed${ids ? ` (${ids})` : ''}; ${events} events in ${(ms / 1000).toFixed(1)} s (${Math.round(events / (ms / 1000))} events/s)\n`)
-    if (failed.length > 0) io.stdout(`replay: paciofs sim --order totb --seed ${failed[0]} ${flags(config)}\n`)
+    if (failed.length > 0) io.stdout(`replay: paciofs sim --dag --seed ${failed[0]} ${flags(config)}\n`)
   }
   return failed.length > 0 ? 1 : 0
 }
@@ -169,7 +169,7 @@ function describe(r: DagSimResult): string {
   if (r.violations.length === 0) lines.push(`  ok, every TOTB invariant held (order hash ${r.orderHash.slice(0, 16)})`)
   else {
     for (const v of r.violations.slice(0, 10)) lines.push(`  ${v.id} at ${v.at} ms: ${v.message}`)
-    lines.push(`  replay: paciofs sim --order totb --seed ${c.seed} ${flags(c)}`)
+    lines.push(`  replay: paciofs sim --dag --seed ${c.seed} ${flags(c)}`)
   }
   return lines.join('\n')
 }

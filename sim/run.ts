@@ -135,7 +135,7 @@ export function planFor(config: SimConfig): FaultPlan {
 
 export function describeConfig(config: SimConfig, plan: FaultPlan): string {
   return [
-    `seed ${config.seed}: ${config.nodes} nodes (${config.byzantine} Byzantine), ${config.volumes} volumes, policy ${config.policy}${config.admission !== undefined ? `, admission ${config.admission}` : ''}, ${config.ops} ops, ${config.crypto} crypto`,
+    `seed ${config.seed}: ${config.nodes} nodes (${config.byzantine} Byzantine), ${config.volumes} volumes, policy ${config.policy}${config.admission !== undefined ? `, admission ${config.admission}` : ''}${config.order === 'totb' ? ', order totb' : ''}, ${config.ops} ops, ${config.crypto} crypto`,
     `faults: ${config.faults.length ? config.faults.join(',') : 'none'}`,
     ...describePlan(plan),
   ].join('\n')
@@ -512,8 +512,11 @@ export function livenessNotes(cluster: Cluster, volumes: readonly VolumeName[], 
       const b = m.filter(byzantine).length
       const c = m.filter((p) => !byzantine(p) && running.has(p) && !stuck.has(p)).length
       const f = Math.floor((m.length - 1) / 3)
-      if (b <= f && c >= quorum(m.length)) promised = true
-      else whys.push(`${m.length} members, ${b} Byzantine (f = ${f}), ${c} correct running (quorum ${quorum(m.length)})`)
+      // A totb volume's rounds need n - f vertices each (spec/totb.md): more than fotb's quorum
+      // when f is small (3 members, f = 0: all three).
+      const q = v.order !== undefined ? m.length - f : quorum(m.length)
+      if (b <= f && c >= q) promised = true
+      else whys.push(`${m.length} members, ${b} Byzantine (f = ${f}), ${c} correct running (quorum ${q}${v.order !== undefined ? ', totb' : ''})`)
     }
     if (!promised && whys.length > 0) out.set(name, `beyond the fault model: ${whys[0]}`)
   }

@@ -299,7 +299,7 @@ describe('totb DAG runs: every invariant on every run', () => {
   })
 })
 
-describe('paciofs sim --order totb', () => {
+describe('paciofs sim --dag', () => {
   function run(args: string[]): { rc: number; out: string; err: string } {
     let out = ''
     let err = ''
@@ -308,18 +308,18 @@ describe('paciofs sim --order totb', () => {
   }
 
   it('[TOTB-1] runs one seed and a swarm, and a broken rule fails with the command that replays it', () => {
-    const one = run(['--order', 'totb', '--seed', '42'])
+    const one = run(['--dag', '--seed', '42'])
     expect(one.rc).toBe(0)
     expect(one.out).toContain('ok, every TOTB invariant held')
-    const swarm = run(['--order', 'totb', '--seeds', '1..30', '--mutation', 'totb-commit-with-f'])
+    const swarm = run(['--dag', '--seeds', '1..30', '--mutation', 'totb-commit-with-f'])
     expect(swarm.rc).toBe(1)
-    const replay = /replay: paciofs sim (--order totb --seed \d+ .*)/.exec(swarm.out)
+    const replay = /replay: paciofs sim (--dag --seed \d+ .*)/.exec(swarm.out)
     expect(replay).not.toBeNull()
     const again = run(replay![1]!.split(' '))
     expect(again.rc).toBe(1)
     expect(again.out).toMatch(/TOTB-1 at \d+ ms/)
-    expect(run(['--order', 'totb', '--seed', '1', '--byzantine', '2']).rc).toBe(2) // f = 1 for 4 members
-    expect(run(['--order', 'nope', '--seed', '1']).rc).toBe(2)
+    expect(run(['--dag', '--seed', '1', '--byzantine', '2']).rc).toBe(2) // f = 1 for 4 members
+    expect(run(['--order', 'nope', '--seed', '1']).rc).toBe(2) // the whole stack's option
   })
 })
 

@@ -39,7 +39,7 @@ function waitOver(state: TotbState, base: number, now: TimeMs): boolean {
 /** Make this node's next vertex if it may; the payload goes to `out.vertices` for the host to
  *  append to its own chain in this step. */
 export function maybePropose(state: TotbState, now: TimeMs, out: TotbOut): void {
-  if (!state.inCommittee.has(state.me) || !hasWork(state)) return
+  if (!state.inCommittee.has(state.me) || !hasWork(state) || state.hooks.mayAppend?.() === false) return
   const base = state.quorumRound
   const round = base + 1
   if (round <= state.ownRound || !waitOver(state, base, now)) return

@@ -81,6 +81,9 @@ export interface TotbHooks {
   /** The host has work that needs rounds to go on although no entry waits to be ordered (a
    *  volume waiting for the order to decide an operation's availability). */
   readonly hostWork?: () => boolean
+  /** Whether the host may append an own entry now (false: no vertex is made; e.g. a node
+   *  learning its own chain head after a lost tail, spec/fotb.md FOTB-8). */
+  readonly mayAppend?: () => boolean
 }
 
 export interface TotbState {

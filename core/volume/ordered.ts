@@ -36,13 +36,18 @@ export function opKey(author: Pid, seq: Seq): string {
   return `${author}:${seq}`
 }
 
-export function newOrderState(
-  genesis: Genesis,
-  me: Pid,
-  params: VolumeParams,
-  build: (hooks: totb.TotbHooks) => totb.TotbState = (hooks) => totb.newTotb(me, [...genesis.founders], params.totb ?? totb.DEFAULT_TOTB_PARAMS, hooks),
-  unordered: ReadonlyMap<string, VolumePayload> = new Map(),
-): OrderState {
+export interface OrderOptions {
+  /** totb's state from its hooks (default: a fresh one of the genesis committee). */
+  readonly build?: (hooks: totb.TotbHooks) => totb.TotbState
+  /** Delivered payloads not ordered yet (a restart). */
+  readonly unordered?: ReadonlyMap<string, VolumePayload>
+  /** Whether the node may append an own entry now (FOTB-8); default always. */
+  readonly canAppend?: () => boolean
+}
+
+export function newOrderState(genesis: Genesis, me: Pid, params: VolumeParams, opts: OrderOptions = {}): OrderState {
+  const build = opts.build ?? ((hooks: totb.TotbHooks) => totb.newTotb(me, [...genesis.founders], params.totb ?? totb.DEFAULT_TOTB_PARAMS, hooks))
+  const canAppend = opts.canAppend ?? (() => true)
   const o = {
     queue: [],
     waiting: new Map(),
@@ -50,7 +55,7 @@ export function newOrderState(
     orderedSeq: new Map(),
     waves: 0,
     time: 0,
-    unordered: new Map(unordered),
+    unordered: new Map(opts.unordered ?? []),
     toAnnounce: [],
     invalid: new Set(),
     replies: new Map(),
@@ -64,6 +69,7 @@ export function newOrderState(
   o.totb = build({
     committeeAfter: (e) => orderedMembership(genesis, o, e),
     hostWork: () => o.waiting.size > 0 || o.toAnnounce.length > 0,
+    mayAppend: () => canAppend(),
   })
   return o
 }
@@ -105,11 +111,12 @@ export function restoreOrder(state: VolumeState, params: VolumeParams, store: St
     delivered.set(author, list)
   }
   let out: totb.TotbOut | undefined
-  const o = newOrderState(state.genesis, state.me, params, (hooks) => {
+  const build = (hooks: totb.TotbHooks): totb.TotbState => {
     const r = totb.restoreTotb(state.me, [...state.genesis.founders], params.totb ?? totb.DEFAULT_TOTB_PARAMS, delivered, ownChain, 0, hooks)
     out = r.out
     return r.state
-  }, payloads)
+  }
+  const o = newOrderState(state.genesis, state.me, params, { build, unordered: payloads, canAppend: () => fotb.mayAppendOwn(state.fotb) })
   state.order = o
   // restoreTotb ordered everything again (its hook moved the ordered membership as it went):
   // taken here without effects.
