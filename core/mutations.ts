@@ -41,6 +41,11 @@ export type Mutation =
   | 'admit-anyone'
   /** unlink ignores retention and legal holds (core/fs/retention.ts): one changing op let through. */
   | 'retention-unlink'
+  /** a totb volume applies another member's op as soon as its plain op is here, as a fotb volume
+   *  does, instead of in the order (core/volume/ordered.ts). */
+  | 'totb-apply-on-arrival'
+  /** a totb volume's membership changes without ending the epoch: the committee stays the old one. */
+  | 'totb-stale-committee'
 
 export const MUTATIONS: readonly Mutation[] = [
   'accept-unsealed',
@@ -62,4 +67,6 @@ export const MUTATIONS: readonly Mutation[] = [
   'accept-reused-invite',
   'admit-anyone',
   'retention-unlink',
+  'totb-apply-on-arrival',
+  'totb-stale-committee',
 ]

@@ -142,6 +142,8 @@ export class Cluster {
   private messageId = 0
   private nextReq: RequestId = 1
   private readonly replies = new Map<RequestId, NodeReply>()
+  /** Calls of totb volumes answered by a later step (spec/totb.md "Local calls"): by request. */
+  private readonly deferred = new Map<RequestId, { readonly nodeId: NodeId; readonly volume: VolumeName; readonly what: string }>()
   private readonly network: NetworkModel
   readonly sendHooks = new Map<NodeId, SendHook>()
   /** Messages decoded once (by the checker at the send, or at the first delivery), handed to the
@@ -205,6 +207,13 @@ export class Cluster {
     this.input(node, { type: 'request', now: this.now, req, request })
     const reply = this.replies.get(req)
     this.replies.delete(req)
+    if (reply === undefined && request.type === 'fs' && node.up && node.held === null && node.state.volumes.get(request.volume)?.order !== undefined) {
+      // A totb volume answers once the op is applied in the order: accepted now, the reply
+      // (and its acknowledgement, FOTB-9) comes with a later step (perform 'reply').
+      this.deferred.set(req, { nodeId: id, volume: request.volume, what: describeRequest(request) })
+      this.record({ at: this.now, t: 'request', node: id, what: describeRequest(request), result: 'deferred' })
+      return { ok: true }
+    }
     if (reply?.ok && request.type === 'fs' && node.up) {
       const own = node.state.volumes.get(request.volume)?.fotb.chains.get(node.pid)?.view
       const seq = node.state.volumes.get(request.volume)?.fotb.own.seq ?? 0
@@ -218,6 +227,8 @@ export class Cluster {
   /** Crash: volatile state and in-flight timers are lost; the disk stays. */
   crash(id: NodeId): void {
     const n = this.node(id)
+    // Calls in flight die with the process: their replies never come.
+    for (const [req, d] of this.deferred) if (d.nodeId === id) this.deferred.delete(req)
     if (!n.up) return
     n.up = false
     n.incarnation++
@@ -415,9 +426,19 @@ export class Cluster {
             incarnation: node.incarnation,
           })
           break
-        case 'reply':
-          this.replies.set(e.req, e.result)
+        case 'reply': {
+          const d = this.deferred.get(e.req)
+          if (d === undefined) {
+            this.replies.set(e.req, e.result)
+            break
+          }
+          this.deferred.delete(e.req)
+          this.record({ at: this.now, t: 'request', node: node.id, what: `${d.what} (answered)`, result: e.result.ok ? 'ok' : e.result.errno })
+          const own = node.state.volumes.get(d.volume)?.fotb.chains.get(node.pid)?.view
+          const seq = node.state.volumes.get(d.volume)?.fotb.own.seq ?? 0
+          if (e.result.ok && own && seq > 0 && seq <= own.seq) this.options.observe?.({ at: this.now, type: 'acked', node: node.pid, nodeId: node.id, volume: d.volume, seq, hash: own.hashes.get(seq - 1)! }, this)
           break
+        }
         case 'deliver':
           this.record({ at: this.now, t: 'up', node: node.id, volume: e.volume, what: describeUp(e.up) })
           this.options.observe?.({ at: this.now, type: 'up', node: node.pid, nodeId: node.id, volume: e.volume, up: e.up }, this)

@@ -28,6 +28,8 @@ const CASES: Record<Mutation, { config: Partial<SimConfig>; caughtBy: string[] }
   'accept-reused-invite': { config: { admission: 'closed' }, caughtBy: ['VOL-14'] },
   'admit-anyone': { config: { admission: 'closed' }, caughtBy: ['VOL-13'] },
   'retention-unlink': { config: { retention: true }, caughtBy: ['FS-14'] },
+  'totb-apply-on-arrival': { config: { order: 'totb', volumes: 1 }, caughtBy: ['TOTB-7'] },
+  'totb-stale-committee': { config: { order: 'totb', volumes: 1 }, caughtBy: ['TOTB-8'] },
 }
 
 describe('every deliberately broken core is caught by the simulator', () => {

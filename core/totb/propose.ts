@@ -16,9 +16,14 @@ export function noteOwnEntry(state: TotbState): void {
 }
 
 export function hasWork(state: TotbState): boolean {
+  return orderWork(state) || state.hooks.hostWork?.() === true
+}
+
+/** Work for the order itself: an entry to order, or a round that needs our vertex. */
+function orderWork(state: TotbState): boolean {
   // The own judged carry too: an own vertex still in flight when an epoch ended is judged stale,
   // and its operations wait in the carry for the next own vertex, which ownCarry may not count.
-  return state.ownCarry > 0 || (state.authors.get(state.me)?.carry.length ?? 0) > 0 || state.unorderedWork > 0 || state.topRound > state.ownRound || state.hooks.hostWork?.() === true
+  return state.ownCarry > 0 || (state.authors.get(state.me)?.carry.length ?? 0) > 0 || state.unorderedWork > 0 || state.topRound > state.ownRound
 }
 
 /** Whether the wait before a vertex of round `base + 1` is over. */
@@ -39,7 +44,11 @@ function waitOver(state: TotbState, base: number, now: TimeMs): boolean {
 /** Make this node's next vertex if it may; the payload goes to `out.vertices` for the host to
  *  append to its own chain in this step. */
 export function maybePropose(state: TotbState, now: TimeMs, out: TotbOut): void {
-  if (!state.inCommittee.has(state.me) || !hasWork(state) || state.hooks.mayAppend?.() === false) return
+  if (!state.inCommittee.has(state.me) || state.hooks.mayAppend?.() === false) return
+  if (!orderWork(state)) {
+    // Only the host waits (a decision that needs the order's time to move): one slow round.
+    if (state.hooks.hostWork?.() !== true || now - state.ownAt < (state.params.idleRoundMs ?? 1000)) return
+  }
   const base = state.quorumRound
   const round = base + 1
   if (round <= state.ownRound || !waitOver(state, base, now)) return
@@ -51,6 +60,7 @@ export function maybePropose(state: TotbState, now: TimeMs, out: TotbOut): void 
   const ref = (v: Vertex): EntryId => ({ author: v.author, seq: v.seq, hash: v.hash })
   out.vertices.push(encodeVertex({ epoch: state.epoch, round, time: Math.max(0, Math.floor(now)), strong: strongVertices.map(ref), weak: weakVertices.map(ref) }))
   state.ownRound = round
+  state.ownAt = now
   state.ownCarry = 0
   coverFrom(state, [...strongVertices, ...weakVertices])
 }

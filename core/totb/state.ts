@@ -27,6 +27,10 @@ export interface TotbParams {
   /** An epoch ends with its first ordered leader of at least this round, and the committee goes
    *  on in a fresh DAG: memory holds one epoch's vertices at most (0: no limit). */
   readonly epochRounds: number
+  /** When the only work is the host's (hooks.hostWork: waiting for a decision in the order, not
+   *  for an entry to be ordered), this node makes at most one vertex per this many ms: rounds go
+   *  on slowly instead of as fast as the network allows (absent: 1,000). */
+  readonly idleRoundMs?: number
   readonly mutation?: TotbMutation
 }
 
@@ -120,6 +124,8 @@ export interface TotbState {
   ownRound: number
   /** Own non-vertex entries appended since the own newest vertex. */
   ownCarry: number
+  /** When this node made its newest vertex (volatile; -Infinity: not since the start). */
+  ownAt: number
   /** Valid vertices with a non-empty batch that are not ordered yet: work left to do. */
   unorderedWork: number
   /** The highest round of any valid vertex: a member ahead of our own newest vertex has work
@@ -186,7 +192,7 @@ export function newTotb(me: Pid, members: readonly Pid[], params: TotbParams = D
     me, params, hooks, authors: new Map(), position: 0, orderedTime: 0, counters: new Map(),
     epoch: 0, committee: [], inCommittee: new Set(), n: 0, f: 0, q: 0,
     rounds: new Map(), votes: new Map(), quorumAt: new Map(),
-    quorumRound: 0, orderedLeaderRound: 0, ownRound: 0, ownCarry: 0, unorderedWork: 0, topRound: 0,
+    quorumRound: 0, orderedLeaderRound: 0, ownRound: 0, ownCarry: 0, ownAt: -Infinity, unorderedWork: 0, topRound: 0,
     uncovered: new Set(),
   }
   setCommittee(state, members)

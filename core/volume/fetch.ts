@@ -13,6 +13,9 @@ import { applyRemote, chunksOf, hasChunk, hasPlain, plainOf, skip, storeChunk, s
 import { heldOrdered } from './ordered.ts'
 import { bump, type Ctx, type Pending, type VolMessage, type VolumeParams, type VolumeState } from './types.ts'
 
+/** A totb volume's longest wait between GETs for one op (its verdict is the order's). */
+export const ORDER_GET_RETRY_MS = 2000
+
 /** Most plain ops, and bytes, held for entries not delivered yet. */
 export const PREFETCH_MAX = 4096
 export const PREFETCH_BYTES_MAX = 64 * 1024 * 1024
@@ -74,7 +77,7 @@ function advanceQueue(state: VolumeState, ctx: Ctx, author: Pid): void {
     if (plain) {
       q.shift()
       // A totb volume applies it in the order (ordered.ts); here it is only held now.
-      if (state.order !== undefined) heldOrdered(state, ctx, head.author, head.seq)
+      if (state.order !== undefined) heldOrdered(state, ctx, head)
       else applyRemote(state, ctx, head, plain)
       continue
     }
@@ -127,7 +130,11 @@ function ask(state: VolumeState, ctx: Ctx, p: Pending): void {
     }
     return
   }
-  p.deadline = ctx.now + t[Math.min(p.attempt, t.length - 1)]!
+  // A totb volume's verdict is the order's (ordered.ts): its fetch keeps asking at least every
+  // ORDER_GET_RETRY_MS, so that an author back from a cut-off is asked again well within the
+  // order's skipAfterMs.
+  const wait = t[Math.min(p.attempt, t.length - 1)]!
+  p.deadline = ctx.now + (state.order !== undefined ? Math.min(wait, ORDER_GET_RETRY_MS) : wait)
   const to = target(state, p)
   p.asked = to
   if (to === p.author) p.authorAskedAt = ctx.now
@@ -167,6 +174,9 @@ function scheduleMs(params: VolumeParams): number {
  *  the schedule's time. */
 function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
   p.attempt++
+  // A totb volume gives up on nothing and votes on no time-out of its own: the order decides
+  // (skip, and the withheld vote with it, ordered.ts), the same way at every replica.
+  if (state.order !== undefined) return ask(state, ctx, p)
   const waited = ctx.now - (p.firstAskAt ?? ctx.now)
   const total = scheduleMs(ctx.params)
   if (isMember(state, p.author)) {
@@ -176,9 +186,6 @@ function nextAttempt(state: VolumeState, ctx: Ctx, p: Pending): void {
       if (authorSilent) voteKick(state, ctx, p.author, 'withheld')
       else if (!state.myVotes.has(`vote-kick:${p.author}`)) return askAuthorLast(state, ctx, p)
     }
-  } else if (state.order !== undefined) {
-    // A totb volume does not give up on its own: the order decides, the same way at every
-    // replica, whether the op is applied or skipped (ordered.ts); until then it is asked again.
   } else {
     const others = membersOf(state).filter((m) => m !== state.me && m !== p.author)
     // The removed author gets one full round to answer (it may have left in good order); once
@@ -330,7 +337,7 @@ function acceptPut(state: VolumeState, ctx: Ctx, from: Pid, p: Pending, msg: Ext
     q.shift()
     // In a totb volume it is skipped when the order reaches it (it is held: its bytes are what
     // every member gets); otherwise now.
-    if (state.order !== undefined) heldOrdered(state, ctx, p.author, p.seq, p.obf)
+    if (state.order !== undefined) heldOrdered(state, ctx, p, true)
     else skip(state, ctx.out, { atEpoch: state.fs.epoch, author: p.author, seq: p.seq, obf: p.obf, why: 'invalid' })
     voteKick(state, ctx, p.author, 'lied')
     advanceQueue(state, ctx, p.author)

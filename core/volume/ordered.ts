@@ -18,10 +18,10 @@ import type { Storage } from '../storage.ts'
 import { opToValue, type FsOp } from '../fs/ops.ts'
 import { planWrite } from '../fs/content.ts'
 import { decodePayload, encodePayload, HAVE_MAX, inoFor, obfuscate, saltFor } from './records.ts'
-import { acceptVote, addVote, computeStatus, isMember, membersOf, refreshAudience, vote } from './membership.ts'
+import { acceptVote, addVote, computeStatus, isMember, membersOf, refreshAudience, vote, voteKick } from './membership.ts'
 import { considerApplicant } from './admission.ts'
 import { appendLog, chunkReader, plainOf, skip, storeChunk, storePlain } from './apply.ts'
-import { bump, type CallResult, type Ctx, type FsCall, type Genesis, type OrderedOp, type OrderState, type VolumeParams, type VolumePayload, type VolumeState, type VolumeUp } from './types.ts'
+import { bump, type CallResult, type Ctx, type FsCall, type Genesis, type OrderedOp, type OrderState, type Pending, type VolumeParams, type VolumePayload, type VolumeState, type VolumeUp } from './types.ts'
 
 export const DEFAULT_SKIP_AFTER_MS = 30_000
 /** Leaders ordered after an operation before it may be skipped: its holders' `have` entries need
@@ -67,7 +67,10 @@ export function newOrderState(genesis: Genesis, me: Pid, params: VolumeParams, o
     skipAfterMs: params.skipAfterMs ?? DEFAULT_SKIP_AFTER_MS,
   } as unknown as { -readonly [K in keyof OrderState]: OrderState[K] }
   o.totb = build({
-    committeeAfter: (e) => orderedMembership(genesis, o, e),
+    committeeAfter: (e) => {
+      const next = orderedMembership(genesis, o, e)
+      return params.mutation === 'totb-stale-committee' ? undefined : next
+    },
     hostWork: () => o.waiting.size > 0 || o.toAnnounce.length > 0,
     mayAppend: () => canAppend(),
   })
@@ -295,10 +298,14 @@ function membershipMoved(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
 /** The fetch (fetch.ts) got the plain operation of another author's op entry (or found its bytes
  *  no valid operation: `invalid`): a member names it in its next `have` entry; it may be the
  *  head the queue waits for. */
-export function heldOrdered(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, invalid?: ObfHash): void {
+export function heldOrdered(state: VolumeState, ctx: Ctx, p: Pending, invalid = false): void {
   const o = state.order!
-  if (invalid !== undefined) o.invalid.add(invalid)
-  if (author !== state.me && isMember(state, state.me)) o.toAnnounce.push({ author, seq })
+  if (invalid) o.invalid.add(p.obf)
+  else if (ctx.params.mutation === 'totb-apply-on-arrival' && p.author !== state.me) {
+    const plain = plainOf(state, ctx, p.obf)
+    if (plain !== undefined) applyArrived(state, ctx, p, plain.op)
+  }
+  if (p.author !== state.me && isMember(state, state.me)) o.toAnnounce.push({ author: p.author, seq: p.seq })
   applyReady(state, ctx)
 }
 
@@ -316,8 +323,17 @@ export function applyReady(state: VolumeState, ctx: Ctx): void {
       dropFetch(state, head)
       o.invalid.delete(head.obf)
       skip(state, ctx.out, { atEpoch: state.fs.epoch, author: head.author, seq: head.seq, obf: head.obf, why: head.decided === 'skip' ? 'withheld' : 'invalid' })
+      // The order's skip is the evidence of withholding (VOL-10), the same at every replica: a
+      // member whose op f + 1 members did not hold within skipAfterMs of the order's time (its
+      // GETs retried every ORDER_GET_RETRY_MS meanwhile) is voted out, as one that withheld past
+      // remote_get's bound in a fotb volume (VOL-11: one cut off for less stays).
+      if (head.decided === 'skip' && head.author !== state.me && isMember(state, head.author)) voteKick(state, ctx, head.author, 'withheld')
       // Skipped everywhere alike: nothing of it was applied, and its caller is told so.
       answer(state, ctx, head, { ok: false, errno: 'EIO' })
+      continue
+    }
+    if (ctx.params.mutation === 'totb-apply-on-arrival' && head.author !== state.me) {
+      o.queue.shift() // applied when it arrived (heldOrdered)
       continue
     }
     const plain = plainOf(state, ctx, head.obf)
@@ -329,6 +345,13 @@ export function applyReady(state: VolumeState, ctx: Ctx): void {
     appendLog(state, ctx.out, { epoch, author: head.author, seq: head.seq, txid: head.txid, obf: head.obf, kind: plain.op.type, result: result.ok ? 'ok' : result.errno })
     answer(state, ctx, head, result)
   }
+}
+
+/** Only for the test-only mutation 'totb-apply-on-arrival'. */
+function applyArrived(state: VolumeState, ctx: Ctx, p: Pending, op: FsOp): void {
+  const epoch = state.fs.epoch + 1
+  const { result } = applyOp(state.fs, op, { epoch, author: p.author })
+  appendLog(state, ctx.out, { epoch, author: p.author, seq: p.seq, txid: p.txid, obf: p.obf, kind: op.type, result: result.ok ? 'ok' : result.errno })
 }
 
 function answer(state: VolumeState, ctx: Ctx, op: OrderedOp, result: CallResult): void {
