@@ -356,6 +356,8 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
       policy: v.genesis.policy,
       // spec/paciofs.md "Admission": a v1 genesis has no admission field (each node's old rule).
       admission: v.genesis.admission ?? 'v1',
+      order: v.genesis.order ?? 'fotb',
+      ...(v.order !== undefined ? { totb: { epoch: v.order.totb.epoch, round: v.order.totb.ownRound, position: v.order.totb.position, waiting: v.order.queue.length } } : {}),
       refusals: Object.fromEntries([...v.refusals].sort(([x], [y]) => (x < y ? -1 : 1))),
       myStatus: myStatus(v),
       members: countStatus(v, 'member'),
@@ -403,6 +405,7 @@ function status(argv: readonly string[], snap: NodeSnapshot): CommandOutput {
   for (const v of vols) {
     lines.push(`volume ${v.name} (policy ${v.policy}): this node is ${v.myStatus === 'member' ? 'a member' : v.myStatus === 'applicant' ? 'an applicant' : 'removed'}; ${plural(v.members, 'member')}, ${plural(v.applicants, 'applicant')}, ${v.removed} removed`)
     lines.push(`  admission: ${v.admission === 'v1' ? 'as before admission was a volume parameter (v1 genesis): every applicant unless a node has --admit; invites and admits count too' : v.admission === 'open' ? 'open: every applicant' : 'closed: invited or admitted applicants only'}`)
+    lines.push(`  order: ${v.order === 'totb' ? `totb: one total order at every member (epoch ${v.totb?.epoch}, position ${v.totb?.position}, ${v.totb?.waiting} ordered op(s) not applied yet)` : 'fotb: each author\'s operations in its order'}`)
     const refused = Object.entries(v.refusals)
     if (refused.length > 0) lines.push(`  applicants this node refused to vote for: ${refused.map(([p, why]) => `${short(p)} (${why})`).join(', ')}`)
     lines.push(`  epoch ${v.epoch}, state root ${v.stateRoot}`)

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { inviteExpired, inviteFromText, isMember, membersOf, parseInvite } from '../core/volume/index.ts'
+import { inviteExpired, inviteFromText, isMember, membersOf, parseInvite, type Order } from '../core/volume/index.ts'
 import { decode } from '../core/codec.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { LocalBackend, type VolumeBackend } from './backend.ts'
@@ -44,6 +44,9 @@ Runs a node until SIGINT/SIGTERM: replicates its volumes with its peers over TCP
                        prints it on a member; repeatable, one per volume)
   --admit <node-id>    also vote to accept these applicants without an invite (repeatable)
   --policy <p>         majority | any: the vote rule of volumes this node creates (default majority)
+  --order <o>          fotb | totb: how volumes this node creates order operations (default
+                       fotb; totb: one total order at every member, replies once applied in it;
+                       README "Which order")
   --client <node-id>   a client key that may mount this node's volumes (paciofs mount --server);
                        repeatable; without it no client is served
   --recover-tail       start although the store lost its newest batches (HOST_TAIL_LOST): the
@@ -58,6 +61,7 @@ the volume '${DEFAULT_VOLUME}' (created on first use).
   --volume <name>   the volume to mount (created if the node has none of that name)
   --at <epoch>      mount the volume read-only as it was right after that epoch
   --open            as for serve: a volume this mount creates admits every applicant
+  --order <o>       as for serve: fotb (default) | totb, for a volume this mount creates
   --admit <node-id> as for serve: also vote to accept these applicants (repeatable)
   --join            when the node lacks the volume, apply to join it through the peers and mount
                     once the members accepted this node (instead of creating it)
@@ -67,7 +71,7 @@ the volume '${DEFAULT_VOLUME}' (created on first use).
                     --client <this data directory's node id>); --data holds the client's key
   --recover-tail    as for serve
 `,
-  create: `usage: paciofs create <volume> [--open] [--data <dir>]      (asks the running node)
+  create: `usage: paciofs create <volume> [--open] [--order fotb|totb] [--data <dir>]      (asks the running node)
 
 A volume is closed unless created with --open: its members vote only for applicants a member
 invited (paciofs invite) or admitted by id (paciofs admit), or on their --admit list.
@@ -202,16 +206,25 @@ async function inspect(command: InspectCommand, argv: readonly string[], io: Com
   }
 }
 
+/** `--order fotb|totb` (default fotb). */
+function orderArg(text: string | undefined): Order {
+  if (text === undefined || text === 'fotb') return 'fotb'
+  if (text === 'totb') return 'totb'
+  throw new UsageError('USAGE', `bad --order '${text}': fotb or totb`)
+}
+
 async function controlOnly(command: string, argv: readonly string[], io: CommandIo): Promise<number> {
   if (wantsHelp(argv)) return io.stdout(RUNTIME_USAGE[command]!), 0
   const options: ParseArgsConfig['options'] = {
     data: { type: 'string' },
-    ...(command === 'create' ? { open: { type: 'boolean' } } : {}),
+    ...(command === 'create' ? { open: { type: 'boolean' }, order: { type: 'string' } } : {}),
     ...(command === 'join' ? { invite: { type: 'string' } } : {}),
   }
   const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
   const dir = dataArg(values.data as string | undefined)
-  const extra = command === 'create' && values.open === true ? ['--open'] : command === 'join' && typeof values.invite === 'string' ? [inviteArg(values.invite)] : []
+  const extra = command === 'create'
+    ? [...(values.open === true ? ['--open'] : []), ...(orderArg(values.order as string | undefined) === 'totb' ? ['--totb'] : [])]
+    : command === 'join' && typeof values.invite === 'string' ? [inviteArg(values.invite)] : []
   const out = await callControl(controlSocketPath(dir), { command, argv: [...positionals, ...extra] })
   if (out === undefined) throw new Error(`no node is running on ${dir}; start it with \`paciofs serve --data ${dir}\``)
   return print(io, out)
@@ -331,6 +344,7 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
       volume: { type: 'string', multiple: true }, join: { type: 'string', multiple: true },
       admit: { type: 'string', multiple: true }, policy: { type: 'string' }, client: { type: 'string', multiple: true },
       'recover-tail': { type: 'boolean' }, open: { type: 'boolean' }, invite: { type: 'string', multiple: true },
+      order: { type: 'string' },
     },
     strict: true,
   })
@@ -345,7 +359,7 @@ async function serve(argv: readonly string[], io: CommandIo): Promise<number> {
   const invites = invitesFor(values.invite ?? [], joins)
   const opts = nodeOptions(values, io, DEFAULT_LISTEN)
   if (!hasKey(opts.dataDir)) throw new Error(`${opts.dataDir} has no node key; run \`paciofs init --data ${opts.dataDir}\` first`)
-  const node = await PacioNode.start({ ...opts, create, policy, ...(values.open ? { open: true } : {}), ...(values['recover-tail'] ? { recoverTail: true } : {}) })
+  const node = await PacioNode.start({ ...opts, create, policy, order: orderArg(values.order), ...(values.open ? { open: true } : {}), ...(values['recover-tail'] ? { recoverTail: true } : {}) })
   if (values['recover-tail']) sayRecovery(node, io)
   if (clients.length > 0) new ClientServer(node.host, new Set(clients))
   io.stdout(`serving node ${node.pid} on ${opts.listen.host}:${node.host.port} (data ${opts.dataDir}); volumes: ${node.volumes().join(', ') || '(none)'}\n`)
@@ -464,7 +478,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
       data: { type: 'string' }, volume: { type: 'string' }, at: { type: 'string' },
       listen: { type: 'string' }, peer: { type: 'string', multiple: true }, join: { type: 'boolean' },
       server: { type: 'string' }, admit: { type: 'string', multiple: true }, 'recover-tail': { type: 'boolean' },
-      open: { type: 'boolean' }, invite: { type: 'string' },
+      open: { type: 'boolean' }, invite: { type: 'string' }, order: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -488,7 +502,7 @@ async function mount(argv: readonly string[], io: CommandIo): Promise<number> {
   if (values.server !== undefined) return mountClient(dir, volume, at, parseAddress(values.server, '--server'), opts.dataDir, io)
   let node: PacioNode
   try {
-    node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [], ...(values.open ? { open: true } : {}), ...(values['recover-tail'] ? { recoverTail: true } : {}) })
+    node = await PacioNode.start({ ...opts, create: at === undefined && !values.join ? [volume] : [], order: orderArg(values.order), ...(values.open ? { open: true } : {}), ...(values['recover-tail'] ? { recoverTail: true } : {}) })
     if (values['recover-tail']) sayRecovery(node, io)
   } catch (err) {
     if ((err as { code?: string }).code === 'STORE_LOCKED') throw new Error(`a node is already running on ${opts.dataDir}; mount through it with --server <its --listen address> (client mode), or stop it first`)

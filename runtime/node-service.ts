@@ -7,7 +7,7 @@
 import { decode } from '../core/codec.ts'
 import { encode, type Value } from '../core/codec.ts'
 import type { NodeReply } from '../core/node.ts'
-import { genesisValue, inviteFromText, inviteText, parseGenesis, INVITE_ID_BYTES, type Admission, type Genesis, type Policy, type VolumeParams, DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
+import { genesisValue, inviteFromText, inviteText, parseGenesis, INVITE_ID_BYTES, type Admission, type Genesis, type Order, type Policy, type VolumeParams, DEFAULT_VOLUME_PARAMS } from '../core/volume/index.ts'
 import { isPid, isVolumeName, type Pid, type VolumeName } from '../core/types.ts'
 import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:net'
@@ -30,6 +30,9 @@ export interface PacioNodeOptions {
   /** Volumes this node creates admit every applicant (`--open`); default closed: only invited or
    *  admitted ones (spec/paciofs.md "Admission"). */
   readonly open?: boolean
+  /** Volumes this node creates apply operations in one total order (`--order totb`, spec/totb.md);
+   *  default fotb. */
+  readonly order?: Order
   /** This node's allow-list: applicants it votes to accept without an invite or an admit. */
   readonly admit?: readonly Pid[]
   readonly tickMs?: number
@@ -78,7 +81,7 @@ export class PacioNode {
     host.addFrameFilter((from, bytes) => node.onFrame(from, bytes))
     host.on('halt', (err) => node.log(`paciofs: the node halted: ${err.message}`))
     try {
-      for (const name of opts.create ?? []) await node.ensureVolume(name, opts.policy ?? 'majority', opts.open === true ? 'open' : 'closed')
+      for (const name of opts.create ?? []) await node.ensureVolume(name, opts.policy ?? 'majority', opts.open === true ? 'open' : 'closed', opts.order)
       for (const [name, v] of host.state.volumes) {
         if (v.genesis.admission === undefined) node.log(`paciofs: warning: volume '${name}' was created before admission was a volume setting: its members admit as they did then (${opts.admit && opts.admit.length > 0 ? 'this node: only its --admit list, invites and admits' : 'this node: every applicant'}); a volume created now is closed unless made with --open (spec/paciofs.md "Admission")`)
       }
@@ -99,11 +102,11 @@ export class PacioNode {
   }
 
   /** Creates `name` unless this node already has it. Returns whether it created it. */
-  async ensureVolume(name: VolumeName, policy: Policy = 'majority', admission: Admission = 'closed'): Promise<boolean> {
+  async ensureVolume(name: VolumeName, policy: Policy = 'majority', admission: Admission = 'closed', order: Order = 'fotb'): Promise<boolean> {
     if (this.host.state.volumes.has(name)) return false
-    const r = await this.host.request({ type: 'create-volume', name, policy, admission })
+    const r = await this.host.request({ type: 'create-volume', name, policy, admission, ...(order === 'totb' ? { order } : {}) })
     if (!r.ok) throw new Error(`cannot create volume '${name}': ${'detail' in r ? r.detail : r.errno}`)
-    this.log(`paciofs: created volume '${name}' (policy ${policy}, admission ${admission}${admission === 'closed' ? ': members admit others with paciofs invite or paciofs admit' : ''}); this node is its founder`)
+    this.log(`paciofs: created volume '${name}' (policy ${policy}, admission ${admission}, order ${order}${admission === 'closed' ? ': members admit others with paciofs invite or paciofs admit' : ''}); this node is its founder`)
     return true
   }
 
@@ -268,7 +271,7 @@ export class PacioNode {
       case 'create':
         if (name === undefined || !isVolumeName(name)) return usage('give the volume to create: paciofs create <volume> [--open]')
         try {
-          const made = await this.ensureVolume(name, 'majority', req.argv.includes('--open') ? 'open' : 'closed')
+          const made = await this.ensureVolume(name, 'majority', req.argv.includes('--open') ? 'open' : 'closed', req.argv.includes('--totb') ? 'totb' : 'fotb')
           return made ? { exitCode: 0, stdout: `created '${name}'\n`, stderr: '' } : { exitCode: 1, stdout: '', stderr: `paciofs create: this node already has '${name}'\n` }
         } catch (err) {
           return { exitCode: 1, stdout: '', stderr: `paciofs create: ${(err as Error).message}\n` }
