@@ -19,6 +19,7 @@ import {
   decodePayload,
   obfuscate,
   opOfRecord,
+  replayCtx,
   type LogRecord,
   type PlainOp,
   type SkipRecord,
@@ -184,7 +185,7 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
       const d = tryDecode(rec.localOp)
       if (!d.ok || !validateOp(d.value).ok) add(`log epoch ${rec.epoch}`, 'local op', 'a valid operation', 'invalid bytes')
     }
-    const { result } = applyOp(replay, op, { epoch: replay.epoch + 1, author: rec.author })
+    const { result } = applyOp(replay, op, { ...replayCtx(rec), epoch: replay.epoch + 1 })
     const got = result.ok ? 'ok' : result.errno
     if (got !== rec.result) add(`log epoch ${rec.epoch}`, 'result', got, rec.result)
   }

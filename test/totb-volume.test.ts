@@ -74,6 +74,41 @@ describe('volumes in total order', () => {
     expect(checker.violations).toEqual([])
   })
 
+  it('[TOTB-6] [FS-14] a false later time cannot end a retention period early: the order\'s time judges expiry', () => {
+    const { cluster, checker, pids } = founders()
+    const [a, b] = pids as [Pid, Pid]
+    const at = (sec: number) => ({ sec, nsec: 0 })
+    const answered = (path: string): string[] => answers(cluster.trace).filter((x) => x.what.includes(path)).map((x) => x.result)
+    cluster.request(a, { type: 'fs', volume: VOL, call: { type: 'create', path: '/books', mode: 0o666, cred, time: at(1) } })
+    cluster.runFor(2_000)
+    // Kept until second 1,000 of the (virtual) clock the members' vertices carry.
+    cluster.request(a, { type: 'fs', volume: VOL, call: { type: 'retain', path: '/books', until: at(1000), override: false, cred, time: at(3) } })
+    cluster.runFor(2_000)
+    // b claims it is already second 5,000: in a fotb volume the unlink would be judged then,
+    // after expiry (spec/fs.md "False times"); here the order's time (a few seconds) judges it.
+    cluster.request(b, { type: 'fs', volume: VOL, call: { type: 'unlink', path: '/books', cred: { uid: 0, gid: 0 }, time: at(5000) } })
+    cluster.runFor(2_000)
+    expect(answered('unlink /books')).toEqual(['EPERM'])
+    // A retain with a false later time cannot push the record's `since` past the period either.
+    cluster.request(b, { type: 'fs', volume: VOL, call: { type: 'retain', path: '/books', until: at(1001), override: false, cred: { uid: 0, gid: 0 }, time: at(5000) } })
+    cluster.runFor(2_000)
+    cluster.request(b, { type: 'fs', volume: VOL, call: { type: 'unlink', path: '/books', cred: { uid: 0, gid: 0 }, time: at(5001) } })
+    cluster.runFor(2_000)
+    expect(answered('unlink /books')).toEqual(['EPERM', 'EPERM'])
+    // Once the members' clocks are past the period, the same unlink is allowed.
+    cluster.runFor(1_000_000)
+    cluster.request(b, { type: 'fs', volume: VOL, call: { type: 'unlink', path: '/books', cred: { uid: 0, gid: 0 }, time: at(1_010) } })
+    cluster.runFor(3_000)
+    expect(answered('unlink /books')).toEqual(['EPERM', 'EPERM', 'ok'])
+    // Every replica judged alike, and replays alike (the log keeps the order's time).
+    const states = pids.map((p) => cluster.node(p).state.volumes.get(VOL)!)
+    expect(new Set(states.map((v) => stateRoot(v.fs))).size).toBe(1)
+    for (const p of pids) cluster.crash(p)
+    for (const p of pids) cluster.restart(p)
+    expect(new Set(pids.map((p) => stateRoot(cluster.node(p).state.volumes.get(VOL)!.fs))).size).toBe(1)
+    expect(checker.violations).toEqual([])
+  })
+
   it('[TOTB-7] a restarted member derives the order again and goes on from where its log ends', () => {
     const { cluster, checker, pids } = founders()
     for (let k = 0; k < 6; k++) for (const p of pids) cluster.request(p, { type: 'fs', volume: VOL, call: { type: 'mkdir', path: `/d${k}-${p.slice(2, 8)}`, mode: 0o755, cred, time } })

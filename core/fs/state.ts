@@ -22,7 +22,7 @@ import type {
 } from './types.ts'
 import { Parents } from './types.ts'
 import {
-  configure, encodeRetention, encodeVolumeRetention, hold, isProtected, recordForNewFile, retain, retentionOf,
+  configure, encodeRetention, encodeVolumeRetention, hold, isProtected, recordForNewFile, retain, retentionOf, timeCmp,
   RETENTION_XATTR, VOLUME_RETENTION_XATTR, type Retention, type Tree,
 } from './retention.ts'
 import {
@@ -155,7 +155,21 @@ class Tx {
   /** EPERM when `ino` is under retention or a legal hold at the op's time (spec/fs.md
    *  "Retention and legal hold"): checked right after the path resolves, for every caller. */
   guard(ino: number, t: FsTime): { ok: false; errno: Errno } | null {
-    return isProtected(this.tree(), ino, t) ? err('EPERM') : null
+    return isProtected(this.tree(), ino, this.noLater(t)) ? err('EPERM') : null
+  }
+
+  /** The op's time where a later claim would shorten protection (expiry, a record's `since`):
+   *  never later than the order's time, when the volume has one (ApplyCtx.orderTime). */
+  noLater(t: FsTime): FsTime {
+    const o = this.ctx.orderTime
+    return o !== undefined && timeCmp(o, t) < 0 ? o : t
+  }
+
+  /** The op's time where an earlier claim would shorten protection (a new file's default
+   *  period starts): never earlier than the order's time, when the volume has one. */
+  noEarlier(t: FsTime): FsTime {
+    const o = this.ctx.orderTime
+    return o !== undefined && timeCmp(o, t) > 0 ? o : t
   }
 
   cur(ino: number): InodeVersion {
@@ -329,7 +343,7 @@ function newNode(tx: Tx, op: { cred: Cred; time: FsTime; ino: number }, parent: 
   const p = tx.cur(parent)
   const { gid, mode } = newNodeOwner(p, op.cred, kind, fields.mode ?? 0)
   const t = op.time
-  const record = kind === 'file' ? recordForNewFile(tx.tree(), parent, t, tx.epoch, tx.ctx.author) : null
+  const record = kind === 'file' ? recordForNewFile(tx.tree(), parent, tx.noEarlier(t), tx.epoch, tx.ctx.author) : null
   const born = record === null ? {} : { xattrs: new Map([[RETENTION_XATTR, encodeRetention(record)]]) }
   tx.create(op.ino, newVersion(tx.epoch, kind, {
     uid: op.cred.uid, gid, atime: t, mtime: t, ctime: t, ...fields, mode, ...born,
@@ -633,15 +647,15 @@ function apply(tx: Tx, op: FsOp): Out {
       if (!ino.ok) return ino
       const v = tx.cur(ino.value)
       const r = op.type === 'retain'
-        ? retain(v, tx.cur(ROOT_INO), { until: op.until, override: op.override, time: t, cred: op.cred, author: tx.ctx.author, epoch: tx.epoch })
-        : hold(v, op.on, t, op.cred, tx.ctx.author, tx.epoch)
+        ? retain(v, tx.cur(ROOT_INO), { until: op.until, override: op.override, time: tx.noLater(t), cred: op.cred, author: tx.ctx.author, epoch: tx.epoch })
+        : hold(v, op.on, tx.noLater(t), op.cred, tx.ctx.author, tx.epoch)
       if (!r.ok) return r
       tx.mut(ino.value, { xattrs: withRecord(v.xattrs, r.record) })
       return { ok: true }
     }
     case 'retention-config': {
       const root = tx.cur(ROOT_INO)
-      const r = configure(root, { mode: op.mode, defaultSec: op.defaultSec, governors: op.governors, time: t, cred: op.cred, author: tx.ctx.author, epoch: tx.epoch })
+      const r = configure(root, { mode: op.mode, defaultSec: op.defaultSec, governors: op.governors, time: tx.noLater(t), cred: op.cred, author: tx.ctx.author, epoch: tx.epoch })
       if (!r.ok) return r
       const xattrs = new Map(root.xattrs)
       xattrs.set(VOLUME_RETENTION_XATTR, encodeVolumeRetention(r.config))

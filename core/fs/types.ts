@@ -180,6 +180,10 @@ export type FsResult = { readonly ok: true; readonly ino?: number } | { readonly
 export interface ApplyCtx {
   readonly epoch: Epoch
   readonly author: Pid
+  /** The time the total order gives the op (a totb volume, spec/totb.md TOTB-6): retention
+   *  judges by it where the author's claim could shorten a period (spec/fs.md "False times").
+   *  Absent (a fotb volume): the claim alone. */
+  readonly orderTime?: FsTime
   /** Test only (core/mutations.ts): a deliberately broken rule, to prove a checker catches it. */
   readonly mutation?: Mutation
 }

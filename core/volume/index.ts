@@ -13,7 +13,7 @@ export { newOrderState, callOrdered, beforeFlush, restoreOrder, opKey, DEFAULT_S
 export { DEFAULT_VOLUME_PARAMS } from './types.ts'
 export {
   genesisValue, parseGenesis, encodePayload, decodePayload, encodeVolMessage, parseVolMessage, saltKey, saltFor, obfuscate,
-  inoFor, logRecordValue, parseLogRecord, checkPlain, opOfRecord,
+  inoFor, logRecordValue, parseLogRecord, checkPlain, opOfRecord, fsTimeOf, replayCtx,
 } from './records.ts'
 export { computeStatus, replayMembership, membersOf, isMember, requestJoin, requestLeave, requestAdmit, voteKick } from './membership.ts'
 export { judgeApplicant, type Basis } from './admission.ts'

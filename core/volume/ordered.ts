@@ -17,7 +17,7 @@ import { applyOp } from '../fs/state.ts'
 import type { Storage } from '../storage.ts'
 import { opToValue, type FsOp } from '../fs/ops.ts'
 import { planWrite } from '../fs/content.ts'
-import { decodePayload, encodePayload, HAVE_MAX, inoFor, obfuscate, saltFor } from './records.ts'
+import { decodePayload, encodePayload, fsTimeOf, HAVE_MAX, inoFor, obfuscate, saltFor } from './records.ts'
 import { acceptVote, addVote, computeStatus, isMember, membersOf, refreshAudience, vote, voteKick } from './membership.ts'
 import { considerApplicant } from './admission.ts'
 import { appendLog, chunkReader, plainOf, skip, storeChunk, storePlain } from './apply.ts'
@@ -341,8 +341,11 @@ export function applyReady(state: VolumeState, ctx: Ctx): void {
     o.queue.shift()
     dropFetch(state, head)
     const epoch = state.fs.epoch + 1
-    const { result } = applyOp(state.fs, plain.op, { epoch, author: head.author })
-    appendLog(state, ctx.out, { epoch, author: head.author, seq: head.seq, txid: head.txid, obf: head.obf, kind: plain.op.type, result: result.ok ? 'ok' : result.errno })
+    // Retention judges by the order's time where a claim could shorten a period (TOTB-6); the
+    // log keeps it, so that replay judges alike.
+    const orderTime = Math.max(0, Math.floor(head.time))
+    const { result } = applyOp(state.fs, plain.op, { epoch, author: head.author, orderTime: fsTimeOf(orderTime) })
+    appendLog(state, ctx.out, { epoch, author: head.author, seq: head.seq, txid: head.txid, obf: head.obf, kind: plain.op.type, result: result.ok ? 'ok' : result.errno, orderTime })
     answer(state, ctx, head, result)
   }
 }

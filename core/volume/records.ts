@@ -5,6 +5,7 @@ import type { Crypto } from '../crypto.ts'
 import { encode, tryDecode, type Value } from '../codec.ts'
 import { fromHex, toHex, utf8 } from '../bytes.ts'
 import { validateOp, type FsOp, type OpKind } from '../fs/ops.ts'
+import type { FsTime } from '../fs/types.ts'
 import { isPid, isVolumeName, type ChunkHash, type EntryHash, type ObfHash, type Pid, type Seq, type VolumeName } from '../types.ts'
 import type { PlainBytes } from '../storage.ts'
 import { INVITE_BYTES_MAX } from './invite.ts'
@@ -213,13 +214,16 @@ export function logRecordValue(volume: VolumeName, r: LogRecord): Value {
     r.kind,
     r.result,
     r.localOp ?? null,
+    // An 11th field only in totb volumes: fotb records keep their bytes.
+    ...(r.orderTime !== undefined ? [r.orderTime] : []),
   ]
 }
 
 export function parseLogRecord(r: readonly Value[]): LogRecord | undefined {
-  const [, , epoch, authorB, seq, txidB, obfB, kind, result, localOp] = r
+  const [, , epoch, authorB, seq, txidB, obfB, kind, result, localOp, orderTime] = r
   const author = authorB instanceof Uint8Array ? toHex(authorB) : ''
-  if (r.length !== 10 || typeof epoch !== 'number' || !isPid(author) || typeof kind !== 'string' || typeof result !== 'string') return undefined
+  if (r.length === 11 && !(typeof orderTime === 'number' && Number.isSafeInteger(orderTime) && orderTime >= 0)) return undefined
+  if ((r.length !== 10 && r.length !== 11) || typeof epoch !== 'number' || !isPid(author) || typeof kind !== 'string' || typeof result !== 'string') return undefined
   if (!(seq === null || typeof seq === 'number')) return undefined
   const txid = txidB instanceof Uint8Array && txidB.length === 32 ? (toHex(txidB) as EntryHash) : null
   const obf = obfB instanceof Uint8Array && obfB.length === 32 ? (toHex(obfB) as ObfHash) : null
@@ -234,7 +238,19 @@ export function parseLogRecord(r: readonly Value[]): LogRecord | undefined {
     kind: kind as OpKind,
     result: result as LogRecord['result'],
     ...(localOp instanceof Uint8Array ? { localOp } : {}),
+    ...(typeof orderTime === 'number' ? { orderTime } : {}),
   }
+}
+
+/** The order's time (ms since 1970) as a file system time (ApplyCtx.orderTime). */
+export function fsTimeOf(ms: number): FsTime {
+  const t = Math.max(0, Math.floor(ms))
+  return { sec: Math.floor(t / 1000), nsec: (t % 1000) * 1_000_000 }
+}
+
+/** The apply context a log record was applied with (replay reproduces it). */
+export function replayCtx(rec: LogRecord): { epoch: number; author: Pid; orderTime?: FsTime } {
+  return { epoch: rec.epoch, author: rec.author, ...(rec.orderTime !== undefined ? { orderTime: fsTimeOf(rec.orderTime) } : {}) }
 }
 
 /** A stored plain operation, checked: its salted hash must be `obf` and its bytes a valid op.

@@ -9,7 +9,7 @@ import * as fotb from '../fotb/index.ts'
 import { applyOp } from '../fs/state.ts'
 import type { Storage } from '../storage.ts'
 import { isPid, type Epoch, type ObfHash, type Pid, type Seq } from '../types.ts'
-import { decodePayload, opOfRecord, parseLogRecord } from './records.ts'
+import { decodePayload, opOfRecord, parseLogRecord, replayCtx } from './records.ts'
 import { addVote, membersOf, replayMembership } from './membership.ts'
 import { newVolume, plainReader } from './apply.ts'
 import { stateRootAt } from '../fs/merkle.ts'
@@ -166,7 +166,7 @@ export function replayLog(state: VolumeState, crypto: Crypto, store: Storage, fr
         })
         break
       }
-      applyOp(state.fs, op, { epoch: rec.epoch, author: rec.author })
+      applyOp(state.fs, op, replayCtx(rec))
     }
     if (rec.seq !== null) noteDone(lastDone, logged, rec.author, rec.seq)
     epoch = rec.epoch

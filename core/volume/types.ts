@@ -136,6 +136,9 @@ export interface LogRecord {
   readonly result: 'ok' | Errno
   /** Only for local failures (no ledger entry): the op itself, so that replay reproduces it. */
   readonly localOp?: Uint8Array
+  /** A totb volume: the order's time at the op (ms since 1970), which retention judged it by
+   *  (ApplyCtx.orderTime); replay applies it with the same. */
+  readonly orderTime?: number
 }
 
 /** A delivered operation that was not applied, with the reason (visible to audit). */
