@@ -508,9 +508,16 @@ export function verifyNodeVolume(config: NodeConfig, state: NodeState, volume: V
     disk: v.fs,
     ...(v.fs.past instanceof StoredFsPast ? { pastRecord: (epoch: number) => (v.fs.past as StoredFsPast).recordBody(epoch) } : {}),
     regained: (seq) => fotb.isRegained(v.fotb, seq),
-    ...(v.order !== undefined ? { orderPending: orderPendingOf(v) } : {}),
+    ...(v.order !== undefined ? { orderPending: orderPendingOf(v), order: derivedOrder(config, v) } : {}),
     ...(config.params.mutation === 'verify-top-only' ? { topOnly: true } : {}),
   })
+}
+
+/** A totb volume's order derived again from its delivered chains alone (what verify compares the
+ *  log with). */
+function derivedOrder(config: NodeConfig, v: VolumeState): readonly vol.OrderedOp[] {
+  const problems: { record: string; problem: string }[] = []
+  return vol.deriveOrder(v.genesis, v.me, config.params, v.fotb.chains, v.fotb.delivered, (a, s) => fotb.entryAt(v.fotb, config.storage, a, s), problems).order.queue
 }
 
 /** A totb volume's own operations that the order has not applied: not delivered or not ordered yet, waiting in

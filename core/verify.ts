@@ -66,6 +66,10 @@ export interface VerifyInput {
   /** A totb volume: own operations not applied yet because the order has not reached them (not
    *  ordered yet, or waiting in the order's queue), or skipped in the order. */
   readonly orderPending?: (seq: Seq) => boolean
+  /** A totb volume: its order derived again from the delivered chains alone (ordered.ts
+   *  deriveOrder), every ordered op with the order's decision: the log must be that order minus
+   *  the skips (spec/totb.md "Verify"). */
+  readonly order?: readonly { readonly author: Pid; readonly seq: Seq; readonly decided: 'apply' | 'skip' | undefined }[]
 }
 
 const short = (pid: string): string => pid.slice(0, 12)
@@ -157,6 +161,45 @@ export function verifyVolume(crypto: Crypto, input: VerifyInput): VolumeFinding[
   }
   for (const s of input.skipped) {
     if (isLogged(s.author, s.seq)) add(`skip ${short(s.author)} seq ${s.seq}`, 'skipped and logged', 'one of them', 'both')
+  }
+
+  // 3b. A totb volume: the log is the order minus the skips. Each ordered op the order decided to
+  // apply is the next op the log applied (or skipped as invalid: the bytes it committed to are
+  // no operation); one it decided to skip is skipped as withheld and not logged; the first one
+  // not decided yet ends what the log may hold.
+  if (input.order !== undefined) {
+    const skips = new Map<string, SkipRecord['why']>()
+    for (const s of input.skipped) skips.set(`${s.author}:${s.seq}`, s.why)
+    let epoch = 1
+    const nextLogged = (): LogRecord | undefined => {
+      while (epoch <= input.log.length) {
+        const r = input.log.at(epoch++)
+        if (r !== undefined && r.seq !== null) return r
+      }
+      return undefined
+    }
+    let pendingFrom: number | undefined
+    for (const [i, op] of input.order.entries()) {
+      const key = `${op.author}:${op.seq}`
+      const where = `order position of ${short(op.author)} seq ${op.seq}`
+      if (op.decided === undefined) {
+        pendingFrom = i
+        break
+      }
+      if (op.decided === 'skip' || skips.get(key) === 'invalid') {
+        const why = skips.get(key)
+        if (why === undefined) add(where, 'skip in the order', op.decided === 'skip' ? 'a withheld skip record' : 'a skip record', 'none')
+        continue
+      }
+      const r = nextLogged()
+      if (r === undefined) {
+        pendingFrom = i // not applied yet (its plain op being fetched): the rest waits behind it
+        break
+      }
+      if (r.author !== op.author || r.seq !== op.seq) add(`log epoch ${r.epoch}`, 'order', `${short(op.author)} seq ${op.seq} (the order derived from the chains)`, `${short(r.author)} seq ${r.seq}`)
+    }
+    const extra = nextLogged()
+    if (extra !== undefined) add(`log epoch ${extra.epoch}`, 'order', pendingFrom === undefined ? 'no further op (the order has none)' : `nothing: ${short(input.order[pendingFrom]!.author)} seq ${input.order[pendingFrom]!.seq} comes first in the order and is not applied`, `${short(extra.author)} seq ${extra.seq}`)
   }
 
   // 4. Replay the log from an empty file system and compare with the disk, recursively, and

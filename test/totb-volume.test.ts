@@ -9,6 +9,7 @@ import { Cluster, type TraceEvent } from '../sim/cluster.ts'
 import { InvariantChecker } from '../sim/invariants.ts'
 import { DEFAULT_SIM_CONFIG, runSim } from '../sim/run.ts'
 import { genesisValue, membersOf, parseGenesis } from '../core/volume/index.ts'
+import { verifyNodeVolume } from '../core/node.ts'
 import { stateRoot } from '../core/fs/merkle.ts'
 import { readFile } from '../core/fs/view.ts'
 import type { Pid, VolumeName } from '../core/types.ts'
@@ -107,6 +108,25 @@ describe('volumes in total order', () => {
     for (const p of pids) cluster.restart(p)
     expect(new Set(pids.map((p) => stateRoot(cluster.node(p).state.volumes.get(VOL)!.fs))).size).toBe(1)
     expect(checker.violations).toEqual([])
+  })
+
+  it('[TOTB-7] [VOL-8] verify derives the order from the chains again and names a log that is not it', () => {
+    const { cluster, pids } = founders()
+    for (let k = 0; k < 3; k++) for (const p of pids) cluster.request(p, { type: 'fs', volume: VOL, call: { type: 'mkdir', path: `/v${k}-${p.slice(2, 8)}`, mode: 0o755, cred, time } })
+    cluster.runFor(3_000)
+    const node = cluster.node(pids[1]!)
+    expect(verifyNodeVolume(node.config, node.state, VOL)).toEqual([])
+    // Two ops of different authors swapped in the log (each still hashes and replays): only the
+    // order says it is wrong.
+    const v = node.state.volumes.get(VOL)!
+    const at = [...Array(v.log.length).keys()].map((i) => v.log.at(i + 1)!).findIndex((r, i, all) => i > 0 && all[i - 1]!.author !== r.author)
+    v.log.rewriteForTest((records) => {
+      const [x, y] = [records[at - 1]!, records[at]!]
+      records[at - 1] = { ...y, epoch: x.epoch }
+      records[at] = { ...x, epoch: y.epoch }
+    })
+    const findings = verifyNodeVolume(node.config, node.state, VOL)
+    expect(findings.some((f) => f.what === 'order' && f.where === `log epoch ${at}`)).toBe(true)
   })
 
   it('[TOTB-7] a restarted member derives the order again and goes on from where its log ends', () => {

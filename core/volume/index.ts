@@ -9,7 +9,7 @@ export type {
   Admission, Refusal, Policy, Status, KickReason, Genesis, VolumeParams, VolumePayload, MembershipPayload, MemberEvent, PlainOp, LogRecord,
   SkipRecord, VolumeState, VolMessage, VolumeUp, FsCall, CallResult, Ctx, Order, OrderState, OrderedOp,
 } from './types.ts'
-export { newOrderState, callOrdered, beforeFlush, restoreOrder, opKey, DEFAULT_SKIP_AFTER_MS, MIN_SKIP_WAVES } from './ordered.ts'
+export { newOrderState, callOrdered, beforeFlush, restoreOrder, deriveOrder, opKey, DEFAULT_SKIP_AFTER_MS, MIN_SKIP_WAVES } from './ordered.ts'
 export { DEFAULT_VOLUME_PARAMS } from './types.ts'
 export {
   genesisValue, parseGenesis, encodePayload, decodePayload, encodeVolMessage, parseVolMessage, saltKey, saltFor, obfuscate,

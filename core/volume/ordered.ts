@@ -78,6 +78,61 @@ export function newOrderState(genesis: Genesis, me: Pid, params: VolumeParams, o
 }
 
 /**
+ * The order derived from the delivered chains alone (spec/totb.md "Restart", "Verify"): totb
+ * rebuilt by restoreTotb, and every ordered entry and leader point taken again from position 1
+ * without effects. The queue holds every ordered op with its decision (nothing applied). Also:
+ * the ops this node named in its own `have` entries, and the other authors' delivered ops.
+ */
+export function deriveOrder(
+  genesis: Genesis,
+  me: Pid,
+  params: VolumeParams,
+  chains: ReadonlyMap<Pid, { readonly view: { readonly seq: Seq; readonly hashes: { get(i: number): EntryHash | undefined } } }>,
+  deliveredUpTo: ReadonlyMap<Pid, Seq>,
+  entry: (author: Pid, seq: Seq) => { readonly payload: Uint8Array } | undefined,
+  problems: { record: string; problem: string }[],
+  canAppend: () => boolean = () => false,
+): { order: OrderState; announced: Set<string>; heldOps: { author: Pid; seq: Seq; obf: ObfHash }[] } {
+  const delivered = new Map<Pid, totb.Pending[]>()
+  const payloads = new Map<string, VolumePayload>()
+  const ownChain: Uint8Array[] = []
+  const announced = new Set<string>()
+  const heldOps: { author: Pid; seq: Seq; obf: ObfHash }[] = []
+  for (const [author, log] of [...chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const upTo = deliveredUpTo.get(author) ?? 0
+    const list: totb.Pending[] = []
+    const last = author === me ? log.view.seq : upTo
+    for (let seq = 1; seq <= last; seq++) {
+      const e = entry(author, seq)
+      if (e === undefined) {
+        problems.push({ record: `chain ${author.slice(0, 12)} seq ${seq}`, problem: 'an accepted entry is missing from the store (the order cannot be derived past it)' })
+        break
+      }
+      if (author === me) ownChain.push(e.payload)
+      if (seq > upTo) continue
+      list.push({ author, seq, hash: log.view.hashes.get(seq - 1)!, payload: e.payload })
+      if (totb.claimsVertex(e.payload)) continue
+      const p = decodePayload(e.payload)
+      if (p === undefined) continue
+      payloads.set(opKey(author, seq), p)
+      if (p.type === 'have' && author === me) for (const r of p.ops) announced.add(opKey(r.author, r.seq))
+      if (p.type === 'op' && author !== me) heldOps.push({ author, seq, obf: p.obf })
+    }
+    delivered.set(author, list)
+  }
+  let out: totb.TotbOut | undefined
+  const build = (hooks: totb.TotbHooks): totb.TotbState => {
+    const r = totb.restoreTotb(me, [...genesis.founders], params.totb ?? totb.DEFAULT_TOTB_PARAMS, delivered, ownChain, 0, hooks)
+    out = r.out
+    return r.state
+  }
+  const o = newOrderState(genesis, me, params, { build, unordered: payloads, canAppend })
+  // restoreTotb ordered everything again (its hook moved the ordered membership as it went).
+  takeEvents(o, out!)
+  return { order: o, announced, heldOps }
+}
+
+/**
  * Restart (spec/totb.md "Volumes in total order", Restart): the order is derived again from the
  * delivered chains (restoreTotb) and taken from position 1 without effects; what the log or a
  * skip record says was done leaves the queue (application is in the order, so that is a prefix of
@@ -86,44 +141,8 @@ export function newOrderState(genesis: Genesis, me: Pid, params: VolumeParams, o
  */
 export function restoreOrder(state: VolumeState, params: VolumeParams, store: Storage, problems: { record: string; problem: string }[]): void {
   const volume = state.genesis.name
-  const delivered = new Map<Pid, totb.Pending[]>()
-  const payloads = new Map<string, VolumePayload>()
-  const ownChain: Uint8Array[] = []
-  const announced = new Set<string>()
-  const heldOps: { author: Pid; seq: Seq; obf: ObfHash }[] = []
-  for (const [author, log] of [...state.fotb.chains].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const upTo = state.fotb.delivered.get(author) ?? 0
-    const list: totb.Pending[] = []
-    const last = author === state.me ? log.view.seq : upTo
-    for (let seq = 1; seq <= last; seq++) {
-      const entry = store.entry(volume, author, seq)
-      if (entry === undefined) {
-        problems.push({ record: `chain ${author.slice(0, 12)} seq ${seq}`, problem: 'an accepted entry is missing from the store (totb restart)' })
-        break
-      }
-      if (author === state.me) ownChain.push(entry.payload)
-      if (seq > upTo) continue
-      list.push({ author, seq, hash: log.view.hashes.get(seq - 1)!, payload: entry.payload })
-      if (totb.claimsVertex(entry.payload)) continue
-      const p = decodePayload(entry.payload)
-      if (p === undefined) continue
-      payloads.set(opKey(author, seq), p)
-      if (p.type === 'have' && author === state.me) for (const r of p.ops) announced.add(opKey(r.author, r.seq))
-      if (p.type === 'op' && author !== state.me) heldOps.push({ author, seq, obf: p.obf })
-    }
-    delivered.set(author, list)
-  }
-  let out: totb.TotbOut | undefined
-  const build = (hooks: totb.TotbHooks): totb.TotbState => {
-    const r = totb.restoreTotb(state.me, [...state.genesis.founders], params.totb ?? totb.DEFAULT_TOTB_PARAMS, delivered, ownChain, 0, hooks)
-    out = r.out
-    return r.state
-  }
-  const o = newOrderState(state.genesis, state.me, params, { build, unordered: payloads, canAppend: () => fotb.mayAppendOwn(state.fotb) })
+  const { order: o, announced, heldOps } = deriveOrder(state.genesis, state.me, params, state.fotb.chains, state.fotb.delivered, (a, s) => store.entry(volume, a, s), problems, () => fotb.mayAppendOwn(state.fotb))
   state.order = o
-  // restoreTotb ordered everything again (its hook moved the ordered membership as it went):
-  // taken here without effects.
-  takeEvents(o, out!)
   // Done: applied (the log names it) or skipped, per author a prefix of its ops in seq order.
   const doneSeq = new Map<Pid, Seq>()
   for (const s of state.skipped) doneSeq.set(s.author, Math.max(doneSeq.get(s.author) ?? 0, s.seq))
