@@ -617,6 +617,8 @@ function describeUp(up: VolumeUp): string {
       return `skip ${up.record.author.slice(0, 8)}#${up.record.seq} ${up.record.why}`
     case 'members':
       return `members ${up.members.map((m) => m.slice(0, 8)).join(',')}`
+    case 'ordered':
+      return `ordered ${up.entries.length} at ${up.entries[0]!.position}`
   }
 }
 

@@ -60,6 +60,11 @@ export class InvariantChecker {
   /** totb volumes (spec/totb.md TOTB-7): (volume, epoch) -> the log record and state root the
    *  first correct replica had after applying that epoch, and which node it was. */
   private readonly replicaAt = new Map<string, { record: string; root: string; node: string }>()
+  /** totb volumes (TOTB-1 on the whole stack): per volume, the entry at each position of the
+   *  order as the first correct node ordered it ("author:seq:hash"); per (node, volume) the last
+   *  seq of each author it ordered (TOTB-3). */
+  private readonly orderAt = new Map<VolumeName, string[]>()
+  private readonly orderedSeq = new Map<string, Map<Pid, Seq>>()
   /** totb volumes (TOTB-8): (volume, totb epoch) -> the committee the first correct node had. */
   private readonly committeeOf = new Map<string, { members: string; node: string }>()
 
@@ -231,6 +236,8 @@ export class InvariantChecker {
           this.fail('VOL-4', `${short(o.node)} logged epoch ${r.epoch} without a plain op hashing to its obf`, o.at)
         }
       }
+    } else if (up.type === 'ordered') {
+      this.checkOrdered(o.node, o.volume, up.entries, o.at)
     } else if (up.type === 'members' && v.order !== undefined) {
       this.checkInviteMembers(node, v, o.at)
       this.checkCommittee(o.node, v, o.at)
@@ -262,6 +269,26 @@ export class InvariantChecker {
     }
     if (first.record !== record) this.fail('TOTB-7', `${v.genesis.name} epoch ${r.epoch}: ${short(node)} applied ${short(r.author)}#${r.seq} ${r.kind} -> ${r.result}, ${short(first.node)} applied ${first.record.slice(0, 8)}#${first.record.split('#')[1]!.split(':')[0]} ${first.record.split(':').slice(-2).join(' -> ')}`, at)
     else if (first.root !== '' && root !== '' && first.root !== root) this.fail('TOTB-7', `${v.genesis.name} epoch ${r.epoch}: ${short(node)} has state root ${root.slice(0, 12)}, ${short(first.node)} had ${first.root.slice(0, 12)}`, at)
+  }
+
+  /** TOTB-1 and TOTB-3 (spec/totb.md) on the whole stack: the entries every correct node orders
+   *  at a position are the same, and each author's come in seq order (a restarted node orders
+   *  from where its derived order ends: positions, not a count, place them). */
+  private checkOrdered(node: Pid, volume: VolumeName, entries: readonly { author: Pid; seq: Seq; hash: string; position: number }[], at: TimeMs): void {
+    let ref = this.orderAt.get(volume)
+    if (ref === undefined) this.orderAt.set(volume, (ref = []))
+    const k = `${node}/${volume}`
+    let last = this.orderedSeq.get(k)
+    if (last === undefined) this.orderedSeq.set(k, (last = new Map()))
+    for (const e of entries) {
+      const id = `${e.author}:${e.seq}:${e.hash}`
+      const had = ref[e.position - 1]
+      if (had === undefined) ref[e.position - 1] = id
+      else if (had !== id) this.fail('TOTB-1', `${volume}: ${short(node)} ordered ${short(e.author)}#${e.seq} at position ${e.position}, another correct node ${short(had)}#${had.split(':')[1]}`, at)
+      const before = last.get(e.author) ?? 0
+      if (e.seq <= before) this.fail('TOTB-3', `${volume}: ${short(node)} ordered ${short(e.author)}#${e.seq} after its seq ${before}`, at)
+      last.set(e.author, e.seq)
+    }
   }
 
   /** TOTB-8 (spec/totb.md): a totb volume's members are its committee, and every correct node

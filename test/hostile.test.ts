@@ -155,6 +155,8 @@ function describeUp(up: VolumeUp): string {
       return `members ${up.members.map((m) => m.slice(0, 8)).join(',')}`
     case 'entries':
       return `entries of ${up.author.slice(0, 16)} from seq ${up.from} (${up.hashes.length})`
+    case 'ordered':
+      return `ordered ${up.entries.length} from position ${up.entries[0]?.position}`
   }
 }
 

@@ -223,6 +223,7 @@ export function beforeFlush(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
 export function takeOrder(state: VolumeState, ctx: Ctx, out: totb.TotbOut, ups: FotbUp[]): void {
   const o = state.order!
   for (const v of out.vertices) fotb.broadcast(state.fotb, ctx.crypto, v)
+  if (out.ordered.length > 0) ctx.out.deliver(state.genesis.name, { type: 'ordered', entries: out.ordered.map((e) => ({ author: e.author, seq: e.seq, hash: e.hash, position: e.position })) } satisfies VolumeUp)
   takeEvents(o, out)
   if (out.epochs.length > 0) ctx.out.trace({ kind: 'totb-epoch', volume: state.genesis.name, detail: out.epochs.map((e) => `${e.epoch}:${e.committee.length}`).join(',') })
   if (o.moved) membershipMoved(state, ctx, ups)

@@ -279,6 +279,8 @@ export type VolumeUp =
   | { readonly type: 'logged'; readonly record: LogRecord }
   | { readonly type: 'skipped'; readonly record: SkipRecord }
   | { readonly type: 'members'; readonly members: readonly Pid[] }
+  /** A totb volume ordered these entries, at these positions of its order (in order). */
+  | { readonly type: 'ordered'; readonly entries: readonly { readonly author: Pid; readonly seq: Seq; readonly hash: EntryHash; readonly position: number }[] }
   /** fotb delivered these entries of `author`, seqs from, from+1, … (in order). */
   | { readonly type: 'entries'; readonly author: Pid; readonly from: Seq; readonly hashes: readonly EntryHash[] }
 
