@@ -87,6 +87,11 @@ function onPayload(state: VolumeState, ctx: Ctx, author: Pid, seq: Seq, txid: En
         if (plain) applyRemote(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: 0, firstAskAt: null, authorAskedAt: null, notFound: new Set() }, plain)
         return false
       }
+      // A totb volume's removed author: ops the order had not reached are outside it for good.
+      if (state.order !== undefined && state.status.get(author) === 'removed') {
+        bump(state, 'order:unordered-of-removed')
+        return false
+      }
       // Queued even if the author is not (yet) a member here: membership is decided by the set
       // of votes, which may still be arriving; the queue waits until the author is or was one.
       enqueue(state, ctx, { author, seq, txid, obf: p.obf, attempt: 0, asked: null, deadline: -Infinity, firstAskAt: null, authorAskedAt: null, notFound: new Set() })

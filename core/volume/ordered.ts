@@ -161,6 +161,7 @@ export function restoreOrder(state: VolumeState, params: VolumeParams, store: St
   state.fotb.members = members
   state.fotb.audience = audience
   state.fotb.removed = new Set([...state.status].filter(([, s]) => s === 'removed').map(([p]) => p))
+  for (const author of [...state.queues.keys()]) if (state.status.get(author) === 'removed') dropUnordered(state, author)
   for (const h of heldOps) {
     if (announced.has(opKey(h.author, h.seq)) || !state.writtenPlain.has(h.obf) && store.plain(volume, h.obf) === undefined) continue
     o.toAnnounce.push({ author: h.author, seq: h.seq })
@@ -300,6 +301,7 @@ function membershipMoved(state: VolumeState, ctx: Ctx, ups: FotbUp[]): void {
   const o = state.order!
   o.moved = false
   state.status = new Map(o.status)
+  for (const [author] of [...state.queues]) if (state.status.get(author) === 'removed') dropUnordered(state, author)
   const members = membersOf(state)
   ctx.out.deliver(state.genesis.name, { type: 'members', members } satisfies VolumeUp)
   ctx.out.trace({ kind: 'members', volume: state.genesis.name, detail: members.map((m) => m.slice(0, 8)).join(',') })
@@ -383,6 +385,19 @@ function answer(state: VolumeState, ctx: Ctx, op: OrderedOp, result: CallResult)
   if (req === undefined) return
   state.order!.replies.delete(op.seq)
   ctx.out.reply(req, result)
+}
+
+/** A removed author's ops that the order has not reached are outside it for good (its vertices
+ *  are no longer valid, spec/totb.md "Membership and committee"): nothing fetches them. Its ops
+ *  ordered before the removal stay in the queue and are applied or skipped there. */
+export function dropUnordered(state: VolumeState, author: Pid): void {
+  const q = state.queues.get(author)
+  if (q === undefined) return
+  const ordered = new Set(state.order!.queue.filter((op) => op.author === author).map((op) => op.seq))
+  const keep = q.filter((p) => ordered.has(p.seq))
+  if (keep.length < q.length) bump(state, 'order:unordered-of-removed')
+  if (keep.length === 0) state.queues.delete(author)
+  else state.queues.set(author, keep)
 }
 
 /** The fetch of an operation decided in the order is over (applied with a plain op we hold, or
