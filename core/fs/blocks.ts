@@ -279,7 +279,21 @@ function lift(root: TreeNode | undefined, level: number): TreeNode | undefined {
 export class BlockTree {
   static readonly EMPTY = new BlockTree(undefined)
 
-  private constructor(private readonly root: TreeNode | undefined) {}
+  /** The root node, or, for the tree of one block at index 0 (most small files), that block's
+   *  ref alone: a level-0 node of one slot, materialized by `root` when a walk needs it (the
+   *  node, its slot array and its cached hash cost ~120 bytes of heap per such file; a file's node
+   *  hash covers the root's bytes inline, so its own hash is never cached for a parent). */
+  private readonly top: TreeNode | BlockRef | undefined
+
+  private constructor(root: TreeNode | undefined) {
+    this.top = root !== undefined && root.level === 0 && root.slots.length === 1 ? (root.slots[0] as BlockRef) : root
+  }
+
+  /** The root node (a fresh one for a one-block tree: identity is not shared then). */
+  private get root(): TreeNode | undefined {
+    const t = this.top
+    return t === undefined || t instanceof TreeNode ? t : new TreeNode(0, [t], 1)
+  }
 
   /** A tree holding exactly these entries (any order, indices unique). */
   static fromEntries(entries: Iterable<readonly [number, BlockRef]>): BlockTree {
@@ -289,16 +303,20 @@ export class BlockTree {
 
   /** Number of blocks (not holes). */
   get size(): number {
-    return this.root?.size ?? 0
+    const t = this.top
+    return t === undefined ? 0 : t instanceof TreeNode ? t.size : 1
   }
 
   /** Levels of the tree (0 when empty). */
   get height(): number {
-    return this.root === undefined ? 0 : this.root.level + 1
+    const t = this.top
+    return t === undefined ? 0 : t instanceof TreeNode ? t.level + 1 : 1
   }
 
   get(index: number): BlockRef | undefined {
-    let n = this.root
+    const t = this.top
+    if (t !== undefined && !(t instanceof TreeNode)) return index === 0 ? t : undefined
+    let n = t
     if (n === undefined || !(index >= 0 && index < POW[n.level + 1]!)) return undefined
     for (;;) {
       const x = n.slots[Math.floor(index / POW[n.level]!) % TREE_FANOUT]
@@ -314,8 +332,10 @@ export class BlockTree {
 
   /** The largest present index, -1 when empty. O(height). */
   lastIndex(): number {
-    let n = this.root
-    if (n === undefined) return -1
+    const t = this.top
+    if (t === undefined) return -1
+    if (!(t instanceof TreeNode)) return 0
+    let n = t
     let base = 0
     for (;;) {
       let s = TREE_FANOUT - 1
@@ -358,9 +378,10 @@ export class BlockTree {
 
   /** A new tree without the indices >= count. O(height) new nodes; nothing beyond is walked. */
   truncate(count: number): BlockTree {
-    if (this.root === undefined || count > this.lastIndex()) return this
+    if (this.top === undefined || count > this.lastIndex()) return this
     if (count <= 0) return BlockTree.EMPTY
-    return new BlockTree(normalize(cut(this.root, this.root.level, 0, count)))
+    const root = this.root!
+    return new BlockTree(normalize(cut(root, root.level, 0, count)))
   }
 
   /** The changes (ascending index; a ref to set, null for a new hole) that turn `prev` into this
@@ -368,16 +389,21 @@ export class BlockTree {
    *  not walked: O(changed blocks x height) for a tree made from `prev` by updates. */
   changesFrom(prev: BlockTree): BlockChange[] {
     const out: BlockChange[] = []
-    if (prev.root === this.root) return out
-    const level = Math.max(prev.root?.level ?? 0, this.root?.level ?? 0)
-    diffSlots(lift(prev.root, level), lift(this.root, level), level, 0, out)
+    if (prev.top === this.top) return out
+    const a = prev.root
+    const b = this.root
+    const level = Math.max(a?.level ?? 0, b?.level ?? 0)
+    diffSlots(lift(a, level), lift(b, level), level, 0, out)
     return out
   }
 
   /** Entries with from <= index < to, ascending index, as a list. O(height + entries in range). */
   list(from = 0, to = Infinity): [number, BlockRef][] {
     const out: [number, BlockRef][] = []
-    if (this.root !== undefined && from < to) collect(this.root, 0, from, to, out)
+    const t = this.top
+    if (t === undefined || from >= to) return out
+    if (t instanceof TreeNode) collect(t, 0, from, to, out)
+    else if (from <= 0 && to > 0) out.push([0, t])
     return out
   }
 
@@ -397,14 +423,14 @@ export class BlockTree {
   /** The root's node hash (spec/fs.md "State root"), null for an empty tree. Cached per node:
    *  after a change of k blocks only the O(k x height) new nodes are hashed. */
   hash(crypto: Crypto): Uint8Array | null {
-    return this.root === undefined ? null : this.root.hash(crypto)
+    return this.root?.hash(crypto) ?? null
   }
 
   /** encode(root node) = encode([level, entries]) of the root, null for an empty tree: what a
    *  file's node hash covers (the root inline, so a file of up to 16 blocks costs one hash).
    *  `fresh`: every node hash below recomputed, no cache read or filled (checkers: FS-8). */
   rootBytes(crypto: Crypto, fresh = false): Uint8Array | null {
-    return this.root === undefined ? null : this.root.encode(crypto, fresh)
+    return this.root?.encode(crypto, fresh) ?? null
   }
 
   /** Every node of the tree (identity), for tests of structure sharing. */
