@@ -27,6 +27,12 @@ const heap = (): number => {
 }
 const out = (x: Record<string, unknown>): void => void process.stdout.write(JSON.stringify({ mode, checkout, ...x }) + '\n')
 const POINTS = 5
+/** PROBE_SNAPSHOTS=<dir>: a heap snapshot at every measurement point (bench/heap-diff.ts). */
+const snapDir = process.env.PROBE_SNAPSHOTS
+const { writeHeapSnapshot } = await import('node:v8')
+const snapshot = (n: number): void => {
+  if (snapDir !== undefined) writeHeapSnapshot(join(snapDir, `${mode}-${n}.heapsnapshot`))
+}
 
 if (mode === 'tree') {
   const { createFs, applyOp, stateRoot } = await imp('core/fs/index.ts')
@@ -59,6 +65,7 @@ if (mode === 'tree') {
       stateRoot(fs)
       const h = heap()
       out({ live_files: i + 1, heap_MB: h / 1e6, heap_per_live_file_bytes: Math.round((h - prev) / (i + 1 - prevN)), since: prevN })
+      snapshot(i + 1)
       prev = h
       prevN = i + 1
     }
