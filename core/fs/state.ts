@@ -20,7 +20,7 @@ import {
 import type {
   ApplyCtx, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
 } from './types.ts'
-import { Parents } from './types.ts'
+import { InodeRecord } from './types.ts'
 import {
   configure, encodeRetention, encodeVolumeRetention, hold, isProtected, recordForNewFile, retain, retentionOf,
   RETENTION_XATTR, VOLUME_RETENTION_XATTR, type Retention, type Tree,
@@ -85,7 +85,7 @@ function versionWith(v: InodeVersion, patch: Partial<InodeVersion>, epoch: Epoch
 /** A new inode's record; its first version goes to the past as well (callers: `past.putVersion`). */
 export function newInodeRec(ino: number, first: InodeVersion): InodeRec {
   const dir = first.kind === 'dir'
-  return { ino, cur: first, parents: new Parents(), entries: dir ? new Map() : null }
+  return new InodeRecord(ino, first, dir ? new Map() : null)
 }
 
 /** The default mode of a volume's root: like /tmp, every user may make entries in it, and only
@@ -102,7 +102,7 @@ export function createFs(crypto: Crypto, root: RootOptions = {}, past: FsPast = 
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
   past.putVersion(ROOT_INO, v)
-  return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new HashCache(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
+  return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new HashCache(inodes), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
 }
 
 export function currentVersion(fs: FsState, ino: number): InodeVersion | undefined {
@@ -218,7 +218,7 @@ class Tx {
     // Invalidate before the parent link goes away, so the old ancestors are reached.
     invalidate(this.fs, ino)
     d.entries.delete(name)
-    this.fs.dirTrees.get(dir)?.remove(name)
+    this.fs.dirTrees.get(dir)?.remove(name, ino)
     this.event(d, name, 0)
     const child = this.rec(ino)
     const n = child.parents.get(dir)

@@ -158,7 +158,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
     }
   }
   if (seen.size !== inodes.size) bad(`image: ${inodes.size - seen.size} inode(s) unreachable from the root`)
-  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new HashCache(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
+  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new HashCache(inodes), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
 }
 
 /** Builds a state from an image. A bad image is a typed rejection with a reason, never a throw. */
