@@ -20,7 +20,7 @@ import {
 import type {
   ApplyCtx, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
 } from './types.ts'
-import { InodeRecord } from './types.ts'
+import { EMPTY_XATTRS, InodeRecord } from './types.ts'
 import {
   configure, encodeRetention, encodeVolumeRetention, hold, isProtected, recordForNewFile, retain, retentionOf,
   RETENTION_XATTR, VOLUME_RETENTION_XATTR, type Retention, type Tree,
@@ -53,7 +53,6 @@ export interface FsState {
   readonly dirty: Set<number>
 }
 
-const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
 const ZERO_TIME: FsTime = { sec: 0, nsec: 0 }
 
 export interface RootOptions {

@@ -98,6 +98,10 @@ export interface InodeVersion {
   readonly deleted: boolean
 }
 
+/** The xattrs of a version without any: one map shared by all of them (never mutated; a change
+ *  makes a new map). */
+export const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
+
 /** An entry of a directory's name history: from `epoch` on, the name refers to `ino` (0 = absent). */
 export interface EntryEvent {
   readonly epoch: Epoch
