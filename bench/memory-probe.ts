@@ -4,7 +4,10 @@
 //   node --expose-gc --import tsx bench/memory-probe.ts tree  <checkout> [files=50000]
 //     the core's current tree alone: applyOp of create + 1 KiB write (one block) per file into an
 //     FsState whose past goes to a sink, a state root every 64 files (as a node's steps take
-//     them); heap after GC per live file between measurement points.
+//     them); heap after GC per live file between measurement points. Every 1024 epochs the
+//     dirty set is emptied, as a node's checkpoint (every 1024 epochs, core/node.ts) takes it into
+//     a tree image; PROBE_KEEP_DIRTY=1 keeps it (the probe before session 28: the set then holds
+//     every inode, ~35 B per file that no node keeps).
 //   node --expose-gc --import tsx bench/memory-probe.ts churn <checkout> [files=20000]
 //     a node host on a fresh data dir (no FUSE): create + 1 KiB write + unlink per file; heap per
 //     deleted file, then the restart's time and heap (nothing is live: what is left is history).
@@ -44,11 +47,13 @@ if (mode === 'tree') {
   const cred = { uid: 0, gid: 0 }
   const author = '02'.padEnd(66, 'a')
   let ino = 1_000_000_000_000
+  const keepDirty = process.env.PROBE_KEEP_DIRTY === '1'
   const run = (op: Record<string, unknown>): void => {
     const r = applyOp(fs, op, { epoch: fs.epoch + 1, author }).result
     past.drain()
     past.endStep()
     if (!r.ok) throw new Error(JSON.stringify(r))
+    if (!keepDirty && fs.epoch % 1024 === 0) fs.dirty.clear()
   }
   for (let d = 0; d < 100; d++) run({ type: 'mkdir', path: `/d${d}`, mode: 0o755, ino: ino++, cred, time: { sec: 1, nsec: 0 } })
   let prev = heap()
@@ -64,7 +69,7 @@ if (mode === 'tree') {
     if ((i + 1) % Math.ceil(N / POINTS) === 0 || i === N - 1) {
       stateRoot(fs)
       const h = heap()
-      out({ live_files: i + 1, heap_MB: h / 1e6, heap_per_live_file_bytes: Math.round((h - prev) / (i + 1 - prevN)), since: prevN })
+      out({ keep_dirty: keepDirty, live_files: i + 1, heap_MB: h / 1e6, heap_per_live_file_bytes: Math.round((h - prev) / (i + 1 - prevN)), since: prevN })
       snapshot(i + 1)
       prev = h
       prevN = i + 1
