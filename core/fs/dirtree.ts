@@ -131,18 +131,26 @@ export type ChildHash = (child: number) => Uint8Array
  *  proved path the hash is null (the verifier fills in the running hash). */
 export type DirTreeEntry = readonly [number, string, Uint8Array | null] | readonly [number, Uint8Array | null]
 
+/** Where a child keeps one of its leaves (the current state: the child's InodeRec), so that the
+ *  common child of one name costs no Map entry here; `leaf` is the DirTree's, opaque to others. */
+export interface LeafHome {
+  leaf: unknown
+}
+
 export class DirTree {
   private readonly root = new Node()
-  /** The leaves of each child in this directory: one name as its leaf, several (hard links) as a
-   *  list. A leaf is found by name through its key's path (a sha256 of the name), so that a name
-   *  costs no entry in a second Map (by name) besides this one. */
+  /** The leaves of each child in this directory that are not in the child's home (every leaf
+   *  when there are no homes): one as itself, several (hard links) as a list. A leaf is found by
+   *  name through its key's path (a sha256 of the name), so a name costs no Map entry by name. */
   private readonly byChild = new Map<number, Leaf | Leaf[]>()
 
-  constructor(private readonly crypto: Crypto) {}
+  /** `homes`: each child's home (live trees of the current state; a home's leaf may sit in
+   *  another directory's tree, a hard link, or in none: it is checked by walking its path). */
+  constructor(private readonly crypto: Crypto, private readonly homes?: (child: number) => LeafHome | undefined) {}
 
   /** A tree of these (name, child) pairs, any order, names unique. */
-  static of(crypto: Crypto, entries: Iterable<readonly [string, number]>): DirTree {
-    const t = new DirTree(crypto)
+  static of(crypto: Crypto, entries: Iterable<readonly [string, number]>, homes?: (child: number) => LeafHome | undefined): DirTree {
+    const t = new DirTree(crypto, homes)
     for (const [name, child] of entries) t.insert(name, child)
     return t
   }
@@ -151,21 +159,48 @@ export class DirTree {
     return this.root.count
   }
 
+  /** True when `leaf` is in this tree (its key's path ends at it). */
+  private holds(leaf: Leaf): boolean {
+    let x: Node | Leaf | undefined = this.root
+    for (let d = 0; x instanceof Node; d++) x = x.get(leaf.nib(d, this.crypto))
+    return x === leaf
+  }
+
+  /** The child's home leaf when it is in this tree. */
+  private homeLeaf(child: number): Leaf | undefined {
+    const l = this.homes?.(child)?.leaf
+    return l instanceof Leaf && l.child === child && this.holds(l) ? l : undefined
+  }
+
+  /** Every leaf of `child` in this tree. */
+  private leavesOf(child: number): Leaf[] {
+    const out: Leaf[] = []
+    const h = this.homeLeaf(child)
+    if (h !== undefined) out.push(h)
+    const had = this.byChild.get(child)
+    if (had instanceof Leaf) out.push(had)
+    else if (had !== undefined) out.push(...had)
+    return out
+  }
+
   /** Names bound to `child` here. */
   namesOf(child: number): readonly string[] {
-    const n = this.byChild.get(child)
-    return n === undefined ? [] : n instanceof Leaf ? [n.name] : n.map((l) => l.name)
+    return this.leavesOf(child).map((l) => l.name)
+  }
+
+  private unlist(leaf: Leaf): void {
+    const had = this.byChild.get(leaf.child)
+    if (had === leaf) this.byChild.delete(leaf.child)
+    else if (had !== undefined && !(had instanceof Leaf)) {
+      had.splice(had.indexOf(leaf), 1)
+      if (had.length === 1) this.byChild.set(leaf.child, had[0]!)
+    }
   }
 
   /** The leaf of `name` (undefined when absent), found by its key's path; `child`, when known,
    *  finds it without hashing the name. */
   private find(name: string, child?: number): Leaf | undefined {
-    if (child !== undefined) {
-      const had = this.byChild.get(child)
-      if (had === undefined) return undefined
-      if (had instanceof Leaf) return had.name === name ? had : undefined
-      return had.find((l) => l.name === name)
-    }
+    if (child !== undefined) return this.leavesOf(child).find((l) => l.name === name)
     const key = this.crypto.sha256(utf8(name))
     let x: Node | Leaf | undefined = this.root
     for (let d = 0; x instanceof Node; d++) x = x.get(nibble(key, d))
@@ -178,10 +213,14 @@ export class DirTree {
     let probe: Node | Leaf | undefined = this.root
     for (let d = 0; probe instanceof Node; d++) probe = probe.get(leaf.nib(d, this.crypto))
     assert(probe === undefined || probe.name !== name, `DirTree.insert: ${name} exists`)
-    const had = this.byChild.get(child)
-    if (had === undefined) this.byChild.set(child, leaf)
-    else if (had instanceof Leaf) this.byChild.set(child, [had, leaf])
-    else had.push(leaf)
+    const home = this.homes?.(child)
+    if (home !== undefined && home.leaf === undefined) home.leaf = leaf
+    else {
+      const had = this.byChild.get(child)
+      if (had === undefined) this.byChild.set(child, leaf)
+      else if (had instanceof Leaf) this.byChild.set(child, [had, leaf])
+      else had.push(leaf)
+    }
     let node = this.root
     for (let d = 0; ; d++) {
       assert(d < KEY_NIBBLES, 'DirTree.insert: two names with one key')
@@ -210,12 +249,14 @@ export class DirTree {
   remove(name: string, child?: number): void {
     const leaf = this.find(name, child)
     assert(leaf !== undefined, `DirTree.remove: ${name} absent`)
-    const had = this.byChild.get(leaf.child)!
-    if (had instanceof Leaf) this.byChild.delete(leaf.child)
-    else {
-      had.splice(had.indexOf(leaf), 1)
-      if (had.length === 1) this.byChild.set(leaf.child, had[0]!)
-    }
+    const home = this.homes?.(leaf.child)
+    if (home !== undefined && home.leaf === leaf) {
+      // Another leaf of the child here moves into its home, so that it costs no entry.
+      const had = this.byChild.get(leaf.child)
+      const next = had === undefined ? undefined : had instanceof Leaf ? had : had[had.length - 1]
+      if (next !== undefined) this.unlist(next)
+      home.leaf = next
+    } else this.unlist(leaf)
     const path: Node[] = []
     let node = this.root
     for (let d = 0; ; d++) {
@@ -242,9 +283,7 @@ export class DirTree {
 
   /** The child's node hash changed: every node above its leaves must be re-hashed. */
   markDirty(child: number): void {
-    const had = this.byChild.get(child)
-    if (had === undefined) return
-    for (const leaf of had instanceof Leaf ? [had] : had) {
+    for (const leaf of this.leavesOf(child)) {
       let node: Node | Leaf | undefined = this.root
       for (let d = 0; node instanceof Node; d++) {
         node.hash = null
@@ -321,7 +360,18 @@ export class DirTree {
     }
     walk(this.root, 0, () => true)
     let indexed = 0
-    for (const x of this.byChild.values()) indexed += x instanceof Leaf ? 1 : x.length
+    for (const [c, x] of this.byChild) indexed += (x instanceof Leaf ? 1 : x.length) + (this.homeLeaf(c) !== undefined ? 1 : 0)
+    const counted = new Set(this.byChild.keys())
+    const visit = (n: Node): void => {
+      for (const x of n.kids) {
+        if (x instanceof Node) visit(x)
+        else if (!counted.has(x.child)) {
+          counted.add(x.child)
+          if (this.homeLeaf(x.child) !== undefined) indexed++
+        }
+      }
+    }
+    visit(this.root)
     if (seen !== indexed) out.push(`${seen} leaves in the tree, ${indexed} indexed`)
     return out
   }

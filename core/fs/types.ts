@@ -176,13 +176,17 @@ export interface InodeRec {
   /** Volatile: the inode's cached node hash as a 32-character one-byte string, undefined when
    *  not cached (read and written only through FsState.hashCache, core/fs/hashcache.ts). */
   hash: string | undefined
+  /** Volatile: one of the inode's leaves in a live directory tree (core/fs/dirtree.ts LeafHome),
+   *  so that a file of one name costs the tree no Map entry; opaque outside the tree. */
+  leaf: unknown
 }
 
-/** The record of a live inode: its Parents inline (the record is its own `parents`) and its
- *  cached node hash in a field, instead of a Parents object and an entry of a Map of hashes per
- *  inode (~100 bytes of heap per live file; issue 11). */
+/** The record of a live inode: its Parents inline (the record is its own `parents`), its
+ *  cached node hash and its directory-tree leaf in fields, instead of a Parents object and an
+ *  entry of a Map of hashes and of the directory tree's Map per inode (issue 11). */
 export class InodeRecord extends Parents implements InodeRec {
   hash: string | undefined = undefined
+  leaf: unknown = undefined
   constructor(
     readonly ino: number,
     public cur: InodeVersion,
