@@ -344,14 +344,26 @@ export class BlockTree {
   }
 
   get(index: number): BlockRef | undefined {
+    const p = this.packedAt(index)
+    return p === undefined ? undefined : unpack(p)
+  }
+
+  /** The valid length of the block at `index` (undefined for a hole), without unpacking its
+   *  hash (the write path asks for it per write). */
+  lenAt(index: number): number | undefined {
+    const p = this.packedAt(index)
+    return p === undefined ? undefined : packedLen(p)
+  }
+
+  private packedAt(index: number): PackedRef | undefined {
     const t = this.top
-    if (typeof t === 'string') return index === 0 ? unpack(t) : undefined
+    if (typeof t === 'string') return index === 0 ? t : undefined
     let n = t
     if (n === undefined || !(index >= 0 && index < POW[n.level + 1]!)) return undefined
     for (;;) {
       const x = n.slots[Math.floor(index / POW[n.level]!) % TREE_FANOUT]
       if (x === undefined) return undefined
-      if (n.level === 0) return unpack(x as PackedRef)
+      if (n.level === 0) return x as PackedRef
       n = x as TreeNode
     }
   }

@@ -387,8 +387,8 @@ export function resizeBlocks(old: BlockTree, listed: readonly (readonly [number,
     [index, hash === null ? null : { hash, len: cut !== 0 && index === last ? cut : BLOCK_SIZE }])
   let blocks = old.update(changes).truncate(count)
   if (cut !== 0) {
-    const ref = blocks.get(last)
-    if (ref !== undefined && ref.len > cut) blocks = blocks.update([[last, { hash: ref.hash, len: cut }]])
+    const len = blocks.lenAt(last)
+    if (len !== undefined && len > cut) blocks = blocks.update([[last, { hash: blocks.get(last)!.hash, len: cut }]])
   }
   return blocks
 }
