@@ -12,7 +12,7 @@ import { utf8 } from '../core/bytes.ts'
 import type { ChunkHash, Pid } from '../core/types.ts'
 import type { FsOp } from '../core/fs/index.ts'
 import { applyOp, checkFsInvariants, createFs, inodeHash, provePath, stateRoot, stateRootUncached, verifyPathProof } from '../core/fs/index.ts'
-import { DirTree } from '../core/fs/dirtree.ts'
+import { DirTree, type LeafHome } from '../core/fs/dirtree.ts'
 
 const AUTHOR = '02'.padEnd(66, 'd') as Pid
 const cred = { uid: 1, gid: 1 }
@@ -37,6 +37,9 @@ function specEntries(crypto: Crypto, pairs: readonly (readonly [string, Uint8Arr
 /** An op without cred and time (filled in by run). */
 type Call = FsOp extends unknown ? (FsOp extends infer T ? (T extends unknown ? Omit<T, 'cred' | 'time'> : never) : never) : never
 
+/** remove's optional child: given or not, by the pick. */
+const pickChild = (pick: number, child: number): number | undefined => (pick % 2 === 0 ? child : undefined)
+
 type Step = { t: 'insert'; name: string; child: number } | { t: 'remove'; pick: number } | { t: 'change'; pick: number }
 
 /** sha256 with its first 8 bytes zero: every two names' keys share 16 nibbles, so every node
@@ -51,7 +54,7 @@ const shallowKeys: Crypto = {
 }
 
 describe('directory entry tree', () => {
-  for (const [what, crypto] of [['', nobleCrypto], [' (keys sharing 16 nibbles: below the kept ones)', shallowKeys]] as const) it(`behaves like a plain Map under random inserts, removals and child changes, and hashes as the spec layout and a fresh build in another order${what}`, () => {
+  for (const [what, crypto, withHomes] of [['', nobleCrypto, false], [' (keys sharing 16 nibbles: below the kept ones)', shallowKeys, false], [' (leaves in the children\'s homes, two trees sharing them: hard links across directories)', nobleCrypto, true]] as const) it(`behaves like a plain Map under random inserts, removals and child changes, and hashes as the spec layout and a fresh build in another order${what}`, () => {
     const nobleCrypto = crypto
     const nameArb = fc.oneof(fc.string({ minLength: 1, maxLength: 6 }), fc.integer({ min: 0, max: 400 }).map((i) => `f${i}`))
     const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -60,7 +63,13 @@ describe('directory entry tree', () => {
       { weight: 2, arbitrary: fc.record({ t: fc.constant('change' as const), pick: fc.nat() }) },
     )
     fc.assert(fc.property(fc.array(stepArb, { minLength: 1, maxLength: 120 }), (steps) => {
-      const tree = new DirTree(nobleCrypto)
+      const homes = new Map<number, LeafHome>()
+      const home = withHomes ? (c: number): LeafHome => homes.get(c) ?? (homes.set(c, { leaf: undefined }), homes.get(c)!) : undefined
+      const tree = new DirTree(nobleCrypto, home)
+      // With homes, a second tree of the same names shares them (it inserts a child of an even
+      // number before the first tree does, an odd one after it), as two directories with hard
+      // links between them do.
+      const twin = withHomes ? new DirTree(nobleCrypto, home) : undefined
       const model = new Map<string, number>()
       const version = new Map<number, number>() // child -> how often its hash changed
       const childHash = (c: number): Uint8Array => h32(c * 1000 + (version.get(c) ?? 0))
@@ -68,16 +77,21 @@ describe('directory entry tree', () => {
         if (step.t === 'insert') {
           if (model.has(step.name)) continue
           model.set(step.name, step.child)
+          if (twin !== undefined && step.child % 2 === 0) twin.insert(step.name, step.child)
           tree.insert(step.name, step.child)
+          if (twin !== undefined && step.child % 2 === 1) twin.insert(step.name, step.child)
         } else if (model.size > 0) {
           const name = [...model.keys()][step.pick % model.size]!
           if (step.t === 'remove') {
+            const c = model.get(name)!
             model.delete(name)
-            tree.remove(name)
+            tree.remove(name, pickChild(step.pick, c))
+            twin?.remove(name, pickChild(step.pick + 1, c))
           } else {
             const c = model.get(name)!
             version.set(c, (version.get(c) ?? 0) + 1)
             tree.markDirty(c)
+            twin?.markDirty(c)
           }
         }
         expect(tree.shapeProblems()).toEqual([])
@@ -86,6 +100,11 @@ describe('directory entry tree', () => {
         expect(got).toEqual(encode(specEntries(nobleCrypto, [...model].map(([n, c]) => [n, childHash(c)] as const))))
         expect(got).toEqual(encode(DirTree.of(nobleCrypto, [...model].reverse()).rootEntries(childHash)))
         for (const [n, c] of model) expect(tree.namesOf(c)).toContain(n)
+        if (twin !== undefined) {
+          expect(twin.shapeProblems()).toEqual([])
+          expect(encode(twin.rootEntries(childHash))).toEqual(got)
+          for (const [n, c] of model) expect(twin.namesOf(c)).toContain(n)
+        }
       }
     }), { numRuns: 60 })
   })

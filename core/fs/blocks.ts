@@ -18,6 +18,7 @@
 // A file's node holds the root node itself (merkle.ts), the nodes below by their hashes.
 import type { Crypto } from '../crypto.ts'
 import { assert } from '../types.ts'
+import type { ChunkHash } from '../types.ts'
 import type { BlockRef } from './types.ts'
 
 export const TREE_BITS = 4
@@ -29,9 +30,47 @@ const POW: readonly number[] = Array.from({ length: TREE_MAX_LEVEL + 2 }, (_, l)
 /** Indices a tree can hold at all: [0, INDEX_LIMIT). */
 export const INDEX_LIMIT = POW[TREE_MAX_LEVEL + 1]!
 
-/** A slot: a child node, or at level 0 the block's ref itself (no wrapper: one object less per
- *  block; the ref's hex hash is written into a node's encoding when the node is hashed, once). */
-type Slot = TreeNode | BlockRef | undefined
+/** A slot: a child node, or at level 0 the block's ref packed into one string (PackedRef). */
+type Slot = TreeNode | PackedRef | undefined
+
+/** A block ref as one one-byte string: the chunk hash's 32 bytes as chars 0-31, then `len` in
+ *  three chars (24 bits, big-endian). 56 bytes of V8 heap, where a BlockRef object with its
+ *  64-character hex string costs 120; refs are made (hex -> bytes) when a tree is updated and
+ *  unpacked into a fresh BlockRef when read (get, list, changesFrom). A node's encoding copies
+ *  the hash's bytes from it. Two refs are equal exactly when their strings are. */
+type PackedRef = string
+const PACKED_LEN = 35
+
+function pack(ref: BlockRef): PackedRef {
+  const hex = ref.hash
+  assert(hex.length === 64, `block tree: chunk hash ${hex} is not 32 bytes of hex`)
+  const len = ref.len
+  assert(Number.isInteger(len) && len >= 0 && len < 2 ** 24, `block tree: block length ${len} out of range`)
+  for (let i = 0; i < 32; i++) {
+    const a = hex.charCodeAt(2 * i)
+    const b = hex.charCodeAt(2 * i + 1)
+    const hi = a < 128 ? NIBBLE[a]! : -1
+    const lo = b < 128 ? NIBBLE[b]! : -1
+    assert(hi >= 0 && lo >= 0, `block tree: chunk hash ${hex} is not lowercase hex`)
+    PACK_CODES[i] = (hi << 4) | lo
+  }
+  PACK_CODES[32] = len >>> 16
+  PACK_CODES[33] = (len >>> 8) & 0xff
+  PACK_CODES[34] = len & 0xff
+  return String.fromCharCode.apply(null, PACK_CODES as unknown as number[])
+}
+
+const packedLen = (p: PackedRef): number => (p.charCodeAt(32) << 16) | (p.charCodeAt(33) << 8) | p.charCodeAt(34)
+
+const HEX_DIGITS = '0123456789abcdef'
+function unpack(p: PackedRef): BlockRef {
+  for (let i = 0; i < 32; i++) {
+    const x = p.charCodeAt(i)
+    HEX_CODES[2 * i] = HEX_DIGITS.charCodeAt(x >> 4)
+    HEX_CODES[2 * i + 1] = HEX_DIGITS.charCodeAt(x & 15)
+  }
+  return { hash: LATIN1.decode(HEX_CODES) as ChunkHash, len: packedLen(p) }
+}
 
 class TreeNode {
   /** The node hash, computed on demand and cached with the crypto that computed it (a node is
@@ -80,7 +119,7 @@ class TreeNode {
       const x = this.slots[s]
       if (x === undefined) continue
       n++
-      bytes += 4 + 32 + (this.level === 0 ? uintBytes((x as BlockRef).len) : 0)
+      bytes += 4 + 32 + (this.level === 0 ? uintBytes(packedLen(x as PackedRef)) : 0)
     }
     const out = new Uint8Array(bytes)
     out[0] = 0x82 // array(2)
@@ -95,10 +134,10 @@ class TreeNode {
       out[p++] = 0x58 // bytes, one-byte length
       out[p++] = 32
       if (this.level === 0) {
-        const ref = x as BlockRef
-        putHex32(out, p, ref.hash)
+        const ref = x as PackedRef
+        for (let i = 0; i < 32; i++) out[p + i] = ref.charCodeAt(i)
         p += 32
-        p = putUint(out, p, ref.len)
+        p = putUint(out, p, packedLen(ref))
       } else {
         const child = x as TreeNode
         out.set(fresh ? child.freshHash(crypto) : child.hash(crypto), p)
@@ -117,18 +156,10 @@ const NIBBLE = new Int8Array(128).fill(-1)
 for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i
 for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i
 
-/** A chunk hash (64 lowercase hex digits) as 32 bytes at out[p..p+32), without an allocation. */
-function putHex32(out: Uint8Array, p: number, hex: string): void {
-  assert(hex.length === 64, `block tree: chunk hash ${hex} is not 32 bytes of hex`)
-  for (let i = 0; i < 32; i++) {
-    const a = hex.charCodeAt(2 * i)
-    const b = hex.charCodeAt(2 * i + 1)
-    const hi = a < 128 ? NIBBLE[a]! : -1
-    const lo = b < 128 ? NIBBLE[b]! : -1
-    assert(hi >= 0 && lo >= 0, `block tree: chunk hash ${hex} is not lowercase hex`)
-    out[p + i] = (hi << 4) | lo
-  }
-}
+// Scratch for pack and unpack (single-threaded: no call is re-entered).
+const PACK_CODES: number[] = new Array<number>(PACKED_LEN).fill(0)
+const HEX_CODES = new Uint8Array(64)
+const LATIN1 = new TextDecoder('latin1')
 
 /** A CBOR unsigned integer head (major type 0) for 0 <= v < 2^32, shortest form. */
 function putUint(out: Uint8Array, p: number, v: number): number {
@@ -202,7 +233,7 @@ function update(node: TreeNode | undefined, level: number, base: number, changes
     const s = Math.floor((index - base) / step)
     if (level === 0) {
       const ref = changes[i]![1]
-      slots[s] = ref === null ? undefined : ref
+      slots[s] = ref === null ? undefined : pack(ref)
       i++
       continue
     }
@@ -241,7 +272,7 @@ function collect(node: TreeNode, base: number, from: number, to: number, out: [n
     if (start >= to) return
     const x = node.slots[s]
     if (x === undefined) continue
-    if (node.level === 0) out.push([start, x as BlockRef])
+    if (node.level === 0) out.push([start, unpack(x as PackedRef)])
     else collect(x as TreeNode, start, from, to, out)
   }
 }
@@ -252,10 +283,9 @@ function collect(node: TreeNode, base: number, from: number, to: number, out: [n
 function diffSlots(a: Slot, b: Slot, level: number, base: number, out: BlockChange[]): void {
   if (a === b) return
   if (level < 0) {
-    const ra = a as BlockRef | undefined
-    const rb = b as BlockRef | undefined
+    const rb = b as PackedRef | undefined
     if (rb === undefined) out.push([base, null])
-    else if (ra === undefined || ra.hash !== rb.hash || ra.len !== rb.len) out.push([base, rb])
+    else out.push([base, unpack(rb)]) // a !== b: strings differ, so the refs do
     return
   }
   const na = a as TreeNode | undefined
@@ -279,7 +309,21 @@ function lift(root: TreeNode | undefined, level: number): TreeNode | undefined {
 export class BlockTree {
   static readonly EMPTY = new BlockTree(undefined)
 
-  private constructor(private readonly root: TreeNode | undefined) {}
+  /** The root node, or, for the tree of one block at index 0 (most small files), that block's
+   *  ref alone: a level-0 node of one slot, materialized by `root` when a walk needs it (the
+   *  node, its slot array and its cached hash cost ~120 bytes of heap per such file; a file's node
+   *  hash covers the root's bytes inline, so its own hash is never cached for a parent). */
+  private readonly top: TreeNode | PackedRef | undefined
+
+  private constructor(root: TreeNode | undefined) {
+    this.top = root !== undefined && root.level === 0 && root.slots.length === 1 ? (root.slots[0] as PackedRef) : root
+  }
+
+  /** The root node (a fresh one for a one-block tree: identity is not shared then). */
+  private get root(): TreeNode | undefined {
+    const t = this.top
+    return t === undefined || t instanceof TreeNode ? t : new TreeNode(0, [t], 1)
+  }
 
   /** A tree holding exactly these entries (any order, indices unique). */
   static fromEntries(entries: Iterable<readonly [number, BlockRef]>): BlockTree {
@@ -289,21 +333,37 @@ export class BlockTree {
 
   /** Number of blocks (not holes). */
   get size(): number {
-    return this.root?.size ?? 0
+    const t = this.top
+    return t === undefined ? 0 : t instanceof TreeNode ? t.size : 1
   }
 
   /** Levels of the tree (0 when empty). */
   get height(): number {
-    return this.root === undefined ? 0 : this.root.level + 1
+    const t = this.top
+    return t === undefined ? 0 : t instanceof TreeNode ? t.level + 1 : 1
   }
 
   get(index: number): BlockRef | undefined {
-    let n = this.root
+    const p = this.packedAt(index)
+    return p === undefined ? undefined : unpack(p)
+  }
+
+  /** The valid length of the block at `index` (undefined for a hole), without unpacking its
+   *  hash (the write path asks for it per write). */
+  lenAt(index: number): number | undefined {
+    const p = this.packedAt(index)
+    return p === undefined ? undefined : packedLen(p)
+  }
+
+  private packedAt(index: number): PackedRef | undefined {
+    const t = this.top
+    if (typeof t === 'string') return index === 0 ? t : undefined
+    let n = t
     if (n === undefined || !(index >= 0 && index < POW[n.level + 1]!)) return undefined
     for (;;) {
       const x = n.slots[Math.floor(index / POW[n.level]!) % TREE_FANOUT]
       if (x === undefined) return undefined
-      if (n.level === 0) return x as BlockRef
+      if (n.level === 0) return x as PackedRef
       n = x as TreeNode
     }
   }
@@ -314,8 +374,10 @@ export class BlockTree {
 
   /** The largest present index, -1 when empty. O(height). */
   lastIndex(): number {
-    let n = this.root
-    if (n === undefined) return -1
+    const t = this.top
+    if (t === undefined) return -1
+    if (!(t instanceof TreeNode)) return 0
+    let n = t
     let base = 0
     for (;;) {
       let s = TREE_FANOUT - 1
@@ -358,9 +420,10 @@ export class BlockTree {
 
   /** A new tree without the indices >= count. O(height) new nodes; nothing beyond is walked. */
   truncate(count: number): BlockTree {
-    if (this.root === undefined || count > this.lastIndex()) return this
+    if (this.top === undefined || count > this.lastIndex()) return this
     if (count <= 0) return BlockTree.EMPTY
-    return new BlockTree(normalize(cut(this.root, this.root.level, 0, count)))
+    const root = this.root!
+    return new BlockTree(normalize(cut(root, root.level, 0, count)))
   }
 
   /** The changes (ascending index; a ref to set, null for a new hole) that turn `prev` into this
@@ -368,16 +431,21 @@ export class BlockTree {
    *  not walked: O(changed blocks x height) for a tree made from `prev` by updates. */
   changesFrom(prev: BlockTree): BlockChange[] {
     const out: BlockChange[] = []
-    if (prev.root === this.root) return out
-    const level = Math.max(prev.root?.level ?? 0, this.root?.level ?? 0)
-    diffSlots(lift(prev.root, level), lift(this.root, level), level, 0, out)
+    if (prev.top === this.top) return out
+    const a = prev.root
+    const b = this.root
+    const level = Math.max(a?.level ?? 0, b?.level ?? 0)
+    diffSlots(lift(a, level), lift(b, level), level, 0, out)
     return out
   }
 
   /** Entries with from <= index < to, ascending index, as a list. O(height + entries in range). */
   list(from = 0, to = Infinity): [number, BlockRef][] {
     const out: [number, BlockRef][] = []
-    if (this.root !== undefined && from < to) collect(this.root, 0, from, to, out)
+    const t = this.top
+    if (t === undefined || from >= to) return out
+    if (t instanceof TreeNode) collect(t, 0, from, to, out)
+    else if (from <= 0 && to > 0) out.push([0, unpack(t)])
     return out
   }
 
@@ -397,14 +465,14 @@ export class BlockTree {
   /** The root's node hash (spec/fs.md "State root"), null for an empty tree. Cached per node:
    *  after a change of k blocks only the O(k x height) new nodes are hashed. */
   hash(crypto: Crypto): Uint8Array | null {
-    return this.root === undefined ? null : this.root.hash(crypto)
+    return this.root?.hash(crypto) ?? null
   }
 
   /** encode(root node) = encode([level, entries]) of the root, null for an empty tree: what a
    *  file's node hash covers (the root inline, so a file of up to 16 blocks costs one hash).
    *  `fresh`: every node hash below recomputed, no cache read or filled (checkers: FS-8). */
   rootBytes(crypto: Crypto, fresh = false): Uint8Array | null {
-    return this.root === undefined ? null : this.root.encode(crypto, fresh)
+    return this.root?.encode(crypto, fresh) ?? null
   }
 
   /** Every node of the tree (identity), for tests of structure sharing. */

@@ -55,12 +55,68 @@ class Leaf {
   }
 }
 
+/** A node's present slots only (a bitmap and a dense array ascending by slot, as a hash array
+ *  mapped trie): most nodes below the root hold 2-4 names, and 16 slots cost 144 bytes each. */
 class Node {
-  readonly slots: (Node | Leaf | undefined)[] = new Array<Node | Leaf | undefined>(FANOUT).fill(undefined)
+  /** Bit s set: slot s is present, at kids[popcount of the bits below s]. */
+  bits = 0
+  kids: (Node | Leaf)[] = NO_KIDS
   /** Names below this node. */
   count = 0
-  /** The node hash; null when something below changed since it was computed. */
-  hash: Uint8Array | null = null
+  /** The node hash as a 32-character one-byte string (48 bytes of heap, a Uint8Array ~330);
+   *  null when something below changed since it was computed. */
+  hash: string | null = null
+
+  private at(s: number): number {
+    return popcount(this.bits & ((1 << s) - 1))
+  }
+
+  get(s: number): Node | Leaf | undefined {
+    return (this.bits >>> s) & 1 ? this.kids[this.at(s)] : undefined
+  }
+
+  set(s: number, x: Node | Leaf): void {
+    const i = this.at(s)
+    if ((this.bits >>> s) & 1) {
+      this.kids[i] = x
+      return
+    }
+    // A new array of the exact size: an array grown by splice or push gets 17 or more slots.
+    const old = this.kids
+    const kids = new Array<Node | Leaf>(old.length + 1)
+    for (let j = 0; j < i; j++) kids[j] = old[j]!
+    kids[i] = x
+    for (let j = i; j < old.length; j++) kids[j + 1] = old[j]!
+    this.kids = kids
+    this.bits |= 1 << s
+  }
+
+  clear(s: number): void {
+    if (((this.bits >>> s) & 1) === 0) return
+    const i = this.at(s)
+    const old = this.kids
+    const kids = old.length === 1 ? NO_KIDS : new Array<Node | Leaf>(old.length - 1)
+    for (let j = 0; j < i; j++) kids[j] = old[j]!
+    for (let j = i + 1; j < old.length; j++) kids[j - 1] = old[j]!
+    this.kids = kids
+    this.bits &= ~(1 << s)
+  }
+}
+
+/** The kids of an empty node (only the root can be empty); never written to. */
+const NO_KIDS: (Node | Leaf)[] = []
+
+function popcount(x: number): number {
+  let v = x - ((x >>> 1) & 0x55555555)
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333)
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24
+}
+
+const toBinary = (h: Uint8Array): string => String.fromCharCode.apply(null, h as unknown as number[])
+function fromBinary(s: string): Uint8Array {
+  const out = new Uint8Array(s.length)
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i)
+  return out
 }
 
 function nibble(key: Uint8Array, depth: number): number {
@@ -75,49 +131,105 @@ export type ChildHash = (child: number) => Uint8Array
  *  proved path the hash is null (the verifier fills in the running hash). */
 export type DirTreeEntry = readonly [number, string, Uint8Array | null] | readonly [number, Uint8Array | null]
 
+/** Where a child keeps one of its leaves (the current state: the child's InodeRec), so that the
+ *  common child of one name costs no Map entry here; `leaf` is the DirTree's, opaque to others. */
+export interface LeafHome {
+  leaf: unknown
+}
+
 export class DirTree {
   private readonly root = new Node()
-  private readonly leaves = new Map<string, Leaf>()
-  /** The names of each child in this directory: one name as itself, several (hard links) as a
-   *  list (a list per child would cost an array per file). */
-  private readonly names = new Map<number, string | string[]>()
+  /** The leaves of each child in this directory that are not in the child's home (every leaf
+   *  when there are no homes): one as itself, several (hard links) as a list. A leaf is found by
+   *  name through its key's path (a sha256 of the name), so a name costs no Map entry by name. */
+  private readonly byChild = new Map<number, Leaf | Leaf[]>()
 
-  constructor(private readonly crypto: Crypto) {}
+  /** `homes`: each child's home (live trees of the current state; a home's leaf may sit in
+   *  another directory's tree, a hard link, or in none: it is checked by walking its path). */
+  constructor(private readonly crypto: Crypto, private readonly homes?: (child: number) => LeafHome | undefined) {}
 
   /** A tree of these (name, child) pairs, any order, names unique. */
-  static of(crypto: Crypto, entries: Iterable<readonly [string, number]>): DirTree {
-    const t = new DirTree(crypto)
+  static of(crypto: Crypto, entries: Iterable<readonly [string, number]>, homes?: (child: number) => LeafHome | undefined): DirTree {
+    const t = new DirTree(crypto, homes)
     for (const [name, child] of entries) t.insert(name, child)
     return t
   }
 
   get size(): number {
-    return this.leaves.size
+    return this.root.count
+  }
+
+  /** True when `leaf` is in this tree (its key's path ends at it). */
+  private holds(leaf: Leaf): boolean {
+    let x: Node | Leaf | undefined = this.root
+    for (let d = 0; x instanceof Node; d++) x = x.get(leaf.nib(d, this.crypto))
+    return x === leaf
+  }
+
+  /** The child's home leaf when it is in this tree. */
+  private homeLeaf(child: number): Leaf | undefined {
+    const l = this.homes?.(child)?.leaf
+    return l instanceof Leaf && l.child === child && this.holds(l) ? l : undefined
+  }
+
+  /** Every leaf of `child` in this tree. */
+  private leavesOf(child: number): Leaf[] {
+    const out: Leaf[] = []
+    const h = this.homeLeaf(child)
+    if (h !== undefined) out.push(h)
+    const had = this.byChild.get(child)
+    if (had instanceof Leaf) out.push(had)
+    else if (had !== undefined) out.push(...had)
+    return out
   }
 
   /** Names bound to `child` here. */
   namesOf(child: number): readonly string[] {
-    const n = this.names.get(child)
-    return n === undefined ? [] : typeof n === 'string' ? [n] : n
+    return this.leavesOf(child).map((l) => l.name)
+  }
+
+  private unlist(leaf: Leaf): void {
+    const had = this.byChild.get(leaf.child)
+    if (had === leaf) this.byChild.delete(leaf.child)
+    else if (had !== undefined && !(had instanceof Leaf)) {
+      had.splice(had.indexOf(leaf), 1)
+      if (had.length === 1) this.byChild.set(leaf.child, had[0]!)
+    }
+  }
+
+  /** The leaf of `name` (undefined when absent), found by its key's path; `child`, when known,
+   *  finds it without hashing the name. */
+  private find(name: string, child?: number): Leaf | undefined {
+    if (child !== undefined) return this.leavesOf(child).find((l) => l.name === name)
+    const key = this.crypto.sha256(utf8(name))
+    let x: Node | Leaf | undefined = this.root
+    for (let d = 0; x instanceof Node; d++) x = x.get(nibble(key, d))
+    return x !== undefined && x.name === name ? x : undefined
   }
 
   insert(name: string, child: number): void {
-    assert(!this.leaves.has(name), `DirTree.insert: ${name} exists`)
-    const leaf = new Leaf(name, this.crypto.sha256(utf8(name)), child)
-    this.leaves.set(name, leaf)
-    const had = this.names.get(child)
-    if (had === undefined) this.names.set(child, name)
-    else if (typeof had === 'string') this.names.set(child, [had, name])
-    else had.push(name)
+    const key = this.crypto.sha256(utf8(name))
+    const leaf = new Leaf(name, key, child)
+    let probe: Node | Leaf | undefined = this.root
+    for (let d = 0; probe instanceof Node; d++) probe = probe.get(leaf.nib(d, this.crypto))
+    assert(probe === undefined || probe.name !== name, `DirTree.insert: ${name} exists`)
+    const home = this.homes?.(child)
+    if (home !== undefined && home.leaf === undefined) home.leaf = leaf
+    else {
+      const had = this.byChild.get(child)
+      if (had === undefined) this.byChild.set(child, leaf)
+      else if (had instanceof Leaf) this.byChild.set(child, [had, leaf])
+      else had.push(leaf)
+    }
     let node = this.root
     for (let d = 0; ; d++) {
       assert(d < KEY_NIBBLES, 'DirTree.insert: two names with one key')
       node.count++
       node.hash = null
       const s: number = leaf.nib(d, this.crypto)
-      const x = node.slots[s]
+      const x = node.get(s)
       if (x === undefined) {
-        node.slots[s] = leaf
+        node.set(s, leaf)
         return
       }
       if (x instanceof Node) {
@@ -127,22 +239,24 @@ export class DirTree {
       // A leaf: both go one level down, into a node of their own.
       const sub = new Node()
       sub.count = 1
-      sub.slots[x.nib(d + 1, this.crypto)] = x
-      node.slots[s] = sub
+      sub.set(x.nib(d + 1, this.crypto), x)
+      node.set(s, sub)
       node = sub
     }
   }
 
-  remove(name: string): void {
-    const leaf = this.leaves.get(name)
+  /** Removes `name` (present); `child`, its child when the caller knows it, saves a hash. */
+  remove(name: string, child?: number): void {
+    const leaf = this.find(name, child)
     assert(leaf !== undefined, `DirTree.remove: ${name} absent`)
-    this.leaves.delete(name)
-    const had = this.names.get(leaf.child)!
-    if (typeof had === 'string') this.names.delete(leaf.child)
-    else {
-      had.splice(had.indexOf(name), 1)
-      if (had.length === 1) this.names.set(leaf.child, had[0]!)
-    }
+    const home = this.homes?.(leaf.child)
+    if (home !== undefined && home.leaf === leaf) {
+      // Another leaf of the child here moves into its home, so that it costs no entry.
+      const had = this.byChild.get(leaf.child)
+      const next = had === undefined ? undefined : had instanceof Leaf ? had : had[had.length - 1]
+      if (next !== undefined) this.unlist(next)
+      home.leaf = next
+    } else this.unlist(leaf)
     const path: Node[] = []
     let node = this.root
     for (let d = 0; ; d++) {
@@ -150,9 +264,9 @@ export class DirTree {
       node.count--
       node.hash = null
       const s: number = leaf.nib(d, this.crypto)
-      const x: Node | Leaf = node.slots[s]!
+      const x: Node | Leaf = node.get(s)!
       if (x === leaf) {
-        node.slots[s] = undefined
+        node.clear(s)
         break
       }
       node = x as Node
@@ -161,20 +275,19 @@ export class DirTree {
     for (let d = path.length - 1; d >= 1; d--) {
       const n = path[d]!
       if (n.count !== 1) break
-      const only = n.slots.find((x) => x !== undefined)!
+      const only = n.kids[0]!
       if (!(only instanceof Leaf)) break // its own node will have been replaced already
-      path[d - 1]!.slots[leaf.nib(d - 1, this.crypto)] = only
+      path[d - 1]!.set(leaf.nib(d - 1, this.crypto), only)
     }
   }
 
   /** The child's node hash changed: every node above its leaves must be re-hashed. */
   markDirty(child: number): void {
-    for (const name of this.namesOf(child)) {
-      const leaf = this.leaves.get(name)!
+    for (const leaf of this.leavesOf(child)) {
       let node: Node | Leaf | undefined = this.root
       for (let d = 0; node instanceof Node; d++) {
         node.hash = null
-        node = node.slots[leaf.nib(d, this.crypto)]
+        node = node.get(leaf.nib(d, this.crypto))
       }
     }
   }
@@ -186,17 +299,18 @@ export class DirTree {
   }
 
   private nodeHash(node: Node, childHash: ChildHash): Uint8Array {
-    if (node.hash !== null) return node.hash
+    if (node.hash !== null) return fromBinary(node.hash)
     const h = this.crypto.sha256(encode(this.entries(node, childHash, -1, null)))
-    node.hash = h
+    node.hash = toBinary(h)
     return h
   }
 
   private entries(node: Node, childHash: ChildHash, open: number, openName: string | null): Value[] {
     const out: Value[] = []
+    let i = 0
     for (let s = 0; s < FANOUT; s++) {
-      const x = node.slots[s]
-      if (x === undefined) continue
+      if (((node.bits >>> s) & 1) === 0) continue
+      const x = node.kids[i++]!
       if (x instanceof Leaf) out.push([s, x.name, s === open && x.name === openName ? null : childHash(x.child)])
       else out.push([s, s === open ? null : this.nodeHash(x, childHash)])
     }
@@ -206,14 +320,14 @@ export class DirTree {
   /** The nodes from the root down to the one holding `name`'s leaf, each as its entries with the
    *  entry on the path open (hash null). */
   prove(name: string, childHash: ChildHash): DirTreeEntry[][] {
-    const leaf = this.leaves.get(name)
+    const leaf = this.find(name)
     assert(leaf !== undefined, `DirTree.prove: ${name} absent`)
     const out: DirTreeEntry[][] = []
     let node: Node = this.root
     for (let d = 0; ; d++) {
       const s: number = leaf.nib(d, this.crypto)
       out.push(this.entries(node, childHash, s, name) as unknown as DirTreeEntry[])
-      const x: Node | Leaf = node.slots[s]!
+      const x: Node | Leaf = node.get(s)!
       if (x === leaf) return out
       node = x as Node
     }
@@ -225,15 +339,16 @@ export class DirTree {
     let seen = 0
     const walk = (n: Node, depth: number, prefix: (key: Uint8Array) => boolean): number => {
       let count = 0
+      if (n.kids.length !== popcount(n.bits)) out.push(`node with ${n.kids.length} kids and ${popcount(n.bits)} slots`)
       for (let s = 0; s < FANOUT; s++) {
-        const x = n.slots[s]
+        const x = n.get(s)
         if (x === undefined) continue
         if (x instanceof Leaf) {
           seen++
           count++
           const key = this.crypto.sha256(utf8(x.name))
           if (!prefix(key) || nibble(key, depth) !== s || x.nib(depth, this.crypto) !== s) out.push(`leaf ${x.name} in the wrong slot`)
-          if (this.leaves.get(x.name) !== x) out.push(`leaf ${x.name} not indexed`)
+          if (this.find(x.name) !== x || this.find(x.name, x.child) !== x) out.push(`leaf ${x.name} not indexed`)
         } else {
           const c = walk(x, depth + 1, (k) => prefix(k) && nibble(k, depth) === s)
           if (c < 2) out.push(`node with ${c} names below the root`)
@@ -244,7 +359,20 @@ export class DirTree {
       return count
     }
     walk(this.root, 0, () => true)
-    if (seen !== this.leaves.size) out.push(`${seen} leaves in the tree, ${this.leaves.size} indexed`)
+    let indexed = 0
+    for (const [c, x] of this.byChild) indexed += (x instanceof Leaf ? 1 : x.length) + (this.homeLeaf(c) !== undefined ? 1 : 0)
+    const counted = new Set(this.byChild.keys())
+    const visit = (n: Node): void => {
+      for (const x of n.kids) {
+        if (x instanceof Node) visit(x)
+        else if (!counted.has(x.child)) {
+          counted.add(x.child)
+          if (this.homeLeaf(x.child) !== undefined) indexed++
+        }
+      }
+    }
+    visit(this.root)
+    if (seen !== indexed) out.push(`${seen} leaves in the tree, ${indexed} indexed`)
     return out
   }
 }

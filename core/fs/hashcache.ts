@@ -4,6 +4,12 @@
 // array, its ArrayBuffer and its backing store), the largest single part of a live file's memory.
 // Here each hash is kept as a 32-character one-byte string (48 bytes) and turned back into bytes
 // when read; reads happen only when a directory node above it is re-hashed, at most 16 per node.
+// The string sits in the inode's record (InodeRec.hash), not in a Map of its own: an entry of a
+// Map keyed by a 48-bit ino cost ~60 bytes more per live inode (the entry and the key's number).
+// Only live inodes are cached (the Merkle walk hashes the current state's inodes); a record
+// leaving FsState.inodes takes its hash with it.
+import { assert } from '../types.ts'
+import type { InodeRec } from './types.ts'
 
 /** What the Merkle walk needs of a hash cache: this class, or a plain Map for snapshots. */
 export interface HashCacheLike {
@@ -13,18 +19,22 @@ export interface HashCacheLike {
 }
 
 export class HashCache implements HashCacheLike {
-  private readonly map = new Map<number, string>()
+  /** FsState.inodes: the records whose `hash` field this cache reads and writes. */
+  constructor(private readonly inodes: ReadonlyMap<number, InodeRec>) {}
 
+  /** Number of cached hashes (O(live inodes): for tests). */
   get size(): number {
-    return this.map.size
+    let n = 0
+    for (const rec of this.inodes.values()) if (rec.hash !== undefined) n++
+    return n
   }
 
   has(ino: number): boolean {
-    return this.map.has(ino)
+    return this.inodes.get(ino)?.hash !== undefined
   }
 
   get(ino: number): Uint8Array | undefined {
-    const s = this.map.get(ino)
+    const s = this.inodes.get(ino)?.hash
     if (s === undefined) return undefined
     const out = new Uint8Array(s.length)
     for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i)
@@ -32,15 +42,20 @@ export class HashCache implements HashCacheLike {
   }
 
   set(ino: number, hash: Uint8Array): this {
-    this.map.set(ino, String.fromCharCode.apply(null, hash as unknown as number[]))
+    const rec = this.inodes.get(ino)
+    assert(rec !== undefined, `HashCache.set: inode ${ino} is not live`)
+    rec.hash = String.fromCharCode.apply(null, hash as unknown as number[])
     return this
   }
 
   delete(ino: number): boolean {
-    return this.map.delete(ino)
+    const rec = this.inodes.get(ino)
+    if (rec?.hash === undefined) return false
+    rec.hash = undefined
+    return true
   }
 
   clear(): void {
-    this.map.clear()
+    for (const rec of this.inodes.values()) rec.hash = undefined
   }
 }

@@ -85,7 +85,7 @@ function liveDirTree(fs: FsState, ino: number): DirTree {
   if (tree === undefined) {
     const entries = fs.inodes.get(ino)?.entries
     assert(entries !== null && entries !== undefined, `liveDirTree: ${ino} is not a directory`)
-    tree = DirTree.of(fs.crypto, entries)
+    tree = DirTree.of(fs.crypto, entries, (child) => fs.inodes.get(child))
     fs.dirTrees.set(ino, tree)
   }
   return tree

@@ -20,7 +20,7 @@ import {
 import type {
   ApplyCtx, Cred, Errno, FsResult, FsTime, InodeRec, InodeVersion, LogLine, NodeKind,
 } from './types.ts'
-import { Parents } from './types.ts'
+import { EMPTY_XATTRS, InodeRecord } from './types.ts'
 import {
   configure, encodeRetention, encodeVolumeRetention, hold, isProtected, recordForNewFile, retain, retentionOf, timeCmp,
   RETENTION_XATTR, VOLUME_RETENTION_XATTR, type Retention, type Tree,
@@ -53,7 +53,6 @@ export interface FsState {
   readonly dirty: Set<number>
 }
 
-const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
 const ZERO_TIME: FsTime = { sec: 0, nsec: 0 }
 
 export interface RootOptions {
@@ -85,7 +84,7 @@ function versionWith(v: InodeVersion, patch: Partial<InodeVersion>, epoch: Epoch
 /** A new inode's record; its first version goes to the past as well (callers: `past.putVersion`). */
 export function newInodeRec(ino: number, first: InodeVersion): InodeRec {
   const dir = first.kind === 'dir'
-  return { ino, cur: first, parents: new Parents(), entries: dir ? new Map() : null }
+  return new InodeRecord(ino, first, dir ? new Map() : null)
 }
 
 /** The default mode of a volume's root: like /tmp, every user may make entries in it, and only
@@ -102,7 +101,7 @@ export function createFs(crypto: Crypto, root: RootOptions = {}, past: FsPast = 
   })
   const inodes = new Map<number, InodeRec>([[ROOT_INO, newInodeRec(ROOT_INO, v)]])
   past.putVersion(ROOT_INO, v)
-  return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new HashCache(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
+  return { crypto, epoch: 0, baseEpoch: 0, inodes, past, hashCache: new HashCache(inodes), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
 }
 
 export function currentVersion(fs: FsState, ino: number): InodeVersion | undefined {
@@ -232,7 +231,7 @@ class Tx {
     // Invalidate before the parent link goes away, so the old ancestors are reached.
     invalidate(this.fs, ino)
     d.entries.delete(name)
-    this.fs.dirTrees.get(dir)?.remove(name)
+    this.fs.dirTrees.get(dir)?.remove(name, ino)
     this.event(d, name, 0)
     const child = this.rec(ino)
     const n = child.parents.get(dir)
@@ -402,8 +401,8 @@ export function resizeBlocks(old: BlockTree, listed: readonly (readonly [number,
     [index, hash === null ? null : { hash, len: cut !== 0 && index === last ? cut : BLOCK_SIZE }])
   let blocks = old.update(changes).truncate(count)
   if (cut !== 0) {
-    const ref = blocks.get(last)
-    if (ref !== undefined && ref.len > cut) blocks = blocks.update([[last, { hash: ref.hash, len: cut }]])
+    const len = blocks.lenAt(last)
+    if (len !== undefined && len > cut) blocks = blocks.update([[last, { hash: blocks.get(last)!.hash, len: cut }]])
   }
   return blocks
 }

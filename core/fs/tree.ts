@@ -11,7 +11,7 @@ import { newInodeRec, newVersion } from './state.ts'
 import { MemoryFsPast } from './past.ts'
 import { HashCache } from './hashcache.ts'
 import type { BlockRef, FsTime, InodeRec, InodeVersion } from './types.ts'
-import { BLOCK_SIZE, ROOT_INO, kindOfMode } from './types.ts'
+import { BLOCK_SIZE, EMPTY_XATTRS, ROOT_INO, kindOfMode } from './types.ts'
 import { currentView, sortedBlocks } from './view.ts'
 import { nodeHead } from './merkle.ts'
 import { BlockTree, INDEX_LIMIT } from './blocks.ts'
@@ -124,7 +124,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
       mode, uid: int(n.uid, 0, 0xffffffff, `node ${ino} uid`), gid: int(n.gid, 0, 0xffffffff, `node ${ino} gid`),
       size: int(n.size, 0, Number.MAX_SAFE_INTEGER, `node ${ino} size`), nlink: int(n.nlink, 0, Number.MAX_SAFE_INTEGER, `node ${ino} nlink`),
       atime: time(n.atime, `node ${ino} atime`), mtime: time(n.mtime, `node ${ino} mtime`), ctime: time(n.ctime, `node ${ino} ctime`),
-      rdev: int(n.rdev, 0, 0xffffffff, `node ${ino} rdev`), xattrs, blocks, target: n.target,
+      rdev: int(n.rdev, 0, 0xffffffff, `node ${ino} rdev`), xattrs: xattrs.size === 0 ? EMPTY_XATTRS : xattrs, blocks, target: n.target,
     })
     inodes.set(ino, newInodeRec(ino, v))
     past.putVersion(ino, v)
@@ -158,7 +158,7 @@ function parseImage(value: unknown, crypto: Crypto): FsState {
     }
   }
   if (seen.size !== inodes.size) bad(`image: ${inodes.size - seen.size} inode(s) unreachable from the root`)
-  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new HashCache(), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
+  return { crypto, epoch, baseEpoch: epoch, inodes, past, hashCache: new HashCache(inodes), dirTrees: new Map(), dirty: new Set(inodes.keys()) }
 }
 
 /** Builds a state from an image. A bad image is a typed rejection with a reason, never a throw. */

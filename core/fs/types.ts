@@ -98,6 +98,10 @@ export interface InodeVersion {
   readonly deleted: boolean
 }
 
+/** The xattrs of a version without any: one map shared by all of them (never mutated; a change
+ *  makes a new map). */
+export const EMPTY_XATTRS: ReadonlyMap<string, Uint8Array> = new Map()
+
 /** An entry of a directory's name history: from `epoch` on, the name refers to `ino` (0 = absent). */
 export interface EntryEvent {
   readonly epoch: Epoch
@@ -169,6 +173,31 @@ export interface InodeRec {
   readonly parents: Parents
   /** Directories only: current entries, name -> ino. */
   readonly entries: Map<string, number> | null
+  /** Volatile: the inode's cached node hash as a 32-character one-byte string, undefined when
+   *  not cached (read and written only through FsState.hashCache, core/fs/hashcache.ts). */
+  hash: string | undefined
+  /** Volatile: one of the inode's leaves in a live directory tree (core/fs/dirtree.ts LeafHome),
+   *  so that a file of one name costs the tree no Map entry; opaque outside the tree. */
+  leaf: unknown
+}
+
+/** The record of a live inode: its Parents inline (the record is its own `parents`), its
+ *  cached node hash and its directory-tree leaf in fields, instead of a Parents object and an
+ *  entry of a Map of hashes and of the directory tree's Map per inode (issue 11). */
+export class InodeRecord extends Parents implements InodeRec {
+  hash: string | undefined = undefined
+  leaf: unknown = undefined
+  constructor(
+    readonly ino: number,
+    public cur: InodeVersion,
+    readonly entries: Map<string, number> | null,
+  ) {
+    super()
+  }
+
+  get parents(): Parents {
+    return this
+  }
 }
 
 export type Errno =
