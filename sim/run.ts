@@ -21,7 +21,7 @@ import { Cluster, type TraceEvent } from './cluster.ts'
 import { InvariantChecker } from './invariants.ts'
 import { Prng } from './prng.ts'
 import { insecureTestCrypto } from './test-crypto.ts'
-import { nextCall, newMemberDir, type MemberDir } from './workload.ts'
+import { conflictingCall, nextCall, newMemberDir, SHARED_DIR, type MemberDir } from './workload.ts'
 import { strategyHook, mustBeRemoved } from './byzantine.ts'
 import {
   BYZ_STRATEGIES,
@@ -195,6 +195,8 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const admPrng = config.admission !== undefined ? prng.fork() : undefined
   // Forked only for retention runs, for the same reason.
   const retPrng = config.retention === true ? prng.fork() : undefined
+  // Forked only for totb runs: their workload adds calls that conflict (conflictingCall).
+  const conflictPrng = config.order === 'totb' ? prng.fork() : undefined
   const closed = config.admission === 'closed'
   /** A member's invite (the host's part: 16 random bytes and an expiry). */
   const inviteOf = (issuer: string, volume: VolumeName, invitee: Pid | null, expiresS = FAR_EXPIRY_S): Uint8Array | undefined => {
@@ -268,6 +270,8 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   network.faultsOn = true
   network.phaseStart = t0
   const dirs = new Map<string, MemberDir>()
+  /** Volumes whose shared directory of conflicting calls (totb runs) was made. */
+  const shared = new Set<VolumeName>()
   const authored = new Set<string>() // `${pid}/${volume}` of Byzantine authors that got an op through
   type Timed = { at: number; run: () => void }
   const schedule: Timed[] = []
@@ -386,7 +390,12 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
         }
         const t = cluster.now
         const ret = retPrng === undefined ? undefined : { prng: retPrng, governor: i === v.founder }
-        const call = nextCall(workPrng, dir, { sec: 1_700_000_000 + Math.floor(t / 1000), nsec: (t % 1000) * 1_000_000 }, ret)
+        const time = { sec: 1_700_000_000 + Math.floor(t / 1000), nsec: (t % 1000) * 1_000_000 }
+        if (conflictPrng !== undefined && !shared.has(v.name)) {
+          shared.add(v.name)
+          cluster.request(ids[i]!, { type: 'fs', volume: v.name, call: { type: 'mkdir', path: SHARED_DIR, mode: 0o777, cred: { uid: 0, gid: 0 }, time: { sec: 1, nsec: 0 } } })
+        }
+        const call = conflictPrng !== undefined && conflictPrng.chance(0.4) ? conflictingCall(conflictPrng, time) : nextCall(workPrng, dir, time, ret)
         // A twin's two processes both work: the same key writes different histories.
         const twin = byzantineOf.get(node.pid) === 'twin' && workPrng.chance(0.5) ? `${ids[i]!}#twin` : ids[i]!
         // A twin has equivocated only once its second process got an op through.

@@ -1,4 +1,4 @@
-// The workload of a simulated run: file system operations from the correct members of every
+// The workload of a simulated run (totb runs add conflicting calls on shared names: conflictingCall): file system operations from the correct members of every
 // volume, drawn from the run's PRNG. Each member works in its own directory of each volume, so
 // operations of different members never conflict and replicas must converge to equal state roots
 // (spec/paciofs.md VOL-6); inside its directory a member creates, writes (varied sizes), renames,
@@ -135,4 +135,30 @@ export function nextCall(prng: Prng, dir: MemberDir, time: { sec: number; nsec: 
   if (roll < 96) return { type: 'setxattr', path: file, name: prng.pick(['user.k0', 'user.k1', 'user.k2', 'trusted.k']), value: prng.bytes(prng.int(40)), flags: 0, ...base }
   const now = prng.chance(0.5)
   return { type: 'utimens', path: file, atime: now ? 'now' : time, mtime: now ? 'now' : prng.chance(0.5) ? 'omit' : time, ...base }
+}
+
+/** The shared directory of a totb run's conflicting calls (sim/run.ts makes it, mode 0777). */
+export const SHARED_DIR = '/shared'
+const SHARED_NAMES = ['a', 'b', 'c', 'd'].map((n) => `${SHARED_DIR}/${n}`)
+
+/** A call that conflicts with the other members' (totb runs, spec/totb.md TOTB-7): every member
+ *  creates, writes, truncates, renames, links, unlinks and chmods the same four names of one
+ *  shared directory, so that which one wins — and every errno — depends on the order alone. */
+export function conflictingCall(prng: Prng, time: { sec: number; nsec: number }): FsCall {
+  const cred = prng.pick(IDENTITIES)
+  const base = { cred, time }
+  const path = prng.pick(SHARED_NAMES)
+  const other = prng.pick(SHARED_NAMES)
+  const roll = prng.int(100)
+  if (roll < 25) return { type: 'create', path, mode: 0o666, ...base }
+  if (roll < 55) {
+    // Partial writes of one block at different offsets: the order decides whose bytes are where.
+    const data = prng.bytes(1 + prng.int(3000))
+    return { type: 'write', path, writes: [{ offset: prng.int(3) * 1500, data }], ...base }
+  }
+  if (roll < 65) return { type: 'truncate', path, size: prng.int(5000), ...base }
+  if (roll < 75) return { type: 'rename', from: path, to: other, ...base }
+  if (roll < 80) return { type: 'link', from: path, to: other, ...base }
+  if (roll < 92) return { type: 'unlink', path, ...base }
+  return { type: 'chmod', path, mode: prng.pick([0o600, 0o644, 0o666]), ...base }
 }
