@@ -30,7 +30,7 @@
 //
 //   npx tsx bench/broadcast-bench.ts [--quick] [--runs N] [--duration S] [--warmup S]
 //       [--drain S] [--writers W] [--op write|create] [--bytes B] [--profile I]   (npm run bench:broadcast)
-//       [--order fotb|totb|both] [--nodes N|N,M,...]
+//       [--order fotb|totb|both] [--nodes N|N,M,...] (--writers takes a list too: W,V,...)
 //       [--checkout DIR] [--results NAME]
 // --checkout DIR runs the nodes from another checkout of the project (DIR/bench/broadcast-node.ts
 // and the runtime and core beside it, with DIR's node_modules), measured by this parent: an A/B
@@ -52,8 +52,10 @@ type Order = 'fotb' | 'totb'
 interface Config {
   readonly order: Order
   readonly nodes: number
+  /** Closed-loop writers per node. */
+  readonly writers: number
 }
-const configKey = (c: Config): string => `${c.order}-${c.nodes}`
+const configKey = (c: Config): string => `${c.order}-${c.nodes}-w${c.writers}`
 const VOLUME = 'bcast'
 const GOAL_OPS_PER_S = 10_000
 const GOAL_P99_MS = 100
@@ -78,7 +80,7 @@ interface Options {
   durationS: number
   warmupS: number
   drainS: number
-  writers: number
+  writers: number[]
   /** The configurations, in the order they run within each run (alternating). */
   configs: Config[]
   op: 'write' | 'create'
@@ -110,7 +112,9 @@ function parseArgs(argv: readonly string[]): Options {
   const orders: Order[] = orderArg === 'both' ? ['fotb', 'totb'] : [orderArg]
   const nodeCounts = (argValue(argv, '--nodes') ?? '3').split(',').map(Number)
   if (nodeCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) throw new Error('--nodes takes a count or a list of counts, e.g. 3,4')
-  const configs = nodeCounts.flatMap((nodes) => orders.map((order) => ({ order, nodes })))
+  const writers = (argValue(argv, '--writers') ?? '1').split(',').map(Number)
+  if (writers.some((w) => !Number.isInteger(w) || w < 1)) throw new Error('--writers takes a count or a list of counts, e.g. 1,16')
+  const configs = writers.flatMap((w) => nodeCounts.flatMap((nodes) => orders.map((order) => ({ order, nodes, writers: w }))))
   if (profile !== undefined && !(Number.isInteger(profile) && profile >= 0 && profile < Math.min(...nodeCounts))) throw new Error(`--profile takes a node index 0..${Math.min(...nodeCounts) - 1}`)
   return {
     quick,
@@ -118,7 +122,7 @@ function parseArgs(argv: readonly string[]): Options {
     durationS: num('--duration', quick ? 5 : 20),
     warmupS: num('--warmup', quick ? 2 : 3),
     drainS: num('--drain', quick ? 10 : 15),
-    writers: Math.round(num('--writers', 1)),
+    writers,
     configs,
     op,
     bytes: Math.round(num('--bytes', 256)),
@@ -275,7 +279,7 @@ async function oneRun(opts: Options, cfg: Config, run: number, profileDir: strin
     const startAt = wall() + 300
     const windowStart = startAt + opts.warmupS * 1000
     const endAt = windowStart + opts.durationS * 1000
-    for (const c of children) c.send({ type: 'start', startAt, endAt, writers: opts.writers, op: opts.op, payloadBytes: opts.bytes })
+    for (const c of children) c.send({ type: 'start', startAt, endAt, writers: cfg.writers, op: opts.op, payloadBytes: opts.bytes })
     while (wall() < endAt) {
       const failed = children.find((c) => c.error !== undefined)
       if (failed) throw new Error(`node ${failed.index} failed: ${failed.error}`)
@@ -583,6 +587,7 @@ async function main(): Promise<void> {
       warmupS: opts.warmupS,
       drainS: opts.drainS,
       writersPerNode: opts.writers,
+      ...(single ? { writers: opts.configs[0]!.writers } : {}),
       op: opts.op === 'write' ? `write of ${opts.bytes} bytes at offset 0 of the writer's own file` : 'create of a new file',
       goals: {
         fotb: { delivered_ops_per_s_each_node: GOAL_OPS_PER_S, latency_p99_ms: GOAL_P99_MS },
@@ -598,7 +603,7 @@ async function main(): Promise<void> {
     seconds,
     // The first configuration's figures, where `npm run bench`'s summary reads them.
     results: summaries.get(first),
-    byConfig: Object.fromEntries(opts.configs.map((c) => [configKey(c), { order: c.order, nodes: c.nodes, results: summaries.get(configKey(c)), perRun: data.get(configKey(c))!.perRun }])),
+    byConfig: Object.fromEntries(opts.configs.map((c) => [configKey(c), { order: c.order, nodes: c.nodes, writers: c.writers, results: summaries.get(configKey(c)), perRun: data.get(configKey(c))!.perRun }])),
     ...(profile ? { profile: { node: opts.profile, ...profile } } : {}),
   })
   progress(`wrote ${path} (${seconds.toFixed(1)} s)`)
@@ -613,7 +618,7 @@ async function main(): Promise<void> {
   }
   console.log(`## Broadcast end to end: fotb and totb on loopback, one process per node (${opts.quick ? 'quick' : 'full'}, ${opts.runs} run${opts.runs > 1 ? 's' : ''} of each configuration)\n`)
   console.log(`${m.model} x${m.cpus}, node ${m.node}, ${m.platform}, load ${m.loadavg.join(' ')}; ${seconds.toFixed(1)} s in all`)
-  console.log(`${opts.writers} closed-loop writer(s) per node, ${opts.op === 'write' ? `${opts.bytes}-byte writes` : 'creates'}, ${opts.warmupS} s warm-up, ${opts.durationS} s measured, ${opts.drainS} s drain; median (min–max) of runs\n`)
+  console.log(`closed-loop writers per node as in the table, ${opts.op === 'write' ? `${opts.bytes}-byte writes` : 'creates'}, ${opts.warmupS} s warm-up, ${opts.durationS} s measured, ${opts.drainS} s drain; median (min–max) of runs\n`)
   const rows: (string | number)[][] = [['order', 'nodes', 'writers/node', 'applied ops/s, slowest node', 'submit -> applied elsewhere p50 ms', 'p99 ms', 'submit -> own reply p50 / p99 ms', 'author logged -> applied elsewhere p99 ms', 'cpu s/node', 'goal (ops/s, p99)']]
   for (const c of opts.configs) {
     const k = configKey(c)
@@ -621,7 +626,7 @@ async function main(): Promise<void> {
     const goal = c.order === 'totb'
       ? `>= ${fmt(GOAL_TOTB_OPS_PER_S)}, <= ${GOAL_TOTB_P99_MS} ms: ${s.delivered_ops_per_s_min_node!.median >= GOAL_TOTB_OPS_PER_S && s.latency_submit_p99_ms!.median <= GOAL_TOTB_P99_MS ? 'met' : 'missed'}`
       : `>= ${fmt(GOAL_OPS_PER_S)}, <= ${GOAL_P99_MS} ms: ${s.delivered_ops_per_s_min_node!.median >= GOAL_OPS_PER_S && s.latency_submit_p99_ms!.median <= GOAL_P99_MS ? 'met' : 'missed'}`
-    rows.push([c.order, c.nodes, opts.writers, cell(k, 'delivered_ops_per_s_min_node'), cell(k, 'latency_submit_p50_ms'), cell(k, 'latency_submit_p99_ms'), `${cell(k, 'reply_latency_p50_ms')} / ${cell(k, 'reply_latency_p99_ms')}`, cell(k, 'latency_p99_ms'), cell(k, 'cpu_s_per_node_mean'), goal])
+    rows.push([c.order, c.nodes, c.writers, cell(k, 'delivered_ops_per_s_min_node'), cell(k, 'latency_submit_p50_ms'), cell(k, 'latency_submit_p99_ms'), `${cell(k, 'reply_latency_p50_ms')} / ${cell(k, 'reply_latency_p99_ms')}`, cell(k, 'latency_p99_ms'), cell(k, 'cpu_s_per_node_mean'), goal])
   }
   for (const p of PROTOTYPE) rows.push([`${p.system}`, '', '', p.msgPerS, '', '', '', p.latency, '', 'reference'])
   console.log(markdownTable(rows, [false, true, true, true, true, true, true, true, true, false]))
