@@ -377,9 +377,12 @@ export class InvariantChecker {
         const [p, vol, author] = key.split('/')
         if (p === node.pid && vol === name && !v.fotb.delivered.has(author as Pid)) this.lastDelivered.delete(key)
       }
+      // A totb volume applies its own ops in the order: the ones whose log records went with the
+      // tail are applied and logged again, also below the restored chain's head.
+      const again = v.order !== undefined ? Math.min(seq, v.log.lastDone(node.pid)) : seq
       for (const k of [...this.loggedOwn]) {
         const [p, vol, s] = k.split('/')
-        if (p === node.pid && vol === name && Number(s) > seq) this.loggedOwn.delete(k)
+        if (p === node.pid && vol === name && Number(s) > again) this.loggedOwn.delete(k)
       }
       for (const a of this.acked) if (a.nodeId === node.id && a.volume === name && a.seq > seq) a.atRisk = true
     }
