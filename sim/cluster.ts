@@ -331,9 +331,11 @@ export class Cluster {
       // a member of cannot be repaired from its peers; it stops for good (fail-stop, VOL-12).
       const why = batch === 'torn' ? 'a short write that is not the last one' : 'checksum, length or encoding does not match'
       const lost = [...n.genesisAt].filter(([, at]) => at >= i).map(([v]) => v).sort()
-      if (lost.length > 0) {
-        problems.push({ volume: lost[0]!, record: `disk batch ${i}`, problem: `${why}; the batch holds or precedes the genesis of ${lost.join(', ')} (batch ${n.genesisAt.get(lost[0]!)}), so the node cannot be repaired by cutting its disk there` })
-        break
+      if (lost.length > 0 || problems.length > 0) {
+        // The node stops for good: every other batch is read on, as before, so that its port
+        // still holds what its (kept) state refers to, and every damaged batch is named.
+        problems.push(lost.length > 0 ? { volume: lost[0]!, record: `disk batch ${i}`, problem: `${why}; the batch holds or precedes the genesis of ${lost.join(', ')} (batch ${n.genesisAt.get(lost[0]!)}), so the node cannot be repaired by cutting its disk there` } : { volume: '?', record: `disk batch ${i}`, problem: why })
+        continue
       }
       // What the batches after the damaged one hold that checks itself survives the cut: plain
       // operations (checked against their obf), chunks (their hash) and the own sealed entries
