@@ -133,4 +133,10 @@ describe('issue 16 seeds', () => {
     expect(r.notes).toEqual([])
     for (const v of r.views) expect(v.members).toContain(r.nodes[1]!.pid)
   })
+  it('[VOL-6] [FOTB-9] seed 5075, 7 nodes, 2 Byzantine: own entries handed back after a damaged batch are applied before any new own call', () => {
+    // Before: n2's new calls (#20..#22) were applied at once while its handed-back #10..#19 still
+    // waited for delivery, so n2 applied its own ops out of seq order (VOL-6: its vol0 root differed).
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 5075, nodes: 7, byzantine: 2 })
+    expect(r.violations).toEqual([])
+  })
 })
