@@ -14,7 +14,7 @@ import { applyOp, createFs } from '../fs/state.ts'
 import { opToValue, type FsOp } from '../fs/ops.ts'
 import { planWrite } from '../fs/content.ts'
 import type { ChunkReader } from '../fs/types.ts'
-import { assert, type ChunkHash, type EntryHash, type ObfHash, type Pid } from '../types.ts'
+import { assert, type ChunkHash, type EntryHash, type ObfHash, type Pid, type Seq } from '../types.ts'
 import { checkPlain, encodePayload, inoFor, logRecordValue, obfuscate, saltFor } from './records.ts'
 import { computeStatus, isMember } from './membership.ts'
 import { bump, type CallResult, type Ctx, type FsCall, type Genesis, type LogRecord, type Pending, type PlainOp, type SkipRecord, type VolumeState, type VolumeUp } from './types.ts'
@@ -124,11 +124,18 @@ export function chunksOf(state: VolumeState, ctx: Ctx, op: FsOp): [ChunkHash, Ui
   return chunks
 }
 
-/** A local state-changing call: apply once, keep the plain op off-ledger, broadcast its hash. */
-export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
-  if (!isMember(state, state.me)) return { ok: false, errno: 'EROFS', detail: 'this node is not a member of the volume' }
+/** What a local call becomes before anything is stored (both orders, `call` and ordered.ts
+ *  `callOrdered`): the refusals of a node that may not append, the inode numbers of new nodes
+ *  (from the ledger position the op's entry will take), a write's block map planned against the
+ *  applied state. */
+export type PlannedCall =
+  | { readonly ok: false; readonly result: CallResult }
+  | { readonly ok: true; readonly seq: Seq; readonly op: FsOp; readonly opBytes: Uint8Array; readonly newChunks: Map<ChunkHash, Uint8Array> | undefined }
+
+export function planCall(state: VolumeState, ctx: Ctx, c: FsCall): PlannedCall {
+  if (!isMember(state, state.me)) return { ok: false, result: { ok: false, errno: 'EROFS', detail: 'this node is not a member of the volume' } }
   // FOTB-8: after a lost tail the own chain resumes only once its head is learnt from the members.
-  if (!fotb.mayAppendOwn(state.fotb)) return { ok: false, errno: 'EROFS', detail: 'this node lost the tail of its store and is learning its own chain head from the members; read-only until then' }
+  if (!fotb.mayAppendOwn(state.fotb)) return { ok: false, result: { ok: false, errno: 'EROFS', detail: 'this node lost the tail of its store and is learning its own chain head from the members; read-only until then' } }
   const seq = state.fotb.own.seq + 1 // the ledger position this op's entry will take
   let op: FsOp
   let newChunks: Map<ChunkHash, Uint8Array> | undefined
@@ -141,7 +148,7 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
       break
     case 'write': {
       const plan = planWrite(state.fs, chunkReader(state, ctx.store), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
-      if (!plan.ok) return { ok: false, errno: plan.errno }
+      if (!plan.ok) return { ok: false, result: { ok: false, errno: plan.errno } }
       op = plan.value.op
       newChunks = plan.value.chunks
       break
@@ -149,7 +156,27 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
     default:
       op = c
   }
-  const opBytes = encode(opToValue(op))
+  return { ok: true, seq, op, opBytes: encode(opToValue(op)), newChunks }
+}
+
+/** Stores a planned call's chunks and plain op, appends its op entry (the salted hash) and
+ *  queues its push; returns the entry's hash and the salted hash. */
+export function publishCall(state: VolumeState, ctx: Ctx, p: Extract<PlannedCall, { ok: true }>): { txid: EntryHash; obf: ObfHash } {
+  if (p.newChunks) for (const [h, bytes] of p.newChunks) storeChunk(state, ctx, h, bytes)
+  const salt = saltFor(ctx.crypto, ctx.saltKey, state.genesis.name, p.seq)
+  const obf = obfuscate(ctx.crypto, salt, p.opBytes)
+  storePlain(state, ctx, obf, { salt, opBytes: p.opBytes, op: p.op })
+  const entry = fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'op', obf }))
+  assert(entry.seq === p.seq, 'op entry takes the predicted seq')
+  state.toPush.push(obf)
+  return { txid: entryHashOf(ctx.crypto, entry), obf }
+}
+
+/** A local state-changing call: apply once, keep the plain op off-ledger, broadcast its hash. */
+export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
+  const planned = planCall(state, ctx, c)
+  if (!planned.ok) return planned.result
+  const { seq, op, opBytes } = planned
   const epoch = state.fs.epoch + 1
   const { result } = applyOp(state.fs, op, { epoch, author: state.me, ...mutationOf(ctx) })
   if (!result.ok) {
@@ -158,15 +185,8 @@ export function call(state: VolumeState, ctx: Ctx, c: FsCall): CallResult {
     appendLog(state, ctx.out, { epoch, author: state.me, seq: null, txid: null, obf: null, kind: op.type, result: result.errno, localOp: opBytes })
     return result
   }
-  if (newChunks) for (const [h, bytes] of newChunks) storeChunk(state, ctx, h, bytes)
-  const salt = saltFor(ctx.crypto, ctx.saltKey, state.genesis.name, seq)
-  const obf = obfuscate(ctx.crypto, salt, opBytes)
-  storePlain(state, ctx, obf, { salt, opBytes, op })
-  const entry = fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'op', obf }))
-  assert(entry.seq === seq, 'op entry takes the predicted seq')
-  const txid = entryHashOf(ctx.crypto, entry)
+  const { txid, obf } = publishCall(state, ctx, planned)
   appendLog(state, ctx.out, { epoch, author: state.me, seq, txid, obf, kind: op.type, result: 'ok' })
-  state.toPush.push(obf)
   return result
 }
 

@@ -11,16 +11,14 @@ import type { RequestId } from '../effects.ts'
 import * as fotb from '../fotb/index.ts'
 import type { FotbUp } from '../fotb/index.ts'
 import * as totb from '../totb/index.ts'
-import { assert, type ChunkHash, type EntryHash, type ObfHash, type Pid, type Seq } from '../types.ts'
-import { encode } from '../codec.ts'
+import type { EntryHash, ObfHash, Pid, Seq } from '../types.ts'
 import { applyOp } from '../fs/state.ts'
 import type { Storage } from '../storage.ts'
-import { opToValue, type FsOp } from '../fs/ops.ts'
-import { planWrite } from '../fs/content.ts'
-import { decodePayload, encodePayload, fsTimeOf, HAVE_MAX, inoFor, obfuscate, saltFor } from './records.ts'
+import type { FsOp } from '../fs/ops.ts'
+import { decodePayload, encodePayload, fsTimeOf, HAVE_MAX } from './records.ts'
 import { acceptVote, addVote, computeStatus, isMember, membersOf, refreshAudience, vote, voteKick } from './membership.ts'
 import { considerApplicant } from './admission.ts'
-import { appendLog, chunkReader, plainOf, skip, storeChunk, storePlain } from './apply.ts'
+import { appendLog, planCall, plainOf, publishCall, skip } from './apply.ts'
 import { bump, type CallResult, type Ctx, type FsCall, type Genesis, type OrderedOp, type OrderState, type Pending, type VolumeParams, type VolumePayload, type VolumeState, type VolumeUp } from './types.ts'
 
 export const DEFAULT_SKIP_AFTER_MS = 30_000
@@ -420,38 +418,11 @@ function dropFetch(state: VolumeState, op: OrderedOp): void {
  *  reply comes later, as `reply` effect for `req`). */
 export function callOrdered(state: VolumeState, ctx: Ctx, c: FsCall, req: RequestId): CallResult | undefined {
   const o = state.order!
-  if (!isMember(state, state.me)) return { ok: false, errno: 'EROFS', detail: 'this node is not a member of the volume' }
-  if (!fotb.mayAppendOwn(state.fotb)) return { ok: false, errno: 'EROFS', detail: 'this node lost the tail of its store and is learning its own chain head from the members; read-only until then' }
-  const seq = state.fotb.own.seq + 1
-  let op: FsOp
-  let newChunks: Map<ChunkHash, Uint8Array> | undefined
-  switch (c.type) {
-    case 'create':
-    case 'mkdir':
-    case 'mknod':
-    case 'symlink':
-      op = { ...c, ino: inoFor(ctx.crypto, state.genesis.name, state.me, seq, 0) } as FsOp
-      break
-    case 'write': {
-      const plan = planWrite(state.fs, chunkReader(state, ctx.store), c.path, c.writes, c.truncateTo, ctx.crypto, { cred: c.cred, time: c.time, ...(c.client !== undefined ? { client: c.client } : {}) })
-      if (!plan.ok) return { ok: false, errno: plan.errno }
-      op = plan.value.op
-      newChunks = plan.value.chunks
-      break
-    }
-    default:
-      op = c
-  }
-  const opBytes = encode(opToValue(op))
-  if (newChunks) for (const [h, bytes] of newChunks) storeChunk(state, ctx, h, bytes)
-  const salt = saltFor(ctx.crypto, ctx.saltKey, state.genesis.name, seq)
-  const obf = obfuscate(ctx.crypto, salt, opBytes)
-  storePlain(state, ctx, obf, { salt, opBytes, op })
-  const entry = fotb.broadcast(state.fotb, ctx.crypto, encodePayload({ type: 'op', obf }))
-  assert(entry.seq === seq, 'op entry takes the predicted seq')
+  const planned = planCall(state, ctx, c)
+  if (!planned.ok) return planned.result
+  publishCall(state, ctx, planned)
   totb.noteOwnEntry(o.totb)
-  o.replies.set(seq, req)
-  state.toPush.push(obf)
+  o.replies.set(planned.seq, req)
   bump(state, 'call:ordered')
   return undefined
 }
