@@ -7,6 +7,7 @@ import { Out } from './effects.ts'
 import * as fotb from './fotb/index.ts'
 import type { NodeConfig, NodeEffect, NodeReply, NodeState } from './node.ts'
 import type { VolumeUp } from './volume/index.ts'
+import type { VolumeName } from './types.ts'
 
 export function recoverNode(_config: NodeConfig, state: NodeState): { state: NodeState; effects: NodeEffect[] } {
   const out = new Out<NodeReply, VolumeUp>()
@@ -14,3 +15,15 @@ export function recoverNode(_config: NodeConfig, state: NodeState): { state: Nod
   return { state, effects: out.effects() }
 }
 
+
+/** Recovery in one volume again, right after it ended, so that the host can hand back own sealed
+ *  entries that it kept from intact batches behind a damaged one (spec/storage.md "A damaged
+ *  batch"): they continue the chain the members taught us, and a BATCH of own entries is taken
+ *  only while recovering (core/fotb/broadcast.ts). Nothing was appended since it ended (the host
+ *  checks), so the recovery that follows ends as the first did. */
+export function recoverVolume(_config: NodeConfig, state: NodeState, volume: VolumeName): { state: NodeState; effects: NodeEffect[] } {
+  const out = new Out<NodeReply, VolumeUp>()
+  const v = state.volumes.get(volume)
+  if (v !== undefined) fotb.startRecovery(v.fotb, out)
+  return { state, effects: out.effects() }
+}

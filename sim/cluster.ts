@@ -25,8 +25,8 @@ import type { VolumeParams, VolumeUp } from '../core/volume/index.ts'
 import { DEFAULT_VOLUME_PARAMS, foldImages } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
-import { MemoryStorage } from '../core/storage.ts'
-import { recoverNode } from '../core/recover.ts'
+import { MemoryStorage, parseEntryRecord, parseSealRecord } from '../core/storage.ts'
+import { recoverNode, recoverVolume } from '../core/recover.ts'
 import { chunkHash } from '../core/fs/content.ts'
 
 /** Inputs a node with a held batch keeps waiting (beyond: dropped, like a full input queue). */
@@ -45,6 +45,16 @@ export interface SimNode {
   /** The tail witness (runtime/tail-witness.ts, RT-9): how many batches were durable. A restart
    *  on a disk with fewer finds its tail lost and recovers its own chain from the members. */
   witness: number
+  /** The host's genesis index (as the runtime's v: keys, spec/runtime.md "Record store"): for each volume,
+   *  the disk batch that holds its first genesis record. Written with that batch, so it lasts as
+   *  long as the batch does; it tells a restart whether a truncation at a damaged batch would
+   *  drop a volume the node holds (then it cannot be repaired). */
+  readonly genesisAt: Map<VolumeName, number>
+  /** What a cut at a damaged batch kept of the intact batches behind it (spec/storage.md "A
+   *  damaged batch"): their plain operations and chunks (`port`, absorbed again at every restart,
+   *  as the runtime's p: and c: keys stay), and per volume the own sealed entries and seals not yet
+   *  handed back to the recovering node (`own`). Disk state: survives a crash. */
+  readonly salvage: { port: Value[]; own: Map<VolumeName, { entries: Map<number, Uint8Array>; seals: { seq: number; bytes: Uint8Array }[] }> }
   /** The storage port over the disk's chunk, plain, entry, cut and past records (spec/storage.md):
    *  what `config.storage` reads. */
   readonly chunks: MemoryStorage
@@ -167,6 +177,8 @@ export class Cluster {
       state,
       disk: [],
       witness: 0,
+      genesisAt: new Map(),
+      salvage: { port: [], own: new Map() },
       chunks,
       up: true,
       halted: false,
@@ -285,11 +297,15 @@ export class Cluster {
     const lost = Math.min(count, n.disk.length)
     if (lost === 0) return
     n.disk.splice(n.disk.length - lost, lost)
+    // The genesis index went with the batches (the runtime writes a v: key in its batch's level batch).
+    for (const [v, at] of n.genesisAt) if (at >= n.disk.length) n.genesisAt.delete(v)
     this.record({ at: this.now, t: 'fault', node: id, what: `the newest ${lost} durable batch(es) lost` })
   }
 
-  /** Restart from disk: every record is checked and decoded, as the runtime does. A node whose
-   *  disk fails a check stops for good (fail-stop) and says why; it never runs on bad data. */
+  /** Restart from disk: every record is checked and decoded, as the runtime does. A damaged batch
+   *  cuts the disk there (it and the batches after it are treated as lost, a lost tail the node
+   *  recovers from); a node whose disk fails any other check stops for good (fail-stop) and says
+   *  why; it never runs on bad data. */
   restart(id: NodeId): void {
     const n = this.node(id)
     if (n.up || n.halted) return
@@ -310,16 +326,44 @@ export class Cluster {
       if (Array.isArray(batch)) {
         records.push(...batch)
         batches.push(batch)
-      } else if (batch === 'torn' && i === n.disk.length - 1) {
+        continue
+      }
+      if (batch === 'torn' && i === n.disk.length - 1) {
         // A torn last batch: the crash hit its write, so none of its effects left the node.
         n.disk.pop()
         this.record({ at: this.now, t: 'fault', node: id, what: 'restart discards a torn last batch' })
-      } else {
-        problems.push({ volume: '?', record: `disk batch ${i}`, problem: batch === 'torn' ? 'a short write that is not the last one' : 'checksum, length or encoding does not match' })
+        break
       }
+      // A damaged batch (bit rot) is treated as not persisted (spec/README.md, fault model), and
+      // with it every batch after it, which may build on it: the disk is cut at the first damaged
+      // batch, as if its tail had been lost, and the restart below recovers the own chains from
+      // the members (spec/storage.md "A damaged batch"). Unless the cut would drop a volume's
+      // genesis (the genesis index says which batch holds it): a node that forgets a volume it is
+      // a member of cannot be repaired from its peers; it stops for good (fail-stop, VOL-12).
+      const why = batch === 'torn' ? 'a short write that is not the last one' : 'checksum, length or encoding does not match'
+      const lost = [...n.genesisAt].filter(([, at]) => at >= i).map(([v]) => v).sort()
+      if (lost.length > 0 || problems.length > 0) {
+        // The node stops for good: every other batch is read on, as before, so that its port
+        // still holds what its (kept) state refers to, and every damaged batch is named.
+        problems.push(lost.length > 0 ? { volume: lost[0]!, record: `disk batch ${i}`, problem: `${why}; the batch holds or precedes the genesis of ${lost.join(', ')} (batch ${n.genesisAt.get(lost[0]!)}), so the node cannot be repaired by cutting its disk there` } : { volume: '?', record: `disk batch ${i}`, problem: why })
+        continue
+      }
+      // What the batches after the damaged one hold that checks itself survives the cut: plain
+      // operations (checked against their obf), chunks (their hash) and the own sealed entries
+      // (our seal), as the runtime's p:, c: and e:/q: keys do (spec/storage.md "A damaged batch").
+      const salvage: Value[] = []
+      for (const later of n.disk.slice(i + 1)) {
+        const b = readBatch(this.options.crypto, later)
+        if (Array.isArray(b)) salvage.push(...b)
+      }
+      this.keepSalvage(n, salvage)
+      this.record({ at: this.now, t: 'fault', node: id, what: `restart cuts the disk at damaged batch ${i} (${why}): ${n.disk.length - i} batch(es) treated as lost` })
+      n.disk.length = i
+      break
     }
     // The port holds exactly what the surviving batches persisted.
     n.chunks.clear()
+    n.chunks.absorb(n.salvage.port)
     n.chunks.absorb(records)
     // As the runtime does (spec/checkpoint.md "Restart from the tail"): the genesis records and
     // the batches from each volume's newest checkpoint on; every record only if a volume needs it.
@@ -349,7 +393,79 @@ export class Cluster {
       n.state = rec.state
       this.perform(n, rec.effects)
     }
+    this.trySalvage(n)
     this.input(n, { type: 'tick', now: this.now })
+  }
+
+  /** After a cut at a damaged batch (restart): the self-checking records of the intact batches
+   *  behind it are not thrown away. Plain operations and chunks go back to the port (a regained
+   *  own op is then applied from there, core/volume/fetch.ts advanceQueue); the own sealed
+   *  entries and seals are kept for `trySalvage`. */
+  private keepSalvage(n: SimNode, records: readonly Value[]): void {
+    n.salvage.port.push(...records.filter((r) => Array.isArray(r) && (r[0] === 'plain' || r[0] === 'chunk')))
+    n.salvage.own.clear()
+    for (const r of records) {
+      const e = parseEntryRecord(r)
+      const sl = e === undefined ? parseSealRecord(r) : undefined
+      const volume = e?.volume ?? sl?.volume
+      if (volume === undefined || (e?.entry.author ?? sl?.seal.author) !== n.pid) continue
+      let own = n.salvage.own.get(volume)
+      if (own === undefined) n.salvage.own.set(volume, (own = { entries: new Map(), seals: [] }))
+      if (e !== undefined) own.entries.set(e.entry.seq, (r as Value[])[2] as Uint8Array)
+      else own.seals.push({ seq: sl!.seal.seq, bytes: (r as Value[])[2] as Uint8Array })
+    }
+    for (const own of n.salvage.own.values()) own.seals.sort((x, y) => x.seq - y.seq)
+  }
+
+  private salvaging = false
+
+  /** Hands kept own entries back to the node once its chain reaches them (spec/storage.md "A
+   *  damaged batch"): as a BATCH of its own entries, as a member would send them back while it
+   *  recovers (spec/fotb.md "Recovering the own chain", step 3), validated against the chain it
+   *  holds, so only a run that continues it up to one of its seals is taken. The gap below them
+   *  (what the damaged batch held) comes from the members; when recovery ended at the gap with
+   *  nothing appended since, it is started again for the run (core/recover.ts recoverVolume).
+   *  Once the node has appended past the gap the kept entries are void: they are dropped (their
+   *  seqs are sealed anew, as after any lost tail; FOTB-8, FOTB-9). */
+  private trySalvage(n: SimNode): void {
+    if (n.salvage.own.size === 0 || this.salvaging || !n.up || n.held !== null) return
+    this.salvaging = true
+    try {
+      for (const [name, own] of [...n.salvage.own].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        for (;;) {
+          const f = n.state.volumes.get(name)?.fotb
+          const at = f?.chains.get(n.pid)?.view.seq ?? 0
+          const seal = f === undefined ? undefined : own.seals.find((x) => x.seq > at)
+          if (f === undefined || seal === undefined) {
+            n.salvage.own.delete(name)
+            break
+          }
+          const run: Uint8Array[] = []
+          for (let q = at + 1; q <= seal.seq && own.entries.has(q); q++) run.push(own.entries.get(q)!)
+          const complete = run.length === seal.seq - at && run.length <= n.config.params.fotb.maxBatchEntries
+          if (f.recovering === undefined) {
+            // Recovery ended: the run must start right after the own chain, with nothing appended.
+            if (!complete || f.own.seq !== at) {
+              this.record({ at: this.now, t: 'fault', node: n.id, what: `kept own entries of ${name} above #${at} dropped: the chain went on without them` })
+              n.salvage.own.delete(name)
+              break
+            }
+            const rec = recoverVolume(n.config, n.state, name)
+            n.state = rec.state
+            this.perform(n, rec.effects)
+          } else if (!complete) break // the members may still fill the gap
+          this.record({ at: this.now, t: 'fault', node: n.id, what: `own entries ${name}#${at + 1}..${seal.seq} handed back from the intact batches behind the cut` })
+          this.input(n, { type: 'receive', now: this.now, from: n.pid, bytes: encode(['fotb/batch', name, run, seal.bytes]) })
+          const now = n.state.volumes.get(name)?.fotb.chains.get(n.pid)?.view.seq ?? 0
+          if (now !== seal.seq) {
+            n.salvage.own.delete(name)
+            break
+          }
+        }
+      }
+    } finally {
+      this.salvaging = false
+    }
   }
 
   /** Injects raw bytes as if `fromId` had sent them to `to` (Byzantine replays, forgeries). */
@@ -377,6 +493,7 @@ export class Cluster {
       return
     }
     this.perform(node, effects)
+    if (node.salvage.own.size > 0) this.trySalvage(node)
   }
 
   /** A crash while the step's records were being written. A step's records are one atomic
@@ -402,6 +519,9 @@ export class Cluster {
         case 'persist':
           node.disk.push(writeBatch(this.options.crypto, e.records))
           node.witness = node.disk.length
+          for (const r of e.records) {
+            if (Array.isArray(r) && r[0] === 'genesis' && typeof r[1] === 'string' && !node.genesisAt.has(r[1] as VolumeName)) node.genesisAt.set(r[1] as VolumeName, node.disk.length - 1)
+          }
           node.chunks.absorb(e.records)
           for (const r of e.records) {
             if (Array.isArray(r) && r[0] === 'checkpoint') this.options.observe?.({ at: this.now, type: 'checkpoint', node: node.pid, nodeId: node.id, record: r }, this)

@@ -390,7 +390,8 @@ export class InvariantChecker {
 
   /** FOTB-9 at the end: every own entry a correct process acknowledged is in its chain — unless
    *  it lost its tail and no other correct process ever held the entry (then nothing could
-   *  bring it back; the loss was reported by the tail witness, never silent). */
+   *  bring it back; the loss was reported at its restart — by the tail witness, or as the
+   *  batches cut at a damaged one whose intact copy of the entry was void — never silent). */
   private checkAcked(cluster: Cluster, at: TimeMs): void {
     for (const a of this.acked) {
       const node = cluster.nodes.get(a.nodeId)
@@ -399,7 +400,7 @@ export class InvariantChecker {
       if (view !== undefined && a.seq <= view.seq && view.hashes.get(a.seq - 1) === a.hash) continue
       const heldElsewhere = [...cluster.nodes.values()].some((n) => n.id !== node.id && this.options.correct(n.pid) && n.state.volumes.get(a.volume)?.fotb.chains.get(node.pid)?.view.hashes.get(a.seq - 1) === a.hash)
       if (a.atRisk && !heldElsewhere) {
-        this.notes.push(`${a.volume}: ${short(node.pid)}#${a.seq} was lost with its tail before any member held it (reported by the tail witness)`)
+        this.notes.push(`${a.volume}: ${short(node.pid)}#${a.seq} was lost with its tail before any member held it (reported at its restart: by the tail witness, or as the batches cut at a damaged one)`)
         continue
       }
       this.fail('FOTB-9', `${short(node.pid)} lost its acknowledged own entry ${a.volume}#${a.seq}${heldElsewhere ? ' though a member holds it' : ''}`, at)

@@ -116,3 +116,78 @@ describe('[FOTB-8] [FOTB-9] recovering the own chain after a lost tail', () => {
     expect(checker.violations.map((x) => x.id)).toContain('FOTB-8')
   })
 })
+
+describe('[FOTB-8] [FOTB-9] [VOL-12] a damaged batch: the disk is cut there and the node recovers', () => {
+  // spec/storage.md "A damaged batch": node a's disk gets a flipped bit in a batch that b and c
+  // hold the entries of; behind it are batches with an acknowledged write that only a holds (it
+  // was cut off from b and c). The restart cuts the disk at the damaged batch, learns the entries
+  // the cut dropped from b and c, gets the ones only it held back from the intact batches, and
+  // seals its next entry after them.
+  function damaged(flipAt: 'middle' | 'first') {
+    const checker = new InvariantChecker({ correct: () => true })
+    let isolated: Pid | undefined
+    const network = { route: (from: string, to: string) => (isolated !== undefined && (from === isolated || to === isolated) ? { delays: [], drop: 'partition' as const } : { delays: [5] }) }
+    const cluster = new Cluster({ crypto: nobleCrypto, network, keepTrace: true, observe: (o, c) => checker.observe(o, c) })
+    const [a, b, c] = [1, 2, 3].map((i) => cluster.addNode(key(i))) as [Pid, Pid, Pid]
+    const g = genesisOf(cluster.request(a, { type: 'create-volume', name: V, policy: 'majority' }))
+    for (const p of [b, c]) {
+      cluster.request(p, { type: 'join-volume', genesis: g, contacts: [a] })
+      cluster.runFor(1000)
+    }
+    const write = (path: string, body: string) =>
+      cluster.request(a, { type: 'fs', volume: V, call: { type: 'create', path, mode: 0o644, cred, time } }).ok &&
+      cluster.request(a, { type: 'fs', volume: V, call: { type: 'write', path, writes: [{ offset: 0, data: text(body) }], cred, time } }).ok
+    expect(write('/kept.txt', 'kept')).toBe(true)
+    cluster.runFor(2000)
+    const damagedAt = flipAt === 'first' ? 0 : cluster.node(a).disk.length
+    expect(write('/held.txt', 'held by the members too')).toBe(true)
+    cluster.runFor(2000)
+    const heldByMembers = cluster.node(b).state.volumes.get(V)!.fotb.chains.get(a)!.view.seq
+    isolated = a
+    expect(write('/only-a.txt', 'acknowledged, only on the disk of a')).toBe(true)
+    cluster.runFor(2000)
+    const sealedSeq = cluster.node(a).state.volumes.get(V)!.fotb.own.seq
+    expect(sealedSeq).toBeGreaterThan(heldByMembers)
+    cluster.crash(a)
+    cluster.flipDiskBit(a, damagedAt, 8 * 20 + 3)
+    cluster.restart(a)
+    isolated = undefined
+    return { cluster, checker, a, b, damagedAt, sealedSeq }
+  }
+
+  it('keeps every acknowledged write: the dropped entries come from the members, the ones only it held from the intact batches', () => {
+    const { cluster, checker, a, b, damagedAt, sealedSeq } = damaged('middle')
+    const faults = cluster.trace.filter((e) => e.t === 'fault' && e.node === a).map((e) => (e as { what: string }).what)
+    expect(faults.some((w) => w.startsWith(`restart cuts the disk at damaged batch ${damagedAt} (checksum, length or encoding does not match): `))).toBe(true)
+    const v = () => cluster.node(a).state.volumes.get(V)!
+    expect(cluster.node(a).halted).toBe(false)
+    expect(v().fotb.recovering).toBeDefined()
+    expect(v().fotb.own.seq).toBeLessThan(sealedSeq)
+    cluster.runFor(10_000)
+    expect(cluster.trace.some((e) => e.t === 'fault' && e.node === a && /^own entries v#\d+\.\.\d+ handed back/.test(e.what))).toBe(true)
+    expect(v().fotb.recovering).toBeUndefined()
+    expect(v().fotb.own.seq).toBe(sealedSeq)
+    expect(content(cluster, a, '/held.txt')).toBe('held by the members too')
+    expect(content(cluster, a, '/only-a.txt')).toBe('acknowledged, only on the disk of a')
+    expect(content(cluster, b, '/only-a.txt')).toBe('acknowledged, only on the disk of a')
+    expect(cluster.request(a, { type: 'fs', volume: V, call: { type: 'mkdir', path: '/after', mode: 0o755, cred, time } }).ok).toBe(true)
+    cluster.runFor(5000)
+    expect(v().fotb.own.seq).toBe(sealedSeq + 1)
+    expect(cluster.node(b).state.volumes.get(V)!.fotb.proofs.size).toBe(0) // no equivocation seen
+    checker.checkQuiesced(cluster, { equalRoots: true })
+    expect(checker.violations).toEqual([])
+    expect(checker.notes).toEqual([])
+  })
+
+  it('refuses to cut where the cut would drop a genesis: the node stops for good and names why', () => {
+    const { cluster, a } = damaged('first')
+    const n = cluster.node(a)
+    expect(n.halted).toBe(true)
+    expect(n.up).toBe(false)
+    // The first problem says why; the rest of the disk is still read (so that the port holds what
+    // the kept state refers to), and restore names what that lacks (the genesis was in batch 0).
+    expect(n.restoreProblems.map((p) => `${p.record}: ${p.problem}`)[0]).toBe(
+      'disk batch 0: checksum, length or encoding does not match; the batch holds or precedes the genesis of v (batch 0), so the node cannot be repaired by cutting its disk there',
+    )
+  })
+})

@@ -1,7 +1,7 @@
 // Issue 16: seeds outside the CI shape (5 nodes, 1 Byzantine) that failed, replayed exactly.
 // Each test failed before its fix (the message says how) and names the invariant it guards.
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_SIM_CONFIG, runSim } from '../sim/run.ts'
+import { DEFAULT_SIM_CONFIG, planFor, runSim } from '../sim/run.ts'
 
 const seven = { ...DEFAULT_SIM_CONFIG, nodes: 7, byzantine: 2, ops: 60 }
 
@@ -34,14 +34,42 @@ describe('issue 16 seeds', () => {
     for (const v of r.views) expect(v.members).not.toContain(r.nodes.find((n) => n.id === v.node)!.pid)
   })
 
-  it('[FOTB-5] [VOL-5] seed 42: a fail-stopped correct node is removed by the others and liveness is checked for the nodes that remain', () => {
-    // Before: 1 Byzantine + 1 fail-stopped > f = 1, and the run checked no liveness at all.
-    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 42, ops: 40 })
+  it('[FOTB-5] [VOL-5] [VOL-12] seed 42, its bit flip moved to the first batch: a correct node that cannot be repaired stops, is removed by the others, and liveness is checked for the nodes that remain', () => {
+    // Before: 1 Byzantine + 1 fail-stopped > f = 1, and the run checked no liveness at all. Seed
+    // 42's own flip (batch 54 of n3) is repaired now (the test below); batch 0 precedes every
+    // genesis record, which a cut there would drop: that node stops for good, naming why.
+    const config = { ...DEFAULT_SIM_CONFIG, seed: 42, ops: 40 }
+    const plan = planFor(config)
+    expect(plan.crashes.some((c) => c.flips.length > 0)).toBe(true)
+    const moved = { ...plan, crashes: plan.crashes.map((c) => ({ ...c, flips: c.flips.map((f) => ({ ...f, record: 0 })) })) }
+    let problems: string[] = []
+    const r = runSim(config, moved, { inspect: (c) => { problems = [...c.nodes.values()].flatMap((n) => n.restoreProblems.map((p) => `${n.id} ${p.record}: ${p.problem}`)) } })
     expect(r.violations).toEqual([])
     expect(r.notes.filter((n) => n.includes('liveness not checked'))).toEqual([])
     const halted = r.nodes.filter((n) => n.byzantine === null && !r.views.some((v) => v.node === n.id))
     expect(halted.length).toBe(1)
     for (const v of r.views) expect(v.members).not.toContain(halted[0]!.pid)
+    expect(problems[0]).toMatch(/^n3 disk batch 0: .*precedes the genesis of vol0, vol1/)
+    expect(problems.every((p) => p.startsWith('n3 '))).toBe(true)
+  })
+
+  it('[FOTB-8] [FOTB-9] seeds 3007 and 42: a node whose disk has a flipped bit is cut at the damaged batch, recovers, keeps its acknowledged entries, and liveness is checked', () => {
+    // Before: the bit flip fail-stopped the node; with 1 Byzantine member that exceeded f in vol0
+    // (3 members left, f = 0) and the run checked no liveness ("beyond the fault model"). Seed
+    // 3007: n2's batch 127 of 240 is damaged; its vol0 entries #17..#22 were acknowledged and no
+    // member held them when it crashed (30 % loss): they come back from the intact batches
+    // behind the cut once the members have taught it #16 (the damaged batch held it).
+    for (const [seed, ops, node] of [[3007, 500, 'n2'], [42, 40, 'n3']] as const) {
+      const r = runSim({ ...DEFAULT_SIM_CONFIG, seed, ops }, undefined, { keepTrace: true })
+      expect(r.violations).toEqual([])
+      expect(r.notes).toEqual([])
+      const faults = r.trace!.filter((e) => e.t === 'fault' && e.node === node).map((e) => (e as { what: string }).what)
+      expect(faults.some((w) => /^restart cuts the disk at damaged batch \d+/.test(w))).toBe(true)
+      expect(faults.some((w) => w.startsWith('own entries vol0#') && w.includes('handed back'))).toBe(true)
+      expect(faults.some((w) => w.startsWith('halted'))).toBe(false)
+      expect(r.views.filter((v) => v.node === node).length).toBe(2)
+      for (const v of r.views) expect(v.members).toContain(r.nodes.find((n) => n.id === node)!.pid)
+    }
   })
   it('[FOTB-5] [VOL-6] seeds 2038 and 2011, 3 volumes, 100 ops: a joiner whose only known member stopped for good still learns the member set', () => {
     // Before signed ready reports (spec/fotb.md): the joiner knew only the founder, which
@@ -49,10 +77,19 @@ describe('issue 16 seeds', () => {
     // that admitted the others, and the members, who needed it for a quorum, stalled (FOTB-5 x4,
     // VOL-6). Seed 2011 stalled the same way once the seal alone counted: the joins needed the
     // founder's ready reports too, which its accept votes now carry.
+    // The founder's bit flip is repaired now (the disk is cut there, spec/storage.md "A damaged
+    // batch"): moved to batch 0, which precedes every genesis, it still stops the founder for
+    // good, as it did when these seeds failed; both runs must hold.
     for (const seed of [2038, 2011]) {
-      const r = runSim({ ...DEFAULT_SIM_CONFIG, seed, ops: 100, volumes: 3 })
-      expect(r.violations).toEqual([])
-      expect(r.notes.filter((n) => n.includes('liveness not checked'))).toEqual([])
+      const config = { ...DEFAULT_SIM_CONFIG, seed, ops: 100, volumes: 3 }
+      const plan = planFor(config)
+      const moved = { ...plan, crashes: plan.crashes.map((c) => ({ ...c, flips: c.flips.map((f) => ({ ...f, record: 0 })) })) }
+      for (const [p, stops] of [[plan, 0], [moved, 1]] as const) {
+        const r = runSim(config, p)
+        expect(r.violations).toEqual([])
+        expect(r.notes.filter((n) => n.includes('liveness not checked'))).toEqual([])
+        expect(r.nodes.filter((n) => n.byzantine === null && !r.views.some((v) => v.node === n.id)).length).toBe(stops)
+      }
     }
   })
 
@@ -95,5 +132,11 @@ describe('issue 16 seeds', () => {
     expect(r.violations).toEqual([])
     expect(r.notes).toEqual([])
     for (const v of r.views) expect(v.members).toContain(r.nodes[1]!.pid)
+  })
+  it('[VOL-6] [FOTB-9] seed 5075, 7 nodes, 2 Byzantine: own entries handed back after a damaged batch are applied before any new own call', () => {
+    // Before: n2's new calls (#20..#22) were applied at once while its handed-back #10..#19 still
+    // waited for delivery, so n2 applied its own ops out of seq order (VOL-6: its vol0 root differed).
+    const r = runSim({ ...DEFAULT_SIM_CONFIG, seed: 5075, nodes: 7, byzantine: 2 })
+    expect(r.violations).toEqual([])
   })
 })

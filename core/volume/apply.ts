@@ -136,6 +136,11 @@ export function planCall(state: VolumeState, ctx: Ctx, c: FsCall): PlannedCall {
   if (!isMember(state, state.me)) return { ok: false, result: { ok: false, errno: 'EROFS', detail: 'this node is not a member of the volume' } }
   // FOTB-8: after a lost tail the own chain resumes only once its head is learnt from the members.
   if (!fotb.mayAppendOwn(state.fotb)) return { ok: false, result: { ok: false, errno: 'EROFS', detail: 'this node lost the tail of its store and is learning its own chain head from the members; read-only until then' } }
+  // FOTB-9: own entries regained after a lost tail (or handed back after a damaged batch) are
+  // applied here at their delivery, like a peer's; a new call applied before them would apply our
+  // ops out of seq order, unlike every other replica (seed 5075, 7 nodes, 2 Byzantine: VOL-6).
+  const regainedTo = state.fotb.regained.reduce((m, r) => Math.max(m, r.to), 0)
+  if ((state.fotb.delivered.get(state.me) ?? 0) < regainedTo || (state.queues.get(state.me)?.length ?? 0) > 0) return { ok: false, result: { ok: false, errno: 'EROFS', detail: 'own entries regained after a lost tail are not applied here yet; read-only until then' } }
   const seq = state.fotb.own.seq + 1 // the ledger position this op's entry will take
   let op: FsOp
   let newChunks: Map<ChunkHash, Uint8Array> | undefined
