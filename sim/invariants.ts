@@ -71,6 +71,9 @@ export class InvariantChecker {
 
   /** (node, volume) -> own chain seq up to which its accept votes were checked (VOL-13, VOL-14). */
   private readonly admissionChecked = new Map<string, Seq>()
+  /** Accept votes already judged: "node/volume/seq/prev/payloadHash" (one entry, whatever seq
+   *  range a lost tail makes the node look at again). */
+  private readonly checkedVotes = new Set<string>()
   /** (node, volume, invite key) -> the applicant the node voted for on that invite (VOL-14). */
   private readonly inviteVotes = new Map<string, Pid>()
 
@@ -86,8 +89,16 @@ export class InvariantChecker {
       const seq = v.fotb.chains.get(node.pid)?.view.seq ?? 0
       let last = Math.min(this.admissionChecked.get(key) ?? 0, seq) // a lost tail appends again
       for (let s = last + 1; s <= seq; s++) {
-        const p = decodePayload(node.chunks.entry(name, node.pid, s)?.payload ?? new Uint8Array())
-        if (p?.type === 'vote-accept') this.checkAcceptVote(node, v, p.target, at)
+        const e = node.chunks.entry(name, node.pid, s)
+        const p = decodePayload(e?.payload ?? new Uint8Array())
+        // A vote the node appended and this checker judged before comes back unchanged after a
+        // damaged batch or a lost tail (handed back by the members, seed 2 closed): it was judged
+        // by what the node had delivered then, not by the repaired node's shorter view now.
+        const id = `${key}/${s}/${e?.prev}/${e?.payloadHash}`
+        if (p?.type === 'vote-accept' && !this.checkedVotes.has(id)) {
+          this.checkedVotes.add(id)
+          this.checkAcceptVote(node, v, p.target, at)
+        }
         last = s
       }
       this.admissionChecked.set(key, last)
