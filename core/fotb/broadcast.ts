@@ -8,7 +8,7 @@ import { append, cloneChainView, newChainView, seal as sealChain, validateBatch,
 import { assert, type EntryHash, type Pid, type Seq, type TimeMs } from '../types.ts'
 import { authorLog, count, hashAt, limitsOf, mayTrack, type AuthorLog, type EntryReader, type FotbParams, type FotbState, type FotbUp, type Report } from './state.ts'
 import { acceptEntry, sealRecord, sendToAudience, type FotbMessage } from './messages.ts'
-import { echo, echoTo, tryDeliver } from './deliver.ts'
+import { echo, echoTo, readyOf, tryDeliver } from './deliver.ts'
 import { onFetch, requestRange } from './fetch.ts'
 import { branchBase, maybeAdopt, noteEquivocation, shareProofs, tryOtherBranch } from './equivocation.ts'
 import { noteEcho, tryFinishRecovery } from './recover.ts'
@@ -81,7 +81,7 @@ export function onMessage(
     // always holds own entries nobody took (seed 20 of --policy any).
     count(state, 'reject:from-removed')
     const last = state.answeredRemoved.get(from)
-    if (isBehind(state, msg.heads) && (last === undefined || now - last >= params.heartbeatMs)) {
+    if (isBehind(state, from, msg.heads, msg.readies) && (last === undefined || now - last >= params.heartbeatMs)) {
       state.answeredRemoved.set(from, now)
       echoTo(state, out, from)
     }
@@ -195,10 +195,18 @@ function onBatch(
 }
 
 /** Whether `heads` (a peer's echo) lack entries of some chain we accepted. */
-function isBehind(state: FotbState, heads: readonly { author: Pid; seq: Seq }[]): boolean {
+/** Whether a removed member's echo shows it lacks entries we hold, or that it is less ready for
+ *  its own chain than we are: in both cases our echo (heads and readies) is what it needs to
+ *  deliver the rest, its own removal among it. The second case is a node that lost the tail of
+ *  its store or a damaged batch and learns its own head from the members (FOTB-8) while they
+ *  voted it out: it holds every entry but hears no echo (totb seed 642). Only its own chain
+ *  counts there: every removed member is behind on some chain for good (it stops delivering), and
+ *  answering all of them would add an echo per heartbeat per removed member forever. */
+function isBehind(state: FotbState, from: Pid, heads: readonly { author: Pid; seq: Seq }[], readies: readonly { author: Pid; seq: Seq }[]): boolean {
   const theirs = new Map(heads.map((h) => [h.author, h.seq]))
   for (const [author, log] of state.chains) if (log.view.seq > (theirs.get(author) ?? 0)) return true
-  return false
+  const ownReady = readies.find((h) => h.author === from)?.seq ?? 0
+  return Math.min(readyOf(state, from), theirs.get(from) ?? 0) > ownReady
 }
 
 /** Most peers outside the audience whose latest echo a node keeps (see onHeads). */
