@@ -194,7 +194,6 @@ function onBatch(
   tryDeliver(state, author, out, port, ups)
 }
 
-/** Whether `heads` (a peer's echo) lack entries of some chain we accepted. */
 /** Whether a removed member's echo shows it lacks entries we hold, or that it is less ready for
  *  its own chain than we are: in both cases our echo (heads and readies) is what it needs to
  *  deliver the rest, its own removal among it. The second case is a node that lost the tail of
