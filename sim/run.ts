@@ -275,6 +275,29 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const authored = new Set<string>() // `${pid}/${volume}` of Byzantine authors that got an op through
   type Timed = { at: number; run: () => void }
   const schedule: Timed[] = []
+  // The fault model must hold at the end of every run, so that liveness is checked in every run
+  // (issue 16): in every volume the Byzantine members stay within f of the member set, i.e. at
+  // least 3b + 1 members. Each correct member lost for good shrinks the member set by one: the
+  // workload's leaver, and a node that halts (a disk flip that a cut cannot repair: one in or
+  // before a volume's genesis batch, spec/storage.md "A damaged batch"), which the operator
+  // removes at the heal. The run may lose `spare` of them; beyond that a flip that would halt a
+  // node is aimed at a batch a cut repairs instead, and the leaver stays.
+  const spare = n - 3 * config.byzantine - 1
+  let leftForGood = 0
+  const lostForGood = (): number => leftForGood + [...cluster.nodes.values()].filter((nd) => nd.halted && !byzantineOf.has(nd.pid)).length
+  const flipWithinModel = (id: string, flips: FaultPlan['crashes'][number]['flips']): void => {
+    const node = cluster.node(id)
+    const len = node.disk.length
+    if (len === 0) return
+    const newestGenesis = Math.max(-1, ...node.genesisAt.values())
+    const halts = flips.some((f) => f.record % len <= newestGenesis)
+    const redirect = halts && lostForGood() >= spare
+    for (const f of flips) {
+      const i = f.record % len
+      if (!redirect || i > newestGenesis) cluster.flipDiskBit(id, i, f.bit)
+      else if (newestGenesis < len - 1) cluster.flipDiskBit(id, newestGenesis + 1 + (f.record % (len - 1 - newestGenesis)), f.bit)
+    }
+  }
   for (const c of plan.crashes) {
     const id = ids[c.node]!
     schedule.push({
@@ -288,7 +311,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
       at: t0 + c.startMs + c.downMs,
       run: () => {
         cluster.crash(id) // a torn crash that found no step to tear crashes here
-        for (const f of c.flips) cluster.flipDiskBit(id, f.record, f.bit)
+        if (c.flips.length > 0) flipWithinModel(id, c.flips)
         if ((c.lostTail ?? 0) > 0) cluster.loseTail(id, c.lostTail)
         cluster.restart(id)
       },
@@ -369,7 +392,14 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   const founders = new Set(volumes.map((_, k) => k % Math.max(1, correctCount)))
   const leaver = correctCount >= 4 ? [...Array(correctCount).keys()].reverse().find((i) => !founders.has(i) && volumes[0]!.members.includes(i)) : undefined
   if (leaver !== undefined) {
-    schedule.push({ at: t0 + 20_000, run: () => void cluster.request(ids[leaver]!, { type: 'leave-volume', volume: volumes[0]!.name }) })
+    schedule.push({
+      at: t0 + 20_000,
+      run: () => {
+        if (lostForGood() >= spare) return // the fault model leaves no room (see `spare`)
+        leftForGood++
+        cluster.request(ids[leaver]!, { type: 'leave-volume', volume: volumes[0]!.name })
+      },
+    })
   }
   const opGap = config.ops > 0 ? FAULT_PHASE_MS / config.ops : FAULT_PHASE_MS
   for (let j = 0; j < config.ops; j++) {
