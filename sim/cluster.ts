@@ -22,7 +22,7 @@ import {
   type NodeState,
 } from '../core/node.ts'
 import type { VolumeParams, VolumeUp } from '../core/volume/index.ts'
-import { DEFAULT_VOLUME_PARAMS, foldImages } from '../core/volume/index.ts'
+import { DEFAULT_VOLUME_PARAMS, foldImages, membersOf } from '../core/volume/index.ts'
 import type { Pid, TimeMs, VolumeName } from '../core/types.ts'
 import { fromHex, toHex } from '../core/bytes.ts'
 import { MemoryStorage, parseEntryRecord, parseSealRecord } from '../core/storage.ts'
@@ -50,6 +50,16 @@ export interface SimNode {
    *  long as the batch does; it tells a restart whether a truncation at a damaged batch would
    *  drop a volume the node holds (then it cannot be repaired). */
   readonly genesisAt: Map<VolumeName, number>
+  /** Beside it, the member index: for each volume, the disk batch written by the step in which
+   *  the node's member set of it last gained a member (or an earlier one). A cut at or below it
+   *  would make the node forget a member that may hold its own entries, and recovery waits only
+   *  for the members it knows (spec/storage.md "A damaged batch"; simulation seed 37: a founder
+   *  cut back to its genesis knew no other member and sealed a second entry #1). A forgotten
+   *  removal only makes recovery wait until the node delivers it again. */
+  readonly membersAt: Map<VolumeName, number>
+  /** The member sets the host last saw the node deliver, to tell a gain (host memory: set again
+   *  from the restored state at every restart). */
+  readonly membersSeen: Map<VolumeName, ReadonlySet<Pid>>
   /** What a cut at a damaged batch kept of the intact batches behind it (spec/storage.md "A
    *  damaged batch"): their plain operations and chunks (`port`, absorbed again at every restart,
    *  as the runtime's p: and c: keys stay), and per volume the own sealed entries and seals not yet
@@ -178,6 +188,8 @@ export class Cluster {
       disk: [],
       witness: 0,
       genesisAt: new Map(),
+      membersAt: new Map(),
+      membersSeen: new Map(),
       salvage: { port: [], own: new Map() },
       chunks,
       up: true,
@@ -299,6 +311,9 @@ export class Cluster {
     n.disk.splice(n.disk.length - lost, lost)
     // The genesis index went with the batches (the runtime writes a v: key in its batch's level batch).
     for (const [v, at] of n.genesisAt) if (at >= n.disk.length) n.genesisAt.delete(v)
+    // The member index's newest key went too; the change before it is in a batch that is left
+    // (or lost as well): the newest batch left is an upper bound, which is all a cut needs.
+    for (const [v, at] of n.membersAt) if (at >= n.disk.length) n.membersAt.set(v, n.disk.length - 1)
     this.record({ at: this.now, t: 'fault', node: id, what: `the newest ${lost} durable batch(es) lost` })
   }
 
@@ -342,10 +357,15 @@ export class Cluster {
       // a member of cannot be repaired from its peers; it stops for good (fail-stop, VOL-12).
       const why = batch === 'torn' ? 'a short write that is not the last one' : 'checksum, length or encoding does not match'
       const lost = [...n.genesisAt].filter(([, at]) => at >= i).map(([v]) => v).sort()
-      if (lost.length > 0 || problems.length > 0) {
+      const forgot = [...n.membersAt].filter(([v, at]) => at >= i && !lost.includes(v)).map(([v]) => v).sort()
+      if (lost.length > 0 || forgot.length > 0 || problems.length > 0) {
         // The node stops for good: every other batch is read on, as before, so that its port
         // still holds what its (kept) state refers to, and every damaged batch is named.
-        problems.push(lost.length > 0 ? { volume: lost[0]!, record: `disk batch ${i}`, problem: `${why}; the batch holds or precedes the genesis of ${lost.join(', ')} (batch ${n.genesisAt.get(lost[0]!)}), so the node cannot be repaired by cutting its disk there` } : { volume: '?', record: `disk batch ${i}`, problem: why })
+        problems.push(
+          lost.length > 0 ? { volume: lost[0]!, record: `disk batch ${i}`, problem: `${why}; the batch holds or precedes the genesis of ${lost.join(', ')} (batch ${n.genesisAt.get(lost[0]!)}), so the node cannot be repaired by cutting its disk there` }
+          : forgot.length > 0 ? { volume: forgot[0]!, record: `disk batch ${i}`, problem: `${why}; the batch holds or precedes the newest gain of a member of ${forgot.join(', ')} (batch ${n.membersAt.get(forgot[0]!)}): cut there, the node would not know every member that may hold its entries, so it cannot be repaired by cutting its disk there` }
+          : { volume: '?', record: `disk batch ${i}`, problem: why },
+        )
         continue
       }
       // What the batches after the damaged one hold that checks itself survives the cut: plain
@@ -380,6 +400,8 @@ export class Cluster {
       return
     }
     n.state = r.state
+    n.membersSeen.clear()
+    for (const [name, v] of n.state.volumes) n.membersSeen.set(name, new Set(membersOf(v)))
     n.up = true
     // The tail witness names batches the disk no longer holds: the runtime refuses to start
     // (HOST_TAIL_LOST) until told to recover; the simulated operator always does.
@@ -514,6 +536,7 @@ export class Cluster {
   }
 
   private perform(node: SimNode, effects: NodeEffect[]): void {
+    let membersChanged: VolumeName[] | undefined // volumes whose member set gained a member
     for (const e of effects) {
       switch (e.type) {
         case 'persist':
@@ -560,6 +583,11 @@ export class Cluster {
           break
         }
         case 'deliver':
+          if (e.up.type === 'members') {
+            const seen = node.membersSeen.get(e.volume)
+            if (e.up.members.some((m) => !seen?.has(m))) (membersChanged ??= []).push(e.volume)
+            node.membersSeen.set(e.volume, new Set(e.up.members))
+          }
           this.record({ at: this.now, t: 'up', node: node.id, volume: e.volume, what: describeUp(e.up) })
           this.options.observe?.({ at: this.now, type: 'up', node: node.pid, nodeId: node.id, volume: e.volume, up: e.up }, this)
           break
@@ -567,6 +595,8 @@ export class Cluster {
           break
       }
     }
+    // Written with the step's batch (or, if the step wrote none, bounded by the batch before).
+    if (membersChanged !== undefined && node.disk.length > 0) for (const v of membersChanged) node.membersAt.set(v, node.disk.length - 1)
   }
 
   private route(from: SimNode, to: Pid, bytes: Uint8Array): void {

@@ -62,6 +62,10 @@ export interface SimConfig {
   readonly retention?: boolean
   /** The volumes' order (spec/totb.md "Volumes in total order"). Absent: fotb, bit for bit. */
   readonly order?: Order
+  /** Test only: every loss of a correct member happens as drawn (the leaver leaves, a flip
+   *  lands where the plan puts it) even beyond the fault model (see `roomToLose`); liveness is
+   *  then checked only where the model still holds at the end. */
+  readonly unbudgeted?: boolean
 }
 
 /** What the applicants of a closed run that should stay out bring (spec/paciofs.md VOL-13,
@@ -276,26 +280,48 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   type Timed = { at: number; run: () => void }
   const schedule: Timed[] = []
   // The fault model must hold at the end of every run, so that liveness is checked in every run
-  // (issue 16): in every volume the Byzantine members stay within f of the member set, i.e. at
-  // least 3b + 1 members. Each correct member lost for good shrinks the member set by one: the
-  // workload's leaver, and a node that halts (a disk flip that a cut cannot repair: one in or
-  // before a volume's genesis batch, spec/storage.md "A damaged batch"), which the operator
-  // removes at the heal. The run may lose `spare` of them; beyond that a flip that would halt a
-  // node is aimed at a batch a cut repairs instead, and the leaver stays.
-  const spare = n - 3 * config.byzantine - 1
-  let leftForGood = 0
-  const lostForGood = (): number => leftForGood + [...cluster.nodes.values()].filter((nd) => nd.halted && !byzantineOf.has(nd.pid)).length
+  // (issue 16). A correct member lost for good — the workload's leaver (vol0), or a node that
+  // halts on a disk flip that a cut cannot repair (one in or before a volume's genesis batch or
+  // the newest gain of a member, sim/cluster.ts `restart`), which the operator removes at the heal
+  // — is allowed only where the model still holds in every volume of it (`roomToLose`): with the
+  // Byzantine and the halted members silent, the others form the quorum that delivers the
+  // removals (for a leave, the leaver itself still runs), and once the lost members are removed
+  // the set keeps 3b + 1 members for its b Byzantine ones. The member set is the smallest view of
+  // a correct running member (a volume whose outsider has not joined yet has one member fewer).
+  // Otherwise the leaver stays, and a flip that would halt the node is aimed at a batch after
+  // the newest such anchor, which the cut repairs.
+  const left = new Set<string>() // `${volume}/${pid}` of members that left
+  const halted = (p: Pid): boolean => !byzantineOf.has(p) && cluster.processesOf(p).every((nd) => nd.halted)
+  /** The smallest member set of `v` among its correct, running members' own views. */
+  const membersNow = (v: VolumeName): Pid[] | undefined =>
+    correctPids
+      .map((p) => cluster.processesOf(p)[0])
+      .filter((nd) => nd !== undefined && nd.up && !nd.halted && nd.state.volumes.has(v) && membersOf(nd.state.volumes.get(v)!).includes(nd.pid))
+      .map((nd) => membersOf(nd!.state.volumes.get(v)!))
+      .reduce<Pid[] | undefined>((a, b) => (a === undefined || b.length < a.length ? b : a), undefined)
+  const roomToLose = (i: number, how: 'halt' | 'leave', names: readonly VolumeName[]): boolean =>
+    config.unbudgeted === true || i >= firstByz || names.every((v) => {
+      const m = membersNow(v)
+      const me = pids[i]!
+      if (m === undefined || !m.includes(me)) return true
+      const silent = m.filter((p) => byzantineOf.has(p) || halted(p) || (how === 'halt' && p === me)).length
+      const lost = m.filter((p) => p === me || halted(p) || left.has(`${v}/${p}`)).length
+      const b = m.filter((p) => byzantineOf.has(p)).length
+      const f = Math.floor((m.length - 1) / 3)
+      const q = config.order === 'totb' ? m.length - f : quorum(m.length)
+      return m.length - silent >= q && m.length - lost >= 3 * b + 1
+    })
   const flipWithinModel = (id: string, flips: FaultPlan['crashes'][number]['flips']): void => {
     const node = cluster.node(id)
     const len = node.disk.length
     if (len === 0) return
-    const newestGenesis = Math.max(-1, ...node.genesisAt.values())
-    const halts = flips.some((f) => f.record % len <= newestGenesis)
-    const redirect = halts && lostForGood() >= spare
+    const newestAnchor = Math.max(-1, ...node.genesisAt.values(), ...node.membersAt.values())
+    const halts = flips.some((f) => f.record % len <= newestAnchor)
+    const redirect = halts && !roomToLose(ids.indexOf(id), 'halt', volumes.map((v) => v.name))
     for (const f of flips) {
       const i = f.record % len
-      if (!redirect || i > newestGenesis) cluster.flipDiskBit(id, i, f.bit)
-      else if (newestGenesis < len - 1) cluster.flipDiskBit(id, newestGenesis + 1 + (f.record % (len - 1 - newestGenesis)), f.bit)
+      if (!redirect || i > newestAnchor) cluster.flipDiskBit(id, i, f.bit)
+      else if (newestAnchor < len - 1) cluster.flipDiskBit(id, newestAnchor + 1 + (f.record % (len - 1 - newestAnchor)), f.bit)
     }
   }
   for (const c of plan.crashes) {
@@ -395,8 +421,8 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     schedule.push({
       at: t0 + 20_000,
       run: () => {
-        if (lostForGood() >= spare) return // the fault model leaves no room (see `spare`)
-        leftForGood++
+        if (!roomToLose(leaver, 'leave', [volumes[0]!.name])) return // the fault model leaves no room (see `roomToLose`)
+        left.add(`${volumes[0]!.name}/${pids[leaver]!}`)
         cluster.request(ids[leaver]!, { type: 'leave-volume', volume: volumes[0]!.name })
       },
     })
