@@ -2,12 +2,13 @@
 // policy any (whose promise is spec/paciofs.md "What each guarantees": safety always, liveness
 // where the member set that is left keeps its Byzantine members within f). See sim-shapes-a.
 import { describe, expect, it } from 'vitest'
-import { failures, runSeeds } from './support/sim-seeds.ts'
+import { failures, livenessUnchecked, runSeeds } from './support/sim-seeds.ts'
 
 describe('simulation swarm, 7 nodes, 2 Byzantine (f = 2), seeds 1..12', () => {
   const swarm = runSeeds(1, 12, { nodes: 7, byzantine: 2 })
-  it('[FOTB-4] [FOTB-5] [VOL-2] [VOL-5] [VOL-6] hold on every seed', () => {
+  it('[FOTB-4] [FOTB-5] [VOL-2] [VOL-5] [VOL-6] hold on every seed, liveness checked on every one', () => {
     expect(failures(swarm.results)).toEqual([])
+    expect(livenessUnchecked(swarm.results)).toEqual([])
   })
 })
 

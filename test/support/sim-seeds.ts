@@ -37,3 +37,10 @@ export function failures(results: readonly SimResult[]): string[] {
     .filter((r) => r.violations.length > 0)
     .map((r) => `seed ${r.seed} (${r.plan.byzantine.join(',')}): ${r.violations.slice(0, 3).map((v) => `${v.id} ${v.message}`).join(' | ')} — replay: npx paciofs sim --seed ${r.seed} --nodes ${r.config.nodes} --byzantine ${r.config.byzantine} --policy ${r.config.policy} --ops ${r.config.ops}`)
 }
+
+/** One line per run that checked no liveness somewhere, with the reason (issue 16: under policy
+ *  majority the simulator keeps every run's faults within the fault model, so there should be
+ *  none). */
+export function livenessUnchecked(results: readonly SimResult[]): string[] {
+  return results.flatMap((r) => r.notes.filter((n) => n.includes('liveness not checked')).map((n) => `seed ${r.seed}: ${n}`))
+}
