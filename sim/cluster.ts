@@ -696,6 +696,9 @@ function readBatch(crypto: Crypto, bytes: Uint8Array): Value[] | 'torn' | 'corru
   }
 }
 
+/** One decoder for every tag peek: creating a TextDecoder per sent message cost more than the peek. */
+const TAG_DECODER = new TextDecoder()
+
 function messageKind(bytes: Uint8Array): string {
   // Cheap peek at the tag (a short text right after the array head) without a full decode.
   const head = bytes[0]
@@ -703,7 +706,7 @@ function messageKind(bytes: Uint8Array): string {
   if (head === undefined || t === undefined || (head & 0xe0) !== 0x80 || (t & 0xe0) !== 0x60) return 'bytes'
   const len = t & 0x1f
   if (len > 23) return 'bytes'
-  return new TextDecoder().decode(bytes.subarray(2, 2 + len))
+  return TAG_DECODER.decode(bytes.subarray(2, 2 + len))
 }
 
 function describeRequest(r: NodeRequest): string {

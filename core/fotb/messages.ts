@@ -4,7 +4,7 @@ import { encode, type Value } from '../codec.ts'
 import { fromHex, toHex } from '../bytes.ts'
 import type { Out } from '../effects.ts'
 import { decodeEntry, decodeProof, decodeSeal, encodeEntry, encodeProof, encodeSeal, type Entry, type EquivocationProof, type Seal } from '../ledger/index.ts'
-import { isPid, type EntryHash, type Pid, type Seq, type VolumeName } from '../types.ts'
+import { pidOfBytes, type EntryHash, type Pid, type Seq, type VolumeName } from '../types.ts'
 import { count, noteWritten, type FotbParams, type FotbState } from './state.ts'
 
 export type FotbMessage =
@@ -41,9 +41,7 @@ export function isSeq(v: Value | undefined): v is number {
 }
 
 export function asPid(v: Value | undefined): Pid | undefined {
-  if (!(v instanceof Uint8Array) || v.length !== 33) return undefined
-  const hex = toHex(v)
-  return isPid(hex) ? hex : undefined
+  return v instanceof Uint8Array ? pidOfBytes(v) : undefined
 }
 
 export function asHash(v: Value | undefined): EntryHash | undefined {
