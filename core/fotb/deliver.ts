@@ -75,13 +75,25 @@ function sealVouches(state: FotbState, view: ChainView, m: Pid): boolean {
  *  it, and counting ourselves would let one node vouch for two branches (FOTB-4). */
 export function supportedSeq(state: FotbState, view: ChainView, selfCounts = true): Seq {
   const supports: Seq[] = []
+  // Called for every reported author of every HEADS: no object per member (our own and a
+  // sealing author's echo are the view's head, read in place).
   for (const m of state.members) {
     if (m === state.me && !selfCounts) continue
-    const rep = m === state.me || sealVouches(state, view, m) ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(view.author)
-    if (!rep || rep.seq === 0) continue
+    let seq: Seq
+    let head: EntryHash
+    if (m === state.me || sealVouches(state, view, m)) {
+      seq = view.seq
+      head = view.head
+    } else {
+      const rep = state.reports.get(m)?.get(view.author)
+      if (rep === undefined) continue
+      seq = rep.seq
+      head = rep.head
+    }
+    if (seq === 0) continue
     // A report beyond our chain supports only as far as we can check; a correct member's
     // chain is linear, so its report at rep.seq also vouches for every seq below it.
-    if (rep.seq <= view.seq && view.hashes.is(rep.seq - 1, rep.head)) supports.push(rep.seq)
+    if (seq <= view.seq && view.hashes.is(seq - 1, head)) supports.push(seq)
   }
   const q = Math.max(1, quorum(state.members.size) - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
   if (supports.length < q) return 0
@@ -106,10 +118,13 @@ export function readySupport(state: FotbState, view: ChainView, k: number, selfC
     }
     // The member's latest ready report, or the one it signed into a vote, whichever reaches
     // further on this chain: each is the member's word, and a member counts once.
+    // (Two plain checks, not a loop over a two-item array: this runs for every member on every
+    // HEADS that leaves a chain undelivered.)
     let best = 0
-    for (const rep of [state.readies.get(m)?.get(view.author), state.vouches.get(m)?.get(view.author)]) {
-      if (rep && rep.seq > best && rep.seq <= view.seq && view.hashes.is(rep.seq - 1, rep.head)) best = rep.seq
-    }
+    const ready = state.readies.get(m)?.get(view.author)
+    if (ready !== undefined && ready.seq > 0 && ready.seq <= view.seq && view.hashes.is(ready.seq - 1, ready.head)) best = ready.seq
+    const vouch = state.vouches.get(m)?.get(view.author)
+    if (vouch !== undefined && vouch.seq > best && vouch.seq <= view.seq && view.hashes.is(vouch.seq - 1, vouch.head)) best = vouch.seq
     if (best > 0) supports.push(best)
   }
   if (supports.length < k) return 0
