@@ -665,15 +665,34 @@ export class Cluster {
 // inverted, so that a flipped header bit is told apart from a short write), then the checksummed
 // batch. A frame shorter than its header says is a torn write; anything else that does not check
 // out is corruption.
-function writeBatch(crypto: Crypto, records: readonly Value[]): Uint8Array {
+export function writeBatch(crypto: Crypto, records: readonly Value[]): Uint8Array {
   const inner = encode(records as Value[])
-  const body = encode([crypto.sha256(inner), inner])
-  const frame = new Uint8Array(8 + body.length)
+  const sum = crypto.sha256(inner)
+  if (sum.length !== 32) throw new Error('writeBatch: a 32-byte checksum')
+  // The body is encode([sum, inner]), written in place: an array head, the 32-byte sum, then
+  // inner as a byte string. Every step writes a batch, and the chunks in it made encoding the
+  // body (a copy of inner) and copying it into the frame measurable.
+  const bodyHead = byteStringHead(inner.length)
+  const bodyLength = 1 + 2 + sum.length + bodyHead.length + inner.length
+  const frame = new Uint8Array(8 + bodyLength)
   const view = new DataView(frame.buffer)
-  view.setUint32(0, body.length)
-  view.setUint32(4, ~body.length >>> 0)
-  frame.set(body, 8)
+  view.setUint32(0, bodyLength)
+  view.setUint32(4, ~bodyLength >>> 0)
+  frame[8] = 0x82 // array of 2
+  frame[9] = 0x58 // byte string, 1-byte length
+  frame[10] = 32
+  frame.set(sum, 11)
+  frame.set(bodyHead, 11 + sum.length)
+  frame.set(inner, 11 + sum.length + bodyHead.length)
   return frame
+}
+
+/** The canonical CBOR head of a byte string of `n` bytes (major type 2, shortest length). */
+function byteStringHead(n: number): Uint8Array {
+  if (n < 24) return Uint8Array.of(0x40 | n)
+  if (n < 0x100) return Uint8Array.of(0x58, n)
+  if (n < 0x10000) return Uint8Array.of(0x59, n >>> 8, n & 0xff)
+  return Uint8Array.of(0x5a, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
 }
 
 function readBatch(crypto: Crypto, bytes: Uint8Array): Value[] | 'torn' | 'corrupt' {
