@@ -142,6 +142,9 @@ export class Cluster {
   readonly nodes = new Map<NodeId, SimNode>()
   now: TimeMs = 0
   events = 0
+  /** Bumped whenever a node's state or storage port may change (a step, a perform, a persist):
+   *  a checker may skip a check it already passed at the same value (invariants.ts observe). */
+  changes = 0
   readonly trace: TraceEvent[] = []
   // A running 64-bit FNV-1a-style hash of the trace (two 32-bit lanes): the trace hash only has
   // to tell runs apart, and hashing every event with SHA-256 was 6% of the simulator's time.
@@ -484,6 +487,7 @@ export class Cluster {
       return
     }
     this.events++
+    this.changes++
     const { state, effects } = step(node.config, node.state, input)
     node.state = state
     if (node.tearNextStep !== null) return this.tear(node, effects)
@@ -514,9 +518,11 @@ export class Cluster {
   }
 
   private perform(node: SimNode, effects: NodeEffect[]): void {
+    this.changes++
     for (const e of effects) {
       switch (e.type) {
         case 'persist':
+          this.changes++
           node.disk.push(writeBatch(this.options.crypto, e.records))
           node.witness = node.disk.length
           for (const r of e.records) {
