@@ -575,8 +575,23 @@ export class Cluster {
     }
   }
 
+  /** processesOf for route, kept while the set of processes stays (nodes are only ever added):
+   *  filtering every process for every message was measurable. */
+  private targets = new Map<Pid, readonly SimNode[]>()
+  private targetsFor = 0
+
+  private targetsOf(pid: Pid): readonly SimNode[] {
+    if (this.targetsFor !== this.nodes.size) {
+      this.targets.clear()
+      this.targetsFor = this.nodes.size
+    }
+    let t = this.targets.get(pid)
+    if (t === undefined) this.targets.set(pid, (t = this.processesOf(pid)))
+    return t
+  }
+
   private route(from: SimNode, to: Pid, bytes: Uint8Array): void {
-    const targets = this.processesOf(to)
+    const targets = this.targetsOf(to)
     if (targets.length === 0) return
     const target = targets.length === 1 ? targets[0]! : (this.options.chooseProcess ?? ((c) => c[0]!))(targets)
     const id = ++this.messageId
