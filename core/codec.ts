@@ -89,9 +89,7 @@ const decodeOptions: DecodeOptions = {
 // `cborg.encode`: it may return a Node Buffer that is a view into Node's shared allocation pool
 // (`.buffer` exposes unrelated bytes, `.slice()` is a view, not a copy), and checking ownership
 // via `.buffer` forces V8 to move small on-heap arrays off the heap (~0.7 µs, more than encoding).
-// A larger value takes the same fast path in a bigger buffer (up to FAST_BYTES_MAX; cborg's
-// encoder for such values was ~3 % of a simulator run, half of it a failed first attempt into the
-// scratch buffer: disk batches and PUTs carry chunks). Not reentrant, and need not
+// Only values larger than the scratch buffer take the slow path below. Not reentrant, and need not
 // be: nothing inside encode calls encode.
 const SCRATCH_BYTES = 64 * 1024
 const scratch = new Uint8Array(SCRATCH_BYTES)
@@ -101,58 +99,54 @@ const TOO_SMALL = 'destination buffer is too small' // cborg's message when enco
 // integers, booleans, null, ASCII strings, plain Uint8Arrays, arrays, plain objects with ASCII
 // keys), written into the scratch buffer. Anything else (a non-ASCII or ill-formed string, a float,
 // -0, undefined, a Buffer, a class instance, nesting deeper than FAST_DEPTH (so also a cycle), a
-// value larger than FAST_BYTES_MAX) gives
+// value that does not fit the scratch buffer) gives
 // up and the whole value goes to cborg as before, so errors and rare shapes are cborg's. Its bytes
 // equal cborg's rfc8949 ones (test/codec.test.ts compares them on random values): shortest heads,
 // definite lengths, map keys by their encoded bytes (for ASCII keys: shorter first, then by code
 // unit). Measured: ~20 % of a simulator run was cborg's encoder (bench/README.md "Simulator").
 const GIVE_UP = Symbol('give up')
-/** The value does not fit `buf` (then a bigger buffer is tried, up to FAST_BYTES_MAX). */
-const TOO_BIG = Symbol('too big')
-/** Where the fast path writes: the scratch buffer, or for a larger value a bigger one. */
-let buf: Uint8Array = scratch
 let at = 0
 
 function head(major: number, n: number): void {
-  if (at + 9 > buf.length) throw TOO_BIG
+  if (at + 9 > SCRATCH_BYTES) throw GIVE_UP
   const m = major << 5
-  if (n < 24) buf[at++] = m | n
+  if (n < 24) scratch[at++] = m | n
   else if (n < 0x100) {
-    buf[at++] = m | 24
-    buf[at++] = n
+    scratch[at++] = m | 24
+    scratch[at++] = n
   } else if (n < 0x10000) {
-    buf[at++] = m | 25
-    buf[at++] = n >>> 8
-    buf[at++] = n & 0xff
+    scratch[at++] = m | 25
+    scratch[at++] = n >>> 8
+    scratch[at++] = n & 0xff
   } else if (n < 0x100000000) {
-    buf[at++] = m | 26
-    buf[at++] = n >>> 24
-    buf[at++] = (n >>> 16) & 0xff
-    buf[at++] = (n >>> 8) & 0xff
-    buf[at++] = n & 0xff
+    scratch[at++] = m | 26
+    scratch[at++] = n >>> 24
+    scratch[at++] = (n >>> 16) & 0xff
+    scratch[at++] = (n >>> 8) & 0xff
+    scratch[at++] = n & 0xff
   } else {
     const hi = Math.floor(n / 0x100000000)
     const lo = n >>> 0
-    buf[at++] = m | 27
-    buf[at++] = hi >>> 24
-    buf[at++] = (hi >>> 16) & 0xff
-    buf[at++] = (hi >>> 8) & 0xff
-    buf[at++] = hi & 0xff
-    buf[at++] = lo >>> 24
-    buf[at++] = (lo >>> 16) & 0xff
-    buf[at++] = (lo >>> 8) & 0xff
-    buf[at++] = lo & 0xff
+    scratch[at++] = m | 27
+    scratch[at++] = hi >>> 24
+    scratch[at++] = (hi >>> 16) & 0xff
+    scratch[at++] = (hi >>> 8) & 0xff
+    scratch[at++] = hi & 0xff
+    scratch[at++] = lo >>> 24
+    scratch[at++] = (lo >>> 16) & 0xff
+    scratch[at++] = (lo >>> 8) & 0xff
+    scratch[at++] = lo & 0xff
   }
 }
 
 function asciiString(s: string): void {
   const n = s.length
   head(3, n)
-  if (at + n > buf.length) throw TOO_BIG
+  if (at + n > SCRATCH_BYTES) throw GIVE_UP
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
     if (c >= 0x80) throw GIVE_UP
-    buf[at++] = c
+    scratch[at++] = c
   }
 }
 
@@ -175,13 +169,13 @@ function fast(v: unknown, depth: number): void {
       asciiString(v)
       return
     case 'boolean':
-      if (at + 1 > buf.length) throw TOO_BIG
-      buf[at++] = v ? 0xf5 : 0xf4
+      if (at + 1 > SCRATCH_BYTES) throw GIVE_UP
+      scratch[at++] = v ? 0xf5 : 0xf4
       return
     case 'object': {
       if (v === null) {
-        if (at + 1 > buf.length) throw TOO_BIG
-        buf[at++] = 0xf6
+        if (at + 1 > SCRATCH_BYTES) throw GIVE_UP
+        scratch[at++] = 0xf6
         return
       }
       if (depth > FAST_DEPTH) throw GIVE_UP
@@ -195,8 +189,8 @@ function fast(v: unknown, depth: number): void {
       if (ctor === Uint8Array) {
         const b = v as Uint8Array
         head(2, b.length)
-        if (at + b.length > buf.length) throw TOO_BIG
-        buf.set(b, at)
+        if (at + b.length > SCRATCH_BYTES) throw GIVE_UP
+        scratch.set(b, at)
         at += b.length
         return
       }
@@ -218,8 +212,13 @@ function fast(v: unknown, depth: number): void {
 
 /** Encodes an admitted value. The result is a plain Uint8Array that owns its whole buffer. */
 export function encode(value: Value): Uint8Array {
-  const quick = fastEncode(value)
-  if (quick !== GIVE_UP) return quick
+  at = 0
+  try {
+    fast(value, 0)
+    return scratch.slice(0, at)
+  } catch (err) {
+    if (err !== GIVE_UP) throw err
+  }
   try {
     const { written } = cborEncodeInto(value, scratch, encodeOptions)
     return scratch.slice(0, written)
@@ -232,47 +231,7 @@ export function encode(value: Value): Uint8Array {
   return encodeLarge(value)
 }
 
-/** Largest encoding the fast path writes (larger values go to cborg, as every value once did). */
-const FAST_BYTES_MAX = 64 * 1024 * 1024
-/** A bigger buffer kept for the next large value when it is at most this size (so a process
- *  keeps at most this much beyond the scratch buffer). */
-const BIG_KEEP_BYTES = 1024 * 1024
-let big: Uint8Array | undefined
-
-/** A buffer of at least `n` bytes for the fast path (n > SCRATCH_BYTES). */
-function bigBuffer(n: number): Uint8Array {
-  if (big !== undefined && big.length >= n) return big
-  let size = big?.length ?? 4 * SCRATCH_BYTES
-  while (size < n) size *= 4
-  const b = new Uint8Array(size)
-  if (size <= BIG_KEEP_BYTES) big = b
-  return b
-}
-
-/** The fast path's encoding of `value`, in the scratch buffer or a bigger one; GIVE_UP for a
- *  shape it leaves to cborg or a value larger than FAST_BYTES_MAX. */
-function fastEncode(value: Value): Uint8Array | typeof GIVE_UP {
-  let size = SCRATCH_BYTES
-  for (;;) {
-    buf = size === SCRATCH_BYTES ? scratch : bigBuffer(size)
-    at = 0
-    try {
-      fast(value, 0)
-      return buf.slice(0, at)
-    } catch (err) {
-      if (err === TOO_BIG && buf.length < FAST_BYTES_MAX) {
-        size = buf.length * 4
-        continue
-      }
-      if (err !== GIVE_UP && err !== TOO_BIG) throw err
-      return GIVE_UP
-    } finally {
-      buf = scratch
-    }
-  }
-}
-
-/** Values the fast path leaves: cborg allocates, and we copy unless it gave us an owned plain array. */
+/** Values above SCRATCH_BYTES: cborg allocates, and we copy unless it gave us an owned plain array. */
 function encodeLarge(value: Value): Uint8Array {
   let out: Uint8Array
   try {
@@ -412,7 +371,7 @@ function readValue(depth: number): Value {
 }
 
 function fastDecode(bytes: Uint8Array): Value | typeof GIVE_UP {
-  if (bytes.constructor !== Uint8Array || bytes.length === 0 || bytes.length > FAST_BYTES_MAX) return GIVE_UP
+  if (bytes.constructor !== Uint8Array || bytes.length === 0 || bytes.length > SCRATCH_BYTES) return GIVE_UP
   rd = bytes
   rp = 0
   let value: Value
@@ -425,21 +384,15 @@ function fastDecode(bytes: Uint8Array): Value | typeof GIVE_UP {
     rd = scratch
   }
   if (rp !== bytes.length) return GIVE_UP
-  // The canonical check: the re-encoding must be the input. Room for the input and a head's
-  // worth more (an encoding that runs past that differs from the input anyway).
-  const need = bytes.length + 9
-  buf = need <= SCRATCH_BYTES ? scratch : bigBuffer(need)
   at = 0
   try {
     fast(value, 0)
-    if (at !== bytes.length) return GIVE_UP
-    for (let i = 0; i < at; i++) if (buf[i] !== bytes[i]) return GIVE_UP
   } catch (err) {
-    if (err !== GIVE_UP && err !== TOO_BIG) throw err
+    if (err !== GIVE_UP) throw err
     return GIVE_UP
-  } finally {
-    buf = scratch
   }
+  if (at !== bytes.length) return GIVE_UP
+  for (let i = 0; i < at; i++) if (scratch[i] !== bytes[i]) return GIVE_UP
   return value
 }
 
