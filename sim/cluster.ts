@@ -621,36 +621,7 @@ export class Cluster {
   }
 
   record(e: TraceEvent): void {
-    // The hash is over the event's JSON text. The three message events (most of a trace) are
-    // hashed piece by piece, the same text without building it (JSON.stringify of every event
-    // was measurable); their strings go through JSON.stringify only when they need escaping.
-    if (e.t === 'recv') {
-      this.mix('{"at":' + jsonNumber(e.at) + ',"t":"recv","id":' + jsonNumber(e.id) + ',"from":')
-      this.mix(jsonString(e.from))
-      this.mix(',"to":')
-      this.mix(jsonString(e.to))
-      this.mix('}')
-    } else if (e.t === 'send') {
-      this.mix('{"at":' + jsonNumber(e.at) + ',"t":"send","id":' + jsonNumber(e.id) + ',"from":')
-      this.mix(jsonString(e.from))
-      this.mix(',"to":')
-      this.mix(jsonString(e.to))
-      this.mix(',"kind":')
-      this.mix(jsonString(e.kind))
-      this.mix(',"size":' + jsonNumber(e.size) + '}')
-    } else if (e.t === 'drop') {
-      this.mix('{"at":' + jsonNumber(e.at) + ',"t":"drop","id":' + jsonNumber(e.id) + ',"from":')
-      this.mix(jsonString(e.from))
-      this.mix(',"to":')
-      this.mix(jsonString(e.to))
-      this.mix(',"why":')
-      this.mix(jsonString(e.why))
-      this.mix('}')
-    } else this.mix(JSON.stringify(e))
-    if (this.options.keepTrace) this.trace.push(e)
-  }
-
-  private mix(text: string): void {
+    const text = JSON.stringify(e)
     let h1 = this.h1
     let h2 = this.h2
     for (let i = 0; i < text.length; i++) {
@@ -660,6 +631,7 @@ export class Cluster {
     }
     this.h1 = h1
     this.h2 = h2
+    if (this.options.keepTrace) this.trace.push(e)
   }
 
   /** Hash of every trace event so far: equal hashes = identical runs (not a cryptographic hash). */
@@ -762,19 +734,6 @@ function readBatch(crypto: Crypto, bytes: Uint8Array): Value[] | 'torn' | 'corru
   } catch {
     return 'corrupt'
   }
-}
-
-/** JSON.stringify(x) of a number. */
-function jsonNumber(x: number): string {
-  return Number.isFinite(x) ? String(x) : 'null'
-}
-
-/** Printable ASCII other than a quote and a backslash: JSON writes it as it is. */
-const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
-
-/** JSON.stringify(s) of a string. */
-function jsonString(s: string): string {
-  return PLAIN_JSON.test(s) ? '"' + s + '"' : JSON.stringify(s)
 }
 
 /** One decoder for every tag peek: creating a TextDecoder per sent message cost more than the peek. */
