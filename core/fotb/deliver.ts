@@ -104,26 +104,20 @@ export function supportedSeq(state: FotbState, view: ChainView, selfCounts = tru
 /** The k-th highest ready report that lies on `view` (0 when fewer than k do). Our own ready
  *  position counts only when `view` is our chain (`selfCounts`), as in supportedSeq. */
 export function readySupport(state: FotbState, view: ChainView, k: number, selfCounts = true): Seq {
-  return kthReady(state, view, othersReady(state, view).sort(descending), k, selfCounts)
+  return kthReady(state, view, othersReady(state, view), k, selfCounts)
 }
 
-const descending = (a: Seq, b: Seq): number => b - a
-
-/** readySupport from the other members' ready positions (`othersReady`, sorted descending),
- *  given: tryDeliver counts and sorts them once for its two thresholds. */
+/** readySupport from the other members' ready positions (`othersReady`), given: tryDeliver
+ *  counts them once for its two thresholds. `others` is not changed. */
 function kthReady(state: FotbState, view: ChainView, others: readonly Seq[], k: number, selfCounts: boolean): Seq {
-  const r = selfCounts && state.members.has(state.me) ? Math.min(readyOf(state, view.author), view.seq) : 0
-  return r > 0 ? kthWith(others, k, r) : others.length < k ? 0 : others[k - 1]!
-}
-
-/** The k-th highest of `sorted` (descending) with `extra` added, 0 when there are fewer than k;
- *  without copying and sorting again. */
-function kthWith(sorted: readonly Seq[], k: number, extra: Seq): Seq {
-  if (sorted.length + 1 < k) return 0
-  // `extra` goes before the first value smaller than it: if the k-th value is not smaller, the
-  // k highest are sorted's first k; else they are sorted's first k-1 and `extra`.
-  if (k <= sorted.length && sorted[k - 1]! >= extra) return sorted[k - 1]!
-  return k === 1 ? extra : Math.min(sorted[k - 2]!, extra)
+  const supports = others.slice()
+  if (selfCounts && state.members.has(state.me)) {
+    const r = Math.min(readyOf(state, view.author), view.seq)
+    if (r > 0) supports.push(r)
+  }
+  if (supports.length < k) return 0
+  supports.sort((a, b) => b - a)
+  return supports[k - 1]!
 }
 
 /** How far each member other than us is ready on `view` (members without a ready report on
@@ -164,7 +158,7 @@ export function updateReady(state: FotbState, author: Pid): void {
 class OthersReady {
   private seqs: Seq[] | undefined
   of(state: FotbState, view: ChainView): readonly Seq[] {
-    return (this.seqs ??= othersReady(state, view).sort(descending))
+    return (this.seqs ??= othersReady(state, view))
   }
 }
 
