@@ -165,8 +165,9 @@ function endStep(config: NodeConfig, state: NodeState): void {
       v.rebaseViews = false
       for (const [author, log] of v.fotb.chains) log.view = fotb.backedView(config.crypto, v.genesis.name, author, log.view.seq, log.view.head, config.storage)
     }
-    if (config.params.mutation !== 'keep-chunk-bytes') v.written.clear()
-    if (config.params.mutation !== 'keep-plain-ops') v.writtenPlain.clear()
+    // (Cleared only when not empty: V8's Map.clear allocates a fresh table even for an empty map.)
+    if (config.params.mutation !== 'keep-chunk-bytes' && v.written.size > 0) v.written.clear()
+    if (config.params.mutation !== 'keep-plain-ops' && v.writtenPlain.size > 0) v.writtenPlain.clear()
     fotb.clearWritten(v.fotb)
   }
 }

@@ -127,16 +127,28 @@ export function parseCutRecord(r: Value): { volume: VolumeName; author: Pid; bas
   return { volume: r[1] as VolumeName, author, base }
 }
 
+/** The map under `key` in a map of maps, made when missing. */
+function inner<K, K2, V>(outer: Map<K, Map<K2, V>>, key: K): Map<K2, V> {
+  let m = outer.get(key)
+  if (m === undefined) outer.set(key, (m = new Map()))
+  return m
+}
+
 /** The port in memory, filled from the persist effects a host performs (`absorb`). The simulator
  *  keeps one per node and rebuilds it from the durable records at restart. */
 export class MemoryStorage implements Storage {
   private readonly byKey = new Map<string, Uint8Array>()
-  private readonly plains = new Map<string, PlainBytes>()
-  /** 'volume/author' -> seq -> the accepted entry. */
-  private readonly chains = new Map<string, Map<Seq, Entry>>()
+  // Plain ops, entries and seals are keyed by volume first, then by obf or author: a lookup is
+  // two Map reads of strings the caller holds (their hashes cached), not a new 'volume/...' key
+  // string built and hashed at every read (the delivery checks and the apply path read them at
+  // every step).
+  /** volume -> obf -> the plain operation. */
+  private readonly plains = new Map<VolumeName, Map<ObfHash, PlainBytes>>()
+  /** volume -> author -> seq -> the accepted entry. */
+  private readonly chains = new Map<VolumeName, Map<Pid, Map<Seq, Entry>>>()
   private readonly past = new MemoryPastStore()
-  /** 'volume/author' -> seq -> the accepted seal. */
-  private readonly seals = new Map<string, Map<Seq, Seal>>()
+  /** volume -> author -> seq -> the accepted seal. */
+  private readonly seals = new Map<VolumeName, Map<Pid, Map<Seq, Seal>>>()
   /** 'volume/epoch' -> the log record. */
   private readonly logs = new Map<string, Value>()
 
@@ -150,13 +162,13 @@ export class MemoryStorage implements Storage {
     return this.byKey.has(`${volume}/${hash}`)
   }
   plain(volume: VolumeName, obf: ObfHash): PlainBytes | undefined {
-    return this.plains.get(`${volume}/${obf}`)
+    return this.plains.get(volume)?.get(obf)
   }
   entry(volume: VolumeName, author: Pid, seq: Seq): Entry | undefined {
-    return this.chains.get(`${volume}/${author}`)?.get(seq)
+    return this.chains.get(volume)?.get(author)?.get(seq)
   }
   seal(volume: VolumeName, author: Pid, seq: Seq): Seal | undefined {
-    return this.seals.get(`${volume}/${author}`)?.get(seq)
+    return this.seals.get(volume)?.get(author)?.get(seq)
   }
   logRecord(volume: VolumeName, epoch: Epoch): Value | undefined {
     return this.logs.get(`${volume}/${epoch}`)
@@ -172,9 +184,7 @@ export class MemoryStorage implements Storage {
   }
   /** How many plain operations of `volume` are stored (status). */
   plainCount(volume: VolumeName): number {
-    let n = 0
-    for (const k of this.plains.keys()) if (k.startsWith(`${volume}/`)) n++
-    return n
+    return this.plains.get(volume)?.size ?? 0
   }
   auditChunk(volume: VolumeName, hash: ChunkHash): ChunkAudit {
     const b = this.chunk(volume, hash)
@@ -212,25 +222,19 @@ export class MemoryStorage implements Storage {
         }
         case 'plain': {
           const p = parsePlainRecord(r)
-          if (p !== undefined) this.plains.set(`${p.volume}/${p.obf}`, p.plain)
+          if (p !== undefined) inner(this.plains, p.volume).set(p.obf, p.plain)
           break
         }
         case 'entry': {
           const e = parseEntryRecord(r)
           if (e === undefined) continue
-          const key = `${e.volume}/${e.entry.author}`
-          let chain = this.chains.get(key)
-          if (!chain) this.chains.set(key, (chain = new Map()))
-          chain.set(e.entry.seq, e.entry)
+          inner(inner(this.chains, e.volume), e.entry.author).set(e.entry.seq, e.entry)
           break
         }
         case 'seal': {
           const s = parseSealRecord(r)
           if (s === undefined) continue
-          const key = `${s.volume}/${s.seal.author}`
-          let chain = this.seals.get(key)
-          if (!chain) this.seals.set(key, (chain = new Map()))
-          chain.set(s.seal.seq, s.seal)
+          inner(inner(this.seals, s.volume), s.seal.author).set(s.seal.seq, s.seal)
           break
         }
         case 'log':
@@ -238,9 +242,9 @@ export class MemoryStorage implements Storage {
           break
         case 'cut': {
           const c = parseCutRecord(r)
-          const chain = c === undefined ? undefined : this.chains.get(`${c.volume}/${c.author}`)
+          const chain = c === undefined ? undefined : this.chains.get(c.volume)?.get(c.author)
           if (chain) for (const seq of [...chain.keys()]) if (seq > c!.base) chain.delete(seq)
-          const sealed = c === undefined ? undefined : this.seals.get(`${c.volume}/${c.author}`)
+          const sealed = c === undefined ? undefined : this.seals.get(c.volume)?.get(c.author)
           if (sealed) for (const seq of [...sealed.keys()]) if (seq > c!.base) sealed.delete(seq)
           break
         }
@@ -262,9 +266,8 @@ export class MemoryStorage implements Storage {
   }
   /** Replaces (or with undefined removes) a stored plain operation (tests of damage). */
   overwritePlain(volume: VolumeName, obf: ObfHash, plain: PlainBytes | undefined): void {
-    const key = `${volume}/${obf}`
-    if (plain === undefined) this.plains.delete(key)
-    else this.plains.set(key, plain)
+    if (plain === undefined) this.plains.get(volume)?.delete(obf)
+    else inner(this.plains, volume).set(obf, plain)
   }
   /** Replaces (or with undefined removes) the body of a stored `past` record (tests of damage:
    *  verify compares every epoch's record with its replay's). */
@@ -273,10 +276,7 @@ export class MemoryStorage implements Storage {
   }
   /** Replaces a stored entry (tests of damage: restore and verify re-check every entry). */
   overwriteEntry(volume: VolumeName, author: Pid, seq: Seq, entry: Entry): void {
-    const key = `${volume}/${author}`
-    let chain = this.chains.get(key)
-    if (!chain) this.chains.set(key, (chain = new Map()))
-    chain.set(seq, entry)
+    inner(inner(this.chains, volume), author).set(seq, entry)
   }
   /** Forgets everything (a crash of the host's memory; the simulator re-absorbs the disk). */
   clear(): void {

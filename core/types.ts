@@ -2,6 +2,8 @@
 // be passed where an EntryHash is expected; all of them are lowercase hex or plain names so they
 // can key a Map and appear in traces as they are.
 
+import { toHex } from './bytes.ts'
+
 declare const brand: unique symbol
 type Brand<T, B extends string> = T & { readonly [brand]: B }
 
@@ -32,6 +34,13 @@ export function isVolumeName(name: string): name is VolumeName {
 const HEX_33 = /^0[23][0-9a-f]{64}$/
 export function isPid(text: string): text is Pid {
   return HEX_33.test(text)
+}
+
+/** The pid whose key these 33 bytes are (`isPid(toHex(bytes))`, without the regex: the hex of
+ *  any bytes is lowercase hex, so only the prefix byte decides; parsing a HEADS message asks it
+ *  of every head). */
+export function pidOfBytes(bytes: Uint8Array): Pid | undefined {
+  return bytes.length === 33 && (bytes[0] === 2 || bytes[0] === 3) ? (toHex(bytes) as Pid) : undefined
 }
 
 const HEX_32 = /^[0-9a-f]{64}$/

@@ -152,6 +152,9 @@ export class Cluster {
   readonly nodes = new Map<NodeId, SimNode>()
   now: TimeMs = 0
   events = 0
+  /** Bumped whenever a node's state or storage port may change (a step, a perform, a persist):
+   *  a checker may skip a check it already passed at the same value (invariants.ts observe). */
+  changes = 0
   readonly trace: TraceEvent[] = []
   // A running 64-bit FNV-1a-style hash of the trace (two 32-bit lanes): the trace hash only has
   // to tell runs apart, and hashing every event with SHA-256 was 6% of the simulator's time.
@@ -506,6 +509,7 @@ export class Cluster {
       return
     }
     this.events++
+    this.changes++
     const { state, effects } = step(node.config, node.state, input)
     node.state = state
     if (node.tearNextStep !== null) return this.tear(node, effects)
@@ -537,9 +541,11 @@ export class Cluster {
 
   private perform(node: SimNode, effects: NodeEffect[]): void {
     let membersChanged: VolumeName[] | undefined // volumes whose member set gained a member
+    this.changes++
     for (const e of effects) {
       switch (e.type) {
         case 'persist':
+          this.changes++
           node.disk.push(writeBatch(this.options.crypto, e.records))
           node.witness = node.disk.length
           for (const r of e.records) {
@@ -599,8 +605,23 @@ export class Cluster {
     if (membersChanged !== undefined && node.disk.length > 0) for (const v of membersChanged) node.membersAt.set(v, node.disk.length - 1)
   }
 
+  /** processesOf for route, kept while the set of processes stays (nodes are only ever added):
+   *  filtering every process for every message was measurable. */
+  private targets = new Map<Pid, readonly SimNode[]>()
+  private targetsFor = 0
+
+  private targetsOf(pid: Pid): readonly SimNode[] {
+    if (this.targetsFor !== this.nodes.size) {
+      this.targets.clear()
+      this.targetsFor = this.nodes.size
+    }
+    let t = this.targets.get(pid)
+    if (t === undefined) this.targets.set(pid, (t = this.processesOf(pid)))
+    return t
+  }
+
   private route(from: SimNode, to: Pid, bytes: Uint8Array): void {
-    const targets = this.processesOf(to)
+    const targets = this.targetsOf(to)
     if (targets.length === 0) return
     const target = targets.length === 1 ? targets[0]! : (this.options.chooseProcess ?? ((c) => c[0]!))(targets)
     const id = ++this.messageId
@@ -695,15 +716,34 @@ export class Cluster {
 // inverted, so that a flipped header bit is told apart from a short write), then the checksummed
 // batch. A frame shorter than its header says is a torn write; anything else that does not check
 // out is corruption.
-function writeBatch(crypto: Crypto, records: readonly Value[]): Uint8Array {
+export function writeBatch(crypto: Crypto, records: readonly Value[]): Uint8Array {
   const inner = encode(records as Value[])
-  const body = encode([crypto.sha256(inner), inner])
-  const frame = new Uint8Array(8 + body.length)
+  const sum = crypto.sha256(inner)
+  if (sum.length !== 32) throw new Error('writeBatch: a 32-byte checksum')
+  // The body is encode([sum, inner]), written in place: an array head, the 32-byte sum, then
+  // inner as a byte string. Every step writes a batch, and the chunks in it made encoding the
+  // body (a copy of inner) and copying it into the frame measurable.
+  const bodyHead = byteStringHead(inner.length)
+  const bodyLength = 1 + 2 + sum.length + bodyHead.length + inner.length
+  const frame = new Uint8Array(8 + bodyLength)
   const view = new DataView(frame.buffer)
-  view.setUint32(0, body.length)
-  view.setUint32(4, ~body.length >>> 0)
-  frame.set(body, 8)
+  view.setUint32(0, bodyLength)
+  view.setUint32(4, ~bodyLength >>> 0)
+  frame[8] = 0x82 // array of 2
+  frame[9] = 0x58 // byte string, 1-byte length
+  frame[10] = 32
+  frame.set(sum, 11)
+  frame.set(bodyHead, 11 + sum.length)
+  frame.set(inner, 11 + sum.length + bodyHead.length)
   return frame
+}
+
+/** The canonical CBOR head of a byte string of `n` bytes (major type 2, shortest length). */
+function byteStringHead(n: number): Uint8Array {
+  if (n < 24) return Uint8Array.of(0x40 | n)
+  if (n < 0x100) return Uint8Array.of(0x58, n)
+  if (n < 0x10000) return Uint8Array.of(0x59, n >>> 8, n & 0xff)
+  return Uint8Array.of(0x5a, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
 }
 
 function readBatch(crypto: Crypto, bytes: Uint8Array): Value[] | 'torn' | 'corrupt' {
@@ -726,6 +766,9 @@ function readBatch(crypto: Crypto, bytes: Uint8Array): Value[] | 'torn' | 'corru
   }
 }
 
+/** One decoder for every tag peek: creating a TextDecoder per sent message cost more than the peek. */
+const TAG_DECODER = new TextDecoder()
+
 function messageKind(bytes: Uint8Array): string {
   // Cheap peek at the tag (a short text right after the array head) without a full decode.
   const head = bytes[0]
@@ -733,7 +776,7 @@ function messageKind(bytes: Uint8Array): string {
   if (head === undefined || t === undefined || (head & 0xe0) !== 0x80 || (t & 0xe0) !== 0x60) return 'bytes'
   const len = t & 0x1f
   if (len > 23) return 'bytes'
-  return new TextDecoder().decode(bytes.subarray(2, 2 + len))
+  return TAG_DECODER.decode(bytes.subarray(2, 2 + len))
 }
 
 function describeRequest(r: NodeRequest): string {

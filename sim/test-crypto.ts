@@ -59,6 +59,10 @@ function put32(out: Uint8Array, i: number, w: number): void {
   out[i + 3] = w >>> 24
 }
 
+/** Whether this machine stores a Uint32Array's words little-endian (then hashPrefix may read
+ *  long inputs word by word). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1
+
 /** 32-byte hash of `data` under `seed`. */
 export function fastHash32(data: Uint8Array, seed: number): Uint8Array {
   return hashPrefix(data, data.length, seed)
@@ -70,6 +74,21 @@ function hashPrefix(data: Uint8Array, n: number, seed: number): Uint8Array {
   let a0 = (seed + PRIME1) | 0, a1 = (seed + PRIME2) | 0, a2 = (seed + PRIME3) | 0, a3 = seed ^ 0x27d4eb2f
   let a4 = (seed - PRIME1) | 0, a5 = (seed - PRIME2) | 0, a6 = (seed - PRIME3) | 0, a7 = ~seed
   let i = 0
+  if (LITTLE_ENDIAN && n >= 256 && (data.byteOffset & 3) === 0) {
+    // Long inputs (chunks, disk batches) read whole words from a 32-bit view: the same words as
+    // wordAt (little-endian, and Math.imul takes them mod 2^32 either way), ~3x fewer reads.
+    const words = new Uint32Array(data.buffer, data.byteOffset, n >>> 2)
+    for (let w = 0; i + 32 <= n; i += 32, w += 8) {
+      a0 = round(a0, words[w]!)
+      a1 = round(a1, words[w + 1]!)
+      a2 = round(a2, words[w + 2]!)
+      a3 = round(a3, words[w + 3]!)
+      a4 = round(a4, words[w + 4]!)
+      a5 = round(a5, words[w + 5]!)
+      a6 = round(a6, words[w + 6]!)
+      a7 = round(a7, words[w + 7]!)
+    }
+  }
   for (; i + 32 <= n; i += 32) {
     a0 = round(a0, wordAt(data, n, i))
     a1 = round(a1, wordAt(data, n, i + 4))

@@ -217,6 +217,15 @@ function strangerReporters(state: FotbState): number {
   return n
 }
 
+/** A HEADS message's list as kept reports, by author (the last of an author counts). A module
+ *  function, not a closure of onHeads: tsx keeps function names, so a closure per HEADS costs a
+ *  defineProperty each time. */
+function reportsOf(list: readonly { author: Pid; seq: Seq; head: EntryHash }[]): Map<Pid, Report> {
+  const kept = new Map<Pid, Report>()
+  for (const h of list) kept.set(h.author, { seq: h.seq, head: h.head })
+  return kept
+}
+
 function onHeads(
   state: FotbState,
   params: FotbParams,
@@ -228,11 +237,6 @@ function onHeads(
   port: EntryReader,
   ups: FotbUp[],
 ): void {
-  const keptReadies = (): Map<Pid, Report> => {
-    const kept = new Map<Pid, Report>()
-    for (const h of readies) kept.set(h.author, { seq: h.seq, head: h.head })
-    return kept
-  }
   if (!state.audience.has(from)) {
     // A stranger (e.g. a joiner whose first push was lost) may advertise its *own* chain so that
     // we fetch its join; nothing else it says is fetched.
@@ -255,16 +259,14 @@ function onHeads(
     // out to be a member once we deliver more membership entries: a joiner would otherwise wait
     // a heartbeat for the echo of every member it learns of. It counts only while it is a member.
     if (state.reports.has(from) || strangerReporters(state) < STRANGER_REPORTERS_MAX) {
-      const kept = new Map<Pid, Report>()
-      for (const h of heads) kept.set(h.author, { seq: h.seq, head: h.head })
-      state.reports.set(from, kept)
-      state.readies.set(from, keptReadies())
+      state.reports.set(from, reportsOf(heads))
+      state.readies.set(from, reportsOf(readies))
     }
     return
   }
   // The latest ready report counts, as the latest echo does (a restarted member reports from
   // its delivered mark again).
-  state.readies.set(from, keptReadies())
+  state.readies.set(from, reportsOf(readies))
   noteEcho(state, params, now, from, heads)
   let reports = state.reports.get(from)
   if (!reports) {
@@ -302,7 +304,10 @@ function onHeads(
     }
   }
   // Only the reported authors' support can have changed.
-  for (const author of [...new Set([...heads, ...readies].map((h) => h.author))].sort()) {
+  const authors = new Set<Pid>()
+  for (const h of heads) authors.add(h.author)
+  for (const h of readies) authors.add(h.author)
+  for (const author of [...authors].sort()) {
     maybeAdopt(state, author, out, port, ups)
     tryDeliver(state, author, out, port, ups)
   }

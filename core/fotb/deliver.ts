@@ -75,13 +75,25 @@ function sealVouches(state: FotbState, view: ChainView, m: Pid): boolean {
  *  it, and counting ourselves would let one node vouch for two branches (FOTB-4). */
 export function supportedSeq(state: FotbState, view: ChainView, selfCounts = true): Seq {
   const supports: Seq[] = []
+  // Called for every reported author of every HEADS: no object per member (our own and a
+  // sealing author's echo are the view's head, read in place).
   for (const m of state.members) {
     if (m === state.me && !selfCounts) continue
-    const rep = m === state.me || sealVouches(state, view, m) ? { seq: view.seq, head: view.head } : state.reports.get(m)?.get(view.author)
-    if (!rep || rep.seq === 0) continue
+    let seq: Seq
+    let head: EntryHash
+    if (m === state.me || sealVouches(state, view, m)) {
+      seq = view.seq
+      head = view.head
+    } else {
+      const rep = state.reports.get(m)?.get(view.author)
+      if (rep === undefined) continue
+      seq = rep.seq
+      head = rep.head
+    }
+    if (seq === 0) continue
     // A report beyond our chain supports only as far as we can check; a correct member's
     // chain is linear, so its report at rep.seq also vouches for every seq below it.
-    if (rep.seq <= view.seq && view.hashes.is(rep.seq - 1, rep.head)) supports.push(rep.seq)
+    if (seq <= view.seq && view.hashes.is(seq - 1, head)) supports.push(seq)
   }
   const q = Math.max(1, quorum(state.members.size) - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
   if (supports.length < q) return 0
@@ -92,29 +104,44 @@ export function supportedSeq(state: FotbState, view: ChainView, selfCounts = tru
 /** The k-th highest ready report that lies on `view` (0 when fewer than k do). Our own ready
  *  position counts only when `view` is our chain (`selfCounts`), as in supportedSeq. */
 export function readySupport(state: FotbState, view: ChainView, k: number, selfCounts = true): Seq {
+  return kthReady(state, view, othersReady(state, view), k, selfCounts)
+}
+
+/** readySupport from the other members' ready positions (`othersReady`), given: tryDeliver
+ *  counts them once for its two thresholds. `others` is not changed. */
+function kthReady(state: FotbState, view: ChainView, others: readonly Seq[], k: number, selfCounts: boolean): Seq {
+  const supports = others.slice()
+  if (selfCounts && state.members.has(state.me)) {
+    const r = Math.min(readyOf(state, view.author), view.seq)
+    if (r > 0) supports.push(r)
+  }
+  if (supports.length < k) return 0
+  supports.sort((a, b) => b - a)
+  return supports[k - 1]!
+}
+
+/** How far each member other than us is ready on `view` (members without a ready report on
+ *  it left out), in member order. */
+function othersReady(state: FotbState, view: ChainView): Seq[] {
   const supports: Seq[] = []
   for (const m of state.members) {
-    if (m === state.me && !selfCounts) continue
-    if (m === state.me) {
-      const r = Math.min(readyOf(state, view.author), view.seq)
-      if (r > 0) supports.push(r)
-      continue
-    }
+    if (m === state.me) continue
     if (sealVouches(state, view, m)) {
       supports.push(view.seq)
       continue
     }
     // The member's latest ready report, or the one it signed into a vote, whichever reaches
     // further on this chain: each is the member's word, and a member counts once.
+    // (Two plain checks, not a loop over a two-item array: this runs for every member on every
+    // HEADS that leaves a chain undelivered.)
     let best = 0
-    for (const rep of [state.readies.get(m)?.get(view.author), state.vouches.get(m)?.get(view.author)]) {
-      if (rep && rep.seq > best && rep.seq <= view.seq && view.hashes.is(rep.seq - 1, rep.head)) best = rep.seq
-    }
+    const ready = state.readies.get(m)?.get(view.author)
+    if (ready !== undefined && ready.seq > 0 && ready.seq <= view.seq && view.hashes.is(ready.seq - 1, ready.head)) best = ready.seq
+    const vouch = state.vouches.get(m)?.get(view.author)
+    if (vouch !== undefined && vouch.seq > best && vouch.seq <= view.seq && view.hashes.is(vouch.seq - 1, vouch.head)) best = vouch.seq
     if (best > 0) supports.push(best)
   }
-  if (supports.length < k) return 0
-  supports.sort((a, b) => b - a)
-  return supports[k - 1]!
+  return supports
 }
 
 /** Moves our ready position for `author` on our chain: to where a quorum echoes, or where f+1
@@ -122,12 +149,26 @@ export function readySupport(state: FotbState, view: ChainView, k: number, selfC
  *  correct members are never ready for different entries at one seq, and once 2f+1 are ready
  *  every correct member becomes ready (FOTB-5, also of an equivocating author). */
 export function updateReady(state: FotbState, author: Pid): void {
+  moveReady(state, author, new OthersReady())
+}
+
+/** The other members' ready positions on an author's chain, gathered at the first use: one
+ *  tryDeliver asks for them twice (its ready and its delivery threshold), and moving our own
+ *  ready position in between changes no other member's. */
+class OthersReady {
+  private seqs: Seq[] | undefined
+  of(state: FotbState, view: ChainView): readonly Seq[] {
+    return (this.seqs ??= othersReady(state, view))
+  }
+}
+
+function moveReady(state: FotbState, author: Pid, others: OthersReady): void {
   const log = state.chains.get(author)
   if (!log) return
   const cur = readyOf(state, author)
   if (cur >= log.view.seq) return // ready for the whole chain: nothing can move (most calls)
   const f = faultsTolerated(state.members.size)
-  const next = Math.min(log.view.seq, Math.max(cur, supportedSeq(state, log.view), readySupport(state, log.view, f + 1, false)))
+  const next = Math.min(log.view.seq, Math.max(cur, supportedSeq(state, log.view), kthReady(state, log.view, others.of(state, log.view), f + 1, false)))
   if (next > cur) {
     state.ready.set(author, next)
     state.headsChanged = true
@@ -137,17 +178,22 @@ export function updateReady(state: FotbState, author: Pid): void {
 /** How far `author`'s entries may be delivered: the (2f+1)-th highest ready report that lies on
  *  our chain (our own included). */
 export function deliverableSeq(state: FotbState, author: Pid): Seq {
+  return deliverable(state, author, new OthersReady())
+}
+
+function deliverable(state: FotbState, author: Pid, others: OthersReady): Seq {
   const log = state.chains.get(author)
   const done = state.delivered.get(author) ?? 0
   if (!log || done >= log.view.seq) return done
   const f = faultsTolerated(state.members.size)
   const k = Math.max(1, 2 * f + 1 - (state.mutation === 'quorum-off-by-one' ? 1 : 0))
-  return Math.max(done, readySupport(state, log.view, k))
+  return Math.max(done, kthReady(state, log.view, others.of(state, log.view), k, true))
 }
 
 export function tryDeliver(state: FotbState, author: Pid, out: Out, port: EntryReader, ups: FotbUp[]): void {
-  updateReady(state, author)
-  let target = deliverableSeq(state, author)
+  const others = new OthersReady()
+  moveReady(state, author, others)
+  let target = deliverable(state, author, others)
   const done = state.delivered.get(author) ?? 0
   if (target <= done) return
   const log = state.chains.get(author)!

@@ -211,6 +211,8 @@ export function noteCut(state: FotbState, author: Pid, base: Seq): void {
 
 /** End of step: the host has the step's persist now, and with it the port (spec/storage.md STORE-4). */
 export function clearWritten(state: FotbState): void {
-  state.written.clear()
-  state.cuts.clear()
+  // Only when they hold something: Map.clear allocates a fresh table even for an empty map
+  // (V8), and this runs at the end of every step.
+  if (state.written.size > 0) state.written.clear()
+  if (state.cuts.size > 0) state.cuts.clear()
 }

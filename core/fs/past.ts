@@ -107,22 +107,25 @@ export const VERSION_CHANGES = 11
 export function encodeVersion(v: InodeVersion, prev: InodeVersion | undefined): Value {
   const changes = v.blocks.changesFrom(prev?.blocks ?? BlockTree.EMPTY).map(([i, ref]) => (ref === null ? [i] : [i, fromHex(ref.hash)!, ref.len]))
   const xattrs = prev !== undefined && prev.xattrs === v.xattrs ? null : [...v.xattrs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([n, b]) => [n, b])
-  const t = (x: FsTime): Value => [x.sec, x.nsec]
-  return [v.kind, v.mode, v.uid, v.gid, v.size, v.nlink, t(v.atime), t(v.mtime), t(v.ctime), v.rdev, xattrs, changes, v.target, v.deleted]
+  return [v.kind, v.mode, v.uid, v.gid, v.size, v.nlink, timeValue(v.atime), timeValue(v.mtime), timeValue(v.ctime), v.rdev, xattrs, changes, v.target, v.deleted]
 }
 
 const sameTime = (a: FsTime | undefined, b: FsTime | undefined): boolean => a !== undefined && b !== undefined && a.sec === b.sec && a.nsec === b.nsec
 
 const isUint = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
 
+// Seconds may be negative (a time before 1970 is a valid utimens, core/fs/ops.ts); nanoseconds not.
+// Module-level, not closures of decodeVersion: tsx keeps function names, so a closure per call
+// costs a defineProperty each time.
+const isSec = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n)
+const time = (x: Value): FsTime | undefined => (Array.isArray(x) && x.length === 2 && isSec(x[0]) && isUint(x[1]) && x[1] <= 999_999_999 ? { sec: x[0], nsec: x[1] } : undefined)
+const timeValue = (x: FsTime): Value => [x.sec, x.nsec]
+
 /** The version a record describes at `epoch`, on top of the inode's previous version; undefined
  *  when the record is malformed (a damaged store: the caller counts it). */
 export function decodeVersion(value: Value, epoch: Epoch, prev: InodeVersion | undefined): InodeVersion | undefined {
   if (!Array.isArray(value) || value.length !== 14) return undefined
   const [kind, mode, uid, gid, size, nlink, atime, mtime, ctime, rdev, xattrs, changes, target, deleted] = value
-  // Seconds may be negative (a time before 1970 is a valid utimens, core/fs/ops.ts); nanoseconds not.
-  const isSec = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n)
-  const time = (x: Value): FsTime | undefined => (Array.isArray(x) && x.length === 2 && isSec(x[0]) && isUint(x[1]) && x[1] <= 999_999_999 ? { sec: x[0], nsec: x[1] } : undefined)
   // Equal times share one object, as the versions the ops make do (create: one time for all
   // three; a write: mtime = ctime): 40 bytes of heap each per inode decoded from an image.
   const at = time(atime as Value)

@@ -145,10 +145,14 @@ class Tx {
   readonly touched = new Set<number>()
   constructor(readonly fs: FsState, readonly epoch: Epoch, readonly ctx: ApplyCtx) {}
 
-  /** The current state as the retention rule reads it (core/fs/retention.ts). */
+  private treeView: Tree | undefined
+
+  /** The current state as the retention rule reads it (core/fs/retention.ts). One per Tx: it
+   *  reads `fs` live, and making its two closures on every guard was measurable (tsx keeps
+   *  function names: a defineProperty per closure). */
   tree(): Tree {
     const fs = this.fs
-    return { version: (ino) => currentVersion(fs, ino), parents: (ino) => fs.inodes.get(ino)?.parents.keys() ?? [] }
+    return (this.treeView ??= { version: (ino) => currentVersion(fs, ino), parents: (ino) => fs.inodes.get(ino)?.parents.keys() ?? [] })
   }
 
   /** EPERM when `ino` is under retention or a legal hold at the op's time (spec/fs.md

@@ -9,7 +9,7 @@ import { decodeUnchecked, encode, tryDecode } from '../codec.ts'
 import type { Value } from '../codec.ts'
 import type { Crypto } from '../crypto.ts'
 import { toHex } from '../bytes.ts'
-import { assert, isPid, isVolumeName, ZERO_HASH } from '../types.ts'
+import { assert, isPid, isVolumeName, pidOfBytes, ZERO_HASH } from '../types.ts'
 import type { EntryHash, Pid, Seq, VolumeName } from '../types.ts'
 
 // ---------------------------------------------------------------------------------------------
@@ -413,8 +413,8 @@ function entryFromValue(v: Value, limits: LedgerLimits): Decoded<Entry> {
   const vol = decodeText(volume)
   if (vol === undefined || !isVolumeName(vol)) return malformed('entry volume is not a volume name')
   if (!isBytes(author, PID_BYTES)) return malformed('entry author is not 33 bytes')
-  const pid = toHex(author)
-  if (!isPid(pid)) return malformed('entry author is not a compressed public key')
+  const pid = pidOfBytes(author)
+  if (pid === undefined) return malformed('entry author is not a compressed public key')
   if (!isSeq(seq)) return malformed('entry seq is not an integer >= 1')
   if (!isBytes(prev, HASH_BYTES)) return malformed('entry prev is not 32 bytes')
   if (!isBytes(payloadHash, HASH_BYTES)) return malformed('entry payloadHash is not 32 bytes')
@@ -433,8 +433,8 @@ function sealFromValue(v: Value): Decoded<Seal> {
   const vol = decodeText(volume)
   if (vol === undefined || !isVolumeName(vol)) return malformed('seal volume is not a volume name')
   if (!isBytes(author, PID_BYTES)) return malformed('seal author is not 33 bytes')
-  const pid = toHex(author)
-  if (!isPid(pid)) return malformed('seal author is not a compressed public key')
+  const pid = pidOfBytes(author)
+  if (pid === undefined) return malformed('seal author is not a compressed public key')
   if (!isSeq(seq)) return malformed('seal seq is not an integer >= 1')
   if (!isBytes(head, HASH_BYTES)) return malformed('seal head is not 32 bytes')
   if (!isBytes(sig, SIG_BYTES)) return malformed('seal sig is not 64 bytes')

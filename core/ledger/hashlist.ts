@@ -31,6 +31,11 @@ export class HashList<T extends string = string> {
   private readonly below: Below<T> | undefined
   /** Hashes read below the base (index -> hash), at most BELOW_CACHE, oldest evicted first. */
   private belowRead: Map<number, T> | undefined
+  /** The hex of the last hash when it was pushed (or set) here, else undefined: the delivery
+   *  checks compare most reports with a chain's head, and a string compare is cheaper than
+   *  comparing the packed bytes digit by digit. An ES private field, so that equality of two
+   *  lists (tests, JSON) sees only the hashes. */
+  #lastHex: T | undefined
 
   private constructor(buf: Uint8Array, n: number, below?: Below<T>) {
     this.buf = buf
@@ -78,6 +83,7 @@ export class HashList<T extends string = string> {
     if (!Number.isInteger(i) || i < 0 || i >= this.n) return undefined
     const base = this.base
     if (i < base) return this.readBelow(i)
+    if (i === this.n - 1 && this.#lastHex !== undefined) return this.#lastHex
     return toHex(this.buf.subarray((i - base) * HASH_BYTES, (i - base + 1) * HASH_BYTES)) as T
   }
 
@@ -87,6 +93,7 @@ export class HashList<T extends string = string> {
     if (!Number.isInteger(i) || i < 0 || i >= this.n) return false
     const base = this.base
     if (i < base) return this.readBelow(i) === hex
+    if (i === this.n - 1 && this.#lastHex !== undefined) return this.#lastHex === hex
     if (hex.length !== 2 * HASH_BYTES) return false
     const at = (i - base) * HASH_BYTES
     for (let k = 0; k < HASH_BYTES; k++) {
@@ -109,6 +116,7 @@ export class HashList<T extends string = string> {
     }
     this.buf.set(bytes, held * HASH_BYTES)
     this.n++
+    this.#lastHex = hex // canonical: fromHex took it, so toHex of its bytes gives it back
   }
 
   /** Test only (damaging a view on purpose): replaces the hash at index i (one in memory). */
@@ -116,6 +124,7 @@ export class HashList<T extends string = string> {
     const bytes = fromHex(hex)
     assert(i >= this.base && i < this.n && bytes !== undefined && bytes.length === HASH_BYTES, 'HashList.set: an index in memory and a 32-byte hash')
     this.buf.set(bytes, (i - this.base) * HASH_BYTES)
+    if (i === this.n - 1) this.#lastHex = hex
   }
 
   /** A copy of [start, end) (end defaults to the length), as Array.slice. A backed list is sliced

@@ -234,10 +234,12 @@ export class StoredFsPast implements FsPast {
   }
 
   endStep(): void {
-    this.step.clear()
-    this.stepInos.clear()
-    this.stepNames.clear()
-    this.stepDirNames.clear()
+    // Only maps that hold something: V8's Map.clear allocates a fresh table even for an empty
+    // map, and this runs for every volume at the end of every step.
+    if (this.step.size > 0) this.step.clear()
+    if (this.stepInos.size > 0) this.stepInos.clear()
+    if (this.stepNames.size > 0) this.stepNames.clear()
+    if (this.stepDirNames.size > 0) this.stepDirNames.clear()
   }
 
   /** Whether anything of this step is still held (STORE-6: nothing between steps). */
