@@ -328,6 +328,14 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
       else if (newestAnchor < len - 1) cluster.flipDiskBit(id, newestAnchor + 1 + (f.record % (len - 1 - newestAnchor)), f.bit)
     }
   }
+  /** Joins an outsider missed because it was down, by node index: made when it is back. */
+  const missedJoins = new Map<number, (() => void)[]>()
+  const joinMissed = (i: number): void => {
+    const joins = missedJoins.get(i)
+    if (joins === undefined || !cluster.node(ids[i]!).up) return
+    missedJoins.delete(i)
+    for (const j of joins) j()
+  }
   for (const c of plan.crashes) {
     const id = ids[c.node]!
     schedule.push({
@@ -344,6 +352,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
         if (c.flips.length > 0) flipWithinModel(id, c.flips)
         if ((c.lostTail ?? 0) > 0) cluster.loseTail(id, c.lostTail)
         cluster.restart(id)
+        joinMissed(c.node)
       },
     })
   }
@@ -378,10 +387,17 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
     const outsider = Array.from({ length: n }, (_, i) => i).find((i) => !v.members.includes(i))
     if (outsider === undefined) return
     if (equivocators) return // joined during set-up, see there
+    const join = (): void => {
+      if (ok(joinRequest(outsider, v, pids[k % Math.max(1, correctCount)]!, k % Math.max(1, correctCount), k % 2 === 1))) v.members.push(outsider)
+    }
     schedule.push({
       at: t0 + 3000 + k * 2000,
       run: () => {
-        if (ok(joinRequest(outsider, v, pids[k % Math.max(1, correctCount)]!, k % Math.max(1, correctCount), k % 2 === 1))) v.members.push(outsider)
+        // An outsider that is down then joins once it is back (seed 1329, 7 nodes: its missed
+        // join left vol1 with 2 Byzantine members of 6 for the whole run).
+        const node = cluster.node(ids[outsider]!)
+        if (node.up) join()
+        else if (!node.halted) missedJoins.set(outsider, [...(missedJoins.get(outsider) ?? []), join])
       },
     })
   })
@@ -476,6 +492,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   for (const node of cluster.nodes.values()) {
     if (!node.up && !node.halted) cluster.restart(node.id)
   }
+  for (const i of [...missedJoins.keys()]) joinMissed(i)
   // A correct node that stopped for good (its disk failed a check) is removed by the others, as
   // an operator would remove a dead member: the nodes that remain may then form a quorum
   // without it, and liveness is checked for them (see livenessNotes).

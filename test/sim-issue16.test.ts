@@ -193,4 +193,12 @@ describe('issue 16 seeds', () => {
     expect(r.violations).toEqual([])
     expect(r.notes.filter((n) => n.includes('liveness not checked'))).toEqual([])
   })
+  it('[FOTB-5] [VOL-2] seed 1329, 7 nodes, 2 Byzantine: an outsider down when its join was due joins once it is back', () => {
+    // Before: n2 was down at its vol1 join and never asked again, so vol1 kept 6 members, 2 of
+    // them Byzantine (f = 1), and the run checked no liveness for it.
+    const r = runSim({ ...seven, seed: 1329 })
+    expect(r.violations).toEqual([])
+    expect(r.notes.filter((n) => n.includes('liveness not checked'))).toEqual([])
+    expect(r.views.some((v) => v.node === 'n2' && v.volume === 'vol1')).toBe(true)
+  })
 })
