@@ -8,7 +8,7 @@ import { nobleCrypto, type Crypto } from '../core/crypto.ts'
 import { encode } from '../core/codec.ts'
 import type { Admission, Genesis, Order, Policy } from '../core/volume/index.ts'
 import { makeInvite, membersOf } from '../core/volume/index.ts'
-import { quorum, recoveryWaitingFor } from '../core/fotb/index.ts'
+import { faultsTolerated, quorum, recoveryWaitingFor } from '../core/fotb/index.ts'
 import type { NodeReply } from '../core/node.ts'
 import { DEFAULT_VOLUME_PARAMS, type VolumeParams } from '../core/volume/index.ts'
 import type { Mutation } from '../core/mutations.ts'
@@ -289,7 +289,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   // the set keeps 3b + 1 members for its b Byzantine ones. The member set is the smallest view of
   // a correct running member (a volume whose outsider has not joined yet has one member fewer).
   // Otherwise the leaver stays, and a flip that would halt the node is aimed at a batch after
-  // the newest such anchor, which the cut repairs.
+  // the newest such anchor, which the cut repairs (dropped when the disk holds none after it).
   const left = new Set<string>() // `${volume}/${pid}` of members that left
   const halted = (p: Pid): boolean => !byzantineOf.has(p) && cluster.processesOf(p).every((nd) => nd.halted)
   /** The smallest member set of `v` among its correct, running members' own views. */
@@ -307,8 +307,7 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
       const silent = m.filter((p) => byzantineOf.has(p) || halted(p) || (how === 'halt' && p === me)).length
       const lost = m.filter((p) => p === me || halted(p) || left.has(`${v}/${p}`)).length
       const b = m.filter((p) => byzantineOf.has(p)).length
-      const f = Math.floor((m.length - 1) / 3)
-      const q = config.order === 'totb' ? m.length - f : quorum(m.length)
+      const q = votingQuorum(m.length, config.order === 'totb')
       // A halted member stays in the set until the removal is delivered, and a member that
       // recovers its own chain meanwhile (a cut, a lost tail) waits for its echo, so it cannot
       // vote either (seed 28): a halt keeps one more silent member in reserve.
@@ -566,6 +565,13 @@ export function runSim(config: SimConfig, planIn?: FaultPlan, opts: { keepTrace?
   }
 }
 
+/** How many correct running members a volume of `members` needs to make progress: fotb's echo
+ *  quorum; a totb volume's rounds need n - f vertices each (spec/totb.md), more than fotb's
+ *  quorum when f is small (3 members, f = 0: all three). */
+function votingQuorum(members: number, totb: boolean): number {
+  return totb ? members - faultsTolerated(members) : quorum(members)
+}
+
 /** The volumes whose liveness the spec does not promise at the end of the run, with the reason.
  *  Liveness is promised in a volume whose member set M (as a correct, running member sees it)
  *  keeps its Byzantine members b within f = floor((|M|-1)/3) and whose correct running members
@@ -597,10 +603,8 @@ export function livenessNotes(cluster: Cluster, volumes: readonly VolumeName[], 
       const m = membersOf(v)
       const b = m.filter(byzantine).length
       const c = m.filter((p) => !byzantine(p) && running.has(p) && !stuck.has(p)).length
-      const f = Math.floor((m.length - 1) / 3)
-      // A totb volume's rounds need n - f vertices each (spec/totb.md): more than fotb's quorum
-      // when f is small (3 members, f = 0: all three).
-      const q = v.order !== undefined ? m.length - f : quorum(m.length)
+      const f = faultsTolerated(m.length)
+      const q = votingQuorum(m.length, v.order !== undefined)
       if (b <= f && c >= q) promised = true
       else whys.push(`${m.length} members, ${b} Byzantine (f = ${f}), ${c} correct running (quorum ${q}${v.order !== undefined ? ', totb' : ''})`)
     }

@@ -8,7 +8,7 @@ export type { FotbParams, AuthorLog, Candidate, EntryReader, Fetch, Report, Fotb
 export { DEFAULT_FOTB_PARAMS, newFotb, count, entryAt, entriesAt, clearWritten } from './state.ts'
 export type { FotbMessage } from './messages.ts'
 export { encodeFotbMessage, parseFotbMessage, entryRecord, sealRecord, deliveredRecord, proofRecord } from './messages.ts'
-export { quorum, deliverableSeq, tryDeliverAll, setMembers, addVouch, noteVouch } from './deliver.ts'
+export { quorum, faultsTolerated, deliverableSeq, tryDeliverAll, setMembers, addVouch, noteVouch } from './deliver.ts'
 export { onTick } from './fetch.ts'
 export { broadcast, flush, onMessage, STRANGER_REPORTERS_MAX } from './broadcast.ts'
 export type { RestoreProblem } from './restore.ts'
